@@ -1,0 +1,99 @@
+# memprobe: plain Makefile. `make`, `make run`, `make test`; see README.md.
+
+BUILD    ?= build
+CC       ?= cc
+OPT      ?= -O2 -g
+WERROR   ?= -Werror
+WARN      = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
+            -Wpointer-arith -Wcast-qual -Wsign-compare $(WERROR)
+CPPFLAGS += -D_GNU_SOURCE -Icommon -Iclient -Idaemon -Itests
+ALL_CFLAGS = -std=c11 $(WARN) $(OPT) $(SAN) $(CFLAGS) -MMD -MP
+ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+
+VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
+CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
+
+PKGS_DAEMON = libmicrohttpd jansson
+PKGS_CTL    = libcurl jansson
+PKGS_TEST   = libcurl jansson
+pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
+pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
+
+COMMON_SRC = common/proto.c
+DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
+AGENT_SRC  = $(wildcard client/agent_*.c) $(COMMON_SRC)
+CTL_SRC    = $(wildcard client/ctl_*.c)
+
+DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
+AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/pic/%.o)
+CTL_OBJ    = $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
+
+UNIT_SRC   = $(wildcard tests/unit/test_*.c)
+UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
+PROG_SRC   = $(wildcard tests/progs/*.c)
+PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
+ITEST_SRC  = $(wildcard tests/integration/*.c)
+ITEST_OBJ  = $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/common/proto.o
+ITEST_BIN  = $(BUILD)/tests/integration
+
+PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
+
+.PHONY: all test check run deps clean
+all: $(PROGRAMS)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON) $(PKGS_CTL)) -c -o $@ $<
+
+# The agent lives in other programs: position-independent, internals hidden.
+$(BUILD)/pic/%.o: %.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
+		-fno-omit-frame-pointer -c -o $@ $<
+
+$(BUILD)/memprobed: $(DAEMON_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
+
+$(BUILD)/libmemprobe.so: $(AGENT_OBJ)
+	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libmemprobe.so -Wl,-z,nodelete -o $@ $^ -ldl -lpthread
+
+$(BUILD)/memprobectl: $(CTL_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_CTL))
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -o $@ $(filter %.c,$^) \
+		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
+
+# Client unit tests link the one ctl module they test, not the daemon.
+$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl_%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_CTL)) -o $@ $(filter %.c,$^) \
+		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_CTL))
+
+# Test programs are plain programs: the agent is preloaded, never linked.
+$(BUILD)/tests/progs/%: tests/progs/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 -fno-builtin -o $@ $< $(ALL_LDFLAGS) -lpthread
+
+$(ITEST_BIN): $(ITEST_OBJ)
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST))
+
+TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(ITEST_BIN)
+
+# Installs what is missing when run as root; otherwise names it.
+deps:
+	@sh tests/deps.sh
+
+test: deps $(PROGRAMS) $(TEST_BINS)
+	@sh tests/run.sh $(BUILD)
+
+check: test
+
+run: deps $(PROGRAMS) $(BUILD)/tests/progs/demo
+	@sh tests/run-demo.sh $(BUILD)
+
+clean:
+	rm -rf $(BUILD)
+
+-include $(shell find $(BUILD) -name '*.d' 2>/dev/null)

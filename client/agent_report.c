@@ -1,0 +1,454 @@
+/* agent_report.c: the reporter thread and the agent's one connection to memprobed. */
+#include "agent.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#define GAUGES_MAX      64
+#define BACKOFF_MIN_MS  100
+#define BACKOFF_MAX_MS  2000
+
+struct gauge {
+	char name[PROTO_GAUGE_NAME_MAX + 1];
+	double value;
+	int dirty;
+};
+
+/*
+ * Everything below is guarded by rep.lock, which is held only around
+ * non-blocking work: collecting, encoding, one send() per message.
+ */
+static struct {
+	pthread_mutex_t lock;
+	pthread_cond_t wake;
+	int fd;                   /* connection, or -1 */
+	dev_t dev;                /* identity of fd, to notice if the program */
+	ino_t ino;                /* closed it and reused the number */
+	int hello_sent;
+	uint64_t seq, sent, dropped;
+	int running, stopping, finalized;
+	unsigned interval_ms;
+	unsigned backoff_ms;
+	uint64_t next_connect_ms;
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int path_from_env;
+	struct gauge gauges[GAUGES_MAX];
+	int ngauges;
+	unsigned char buf[PROTO_MAX_MSG];
+} rep = {
+	.lock = PTHREAD_MUTEX_INITIALIZER,
+	.fd = -1,
+	.interval_ms = 1000,
+	.backoff_ms = BACKOFF_MIN_MS,
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+/* Reads a small file into buf (NUL-terminated); returns its length or -1. */
+static ssize_t read_small(const char *path, char *buf, size_t size)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	ssize_t n;
+
+	if (fd < 0)
+		return -1;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n < 0)
+		return -1;
+	buf[n] = '\0';
+	return n;
+}
+
+/* Start time of this process in clock ticks since boot (stat field 22). */
+static uint64_t start_time(void)
+{
+	char buf[1024];
+	const char *p;
+	uint64_t v = 0;
+
+	if (read_small("/proc/self/stat", buf, sizeof(buf)) < 0)
+		return 0;
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	/* Field 3 follows ") "; field 22 is 19 spaces further on. */
+	for (int field = 2; field < 22 && *p != '\0'; p++)
+		if (*p == ' ')
+			field++;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	return v;
+}
+
+static void build_hello(struct proto_hello *h)
+{
+	ssize_t n;
+
+	memset(h, 0, sizeof(*h));
+	h->agent = PROTO_AGENT_C;
+	h->start_time = start_time();
+	h->stack_limit = agent_stack_limit;
+	n = read_small("/proc/self/comm", h->comm, sizeof(h->comm));
+	while (n > 0 && (h->comm[n - 1] == '\n'))
+		h->comm[--n] = '\0';
+	if (n <= 0)
+		strcpy(h->comm, "?");
+	n = readlink("/proc/self/exe", h->exe, sizeof(h->exe) - 1);
+	h->exe[n > 0 ? n : 0] = '\0';
+}
+
+/* The socket to use now: MEMPROBE_SOCKET, else the user's runtime
+ * directory if a daemon listens there, else the system one. */
+static const char *socket_path(char *buf, size_t size)
+{
+	const char *xdg;
+	struct stat st;
+
+	if (rep.path_from_env)
+		return rep.path;
+	xdg = getenv("XDG_RUNTIME_DIR");
+	if (xdg != NULL && xdg[0] == '/') {
+		size_t n = strlen(xdg);
+		static const char tail[] = "/memprobe/agent.sock";
+
+		if (n + sizeof(tail) <= size) {
+			memcpy(buf, xdg, n);
+			memcpy(buf + n, tail, sizeof(tail));
+			if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+				return buf;
+		}
+	}
+	return "/run/memprobe/agent.sock";
+}
+
+static void disconnect_locked(void)
+{
+	if (rep.fd >= 0)
+		close(rep.fd);
+	rep.fd = -1;
+	rep.hello_sent = 0;
+}
+
+/* Whether rep.fd is still the socket we opened: a program may close all
+ * descriptors it does not know (daemons do) and reuse the number. */
+static int fd_is_ours(void)
+{
+	struct stat st;
+
+	if (fstat(rep.fd, &st) == 0 && st.st_dev == rep.dev && st.st_ino == rep.ino)
+		return 1;
+	rep.fd = -1;            /* not ours to close any more */
+	rep.hello_sent = 0;
+	agent_debug("connection descriptor was closed by the program; reconnecting");
+	return 0;
+}
+
+static int connect_locked(void)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	char buf[sizeof(sa.sun_path)];
+	const char *path;
+	uint64_t now = now_ms();
+	struct stat st;
+	int fd;
+
+	if (now < rep.next_connect_ms)
+		return -EAGAIN;
+	path = socket_path(buf, sizeof(buf));
+	memcpy(sa.sun_path, path, strnlen(path, sizeof(sa.sun_path) - 1));
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
+	    fstat(fd, &st) == 0) {
+		rep.fd = fd;
+		rep.dev = st.st_dev;
+		rep.ino = st.st_ino;
+		rep.hello_sent = 0;
+		rep.backoff_ms = BACKOFF_MIN_MS;
+		for (int i = 0; i < rep.ngauges; i++)
+			rep.gauges[i].dirty = 1;
+		agent_debug("connected to memprobed");
+		return 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	rep.next_connect_ms = now + rep.backoff_ms;
+	rep.backoff_ms = rep.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rep.backoff_ms * 2;
+	return -ECONNREFUSED;
+}
+
+/* Sends one message without blocking. -EAGAIN: the daemon is behind and
+ * the message is dropped; other errors close the connection. */
+static int send_locked(size_t len)
+{
+	ssize_t n;
+
+	if (len == 0 || rep.fd < 0 || !fd_is_ours())
+		return -ENOTCONN;
+	n = send(rep.fd, rep.buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+	if (n == (ssize_t)len)
+		return 0;
+	if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == ENOBUFS))
+		return -EAGAIN;
+	disconnect_locked();
+	return -EPIPE;
+}
+
+/* One round: connect if needed, HELLO if needed, a SAMPLE, dirty gauges. */
+static int tick_locked(void)
+{
+	struct proto_sample s;
+	int err;
+
+	if (rep.fd < 0 && (err = connect_locked()) < 0)
+		goto drop;
+	if (!rep.hello_sent) {
+		struct proto_hello h;
+
+		build_hello(&h);
+		if ((err = send_locked(proto_encode_hello(rep.buf, &h))) < 0)
+			goto drop;
+		rep.hello_sent = 1;
+	}
+	agent_collect(&s);
+	s.seq = ++rep.seq;
+	s.samples_dropped = rep.dropped;
+	if ((err = send_locked(proto_encode_sample(rep.buf, &s))) < 0)
+		goto drop;
+	rep.sent++;
+	for (int i = 0; i < rep.ngauges; i++) {
+		struct proto_gauge g;
+
+		if (!rep.gauges[i].dirty)
+			continue;
+		memcpy(g.name, rep.gauges[i].name, sizeof(g.name));
+		g.value = rep.gauges[i].value;
+		if (send_locked(proto_encode_gauge(rep.buf, &g)) < 0)
+			break;
+		rep.gauges[i].dirty = 0;
+	}
+	return 0;
+drop:
+	rep.dropped++;
+	return err;
+}
+
+static void *reporter_main(void *arg)
+{
+	(void)arg;
+	agent_enter();   /* its own allocations, if any, are not the program's */
+	pthread_mutex_lock(&rep.lock);
+	while (!rep.stopping) {
+		uint64_t deadline;
+		struct timespec ts;
+
+		tick_locked();
+		deadline = now_ms() + rep.interval_ms;
+		ts.tv_sec = (time_t)(deadline / 1000);
+		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
+		while (!rep.stopping && now_ms() < deadline)
+			pthread_cond_timedwait(&rep.wake, &rep.lock, &ts);
+	}
+	rep.running = 0;
+	pthread_mutex_unlock(&rep.lock);
+	return NULL;
+}
+
+static void init_cond(void)
+{
+	pthread_condattr_t ca;
+
+	pthread_condattr_init(&ca);
+	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+	pthread_cond_init(&rep.wake, &ca);
+	pthread_condattr_destroy(&ca);
+}
+
+/* Reads the environment once, in the first process that loads us. */
+static int configure(void)
+{
+	static int done;
+	const char *v;
+
+	if (done)
+		return 0;
+	done = 1;
+	init_cond();
+	v = getenv("MEMPROBE_INTERVAL_MS");
+	if (v != NULL && *v != '\0') {
+		char *end;
+		unsigned long ms = strtoul(v, &end, 10);
+
+		if (*end != '\0' || ms < 10 || ms > 3600000)
+			agent_warn("MEMPROBE_INTERVAL_MS must be 10..3600000; using 1000");
+		else
+			rep.interval_ms = (unsigned)ms;
+	}
+	v = getenv("MEMPROBE_SOCKET");
+	if (v != NULL && *v != '\0') {
+		if (strlen(v) >= sizeof(rep.path)) {
+			agent_warn("MEMPROBE_SOCKET is longer than a socket path can be; not reporting");
+			return -ENAMETOOLONG;
+		}
+		strcpy(rep.path, v);
+		rep.path_from_env = 1;
+	}
+	return 0;
+}
+
+int agent_report_start(void)
+{
+	pthread_attr_t attr;
+	sigset_t all, old;
+	pthread_t th;
+	int err;
+
+	pthread_mutex_lock(&rep.lock);
+	if ((err = configure()) < 0 || rep.running || rep.finalized) {
+		pthread_mutex_unlock(&rep.lock);
+		return err;
+	}
+	/* The thread starts with every signal blocked, so it never takes one
+	 * meant for the program. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
+	pthread_attr_init(&attr);
+	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+	pthread_attr_setstacksize(&attr, 256 * 1024);
+	err = pthread_create(&th, &attr, reporter_main, NULL);
+	pthread_attr_destroy(&attr);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (err == 0)
+		rep.running = 1;
+	pthread_mutex_unlock(&rep.lock);
+	return -err;
+}
+
+/* Takes rep.lock without waiting long: the holder never blocks, but a
+ * signal handler may be calling exit while its thread holds the lock. */
+static int lock_briefly(void)
+{
+	for (int i = 0; i < 1000; i++) {
+		if (pthread_mutex_trylock(&rep.lock) == 0)
+			return 0;
+		sched_yield();
+	}
+	return -EBUSY;
+}
+
+void agent_report_final(void)
+{
+	int saved = errno;
+	unsigned char mode;
+
+	if (agent_disabled || getpid() != agent_pid)
+		return;   /* a vfork child shares our memory but is not us */
+	mode = agent_enter();
+	if (lock_briefly() == 0) {
+		if (!rep.finalized && configure() == 0) {
+			rep.finalized = 1;
+			rep.stopping = 1;
+			rep.next_connect_ms = 0;
+			if (tick_locked() == 0)
+				send_locked(proto_encode_bye(rep.buf));
+			pthread_cond_signal(&rep.wake);
+		}
+		pthread_mutex_unlock(&rep.lock);
+	}
+	agent_leave(mode);
+	errno = saved;
+}
+
+int agent_report_flush(void)
+{
+	int saved = errno, err;
+	unsigned char mode = agent_enter();
+
+	pthread_mutex_lock(&rep.lock);
+	err = rep.finalized ? -ESHUTDOWN : configure();
+	if (err == 0) {
+		rep.next_connect_ms = 0;
+		err = tick_locked();
+	}
+	pthread_mutex_unlock(&rep.lock);
+	agent_leave(mode);
+	errno = saved;
+	return err;
+}
+
+int agent_report_gauge(const char *name, double value)
+{
+	size_t n = name != NULL ? strnlen(name, PROTO_GAUGE_NAME_MAX + 1) : 0;
+	int i, err = 0;
+
+	if (!proto_gauge_name_ok(name, n))
+		return -EINVAL;
+	pthread_mutex_lock(&rep.lock);
+	for (i = 0; i < rep.ngauges; i++)
+		if (strcmp(rep.gauges[i].name, name) == 0)
+			break;
+	if (i == rep.ngauges) {
+		if (rep.ngauges == GAUGES_MAX) {
+			err = -ENOSPC;
+			goto out;
+		}
+		memcpy(rep.gauges[i].name, name, n + 1);
+		rep.ngauges++;
+	}
+	rep.gauges[i].value = value;
+	rep.gauges[i].dirty = 1;
+out:
+	pthread_mutex_unlock(&rep.lock);
+	return err;
+}
+
+void agent_report_prefork(void)
+{
+	pthread_mutex_lock(&rep.lock);
+}
+
+void agent_report_postfork(int child)
+{
+	if (!child) {
+		pthread_mutex_unlock(&rep.lock);
+		return;
+	}
+	/* The child: the parent's connection speaks for the parent, and the
+	 * reporter thread did not come along. Only resets here; the child's
+	 * reporter starts at its first allocator call, or its exit reports. */
+	pthread_mutex_init(&rep.lock, NULL);
+	init_cond();
+	if (rep.fd >= 0)
+		close(rep.fd);
+	rep.fd = -1;
+	rep.hello_sent = 0;
+	rep.seq = rep.sent = rep.dropped = 0;
+	rep.running = rep.stopping = rep.finalized = 0;
+	rep.backoff_ms = BACKOFF_MIN_MS;
+	rep.next_connect_ms = 0;
+	for (int i = 0; i < rep.ngauges; i++)
+		rep.gauges[i].dirty = 1;
+}
+
+void agent_report_counts(uint64_t *sent, uint64_t *dropped)
+{
+	pthread_mutex_lock(&rep.lock);
+	*sent = rep.sent;
+	*dropped = rep.dropped;
+	pthread_mutex_unlock(&rep.lock);
+}

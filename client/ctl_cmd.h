@@ -1,0 +1,70 @@
+/* ctl_cmd.h: what memprobectl's commands share: options, exit codes, errors, the daemon's API. */
+#ifndef MEMPROBE_CTL_CMD_H
+#define MEMPROBE_CTL_CMD_H
+
+#include <jansson.h>
+#include <stdbool.h>
+
+/*
+ * Exit codes. 0-3 are contract (DESIGN.md "The CLI"); 4 covers what none
+ * of them describes: out of memory, a failed write to stdout.
+ *
+ * Allocation failure policy: memprobectl is a short-lived command, so an
+ * allocation failure ends the command with one line on stderr and
+ * CTL_EXIT_INTERNAL; helpers return -ENOMEM to the command, which says so.
+ */
+enum ctl_exit {
+	CTL_EXIT_OK          = 0,
+	CTL_EXIT_NOTFOUND    = 1,   /* the daemon answered 404 */
+	CTL_EXIT_USAGE       = 2,   /* bad command line */
+	CTL_EXIT_UNREACHABLE = 3,   /* no daemon, timeout, or a response that is not the API */
+	CTL_EXIT_INTERNAL    = 4,
+};
+
+/* Options every command takes, before or after the command name. */
+struct ctl_opts {
+	const char *url;    /* the daemon's base URL, never NULL or empty */
+	bool json;          /* print the API's JSON instead of a table */
+	bool bytes;         /* sizes as plain byte counts */
+};
+
+/* Prints "memprobectl: MESSAGE\n" on stderr: the one line a failure gets. */
+void ctl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+/*
+ * Tries argv[*i] as a global option (--url, --json, --bytes, --help,
+ * --version). Returns 1 when it is one, with *i advanced past any separate
+ * value; 0 when it is not; -1 when the command must stop and exit with
+ * *code (help or version printed: 0; a missing value reported: 2).
+ */
+int ctl_opt_global(struct ctl_opts *o, int argc, char **argv, int *i, int *code);
+
+/*
+ * Matches argv[*i] against the long option NAME (with its dashes) that
+ * takes a value, as "NAME VALUE" or "NAME=VALUE". Returns 1 with *value
+ * set (and *i advanced past a separate value), 0 when argv[*i] is another
+ * argument, or -1 after reporting a missing value.
+ */
+int ctl_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+
+/*
+ * Reports argv[i], which no option matched, as a usage error of command
+ * CMD ("unknown option" or "unexpected argument"). Returns CTL_EXIT_USAGE.
+ */
+int ctl_bad_arg(const char *cmd, const char *arg);
+
+/*
+ * GETs PATH (starting with '/') from the daemon at o->url and parses the
+ * body, which must be a JSON object. Returns CTL_EXIT_OK with *out set to
+ * a new reference (the caller json_decref()s it); otherwise prints one
+ * line on stderr and returns the exit code the failure calls for.
+ */
+int ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out);
+
+/* Pretty-prints JSON on stdout. Returns an exit code, after one line on stderr if not 0. */
+int ctl_print_json(const json_t *json);
+
+/* The commands: argv[0] is the command's name. Each returns an exit code. */
+int ctl_cmd_ps(int argc, char **argv, struct ctl_opts *o);
+
+#endif

@@ -1,0 +1,240 @@
+/* ctl_fmt.c: memprobectl's output helpers: human byte sizes, safe text, aligned tables. */
+#include "ctl_fmt.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define COL_GAP "  "
+
+/*
+ * BYTES / UNIT in tenths, rounded to nearest. Split into quotient and
+ * remainder so that nothing overflows: the remainder is below 2^60 for the
+ * largest unit, and 10 * 2^60 + 2^59 still fits in 64 bits.
+ */
+static uint64_t
+tenths_of(uint64_t bytes, uint64_t unit)
+{
+	return bytes / unit * 10 + ((bytes % unit) * 10 + unit / 2) / unit;
+}
+
+char *
+ctl_fmt_bytes(char *buf, size_t size, uint64_t bytes)
+{
+	static const char *const units[] = { "B", "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+	const unsigned last = sizeof(units) / sizeof(units[0]) - 1;
+	uint64_t unit = 1, tenths;
+	unsigned k = 0;
+
+	if (bytes < 1024) {
+		snprintf(buf, size, "%" PRIu64 " B", bytes);
+		return buf;
+	}
+	while (k < last && bytes / 1024 >= unit) {
+		unit *= 1024;
+		k++;
+	}
+	tenths = tenths_of(bytes, unit);
+	/* 1048575 bytes is 1023.999 KiB: say "1.0 MiB", not "1024.0 KiB". */
+	if (tenths >= 10240 && k < last) {
+		unit *= 1024;
+		k++;
+		tenths = tenths_of(bytes, unit);
+	}
+	snprintf(buf, size, "%" PRIu64 ".%u %s", tenths / 10, (unsigned)(tenths % 10), units[k]);
+	return buf;
+}
+
+char *
+ctl_fmt_u64(char *buf, size_t size, uint64_t v)
+{
+	snprintf(buf, size, "%" PRIu64, v);
+	return buf;
+}
+
+/*
+ * Length of the character at P: of a well-formed UTF-8 sequence, else 1
+ * (one stray byte). *SHOW says whether it may reach a terminal as is: not
+ * C0 controls or DEL, not C1 controls (U+0080..U+009F, which some
+ * terminals act on), not stray bytes.
+ */
+static size_t
+char_len(const unsigned char *p, bool *show)
+{
+	size_t n, i;
+
+	*show = false;
+	if (p[0] < 0x80) {
+		*show = p[0] >= 0x20 && p[0] != 0x7f;
+		return 1;
+	}
+	if (p[0] >= 0xc2 && p[0] <= 0xdf)
+		n = 2;
+	else if (p[0] >= 0xe0 && p[0] <= 0xef)
+		n = 3;
+	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
+		n = 4;
+	else
+		return 1;
+	for (i = 1; i < n; i++)
+		if ((p[i] & 0xc0) != 0x80)
+			return 1;
+	*show = !(p[0] == 0xc2 && p[1] < 0xa0);
+	return n;
+}
+
+char *
+ctl_fmt_text(char *buf, size_t size, const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0;
+
+	if (size == 0)
+		return buf;
+	while (*p) {
+		bool show;
+		size_t n = char_len(p, &show);
+
+		if (o + (show ? n : 1) >= size)
+			break;
+		if (show) {
+			memcpy(buf + o, p, n);
+			o += n;
+		} else {
+			buf[o++] = '?';
+		}
+		p += n;
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
+size_t
+ctl_fmt_width(const char *s)
+{
+	size_t w = 0;
+
+	for (; *s; s++)
+		if (((unsigned char)*s & 0xc0) != 0x80)
+			w++;
+	return w;
+}
+
+struct ctl_table {
+	size_t ncols;
+	size_t nrows;             /* rows in cells, the header included */
+	size_t cap;               /* rows cells has room for */
+	enum ctl_align *align;    /* owned, ncols entries */
+	char **cells;             /* owned, nrows * ncols strings, each owned */
+};
+
+static int
+table_append(struct ctl_table *t, const char *const *cells)
+{
+	size_t i;
+	char **row;
+
+	if (t->nrows == t->cap) {
+		size_t cap = t->cap ? t->cap * 2 : 16;
+		char **grown = realloc(t->cells, cap * t->ncols * sizeof(*grown));
+
+		if (grown == NULL)
+			return -ENOMEM;
+		t->cells = grown;
+		t->cap = cap;
+	}
+	row = t->cells + t->nrows * t->ncols;
+	for (i = 0; i < t->ncols; i++) {
+		row[i] = strdup(cells[i] ? cells[i] : "-");
+		if (row[i] == NULL) {
+			while (i-- > 0)
+				free(row[i]);
+			return -ENOMEM;
+		}
+	}
+	t->nrows++;
+	return 0;
+}
+
+struct ctl_table *
+ctl_table_new(size_t ncols, const char *const *headers, const enum ctl_align *align)
+{
+	struct ctl_table *t = calloc(1, sizeof(*t));
+
+	if (t == NULL)
+		return NULL;
+	t->ncols = ncols;
+	t->align = calloc(ncols, sizeof(*t->align));
+	if (t->align == NULL)
+		goto fail;
+	memcpy(t->align, align, ncols * sizeof(*t->align));
+	if (table_append(t, headers) < 0)
+		goto fail;
+	return t;
+fail:
+	ctl_table_free(t);
+	return NULL;
+}
+
+int
+ctl_table_add(struct ctl_table *t, const char *const *cells)
+{
+	return table_append(t, cells);
+}
+
+size_t
+ctl_table_rows(const struct ctl_table *t)
+{
+	return t->nrows - 1;
+}
+
+int
+ctl_table_print(const struct ctl_table *t, FILE *f)
+{
+	size_t *width, r, c;
+
+	width = calloc(t->ncols, sizeof(*width));
+	if (width == NULL)
+		return -ENOMEM;
+	for (r = 0; r < t->nrows; r++)
+		for (c = 0; c < t->ncols; c++) {
+			size_t w = ctl_fmt_width(t->cells[r * t->ncols + c]);
+
+			if (w > width[c])
+				width[c] = w;
+		}
+	for (r = 0; r < t->nrows; r++) {
+		for (c = 0; c < t->ncols; c++) {
+			const char *cell = t->cells[r * t->ncols + c];
+			size_t pad = width[c] - ctl_fmt_width(cell);
+			bool last = c + 1 == t->ncols;
+
+			if (c > 0)
+				fputs(COL_GAP, f);
+			if (t->align[c] == CTL_ALIGN_RIGHT)
+				fprintf(f, "%*s", (int)pad, "");
+			fputs(cell, f);
+			if (t->align[c] == CTL_ALIGN_LEFT && !last)
+				fprintf(f, "%*s", (int)pad, "");
+		}
+		fputc('\n', f);
+	}
+	free(width);
+	return ferror(f) ? -EIO : 0;
+}
+
+void
+ctl_table_free(struct ctl_table *t)
+{
+	size_t i;
+
+	if (t == NULL)
+		return;
+	for (i = 0; i < t->nrows * t->ncols; i++)
+		free(t->cells[i]);
+	free(t->cells);
+	free(t->align);
+	free(t);
+}

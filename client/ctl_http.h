@@ -1,0 +1,43 @@
+/* ctl_http.h: the one HTTP request memprobectl makes, a GET over libcurl. */
+#ifndef MEMPROBE_CTL_HTTP_H
+#define MEMPROBE_CTL_HTTP_H
+
+#include <stddef.h>
+
+/* Largest response body accepted; a larger one fails with -EMSGSIZE. */
+#define CTL_HTTP_MAX_BODY ((size_t)64 << 20)
+
+struct ctl_http_reply {
+	long status;    /* HTTP status code */
+	char *body;     /* owned, NUL-terminated (the NUL not counted in len) */
+	size_t len;
+};
+
+/* Sets libcurl up; call once before any other ctl_http_*. Returns 0 or -ENOMEM. */
+int ctl_http_init(void);
+
+/* Releases what ctl_http_init() set up. */
+void ctl_http_fini(void);
+
+/*
+ * GETs URL ("http://" or "https://"; a URL without a scheme is taken as
+ * http) with TIMEOUT_MS for the whole exchange, Accept: application/json,
+ * no redirects followed, and no proxy for loopback hosts (other hosts obey
+ * the usual *_proxy variables).
+ *
+ * Returns 0 when a response of any status arrived, with *REPLY filled (the
+ * caller frees it with ctl_http_reply_free()), or a negative errno with a
+ * reason for one line of output in ERR (ERRLEN bytes), REPLY untouched:
+ *   -EINVAL    URL is malformed or not http(s)
+ *   -EMSGSIZE  the body exceeds CTL_HTTP_MAX_BODY
+ *   -ENOMEM    out of memory
+ *   -EPROTO    the server answered in something that is not HTTP
+ *   -EIO       anything else: refused, timed out, not HTTP, TLS, ...
+ */
+int ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
+    char *err, size_t errlen);
+
+/* Frees what ctl_http_get() put in REPLY. */
+void ctl_http_reply_free(struct ctl_http_reply *reply);
+
+#endif

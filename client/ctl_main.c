@@ -1,0 +1,333 @@
+/* ctl_main.c: memprobectl's entry point: global options, command dispatch, the daemon's API. */
+#include "ctl_cmd.h"
+#include "ctl_fmt.h"
+#include "ctl_http.h"
+
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#ifndef MEMPROBE_VERSION
+#define MEMPROBE_VERSION "unknown"
+#endif
+
+#define PROG            "memprobectl"
+#define DEFAULT_URL     "http://127.0.0.1:19556"
+#define HTTP_TIMEOUT_MS 5000L
+
+/* Longest error text from the daemon repeated on stderr. */
+#define ERRMSG_MAX 256
+
+struct ctl_command {
+	const char *name;
+	/* NULL: reserved by the contract, not written yet. */
+	int (*run)(int argc, char **argv, struct ctl_opts *o);
+};
+
+static int cmd_help(int argc, char **argv, struct ctl_opts *o);
+
+static const struct ctl_command commands[] = {
+	{ "ps",    ctl_cmd_ps },
+	{ "show",  NULL },
+	{ "watch", NULL },
+	{ "run",   NULL },
+	{ "help",  cmd_help },
+};
+
+static void
+usage(FILE *f)
+{
+	fputs(
+	    "usage: " PROG " [--url URL] [--json] [--bytes] COMMAND [ARGS]\n"
+	    "\n"
+	    "Shows the heap and stack figures memprobed collects from instrumented processes.\n"
+	    "\n"
+	    "Commands:\n"
+	    "  ps [--sort KEY]    one line per process, largest live heap first;\n"
+	    "                     KEY is heap (default), peak, stack, pid or comm\n"
+	    "  show PID           one process in full (not available in this version)\n"
+	    "  watch [PID]        a refreshing view (not available in this version)\n"
+	    "  run [--] CMD ARGS  run CMD with the agent loaded (not available in this version)\n"
+	    "  help               print this help\n"
+	    "\n"
+	    "Options (before or after the command):\n"
+	    "  --url URL          memprobed's HTTP address (default: $MEMPROBE_URL,\n"
+	    "                     else " DEFAULT_URL ")\n"
+	    "  --json             print the daemon's JSON, pretty-printed\n"
+	    "  --bytes            print sizes as byte counts, not KiB/MiB/GiB\n"
+	    "  -h, --help         print this help and exit\n"
+	    "  --version          print the version and exit\n"
+	    "\n"
+	    "Exit status: 0 ok, 1 not found, 2 usage error, 3 memprobed unreachable or\n"
+	    "its answer unusable, 4 out of memory or output error.\n",
+	    f);
+}
+
+void
+ctl_errx(const char *fmt, ...)
+{
+	va_list ap;
+
+	fputs(PROG ": ", stderr);
+	va_start(ap, fmt);
+	vfprintf(stderr, fmt, ap);
+	va_end(ap);
+	fputc('\n', stderr);
+}
+
+int
+ctl_opt_value(int argc, char **argv, int *i, const char *name, const char **value)
+{
+	const char *arg = argv[*i];
+	size_t n = strlen(name);
+
+	if (strncmp(arg, name, n) != 0)
+		return 0;
+	if (arg[n] == '=') {
+		*value = arg + n + 1;
+		return 1;
+	}
+	if (arg[n] != '\0')
+		return 0;
+	if (*i + 1 >= argc) {
+		ctl_errx("option %s needs a value", name);
+		return -1;
+	}
+	*value = argv[++*i];
+	return 1;
+}
+
+int
+ctl_opt_global(struct ctl_opts *o, int argc, char **argv, int *i, int *code)
+{
+	const char *arg = argv[*i], *url;
+	int r;
+
+	if (strcmp(arg, "--json") == 0) {
+		o->json = true;
+		return 1;
+	}
+	if (strcmp(arg, "--bytes") == 0) {
+		o->bytes = true;
+		return 1;
+	}
+	if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+		usage(stdout);
+		*code = CTL_EXIT_OK;
+		return -1;
+	}
+	if (strcmp(arg, "--version") == 0) {
+		printf(PROG " %s\n", MEMPROBE_VERSION);
+		*code = CTL_EXIT_OK;
+		return -1;
+	}
+	r = ctl_opt_value(argc, argv, i, "--url", &url);
+	if (r > 0 && *url == '\0') {
+		ctl_errx("option --url needs a non-empty URL");
+		r = -1;
+	}
+	if (r < 0) {
+		*code = CTL_EXIT_USAGE;
+		return -1;
+	}
+	if (r > 0)
+		o->url = url;
+	return r;
+}
+
+int
+ctl_bad_arg(const char *cmd, const char *arg)
+{
+	if (arg[0] == '-' && arg[1] != '\0')
+		ctl_errx("%s: unknown option '%s'; try '" PROG " --help'", cmd, arg);
+	else
+		ctl_errx("%s: unexpected argument '%s'; try '" PROG " --help'", cmd, arg);
+	return CTL_EXIT_USAGE;
+}
+
+/* The daemon's {"error": "..."} text, made safe for one line, or NULL. */
+static const char *
+reply_error(const struct ctl_http_reply *reply, char *buf, size_t size)
+{
+	json_t *root = json_loadb(reply->body, reply->len, 0, NULL);
+	const char *msg = json_string_value(json_object_get(root, "error"));
+
+	if (msg != NULL && *msg != '\0')
+		ctl_fmt_text(buf, size, msg);
+	json_decref(root);
+	return msg != NULL && *msg != '\0' ? buf : NULL;
+}
+
+int
+ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
+{
+	struct ctl_http_reply reply = { 0 };
+	char err[ERRMSG_MAX], *url;
+	size_t base = strlen(o->url), len;
+	json_error_t jerr;
+	json_t *root;
+	int rc;
+
+	/* "http://host:port/" and "http://host:port" name the same daemon. */
+	while (base > 0 && o->url[base - 1] == '/')
+		base--;
+	len = base + strlen(path) + 1;
+	url = malloc(len);
+	if (url == NULL) {
+		ctl_errx("out of memory");
+		return CTL_EXIT_INTERNAL;
+	}
+	snprintf(url, len, "%.*s%s", (int)base, o->url, path);
+
+	err[0] = '\0';
+	rc = ctl_http_get(url, HTTP_TIMEOUT_MS, &reply, err, sizeof(err));
+	switch (rc) {
+	case 0:
+		break;
+	case -EINVAL:
+		ctl_errx("invalid URL '%s': %s", o->url, err);
+		rc = CTL_EXIT_USAGE;
+		goto out;
+	case -ENOMEM:
+		ctl_errx("out of memory");
+		rc = CTL_EXIT_INTERNAL;
+		goto out;
+	case -EMSGSIZE:
+	case -EPROTO:
+		ctl_errx("bad response from memprobed at %s: %s", o->url, err);
+		rc = CTL_EXIT_UNREACHABLE;
+		goto out;
+	default:
+		ctl_errx("cannot reach memprobed at %s: %s", o->url, err);
+		rc = CTL_EXIT_UNREACHABLE;
+		goto out;
+	}
+
+	if (reply.status == 404) {
+		const char *msg = reply_error(&reply, err, sizeof(err));
+
+		ctl_errx("%s: %s (HTTP 404)", url, msg ? msg : "not found");
+		rc = CTL_EXIT_NOTFOUND;
+		goto out;
+	}
+	if (reply.status < 200 || reply.status > 299) {
+		const char *msg = reply_error(&reply, err, sizeof(err));
+
+		ctl_errx("memprobed at %s answered HTTP %ld for %s%s%s", o->url,
+		    reply.status, path, msg ? ": " : "", msg ? msg : "");
+		rc = CTL_EXIT_UNREACHABLE;
+		goto out;
+	}
+
+	root = json_loadb(reply.body, reply.len, 0, &jerr);
+	if (root == NULL) {
+		ctl_errx("bad response from memprobed at %s: %s: %s (line %d)", o->url,
+		    path, ctl_fmt_text(err, sizeof(err), jerr.text), jerr.line);
+		rc = CTL_EXIT_UNREACHABLE;
+		goto out;
+	}
+	if (!json_is_object(root)) {
+		json_decref(root);
+		ctl_errx("bad response from memprobed at %s: %s: not a JSON object", o->url, path);
+		rc = CTL_EXIT_UNREACHABLE;
+		goto out;
+	}
+	*out = root;
+	rc = CTL_EXIT_OK;
+out:
+	ctl_http_reply_free(&reply);
+	free(url);
+	return rc;
+}
+
+int
+ctl_print_json(const json_t *json)
+{
+	if (json_dumpf(json, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF) {
+		ctl_errx("cannot write to stdout: %s", strerror(errno));
+		return CTL_EXIT_INTERNAL;
+	}
+	return CTL_EXIT_OK;
+}
+
+static int
+cmd_help(int argc, char **argv, struct ctl_opts *o)
+{
+	(void)argc;
+	(void)argv;
+	(void)o;
+	usage(stdout);
+	return CTL_EXIT_OK;
+}
+
+static const struct ctl_command *
+find_command(const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (strcmp(commands[i].name, name) == 0)
+			return &commands[i];
+	return NULL;
+}
+
+/* Flushes stdout so that a full disk or closed pipe is an error, not silence. */
+static int
+finish_output(int rc)
+{
+	if (fflush(stdout) != 0 || ferror(stdout)) {
+		if (rc == CTL_EXIT_OK) {
+			ctl_errx("cannot write to stdout: %s", strerror(errno));
+			rc = CTL_EXIT_INTERNAL;
+		}
+	}
+	return rc;
+}
+
+int
+main(int argc, char **argv)
+{
+	struct ctl_opts opts = { 0 };
+	const struct ctl_command *cmd;
+	const char *env = getenv("MEMPROBE_URL");
+	int i, r, code = CTL_EXIT_OK;
+
+	opts.url = env != NULL && *env != '\0' ? env : DEFAULT_URL;
+
+	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
+		if (strcmp(argv[i], "--") == 0) {
+			i++;
+			break;
+		}
+		r = ctl_opt_global(&opts, argc, argv, &i, &code);
+		if (r < 0)
+			return finish_output(code);
+		if (r == 0) {
+			ctl_errx("unknown option '%s'; try '" PROG " --help'", argv[i]);
+			return CTL_EXIT_USAGE;
+		}
+	}
+	if (i >= argc) {
+		ctl_errx("no command given; try '" PROG " --help'");
+		return CTL_EXIT_USAGE;
+	}
+	cmd = find_command(argv[i]);
+	if (cmd == NULL) {
+		ctl_errx("unknown command '%s'; try '" PROG " --help'", argv[i]);
+		return CTL_EXIT_USAGE;
+	}
+	if (cmd->run == NULL) {
+		ctl_errx("'%s' is not available in this version", cmd->name);
+		return CTL_EXIT_USAGE;
+	}
+
+	if (ctl_http_init() < 0) {
+		ctl_errx("cannot initialise libcurl");
+		return CTL_EXIT_INTERNAL;
+	}
+	code = cmd->run(argc - i, argv + i, &opts);
+	ctl_http_fini();
+	return finish_output(code);
+}

@@ -1,0 +1,48 @@
+/* memprobe.h: the public API of libmemprobe, for programs that link or dlopen the agent. */
+#ifndef MEMPROBE_H
+#define MEMPROBE_H
+
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* A process's own figures, as the agent counts them. Sizes in bytes. */
+struct memprobe_stats {
+	uint64_t heap_live_bytes;        /* usable bytes of live heap blocks */
+	uint64_t heap_live_blocks;
+	uint64_t heap_peak_bytes;        /* never above the true peak; see libmemprobe(3) */
+	uint64_t heap_allocations;       /* since start (a fork child: since its parent's) */
+	uint64_t heap_frees;
+	uint64_t heap_allocated_bytes;
+	uint64_t heap_failed_allocations;
+	uint64_t mmap_live_bytes;
+	uint64_t stack_peak_bytes;       /* deepest thread */
+	uint64_t stack_main_peak_bytes;
+	uint64_t stack_limit_bytes;      /* main thread's RLIMIT_STACK; 0 unlimited */
+	uint64_t threads;                /* threads that have used the allocator */
+	uint64_t samples_sent;
+	uint64_t samples_dropped;
+	uint64_t reserved[8];            /* zero; room to grow */
+};
+
+/* Fills *out with the process's figures now; needs no daemon.
+ * Returns 0, or -EINVAL if out is NULL. */
+int memprobe_snapshot(struct memprobe_stats *out);
+
+/* Sends a sample to memprobed now, from the calling thread, without
+ * blocking. Returns 0, or a negative errno: -ECONNREFUSED no daemon,
+ * -EAGAIN the daemon is behind (the sample was dropped). */
+int memprobe_flush(void);
+
+/* Sets a named gauge of the program's own, exported as
+ * memprobe_gauge{name="NAME"}. NAME is 1..128 of [A-Za-z0-9_.:-]; at most 64
+ * names per process. Returns 0, -EINVAL for a bad name, -ENOSPC when full. */
+int memprobe_gauge_set(const char *name, double value);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,51 @@
+/* harness.h: a tiny unit-test harness; each test prints PASS/FAIL lines that tests/run.sh counts. */
+#ifndef MEMPROBE_HARNESS_H
+#define MEMPROBE_HARNESS_H
+
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* Failed checks in the running test; reset by RUN_TEST. */
+static int harness_failures;
+static int harness_failed_tests;
+
+#define CHECK(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: check failed: %s\n", __FILE__, __LINE__, #cond); \
+		harness_failures++; \
+	} \
+} while (0)
+
+#define CHECK_U64(a, op, b) do { \
+	uint64_t ha_ = (uint64_t)(a), hb_ = (uint64_t)(b); \
+	if (!(ha_ op hb_)) { \
+		fprintf(stderr, "%s:%d: check failed: %s %s %s (%" PRIu64 " vs %" PRIu64 ")\n", \
+		    __FILE__, __LINE__, #a, #op, #b, ha_, hb_); \
+		harness_failures++; \
+	} \
+} while (0)
+
+#define CHECK_STR(a, b) do { \
+	const char *ha_ = (a), *hb_ = (b); \
+	if (ha_ == NULL || hb_ == NULL || strcmp(ha_, hb_) != 0) { \
+		fprintf(stderr, "%s:%d: check failed: %s == %s (\"%s\" vs \"%s\")\n", \
+		    __FILE__, __LINE__, #a, #b, ha_ ? ha_ : "(null)", hb_ ? hb_ : "(null)"); \
+		harness_failures++; \
+	} \
+} while (0)
+
+/* Runs fn as one test and prints "PASS name" or "FAIL name". */
+#define RUN_TEST(fn) do { \
+	harness_failures = 0; \
+	fn(); \
+	printf("%s %s\n", harness_failures ? "FAIL" : "PASS", #fn); \
+	fflush(stdout); \
+	if (harness_failures) \
+		harness_failed_tests++; \
+} while (0)
+
+#define HARNESS_EXIT() (harness_failed_tests ? EXIT_FAILURE : EXIT_SUCCESS)
+
+#endif
