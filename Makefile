@@ -13,7 +13,7 @@ ALL_LDFLAGS = $(SAN) $(LDFLAGS)
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
 
-PKGS_DAEMON = libmicrohttpd jansson
+PKGS_DAEMON = libmicrohttpd jansson inih
 PKGS_CTL    = libcurl jansson
 PKGS_TEST   = libcurl jansson
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
@@ -49,7 +49,7 @@ $(BUILD)/obj/%.o: %.c
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
-		-fno-omit-frame-pointer -c -o $@ $<
+		-c -o $@ $<
 
 $(BUILD)/memprobed: $(DAEMON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread

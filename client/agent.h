@@ -4,31 +4,33 @@
 
 #include <pthread.h>
 #include <stdatomic.h>
+#include <sys/types.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "proto.h"
 
 /*
- * Counting model. Every thread owns a `struct agent_thread` in initial-exec
- * TLS and is the only writer of its counters; the reporter reads them. The
- * counters are C11 atomics used only with relaxed loads and stores (plain
- * moves on every target we build for), never read-modify-write, so the hot
- * path takes no lock, makes no syscall and touches no shared cache line.
+ * Counting model. Every thread owns a slot of counters and is the only
+ * writer of them; the reporter only reads. The owner updates them with plain
+ * adds (one memory-destination instruction each) and the reporter reads them
+ * with relaxed atomic loads: an aligned 64-bit store is single-copy atomic on
+ * every target we build for, so a read sees the old or the new value, and
+ * the hot path takes no lock, makes no syscall and touches no shared line.
  *
- * Live bytes are the allocator's usable sizes: a block counts
- * malloc_usable_size(p) when it is handed out and the same figure when it is
- * freed (asked of the real allocator just before the real free), so
- * allocated - freed is exact whatever allocator sits below us and whatever
- * alignment the block was made with. No header is added to any block.
+ * Live bytes are the allocator's usable sizes: a block counts its usable
+ * size when it is handed out and the same figure when it is freed (taken
+ * just before the real free), so allocated - freed is exact whatever
+ * alignment the block was made with. No header is added to any block. How
+ * the usable size is read is said in agent_shim.c.
  *
  * Peak live bytes needs a process-wide sum at every moment, which per-thread
  * counters cannot give without a shared atomic per call. Each thread instead
- * batches its net change in `pending` and publishes it to one shared counter
- * when it passes +-AGENT_PEAK_BATCH; the shared peak is raised at each
- * publication and again from the exact sum at every sample. So the reported
- * peak is never above the true peak and at most
- * (threads holding unpublished growth) * AGENT_PEAK_BATCH below it.
+ * publishes its net change to one shared counter when it has moved more than
+ * AGENT_PEAK_BATCH from what it last published; the shared peak is raised
+ * at each publication and again from the exact sum at every sample. So the
+ * reported peak is never above the true peak, and at most
+ * (threads with unpublished growth) * AGENT_PEAK_BATCH below it.
  */
 #define AGENT_PEAK_BATCH (64 * 1024)
 
@@ -44,24 +46,50 @@ enum agent_mode {
 	AGENT_BUSY,        /* inside the agent itself, or agent disabled: forward only */
 	AGENT_DEAD,        /* thread is exiting: count into the shared totals */
 	AGENT_FORKED,      /* first call in a fork child: start its reporter */
+	AGENT_GENERIC,     /* registered, but sizes must be asked of a non-glibc
+	                      allocator: every call takes the slow path */
 };
 
+/*
+ * A thread's counters. Each allocation bumps exactly one histogram bin,
+ * by the block's usable size, so the allocation count is the bins' sum and
+ * the histogram's sum is alloc_bytes; freed bytes are alloc_bytes - net.
+ * Bins are powers of two, indexed by the highest set bit of
+ * ((size - 1) | 15) with no clamping; the reporter merges them into the
+ * protocol's power-of-4 buckets.
+ */
+#define AGENT_BINS 64
+
 struct agent_counters {
-	_Atomic uint64_t allocs;
-	_Atomic uint64_t frees;
-	_Atomic uint64_t alloc_bytes;   /* usable bytes handed out */
-	_Atomic uint64_t free_bytes;    /* usable bytes given back */
-	_Atomic uint64_t failed;
-	_Atomic uint64_t hist_sum;      /* requested bytes */
-	_Atomic uint64_t hist[PROTO_HIST_BUCKETS];
+	int64_t net;              /* usable bytes allocated minus freed */
+	uint64_t alloc_bytes;     /* usable bytes handed out */
+	uint64_t frees;
+	uint64_t failed;
+	uint64_t bins[AGENT_BINS];
 };
+
+/* Bin of a block of `size` bytes: bit index of (size - 1) | 15, 3..63. */
+static inline __attribute__((always_inline)) unsigned agent_bin(uint64_t size)
+{
+	return 63u - (unsigned)__builtin_clzll((size - 1) | 15);
+}
+
+/* The protocol bucket a bin falls in: bin b holds sizes (2^b, 2^(b+1)], and
+ * bucket i holds (16*4^(i-1), 16*4^i], so bins 3,4,5 -> 0,1,1 ... */
+static inline unsigned agent_bin_bucket(unsigned bin)
+{
+	unsigned i = (bin - 2) / 2;
+
+	return i < PROTO_HIST_BUCKETS - 1 ? i : PROTO_HIST_BUCKETS - 1;
+}
 
 /* One registered thread's slot. Counters and stack_low are written only by
  * the owning thread; the registry fields only under the registry lock. */
 struct agent_thread {
 	struct agent_counters c;
-	_Atomic uintptr_t stack_low;    /* lowest stack pointer seen; 0 none */
-	int64_t pending;                /* unpublished net change, owner only */
+	uintptr_t stack_low;            /* lowest stack pointer seen; UINTPTR_MAX none */
+	int64_t hi, lo;                 /* publish when net leaves (lo, hi) */
+	int64_t mark;                   /* net at the last publication */
 
 	struct agent_thread *next, *prev;
 	pid_t tid;
@@ -93,7 +121,7 @@ extern _Atomic uint64_t agent_peak;
 struct agent_thread *agent_thread_slow(void);
 /* Counts an event of an exiting thread into the shared totals. `usable` is
  * positive for an allocation, negative for a free, 0 for a failure. */
-void agent_count_shared(int64_t usable, size_t req);
+void agent_count_shared(int64_t usable);
 /* Publishes a thread's pending net change; see AGENT_PEAK_BATCH. */
 void agent_publish(struct agent_thread *t);
 
@@ -102,47 +130,54 @@ void agent_publish(struct agent_thread *t);
 unsigned char agent_enter(void);
 void agent_leave(unsigned char mode);
 
-static inline void agent_bump(_Atomic uint64_t *c, uint64_t n)
+/* Reads a counter another thread writes. */
+#define AGENT_READ(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
+
+/* The stack pointer, without forcing a frame pointer on the caller. */
+static inline __attribute__((always_inline)) uintptr_t agent_sp(void)
 {
-	atomic_store_explicit(c, atomic_load_explicit(c, memory_order_relaxed) + n,
-	    memory_order_relaxed);
+	uintptr_t sp;
+#if defined(__x86_64__)
+	__asm__ volatile("mov %%rsp, %0" : "=r"(sp));
+#elif defined(__aarch64__)
+	__asm__ volatile("mov %0, sp" : "=r"(sp));
+#else
+	sp = (uintptr_t)__builtin_frame_address(0);
+#endif
+	return sp;
 }
 
-static inline void agent_note_stack(struct agent_thread *t)
+/* Counts a block of `usable` bytes handed out, on an AGENT_ACTIVE thread. */
+static inline __attribute__((always_inline))
+void agent_on_alloc(struct agent_thread *t, uint64_t usable)
 {
-	uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
-	uintptr_t low = atomic_load_explicit(&t->stack_low, memory_order_relaxed);
+	uintptr_t sp = agent_sp();
+	int64_t net = t->c.net + (int64_t)usable;
 
-	if (sp < low || low == 0)
-		atomic_store_explicit(&t->stack_low, sp, memory_order_relaxed);
-}
-
-/* Counts a block of `usable` bytes handed out for a request of `req` bytes
- * on a thread in AGENT_ACTIVE mode. */
-static inline void agent_on_alloc(struct agent_thread *t, size_t req, size_t usable)
-{
-	agent_bump(&t->c.allocs, 1);
-	agent_bump(&t->c.alloc_bytes, usable);
-	agent_bump(&t->c.hist[proto_hist_bucket(req)], 1);
-	agent_bump(&t->c.hist_sum, req);
-	t->pending += (int64_t)usable;
-	if (t->pending > AGENT_PEAK_BATCH)
+	t->c.net = net;
+	t->c.alloc_bytes += usable;
+	t->c.bins[agent_bin(usable)]++;
+	if (__builtin_expect(net > t->hi, 0))
 		agent_publish(t);
-	agent_note_stack(t);
+	/* stack_low starts at UINTPTR_MAX, so one compare covers "none yet" */
+	if (sp < t->stack_low)
+		t->stack_low = sp;
 }
 
-static inline void agent_on_free(struct agent_thread *t, size_t usable)
+static inline __attribute__((always_inline))
+void agent_on_free(struct agent_thread *t, uint64_t usable)
 {
-	agent_bump(&t->c.frees, 1);
-	agent_bump(&t->c.free_bytes, usable);
-	t->pending -= (int64_t)usable;
-	if (t->pending < -AGENT_PEAK_BATCH)
+	int64_t net = t->c.net - (int64_t)usable;
+
+	t->c.net = net;
+	t->c.frees++;
+	if (__builtin_expect(net < t->lo, 0))
 		agent_publish(t);
 }
 
 static inline void agent_on_fail(struct agent_thread *t)
 {
-	agent_bump(&t->c.failed, 1);
+	t->c.failed++;
 }
 
 /* ---- process-wide state (agent_core.c) ---- */
@@ -159,6 +194,9 @@ int agent_core_init(void);
 extern pid_t agent_pid;
 /* Set once MEMPROBE_DISABLE=1 or a fatal internal error: forward only. */
 extern int agent_disabled;
+/* Set by the shim when block sizes can be read from glibc's chunk headers;
+ * threads then count on the fast path. */
+extern int agent_glibc_sizes;
 /* RLIMIT_STACK of the main thread at start, bytes; 0 unlimited or unknown. */
 extern uint64_t agent_stack_limit;
 

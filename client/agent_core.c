@@ -16,6 +16,7 @@ _Atomic int64_t agent_live_published;
 _Atomic uint64_t agent_peak;
 pid_t agent_pid;
 int agent_disabled;
+int agent_glibc_sizes;
 uint64_t agent_stack_limit;
 
 /*
@@ -30,8 +31,17 @@ static uint64_t reg_count;
 static pthread_key_t reg_key;
 static int reg_key_ok;
 
-/* What exited threads counted, and what exiting threads count directly. */
-static struct agent_counters retired;
+/* What exited threads counted, and what exiting threads count directly:
+ * shared, so updated with atomic adds (never on the hot path). */
+struct shared_counters {
+	_Atomic uint64_t alloc_bytes;
+	_Atomic uint64_t free_bytes;
+	_Atomic uint64_t frees;
+	_Atomic uint64_t failed;
+	_Atomic uint64_t bins[AGENT_BINS];
+};
+
+static struct shared_counters retired;
 static _Atomic uint64_t retired_stack_peak;
 static _Atomic uint64_t retired_main_peak;
 
@@ -103,9 +113,9 @@ static void raise_to(_Atomic uint64_t *c, uint64_t v)
 
 static uint64_t stack_depth(const struct agent_thread *t)
 {
-	uintptr_t low = atomic_load_explicit(&t->stack_low, memory_order_relaxed);
+	uintptr_t low = AGENT_READ(t->stack_low);
 
-	if (low == 0 || t->stack_top == 0 || low > t->stack_top)
+	if (low == UINTPTR_MAX || t->stack_top == 0 || low > t->stack_top)
 		return 0;
 	return t->stack_top - low;
 }
@@ -114,38 +124,44 @@ static uint64_t stack_depth(const struct agent_thread *t)
 static void fold(struct agent_thread *t)
 {
 	struct agent_counters *c = &t->c;
+	uint64_t alloc = AGENT_READ(c->alloc_bytes);
 	uint64_t depth = stack_depth(t);
 
-	add_shared(&retired.allocs, load(&c->allocs));
-	add_shared(&retired.frees, load(&c->frees));
-	add_shared(&retired.alloc_bytes, load(&c->alloc_bytes));
-	add_shared(&retired.free_bytes, load(&c->free_bytes));
-	add_shared(&retired.failed, load(&c->failed));
-	add_shared(&retired.hist_sum, load(&c->hist_sum));
-	for (int i = 0; i < PROTO_HIST_BUCKETS; i++)
-		add_shared(&retired.hist[i], load(&c->hist[i]));
+	add_shared(&retired.alloc_bytes, alloc);
+	add_shared(&retired.free_bytes, alloc - (uint64_t)AGENT_READ(c->net));
+	add_shared(&retired.frees, AGENT_READ(c->frees));
+	add_shared(&retired.failed, AGENT_READ(c->failed));
+	for (int i = 0; i < AGENT_BINS; i++)
+		add_shared(&retired.bins[i], AGENT_READ(c->bins[i]));
 	raise_to(&retired_stack_peak, depth);
 	if (t->is_main)
 		raise_to(&retired_main_peak, depth);
 }
 
+/* Sets the window around the thread's last publication. */
+static void set_marks(struct agent_thread *t)
+{
+	t->mark = t->c.net;
+	t->hi = t->mark + AGENT_PEAK_BATCH;
+	t->lo = t->mark - AGENT_PEAK_BATCH;
+}
+
 void agent_publish(struct agent_thread *t)
 {
-	int64_t live = atomic_fetch_add_explicit(&agent_live_published, t->pending,
-	    memory_order_relaxed) + t->pending;
+	int64_t delta = t->c.net - t->mark;
+	int64_t live = atomic_fetch_add_explicit(&agent_live_published, delta,
+	    memory_order_relaxed) + delta;
 
-	t->pending = 0;
+	set_marks(t);
 	if (live > 0)
 		raise_to(&agent_peak, (uint64_t)live);
 }
 
-void agent_count_shared(int64_t usable, size_t req)
+void agent_count_shared(int64_t usable)
 {
 	if (usable > 0) {
-		add_shared(&retired.allocs, 1);
 		add_shared(&retired.alloc_bytes, (uint64_t)usable);
-		add_shared(&retired.hist[proto_hist_bucket(req)], 1);
-		add_shared(&retired.hist_sum, req);
+		add_shared(&retired.bins[agent_bin((uint64_t)usable)], 1);
 	} else if (usable < 0) {
 		add_shared(&retired.frees, 1);
 		add_shared(&retired.free_bytes, (uint64_t)-usable);
@@ -153,6 +169,12 @@ void agent_count_shared(int64_t usable, size_t req)
 		add_shared(&retired.failed, 1);
 	}
 	atomic_fetch_add_explicit(&agent_live_published, usable, memory_order_relaxed);
+}
+
+/* The mode a registered thread counts in. */
+static unsigned char counting_mode(void)
+{
+	return agent_glibc_sizes ? AGENT_ACTIVE : AGENT_GENERIC;
 }
 
 unsigned char agent_enter(void)
@@ -262,13 +284,14 @@ static void find_stack(struct agent_thread *t)
 static void thread_exit(void *arg)
 {
 	struct agent_thread *t = arg;
+	unsigned char mode = agent_tls.mode;
 
-	if (t == NULL || agent_tls.mode != AGENT_ACTIVE || agent_tls.slot != t)
+	if (t == NULL || agent_tls.saved != t ||
+	    (mode != AGENT_ACTIVE && mode != AGENT_GENERIC))
 		return;
 	agent_tls.slot = NULL;
 	agent_tls.mode = AGENT_DEAD;
-	if (t->pending != 0)
-		agent_publish(t);
+	agent_publish(t);
 	pthread_mutex_lock(&reg_lock);
 	fold(t);
 	slot_unlink(t);
@@ -291,6 +314,8 @@ static struct agent_thread *thread_register(void)
 	if (t != NULL) {
 		t->tid = tid;
 		t->is_main = tid == pid;
+		t->stack_low = UINTPTR_MAX;
+		set_marks(t);
 		slot_link(t);
 	}
 	pthread_mutex_unlock(&reg_lock);
@@ -302,8 +327,8 @@ static struct agent_thread *thread_register(void)
 	if (reg_key_ok)
 		pthread_setspecific(reg_key, t);
 	agent_tls.saved = t;
-	agent_tls.slot = t;
-	agent_tls.mode = AGENT_ACTIVE;
+	agent_tls.mode = counting_mode();
+	agent_tls.slot = agent_tls.mode == AGENT_ACTIVE ? t : NULL;
 	return t;
 }
 
@@ -315,9 +340,12 @@ struct agent_thread *agent_thread_slow(void)
 	case AGENT_FORKED:
 		agent_tls.mode = AGENT_BUSY;
 		agent_report_start();
-		agent_tls.slot = agent_tls.saved;
-		agent_tls.mode = AGENT_ACTIVE;
-		return agent_tls.slot;
+		agent_tls.mode = counting_mode();
+		agent_tls.slot = agent_tls.mode == AGENT_ACTIVE ? agent_tls.saved : NULL;
+		return agent_tls.saved;
+	case AGENT_ACTIVE:          /* on the fast path, but the block was mmapped */
+	case AGENT_GENERIC:
+		return agent_tls.saved;
 	default:
 		return NULL;
 	}
@@ -325,32 +353,31 @@ struct agent_thread *agent_thread_slow(void)
 
 void agent_collect(struct proto_sample *s)
 {
-	struct agent_counters sum;
-	uint64_t stack_peak, main_peak;
+	struct {
+		uint64_t alloc_bytes, free_bytes, frees, failed, bins[AGENT_BINS];
+	} sum;
+	uint64_t stack_peak, main_peak, allocs = 0;
 
 	memset(s, 0, sizeof(*s));
 	pthread_mutex_lock(&reg_lock);
-	sum.allocs = load(&retired.allocs);
 	sum.frees = load(&retired.frees);
 	sum.alloc_bytes = load(&retired.alloc_bytes);
 	sum.free_bytes = load(&retired.free_bytes);
 	sum.failed = load(&retired.failed);
-	sum.hist_sum = load(&retired.hist_sum);
-	for (int i = 0; i < PROTO_HIST_BUCKETS; i++)
-		sum.hist[i] = load(&retired.hist[i]);
+	for (int i = 0; i < AGENT_BINS; i++)
+		sum.bins[i] = load(&retired.bins[i]);
 	stack_peak = load(&retired_stack_peak);
 	main_peak = load(&retired_main_peak);
 	for (struct agent_thread *t = reg_head; t != NULL; t = t->next) {
 		uint64_t depth = stack_depth(t);
+		uint64_t alloc = AGENT_READ(t->c.alloc_bytes);
 
-		sum.allocs += load(&t->c.allocs);
-		sum.frees += load(&t->c.frees);
-		sum.alloc_bytes += load(&t->c.alloc_bytes);
-		sum.free_bytes += load(&t->c.free_bytes);
-		sum.failed += load(&t->c.failed);
-		sum.hist_sum += load(&t->c.hist_sum);
-		for (int i = 0; i < PROTO_HIST_BUCKETS; i++)
-			sum.hist[i] += load(&t->c.hist[i]);
+		sum.frees += AGENT_READ(t->c.frees);
+		sum.alloc_bytes += alloc;
+		sum.free_bytes += alloc - (uint64_t)AGENT_READ(t->c.net);
+		sum.failed += AGENT_READ(t->c.failed);
+		for (int i = 0; i < AGENT_BINS; i++)
+			sum.bins[i] += AGENT_READ(t->c.bins[i]);
 		if (depth > stack_peak)
 			stack_peak = depth;
 		if (t->is_main && depth > main_peak)
@@ -360,19 +387,21 @@ void agent_collect(struct proto_sample *s)
 	pthread_mutex_unlock(&reg_lock);
 
 	s->flags = PROTO_S_HEAP | PROTO_S_STACK | PROTO_S_HIST;
-	s->heap_allocations = sum.allocs;
+	for (int i = 0; i < AGENT_BINS; i++) {
+		allocs += sum.bins[i];
+		s->hist_count[agent_bin_bucket((unsigned)i)] += sum.bins[i];
+	}
+	s->heap_allocations = allocs;
 	s->heap_frees = sum.frees;
 	s->heap_allocated_bytes = sum.alloc_bytes;
 	s->heap_failed = sum.failed;
 	/* Frees of blocks made before the agent was loaded can outnumber. */
 	s->heap_live_bytes = sum.alloc_bytes > sum.free_bytes ?
 	    sum.alloc_bytes - sum.free_bytes : 0;
-	s->heap_live_blocks = sum.allocs > sum.frees ? sum.allocs - sum.frees : 0;
+	s->heap_live_blocks = allocs > sum.frees ? allocs - sum.frees : 0;
 	raise_to(&agent_peak, s->heap_live_bytes);
 	s->heap_peak_bytes = load(&agent_peak);
-	for (int i = 0; i < PROTO_HIST_BUCKETS; i++)
-		s->hist_count[i] = sum.hist[i];
-	s->hist_sum = sum.hist_sum;
+	s->hist_sum = sum.alloc_bytes;
 	s->stack_peak_bytes = stack_peak;
 	s->stack_main_peak_bytes = main_peak;
 	s->stack_limit_bytes = agent_stack_limit;
@@ -397,7 +426,9 @@ static void fork_parent(void)
  */
 static void fork_child(void)
 {
-	struct agent_thread *self = agent_tls.mode == AGENT_ACTIVE ? agent_tls.slot : NULL;
+	unsigned char mode = agent_tls.mode;
+	struct agent_thread *self = mode == AGENT_ACTIVE || mode == AGENT_GENERIC ?
+	    agent_tls.saved : NULL;
 	struct agent_thread *t, *next;
 	int64_t live = 0;
 
@@ -407,15 +438,14 @@ static void fork_child(void)
 		next = t->next;
 		if (t == self)
 			continue;
-		if (t->pending != 0)
-			agent_publish(t);
+		agent_publish(t);
 		fold(t);
 		slot_unlink(t);
 	}
 	if (self != NULL) {
 		self->is_main = 1;
 		self->tid = agent_pid;
-		live = (int64_t)(load(&self->c.alloc_bytes) - load(&self->c.free_bytes));
+		live = self->c.net;
 		agent_tls.saved = self;
 		agent_tls.slot = NULL;
 		agent_tls.mode = AGENT_FORKED;
@@ -443,8 +473,8 @@ int agent_core_init(void)
 	reg_key_ok = 1;
 	/* Threads registered before the key existed get it now (only the
 	 * constructor's own thread can have run by then). */
-	if (agent_tls.mode == AGENT_ACTIVE)
-		pthread_setspecific(reg_key, agent_tls.slot);
+	if (agent_tls.mode == AGENT_ACTIVE || agent_tls.mode == AGENT_GENERIC)
+		pthread_setspecific(reg_key, agent_tls.saved);
 	err = pthread_atfork(fork_prepare, fork_parent, fork_child);
 	return -err;
 }

@@ -2,8 +2,8 @@
 #include "agent.h"
 
 #include <dlfcn.h>
-#include <malloc.h>
 #include <errno.h>
+#include <malloc.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
@@ -12,13 +12,13 @@
 #define EXPORT __attribute__((visibility("default")))
 #define likely(x) __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
+#define ALWAYS_INLINE inline __attribute__((always_inline))
 
 static struct {
 	void *(*malloc)(size_t);
 	void (*free)(void *);
 	void *(*calloc)(size_t, size_t);
 	void *(*realloc)(void *, size_t);
-	void *(*reallocarray)(void *, size_t, size_t);
 	int (*posix_memalign)(void **, size_t, size_t);
 	void *(*aligned_alloc)(size_t, size_t);
 	void *(*memalign)(size_t, size_t);
@@ -31,13 +31,17 @@ static struct {
 
 /*
  * Bootstrap pool. dlsym() allocates while we resolve the real allocator, so
- * those first requests are served from this static buffer. Its blocks carry
- * their size in a 16-byte header, are never reused, and are recognised by
- * address in free, realloc and malloc_usable_size.
+ * those first requests are served from this static buffer. Its blocks are
+ * never reused and are recognised by address in free, realloc and
+ * malloc_usable_size. Each carries its size at p[-2] and, at p[-1], a word
+ * with glibc's IS_MMAPPED bit set, so the glibc fast path of free() sends
+ * it to the slow path, which knows it.
  */
 static _Alignas(64) unsigned char boot_pool[64 * 1024];
 static _Atomic size_t boot_used;
 static __thread int resolving __attribute__((tls_model("initial-exec")));
+
+#define CHUNK_IS_MMAPPED 2
 
 static int in_boot(const void *p)
 {
@@ -63,7 +67,63 @@ static void *boot_alloc(size_t size, size_t align)
 		return NULL;
 	off = (start + 16 + align - 1) & ~(align - 1);
 	((size_t *)(boot_pool + off))[-2] = size;
+	((size_t *)(boot_pool + off))[-1] = CHUNK_IS_MMAPPED;
 	return boot_pool + off;
+}
+
+/* ---- sizes ---- */
+
+/*
+ * The usable size of a live block. With glibc's malloc below us it is read
+ * straight from the chunk header, as glibc's malloc_usable_size does: the
+ * size field less one word (two for an mmapped chunk). That is chosen at
+ * start only if the real malloc lives in libc.so.6 and a self-check agrees
+ * with the real malloc_usable_size on blocks from malloc, memalign and
+ * valloc of small and mmapped sizes. With any other allocator (jemalloc or
+ * tcmalloc preloaded after us) it is asked, on the slow path.
+ */
+static ALWAYS_INLINE size_t chunk_usable(const void *p)
+{
+	size_t hdr = ((const size_t *)p)[-1];
+
+	return (hdr & ~(size_t)7) - sizeof(size_t) - ((hdr & CHUNK_IS_MMAPPED) << 2);
+}
+
+static size_t usable_of(void *p)
+{
+	return agent_glibc_sizes ? chunk_usable(p) : real.usable(p);
+}
+
+static int chunk_check(size_t (*usable)(void *), void *p)
+{
+	return p == NULL || chunk_usable(p) == usable(p);
+}
+
+static int glibc_sizes_work(void)
+{
+	static const size_t sizes[] = { 0, 1, 24, 25, 1000, 4096, 200000, 300000 };
+	void *(*mal)(size_t) = dlsym(RTLD_NEXT, "malloc");
+	void *(*mem)(size_t, size_t) = dlsym(RTLD_NEXT, "memalign");
+	void *(*val)(size_t) = dlsym(RTLD_NEXT, "valloc");
+	void (*fr)(void *) = dlsym(RTLD_NEXT, "free");
+	size_t (*us)(void *) = dlsym(RTLD_NEXT, "malloc_usable_size");
+	Dl_info info;
+	int ok = 1;
+
+	if (mal == NULL || mem == NULL || val == NULL || fr == NULL || us == NULL)
+		return 0;
+	if (dladdr((void *)(uintptr_t)mal, &info) == 0 || info.dli_fname == NULL ||
+	    strstr(info.dli_fname, "/libc.so.6") == NULL)
+		return 0;
+	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && ok; i++) {
+		void *a = mal(sizes[i]), *b = mem(256, sizes[i] + 1), *c = val(sizes[i] + 1);
+
+		ok = chunk_check(us, a) && chunk_check(us, b) && chunk_check(us, c);
+		fr(a);
+		fr(b);
+		fr(c);
+	}
+	return ok;
 }
 
 static void *sym(const char *name)
@@ -72,18 +132,19 @@ static void *sym(const char *name)
 }
 
 /*
- * Resolves the real functions. Returns 0, or -1 while this thread is
- * inside the resolution (the caller then serves from the boot pool).
+ * Resolves the real functions and chooses how to read sizes. Returns 0, or
+ * -1 while this thread is inside the resolution (the caller then serves
+ * from the boot pool).
  */
 static int resolve(void)
 {
 	if (resolving)
 		return -1;
 	resolving = 1;
+	agent_glibc_sizes = glibc_sizes_work();
 	real.free = sym("free");
 	real.calloc = sym("calloc");
 	real.realloc = sym("realloc");
-	real.reallocarray = sym("reallocarray");
 	real.posix_memalign = sym("posix_memalign");
 	real.aligned_alloc = sym("aligned_alloc");
 	real.memalign = sym("memalign");
@@ -107,58 +168,86 @@ static int resolve(void)
 
 /* ---- counting ---- */
 
-static void count_alloc_slow(void *p, size_t req)
+/*
+ * The fast paths below run only when agent_tls.slot is set, which implies
+ * the real functions are resolved and glibc chunk sizes are in use; every
+ * other case (first call of a thread, non-glibc allocator, inside the
+ * agent, exiting thread, fork child) goes through the out-of-line slow
+ * paths.
+ */
+
+/* Counts an allocation's result off the fast path; returns p. */
+static __attribute__((noinline)) void *count_alloc_slow(void *p)
 {
 	struct agent_thread *t = agent_thread_slow();
 
 	if (t != NULL) {
 		if (p != NULL)
-			agent_on_alloc(t, req, real.usable(p));
-		else if (req != 0)
+			agent_on_alloc(t, usable_of(p));
+		else
 			agent_on_fail(t);
 	} else if (agent_tls.mode == AGENT_DEAD) {
-		if (p != NULL)
-			agent_count_shared((int64_t)real.usable(p), req);
-		else if (req != 0)
-			agent_count_shared(0, req);
+		agent_count_shared(p != NULL ? (int64_t)usable_of(p) : 0);
 	}
+	return p;
 }
 
-static inline void count_alloc(void *p, size_t req)
+static __attribute__((noinline)) void *publish_ret(struct agent_thread *t, void *p)
+{
+	agent_publish(t);
+	return p;
+}
+
+/*
+ * Counts the result of an allocation (a block, or NULL for a failure; only
+ * called for requests that can fail) and returns it. Written so that every
+ * call out of it is a tail call: the fast path saves no registers.
+ */
+static ALWAYS_INLINE void *count_alloc(void *p)
 {
 	struct agent_thread *t = agent_tls.slot;
+	uintptr_t sp = agent_sp();
+	size_t hdr, usable;
+	int64_t net;
 
-	if (unlikely(t == NULL || p == NULL)) {
-		if (t != NULL) {
-			if (req != 0)
-				agent_on_fail(t);
-			return;
-		}
-		count_alloc_slow(p, req);
-		return;
-	}
-	agent_on_alloc(t, req, real.usable(p));
+	if (unlikely(t == NULL || p == NULL))
+		return count_alloc_slow(p);
+	hdr = ((const size_t *)p)[-1];
+	if (unlikely(hdr & CHUNK_IS_MMAPPED))
+		return count_alloc_slow(p);
+	usable = (hdr & ~(size_t)7) - sizeof(size_t);
+	if (sp < t->stack_low)
+		t->stack_low = sp;
+	net = t->c.net + (int64_t)usable;
+	t->c.net = net;
+	t->c.alloc_bytes += usable;
+	t->c.bins[agent_bin(usable)]++;
+	if (unlikely(net > t->hi))
+		return publish_ret(t, p);
+	return p;
 }
 
-static void count_free_slow(size_t usable)
+static __attribute__((noinline)) void count_free_slow(size_t usable)
 {
-	struct agent_thread *t = agent_thread_slow();
+	struct agent_thread *t;
 
+	if (agent_tls.mode == AGENT_BUSY)
+		return;
+	t = agent_thread_slow();
 	if (t != NULL)
 		agent_on_free(t, usable);
 	else if (agent_tls.mode == AGENT_DEAD)
-		agent_count_shared(-(int64_t)usable, 0);
+		agent_count_shared(-(int64_t)usable);
 }
 
-/* Counts the release of p, which is not NULL and not a boot block. */
-static inline void count_free(void *p)
+/* free() off the fast path: boot blocks, mmapped chunks, other allocators,
+ * threads not counting on the fast path. */
+static __attribute__((noinline)) void free_slow(void *p)
 {
-	struct agent_thread *t = agent_tls.slot;
-
-	if (likely(t != NULL))
-		agent_on_free(t, real.usable(p));
-	else if (agent_tls.mode != AGENT_BUSY)
-		count_free_slow(real.usable(p));
+	if (in_boot(p) || !READY())
+		return;
+	count_free_slow(usable_of(p));
+	real.free(p);
 }
 
 /* ---- the hooks ---- */
@@ -167,21 +256,41 @@ EXPORT void *malloc(size_t size)
 {
 	void *p;
 
-	if (!READY())
+	if (unlikely(real.malloc == NULL) && resolve() < 0)
 		return boot_alloc(size, 16);
 	p = real.malloc(size);
-	count_alloc(p, size);
-	return p;
+	return count_alloc(p);
+}
+
+static __attribute__((noinline)) void publish_free(struct agent_thread *t, void *p)
+{
+	agent_publish(t);
+	real.free(p);
 }
 
 EXPORT void free(void *p)
 {
-	if (p == NULL || unlikely(in_boot(p)))
+	struct agent_thread *t = agent_tls.slot;
+	size_t hdr;
+	int64_t net;
+
+	if (unlikely(t == NULL || p == NULL))
+		goto slow;
+	hdr = ((const size_t *)p)[-1];
+	if (unlikely(hdr & CHUNK_IS_MMAPPED))
+		goto slow;
+	net = t->c.net - (int64_t)((hdr & ~(size_t)7) - sizeof(size_t));
+	t->c.net = net;
+	t->c.frees++;
+	if (unlikely(net < t->lo)) {
+		publish_free(t, p);
 		return;
-	if (!READY())
-		return;
-	count_free(p);
+	}
 	real.free(p);
+	return;
+slow:
+	if (p != NULL)
+		free_slow(p);
 }
 
 EXPORT void *calloc(size_t n, size_t size)
@@ -192,14 +301,13 @@ EXPORT void *calloc(size_t n, size_t size)
 	if (__builtin_mul_overflow(n, size, &total)) {
 		errno = ENOMEM;
 		if (real.malloc != NULL)
-			count_alloc(NULL, SIZE_MAX);
+			count_alloc(NULL);
 		return NULL;
 	}
 	if (!READY())
 		return boot_alloc(total, 16);   /* the pool is zeroed and never reused */
 	p = real.calloc(n, size);
-	count_alloc(p, total);
-	return p;
+	return count_alloc(p);
 }
 
 /* realloc of a boot block: move it to the real heap. */
@@ -224,20 +332,20 @@ EXPORT void *realloc(void *old, size_t size)
 		return boot_realloc(old, size);
 	if (!READY())
 		return NULL;
-	old_usable = real.usable(old);
+	old_usable = usable_of(old);
 	p = real.realloc(old, size);
 	if (p == NULL && size != 0) {
-		count_alloc(NULL, size);    /* the old block is untouched */
+		count_alloc(NULL);          /* the old block is untouched */
 		return NULL;
 	}
 	/* Counted as a free of the old block and, unless size is 0 (which
 	 * frees), an allocation of the new one. */
 	if (likely(agent_tls.slot != NULL))
 		agent_on_free(agent_tls.slot, old_usable);
-	else if (agent_tls.mode != AGENT_BUSY)
+	else
 		count_free_slow(old_usable);
 	if (p != NULL)
-		count_alloc(p, size);
+		count_alloc(p);
 	return p;
 }
 
@@ -248,7 +356,7 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	if (__builtin_mul_overflow(n, size, &total)) {
 		errno = ENOMEM;
 		if (real.malloc != NULL)
-			count_alloc(NULL, SIZE_MAX);
+			count_alloc(NULL);
 		return NULL;
 	}
 	return realloc(old, total);
@@ -267,22 +375,22 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	}
 	err = real.posix_memalign(out, align, size);
 	if (err == 0)
-		count_alloc(*out, size);
+		count_alloc(*out);
 	else if (err == ENOMEM)
-		count_alloc(NULL, size);
+		count_alloc(NULL);
 	return err;
 }
 
 /* aligned_alloc and memalign fail with EINVAL for a bad alignment: a usage
  * error, not an allocation failure. The caller zeroed errno before the call;
  * on success it is put back as it was. */
-static void *count_aligned(void *p, size_t size, int saved_errno)
+static void *count_aligned(void *p, int saved_errno)
 {
 	if (p != NULL) {
 		errno = saved_errno;
-		count_alloc(p, size);
+		count_alloc(p);
 	} else if (errno == ENOMEM) {
-		count_alloc(NULL, size);
+		count_alloc(NULL);
 	}
 	return p;
 }
@@ -294,7 +402,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 	if (!READY())
 		return boot_alloc(size, align);
 	errno = 0;
-	return count_aligned(real.aligned_alloc(align, size), size, saved);
+	return count_aligned(real.aligned_alloc(align, size), saved);
 }
 
 EXPORT void *memalign(size_t align, size_t size)
@@ -304,7 +412,7 @@ EXPORT void *memalign(size_t align, size_t size)
 	if (!READY())
 		return boot_alloc(size, align);
 	errno = 0;
-	return count_aligned(real.memalign(align, size), size, saved);
+	return count_aligned(real.memalign(align, size), saved);
 }
 
 EXPORT void *valloc(size_t size)
@@ -314,7 +422,7 @@ EXPORT void *valloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.valloc(size);
-	count_alloc(p, size);
+	count_alloc(p);
 	return p;
 }
 
@@ -325,7 +433,7 @@ EXPORT void *pvalloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.pvalloc(size);
-	count_alloc(p, size);
+	count_alloc(p);
 	return p;
 }
 
@@ -373,6 +481,8 @@ static void agent_init(void)
 	mode = agent_enter();
 	v = getenv("MEMPROBE_DEBUG");
 	agent_debug_on = v != NULL && strcmp(v, "1") == 0;
+	if (!agent_glibc_sizes)
+		agent_debug("allocator is not glibc's: sizes asked of it, on the slow path");
 	v = getenv("MEMPROBE_DISABLE");
 	if (v != NULL && strcmp(v, "1") == 0) {
 		agent_disabled = 1;

@@ -1,0 +1,378 @@
+/* conf.c: memprobed's settings: defaults, the INI file, command-line overrides. */
+#include "conf.h"
+
+#include <errno.h>
+#include <ini.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "addr.h"
+#include "log.h"
+
+enum conf_type {
+	CONF_T_SOCKET,          /* a Unix socket path */
+	CONF_T_ADDR,            /* HOST:PORT */
+	CONF_T_UINT,
+	CONF_T_LEVEL,
+};
+
+/* One row per key: it drives the INI parser, the flags, --check-config and
+ * --help, so a new setting is one line here plus its field. */
+struct conf_key {
+	const char *key;
+	const char *flag;       /* long option without "--" */
+	const char *arg;        /* metavariable for --help */
+	enum conf_type type;
+	size_t off;
+	unsigned min, max;
+	const char *help;
+};
+
+#define OFF(f) offsetof(struct conf, f)
+
+static const struct conf_key conf_keys[] = {
+	{ "agent_socket", "agent-socket", "PATH", CONF_T_SOCKET, OFF(agent_socket), 0, 0,
+	  "Unix socket the agents connect to" },
+	{ "listen_address", "web.listen-address", "HOST:PORT", CONF_T_ADDR, OFF(listen_address), 0, 0,
+	  "HTTP address: A.B.C.D:PORT, [IPv6]:PORT or :PORT" },
+	{ "exited_ttl", "exited-ttl", "SECONDS", CONF_T_UINT, OFF(exited_ttl), 0, 86400,
+	  "how long an exited process stays visible" },
+	{ "log_level", "log-level", "LEVEL", CONF_T_LEVEL, OFF(log_level), 0, 0,
+	  "debug, info, warn or error" },
+	{ "max_connections", "max-connections", "N", CONF_T_UINT, OFF(max_connections), 1, 1000000,
+	  "agent connections at once" },
+	{ "max_processes", "max-processes", "N", CONF_T_UINT, OFF(max_processes), 1, 1000000,
+	  "processes tracked at once, exited ones included" },
+	{ "max_gauges", "max-gauges", "N", CONF_T_UINT, OFF(max_gauges), 0, 4096,
+	  "program-set gauges per process" },
+	{ "max_message_rate", "max-message-rate", "N", CONF_T_UINT, OFF(max_message_rate), 1, 1000000,
+	  "messages per second per agent connection" },
+	{ "http_max_connections", "web.max-connections", "N", CONF_T_UINT, OFF(http_max_connections), 1, 65536,
+	  "HTTP connections at once" },
+	{ "http_max_connections_per_ip", "web.max-connections-per-ip", "N", CONF_T_UINT,
+	  OFF(http_max_connections_per_ip), 1, 65536, "HTTP connections at once from one address" },
+	{ "http_timeout", "web.timeout", "SECONDS", CONF_T_UINT, OFF(http_timeout), 1, 3600,
+	  "idle HTTP connections are closed after this" },
+};
+
+#define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
+
+static const struct conf_key *conf_find(const char *key)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++)
+		if (strcmp(conf_keys[i].key, key) == 0)
+			return &conf_keys[i];
+	return NULL;
+}
+
+const char *conf_key_for_flag(const char *flag)
+{
+	for (size_t i = 0; i < CONF_NKEYS; i++)
+		if (strcmp(conf_keys[i].flag, flag) == 0)
+			return conf_keys[i].key;
+	return NULL;
+}
+
+void conf_default_socket(char *buf, size_t size)
+{
+	const char *xdg = getenv("XDG_RUNTIME_DIR");
+
+	if (geteuid() == 0)
+		snprintf(buf, size, "/run/memprobe/agent.sock");
+	else if (xdg != NULL && xdg[0] == '/')
+		snprintf(buf, size, "%s/memprobe/agent.sock", xdg);
+	else
+		snprintf(buf, size, "/tmp/memprobe-%u/agent.sock", (unsigned)getuid());
+}
+
+int conf_init(struct conf *c)
+{
+	char sock[4096];
+
+	memset(c, 0, sizeof(*c));
+	conf_default_socket(sock, sizeof(sock));
+	c->agent_socket = strdup(sock);
+	c->listen_address = strdup("127.0.0.1:19556");
+	c->exited_ttl = 60;
+	c->log_level = LOG_LEVEL_INFO;
+	c->max_connections = 4096;
+	c->max_processes = 10000;
+	c->max_gauges = 64;
+	c->max_message_rate = 1000;
+	c->http_max_connections = 64;
+	c->http_max_connections_per_ip = 16;
+	c->http_timeout = 30;
+	if (c->agent_socket == NULL || c->listen_address == NULL) {
+		conf_free(c);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+void conf_free(struct conf *c)
+{
+	free(c->agent_socket);
+	free(c->listen_address);
+	free(c->source);
+	c->agent_socket = c->listen_address = c->source = NULL;
+}
+
+/* Digits only: no sign, no blanks, no base prefix. */
+static int conf_parse_uint(const char *s, unsigned min, unsigned max, unsigned *out)
+{
+	unsigned long long v = 0;
+
+	if (*s == '\0')
+		return -EINVAL;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (unsigned)(*s - '0');
+		if (v > max)
+			return -EINVAL;
+	}
+	if (v < min)
+		return -EINVAL;
+	*out = (unsigned)v;
+	return 0;
+}
+
+static int conf_set_string(char **field, const char *value)
+{
+	char *dup = strdup(value);
+
+	if (dup == NULL)
+		return -ENOMEM;
+	free(*field);
+	*field = dup;
+	return 0;
+}
+
+int conf_set(struct conf *c, const char *key, const char *value, char *err)
+{
+	const struct conf_key *k = conf_find(key);
+	char *base = (char *)c;
+	struct sockaddr_storage ss;
+	socklen_t sl;
+	char why[256];
+	int r;
+
+	if (k == NULL) {
+		snprintf(err, CONF_ERR_MAX, "unknown key");
+		return -ENOENT;
+	}
+	switch (k->type) {
+	case CONF_T_SOCKET:
+		if (value[0] == '\0' ||
+		    strlen(value) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
+			snprintf(err, CONF_ERR_MAX,
+			    "invalid value \"%s\": expected a socket path of 1 to %zu bytes",
+			    value, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
+			return -EINVAL;
+		}
+		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
+	case CONF_T_ADDR:
+		if (addr_parse(value, &ss, &sl, why, sizeof(why)) < 0) {
+			snprintf(err, CONF_ERR_MAX, "invalid value \"%s\": %s", value, why);
+			return -EINVAL;
+		}
+		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
+	case CONF_T_UINT:
+		if (conf_parse_uint(value, k->min, k->max, (unsigned *)(void *)(base + k->off)) < 0) {
+			snprintf(err, CONF_ERR_MAX,
+			    "invalid value \"%s\": expected an integer from %u to %u",
+			    value, k->min, k->max);
+			return -EINVAL;
+		}
+		return 0;
+	case CONF_T_LEVEL:
+		r = log_level_parse(value);
+		if (r < 0) {
+			snprintf(err, CONF_ERR_MAX,
+			    "invalid value \"%s\": expected debug, info, warn or error", value);
+			return -EINVAL;
+		}
+		*(int *)(void *)(base + k->off) = r;
+		return 0;
+	}
+	return -EINVAL;
+}
+
+/* State of one conf_load(): the reader counts lines so the handler knows
+ * which line it is on, and the first error wins. */
+struct conf_parse {
+	struct conf *c;
+	FILE *f;
+	const char *path;
+	int line;
+	int err_line;           /* 0: no error recorded */
+	int err;
+	char *msg;
+};
+
+static void conf_parse_error(struct conf_parse *p, int err, const char *msg)
+{
+	if (p->err_line != 0)
+		return;
+	p->err_line = p->line;
+	p->err = err;
+	/* A long path or value is cut; the message still names the line. */
+	if (snprintf(p->msg, CONF_ERR_MAX, "%s:%d: %s", p->path, p->line, msg) >= CONF_ERR_MAX)
+		p->msg[CONF_ERR_MAX - 1] = '\0';
+}
+
+/* fgets for inih that counts lines and turns an over-long line into an error
+ * instead of inih's silent truncation. */
+static char *conf_reader(char *str, int num, void *stream)
+{
+	struct conf_parse *p = stream;
+	size_t n;
+	int ch;
+
+	if (fgets(str, num, p->f) == NULL)
+		return NULL;
+	p->line++;
+	n = strlen(str);
+	if (n > 0 && str[n - 1] != '\n' && !feof(p->f)) {
+		char msg[128];
+
+		while ((ch = fgetc(p->f)) != EOF && ch != '\n')
+			;
+		snprintf(msg, sizeof(msg), "line too long (more than %d bytes)", num - 3);
+		conf_parse_error(p, -EINVAL, msg);
+		strcpy(str, "\n");
+	}
+	return str;
+}
+
+static int conf_handler(void *user, const char *section, const char *name, const char *value)
+{
+	struct conf_parse *p = user;
+	char err[CONF_ERR_MAX];
+	char msg[CONF_ERR_MAX + 64];
+	int r;
+
+	if (section[0] == '\0') {
+		snprintf(msg, sizeof(msg), "%s: key outside the [%s] section", name, CONF_SECTION);
+		conf_parse_error(p, -EINVAL, msg);
+		return 0;
+	}
+	if (strcmp(section, CONF_SECTION) != 0) {
+		snprintf(msg, sizeof(msg), "%s: unknown section [%s] (expected [%s])",
+		    name, section, CONF_SECTION);
+		conf_parse_error(p, -EINVAL, msg);
+		return 0;
+	}
+	r = conf_set(p->c, name, value, err);
+	if (r < 0) {
+		if (r == -ENOENT)
+			snprintf(msg, sizeof(msg), "%s: unknown key in [%s]", name, CONF_SECTION);
+		else
+			snprintf(msg, sizeof(msg), "%s: %s", name, err);
+		conf_parse_error(p, r == -ENOMEM ? -ENOMEM : -EINVAL, msg);
+		return 0;
+	}
+	return 1;
+}
+
+int conf_load(struct conf *c, const char *path, char *err)
+{
+	struct conf_parse p = { .c = c, .path = path, .msg = err };
+	int r;
+
+	/* A continuation line would silently replace a value; a key per line. */
+	ini_allow_multiline = false;
+	p.f = fopen(path, "re");
+	if (p.f == NULL) {
+		r = -errno;
+		snprintf(err, CONF_ERR_MAX, "%s: cannot open: %s", path, strerror(-r));
+		return r;
+	}
+	r = ini_parse_stream(conf_reader, &p, conf_handler, &p);
+	if (ferror(p.f)) {
+		snprintf(err, CONF_ERR_MAX, "%s: read error", path);
+		r = -EIO;
+		goto fail;
+	}
+	if (r == -2) {
+		r = -ENOMEM;
+		snprintf(err, CONF_ERR_MAX, "%s: out of memory", path);
+		goto fail;
+	}
+	/* inih reports the first failing line, ours or a syntax error. */
+	if (r > 0 && (p.err_line == 0 || r < p.err_line)) {
+		snprintf(err, CONF_ERR_MAX, "%s:%d: syntax error: expected [section], key = value or a comment",
+		    path, r);
+		r = -EINVAL;
+		goto fail;
+	}
+	if (p.err_line != 0) {
+		r = p.err;
+		goto fail;
+	}
+	free(c->source);
+	c->source = strdup(path);
+	fclose(p.f);
+	return c->source == NULL ? -ENOMEM : 0;
+fail:
+	fclose(p.f);
+	return r;
+}
+
+void conf_print(const struct conf *c, FILE *f)
+{
+	const char *base = (const char *)c;
+
+	fprintf(f, "; memprobed effective configuration (file: %s)\n[%s]\n",
+	    c->source != NULL ? c->source : "none, defaults", CONF_SECTION);
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const void *field = base + k->off;
+
+		fprintf(f, "%s = ", k->key);
+		switch (k->type) {
+		case CONF_T_SOCKET:
+		case CONF_T_ADDR:
+			fprintf(f, "%s\n", *(char *const *)field);
+			break;
+		case CONF_T_UINT:
+			fprintf(f, "%u\n", *(const unsigned *)field);
+			break;
+		case CONF_T_LEVEL:
+			fprintf(f, "%s\n", log_level_name((enum log_level)*(const int *)field));
+			break;
+		}
+	}
+}
+
+void conf_print_flags(FILE *f)
+{
+	struct conf d;
+
+	if (conf_init(&d) < 0)
+		return;
+	for (size_t i = 0; i < CONF_NKEYS; i++) {
+		const struct conf_key *k = &conf_keys[i];
+		const void *field = (const char *)&d + k->off;
+		char opt[80];
+
+		snprintf(opt, sizeof(opt), "--%s %s", k->flag, k->arg);
+		fprintf(f, "  %-36s %s\n  %-36s (key %s, default ", opt, k->help, "", k->key);
+		switch (k->type) {
+		case CONF_T_SOCKET:
+		case CONF_T_ADDR:
+			fprintf(f, "%s)\n", *(char *const *)field);
+			break;
+		case CONF_T_UINT:
+			fprintf(f, "%u)\n", *(const unsigned *)field);
+			break;
+		case CONF_T_LEVEL:
+			fprintf(f, "%s)\n", log_level_name((enum log_level)*(const int *)field));
+			break;
+		}
+	}
+	conf_free(&d);
+}

@@ -1,0 +1,84 @@
+/* conf.h: memprobed's settings: defaults, the INI file, command-line overrides. */
+#ifndef MEMPROBE_CONF_H
+#define MEMPROBE_CONF_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+/*
+ * The effective settings. Every field is a key of the [memprobed] section
+ * of the INI file and has a command-line flag that wins over the file:
+ *
+ *   key                          flag                           default
+ *   agent_socket                 --agent-socket PATH            see conf_default_socket()
+ *   listen_address               --web.listen-address HOST:PORT 127.0.0.1:19556
+ *   exited_ttl                   --exited-ttl SECONDS           60
+ *   log_level                    --log-level LEVEL              info
+ *   max_connections              --max-connections N            4096  (agent connections)
+ *   max_processes                --max-processes N              10000
+ *   max_gauges                   --max-gauges N                 64    (per process)
+ *   max_message_rate             --max-message-rate N           1000  (per connection and second)
+ *   http_max_connections         --web.max-connections N        64
+ *   http_max_connections_per_ip  --web.max-connections-per-ip N 16
+ *   http_timeout                 --web.timeout SECONDS          30    (idle HTTP connection)
+ *
+ * Strings are owned by the struct (conf_free()).
+ */
+struct conf {
+	char *agent_socket;
+	char *listen_address;
+	unsigned exited_ttl;
+	int log_level;                  /* enum log_level */
+	unsigned max_connections;
+	unsigned max_processes;
+	unsigned max_gauges;
+	unsigned max_message_rate;
+	unsigned http_max_connections;
+	unsigned http_max_connections_per_ip;
+	unsigned http_timeout;
+	char *source;                   /* the file read, or NULL */
+};
+
+#define CONF_DEFAULT_FILE "/etc/memprobe/memprobed.conf"
+#define CONF_SECTION "memprobed"
+#define CONF_ERR_MAX 512
+
+/* Fills *c with the defaults. Returns 0 or -ENOMEM. */
+int conf_init(struct conf *c);
+
+/* Frees the strings of *c; *c may then be conf_init()ed again. */
+void conf_free(struct conf *c);
+
+/*
+ * The default agent socket path into buf (size bytes): /run/memprobe/agent.sock
+ * when euid is 0, else $XDG_RUNTIME_DIR/memprobe/agent.sock when that is set
+ * and absolute, else /tmp/memprobe-$UID/agent.sock.
+ */
+void conf_default_socket(char *buf, size_t size);
+
+/*
+ * Sets `key` (an INI key name) from its text form. Returns 0, -ENOENT for an
+ * unknown key, -EINVAL for a bad value or -ENOMEM; on error writes what was
+ * wrong and expected into err (CONF_ERR_MAX bytes), for the caller to prefix
+ * with where the value came from (file:line: key, or the flag).
+ */
+int conf_set(struct conf *c, const char *key, const char *value, char *err);
+
+/*
+ * Reads the INI file `path` into *c (keys only in [memprobed]; comments start
+ * with ';' or '#'). Returns 0 or a negative errno; on error err holds one line
+ * naming path:line and the key ("FILE: cannot open: ..." when unreadable).
+ * Keys already set keep their values when the file does not name them.
+ */
+int conf_load(struct conf *c, const char *path, char *err);
+
+/* The key a command-line flag (without the leading "--") sets, or NULL. */
+const char *conf_key_for_flag(const char *flag);
+
+/* Writes the settings as an INI file that conf_load() reads back. */
+void conf_print(const struct conf *c, FILE *f);
+
+/* Lines for --help: each flag with its key and default. */
+void conf_print_flags(FILE *f);
+
+#endif

@@ -1,0 +1,37 @@
+/* expo.h: the Prometheus exposition of a process-table snapshot and the daemon's own figures. */
+#ifndef MEMPROBE_EXPO_H
+#define MEMPROBE_EXPO_H
+
+#include "buf.h"
+#include "ingest.h"
+#include "procfs.h"
+#include "ptab.h"
+
+/* Output formats; OpenMetrics 1.0 joins the text format in a later step. */
+enum expo_format {
+	EXPO_TEXT_004,
+};
+
+#define EXPO_CONTENT_TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
+
+/* The daemon's own figures, gathered by the caller for one scrape. */
+struct expo_daemon {
+	struct ingest_stats ingest;
+	double scrape_duration_seconds;         /* of the previous scrape */
+	const struct procfs_self *self;         /* NULL leaves process_* out */
+};
+
+/*
+ * Appends the whole exposition of `snap` and `d` to b in format `fmt`: every
+ * family once with HELP and TYPE, its lines together, per-process series
+ * labelled pid and comm, no timestamps. Returns 0 or -ENOMEM (b is then
+ * incomplete; the caller frees it).
+ */
+int expo_render(struct buf *b, enum expo_format fmt, const struct ptab_snap *snap,
+    const struct expo_daemon *d);
+
+/* Writes v the way Prometheus parses it back exactly: the shortest %.*g
+ * that round-trips, "NaN", "+Inf", "-Inf". out holds 32 bytes. */
+void expo_format_double(double v, char *out);
+
+#endif

@@ -1,0 +1,626 @@
+/* ingest.c: the agent socket: accepts agents, decodes their messages, feeds the process table. */
+#include "ingest.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <poll.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "procfs.h"
+
+/* Work done per wakeup before other descriptors get their turn. */
+#define INGEST_ACCEPT_BATCH 64
+#define INGEST_RECV_BATCH   32
+#define INGEST_EVENTS       64
+
+struct conn {
+	struct conn *prev, *next;
+	int fd;
+	pid_t pid;                      /* SO_PEERCRED at accept */
+	uid_t uid;
+	gid_t gid;
+	uint64_t start_time;            /* from /proc at accept */
+	int have_start_time;
+	unsigned agent;                 /* enum proto_agent once HELLO came */
+	int hello;
+	int bye;
+	struct ptab_proc *proc;         /* set by HELLO; owned by the ptab */
+	int64_t rate_second;
+	unsigned rate_count;
+};
+
+struct ingest {
+	int ep;
+	int lfd;
+	int spare_fd;                   /* given up to accept-and-close on EMFILE */
+	char *path;
+	dev_t dev;                      /* of the socket file we bound */
+	ino_t ino;
+	struct ingest_limits lim;
+	struct ptab *pt;
+	struct conn *conns;
+	unsigned nconn;
+	struct ingest_stats st;         /* updated with atomics, read by HTTP */
+	unsigned char buf[PROTO_MAX_MSG + 1];
+};
+
+static const char *const ingest_types[INGEST_NTYPES] = {
+	[0] = "unknown",
+	[PROTO_HELLO] = "hello",
+	[PROTO_SAMPLE] = "sample",
+	[PROTO_GAUGE] = "gauge",
+	[PROTO_BYE] = "bye",
+};
+
+const char *ingest_type_name(unsigned t)
+{
+	return t < INGEST_NTYPES ? ingest_types[t] : "unknown";
+}
+
+const char *ingest_reason_name(unsigned i)
+{
+	if (i < PROTO_E__COUNT)
+		return proto_strerror((enum proto_err)i);
+	if (i == INGEST_R_SEQUENCE)
+		return "sequence";
+	if (i == INGEST_R_RATE)
+		return "rate";
+	return "unknown";
+}
+
+#define STAT_ADD(field, n) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
+#define STAT_SUB(field, n) __atomic_fetch_sub(&(field), (n), __ATOMIC_RELAXED)
+
+void ingest_stats(const struct ingest *ing, struct ingest_stats *out)
+{
+	const uint64_t *in = (const uint64_t *)(const void *)&ing->st;
+	uint64_t *o = (uint64_t *)(void *)out;
+
+	/* Every field is a uint64_t; copy each atomically. */
+	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
+		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}
+
+int ingest_fd(const struct ingest *ing)
+{
+	return ing->ep;
+}
+
+/* ---- the listening socket ---- */
+
+/* mkdir -p of path's parent directory, each new level 0755. */
+static int ingest_mkdirs(const char *path)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	size_t n;
+
+	n = (size_t)snprintf(dir, sizeof(dir), "%s", path);
+	if (n >= sizeof(dir))
+		return -ENAMETOOLONG;
+	slash = strrchr(dir, '/');
+	if (slash == NULL || slash == dir)
+		return 0;
+	*slash = '\0';
+	for (char *p = dir + 1; ; p++) {
+		if (*p == '/' || *p == '\0') {
+			char c = *p;
+
+			*p = '\0';
+			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
+				return -errno;
+			*p = c;
+			if (c == '\0')
+				break;
+		}
+	}
+	return 0;
+}
+
+/* The socket's directory must be ours or root's: anyone else could swap
+ * the socket under us and receive the agents' connections. */
+static int ingest_check_dir(const char *path, char *err, size_t errsize)
+{
+	char dir[PATH_MAX];
+	char *slash;
+	struct stat st;
+
+	snprintf(dir, sizeof(dir), "%s", path);
+	slash = strrchr(dir, '/');
+	if (slash == NULL)
+		snprintf(dir, sizeof(dir), ".");
+	else if (slash == dir)
+		dir[1] = '\0';
+	else
+		*slash = '\0';
+	if (stat(dir, &st) < 0) {
+		int e = errno;
+
+		snprintf(err, errsize, "agent socket %s: directory %s: %s", path, dir, strerror(e));
+		return -e;
+	}
+	if (!S_ISDIR(st.st_mode)) {
+		snprintf(err, errsize, "agent socket %s: %s is not a directory", path, dir);
+		return -ENOTDIR;
+	}
+	if (st.st_uid != geteuid() && st.st_uid != 0) {
+		snprintf(err, errsize, "agent socket %s: directory %s belongs to uid %u, not to us",
+		    path, dir, (unsigned)st.st_uid);
+		return -EPERM;
+	}
+	return 0;
+}
+
+/* Removes a socket file left by a daemon that is gone; fails if one answers. */
+static int ingest_clear_stale(const char *path, const struct sockaddr_un *sun,
+    char *err, size_t errsize)
+{
+	struct stat st;
+	int fd, r;
+
+	if (lstat(path, &st) < 0) {
+		if (errno == ENOENT)
+			return 0;
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: %s", path, strerror(-r));
+		return r;
+	}
+	if (!S_ISSOCK(st.st_mode)) {
+		snprintf(err, errsize, "agent socket %s: exists and is not a socket; not removing it",
+		    path);
+		return -EEXIST;
+	}
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: socket: %s", path, strerror(-r));
+		return r;
+	}
+	r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
+	r = r < 0 ? -errno : 0;
+	close(fd);
+	if (r == -ECONNREFUSED || r == -ENOENT) {
+		if (unlink(path) < 0 && errno != ENOENT) {
+			r = -errno;
+			snprintf(err, errsize, "agent socket %s: removing the stale socket: %s",
+			    path, strerror(-r));
+			return r;
+		}
+		log_info("agent socket %s: removed a stale socket file", path);
+		return 0;
+	}
+	if (r == 0) {
+		snprintf(err, errsize, "agent socket %s: another memprobed is listening there",
+		    path);
+		return -EADDRINUSE;
+	}
+	snprintf(err, errsize, "agent socket %s: in use by another program (connect: %s)",
+	    path, strerror(-r));
+	return -EADDRINUSE;
+}
+
+static int ingest_listen(struct ingest *ing, const char *path, char *err, size_t errsize)
+    __attribute__((nonnull));
+
+static int ingest_listen(struct ingest *ing, const char *path, char *err, size_t errsize)
+{
+	struct sockaddr_un sun;
+	struct stat st;
+	mode_t old;
+	int fd = -1, r;
+
+	memset(&sun, 0, sizeof(sun));
+	sun.sun_family = AF_UNIX;
+	if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
+		snprintf(err, errsize, "agent socket %s: path empty or longer than %zu bytes",
+		    path, sizeof(sun.sun_path) - 1);
+		return -ENAMETOOLONG;
+	}
+	memcpy(sun.sun_path, path, strlen(path));
+
+	r = ingest_mkdirs(path);
+	if (r < 0) {
+		snprintf(err, errsize, "agent socket %s: creating its directory: %s",
+		    path, strerror(-r));
+		return r;
+	}
+	r = ingest_check_dir(path, err, errsize);
+	if (r < 0)
+		return r;
+	r = ingest_clear_stale(path, &sun, err, errsize);
+	if (r < 0)
+		return r;
+
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: socket: %s", path, strerror(-r));
+		goto fail;
+	}
+	/* Bind with a strict umask so the file is never wider than 0660,
+	 * even for the moment before chmod. Still single-threaded here. */
+	old = umask(0177);
+	r = bind(fd, (const struct sockaddr *)&sun, sizeof(sun));
+	r = r < 0 ? -errno : 0;
+	umask(old);
+	if (r < 0) {
+		snprintf(err, errsize, "agent socket %s: bind: %s", path, strerror(-r));
+		goto fail;
+	}
+	if (chmod(path, 0660) < 0 || stat(path, &st) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: chmod: %s", path, strerror(-r));
+		unlink(path);
+		goto fail;
+	}
+	if (listen(fd, SOMAXCONN) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: listen: %s", path, strerror(-r));
+		unlink(path);
+		goto fail;
+	}
+	ing->lfd = fd;
+	ing->dev = st.st_dev;
+	ing->ino = st.st_ino;
+	return 0;
+fail:
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
+int ingest_open(struct ingest **out, const char *path, const struct ingest_limits *lim,
+    struct ptab *pt, char *err, size_t errsize)
+{
+	struct ingest *ing = calloc(1, sizeof(*ing));
+	struct epoll_event ev;
+	int r;
+
+	if (ing == NULL) {
+		snprintf(err, errsize, "agent socket %s: out of memory", path);
+		return -ENOMEM;
+	}
+	ing->ep = ing->lfd = ing->spare_fd = -1;
+	ing->lim = *lim;
+	ing->pt = pt;
+	ing->path = strdup(path);
+	if (ing->path == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "agent socket %s: out of memory", path);
+		goto fail;
+	}
+	ing->ep = epoll_create1(EPOLL_CLOEXEC);
+	ing->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	if (ing->ep < 0 || ing->spare_fd < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: epoll: %s", path, strerror(-r));
+		goto fail;
+	}
+	r = ingest_listen(ing, path, err, errsize);
+	if (r < 0)
+		goto fail;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;             /* NULL marks the listener */
+	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->lfd, &ev) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: epoll_ctl: %s", path, strerror(-r));
+		goto fail;
+	}
+	*out = ing;
+	return 0;
+fail:
+	ingest_close(ing, 0);
+	return r;
+}
+
+/* ---- connections ---- */
+
+static void ingest_conn_close(struct ingest *ing, struct conn *c, double now)
+{
+	epoll_ctl(ing->ep, EPOLL_CTL_DEL, c->fd, NULL);
+	close(c->fd);
+	if (c->proc != NULL)
+		ptab_conn_closed(ing->pt, c->proc, c->agent, now);
+	if (c->hello)
+		STAT_SUB(ing->st.agents_connected, 1);
+	STAT_SUB(ing->st.connections_open, 1);
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		ing->conns = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	ing->nconn--;
+	log_debug("agent pid %d: connection closed", (int)c->pid);
+	free(c);
+}
+
+/* Takes one connection off the backlog when out of descriptors, so a full
+ * descriptor table cannot make the listener spin. */
+static void ingest_shed(struct ingest *ing)
+{
+	int fd;
+
+	close(ing->spare_fd);
+	fd = accept4(ing->lfd, NULL, NULL, SOCK_CLOEXEC);
+	if (fd >= 0)
+		close(fd);
+	ing->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	STAT_ADD(ing->st.connections_refused, 1);
+	log_ratelimited("accept", "agent socket %s: out of file descriptors; refused a connection",
+	    ing->path);
+}
+
+static void ingest_accept(struct ingest *ing)
+{
+	for (int i = 0; i < INGEST_ACCEPT_BATCH; i++) {
+		struct ucred cred;
+		socklen_t cl = sizeof(cred);
+		struct epoll_event ev;
+		struct conn *c;
+		int fd;
+
+		fd = accept4(ing->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+		if (fd < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK)
+				return;
+			if (errno == EINTR || errno == ECONNABORTED)
+				continue;
+			if ((errno == EMFILE || errno == ENFILE) && ing->spare_fd >= 0) {
+				ingest_shed(ing);
+				continue;
+			}
+			log_ratelimited("accept", "agent socket %s: accept: %s", ing->path,
+			    strerror(errno));
+			return;
+		}
+		if (ing->nconn >= ing->lim.max_connections) {
+			close(fd);
+			STAT_ADD(ing->st.connections_refused, 1);
+			log_ratelimited("refuse", "agent socket %s: %u connections open (max_connections); refused one",
+			    ing->path, ing->nconn);
+			continue;
+		}
+		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
+			log_ratelimited("accept", "agent socket %s: SO_PEERCRED: %s", ing->path,
+			    strerror(errno));
+			close(fd);
+			continue;
+		}
+		if (cred.pid <= 0) {
+			/* A peer in a pid namespace we cannot see has no pid
+			 * here; without one its figures would merge with others'. */
+			close(fd);
+			STAT_ADD(ing->st.connections_refused, 1);
+			log_ratelimited("refuse", "agent socket %s: peer has no pid in our pid namespace; refused",
+			    ing->path);
+			continue;
+		}
+		c = calloc(1, sizeof(*c));
+		if (c == NULL) {
+			log_ratelimited("accept", "agent pid %d: out of memory; connection closed",
+			    (int)cred.pid);
+			close(fd);
+			continue;
+		}
+		c->fd = fd;
+		c->pid = cred.pid;
+		c->uid = cred.uid;
+		c->gid = cred.gid;
+		/* A process that already exited has no /proc entry; its HELLO's
+		 * start time stands in (it can only name its own pid). */
+		c->have_start_time = procfs_start_time(cred.pid, &c->start_time) == 0;
+		memset(&ev, 0, sizeof(ev));
+		ev.events = EPOLLIN | EPOLLRDHUP;
+		ev.data.ptr = c;
+		if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+			log_ratelimited("accept", "agent pid %d: epoll_ctl: %s", (int)cred.pid,
+			    strerror(errno));
+			close(fd);
+			free(c);
+			continue;
+		}
+		c->next = ing->conns;
+		if (ing->conns != NULL)
+			ing->conns->prev = c;
+		ing->conns = c;
+		ing->nconn++;
+		STAT_ADD(ing->st.connections_accepted, 1);
+		STAT_ADD(ing->st.connections_open, 1);
+		log_debug("agent pid %d uid %u: connected", (int)c->pid, (unsigned)c->uid);
+	}
+}
+
+/* Counts a bad message and logs it; the caller closes the connection. */
+static void ingest_reject(struct ingest *ing, struct conn *c, unsigned reason)
+{
+	STAT_ADD(ing->st.rejected[reason], 1);
+	log_ratelimited("reject", "agent pid %d: rejected a message (%s); closing its connection",
+	    (int)c->pid, ingest_reason_name(reason));
+}
+
+/* Over max_message_rate in the current second? */
+static int ingest_over_rate(struct ingest *ing, struct conn *c, double now)
+{
+	int64_t sec = (int64_t)now;
+
+	if (c->rate_second != sec) {
+		c->rate_second = sec;
+		c->rate_count = 0;
+	}
+	return ++c->rate_count > ing->lim.max_message_rate;
+}
+
+static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_hello *h,
+    double now)
+{
+	struct ptab_key key;
+	char comm[4 * PROTO_COMM_MAX + 1];
+	int r;
+
+	key.pid = c->pid;
+	key.start_time = c->have_start_time ? c->start_time : h->start_time;
+	if (c->have_start_time && h->start_time != c->start_time)
+		log_debug("agent pid %d: HELLO start time %llu, /proc says %llu; using /proc",
+		    (int)c->pid, (unsigned long long)h->start_time,
+		    (unsigned long long)c->start_time);
+	r = ptab_conn_open(ing->pt, &key, c->uid, h, now, &c->proc);
+	if (r == -ENOSPC) {
+		log_ratelimited("refuse", "agent pid %d (%s): process table full (max_processes); connection closed",
+		    (int)c->pid, log_escape(h->comm, comm, sizeof(comm)));
+		return r;
+	}
+	if (r < 0) {
+		log_ratelimited("refuse", "agent pid %d: %s; connection closed", (int)c->pid,
+		    strerror(-r));
+		return r;
+	}
+	c->hello = 1;
+	c->agent = h->agent;
+	STAT_ADD(ing->st.agents_connected, 1);
+	log_debug("agent pid %d: hello from %s agent, comm %s",
+	    (int)c->pid, h->agent == PROTO_AGENT_C ? "c" : "python",
+	    log_escape(h->comm, comm, sizeof(comm)));
+	return 0;
+}
+
+/* Handles one datagram of n bytes (n may exceed the buffer: MSG_TRUNC).
+ * Returns 0 to keep the connection, -1 to close it. */
+static int ingest_message(struct ingest *ing, struct conn *c, size_t n, int truncated,
+    double now)
+{
+	struct proto_msg msg;
+	enum proto_err e;
+
+	if (ingest_over_rate(ing, c, now)) {
+		STAT_ADD(ing->st.rejected[INGEST_R_RATE], 1);
+		log_ratelimited("rate", "agent pid %d: more than %u messages per second (max_message_rate); dropping",
+		    (int)c->pid, ing->lim.max_message_rate);
+		return 0;
+	}
+	e = truncated || n > PROTO_MAX_MSG ? PROTO_E_LONG : proto_decode(ing->buf, n, &msg);
+	if (e != PROTO_OK) {
+		ingest_reject(ing, c, e);
+		return -1;
+	}
+	/* HELLO first and once; nothing after BYE. */
+	if (c->bye || (msg.type == PROTO_HELLO) == (c->hello != 0)) {
+		ingest_reject(ing, c, INGEST_R_SEQUENCE);
+		return -1;
+	}
+	switch (msg.type) {
+	case PROTO_HELLO:
+		if (ingest_hello(ing, c, &msg.u.hello, now) < 0)
+			return -1;
+		break;
+	case PROTO_SAMPLE:
+		ptab_sample(ing->pt, c->proc, c->agent, &msg.u.sample, now);
+		break;
+	case PROTO_GAUGE:
+		if (ptab_gauge(ing->pt, c->proc, msg.u.gauge.name, msg.u.gauge.value) < 0)
+			log_ratelimited("gauge", "agent pid %d: gauge %s dropped (max_gauges)",
+			    (int)c->pid, msg.u.gauge.name);
+		break;
+	case PROTO_BYE:
+		c->bye = 1;
+		break;
+	default:
+		/* proto_decode() returns only the types above. */
+		break;
+	}
+	STAT_ADD(ing->st.received[msg.type], 1);
+	return 0;
+}
+
+/* Reads what the connection has queued. Returns 0 to keep it, -1 to close. */
+static int ingest_read(struct ingest *ing, struct conn *c, double now)
+{
+	for (int i = 0; i < INGEST_RECV_BATCH; i++) {
+		struct iovec iov = { ing->buf, sizeof(ing->buf) };
+		struct msghdr mh;
+		ssize_t n;
+
+		/* recvmsg, not recv: the SCM_CREDENTIALS check per message
+		 * will read its control data here. */
+		memset(&mh, 0, sizeof(mh));
+		mh.msg_iov = &iov;
+		mh.msg_iovlen = 1;
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+		if (n < 0) {
+			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
+				return 0;
+			log_debug("agent pid %d: recvmsg: %s", (int)c->pid, strerror(errno));
+			return -1;
+		}
+		if (n == 0) {
+			/* End of stream, or an empty datagram: only the peer's
+			 * shutdown sets POLLRDHUP. */
+			struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
+
+			if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP)))
+				return -1;
+			ingest_reject(ing, c, PROTO_E_SHORT);
+			return -1;
+		}
+		if (ingest_message(ing, c, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0, now) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+void ingest_run(struct ingest *ing, double now)
+{
+	struct epoll_event evs[INGEST_EVENTS];
+	int n;
+
+	n = epoll_wait(ing->ep, evs, INGEST_EVENTS, 0);
+	for (int i = 0; i < n; i++) {
+		struct conn *c = evs[i].data.ptr;
+
+		if (c == NULL) {
+			ingest_accept(ing);
+			continue;
+		}
+		/* Queued messages are read before a hangup is acted on, so a
+		 * short-lived process's final sample is kept. */
+		if (evs[i].events & EPOLLIN) {
+			if (ingest_read(ing, c, now) < 0)
+				ingest_conn_close(ing, c, now);
+		} else if (evs[i].events & (EPOLLHUP | EPOLLERR | EPOLLRDHUP)) {
+			ingest_conn_close(ing, c, now);
+		}
+	}
+}
+
+void ingest_close(struct ingest *ing, double now)
+{
+	struct stat st;
+
+	if (ing == NULL)
+		return;
+	while (ing->conns != NULL)
+		ingest_conn_close(ing, ing->conns, now);
+	if (ing->lfd >= 0) {
+		close(ing->lfd);
+		/* Remove the file only if it is still ours: a newer daemon may
+		 * have replaced it. */
+		if (stat(ing->path, &st) == 0 && st.st_dev == ing->dev && st.st_ino == ing->ino)
+			unlink(ing->path);
+	}
+	if (ing->ep >= 0)
+		close(ing->ep);
+	if (ing->spare_fd >= 0)
+		close(ing->spare_fd);
+	free(ing->path);
+	free(ing);
+}

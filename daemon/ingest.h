@@ -1,0 +1,73 @@
+/* ingest.h: the agent socket: accepts agents, decodes their messages, feeds the process table. */
+#ifndef MEMPROBE_INGEST_H
+#define MEMPROBE_INGEST_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "proto.h"
+#include "ptab.h"
+
+/*
+ * Why a message was rejected: the decoder's reasons (enum proto_err, whose
+ * values are the indices here) and the daemon's own. Index 0 is unused.
+ */
+enum ingest_reason {
+	INGEST_R_SEQUENCE = PROTO_E__COUNT,   /* before HELLO, a 2nd HELLO, after BYE */
+	INGEST_R_RATE,                        /* above max_message_rate: dropped, not closed */
+	INGEST_R__COUNT
+};
+
+/* The `reason` label of index i, 1 <= i < INGEST_R__COUNT. */
+const char *ingest_reason_name(unsigned i);
+
+/* Message types counted, by enum proto_type (index 0 unused). */
+#define INGEST_NTYPES (PROTO_BYE + 1)
+
+/* The `type` label of proto type t ("hello", "sample", "gauge", "bye"). */
+const char *ingest_type_name(unsigned t);
+
+/* The daemon's own ingest figures; counters since start. */
+struct ingest_stats {
+	uint64_t connections_accepted;
+	uint64_t connections_refused;           /* max_connections reached */
+	uint64_t connections_open;
+	uint64_t agents_connected;              /* open connections past HELLO */
+	uint64_t received[INGEST_NTYPES];       /* valid messages by type */
+	uint64_t rejected[INGEST_R__COUNT];     /* by enum proto_err / ingest_reason */
+};
+
+struct ingest_limits {
+	unsigned max_connections;
+	unsigned max_message_rate;              /* per connection and second */
+};
+
+struct ingest;
+
+/*
+ * Creates the agent socket at `path` (SOCK_SEQPACKET, mode 0660): makes a
+ * missing parent directory (0755), removes a stale socket file that nobody
+ * answers on, and refuses to start when another daemon answers. Entries go
+ * into pt, which must outlive the ingest. Returns 0 and *out, or a negative
+ * errno with a message naming the path and the failed step in err
+ * (errsize bytes).
+ */
+int ingest_open(struct ingest **out, const char *path, const struct ingest_limits *lim,
+    struct ptab *pt, char *err, size_t errsize);
+
+/* An epoll descriptor that is readable when ingest_run() has work. */
+int ingest_fd(const struct ingest *ing);
+
+/* Accepts connections and reads messages until nothing is ready; never
+ * blocks. `now` is the monotonic time in seconds. */
+void ingest_run(struct ingest *ing, double now);
+
+/* Copies the counters; callable from any thread. */
+void ingest_stats(const struct ingest *ing, struct ingest_stats *out);
+
+/* Closes every connection (their entries exit at `now`) and the listener,
+ * removes the socket file if it is still the one this ingest created, and
+ * frees ing. */
+void ingest_close(struct ingest *ing, double now);
+
+#endif

@@ -1,0 +1,177 @@
+/* procfs.c: what the daemon reads from /proc, about itself and about agents. */
+#include "procfs.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <unistd.h>
+
+/* Reads a small /proc file into buf, NUL-terminated. */
+static int procfs_read(const char *path, char *buf, size_t size)
+{
+	size_t n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -errno;
+	while (n < size - 1) {
+		r = read(fd, buf + n, size - 1 - n);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			r = -errno;
+			close(fd);
+			return (int)r;
+		}
+		if (r == 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	buf[n] = '\0';
+	return 0;
+}
+
+int procfs_parse_stat(const char *text, struct procfs_stat *out)
+{
+	/* comm is free text in parentheses: fields start after the last ')'. */
+	const char *p = strrchr(text, ')');
+	char *end;
+	int field;
+
+	if (p == NULL || p[1] != ' ')
+		return -EINVAL;
+	p += 2;
+	memset(out, 0, sizeof(*out));
+	/* p is at field 3 (state), a single character. */
+	for (field = 3; field <= 24; field++) {
+		unsigned long long v = 0;
+
+		while (*p == ' ')
+			p++;
+		if (*p == '\0')
+			return -EINVAL;
+		if (field == 3) {
+			p++;
+			continue;
+		}
+		errno = 0;
+		/* Some fields are signed; only the unsigned ones are kept. */
+		if (*p == '-') {
+			strtoll(p, &end, 10);
+		} else {
+			v = strtoull(p, &end, 10);
+		}
+		if (end == p || errno != 0 || (*end != ' ' && *end != '\n' && *end != '\0'))
+			return -EINVAL;
+		p = end;
+		switch (field) {
+		case 14: out->utime = v; break;
+		case 15: out->stime = v; break;
+		case 22: out->starttime = v; break;
+		case 23: out->vsize = v; break;
+		case 24: out->rss = v; break;
+		default: break;
+		}
+	}
+	return 0;
+}
+
+int procfs_start_time(pid_t pid, uint64_t *out)
+{
+	char path[64], buf[1024];
+	struct procfs_stat st;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	r = procfs_read(path, buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	r = procfs_parse_stat(buf, &st);
+	if (r < 0)
+		return r;
+	*out = st.starttime;
+	return 0;
+}
+
+/* Boot time in seconds since the epoch, from the btime line of /proc/stat;
+ * it does not change, so it is read once. */
+static int procfs_boot_time(uint64_t *out)
+{
+	static uint64_t cached;
+	static int have;
+	char buf[16384];
+	const char *p;
+	int r;
+
+	if (__atomic_load_n(&have, __ATOMIC_ACQUIRE)) {
+		*out = cached;
+		return 0;
+	}
+	r = procfs_read("/proc/stat", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	p = strstr(buf, "\nbtime ");
+	if (p == NULL)
+		return -EINVAL;
+	cached = strtoull(p + 7, NULL, 10);
+	__atomic_store_n(&have, 1, __ATOMIC_RELEASE);
+	*out = cached;
+	return 0;
+}
+
+static int procfs_count_fds(uint64_t *out)
+{
+	DIR *d = opendir("/proc/self/fd");
+	struct dirent *e;
+	uint64_t n = 0;
+
+	if (d == NULL)
+		return -errno;
+	while ((e = readdir(d)) != NULL)
+		if (e->d_name[0] != '.')
+			n++;
+	closedir(d);
+	/* The directory stream's own descriptor was counted too. */
+	*out = n > 0 ? n - 1 : 0;
+	return 0;
+}
+
+int procfs_self(struct procfs_self *out)
+{
+	char buf[1024];
+	struct procfs_stat st;
+	struct rlimit rl;
+	uint64_t btime;
+	long tck = sysconf(_SC_CLK_TCK);
+	long page = sysconf(_SC_PAGESIZE);
+	int r;
+
+	if (tck <= 0 || page <= 0)
+		return -EINVAL;
+	r = procfs_read("/proc/self/stat", buf, sizeof(buf));
+	if (r < 0)
+		return r;
+	r = procfs_parse_stat(buf, &st);
+	if (r < 0)
+		return r;
+	r = procfs_boot_time(&btime);
+	if (r < 0)
+		return r;
+	r = procfs_count_fds(&out->open_fds);
+	if (r < 0)
+		return r;
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0)
+		return -errno;
+	out->cpu_seconds = (double)(st.utime + st.stime) / (double)tck;
+	out->resident_bytes = st.rss * (uint64_t)page;
+	out->virtual_bytes = st.vsize;
+	out->start_time_seconds = (double)btime + (double)st.starttime / (double)tck;
+	out->max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
+	return 0;
+}

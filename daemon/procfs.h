@@ -1,0 +1,36 @@
+/* procfs.h: what the daemon reads from /proc, about itself and about agents. */
+#ifndef MEMPROBE_PROCFS_H
+#define MEMPROBE_PROCFS_H
+
+#include <stdint.h>
+#include <sys/types.h>
+
+/* The standard process_* figures of the daemon itself. */
+struct procfs_self {
+	double cpu_seconds;             /* user + system */
+	uint64_t resident_bytes;
+	uint64_t virtual_bytes;
+	double start_time_seconds;      /* since the epoch */
+	uint64_t open_fds;
+	uint64_t max_fds;               /* RLIMIT_NOFILE soft limit */
+};
+
+/*
+ * The start time of process `pid` in clock ticks since boot (field 22 of
+ * /proc/PID/stat): with the pid it tells a reused pid from its earlier
+ * owner. Returns 0 or a negative errno (-ENOENT when the process is gone).
+ */
+int procfs_start_time(pid_t pid, uint64_t *out);
+
+/* Reads the daemon's own figures. Returns 0 or a negative errno. */
+int procfs_self(struct procfs_self *out);
+
+/* Parses the text of a /proc/PID/stat file: fields 14, 15 (utime, stime),
+ * 22 (starttime), 23 (vsize) and 24 (rss, pages). Returns 0 or -EINVAL.
+ * Exposed for unit tests; comm may hold spaces and parentheses. */
+struct procfs_stat {
+	uint64_t utime, stime, starttime, vsize, rss;
+};
+int procfs_parse_stat(const char *text, struct procfs_stat *out);
+
+#endif

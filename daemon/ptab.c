@@ -1,0 +1,581 @@
+/* ptab.c: the process table: one entry per agent-instrumented process. */
+#include "ptab.h"
+
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+enum ptab_state {
+	PTAB_LIVE,
+	PTAB_EXITED,
+	PTAB_STALE,     /* its pid was reused: hidden, freed at its last close */
+};
+
+struct ptab_gslot {
+	char name[PROTO_GAUGE_NAME_MAX + 1];
+	double value;
+};
+
+struct ptab_proc {
+	struct ptab_proc *hnext;        /* hash chain (by pid) */
+	struct ptab_proc *prev, *next;  /* every entry, oldest first */
+	pid_t pid;
+	uint64_t start_time;
+	uid_t uid;
+	char *comm;                     /* owned, valid UTF-8 */
+	char *exe;
+	enum ptab_state state;
+	unsigned agents;
+	unsigned conns[3];              /* open connections per enum proto_agent */
+	unsigned nconn;
+	double created;
+	double exited_at;
+	uint64_t hello_stack_limit;
+	uint64_t samples;
+	uint32_t have;
+	int have_threads;
+	int threads_from_c;
+	struct proto_sample s;
+	struct ptab_gslot *gauges;      /* sorted by name */
+	unsigned ngauges, capgauges;
+	uint64_t gauges_dropped;
+};
+
+struct ptab {
+	pthread_mutex_t lock;
+	struct ptab_limits lim;
+	struct ptab_proc **buckets;
+	size_t nbuckets;                /* a power of two */
+	struct ptab_proc *head, *tail;
+	size_t n;
+	uint64_t refused;
+	uint64_t gauges_dropped;
+};
+
+struct ptab *ptab_new(const struct ptab_limits *lim)
+{
+	struct ptab *pt = calloc(1, sizeof(*pt));
+
+	if (pt == NULL)
+		return NULL;
+	pt->nbuckets = 256;
+	pt->buckets = calloc(pt->nbuckets, sizeof(*pt->buckets));
+	if (pt->buckets == NULL)
+		goto fail;
+	if (pthread_mutex_init(&pt->lock, NULL) != 0)
+		goto fail;
+	pt->lim = *lim;
+	return pt;
+fail:
+	free(pt->buckets);
+	free(pt);
+	return NULL;
+}
+
+static void ptab_proc_free(struct ptab_proc *p)
+{
+	free(p->comm);
+	free(p->exe);
+	free(p->gauges);
+	free(p);
+}
+
+void ptab_free(struct ptab *pt)
+{
+	struct ptab_proc *p, *next;
+
+	if (pt == NULL)
+		return;
+	for (p = pt->head; p != NULL; p = next) {
+		next = p->next;
+		ptab_proc_free(p);
+	}
+	pthread_mutex_destroy(&pt->lock);
+	free(pt->buckets);
+	free(pt);
+}
+
+void ptab_set_limits(struct ptab *pt, const struct ptab_limits *lim)
+{
+	pthread_mutex_lock(&pt->lock);
+	pt->lim = *lim;
+	pthread_mutex_unlock(&pt->lock);
+}
+
+static size_t ptab_hash(const struct ptab *pt, pid_t pid)
+{
+	uint32_t h = (uint32_t)pid * 2654435761u;
+
+	return (size_t)h & (pt->nbuckets - 1);
+}
+
+/* Doubles the bucket array when the table outgrows it; on ENOMEM the
+ * chains just get longer. */
+static void ptab_grow(struct ptab *pt)
+{
+	size_t nb = pt->nbuckets * 2;
+	struct ptab_proc **b, *p;
+
+	if (pt->n <= pt->nbuckets)
+		return;
+	b = calloc(nb, sizeof(*b));
+	if (b == NULL)
+		return;
+	free(pt->buckets);
+	pt->buckets = b;
+	pt->nbuckets = nb;
+	for (p = pt->head; p != NULL; p = p->next) {
+		size_t h = ptab_hash(pt, p->pid);
+
+		p->hnext = b[h];
+		b[h] = p;
+	}
+}
+
+static void ptab_unlink(struct ptab *pt, struct ptab_proc *p)
+{
+	struct ptab_proc **pp = &pt->buckets[ptab_hash(pt, p->pid)];
+
+	while (*pp != p)
+		pp = &(*pp)->hnext;
+	*pp = p->hnext;
+	if (p->prev != NULL)
+		p->prev->next = p->next;
+	else
+		pt->head = p->next;
+	if (p->next != NULL)
+		p->next->prev = p->prev;
+	else
+		pt->tail = p->prev;
+	pt->n--;
+}
+
+static void ptab_remove(struct ptab *pt, struct ptab_proc *p)
+{
+	ptab_unlink(pt, p);
+	ptab_proc_free(p);
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
+static size_t utf8_seq(const unsigned char *s, size_t n)
+{
+	unsigned c = s[0];
+	size_t len, i;
+	uint32_t cp;
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf) {
+		len = 2;
+		cp = c & 0x1f;
+	} else if (c >= 0xe0 && c <= 0xef) {
+		len = 3;
+		cp = c & 0x0f;
+	} else if (c >= 0xf0 && c <= 0xf4) {
+		len = 4;
+		cp = c & 0x07;
+	} else {
+		return 0;
+	}
+	if (len > n)
+		return 0;
+	for (i = 1; i < len; i++) {
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+		cp = (cp << 6) | (s[i] & 0x3f);
+	}
+	/* Overlong forms, surrogates and code points past U+10FFFF. */
+	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
+	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
+		return 0;
+	return len;
+}
+
+/* A copy of s with every byte that is not part of valid UTF-8 replaced by
+ * U+FFFD, so labels and JSON can carry it. NULL when out of memory. */
+static char *utf8_dup(const char *s)
+{
+	const unsigned char *in = (const unsigned char *)s;
+	size_t n = strlen(s), i = 0, o = 0;
+	char *out = malloc(3 * n + 1);
+
+	if (out == NULL)
+		return NULL;
+	while (i < n) {
+		size_t len = utf8_seq(in + i, n - i);
+
+		if (len == 0) {
+			memcpy(out + o, "\xef\xbf\xbd", 3);
+			o += 3;
+			i++;
+		} else {
+			memcpy(out + o, in + i, len);
+			o += len;
+			i += len;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static int ptab_set_names(struct ptab_proc *p, const struct proto_hello *h)
+{
+	char *comm = utf8_dup(h->comm);
+	char *exe = utf8_dup(h->exe);
+
+	if (comm == NULL || exe == NULL) {
+		free(comm);
+		free(exe);
+		return -ENOMEM;
+	}
+	free(p->comm);
+	free(p->exe);
+	p->comm = comm;
+	p->exe = exe;
+	return 0;
+}
+
+/* Makes room for one entry: the oldest exited one goes. */
+static int ptab_make_room(struct ptab *pt)
+{
+	struct ptab_proc *p, *victim = NULL;
+
+	if (pt->n < pt->lim.max_processes)
+		return 0;
+	for (p = pt->head; p != NULL; p = p->next)
+		if (p->state == PTAB_EXITED &&
+		    (victim == NULL || p->exited_at < victim->exited_at))
+			victim = p;
+	if (victim == NULL)
+		return -ENOSPC;
+	ptab_remove(pt, victim);
+	return pt->n < pt->lim.max_processes ? 0 : -ENOSPC;
+}
+
+static unsigned ptab_agent_index(unsigned agent)
+{
+	return agent < 3 ? agent : 0;
+}
+
+int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
+    const struct proto_hello *hello, double now, struct ptab_proc **out)
+{
+	struct ptab_proc *p, *found = NULL, *next;
+	unsigned ai = ptab_agent_index(hello->agent);
+	int r;
+
+	pthread_mutex_lock(&pt->lock);
+	/* Entries of this pid with another start time are dead processes. */
+	for (p = pt->buckets[ptab_hash(pt, key->pid)]; p != NULL; p = next) {
+		next = p->hnext;
+		if (p->pid != key->pid || p->state == PTAB_STALE)
+			continue;
+		if (p->start_time == key->start_time) {
+			found = p;
+		} else if (p->nconn == 0) {
+			ptab_remove(pt, p);
+		} else {
+			p->state = PTAB_STALE;
+		}
+	}
+	p = found;
+	if (p == NULL) {
+		r = ptab_make_room(pt);
+		if (r < 0) {
+			pt->refused++;
+			goto fail;
+		}
+		p = calloc(1, sizeof(*p));
+		if (p == NULL) {
+			r = -ENOMEM;
+			goto fail;
+		}
+		r = ptab_set_names(p, hello);
+		if (r < 0) {
+			free(p);
+			goto fail;
+		}
+		p->pid = key->pid;
+		p->start_time = key->start_time;
+		p->state = PTAB_LIVE;
+		p->created = now;
+		p->prev = pt->tail;
+		if (pt->tail != NULL)
+			pt->tail->next = p;
+		else
+			pt->head = p;
+		pt->tail = p;
+		p->hnext = pt->buckets[ptab_hash(pt, p->pid)];
+		pt->buckets[ptab_hash(pt, p->pid)] = p;
+		pt->n++;
+		ptab_grow(pt);
+	} else {
+		if (p->state == PTAB_EXITED) {
+			/* Back from exited (a reconnect, or an exec): a new life. */
+			p->state = PTAB_LIVE;
+			p->agents = 0;
+			p->exited_at = 0;
+		}
+		/* The C agent's names win; a Python agent's only while no C
+		 * agent is connected, so labels do not flap between the two. */
+		if (hello->agent == PROTO_AGENT_C || p->conns[PROTO_AGENT_C] == 0) {
+			r = ptab_set_names(p, hello);
+			if (r < 0)
+				goto fail;
+		}
+	}
+	p->uid = uid;
+	p->agents |= PTAB_AGENT_BIT(ai);
+	p->conns[ai]++;
+	p->nconn++;
+	p->hello_stack_limit = hello->stack_limit;
+	pthread_mutex_unlock(&pt->lock);
+	*out = p;
+	return 0;
+fail:
+	pthread_mutex_unlock(&pt->lock);
+	return r;
+}
+
+/* Copies the sections present in s into d. */
+static void ptab_merge_sample(struct proto_sample *d, const struct proto_sample *s)
+{
+	d->seq = s->seq;
+	d->samples_dropped = s->samples_dropped;
+	if (s->flags & PROTO_S_HEAP) {
+		d->heap_live_bytes = s->heap_live_bytes;
+		d->heap_live_blocks = s->heap_live_blocks;
+		d->heap_peak_bytes = s->heap_peak_bytes;
+		d->heap_allocations = s->heap_allocations;
+		d->heap_frees = s->heap_frees;
+		d->heap_allocated_bytes = s->heap_allocated_bytes;
+		d->heap_failed = s->heap_failed;
+		d->mmap_live_bytes = s->mmap_live_bytes;
+	}
+	if (s->flags & PROTO_S_STACK) {
+		d->stack_peak_bytes = s->stack_peak_bytes;
+		d->stack_main_peak_bytes = s->stack_main_peak_bytes;
+		d->stack_limit_bytes = s->stack_limit_bytes;
+	}
+	if (s->flags & PROTO_S_HIST) {
+		memcpy(d->hist_count, s->hist_count, sizeof(d->hist_count));
+		d->hist_sum = s->hist_sum;
+	}
+	if (s->flags & PROTO_S_PYTHON) {
+		d->py_allocated_blocks = s->py_allocated_blocks;
+		d->py_recursion_limit = s->py_recursion_limit;
+		d->py_stack_depth_peak = s->py_stack_depth_peak;
+		memcpy(d->py_gc_collections, s->py_gc_collections, sizeof(d->py_gc_collections));
+		memcpy(d->py_gc_collected, s->py_gc_collected, sizeof(d->py_gc_collected));
+		memcpy(d->py_gc_uncollectable, s->py_gc_uncollectable, sizeof(d->py_gc_uncollectable));
+		memcpy(d->py_gc_count, s->py_gc_count, sizeof(d->py_gc_count));
+	}
+	d->flags |= s->flags;
+}
+
+void ptab_sample(struct ptab *pt, struct ptab_proc *p, unsigned agent,
+    const struct proto_sample *s, double now)
+{
+	(void)now;
+	pthread_mutex_lock(&pt->lock);
+	ptab_merge_sample(&p->s, s);
+	p->have |= s->flags;
+	p->samples++;
+	/* Both agents count threads; the C agent sees them all. */
+	if (agent == PROTO_AGENT_C || !p->threads_from_c) {
+		p->s.threads = s->threads;
+		p->have_threads = 1;
+		if (agent == PROTO_AGENT_C)
+			p->threads_from_c = 1;
+	}
+	pthread_mutex_unlock(&pt->lock);
+}
+
+int ptab_gauge(struct ptab *pt, struct ptab_proc *p, const char *name, double value)
+{
+	unsigned lo = 0, hi, i;
+	int r = 0;
+
+	pthread_mutex_lock(&pt->lock);
+	hi = p->ngauges;
+	while (lo < hi) {
+		unsigned mid = lo + (hi - lo) / 2;
+		int c = strcmp(p->gauges[mid].name, name);
+
+		if (c == 0) {
+			p->gauges[mid].value = value;
+			goto out;
+		}
+		if (c < 0)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (p->ngauges >= pt->lim.max_gauges) {
+		r = -ENOSPC;
+		goto dropped;
+	}
+	if (p->ngauges == p->capgauges) {
+		unsigned cap = p->capgauges ? p->capgauges * 2 : 4;
+		struct ptab_gslot *g;
+
+		if (cap > pt->lim.max_gauges)
+			cap = pt->lim.max_gauges;
+		g = realloc(p->gauges, cap * sizeof(*g));
+		if (g == NULL) {
+			r = -ENOMEM;
+			goto dropped;
+		}
+		p->gauges = g;
+		p->capgauges = cap;
+	}
+	i = lo;
+	memmove(&p->gauges[i + 1], &p->gauges[i], (p->ngauges - i) * sizeof(p->gauges[0]));
+	snprintf(p->gauges[i].name, sizeof(p->gauges[i].name), "%s", name);
+	p->gauges[i].value = value;
+	p->ngauges++;
+	goto out;
+dropped:
+	p->gauges_dropped++;
+	pt->gauges_dropped++;
+out:
+	pthread_mutex_unlock(&pt->lock);
+	return r;
+}
+
+void ptab_conn_closed(struct ptab *pt, struct ptab_proc *p, unsigned agent, double now)
+{
+	unsigned ai = ptab_agent_index(agent);
+
+	pthread_mutex_lock(&pt->lock);
+	if (p->conns[ai] > 0)
+		p->conns[ai]--;
+	if (p->nconn > 0)
+		p->nconn--;
+	if (p->nconn == 0) {
+		if (p->state == PTAB_STALE) {
+			ptab_remove(pt, p);
+		} else {
+			p->state = PTAB_EXITED;
+			p->exited_at = now;
+		}
+	}
+	pthread_mutex_unlock(&pt->lock);
+}
+
+size_t ptab_expire(struct ptab *pt, double now)
+{
+	struct ptab_proc *p, *next;
+	size_t n = 0;
+
+	pthread_mutex_lock(&pt->lock);
+	for (p = pt->head; p != NULL; p = next) {
+		next = p->next;
+		if (p->state == PTAB_EXITED && now - p->exited_at >= pt->lim.exited_ttl) {
+			ptab_remove(pt, p);
+			n++;
+		}
+	}
+	pthread_mutex_unlock(&pt->lock);
+	return n;
+}
+
+static int ptab_view_cmp(const void *a, const void *b)
+{
+	const struct ptab_view *x = a, *y = b;
+
+	if (x->pid != y->pid)
+		return x->pid < y->pid ? -1 : 1;
+	if (x->start_time != y->start_time)
+		return x->start_time < y->start_time ? -1 : 1;
+	return 0;
+}
+
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
+{
+	struct ptab_snap *snap;
+	struct ptab_proc *p;
+	size_t nviews = 0, ngauges = 0, nchars = 0, off_views, off_gauges, off_chars;
+	struct ptab_gauge *g;
+	char *c;
+
+	pthread_mutex_lock(&pt->lock);
+	for (p = pt->head; p != NULL; p = p->next) {
+		if (p->state == PTAB_STALE)
+			continue;
+		nviews++;
+		ngauges += p->ngauges;
+		nchars += strlen(p->comm) + strlen(p->exe) + 2;
+		for (unsigned i = 0; i < p->ngauges; i++)
+			nchars += strlen(p->gauges[i].name) + 1;
+	}
+	off_views = ALIGN8(sizeof(*snap));
+	off_gauges = off_views + ALIGN8(nviews * sizeof(struct ptab_view));
+	off_chars = off_gauges + ngauges * sizeof(struct ptab_gauge);
+	snap = malloc(off_chars + nchars);
+	if (snap == NULL) {
+		pthread_mutex_unlock(&pt->lock);
+		return -ENOMEM;
+	}
+	memset(snap, 0, sizeof(*snap));
+	snap->procs = (struct ptab_view *)(void *)((char *)snap + off_views);
+	g = (struct ptab_gauge *)(void *)((char *)snap + off_gauges);
+	c = (char *)snap + off_chars;
+	snap->processes_refused = pt->refused;
+	snap->gauges_dropped = pt->gauges_dropped;
+	snap->limits = pt->lim;
+
+	for (p = pt->head; p != NULL; p = p->next) {
+		struct ptab_view *v;
+		size_t len;
+
+		if (p->state == PTAB_STALE)
+			continue;
+		v = &snap->procs[snap->n++];
+		memset(v, 0, sizeof(*v));
+		v->pid = p->pid;
+		v->start_time = p->start_time;
+		v->uid = p->uid;
+		len = strlen(p->comm) + 1;
+		v->comm = memcpy(c, p->comm, len);
+		c += len;
+		len = strlen(p->exe) + 1;
+		v->exe = memcpy(c, p->exe, len);
+		c += len;
+		v->agents = p->agents;
+		v->connections = p->nconn;
+		v->exited = p->state == PTAB_EXITED;
+		v->exited_seconds = v->exited ? now - p->exited_at : 0;
+		v->age_seconds = now - p->created;
+		v->hello_stack_limit = p->hello_stack_limit;
+		v->samples = p->samples;
+		v->have = p->have;
+		v->have_threads = p->have_threads;
+		v->s = p->s;
+		v->ngauges = p->ngauges;
+		v->gauges = g;
+		for (unsigned i = 0; i < p->ngauges; i++, g++) {
+			len = strlen(p->gauges[i].name) + 1;
+			g->name = memcpy(c, p->gauges[i].name, len);
+			g->value = p->gauges[i].value;
+			c += len;
+		}
+		v->gauges_dropped = p->gauges_dropped;
+		if (!v->exited)
+			snap->live++;
+	}
+	pthread_mutex_unlock(&pt->lock);
+
+	qsort(snap->procs, snap->n, sizeof(snap->procs[0]), ptab_view_cmp);
+	*out = snap;
+	return 0;
+}
+
+void ptab_snap_free(struct ptab_snap *snap)
+{
+	free(snap);
+}

@@ -1,0 +1,125 @@
+/* ptab.h: the process table: one entry per agent-instrumented process. */
+#ifndef MEMPROBE_PTAB_H
+#define MEMPROBE_PTAB_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "proto.h"
+
+/*
+ * A process is keyed by (pid, start time): the start time is read from
+ * /proc by the caller (the kernel's word, never the message's), so a reused
+ * pid makes a new entry. Several connections of one process (the C agent and
+ * the Python agent) share the entry. When the last connection closes the
+ * entry turns "exited", keeps its final figures, and is dropped exited_ttl
+ * seconds later by ptab_expire().
+ *
+ * Threads: ingest (the main thread) writes, HTTP threads take snapshots; a
+ * mutex inside guards the table. Times are seconds on one monotonic clock,
+ * passed in by the caller so tests can drive a fake clock.
+ */
+struct ptab;
+struct ptab_proc;               /* an entry, held by its connections */
+
+struct ptab_limits {
+	unsigned max_processes;     /* entries, exited included */
+	unsigned max_gauges;        /* per process */
+	double exited_ttl;          /* seconds */
+};
+
+struct ptab_key {
+	pid_t pid;
+	uint64_t start_time;        /* clock ticks since boot; 0 if unknown */
+};
+
+/* Agent kinds seen by an entry, as bits. */
+#define PTAB_AGENT_BIT(kind) (1u << (kind))     /* kind: enum proto_agent */
+
+/* Returns a new, empty table, or NULL when out of memory. */
+struct ptab *ptab_new(const struct ptab_limits *lim);
+
+/* Frees the table and every entry; no ptab_proc may be used afterwards. */
+void ptab_free(struct ptab *pt);
+
+/* Changes the limits; existing entries and gauges above them are kept. */
+void ptab_set_limits(struct ptab *pt, const struct ptab_limits *lim);
+
+/*
+ * A connection of process `key`, run by `uid`, said HELLO. Finds or creates
+ * the entry, revives it if it had exited, updates comm/exe (made valid UTF-8)
+ * from the HELLO and counts the connection. An entry of the same pid with
+ * another start time is a dead process whose pid was reused: it is removed
+ * (or hidden until its connections close). When the table is full the
+ * oldest exited entry makes room; if none has exited, the process is refused
+ * and counted. Returns 0 and the entry in *out (valid until the matching
+ * ptab_conn_closed()), -ENOSPC when refused, or -ENOMEM.
+ */
+int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
+    const struct proto_hello *hello, double now, struct ptab_proc **out);
+
+/* Stores a SAMPLE that arrived at `now` from a connection of agent kind
+ * `agent` into its entry: each section present replaces that section's
+ * figures; the thread count comes from the C agent when one reports. */
+void ptab_sample(struct ptab *pt, struct ptab_proc *p, unsigned agent,
+    const struct proto_sample *s, double now);
+
+/* Sets a program gauge. Returns 0, or -ENOSPC when the entry already holds
+ * max_gauges other names (the value is dropped and counted). */
+int ptab_gauge(struct ptab *pt, struct ptab_proc *p, const char *name, double value);
+
+/* One connection (of agent kind `agent`, as in its HELLO) of the entry
+ * closed; the last one marks it exited at `now`. p must not be used by that
+ * connection afterwards. */
+void ptab_conn_closed(struct ptab *pt, struct ptab_proc *p, unsigned agent, double now);
+
+/* Drops entries that exited more than exited_ttl seconds before `now`.
+ * Returns how many were dropped. */
+size_t ptab_expire(struct ptab *pt, double now);
+
+/* ---- snapshots: plain data, copied out under the lock ---- */
+
+struct ptab_gauge {
+	const char *name;
+	double value;
+};
+
+struct ptab_view {
+	pid_t pid;
+	uint64_t start_time;
+	uid_t uid;
+	const char *comm;               /* valid UTF-8, never NULL */
+	const char *exe;                /* valid UTF-8, may be "" */
+	unsigned agents;                /* PTAB_AGENT_BIT()s */
+	unsigned connections;           /* open now */
+	int exited;
+	double exited_seconds;          /* since it exited; 0 while live */
+	double age_seconds;             /* since the entry was created */
+	uint64_t hello_stack_limit;     /* from the last HELLO */
+	uint64_t samples;               /* SAMPLEs received */
+	uint32_t have;                  /* PROTO_S_* sections ever received */
+	int have_threads;               /* a SAMPLE arrived: s.threads is set */
+	struct proto_sample s;          /* latest figures of each section */
+	size_t ngauges;
+	const struct ptab_gauge *gauges;        /* sorted by name */
+	uint64_t gauges_dropped;
+};
+
+struct ptab_snap {
+	size_t n;
+	struct ptab_view *procs;        /* sorted by pid */
+	uint64_t live;                  /* entries with an open connection */
+	uint64_t processes_refused;     /* since start */
+	uint64_t gauges_dropped;        /* since start, all entries */
+	struct ptab_limits limits;
+};
+
+/* Copies the table into a new snapshot (one allocation; strings and gauges
+ * inside it). Returns 0 and *out, which the caller frees with
+ * ptab_snap_free(), or -ENOMEM. */
+int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out);
+
+void ptab_snap_free(struct ptab_snap *snap);
+
+#endif

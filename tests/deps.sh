@@ -1,0 +1,44 @@
+#!/bin/sh
+# deps.sh: makes sure the Debian packages that build and test memprobe are installed.
+#
+# As root it installs what is missing; otherwise it names the command to run
+# and exits 1. Prints nothing when everything is there.
+
+set -u
+
+# Build: compiler, make, pkg-config and the libraries; test: libcurl and
+# jansson (again), promtool (prometheus), curl, python3.
+PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
+libinih-dev libsystemd-dev zlib1g-dev prometheus curl python3"
+
+installed() {
+	case $1 in
+	# Tools that may also come from elsewhere on PATH.
+	prometheus) command -v promtool >/dev/null 2>&1 && return 0 ;;
+	python3) command -v python3 >/dev/null 2>&1 && return 0 ;;
+	esac
+	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed'
+}
+
+if ! command -v dpkg-query >/dev/null 2>&1; then
+	echo "deps.sh: not a Debian system (no dpkg-query); install by hand: $(echo $PACKAGES)" >&2
+	exit 1
+fi
+
+missing=
+for p in $PACKAGES; do
+	installed "$p" || missing="$missing $p"
+done
+[ -z "$missing" ] && exit 0
+
+cmd="apt-get install -y --no-install-recommends$missing"
+if [ "$(id -u)" -ne 0 ]; then
+	echo "memprobe needs these Debian packages:$missing" >&2
+	echo "install them with:" >&2
+	echo "  sudo apt-get update && sudo DEBIAN_FRONTEND=noninteractive $cmd" >&2
+	exit 1
+fi
+
+echo "deps.sh: installing$missing"
+apt-get update || exit 1
+DEBIAN_FRONTEND=noninteractive $cmd || exit 1

@@ -1,0 +1,182 @@
+/* itest_http.c: the daemon's HTTP surface: exposition checked by promtool, errors, health, a clean stop. */
+#include "harness.h"
+#include "itest_util.h"
+
+#include <errno.h>
+#include <jansson.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define TEXT_004 "text/plain; version=0.0.4; charset=utf-8"
+
+/*
+ * Runs `promtool check metrics` on body (saved to a file in dir). Returns
+ * promtool's exit status (-1 if it could not run) and puts what it printed
+ * in out.
+ */
+static int run_promtool(const char *dir, const char *body, char *out, size_t size)
+{
+	char path[PATH_MAX], cmd[PATH_MAX + 64];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	out[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/metrics.txt", dir) >= (int)sizeof(path))
+		return -1;
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fputs(body, f);
+	if (fclose(f) != 0)
+		return -1;
+	if (snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' 2>&1", path) >= (int)sizeof(cmd))
+		return -1;
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+/* Checks one scrape: status, exact Content-Type, promtool's verdict. */
+static void check_scrape(const struct it_daemon *d, const char *when)
+{
+	struct it_http r;
+	char ctype[128] = "", lint[4096];
+	int st;
+
+	if (it_get(d->url, "/metrics", &r) < 0 || r.status != 200) {
+		fprintf(stderr, "  GET /metrics %s: status %ld\n", when, r.status);
+		CHECK(0);
+		goto out;
+	}
+	CHECK(it_http_header(&r, "Content-Type", ctype, sizeof(ctype)));
+	CHECK_STR(ctype, TEXT_004);
+	st = run_promtool(d->dir, r.body, lint, sizeof(lint));
+	if (st != 0 || lint[0] != '\0') {
+		fprintf(stderr, "  promtool check metrics %s: exit %d:\n%s\n", when, st, lint);
+		if (st == 127)
+			fprintf(stderr, "  (promtool missing: run `make deps`)\n");
+	}
+	CHECK(st == 0);
+	CHECK_STR(lint, "");
+out:
+	it_http_free(&r);
+}
+
+static void promtool(void)
+{
+	struct it_daemon d;
+	struct it_proc hold = { .in_fd = -1, .out_fd = -1 };
+	long pid;
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	check_scrape(&d, "with no process");
+	pid = it_hold_start(&hold, d.sock, 64, 1024, NULL);
+	REQUIRE(pid > 0);
+	REQUIRE(it_wait_metric(d.url, "memprobe_heap_live_blocks", pid, 64, 1e12,
+	    IT_TIMEOUT_MS, NULL));
+	check_scrape(&d, "with a live process");
+
+	/* An exited process has its own series (memprobe_process_exited 1). */
+	it_proc_close_stdin(&hold);
+	REQUIRE(it_proc_wait(&hold, IT_TIMEOUT_MS) == 0);
+	REQUIRE(it_wait_metric(d.url, "memprobe_process_exited", pid, 1, 1,
+	    IT_TIMEOUT_MS, NULL));
+	check_scrape(&d, "with an exited process");
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	it_proc_kill(&hold);
+	it_daemon_stop(&d);
+}
+
+/* Checks that r is a JSON error: {"error": "..."} with the given status. */
+static void check_json_error(const struct it_http *r, long status, const char *what)
+{
+	json_t *root = json_loadb(r->body, r->len, 0, NULL);
+	json_t *err = json_object_get(root, "error");
+
+	if (r->status != status || !json_is_string(err))
+		fprintf(stderr, "  %s: status %ld, body \"%s\"\n", what, r->status, r->body);
+	CHECK_U64(r->status, ==, status);
+	CHECK(json_is_string(err) && json_string_length(err) > 0);
+	json_decref(root);
+}
+
+static void http_errors(void)
+{
+	struct it_daemon d;
+	struct it_http r = { 0 };
+	char url[128], allow[128] = "";
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+
+	REQUIRE(it_get(d.url, "/healthz", &r) == 0);
+	CHECK_U64(r.status, ==, 200);
+	CHECK(strcmp(r.body, "ok") == 0 || strcmp(r.body, "ok\n") == 0);
+	it_http_free(&r);
+
+	REQUIRE(it_get(d.url, "/no/such/path", &r) == 0);
+	check_json_error(&r, 404, "GET /no/such/path");
+	it_http_free(&r);
+
+	REQUIRE(it_get(d.url, "/api/v1/processes/999999999", &r) == 0);
+	check_json_error(&r, 404, "GET /api/v1/processes/999999999");
+	it_http_free(&r);
+
+	snprintf(url, sizeof(url), "%s/metrics", d.url);
+	REQUIRE(it_http("POST", url, &r) == 0);
+	check_json_error(&r, 405, "POST /metrics");
+	CHECK(it_http_header(&r, "Allow", allow, sizeof(allow)));
+	if (strstr(allow, "GET") == NULL)
+		fprintf(stderr, "  POST /metrics: Allow \"%s\" lacks GET\n", allow);
+	CHECK(strstr(allow, "GET") != NULL);
+	it_http_free(&r);
+
+	/* The daemon still serves after the errors. */
+	REQUIRE(it_get(d.url, "/metrics", &r) == 0);
+	CHECK_U64(r.status, ==, 200);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	it_http_free(&r);
+	it_daemon_stop(&d);
+}
+
+static void daemon_sigterm(void)
+{
+	struct it_daemon d;
+	struct stat st;
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	REQUIRE(stat(d.sock, &st) == 0);
+	REQUIRE(it_proc_stop(&d.proc, SIGTERM, IT_TIMEOUT_MS) == 0);
+	if (!WIFEXITED(d.proc.status) || WEXITSTATUS(d.proc.status) != 0)
+		fprintf(stderr, "  memprobed after SIGTERM: wait status 0x%x\n", d.proc.status);
+	CHECK(WIFEXITED(d.proc.status) && WEXITSTATUS(d.proc.status) == 0);
+	/* It removes its agent socket on the way out. */
+	CHECK(stat(d.sock, &st) < 0 && errno == ENOENT);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	it_daemon_stop(&d);
+}
+
+int itest_http_run(void)
+{
+	if (it_selected("promtool"))
+		RUN_TEST(promtool);
+	if (it_selected("http_errors"))
+		RUN_TEST(http_errors);
+	if (it_selected("daemon_sigterm"))
+		RUN_TEST(daemon_sigterm);
+	return harness_failed_tests;
+}

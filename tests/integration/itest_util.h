@@ -1,0 +1,240 @@
+/* itest_util.h: helpers for the integration tests: temp dirs, child processes, the daemon, HTTP, metrics. */
+#ifndef MEMPROBE_ITEST_UTIL_H
+#define MEMPROBE_ITEST_UTIL_H
+
+#include <limits.h>
+#include <stddef.h>
+#include <sys/types.h>
+
+/*
+ * Bounds for polling. Tests wait for a condition with it_wait_until() and
+ * these as upper limits; they never sleep a fixed time and never assert how
+ * long something took.
+ */
+#define IT_TIMEOUT_MS       10000   /* a figure, a line, a process exit */
+#define IT_START_TIMEOUT_MS 10000   /* the daemon answering /healthz */
+
+/* Paths of what is under test, set once by it_setup(); all absolute. */
+struct itest_ctx {
+	char build[PATH_MAX];
+	char memprobed[PATH_MAX];
+	char agent[PATH_MAX];           /* libmemprobe.so, for LD_PRELOAD */
+	char alloc_hold[PATH_MAX];
+};
+extern struct itest_ctx itest;
+
+/* Fills `itest` from the build directory. Returns 0 or -errno (a missing
+ * file is reported on stderr). */
+int it_setup(const char *build);
+
+/* Whether the test `name` was selected on the command line (all are when
+ * none was named). it_select() records the names; argv is kept, not copied. */
+void it_select(int n, char **names);
+int it_selected(const char *name);
+
+/* Milliseconds of CLOCK_MONOTONIC. */
+long long it_now_ms(void);
+
+/*
+ * Calls cond(arg) every few milliseconds until it returns non-zero or
+ * timeout_ms have passed. Returns 1 if the condition became true, 0 if not.
+ */
+int it_wait_until(int (*cond)(void *), void *arg, int timeout_ms);
+
+/* Makes a new directory under /tmp (short, so socket paths fit sun_path).
+ * Writes its path to dir. Returns 0 or -errno. */
+int it_tmpdir(char *dir, size_t size);
+
+/* Removes dir and everything under it. Empty or NULL dir: nothing. */
+void it_rmtree(const char *dir);
+
+/* Sets *sun to the AF_UNIX address of path. Returns 0, or -ENAMETOOLONG
+ * when path does not fit sun_path. */
+struct sockaddr_un;
+int it_unix_addr(struct sockaddr_un *sun, const char *path);
+
+/* Returns a TCP port on 127.0.0.1 that was free a moment ago, or -errno. */
+int it_free_port(void);
+
+/* ---- child processes ---- */
+
+struct it_proc {
+	pid_t pid;              /* 0 when not running or reaped */
+	int in_fd;              /* write end of its stdin, -1 once closed */
+	int out_fd;             /* read end of its stdout, -1 once closed */
+	int status;             /* wait status once reaped */
+	size_t buffered;        /* bytes of stdout read but not yet returned */
+	char buf[4096];
+};
+
+/*
+ * Starts argv[0] (a path) with stdin and stdout on pipes. env_set is a
+ * NULL-terminated list of "NAME=VALUE" strings set on top of this process's
+ * environment, from which LD_PRELOAD and every MEMPROBE_* variable are
+ * removed first. stderr goes to the file stderr_path (truncated) or, when it
+ * is NULL, to ours. The child is killed if this process dies.
+ * Returns 0 or -errno; *p is ready for the functions below either way.
+ */
+int it_proc_start(struct it_proc *p, char *const argv[], char *const env_set[],
+    const char *stderr_path);
+
+/*
+ * Reads one line of the child's stdout (without its newline) into line.
+ * Returns its length, -ETIMEDOUT if no full line came within timeout_ms, or
+ * -EPIPE at end of output.
+ */
+int it_proc_readline(struct it_proc *p, char *line, size_t size, int timeout_ms);
+
+/* Reads the rest of the child's stdout into out (NUL-terminated, cut to
+ * size - 1) until end of output. Returns its length or -ETIMEDOUT. */
+long it_proc_read_all(struct it_proc *p, char *out, size_t size, int timeout_ms);
+
+/* Writes s to the child's stdin. Returns 0 or -errno. */
+int it_proc_write(struct it_proc *p, const char *s);
+
+/* Closes the child's stdin (end of input). */
+void it_proc_close_stdin(struct it_proc *p);
+
+/*
+ * Waits up to timeout_ms for the child to exit and stores its wait status in
+ * p->status. Returns 0, or -ETIMEDOUT (the child keeps running).
+ */
+int it_proc_wait(struct it_proc *p, int timeout_ms);
+
+/* Sends sig to a running child; then it_proc_wait() as above. */
+int it_proc_stop(struct it_proc *p, int sig, int timeout_ms);
+
+/* Kills (SIGKILL) and reaps the child if it still runs, closes its pipes.
+ * Safe to call more than once and on a never-started *p. */
+void it_proc_kill(struct it_proc *p);
+
+/* ---- the daemon ---- */
+
+struct it_daemon {
+	struct it_proc proc;
+	int port;
+	char dir[64];           /* its temp dir: socket and log; removed by stop */
+	char sock[PATH_MAX];    /* agent socket */
+	char log[PATH_MAX];     /* its stderr */
+	char url[64];           /* http://127.0.0.1:PORT */
+};
+
+/*
+ * Starts memprobed in a new temp dir on a free port with the given exited
+ * TTL, and waits until /healthz answers and the agent socket exists. Picks
+ * another port and tries again if the daemon exits first (the port was
+ * taken meanwhile). Returns 0 or -errno, having printed why on stderr.
+ */
+int it_daemon_start(struct it_daemon *d, int exited_ttl);
+
+/* Prints the daemon's log to stderr (after a failed check). */
+void it_daemon_dump_log(const struct it_daemon *d);
+
+/* Kills the daemon if it runs and removes its temp dir. Safe to call more
+ * than once and after a failed start. */
+void it_daemon_stop(struct it_daemon *d);
+
+/*
+ * Environment for a program watched by d: NULL-terminated, in env (at least
+ * 4 entries), strings in storage (at least 2 * PATH_MAX bytes). Sets
+ * LD_PRELOAD to the agent, MEMPROBE_SOCKET to sock and MEMPROBE_INTERVAL_MS
+ * to 100.
+ */
+void it_agent_env(char *env[], char *storage, const char *sock);
+
+/* ---- HTTP ---- */
+
+struct it_http {
+	long status;            /* 0 when no answer */
+	char *body;             /* NUL-terminated; owned, freed by it_http_free */
+	size_t len;
+	char *headers;          /* raw response headers, NUL-terminated; owned */
+	size_t hlen;
+};
+
+/*
+ * Makes one request with libcurl (no proxy, a 5 s bound) and fills *r.
+ * method is "GET", "POST", "HEAD"...; url is absolute. Returns 0 when an
+ * answer came (any status), else -EIO with r->status 0.
+ */
+int it_http(const char *method, const char *url, struct it_http *r);
+
+/* GET of base_url + path; as it_http(). */
+int it_get(const char *base_url, const char *path, struct it_http *r);
+
+/* Frees what it_http() stored; safe on a zeroed *r. */
+void it_http_free(struct it_http *r);
+
+/*
+ * Copies the value of response header `name` (case-insensitive, last one
+ * wins, trailing CR/space stripped) into out. Returns 1 if found, else 0.
+ */
+int it_http_header(const struct it_http *r, const char *name, char *out, size_t size);
+
+/* ---- Prometheus text ---- */
+
+/*
+ * Finds the sample of metric `name` (exactly, not a longer name) whose
+ * labels include label="value" (unescaped), or any sample of it when label
+ * is NULL. Stores its value in *out and returns 1; returns 0 if none.
+ */
+int it_metric(const char *text, const char *name, const char *label,
+    const char *value, double *out);
+
+/* As it_metric() with label pid="pid". */
+int it_metric_pid(const char *text, const char *name, long pid, double *out);
+
+/* Sum of every sample of metric `name` whose labels include label="value"
+ * (any sample when label is NULL); 0 when none. */
+double it_metric_sum(const char *text, const char *name, const char *label,
+    const char *value);
+
+/*
+ * Polls base_url/metrics until metric `name` for pid is within [lo, hi].
+ * Returns 1 if it was; 0 after timeout_ms. *last (may be NULL) gets the
+ * last value seen, or -1 if the series was never there.
+ */
+int it_wait_metric(const char *base_url, const char *name, long pid,
+    double lo, double hi, int timeout_ms, double *last);
+
+/* ---- the programs under watch and the JSON API ---- */
+
+/*
+ * Starts `alloc_hold NBLOCKS SIZE` with the agent preloaded and reporting to
+ * sock (no agent at all when sock is NULL), stderr to stderr_path (NULL:
+ * ours), and waits for its "ready PID" line. Returns the pid it printed, or
+ * -errno having said why on stderr; *p must be it_proc_kill()ed either way.
+ */
+long it_hold_start(struct it_proc *p, const char *sock, int nblocks, int size,
+    const char *stderr_path);
+
+/*
+ * GETs base_url/api/v1/processes and returns the entry whose "pid" is pid:
+ * a new reference the caller json_decref()s, or NULL if there is none.
+ */
+struct json_t *it_api_process(const char *base_url, long pid);
+
+/* Integer member `key` of object `obj` (a dotted path like "heap.live_bytes"
+ * descends into objects). Returns 1 and stores it, or 0 when missing or not
+ * a number. */
+int it_json_num(struct json_t *obj, const char *path, double *out);
+
+/* Checks that must hold for the rest of a test to make sense: a failed one
+ * counts like CHECK and jumps to the test's `out:` label. Used only in files
+ * that include harness.h. */
+#define REQUIRE(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond); \
+		harness_failures++; \
+		goto out; \
+	} \
+} while (0)
+
+/* ---- the suites, one a file; each runs its selected tests and returns
+ * how many failed ---- */
+int itest_heap_run(void);        /* itest_heap.c */
+int itest_agent_run(void);       /* itest_agent.c */
+int itest_http_run(void);        /* itest_http.c */
+int itest_badinput_run(void);    /* itest_badinput.c */
+
+#endif
