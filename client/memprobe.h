@@ -37,7 +37,7 @@ int memprobe_snapshot(struct memprobe_stats *out);
 int memprobe_flush(void);
 
 /* Sets a named gauge of the program's own, exported as
- * memprobe_gauge{name="NAME"}. NAME is 1..128 of [A-Za-z0-9_.:-]; at most 64
+ * memprobe_program_value{name="NAME"}. NAME is 1..128 of [A-Za-z0-9_.:-]; at most 64
  * names per process. Returns 0, -EINVAL for a bad name, -ENOSPC when full. */
 int memprobe_gauge_set(const char *name, double value);
 

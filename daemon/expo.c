@@ -278,11 +278,11 @@ static void expo_gauges(struct expo_w *w, const struct ptab_snap *snap)
 			if (!opened) {
 				/* The contract's name; promtool's lint objects to
 				 * any family named "..._gauge", whatever its TYPE. */
-				expo_family(w, "memprobe_gauge", "gauge",
+				expo_family(w, "memprobe_program_value", "gauge",
 				    "Gauges the program sets itself (memprobe_gauge_set()).");
 				opened = 1;
 			}
-			expo_proc_labels(w->b, "memprobe_gauge", v);
+			expo_proc_labels(w->b, "memprobe_program_value", v);
 			buf_puts(w->b, ",name=\"");
 			expo_label_value(w->b, v->gauges[k].name);
 			buf_puts(w->b, "\"");

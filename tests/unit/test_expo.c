@@ -110,7 +110,7 @@ static void test_process_lines(void)
 	CHECK_LINE(t, "memprobe_process_exited{pid=\"42\",comm=\"demo\"} 0");
 	/* No Python section was sent: no Python family at all. */
 	CHECK(strstr(t, "memprobe_python_") == NULL);
-	CHECK(strstr(t, "memprobe_gauge") == NULL);
+	CHECK(strstr(t, "memprobe_program_value") == NULL);
 	free(t);
 }
 
@@ -158,7 +158,7 @@ static void test_label_escaping(void)
 		return;
 	CHECK_LINE(t, "memprobe_heap_live_bytes{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\"} 4096");
 	CHECK_LINE(t, "memprobe_process_info{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",exe=\"/x\\\\y\",agent=\"c\"} 1");
-	CHECK_LINE(t, "memprobe_gauge{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",name=\"queue.depth\"} 2.5");
+	CHECK_LINE(t, "memprobe_program_value{pid=\"42\",comm=\"a\\\"b\\\\c\\nd\",name=\"queue.depth\"} 2.5");
 	free(t);
 }
 
