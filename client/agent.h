@@ -217,6 +217,27 @@ int agent_report_gauge(const char *name, double value);
 /* Samples sent and dropped by this process's agent so far. */
 void agent_report_counts(uint64_t *sent, uint64_t *dropped);
 
+/* ---- the program's anonymous mappings (agent_mmap.c) ---- */
+
+/*
+ * The hooks hold the table's lock across the real call and the update, so
+ * no other thread can map the same addresses in between.
+ */
+void agent_mmap_lock(void);
+void agent_mmap_unlock(void);
+/* A mapping of len bytes at addr was made: counted if anonymous; a file
+ * mapping placed over counted ranges (MAP_FIXED) uncounts them. */
+void agent_mmap_added_locked(void *addr, size_t len, int anonymous);
+/* [addr, addr + len) was unmapped. */
+void agent_mmap_removed_locked(void *addr, size_t len);
+/* mremap moved or resized old to new; keep_old for MREMAP_DONTUNMAP. */
+void agent_mmap_moved_locked(void *old, size_t old_len, void *new, size_t new_len,
+    int keep_old);
+/* Bytes in counted mappings now. */
+uint64_t agent_mmap_live(void);
+void agent_mmap_prefork(void);
+void agent_mmap_postfork(int child);
+
 /* ---- small utilities (agent_util.c): no allocation, no stdio ---- */
 
 /* Writes "memprobe: MSG\n" to stderr. */

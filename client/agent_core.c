@@ -53,10 +53,11 @@ static struct agent_thread *slot_get(void)
 
 	if (reg_free == NULL) {
 		size_t len = SLOTS_PER_CHUNK * sizeof(struct agent_thread);
-		struct agent_thread *chunk = mmap(NULL, len, PROT_READ | PROT_WRITE,
+		long r = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+		struct agent_thread *chunk = (struct agent_thread *)r;
 
-		if (chunk == MAP_FAILED)
+		if (r == -1)
 			return NULL;
 		for (int i = 0; i < SLOTS_PER_CHUNK; i++) {
 			chunk[i].next = reg_free;
@@ -405,16 +406,19 @@ void agent_collect(struct proto_sample *s)
 	s->stack_peak_bytes = stack_peak;
 	s->stack_main_peak_bytes = main_peak;
 	s->stack_limit_bytes = agent_stack_limit;
+	s->mmap_live_bytes = agent_mmap_live();
 }
 
 static void fork_prepare(void)
 {
 	agent_report_prefork();
 	pthread_mutex_lock(&reg_lock);
+	agent_mmap_prefork();
 }
 
 static void fork_parent(void)
 {
+	agent_mmap_postfork(0);
 	pthread_mutex_unlock(&reg_lock);
 	agent_report_postfork(0);
 }
@@ -432,6 +436,7 @@ static void fork_child(void)
 	struct agent_thread *t, *next;
 	int64_t live = 0;
 
+	agent_mmap_postfork(1);
 	pthread_mutex_init(&reg_lock, NULL);
 	agent_pid = getpid();
 	for (t = reg_head; t != NULL; t = next) {

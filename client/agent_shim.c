@@ -5,7 +5,9 @@
 #include <errno.h>
 #include <malloc.h>
 #include <stdlib.h>
+#include <stdarg.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -25,6 +27,9 @@ static struct {
 	void *(*valloc)(size_t);
 	void *(*pvalloc)(size_t);
 	size_t (*usable)(void *);
+	void *(*mmap)(void *, size_t, int, int, int, off_t);
+	int (*munmap)(void *, size_t);
+	void *(*mremap)(void *, size_t, size_t, int, ...);
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
 } real;
@@ -151,6 +156,9 @@ static int resolve(void)
 	real.valloc = sym("valloc");
 	real.pvalloc = sym("pvalloc");
 	real.usable = sym("malloc_usable_size");
+	real.mmap = sym("mmap");
+	real.munmap = sym("munmap");
+	real.mremap = sym("mremap");
 	real.exit_ = sym("_exit");
 	real.Exit_ = sym("_Exit");
 	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
@@ -446,6 +454,94 @@ EXPORT size_t malloc_usable_size(void *p)
 	if (!READY())
 		return 0;
 	return real.usable(p);
+}
+
+/*
+ * The program's own mappings. glibc's malloc maps through internal calls
+ * that never reach these hooks, so what is counted here is what the program
+ * and its libraries map themselves (Python's arenas, say), apart from the
+ * heap. Before the real functions are known, the system calls are made
+ * directly.
+ */
+static int counting_maps(void)
+{
+	return !agent_disabled && agent_tls.mode != AGENT_BUSY;
+}
+
+static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	if (real.mmap != NULL)
+		return real.mmap(addr, len, prot, flags, fd, off);
+	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
+}
+
+EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
+{
+	void *p;
+	int saved;
+
+	if (!counting_maps())
+		return do_mmap(addr, len, prot, flags, fd, off);
+	agent_mmap_lock();
+	p = do_mmap(addr, len, prot, flags, fd, off);
+	saved = errno;
+	if (p != MAP_FAILED)
+		agent_mmap_added_locked(p, len, (flags & MAP_ANONYMOUS) != 0);
+	agent_mmap_unlock();
+	errno = saved;
+	return p;
+}
+
+EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t off)
+{
+	return mmap(addr, len, prot, flags, fd, (off_t)off);
+}
+
+EXPORT int munmap(void *addr, size_t len)
+{
+	int r, saved;
+
+	if (!counting_maps())
+		return real.munmap != NULL ? real.munmap(addr, len) :
+		    (int)syscall(SYS_munmap, addr, len);
+	agent_mmap_lock();
+	r = real.munmap != NULL ? real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+	saved = errno;
+	if (r == 0)
+		agent_mmap_removed_locked(addr, len);
+	agent_mmap_unlock();
+	errno = saved;
+	return r;
+}
+
+#ifndef MREMAP_DONTUNMAP
+#define MREMAP_DONTUNMAP 4
+#endif
+
+EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
+{
+	void *new_addr = NULL, *p;
+	int saved;
+
+	if (flags & MREMAP_FIXED) {
+		va_list ap;
+
+		va_start(ap, flags);
+		new_addr = va_arg(ap, void *);
+		va_end(ap);
+	}
+	if (real.mremap == NULL)
+		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
+	if (!counting_maps())
+		return real.mremap(old, old_len, new_len, flags, new_addr);
+	agent_mmap_lock();
+	p = real.mremap(old, old_len, new_len, flags, new_addr);
+	saved = errno;
+	if (p != MAP_FAILED)
+		agent_mmap_moved_locked(old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
+	agent_mmap_unlock();
+	errno = saved;
+	return p;
 }
 
 /* _exit skips destructors, so it sends the final sample itself. */
