@@ -5,6 +5,7 @@
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
+#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -96,6 +97,8 @@ struct agent_thread {
 	int is_main;
 	uintptr_t stack_top;            /* highest address of the thread's stack */
 	uint64_t stack_size;            /* its size (main: RLIMIT_STACK) */
+	timer_t timer;                  /* stack sampling timer, if timer_on */
+	int timer_on;
 };
 
 /* The hot path's thread-local state: one pointer, NULL off the fast path. */
@@ -129,6 +132,12 @@ void agent_publish(struct agent_thread *t);
  * forwarded uncounted) and returns the previous mode for agent_leave. */
 unsigned char agent_enter(void);
 void agent_leave(unsigned char mode);
+
+/* The real pthread_create, for the agent's own thread. */
+extern int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
+    void *(*)(void *), void *);
+/* Registers the calling thread now, at its start, if it is not yet. */
+void agent_thread_started(void);
 
 /* Reads a counter another thread writes. */
 #define AGENT_READ(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -237,6 +246,21 @@ void agent_mmap_moved_locked(void *old, size_t old_len, void *new, size_t new_le
 uint64_t agent_mmap_live(void);
 void agent_mmap_prefork(void);
 void agent_mmap_postfork(int child);
+
+/* ---- optional stack sampling (agent_sample.c) ---- */
+
+/* The sampling signal, or 0 when sampling is off. */
+extern int agent_sample_sig;
+/* Reads MEMPROBE_STACK_SAMPLE_HZ and installs the handler. Returns 0. */
+int agent_sample_init(void);
+/* Starts or stops the calling thread's sampling timer. */
+void agent_sample_thread_start(struct agent_thread *t);
+void agent_sample_thread_stop(struct agent_thread *t);
+/* Whether the program replaced our handler (then sampling is turned off
+ * and the caller stops every thread's timer). */
+int agent_sample_handler_lost(void);
+/* Stops every registered thread's timer (reporter, on a lost handler). */
+void agent_sample_stop_all(void);
 
 /* ---- small utilities (agent_util.c): no allocation, no stdio ---- */
 

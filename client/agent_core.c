@@ -292,6 +292,7 @@ static void thread_exit(void *arg)
 		return;
 	agent_tls.slot = NULL;
 	agent_tls.mode = AGENT_DEAD;
+	agent_sample_thread_stop(t);
 	agent_publish(t);
 	pthread_mutex_lock(&reg_lock);
 	fold(t);
@@ -325,12 +326,27 @@ static struct agent_thread *thread_register(void)
 		return NULL;
 	}
 	find_stack(t);
+	agent_sample_thread_start(t);
 	if (reg_key_ok)
 		pthread_setspecific(reg_key, t);
 	agent_tls.saved = t;
 	agent_tls.mode = counting_mode();
 	agent_tls.slot = agent_tls.mode == AGENT_ACTIVE ? t : NULL;
 	return t;
+}
+
+void agent_thread_started(void)
+{
+	if (agent_tls.mode == AGENT_NEW)
+		thread_register();
+}
+
+void agent_sample_stop_all(void)
+{
+	pthread_mutex_lock(&reg_lock);
+	for (struct agent_thread *t = reg_head; t != NULL; t = t->next)
+		agent_sample_thread_stop(t);
+	pthread_mutex_unlock(&reg_lock);
 }
 
 struct agent_thread *agent_thread_slow(void)
@@ -341,6 +357,7 @@ struct agent_thread *agent_thread_slow(void)
 	case AGENT_FORKED:
 		agent_tls.mode = AGENT_BUSY;
 		agent_report_start();
+		agent_sample_thread_start(agent_tls.saved);
 		agent_tls.mode = counting_mode();
 		agent_tls.slot = agent_tls.mode == AGENT_ACTIVE ? agent_tls.saved : NULL;
 		return agent_tls.saved;
@@ -450,6 +467,7 @@ static void fork_child(void)
 	if (self != NULL) {
 		self->is_main = 1;
 		self->tid = agent_pid;
+		self->timer_on = 0;     /* timers are not inherited */
 		live = self->c.net;
 		agent_tls.saved = self;
 		agent_tls.slot = NULL;
@@ -472,6 +490,12 @@ int agent_core_init(void)
 	for (struct agent_thread *t = reg_head; t != NULL; t = t->next)
 		if (t->is_main)
 			t->stack_size = agent_stack_limit;
+	agent_sample_init();
+	pthread_mutex_lock(&reg_lock);
+	for (struct agent_thread *t = reg_head; t != NULL; t = t->next)
+		if (t->tid == agent_pid)
+			agent_sample_thread_start(t);
+	pthread_mutex_unlock(&reg_lock);
 	err = pthread_key_create(&reg_key, thread_exit);
 	if (err != 0)
 		return -err;

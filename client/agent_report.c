@@ -225,6 +225,8 @@ static int tick_locked(void)
 			goto drop;
 		rep.hello_sent = 1;
 	}
+	if (agent_sample_sig != 0 && agent_sample_handler_lost())
+		agent_sample_stop_all();
 	agent_collect(&s);
 	s.seq = ++rep.seq;
 	s.samples_dropped = rep.dropped;
@@ -330,7 +332,7 @@ int agent_report_start(void)
 	pthread_attr_init(&attr);
 	pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
 	pthread_attr_setstacksize(&attr, 256 * 1024);
-	err = pthread_create(&th, &attr, reporter_main, NULL);
+	err = agent_real_pthread_create(&th, &attr, reporter_main, NULL);
 	pthread_attr_destroy(&attr);
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err == 0)

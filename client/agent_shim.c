@@ -34,6 +34,9 @@ static struct {
 	void (*Exit_)(int) __attribute__((noreturn));
 } real;
 
+int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
+    void *(*)(void *), void *);
+
 /*
  * Bootstrap pool. dlsym() allocates while we resolve the real allocator, so
  * those first requests are served from this static buffer. Its blocks are
@@ -159,13 +162,14 @@ static int resolve(void)
 	real.mmap = sym("mmap");
 	real.munmap = sym("munmap");
 	real.mremap = sym("mremap");
+	agent_real_pthread_create = sym("pthread_create");
 	real.exit_ = sym("_exit");
 	real.Exit_ = sym("_Exit");
 	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
 	real.malloc = sym("malloc");
 	resolving = 0;
 	if (real.malloc == NULL || real.free == NULL || real.calloc == NULL ||
-	    real.realloc == NULL || real.usable == NULL) {
+	    real.realloc == NULL || real.usable == NULL || agent_real_pthread_create == NULL) {
 		agent_warn("cannot find the real allocator (static binary?); aborting");
 		abort();
 	}
@@ -457,6 +461,44 @@ EXPORT size_t malloc_usable_size(void *p)
 }
 
 /*
+ * Threads are registered as they start, not at their first allocation, so
+ * the thread count includes threads that never allocate, their stack top is
+ * known from the start, and with stack sampling on they are sampled even if
+ * they never call the allocator.
+ */
+struct thread_start {
+	void *(*fn)(void *);
+	void *arg;
+};
+
+static void *thread_trampoline(void *p)
+{
+	struct thread_start s = *(struct thread_start *)p;
+
+	free(p);                  /* registers this thread, on its own stack */
+	agent_thread_started();
+	return s.fn(s.arg);
+}
+
+EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
+    void *(*fn)(void *), void *arg)
+{
+	struct thread_start *s;
+	int err;
+
+	if (!READY())
+		return EAGAIN;
+	if (agent_disabled || (s = malloc(sizeof(*s))) == NULL)
+		return agent_real_pthread_create(th, attr, fn, arg);
+	s->fn = fn;
+	s->arg = arg;
+	err = agent_real_pthread_create(th, attr, thread_trampoline, s);
+	if (err != 0)
+		free(s);
+	return err;
+}
+
+/*
  * The program's own mappings. glibc's malloc maps through internal calls
  * that never reach these hooks, so what is counted here is what the program
  * and its libraries map themselves (Python's arenas, say), apart from the
@@ -594,6 +636,9 @@ static void agent_init(void)
 		agent_disabled = 1;
 	}
 	agent_leave(mode);
+	/* The loading thread (main, for a preload) is counted from now on,
+	 * even if it never allocates. */
+	agent_thread_started();
 }
 
 __attribute__((destructor))
