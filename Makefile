@@ -7,8 +7,13 @@ WERROR   ?= -Werror
 WARN      = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
             -Wpointer-arith -Wcast-qual -Wsign-compare $(WERROR)
 CPPFLAGS += -D_GNU_SOURCE -Icommon -Iclient -Idaemon -Itests
-ALL_CFLAGS = -std=c11 $(WARN) $(OPT) $(SAN) $(CFLAGS) -MMD -MP
+BASE_CFLAGS = -std=c11 $(WARN) $(OPT) $(CFLAGS) -MMD -MP
+ALL_CFLAGS = $(BASE_CFLAGS) $(SAN)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
+# Sanitizers for the agent and for the test programs it is preloaded into
+# (see `make asan`); by default the same as everything else.
+AGENT_SAN ?= $(SAN)
+PROG_SAN  ?= $(SAN)
 
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
@@ -38,7 +43,7 @@ ITEST_BIN  = $(BUILD)/tests/integration
 
 PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
 
-.PHONY: all test check run deps clean
+.PHONY: all test check run deps clean asan
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -48,14 +53,15 @@ $(BUILD)/obj/%.o: %.c
 # The agent lives in other programs: position-independent, internals hidden.
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -fPIC -fvisibility=hidden -ftls-model=initial-exec \
-		-c -o $@ $<
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(AGENT_SAN) -fPIC -fvisibility=hidden \
+		-ftls-model=initial-exec -c -o $@ $<
 
 $(BUILD)/memprobed: $(DAEMON_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
 
 $(BUILD)/libmemprobe.so: $(AGENT_OBJ)
-	$(CC) $(ALL_LDFLAGS) -shared -Wl,-soname,libmemprobe.so -Wl,-z,nodelete -o $@ $^ -ldl -lpthread
+	$(CC) $(AGENT_SAN) $(LDFLAGS) -shared -Wl,-soname,libmemprobe.so -Wl,-z,nodelete \
+		-o $@ $^ -ldl -lpthread
 
 $(BUILD)/memprobectl: $(CTL_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_CTL))
@@ -74,7 +80,8 @@ $(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl_%.c
 # Test programs are plain programs: the agent is preloaded, never linked.
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -O1 -fno-builtin -o $@ $< $(ALL_LDFLAGS) -lpthread
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(PROG_SAN) -O1 -fno-builtin -o $@ $< \
+		$(PROG_SAN) $(LDFLAGS) -lpthread -ldl
 
 $(ITEST_BIN): $(ITEST_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST))
@@ -93,7 +100,16 @@ check: test
 run: deps $(PROGRAMS) $(BUILD)/tests/progs/demo
 	@sh tests/run-demo.sh $(BUILD)
 
+# The whole suite under ASan+UBSan. The daemon, the CLI and the tests get
+# both; the agent gets UBSan only, since ASan must own malloc itself and
+# would have to be preloaded before it; the programs the agent is preloaded
+# into are plain, as in real use.
+ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+asan:
+	$(MAKE) BUILD=build-asan SAN="$(ASAN_FLAGS)" \
+		AGENT_SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" PROG_SAN= test
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) build-asan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
