@@ -18,7 +18,7 @@ PROG_SAN  ?= $(SAN)
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
 
-PKGS_DAEMON = libmicrohttpd jansson inih
+PKGS_DAEMON = libmicrohttpd jansson inih zlib
 PKGS_CTL    = libcurl jansson
 PKGS_TEST   = libcurl jansson
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
@@ -43,7 +43,7 @@ ITEST_BIN  = $(BUILD)/tests/integration
 
 PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
 
-.PHONY: all test check run deps clean asan
+.PHONY: all test check run deps clean asan bench bench-daemon
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -108,6 +108,27 @@ ASAN_FLAGS = -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-o
 asan:
 	$(MAKE) BUILD=build-asan SAN="$(ASAN_FLAGS)" \
 		AGENT_SAN="-fsanitize=undefined -fno-sanitize-recover=undefined" PROG_SAN= test
+
+# Benchmarks: measurements printed as tables (see BENCHMARKS.md), never a
+# failure on the figures. The programs are plain, with malloc calls kept.
+BENCH_SRC    = $(filter-out tests/bench/daemon_%,$(wildcard tests/bench/*.c))
+BENCH_BIN    = $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
+BENCH_CFLAGS = -O2 -g -fno-builtin
+$(BUILD)/bench/%: tests/bench/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(BENCH_CFLAGS) -MMD -MP -o $@ $< $(LDFLAGS) -lpthread
+
+bench: $(BUILD)/libmemprobe.so $(BENCH_BIN)
+	@CC="$(CC)" BENCH_CFLAGS="$(BENCH_CFLAGS)" sh tests/bench/run.sh $(BUILD)
+
+# The daemon under load (tests/bench/daemon_*): see BENCHMARKS.md, "Daemon".
+$(BUILD)/bench/daemon_load: tests/bench/daemon_load.c $(COMMON_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -std=c11 $(WARN) -O2 -g -MMD -MP -o $@ $(filter %.c,$^) $(LDFLAGS) \
+		$(call pkg_libs,libcurl)
+
+bench-daemon: $(BUILD)/memprobed $(BUILD)/bench/daemon_load
+	@sh tests/bench/daemon_run.sh $(BUILD)
 
 clean:
 	rm -rf $(BUILD) build-asan

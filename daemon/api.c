@@ -151,6 +151,25 @@ static json_t *api_histogram(const struct ptab_view *v, int *ok)
 	return o;
 }
 
+static json_t *api_procfs(const struct ptab_view *v, int *ok)
+{
+	json_t *o;
+
+	if (!v->have_procfs)
+		return json_null();
+	o = json_object();
+	if (o == NULL) {
+		*ok = 0;
+		return NULL;
+	}
+	api_set(o, "resident_bytes", api_u64(v->pfs.resident), ok);
+	api_set(o, "resident_peak_bytes", api_u64(v->pfs.resident_peak), ok);
+	api_set(o, "stack_mapped_bytes", api_u64(v->pfs.stack_mapped), ok);
+	api_set(o, "data_bytes", api_u64(v->pfs.data), ok);
+	api_set(o, "threads", api_u64(v->pfs.threads), ok);
+	return o;
+}
+
 /* A new PROCESS object (see api.h), or NULL when out of memory. */
 static json_t *api_proc(const struct ptab_view *v, int full)
 {
@@ -189,6 +208,7 @@ static json_t *api_proc(const struct ptab_view *v, int full)
 	    (v->have & PROTO_S_HEAP) ? api_u64(v->s.mmap_live_bytes) : json_null(), &ok);
 	api_set(o, "stack", api_stack(v, &ok), &ok);
 	api_set(o, "python", api_python(v, &ok), &ok);
+	api_set(o, "proc", api_procfs(v, &ok), &ok);
 	api_set(o, "gauges", gauges, &ok);
 	api_set(o, "gauges_dropped", api_u64(v->gauges_dropped), &ok);
 	if (full)
@@ -207,7 +227,7 @@ static int api_dump(json_t *root, char **out, size_t *len)
 
 	if (root == NULL)
 		return -ENOMEM;
-	s = json_dumps(root, JSON_COMPACT);
+	s = json_dumps(root, JSON_COMPACT | JSON_REAL_PRECISION(15));
 	json_decref(root);
 	if (s == NULL)
 		return -ENOMEM;
@@ -261,6 +281,101 @@ int api_error(const char *msg, char **out, size_t *len)
 		return -ENOMEM;
 	}
 	api_set(root, "error", s, &ok);
+	if (!ok) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	return api_dump(root, out, len);
+}
+
+int api_history(const struct ptab_hist *h, double mono_now, double wall_now,
+    char **out, size_t *len)
+{
+	json_t *root = json_object(), *list = json_array();
+	int ok = 1;
+
+	if (root == NULL || list == NULL) {
+		json_decref(root);
+		json_decref(list);
+		return -ENOMEM;
+	}
+	for (size_t i = 0; i < h->n; i++) {
+		const struct ptab_hpoint *p = &h->points[i];
+		json_t *o = json_object();
+
+		if (o == NULL) {
+			ok = 0;
+			break;
+		}
+		api_set(o, "time", api_seconds(wall_now - (mono_now - p->t)), &ok);
+		api_set(o, "heap_live_bytes", api_u64(p->heap_live_bytes), &ok);
+		api_set(o, "heap_peak_bytes", api_u64(p->heap_peak_bytes), &ok);
+		api_set(o, "heap_live_blocks", api_u64(p->heap_live_blocks), &ok);
+		api_set(o, "stack_peak_bytes", api_u64(p->stack_peak_bytes), &ok);
+		api_set(o, "mmap_live_bytes", api_u64(p->mmap_live_bytes), &ok);
+		api_set(o, "resident_bytes", api_u64(p->resident_bytes), &ok);
+		api_set(o, "threads", api_u64(p->threads), &ok);
+		if (json_array_append_new(list, o) < 0)
+			ok = 0;
+	}
+	api_set(root, "pid", json_integer(h->pid), &ok);
+	api_set(root, "start_time", api_u64(h->start_time), &ok);
+	api_set(root, "comm", json_string(h->comm), &ok);
+	api_set(root, "state", json_string(h->exited ? "exited" : "live"), &ok);
+	api_set(root, "samples", list, &ok);
+	if (!ok) {
+		json_decref(root);
+		return -ENOMEM;
+	}
+	return api_dump(root, out, len);
+}
+
+int api_status(const struct api_status *st, char **out, size_t *len)
+{
+	json_t *root = json_object(), *counts = json_object(), *limits = json_object();
+	json_t *settings = json_object(), *memory = json_object();
+	int ok = 1;
+
+	if (root == NULL || counts == NULL || limits == NULL || settings == NULL ||
+	    memory == NULL) {
+		json_decref(root);
+		json_decref(counts);
+		json_decref(limits);
+		json_decref(settings);
+		json_decref(memory);
+		return -ENOMEM;
+	}
+	api_set(counts, "processes_tracked", api_u64(st->processes_tracked), &ok);
+	api_set(counts, "processes_live", api_u64(st->processes_live), &ok);
+	api_set(counts, "processes_exited",
+	    api_u64(st->processes_tracked - st->processes_live), &ok);
+	api_set(counts, "agents_connected", api_u64(st->agents_connected), &ok);
+	api_set(counts, "connections_open", api_u64(st->connections_open), &ok);
+	api_set(counts, "messages_received", api_u64(st->messages_received), &ok);
+	api_set(counts, "messages_rejected", api_u64(st->messages_rejected), &ok);
+	api_set(counts, "processes_refused", api_u64(st->processes_refused), &ok);
+	api_set(counts, "connections_refused", api_u64(st->connections_refused), &ok);
+	api_set(counts, "gauges_dropped", api_u64(st->gauges_dropped), &ok);
+	api_set(limits, "max_connections", api_u64(st->max_connections), &ok);
+	api_set(limits, "max_processes", api_u64(st->max_processes), &ok);
+	api_set(limits, "max_gauges", api_u64(st->max_gauges), &ok);
+	api_set(limits, "max_message_rate", api_u64(st->max_message_rate), &ok);
+	api_set(limits, "http_max_connections", api_u64(st->http_max_connections), &ok);
+	api_set(limits, "http_max_connections_per_ip", api_u64(st->http_max_connections_per_ip), &ok);
+	api_set(limits, "http_timeout", api_u64(st->http_timeout), &ok);
+	api_set(settings, "series", json_string(st->series), &ok);
+	api_set(settings, "exited_ttl", api_u64(st->exited_ttl), &ok);
+	api_set(settings, "history_length", api_u64(st->history_length), &ok);
+	api_set(settings, "proc_interval", api_u64(st->proc_interval), &ok);
+	api_set(memory, "table_bytes", api_u64(st->table_bytes), &ok);
+	api_set(root, "version", json_string(st->version), &ok);
+	api_set(root, "uptime_seconds", api_seconds(st->uptime_seconds), &ok);
+	api_set(root, "started_at", api_seconds(st->started_at), &ok);
+	api_set(root, "counts", counts, &ok);
+	api_set(root, "limits", limits, &ok);
+	api_set(root, "settings", settings, &ok);
+	api_set(root, "memory", memory, &ok);
+	api_set(root, "procfs_refresh_seconds", api_double(st->procfs_seconds), &ok);
 	if (!ok) {
 		json_decref(root);
 		return -ENOMEM;

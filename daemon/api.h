@@ -3,6 +3,7 @@
 #define MEMPROBE_API_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 #include "ptab.h"
@@ -33,6 +34,8 @@
  *   "python": {"allocated_blocks", "recursion_limit", "stack_depth_peak",
  *              "gc": {"collections": [g0, g1, g2], "collected": [..],
  *                     "uncollectable": [..], "count": [..]}} | null,
+ *   "proc": {"resident_bytes", "resident_peak_bytes", "stack_mapped_bytes",
+ *            "data_bytes", "threads"} | null   (from /proc/PID/status),
  *   "gauges": {"NAME": number | null (NaN or infinite), ...},
  *   "gauges_dropped": int,
  *   full only: "histogram": {"buckets": [{"le": 16, "count": n}, ...,
@@ -54,5 +57,48 @@ int api_process(const struct ptab_snap *snap, pid_t pid, char **out, size_t *len
 
 /* {"error": msg} into *out (the caller free()s it). Returns 0 or -ENOMEM. */
 int api_error(const char *msg, char **out, size_t *len);
+
+/*
+ * GET /api/v1/processes/{pid}/history:
+ *   {"pid": int, "start_time": int, "comm": str, "state": "live"|"exited",
+ *    "samples": [{"time": seconds since the epoch, "heap_live_bytes",
+ *                 "heap_peak_bytes", "heap_live_blocks", "stack_peak_bytes",
+ *                 "mmap_live_bytes", "resident_bytes", "threads"}, ...]}
+ * oldest first, about one a second. Point times are on the monotonic clock
+ * of `mono_now`; wall_now is the wall-clock time of the same instant.
+ */
+int api_history(const struct ptab_hist *h, double mono_now, double wall_now,
+    char **out, size_t *len);
+
+/* What GET /api/v1/status reports; gathered by the HTTP module. */
+struct api_status {
+	const char *version;
+	double uptime_seconds;
+	double started_at;              /* seconds since the epoch */
+	uint64_t processes_tracked, processes_live;
+	uint64_t agents_connected, connections_open;
+	uint64_t messages_received, messages_rejected;
+	uint64_t processes_refused, connections_refused, gauges_dropped;
+	uint64_t table_bytes;           /* ptab_memory() */
+	double procfs_seconds;
+	const char *series;             /* "process" | "command" */
+	unsigned exited_ttl, history_length, proc_interval;
+	unsigned max_connections, max_processes, max_gauges, max_message_rate;
+	unsigned http_max_connections, http_max_connections_per_ip, http_timeout;
+};
+
+/*
+ * {"version", "uptime_seconds", "started_at",
+ *  "counts": {"processes_tracked", "processes_live", "processes_exited",
+ *             "agents_connected", "connections_open", "messages_received",
+ *             "messages_rejected", "processes_refused", "connections_refused",
+ *             "gauges_dropped"},
+ *  "limits": {"max_connections", "max_processes", "max_gauges",
+ *             "max_message_rate", "http_max_connections",
+ *             "http_max_connections_per_ip", "http_timeout"},
+ *  "settings": {"series", "exited_ttl", "history_length", "proc_interval"},
+ *  "memory": {"table_bytes"}, "procfs_refresh_seconds"}
+ */
+int api_status(const struct api_status *st, char **out, size_t *len);
 
 #endif

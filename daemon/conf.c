@@ -17,6 +17,7 @@ enum conf_type {
 	CONF_T_ADDR,            /* HOST:PORT */
 	CONF_T_UINT,
 	CONF_T_LEVEL,
+	CONF_T_SERIES,
 };
 
 /* One row per key: it drives the INI parser, the flags, --check-config and
@@ -28,34 +29,41 @@ struct conf_key {
 	enum conf_type type;
 	size_t off;
 	unsigned min, max;
+	int live;               /* changes on SIGHUP */
 	const char *help;
 };
 
 #define OFF(f) offsetof(struct conf, f)
 
 static const struct conf_key conf_keys[] = {
-	{ "agent_socket", "agent-socket", "PATH", CONF_T_SOCKET, OFF(agent_socket), 0, 0,
+	{ "agent_socket", "agent-socket", "PATH", CONF_T_SOCKET, OFF(agent_socket), 0, 0, 0,
 	  "Unix socket the agents connect to" },
-	{ "listen_address", "web.listen-address", "HOST:PORT", CONF_T_ADDR, OFF(listen_address), 0, 0,
+	{ "listen_address", "web.listen-address", "HOST:PORT", CONF_T_ADDR, OFF(listen_address), 0, 0, 0,
 	  "HTTP address: A.B.C.D:PORT, [IPv6]:PORT or :PORT" },
-	{ "exited_ttl", "exited-ttl", "SECONDS", CONF_T_UINT, OFF(exited_ttl), 0, 86400,
+	{ "exited_ttl", "exited-ttl", "SECONDS", CONF_T_UINT, OFF(exited_ttl), 0, 86400, 1,
 	  "how long an exited process stays visible" },
-	{ "log_level", "log-level", "LEVEL", CONF_T_LEVEL, OFF(log_level), 0, 0,
+	{ "log_level", "log-level", "LEVEL", CONF_T_LEVEL, OFF(log_level), 0, 0, 1,
 	  "debug, info, warn or error" },
-	{ "max_connections", "max-connections", "N", CONF_T_UINT, OFF(max_connections), 1, 1000000,
+	{ "max_connections", "max-connections", "N", CONF_T_UINT, OFF(max_connections), 1, 1000000, 1,
 	  "agent connections at once" },
-	{ "max_processes", "max-processes", "N", CONF_T_UINT, OFF(max_processes), 1, 1000000,
+	{ "max_processes", "max-processes", "N", CONF_T_UINT, OFF(max_processes), 1, 1000000, 1,
 	  "processes tracked at once, exited ones included" },
-	{ "max_gauges", "max-gauges", "N", CONF_T_UINT, OFF(max_gauges), 0, 4096,
+	{ "max_gauges", "max-gauges", "N", CONF_T_UINT, OFF(max_gauges), 0, 4096, 1,
 	  "program-set gauges per process" },
-	{ "max_message_rate", "max-message-rate", "N", CONF_T_UINT, OFF(max_message_rate), 1, 1000000,
+	{ "max_message_rate", "max-message-rate", "N", CONF_T_UINT, OFF(max_message_rate), 1, 1000000, 1,
 	  "messages per second per agent connection" },
-	{ "http_max_connections", "web.max-connections", "N", CONF_T_UINT, OFF(http_max_connections), 1, 65536,
+	{ "http_max_connections", "web.max-connections", "N", CONF_T_UINT, OFF(http_max_connections), 1, 65536, 0,
 	  "HTTP connections at once" },
 	{ "http_max_connections_per_ip", "web.max-connections-per-ip", "N", CONF_T_UINT,
-	  OFF(http_max_connections_per_ip), 1, 65536, "HTTP connections at once from one address" },
-	{ "http_timeout", "web.timeout", "SECONDS", CONF_T_UINT, OFF(http_timeout), 1, 3600,
+	  OFF(http_max_connections_per_ip), 1, 65536, 0, "HTTP connections at once from one address" },
+	{ "http_timeout", "web.timeout", "SECONDS", CONF_T_UINT, OFF(http_timeout), 1, 3600, 0,
 	  "idle HTTP connections are closed after this" },
+	{ "series", "series", "process|command", CONF_T_SERIES, OFF(series), 0, 0, 1,
+	  "per-process series (pid, comm) or sums per command (comm)" },
+	{ "history_length", "history-length", "N", CONF_T_UINT, OFF(history_length), 0, 86400, 1,
+	  "history points kept per process, about one a second; 0: none" },
+	{ "proc_interval", "proc-interval", "SECONDS", CONF_T_UINT, OFF(proc_interval), 0, 3600, 1,
+	  "seconds between two reads of /proc for each process; 0: never" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -105,6 +113,9 @@ int conf_init(struct conf *c)
 	c->http_max_connections = 64;
 	c->http_max_connections_per_ip = 16;
 	c->http_timeout = 30;
+	c->series = CONF_SERIES_PROCESS;
+	c->history_length = 300;
+	c->proc_interval = 2;
 	if (c->agent_socket == NULL || c->listen_address == NULL) {
 		conf_free(c);
 		return -ENOMEM;
@@ -193,6 +204,18 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 		if (r < 0) {
 			snprintf(err, CONF_ERR_MAX,
 			    "invalid value \"%s\": expected debug, info, warn or error", value);
+			return -EINVAL;
+		}
+		*(int *)(void *)(base + k->off) = r;
+		return 0;
+	case CONF_T_SERIES:
+		if (strcmp(value, "process") == 0) {
+			r = CONF_SERIES_PROCESS;
+		} else if (strcmp(value, "command") == 0) {
+			r = CONF_SERIES_COMMAND;
+		} else {
+			snprintf(err, CONF_ERR_MAX,
+			    "invalid value \"%s\": expected process or command", value);
 			return -EINVAL;
 		}
 		*(int *)(void *)(base + k->off) = r;
@@ -322,57 +345,94 @@ fail:
 	return r;
 }
 
+static const char *conf_series_name(int series)
+{
+	return series == CONF_SERIES_COMMAND ? "command" : "process";
+}
+
+void conf_value(const struct conf *c, size_t i, char *buf, size_t size)
+{
+	const struct conf_key *k = &conf_keys[i];
+	const void *field = (const char *)c + k->off;
+
+	switch (k->type) {
+	case CONF_T_SOCKET:
+	case CONF_T_ADDR:
+		snprintf(buf, size, "%s", *(char *const *)field);
+		break;
+	case CONF_T_UINT:
+		snprintf(buf, size, "%u", *(const unsigned *)field);
+		break;
+	case CONF_T_LEVEL:
+		snprintf(buf, size, "%s", log_level_name((enum log_level)*(const int *)field));
+		break;
+	case CONF_T_SERIES:
+		snprintf(buf, size, "%s", conf_series_name(*(const int *)field));
+		break;
+	}
+}
+
 void conf_print(const struct conf *c, FILE *f)
 {
-	const char *base = (const char *)c;
+	char v[4096];
 
 	fprintf(f, "; memprobed effective configuration (file: %s)\n[%s]\n",
 	    c->source != NULL ? c->source : "none, defaults", CONF_SECTION);
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
-		const struct conf_key *k = &conf_keys[i];
-		const void *field = base + k->off;
-
-		fprintf(f, "%s = ", k->key);
-		switch (k->type) {
-		case CONF_T_SOCKET:
-		case CONF_T_ADDR:
-			fprintf(f, "%s\n", *(char *const *)field);
-			break;
-		case CONF_T_UINT:
-			fprintf(f, "%u\n", *(const unsigned *)field);
-			break;
-		case CONF_T_LEVEL:
-			fprintf(f, "%s\n", log_level_name((enum log_level)*(const int *)field));
-			break;
-		}
+		conf_value(c, i, v, sizeof(v));
+		fprintf(f, "%s = %s\n", conf_keys[i].key, v);
 	}
 }
 
 void conf_print_flags(FILE *f)
 {
 	struct conf d;
+	char v[4096];
 
 	if (conf_init(&d) < 0)
 		return;
 	for (size_t i = 0; i < CONF_NKEYS; i++) {
 		const struct conf_key *k = &conf_keys[i];
-		const void *field = (const char *)&d + k->off;
 		char opt[80];
 
 		snprintf(opt, sizeof(opt), "--%s %s", k->flag, k->arg);
-		fprintf(f, "  %-36s %s\n  %-36s (key %s, default ", opt, k->help, "", k->key);
-		switch (k->type) {
-		case CONF_T_SOCKET:
-		case CONF_T_ADDR:
-			fprintf(f, "%s)\n", *(char *const *)field);
-			break;
-		case CONF_T_UINT:
-			fprintf(f, "%u)\n", *(const unsigned *)field);
-			break;
-		case CONF_T_LEVEL:
-			fprintf(f, "%s)\n", log_level_name((enum log_level)*(const int *)field));
-			break;
-		}
+		conf_value(&d, i, v, sizeof(v));
+		fprintf(f, "  %-36s %s\n  %-36s (key %s, default %s%s)\n", opt, k->help, "",
+		    k->key, v, k->live ? "; SIGHUP reloads it" : "");
 	}
 	conf_free(&d);
+}
+
+size_t conf_nkeys(void)
+{
+	return CONF_NKEYS;
+}
+
+const char *conf_key_name(size_t i)
+{
+	return i < CONF_NKEYS ? conf_keys[i].key : NULL;
+}
+
+const char *conf_key_flag(size_t i)
+{
+	return i < CONF_NKEYS ? conf_keys[i].flag : NULL;
+}
+
+int conf_key_live(size_t i)
+{
+	return i < CONF_NKEYS && conf_keys[i].live;
+}
+
+int conf_copy(struct conf *dst, const struct conf *src)
+{
+	*dst = *src;
+	dst->agent_socket = strdup(src->agent_socket);
+	dst->listen_address = strdup(src->listen_address);
+	dst->source = src->source != NULL ? strdup(src->source) : NULL;
+	if (dst->agent_socket == NULL || dst->listen_address == NULL ||
+	    (src->source != NULL && dst->source == NULL)) {
+		conf_free(dst);
+		return -ENOMEM;
+	}
+	return 0;
 }

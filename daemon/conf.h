@@ -21,7 +21,11 @@
  *   http_max_connections         --web.max-connections N        64
  *   http_max_connections_per_ip  --web.max-connections-per-ip N 16
  *   http_timeout                 --web.timeout SECONDS          30    (idle HTTP connection)
+ *   series                       --series process|command       process
+ *   history_length               --history-length N             300   (points per process, 0: none)
+ *   proc_interval                --proc-interval SECONDS        2     (/proc refresh, 0: none)
  *
+ * Keys marked live in conf.c change on SIGHUP; the others need a restart.
  * Strings are owned by the struct (conf_free()).
  */
 struct conf {
@@ -36,7 +40,16 @@ struct conf {
 	unsigned http_max_connections;
 	unsigned http_max_connections_per_ip;
 	unsigned http_timeout;
+	int series;                     /* enum conf_series */
+	unsigned history_length;
+	unsigned proc_interval;
 	char *source;                   /* the file read, or NULL */
+};
+
+/* How per-process series are labelled in /metrics. */
+enum conf_series {
+	CONF_SERIES_PROCESS,            /* pid and comm: one series per process */
+	CONF_SERIES_COMMAND,            /* comm only: processes summed per command */
 };
 
 #define CONF_DEFAULT_FILE "/etc/memprobe/memprobed.conf"
@@ -80,5 +93,18 @@ void conf_print(const struct conf *c, FILE *f);
 
 /* Lines for --help: each flag with its key and default. */
 void conf_print_flags(FILE *f);
+
+/* The number of keys, and the key name, flag and liveness of key i: a live
+ * key takes effect on SIGHUP, the others at the next start. */
+size_t conf_nkeys(void);
+const char *conf_key_name(size_t i);
+const char *conf_key_flag(size_t i);
+int conf_key_live(size_t i);
+
+/* The value of key i in *c as conf_print() writes it, into buf. */
+void conf_value(const struct conf *c, size_t i, char *buf, size_t size);
+
+/* Copies *src into *dst (strings duplicated). Returns 0 or -ENOMEM. */
+int conf_copy(struct conf *dst, const struct conf *src);
 
 #endif

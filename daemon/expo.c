@@ -13,6 +13,21 @@
 struct expo_w {
 	struct buf *b;
 	enum expo_format fmt;
+	int by_command;         /* labels: comm only */
+	/* Each row's label text (`{pid="..",comm=".."`), escaped once per
+	 * scrape: tens of families repeat it for thousands of rows. */
+	const struct ptab_view *base;
+	size_t nrows;
+	char **lab;
+	size_t *lablen;
+};
+
+/* The rows per-process families are written from: the snapshot's
+ * processes, or one summed row per command (nlive, nexited set then). */
+struct expo_rows {
+	size_t n;
+	const struct ptab_view *v;
+	const unsigned *nlive, *nexited;        /* by_command only */
 };
 
 void expo_format_double(double v, char *out)
@@ -82,23 +97,93 @@ static void expo_label_value(struct buf *b, const char *s)
 	buf_append(b, run, (size_t)(s - run));
 }
 
-static void expo_family(struct expo_w *w, const char *name, const char *type, const char *help)
+static int expo_ends_with(const char *s, size_t n, const char *suffix)
 {
-	/* HELP text here is ours and holds no backslash or newline. */
-	buf_printf(w->b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+	size_t k = strlen(suffix);
+
+	return n > k && memcmp(s + n - k, suffix, k) == 0;
 }
 
-/* `name{pid="..",comm=".."` without the closing brace. */
-static void expo_proc_labels(struct buf *b, const char *name, const struct ptab_view *v)
+/*
+ * Opens a family. `name` is the name its samples carry (with _total for a
+ * counter). OpenMetrics names the family without _total and gives its
+ * unit when the name ends in one; the text format keeps HELP then TYPE.
+ */
+static void expo_family(struct expo_w *w, const char *name, const char *type, const char *help)
 {
-	buf_printf(b, "%s{pid=\"%d\",comm=\"", name, (int)v->pid);
+	size_t n = strlen(name);
+	const char *unit = NULL;
+
+	/* HELP text here is ours and holds no backslash, quote or newline. */
+	if (w->fmt != EXPO_OPENMETRICS) {
+		buf_printf(w->b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name, type);
+		return;
+	}
+	if (strcmp(type, "counter") == 0 && expo_ends_with(name, n, "_total"))
+		n -= 6;
+	if (expo_ends_with(name, n, "_bytes"))
+		unit = "bytes";
+	else if (expo_ends_with(name, n, "_seconds"))
+		unit = "seconds";
+	buf_printf(w->b, "# TYPE %.*s %s\n", (int)n, name, type);
+	if (unit != NULL)
+		buf_printf(w->b, "# UNIT %.*s %s\n", (int)n, name, unit);
+	buf_printf(w->b, "# HELP %.*s %s\n", (int)n, name, help);
+}
+
+static void expo_labels_text(struct expo_w *w, struct buf *b, const struct ptab_view *v)
+{
+	if (w->by_command)
+		buf_puts(b, "{comm=\"");
+	else
+		buf_printf(b, "{pid=\"%d\",comm=\"", (int)v->pid);
 	expo_label_value(b, v->comm);
 	buf_puts(b, "\"");
 }
 
+/* `name{pid="..",comm=".."` (or `name{comm=".."`) without the closing brace. */
+static void expo_labels(struct expo_w *w, const char *name, const struct ptab_view *v)
+{
+	if (w->lab != NULL && v >= w->base && v < w->base + w->nrows) {
+		size_t i = (size_t)(v - w->base);
+
+		if (w->lab[i] == NULL) {
+			struct buf t = BUF_INIT;
+
+			expo_labels_text(w, &t, v);
+			if (buf_failed(&t)) {
+				buf_free(&t);
+				w->b->failed = 1;
+				return;
+			}
+			w->lab[i] = buf_steal(&t, &w->lablen[i]);
+		}
+		buf_puts(w->b, name);
+		buf_append(w->b, w->lab[i], w->lablen[i]);
+		return;
+	}
+	if (w->by_command)
+		buf_printf(w->b, "%s{comm=\"", name);
+	else
+		buf_printf(w->b, "%s{pid=\"%d\",comm=\"", name, (int)v->pid);
+	expo_label_value(w->b, v->comm);
+	buf_puts(w->b, "\"");
+}
+
 static void expo_u64_line(struct buf *b, uint64_t v)
 {
-	buf_printf(b, "} %" PRIu64 "\n", v);
+	char d[24];
+	size_t i = sizeof(d);
+
+	/* By hand: snprintf is most of a large scrape's time. */
+	d[--i] = '\n';
+	do {
+		d[--i] = (char)('0' + v % 10);
+		v /= 10;
+	} while (v != 0);
+	d[--i] = ' ';
+	d[--i] = '}';
+	buf_append(b, d + i, sizeof(d) - i);
 }
 
 static void expo_double_line(struct buf *b, double v)
@@ -112,13 +197,15 @@ static void expo_double_line(struct buf *b, double v)
 /* ---- per-process families read straight out of the latest sample ---- */
 
 #define NEED_THREADS 0u         /* any SAMPLE carries the thread count */
+#define NEED_PROCFS  (1u << 31) /* /proc was read */
 
 struct expo_pfam {
 	const char *name;
 	const char *type;
 	const char *help;
-	uint32_t need;          /* PROTO_S_* section, or NEED_THREADS */
-	size_t off;             /* of a uint64_t in struct proto_sample */
+	uint32_t need;          /* PROTO_S_* section, NEED_THREADS or NEED_PROCFS */
+	size_t off;             /* of a uint64_t in struct proto_sample, or in
+	                         * struct procfs_status for NEED_PROCFS */
 };
 
 #define S_OFF(f) offsetof(struct proto_sample, f)
@@ -154,6 +241,9 @@ static const struct expo_pfam expo_other_fams[] = {
 	  "Stack size limit of the main thread of the process.", PROTO_S_STACK, S_OFF(stack_limit_bytes) },
 	{ "memprobe_threads", "gauge",
 	  "Threads of the process that the agent knows of.", NEED_THREADS, S_OFF(threads) },
+	{ "memprobe_agent_samples_dropped_total", "counter",
+	  "Samples the agent of the process could not send (daemon absent, slow or restarted).",
+	  NEED_THREADS, S_OFF(samples_dropped) },
 	{ "memprobe_python_allocated_blocks", "gauge",
 	  "Blocks allocated by the Python interpreter (sys.getallocatedblocks()).", PROTO_S_PYTHON,
 	  S_OFF(py_allocated_blocks) },
@@ -163,9 +253,31 @@ static const struct expo_pfam expo_other_fams[] = {
 	  "Deepest Python stack seen, in frames.", PROTO_S_PYTHON, S_OFF(py_stack_depth_peak) },
 };
 
+#define P_OFF(f) offsetof(struct procfs_status, f)
+
+static const struct expo_pfam expo_procfs_fams[] = {
+	{ "memprobe_process_resident_bytes", "gauge",
+	  "Resident memory of the process (VmRSS in /proc/PID/status).", NEED_PROCFS, P_OFF(resident) },
+	{ "memprobe_process_resident_peak_bytes", "gauge",
+	  "Highest resident memory of the process (VmHWM in /proc/PID/status).", NEED_PROCFS,
+	  P_OFF(resident_peak) },
+	{ "memprobe_process_stack_mapped_bytes", "gauge",
+	  "Size of the main thread's stack mapping (VmStk in /proc/PID/status).", NEED_PROCFS,
+	  P_OFF(stack_mapped) },
+	{ "memprobe_process_data_bytes", "gauge",
+	  "Data segment and private anonymous mappings of the process (VmData in /proc/PID/status).",
+	  NEED_PROCFS, P_OFF(data) },
+	{ "memprobe_process_threads", "gauge",
+	  "Threads of the process (Threads in /proc/PID/status).", NEED_PROCFS, P_OFF(threads) },
+};
+
 static int expo_has(const struct ptab_view *v, uint32_t need)
 {
-	return need == NEED_THREADS ? v->have_threads : (v->have & need) == need;
+	if (need == NEED_THREADS)
+		return v->have_threads;
+	if (need == NEED_PROCFS)
+		return v->have_procfs;
+	return (v->have & need) == need;
 }
 
 static uint64_t expo_field(const struct ptab_view *v, size_t off)
@@ -176,14 +288,24 @@ static uint64_t expo_field(const struct ptab_view *v, size_t off)
 	return x;
 }
 
+static uint64_t expo_pfam_value(const struct ptab_view *v, const struct expo_pfam *f)
+{
+	uint64_t x;
+
+	if (f->need != NEED_PROCFS)
+		return expo_field(v, f->off);
+	memcpy(&x, (const char *)&v->pfs + f->off, sizeof(x));
+	return x;
+}
+
 /* A family whose lines exist only for processes that sent its section;
  * with none, the family is left out. */
-static void expo_pfam(struct expo_w *w, const struct ptab_snap *snap, const struct expo_pfam *f)
+static void expo_pfam(struct expo_w *w, const struct expo_rows *rows, const struct expo_pfam *f)
 {
 	int opened = 0;
 
-	for (size_t i = 0; i < snap->n; i++) {
-		const struct ptab_view *v = &snap->procs[i];
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct ptab_view *v = &rows->v[i];
 
 		if (!expo_has(v, f->need))
 			continue;
@@ -191,18 +313,18 @@ static void expo_pfam(struct expo_w *w, const struct ptab_snap *snap, const stru
 			expo_family(w, f->name, f->type, f->help);
 			opened = 1;
 		}
-		expo_proc_labels(w->b, f->name, v);
-		expo_u64_line(w->b, expo_field(v, f->off));
+		expo_labels(w, f->name, v);
+		expo_u64_line(w->b, expo_pfam_value(v, f));
 	}
 }
 
-static void expo_histogram(struct expo_w *w, const struct ptab_snap *snap)
+static void expo_histogram(struct expo_w *w, const struct expo_rows *rows)
 {
 	static const char name[] = "memprobe_heap_allocation_size_bytes";
 	int opened = 0;
 
-	for (size_t i = 0; i < snap->n; i++) {
-		const struct ptab_view *v = &snap->procs[i];
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct ptab_view *v = &rows->v[i];
 		uint64_t cum = 0;
 		char le[32];
 
@@ -219,18 +341,18 @@ static void expo_histogram(struct expo_w *w, const struct ptab_snap *snap)
 				expo_format_le(proto_hist_bounds[k], le, sizeof(le));
 			else
 				strcpy(le, "+Inf");
-			expo_proc_labels(w->b, "memprobe_heap_allocation_size_bytes_bucket", v);
+			expo_labels(w, "memprobe_heap_allocation_size_bytes_bucket", v);
 			buf_printf(w->b, ",le=\"%s\"", le);
 			expo_u64_line(w->b, cum);
 		}
-		expo_proc_labels(w->b, "memprobe_heap_allocation_size_bytes_sum", v);
+		expo_labels(w, "memprobe_heap_allocation_size_bytes_sum", v);
 		expo_u64_line(w->b, v->s.hist_sum);
-		expo_proc_labels(w->b, "memprobe_heap_allocation_size_bytes_count", v);
+		expo_labels(w, "memprobe_heap_allocation_size_bytes_count", v);
 		expo_u64_line(w->b, cum);
 	}
 }
 
-static void expo_python_gc(struct expo_w *w, const struct ptab_snap *snap)
+static void expo_python_gc(struct expo_w *w, const struct expo_rows *rows)
 {
 	static const struct {
 		const char *name;
@@ -249,8 +371,8 @@ static void expo_python_gc(struct expo_w *w, const struct ptab_snap *snap)
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
 		int opened = 0;
 
-		for (size_t i = 0; i < snap->n; i++) {
-			const struct ptab_view *v = &snap->procs[i];
+		for (size_t i = 0; i < rows->n; i++) {
+			const struct ptab_view *v = &rows->v[i];
 
 			if (!(v->have & PROTO_S_PYTHON))
 				continue;
@@ -259,7 +381,7 @@ static void expo_python_gc(struct expo_w *w, const struct ptab_snap *snap)
 				opened = 1;
 			}
 			for (unsigned g = 0; g < 3; g++) {
-				expo_proc_labels(w->b, fams[f].name, v);
+				expo_labels(w, fams[f].name, v);
 				buf_printf(w->b, ",generation=\"%u\"", g);
 				expo_u64_line(w->b, expo_field(v, fams[f].off + g * sizeof(uint64_t)));
 			}
@@ -267,12 +389,12 @@ static void expo_python_gc(struct expo_w *w, const struct ptab_snap *snap)
 	}
 }
 
-static void expo_gauges(struct expo_w *w, const struct ptab_snap *snap)
+static void expo_gauges(struct expo_w *w, const struct expo_rows *rows)
 {
 	int opened = 0;
 
-	for (size_t i = 0; i < snap->n; i++) {
-		const struct ptab_view *v = &snap->procs[i];
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct ptab_view *v = &rows->v[i];
 
 		for (size_t k = 0; k < v->ngauges; k++) {
 			if (!opened) {
@@ -282,7 +404,7 @@ static void expo_gauges(struct expo_w *w, const struct ptab_snap *snap)
 				    "Gauges the program sets itself (memprobe_gauge_set()).");
 				opened = 1;
 			}
-			expo_proc_labels(w->b, "memprobe_program_value", v);
+			expo_labels(w, "memprobe_program_value", v);
 			buf_puts(w->b, ",name=\"");
 			expo_label_value(w->b, v->gauges[k].name);
 			buf_puts(w->b, "\"");
@@ -301,6 +423,25 @@ static void expo_agents(char *out, size_t size, unsigned agents)
 	    (agents & PTAB_AGENT_BIT(PROTO_AGENT_PYTHON)) ? "python" : "");
 }
 
+/* series = command: how many processes of each command are kept. */
+static void expo_command_counts(struct expo_w *w, const struct expo_rows *rows)
+{
+	if (rows->n == 0)
+		return;
+	expo_family(w, "memprobe_processes", "gauge",
+	    "Tracked live processes of the command (series = command).");
+	for (size_t i = 0; i < rows->n; i++) {
+		expo_labels(w, "memprobe_processes", &rows->v[i]);
+		expo_u64_line(w->b, rows->nlive[i]);
+	}
+	expo_family(w, "memprobe_processes_exited", "gauge",
+	    "Exited processes of the command still kept (exited_ttl).");
+	for (size_t i = 0; i < rows->n; i++) {
+		expo_labels(w, "memprobe_processes_exited", &rows->v[i]);
+		expo_u64_line(w->b, rows->nexited[i]);
+	}
+}
+
 static void expo_info(struct expo_w *w, const struct ptab_snap *snap)
 {
 	char agents[32];
@@ -313,7 +454,7 @@ static void expo_info(struct expo_w *w, const struct ptab_snap *snap)
 		const struct ptab_view *v = &snap->procs[i];
 
 		expo_agents(agents, sizeof(agents), v->agents);
-		expo_proc_labels(w->b, "memprobe_process_info", v);
+		expo_labels(w, "memprobe_process_info", v);
 		buf_puts(w->b, ",exe=\"");
 		expo_label_value(w->b, v->exe);
 		buf_printf(w->b, "\",agent=\"%s\"", agents);
@@ -322,7 +463,7 @@ static void expo_info(struct expo_w *w, const struct ptab_snap *snap)
 	expo_family(w, "memprobe_process_exited", "gauge",
 	    "1 while a process that exited is still kept (exited_ttl), else 0.");
 	for (size_t i = 0; i < snap->n; i++) {
-		expo_proc_labels(w->b, "memprobe_process_exited", &snap->procs[i]);
+		expo_labels(w, "memprobe_process_exited", &snap->procs[i]);
 		expo_u64_line(w->b, snap->procs[i].exited ? 1 : 0);
 	}
 }
@@ -353,6 +494,8 @@ static void expo_daemon_own(struct expo_w *w, const struct ptab_snap *snap,
 	    "Agent connections open past their HELLO.", is->agents_connected);
 	expo_scalar_u64(w, "memprobe_daemon_processes_tracked", "gauge",
 	    "Processes in the table, exited ones included.", snap->n);
+	expo_scalar_u64(w, "memprobe_daemon_processes_live", "gauge",
+	    "Processes in the table with an agent connected.", snap->live);
 	expo_scalar_u64(w, "memprobe_daemon_connections_accepted_total", "counter",
 	    "Agent connections accepted.", is->connections_accepted);
 	expo_scalar_u64(w, "memprobe_daemon_connections_refused_total", "counter",
@@ -372,8 +515,14 @@ static void expo_daemon_own(struct expo_w *w, const struct ptab_snap *snap,
 	    "Processes refused at the max_processes limit.", snap->processes_refused);
 	expo_scalar_u64(w, "memprobe_daemon_gauges_dropped_total", "counter",
 	    "Program gauge updates dropped at the max_gauges limit.", snap->gauges_dropped);
+	expo_scalar_u64(w, "memprobe_daemon_processes_limit", "gauge",
+	    "Processes the table may hold (max_processes).", snap->limits.max_processes);
+	expo_scalar_u64(w, "memprobe_daemon_connections_limit", "gauge",
+	    "Agent connections the daemon accepts at once (max_connections).", d->max_connections);
 	expo_scalar_double(w, "memprobe_daemon_scrape_duration_seconds", "gauge",
 	    "Time the previous scrape of /metrics took to build.", d->scrape_duration_seconds);
+	expo_scalar_double(w, "memprobe_daemon_procfs_refresh_duration_seconds", "gauge",
+	    "Time the latest read of /proc for every live process took.", d->procfs_seconds);
 	expo_family(w, "memprobe_build_info", "gauge",
 	    "Always 1: the version of memprobed.");
 	buf_puts(w->b, "memprobe_build_info{version=\"");
@@ -396,20 +545,211 @@ static void expo_daemon_own(struct expo_w *w, const struct ptab_snap *snap,
 	    "Maximum number of open file descriptors.", d->self->max_fds);
 }
 
+/* ---- series = command: one summed row per comm ---- */
+
+static int expo_cmp_view_comm(const void *a, const void *b)
+{
+	const struct ptab_view *const *x = a, *const *y = b;
+
+	return strcmp((*x)->comm, (*y)->comm);
+}
+
+static int expo_cmp_ret_comm(const void *a, const void *b)
+{
+	const struct ptab_retired *const *x = a, *const *y = b;
+
+	return strcmp((*x)->comm, (*y)->comm);
+}
+
+static int expo_cmp_gauge(const void *a, const void *b)
+{
+	const struct ptab_gauge *x = a, *y = b;
+
+	return strcmp(x->name, y->name);
+}
+
+static void expo_max(uint64_t *d, uint64_t v)
+{
+	if (v > *d)
+		*d = v;
+}
+
+/* Adds the counters of s (sections in `have`) into d. */
+static void expo_add_counters(struct proto_sample *d, const struct proto_sample *s, uint32_t have)
+{
+	d->samples_dropped += s->samples_dropped;
+	if (have & PROTO_S_HEAP) {
+		d->heap_allocations += s->heap_allocations;
+		d->heap_frees += s->heap_frees;
+		d->heap_allocated_bytes += s->heap_allocated_bytes;
+		d->heap_failed += s->heap_failed;
+	}
+	if (have & PROTO_S_HIST) {
+		for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++)
+			d->hist_count[k] += s->hist_count[k];
+		d->hist_sum += s->hist_sum;
+	}
+	if (have & PROTO_S_PYTHON) {
+		for (unsigned g = 0; g < 3; g++) {
+			d->py_gc_collections[g] += s->py_gc_collections[g];
+			d->py_gc_collected[g] += s->py_gc_collected[g];
+			d->py_gc_uncollectable[g] += s->py_gc_uncollectable[g];
+		}
+	}
+}
+
+/* Adds a live process's gauges into d: sizes sum, peaks and limits take
+ * the largest. Exited processes hold no memory: only their counters count. */
+static void expo_add_gauges(struct ptab_view *d, const struct ptab_view *v)
+{
+	struct proto_sample *a = &d->s;
+	const struct proto_sample *s = &v->s;
+
+	a->heap_live_bytes += s->heap_live_bytes;
+	a->heap_live_blocks += s->heap_live_blocks;
+	a->heap_peak_bytes += s->heap_peak_bytes;
+	a->mmap_live_bytes += s->mmap_live_bytes;
+	a->threads += s->threads;
+	a->py_allocated_blocks += s->py_allocated_blocks;
+	expo_max(&a->stack_peak_bytes, s->stack_peak_bytes);
+	expo_max(&a->stack_main_peak_bytes, s->stack_main_peak_bytes);
+	expo_max(&a->stack_limit_bytes, s->stack_limit_bytes);
+	expo_max(&a->py_recursion_limit, s->py_recursion_limit);
+	expo_max(&a->py_stack_depth_peak, s->py_stack_depth_peak);
+	if (v->have_procfs) {
+		d->pfs.resident += v->pfs.resident;
+		d->pfs.resident_peak += v->pfs.resident_peak;
+		d->pfs.stack_mapped += v->pfs.stack_mapped;
+		d->pfs.data += v->pfs.data;
+		d->pfs.threads += v->pfs.threads;
+	}
+}
+
+/* The summed rows of `snap`, one per comm, sorted by comm; every array is
+ * in the single allocation *mem (the caller frees it). */
+static int expo_by_command(const struct ptab_snap *snap, struct expo_rows *rows, void **mem)
+{
+	size_t nv = snap->n, nr = snap->nretired, ng = 0, i = 0, j = 0, n = 0;
+	const struct ptab_view **pv;
+	const struct ptab_retired **pr;
+	struct ptab_view *out;
+	struct ptab_gauge *g;
+	unsigned *nlive, *nexited;
+	char *m;
+
+	for (size_t k = 0; k < nv; k++)
+		ng += snap->procs[k].ngauges;
+	m = calloc(1, (nv + nr) * (sizeof(*pv) + sizeof(*out) + 2 * sizeof(unsigned)) +
+	    nr * sizeof(*pr) + ng * sizeof(*g) + 64);
+	if (m == NULL)
+		return -ENOMEM;
+	*mem = m;
+	out = (struct ptab_view *)(void *)m;
+	g = (struct ptab_gauge *)(void *)(out + nv + nr);
+	pv = (const struct ptab_view **)(void *)(g + ng);
+	pr = (const struct ptab_retired **)(void *)(pv + nv);
+	nlive = (unsigned *)(void *)(pr + nr);
+	nexited = nlive + nv + nr;
+	for (size_t k = 0; k < nv; k++)
+		pv[k] = &snap->procs[k];
+	for (size_t k = 0; k < nr; k++)
+		pr[k] = &snap->retired[k];
+	qsort(pv, nv, sizeof(*pv), expo_cmp_view_comm);
+	qsort(pr, nr, sizeof(*pr), expo_cmp_ret_comm);
+
+	/* Merge the two sorted lists, one row per comm. */
+	while (i < nv || j < nr) {
+		const char *comm;
+		struct ptab_view *d = &out[n];
+		size_t g0;
+
+		if (j >= nr || (i < nv && strcmp(pv[i]->comm, pr[j]->comm) <= 0))
+			comm = pv[i]->comm;
+		else
+			comm = pr[j]->comm;
+		d->comm = comm;
+		d->exe = "";
+		d->gauges = g;
+		g0 = 0;
+		for (; i < nv && strcmp(pv[i]->comm, comm) == 0; i++) {
+			const struct ptab_view *v = pv[i];
+
+			d->have |= v->have;
+			d->have_threads |= v->have_threads;
+			d->have_procfs |= v->have_procfs;
+			expo_add_counters(&d->s, &v->s, v->have);
+			if (v->exited) {
+				nexited[n]++;
+				continue;
+			}
+			nlive[n]++;
+			expo_add_gauges(d, v);
+			for (size_t k = 0; k < v->ngauges; k++)
+				g[g0++] = v->gauges[k];
+		}
+		for (; j < nr && strcmp(pr[j]->comm, comm) == 0; j++) {
+			d->have |= pr[j]->have;
+			expo_add_counters(&d->s, &pr[j]->s, pr[j]->have);
+		}
+		/* Program gauges of one name sum across the processes. */
+		qsort(g, g0, sizeof(*g), expo_cmp_gauge);
+		d->ngauges = 0;
+		for (size_t k = 0; k < g0; k++) {
+			if (d->ngauges > 0 && strcmp(g[d->ngauges - 1].name, g[k].name) == 0)
+				g[d->ngauges - 1].value += g[k].value;
+			else
+				g[d->ngauges++] = g[k];
+		}
+		g += d->ngauges;
+		n++;
+	}
+	rows->n = n;
+	rows->v = out;
+	rows->nlive = nlive;
+	rows->nexited = nexited;
+	return 0;
+}
+
 int expo_render(struct buf *b, enum expo_format fmt, const struct ptab_snap *snap,
     const struct expo_daemon *d)
 {
-	struct expo_w w = { b, fmt };
+	struct expo_w w = { b, fmt, d->by_command, NULL, 0, NULL, NULL };
+	struct expo_rows rows = { snap->n, snap->procs, NULL, NULL };
+	void *mem = NULL;
 	size_t i;
 
+	if (w.by_command && expo_by_command(snap, &rows, &mem) < 0)
+		return -ENOMEM;
+	w.base = rows.v;
+	w.nrows = rows.n;
+	w.lab = calloc(rows.n ? rows.n : 1, sizeof(*w.lab));
+	w.lablen = calloc(rows.n ? rows.n : 1, sizeof(*w.lablen));
+	if (w.lab == NULL || w.lablen == NULL) {
+		free(w.lab);
+		free(w.lablen);
+		free(mem);
+		return -ENOMEM;
+	}
 	for (i = 0; i < sizeof(expo_heap_fams) / sizeof(expo_heap_fams[0]); i++)
-		expo_pfam(&w, snap, &expo_heap_fams[i]);
-	expo_histogram(&w, snap);
+		expo_pfam(&w, &rows, &expo_heap_fams[i]);
+	expo_histogram(&w, &rows);
 	for (i = 0; i < sizeof(expo_other_fams) / sizeof(expo_other_fams[0]); i++)
-		expo_pfam(&w, snap, &expo_other_fams[i]);
-	expo_python_gc(&w, snap);
-	expo_gauges(&w, snap);
-	expo_info(&w, snap);
+		expo_pfam(&w, &rows, &expo_other_fams[i]);
+	for (i = 0; i < sizeof(expo_procfs_fams) / sizeof(expo_procfs_fams[0]); i++)
+		expo_pfam(&w, &rows, &expo_procfs_fams[i]);
+	expo_python_gc(&w, &rows);
+	expo_gauges(&w, &rows);
+	if (w.by_command)
+		expo_command_counts(&w, &rows);
+	else
+		expo_info(&w, snap);
 	expo_daemon_own(&w, snap, d);
+	if (fmt == EXPO_OPENMETRICS)
+		buf_puts(b, "# EOF\n");
+	for (i = 0; i < w.nrows; i++)
+		free(w.lab[i]);
+	free(w.lab);
+	free(w.lablen);
+	free(mem);
 	return buf_failed(b) ? -ENOMEM : 0;
 }

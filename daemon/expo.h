@@ -7,24 +7,32 @@
 #include "procfs.h"
 #include "ptab.h"
 
-/* Output formats; OpenMetrics 1.0 joins the text format in a later step. */
+/* Output formats: the Prometheus text format and OpenMetrics 1.0 (TYPE,
+ * UNIT, HELP; counters declared without _total; "# EOF" at the end). */
 enum expo_format {
 	EXPO_TEXT_004,
+	EXPO_OPENMETRICS,
 };
 
 #define EXPO_CONTENT_TYPE_TEXT "text/plain; version=0.0.4; charset=utf-8"
+#define EXPO_CONTENT_TYPE_OM   "application/openmetrics-text; version=1.0.0; charset=utf-8"
+#define EXPO_CONTENT_TYPE_OM001 "application/openmetrics-text; version=0.0.1; charset=utf-8"
 
 /* The daemon's own figures, gathered by the caller for one scrape. */
 struct expo_daemon {
 	struct ingest_stats ingest;
 	double scrape_duration_seconds;         /* of the previous scrape */
+	double procfs_seconds;                  /* of the latest /proc refresh */
+	unsigned max_connections;               /* agent connection limit */
+	int by_command;                         /* series = command: sums per comm */
 	const struct procfs_self *self;         /* NULL leaves process_* out */
 };
 
 /*
  * Appends the whole exposition of `snap` and `d` to b in format `fmt`: every
- * family once with HELP and TYPE, its lines together, per-process series
- * labelled pid and comm, no timestamps. Returns 0 or -ENOMEM (b is then
+ * family once with HELP and TYPE (and UNIT in OpenMetrics), its lines
+ * together, per-process series labelled pid and comm (or, with
+ * d->by_command, summed per comm and labelled comm only), no timestamps. Returns 0 or -ENOMEM (b is then
  * incomplete; the caller frees it).
  */
 int expo_render(struct buf *b, enum expo_format fmt, const struct ptab_snap *snap,

@@ -5,21 +5,30 @@
 #include <fcntl.h>
 #include <microhttpd.h>
 #include <netinet/in.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
+#include <zlib.h>
 
 #include "addr.h"
 #include "api.h"
 #include "buf.h"
 #include "clock.h"
+#include "conneg.h"
 #include "expo.h"
 #include "log.h"
 #include "procfs.h"
 
 #define HTTP_JSON "application/json"
+#define HTTP_HTML "text/html; charset=utf-8"
 #define HTTP_ALLOW "GET, HEAD"
+/* Scrapes are built in these threads; two cores, two threads. */
+#define HTTP_THREADS 2
+/* How long a stop waits for requests in flight. */
+#define HTTP_DRAIN_SECONDS 5.0
 
 struct http {
 	struct MHD_Daemon *mhd;
@@ -27,6 +36,10 @@ struct http {
 	struct http_sources src;
 	char address[INET6_ADDRSTRLEN + 16];
 	uint64_t last_scrape_ns;        /* atomic: duration of the previous scrape */
+	unsigned inflight;              /* atomic: requests begun, not completed */
+	double started_mono, started_wall;
+	pthread_mutex_t lock;           /* guards set */
+	struct http_settings set;
 };
 
 /* A response body: text we built, handed to MHD with free() as its release. */
@@ -35,6 +48,8 @@ struct http_body {
 	size_t len;
 	const char *type;
 	unsigned status;
+	int gzip;                       /* data is gzip-compressed */
+	int vary;                       /* add Vary: Accept, Accept-Encoding */
 };
 
 static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_body *b, int allow)
@@ -48,13 +63,67 @@ static enum MHD_Result http_send(struct MHD_Connection *conn, struct http_body *
 		return MHD_NO;
 	}
 	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, b->type) != MHD_YES ||
-	    (allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, HTTP_ALLOW) != MHD_YES)) {
+	    (allow && MHD_add_response_header(resp, MHD_HTTP_HEADER_ALLOW, HTTP_ALLOW) != MHD_YES) ||
+	    (b->gzip && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
+	    "gzip") != MHD_YES) ||
+	    (b->vary && MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
+	    "Accept, Accept-Encoding") != MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
 	ret = MHD_queue_response(conn, b->status, resp);
 	MHD_destroy_response(resp);
 	return ret;
+}
+
+/* Replaces b->data with its gzip form (fastest level: a scrape of
+ * thousands of processes is tens of megabytes). Returns 0 or -ENOMEM;
+ * b is unchanged on failure. */
+static int http_gzip(struct http_body *b)
+{
+	z_stream z;
+	uLong bound;
+	unsigned char *out;
+	int r;
+
+	memset(&z, 0, sizeof(z));
+	if (deflateInit2(&z, Z_BEST_SPEED, Z_DEFLATED, 15 + 16, 8, Z_DEFAULT_STRATEGY) != Z_OK)
+		return -ENOMEM;
+	bound = deflateBound(&z, (uLong)b->len);
+	out = malloc(bound);
+	if (out == NULL) {
+		deflateEnd(&z);
+		return -ENOMEM;
+	}
+	z.next_in = (unsigned char *)b->data;
+	z.avail_in = (uInt)b->len;
+	z.next_out = out;
+	z.avail_out = (uInt)bound;
+	r = deflate(&z, Z_FINISH);
+	deflateEnd(&z);
+	if (r != Z_STREAM_END) {
+		free(out);
+		return -ENOMEM;
+	}
+	free(b->data);
+	b->data = (char *)out;
+	b->len = z.total_out;
+	b->gzip = 1;
+	return 0;
+}
+
+static void http_settings_get(struct http *h, struct http_settings *out)
+{
+	pthread_mutex_lock(&h->lock);
+	*out = h->set;
+	pthread_mutex_unlock(&h->lock);
+}
+
+void http_set_settings(struct http *h, const struct http_settings *set)
+{
+	pthread_mutex_lock(&h->lock);
+	h->set = *set;
+	pthread_mutex_unlock(&h->lock);
 }
 
 /* Sets *b to a JSON error; on ENOMEM to a fixed one. */
@@ -69,15 +138,21 @@ static void http_error(struct http_body *b, unsigned status, const char *msg)
 	}
 }
 
-static int http_metrics(struct http *h, struct http_body *b)
+static int http_metrics(struct http *h, struct MHD_Connection *conn, struct http_body *b)
 {
 	struct buf out = BUF_INIT;
 	struct expo_daemon d;
 	struct procfs_self self;
 	struct ptab_snap *snap;
+	struct http_settings set;
+	enum conneg_format f;
 	double t0 = clock_mono();
+	uint64_t nproc;
 	int r;
 
+	f = conneg_format(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_ACCEPT));
+	http_settings_get(h, &set);
 	r = ptab_snapshot(h->src.pt, t0, &snap);
 	if (r < 0)
 		return r;
@@ -85,16 +160,28 @@ static int http_metrics(struct http *h, struct http_body *b)
 	ingest_stats(h->src.ing, &d.ingest);
 	d.scrape_duration_seconds =
 	    (double)__atomic_load_n(&h->last_scrape_ns, __ATOMIC_RELAXED) / 1e9;
+	if (h->src.refresh != NULL)
+		refresh_last(h->src.refresh, &d.procfs_seconds, &nproc);
+	d.max_connections = set.max_connections;
+	d.by_command = set.by_command;
 	d.self = procfs_self(&self) == 0 ? &self : NULL;
-	r = expo_render(&out, EXPO_TEXT_004, snap, &d);
+	r = expo_render(&out, f == CONNEG_TEXT_004 ? EXPO_TEXT_004 : EXPO_OPENMETRICS, snap, &d);
 	ptab_snap_free(snap);
 	if (r < 0) {
 		buf_free(&out);
 		return r;
 	}
 	b->data = buf_steal(&out, &b->len);
-	b->type = EXPO_CONTENT_TYPE_TEXT;
+	b->type = f == CONNEG_TEXT_004 ? EXPO_CONTENT_TYPE_TEXT :
+	    f == CONNEG_OPENMETRICS_001 ? EXPO_CONTENT_TYPE_OM001 : EXPO_CONTENT_TYPE_OM;
 	b->status = MHD_HTTP_OK;
+	b->vary = 1;
+	if (conneg_gzip(MHD_lookup_connection_value(conn, MHD_HEADER_KIND,
+	    MHD_HTTP_HEADER_ACCEPT_ENCODING)) && http_gzip(b) < 0) {
+		free(b->data);
+		b->data = NULL;
+		return -ENOMEM;
+	}
 	__atomic_store_n(&h->last_scrape_ns, (uint64_t)((clock_mono() - t0) * 1e9),
 	    __ATOMIC_RELAXED);
 	return 0;
@@ -115,6 +202,118 @@ static int http_parse_pid(const char *s, pid_t *out)
 			return -EINVAL;
 	}
 	*out = (pid_t)v;
+	return 0;
+}
+
+static int http_history(struct http *h, const char *rest, struct http_body *b)
+{
+	struct ptab_hist *hist;
+	char pidtext[16];
+	size_t n = strcspn(rest, "/");
+	pid_t pid = 0;
+	int r;
+
+	if (n >= sizeof(pidtext)) {
+		http_error(b, MHD_HTTP_BAD_REQUEST, "bad pid: expected a positive decimal integer");
+		return 0;
+	}
+	memcpy(pidtext, rest, n);
+	pidtext[n] = '\0';
+	if (http_parse_pid(pidtext, &pid) < 0) {
+		http_error(b, MHD_HTTP_BAD_REQUEST, "bad pid: expected a positive decimal integer");
+		return 0;
+	}
+	r = ptab_history(h->src.pt, pid, &hist);
+	if (r == -ENOENT) {
+		char msg[64];
+
+		snprintf(msg, sizeof(msg), "no tracked process with pid %d", (int)pid);
+		http_error(b, MHD_HTTP_NOT_FOUND, msg);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	r = api_history(hist, clock_mono(), clock_real(), &b->data, &b->len);
+	free(hist);
+	if (r < 0)
+		return r;
+	b->type = HTTP_JSON;
+	b->status = MHD_HTTP_OK;
+	return 0;
+}
+
+static int http_status(struct http *h, struct http_body *b)
+{
+	struct api_status st;
+	struct ingest_stats is;
+	struct http_settings set;
+	struct ptab_snap *snap;
+	double now = clock_mono();
+	uint64_t nproc;
+	int r;
+
+	http_settings_get(h, &set);
+	r = ptab_snapshot(h->src.pt, now, &snap);
+	if (r < 0)
+		return r;
+	ingest_stats(h->src.ing, &is);
+	memset(&st, 0, sizeof(st));
+	st.version = MEMPROBE_VERSION;
+	st.uptime_seconds = now - h->started_mono;
+	st.started_at = h->started_wall;
+	st.processes_tracked = snap->n;
+	st.processes_live = snap->live;
+	st.processes_refused = snap->processes_refused;
+	st.gauges_dropped = snap->gauges_dropped;
+	ptab_snap_free(snap);
+	st.agents_connected = is.agents_connected;
+	st.connections_open = is.connections_open;
+	st.connections_refused = is.connections_refused;
+	for (unsigned t = 0; t < INGEST_NTYPES; t++)
+		st.messages_received += is.received[t];
+	for (unsigned i = 0; i < INGEST_R__COUNT; i++)
+		st.messages_rejected += is.rejected[i];
+	st.table_bytes = ptab_memory(h->src.pt);
+	if (h->src.refresh != NULL)
+		refresh_last(h->src.refresh, &st.procfs_seconds, &nproc);
+	st.series = set.by_command ? "command" : "process";
+	st.exited_ttl = set.exited_ttl;
+	st.history_length = set.history_length;
+	st.proc_interval = set.proc_interval;
+	st.max_connections = set.max_connections;
+	st.max_processes = set.max_processes;
+	st.max_gauges = set.max_gauges;
+	st.max_message_rate = set.max_message_rate;
+	st.http_max_connections = set.http_max_connections;
+	st.http_max_connections_per_ip = set.http_max_connections_per_ip;
+	st.http_timeout = set.http_timeout;
+	r = api_status(&st, &b->data, &b->len);
+	if (r < 0)
+		return r;
+	b->type = HTTP_JSON;
+	b->status = MHD_HTTP_OK;
+	return 0;
+}
+
+static int http_landing(struct http_body *b)
+{
+	struct buf out = BUF_INIT;
+
+	buf_printf(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
+	    "<title>memprobed %s</title></head><body>\n<h1>memprobed %s</h1>\n"
+	    "<p>Heap and stack figures of the processes that run the memprobe agent.</p>\n<ul>\n"
+	    "<li><a href=\"/metrics\">/metrics</a> (Prometheus)</li>\n"
+	    "<li><a href=\"/api/v1/processes\">/api/v1/processes</a></li>\n"
+	    "<li><a href=\"/api/v1/status\">/api/v1/status</a></li>\n"
+	    "<li><a href=\"/healthz\">/healthz</a></li>\n</ul>\n</body></html>\n",
+	    MEMPROBE_VERSION, MEMPROBE_VERSION);
+	if (buf_failed(&out)) {
+		buf_free(&out);
+		return -ENOMEM;
+	}
+	b->data = buf_steal(&out, &b->len);
+	b->type = HTTP_HTML;
+	b->status = MHD_HTTP_OK;
 	return 0;
 }
 
@@ -153,7 +352,10 @@ enum http_route {
 	HTTP_R_METRICS,
 	HTTP_R_PROCESSES,
 	HTTP_R_PROCESS,
+	HTTP_R_HISTORY,
+	HTTP_R_STATUS,
 	HTTP_R_HEALTHZ,
+	HTTP_R_LANDING,
 };
 
 #define API_PROCESSES "/api/v1/processes"
@@ -161,18 +363,28 @@ enum http_route {
 static enum http_route http_route(const char *url, const char **rest)
 {
 	size_t n = strlen(API_PROCESSES);
+	const char *slash;
 
 	*rest = NULL;
 	if (strcmp(url, "/metrics") == 0)
 		return HTTP_R_METRICS;
-	if (strcmp(url, "/healthz") == 0)
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/-/healthy") == 0 ||
+	    strcmp(url, "/-/ready") == 0)
 		return HTTP_R_HEALTHZ;
+	if (strcmp(url, "/") == 0)
+		return HTTP_R_LANDING;
+	if (strcmp(url, "/api/v1/status") == 0)
+		return HTTP_R_STATUS;
 	if (strcmp(url, API_PROCESSES) == 0)
 		return HTTP_R_PROCESSES;
-	if (strncmp(url, API_PROCESSES "/", n + 1) == 0 && strchr(url + n + 1, '/') == NULL) {
-		*rest = url + n + 1;
+	if (strncmp(url, API_PROCESSES "/", n + 1) != 0)
+		return HTTP_R_NONE;
+	*rest = url + n + 1;
+	slash = strchr(*rest, '/');
+	if (slash == NULL)
 		return HTTP_R_PROCESS;
-	}
+	if (strcmp(slash, "/history") == 0)
+		return HTTP_R_HISTORY;
 	return HTTP_R_NONE;
 }
 
@@ -182,7 +394,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 {
 	static int headers_seen;
 	struct http *h = cls;
-	struct http_body b = { NULL, 0, "text/plain; charset=utf-8", MHD_HTTP_OK };
+	struct http_body b = { NULL, 0, "text/plain; charset=utf-8", MHD_HTTP_OK, 0, 0 };
 	enum http_route route;
 	const char *rest;
 	int r = 0;
@@ -192,6 +404,7 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	/* The first call brings the headers only; answer on the next. */
 	if (*req_cls == NULL) {
 		*req_cls = &headers_seen;
+		__atomic_fetch_add(&h->inflight, 1, __ATOMIC_RELAXED);
 		return MHD_YES;
 	}
 	if (*upload_data_size != 0) {
@@ -209,7 +422,16 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	} else {
 		switch (route) {
 		case HTTP_R_METRICS:
-			r = http_metrics(h, &b);
+			r = http_metrics(h, conn, &b);
+			break;
+		case HTTP_R_HISTORY:
+			r = http_history(h, rest, &b);
+			break;
+		case HTTP_R_STATUS:
+			r = http_status(h, &b);
+			break;
+		case HTTP_R_LANDING:
+			r = http_landing(&b);
 			break;
 		case HTTP_R_PROCESSES:
 			r = http_api(h, NULL, &b);
@@ -233,6 +455,19 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	if (b.data == NULL)
 		return MHD_NO;          /* out of memory: MHD closes the connection */
 	return http_send(conn, &b, 0);
+}
+
+static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cls,
+    enum MHD_RequestTerminationCode toe)
+{
+	struct http *h = cls;
+
+	(void)conn;
+	(void)toe;
+	if (*req_cls != NULL) {
+		__atomic_fetch_sub(&h->inflight, 1, __ATOMIC_RELAXED);
+		*req_cls = NULL;
+	}
 }
 
 static void http_log(void *cls, const char *fmt, va_list ap)
@@ -287,7 +522,7 @@ static int http_bind(struct http *h, const char *where, char *err, size_t errsiz
 }
 
 int http_start(struct http **out, const struct http_conf *conf, const struct http_sources *src,
-    char *err, size_t errsize)
+    const struct http_settings *set, char *err, size_t errsize)
 {
 	struct http *h = calloc(1, sizeof(*h));
 	int r;
@@ -298,6 +533,10 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 	}
 	h->fd = -1;
 	h->src = *src;
+	h->set = *set;
+	h->started_mono = clock_mono();
+	h->started_wall = clock_real();
+	pthread_mutex_init(&h->lock, NULL);
 	r = http_bind(h, conf->listen_address, err, errsize);
 	if (r < 0)
 		goto fail;
@@ -306,6 +545,8 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 	    0, NULL, NULL, &http_access, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, &http_log, NULL,        /* first, to catch all */
 	    MHD_OPTION_LISTEN_SOCKET, h->fd,
+	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
+	    MHD_OPTION_NOTIFY_COMPLETED, &http_completed, h,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)conf->max_connections,
 	    MHD_OPTION_PER_IP_CONNECTION_LIMIT, (unsigned int)conf->max_connections_per_ip,
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->timeout,
@@ -325,6 +566,7 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 fail:
 	if (h->fd >= 0)
 		close(h->fd);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 	return r;
 }
@@ -336,9 +578,24 @@ const char *http_address(const struct http *h)
 
 void http_stop(struct http *h)
 {
+	double deadline = clock_mono() + HTTP_DRAIN_SECONDS;
+	MHD_socket lfd;
+
 	if (h == NULL)
 		return;
-	/* MHD closes the listening socket it was given, too. */
+	/* New connections are refused; responses being built or sent are
+	 * finished before the threads stop. Idle keep-alive connections do
+	 * not count as in flight. */
+	lfd = MHD_quiesce_daemon(h->mhd);
+	while (__atomic_load_n(&h->inflight, __ATOMIC_RELAXED) > 0 && clock_mono() < deadline) {
+		struct timespec ts = { 0, 10 * 1000000L };
+
+		nanosleep(&ts, NULL);
+	}
 	MHD_stop_daemon(h->mhd);
+	/* After quiescing, the listening socket is ours to close. */
+	if (lfd != MHD_INVALID_SOCKET)
+		close(lfd);
+	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -6,6 +6,7 @@
 
 #include "ingest.h"
 #include "ptab.h"
+#include "refresh.h"
 
 struct http_conf {
 	const char *listen_address;             /* HOST:PORT, see addr_parse() */
@@ -14,29 +15,44 @@ struct http_conf {
 	unsigned timeout;                       /* seconds an idle connection lives */
 };
 
-/* What the handlers read; both must outlive the server (http_stop() first). */
+/* What the handlers read; all must outlive the server (http_stop() first).
+ * refresh may be NULL. */
 struct http_sources {
 	struct ptab *pt;
 	const struct ingest *ing;
+	struct refresh *refresh;
+};
+
+/* Settings the handlers follow that SIGHUP may change; also what
+ * /api/v1/status reports. */
+struct http_settings {
+	int by_command;                         /* series = command */
+	unsigned exited_ttl, history_length, proc_interval;
+	unsigned max_connections, max_processes, max_gauges, max_message_rate;
+	unsigned http_max_connections, http_max_connections_per_ip, http_timeout;
 };
 
 struct http;
 
 /*
  * Binds the listen address itself (so a failure names it) and starts
- * libmicrohttpd's polling thread on it. The caller must have ignored
- * SIGPIPE and blocked the signals it handles. Returns 0 and *out, or a
- * negative errno with a message in err ("--web.listen-address ADDR: bind:
- * Address already in use").
+ * libmicrohttpd's threads on it. The caller must have ignored SIGPIPE and
+ * blocked the signals it handles. Returns 0 and *out, or a negative errno
+ * with a message in err ("--web.listen-address ADDR: bind: Address already
+ * in use").
  */
 int http_start(struct http **out, const struct http_conf *conf, const struct http_sources *src,
-    char *err, size_t errsize);
+    const struct http_settings *set, char *err, size_t errsize);
+
+/* Replaces the settings; requests that start afterwards see them. */
+void http_set_settings(struct http *h, const struct http_settings *set);
 
 /* The bound address as "A.B.C.D:PORT" or "[IPv6]:PORT" (the real port when
  * 0 was asked for). */
 const char *http_address(const struct http *h);
 
-/* Stops the server, waiting for requests in flight, and frees h. */
+/* Stops accepting connections, lets the requests in flight finish (at most
+ * a few seconds), stops the server and frees h. */
 void http_stop(struct http *h);
 
 #endif

@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -74,6 +75,8 @@ const char *ingest_reason_name(unsigned i)
 		return "sequence";
 	if (i == INGEST_R_RATE)
 		return "rate";
+	if (i == INGEST_R_CREDENTIALS)
+		return "credentials";
 	return "unknown";
 }
 
@@ -88,6 +91,11 @@ void ingest_stats(const struct ingest *ing, struct ingest_stats *out)
 	/* Every field is a uint64_t; copy each atomically. */
 	for (size_t i = 0; i < sizeof(*out) / sizeof(uint64_t); i++)
 		o[i] = __atomic_load_n(&in[i], __ATOMIC_RELAXED);
+}
+
+void ingest_set_limits(struct ingest *ing, const struct ingest_limits *lim)
+{
+	ing->lim = *lim;
 }
 
 int ingest_fd(const struct ingest *ing)
@@ -262,6 +270,14 @@ static int ingest_listen(struct ingest *ing, const char *path, char *err, size_t
 		unlink(path);
 		goto fail;
 	}
+	/* Accepted sockets inherit SO_PASSCRED, so even a message sent
+	 * before accept() carries its sender's credentials. */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: SO_PASSCRED: %s", path, strerror(-r));
+		unlink(path);
+		goto fail;
+	}
 	if (listen(fd, SOMAXCONN) < 0) {
 		r = -errno;
 		snprintf(err, errsize, "agent socket %s: listen: %s", path, strerror(-r));
@@ -397,6 +413,14 @@ static void ingest_accept(struct ingest *ing)
 			close(fd);
 			continue;
 		}
+		/* Inherited from the listener; set again in case a kernel
+		 * does not pass the flag on. */
+		if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
+			log_ratelimited("accept", "agent socket %s: SO_PASSCRED: %s", ing->path,
+			    strerror(errno));
+			close(fd);
+			continue;
+		}
 		if (cred.pid <= 0) {
 			/* A peer in a pid namespace we cannot see has no pid
 			 * here; without one its figures would merge with others'. */
@@ -494,6 +518,56 @@ static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_h
 	return 0;
 }
 
+/*
+ * Checks the kernel's word on who sent a datagram against the connection's
+ * SO_PEERCRED. Returns 0 when they match; 1 when another process sent it (a
+ * child that inherited the descriptor, or one it was passed to): the message
+ * is dropped but the connection still belongs to its owner; -1 when the
+ * owner changed its uid or gid (or no credentials came): the connection is
+ * closed so the agent reconnects under its new identity.
+ */
+static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct msghdr *mh)
+{
+	struct cmsghdr *cm;
+	struct ucred cred;
+	int have = 0;
+
+	for (cm = CMSG_FIRSTHDR((struct msghdr *)(uintptr_t)mh); cm != NULL;
+	    cm = CMSG_NXTHDR((struct msghdr *)(uintptr_t)mh, cm)) {
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
+		    cm->cmsg_len >= CMSG_LEN(sizeof(cred))) {
+			memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
+			have = 1;
+		} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
+			/* Descriptors nobody asked for: close them at once. */
+			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int fds[64];
+
+			if (nfd > 64)
+				nfd = 64;
+			memcpy(fds, CMSG_DATA(cm), nfd * sizeof(int));
+			for (size_t i = 0; i < nfd; i++)
+				close(fds[i]);
+		}
+	}
+	if (have && cred.pid == c->pid && cred.uid == c->uid && cred.gid == c->gid)
+		return 0;
+	STAT_ADD(ing->st.rejected[INGEST_R_CREDENTIALS], 1);
+	if (have && cred.pid != c->pid) {
+		log_ratelimited("credentials", "agent pid %d: message sent by pid %d on its connection; dropped",
+		    (int)c->pid, (int)cred.pid);
+		return 1;
+	}
+	if (have)
+		log_ratelimited("credentials", "agent pid %d: uid/gid changed from %u/%u to %u/%u; closing its connection",
+		    (int)c->pid, (unsigned)c->uid, (unsigned)c->gid, (unsigned)cred.uid,
+		    (unsigned)cred.gid);
+	else
+		log_ratelimited("credentials", "agent pid %d: message without credentials; closing its connection",
+		    (int)c->pid);
+	return -1;
+}
+
 /* Handles one datagram of n bytes (n may exceed the buffer: MSG_TRUNC).
  * Returns 0 to keep the connection, -1 to close it. */
 static int ingest_message(struct ingest *ing, struct conn *c, size_t n, int truncated,
@@ -547,15 +621,20 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 {
 	for (int i = 0; i < INGEST_RECV_BATCH; i++) {
 		struct iovec iov = { ing->buf, sizeof(ing->buf) };
+		union {
+			struct cmsghdr align;
+			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(64 * sizeof(int))];
+		} ctl;
 		struct msghdr mh;
 		ssize_t n;
+		int cr;
 
-		/* recvmsg, not recv: the SCM_CREDENTIALS check per message
-		 * will read its control data here. */
 		memset(&mh, 0, sizeof(mh));
 		mh.msg_iov = &iov;
 		mh.msg_iovlen = 1;
-		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC);
+		mh.msg_control = ctl.buf;
+		mh.msg_controllen = sizeof(ctl.buf);
+		n = recvmsg(c->fd, &mh, MSG_DONTWAIT | MSG_TRUNC | MSG_CMSG_CLOEXEC);
 		if (n < 0) {
 			if (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)
 				return 0;
@@ -569,6 +648,16 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 
 			if (poll(&pfd, 1, 0) == 1 && (pfd.revents & (POLLRDHUP | POLLHUP)))
 				return -1;
+		}
+		/* Identity first: a message from another process is not
+		 * decoded, whatever it holds, and cannot close the
+		 * connection of the process it was meant to speak for. */
+		cr = ingest_check_cred(ing, c, &mh);
+		if (cr < 0)
+			return -1;
+		if (cr > 0)
+			continue;
+		if (n == 0) {
 			ingest_reject(ing, c, PROTO_E_SHORT);
 			return -1;
 		}

@@ -15,6 +15,7 @@
 enum ingest_reason {
 	INGEST_R_SEQUENCE = PROTO_E__COUNT,   /* before HELLO, a 2nd HELLO, after BYE */
 	INGEST_R_RATE,                        /* above max_message_rate: dropped, not closed */
+	INGEST_R_CREDENTIALS,                 /* SCM_CREDENTIALS differ from SO_PEERCRED */
 	INGEST_R__COUNT
 };
 
@@ -61,6 +62,9 @@ int ingest_fd(const struct ingest *ing);
 /* Accepts connections and reads messages until nothing is ready; never
  * blocks. `now` is the monotonic time in seconds. */
 void ingest_run(struct ingest *ing, double now);
+
+/* Changes the limits; open connections above max_connections stay. */
+void ingest_set_limits(struct ingest *ing, const struct ingest_limits *lim);
 
 /* Copies the counters; callable from any thread. */
 void ingest_stats(const struct ingest *ing, struct ingest_stats *out);

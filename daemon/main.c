@@ -5,9 +5,13 @@
  * process table; libmicrohttpd's polling thread serves HTTP from snapshots
  * (ptab_snapshot()) and atomic counters (ingest_stats()).
  *
+ * A third thread (refresh.c) reads /proc figures of the live processes.
+ *
  * The main loop waits on one epoll set: the ingest module's own epoll
  * descriptor (the agent listener and every agent connection), a signalfd
  * (SIGTERM, SIGINT, SIGHUP) and a 1 s timerfd (exited-process expiry).
+ * SIGHUP reads the configuration again (the same file, then the same
+ * flags) and applies what can change live; see conf.c for which keys.
  *
  * Allocation failure: at startup it is fatal (exit 1); afterwards each
  * module returns -ENOMEM and the boundary drops what it was doing (an agent
@@ -30,6 +34,7 @@
 #include "ingest.h"
 #include "log.h"
 #include "ptab.h"
+#include "refresh.h"
 
 /* Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration. */
 #define EXIT_RUNTIME 1
@@ -43,26 +48,30 @@ enum {
 	OPT_KEY,        /* a configuration key: the option's name is its flag */
 };
 
-static const struct option main_opts[] = {
+/* The fixed options; one option per configuration key is added from
+ * conf.c's table, so every key has its flag. */
+static const struct option main_fixed_opts[] = {
 	{ "config", required_argument, NULL, OPT_CONFIG },
 	{ "check-config", no_argument, NULL, OPT_CHECK },
 	{ "version", no_argument, NULL, OPT_VERSION },
 	{ "help", no_argument, NULL, OPT_HELP },
-	{ "agent-socket", required_argument, NULL, OPT_KEY },
-	{ "web.listen-address", required_argument, NULL, OPT_KEY },
-	{ "exited-ttl", required_argument, NULL, OPT_KEY },
-	{ "log-level", required_argument, NULL, OPT_KEY },
-	{ "max-connections", required_argument, NULL, OPT_KEY },
-	{ "max-processes", required_argument, NULL, OPT_KEY },
-	{ "max-gauges", required_argument, NULL, OPT_KEY },
-	{ "max-message-rate", required_argument, NULL, OPT_KEY },
-	{ "web.max-connections", required_argument, NULL, OPT_KEY },
-	{ "web.max-connections-per-ip", required_argument, NULL, OPT_KEY },
-	{ "web.timeout", required_argument, NULL, OPT_KEY },
-	{ NULL, 0, NULL, 0 },
 };
 
-#define MAIN_NOPTS (sizeof(main_opts) / sizeof(main_opts[0]))
+#define MAIN_NFIXED (sizeof(main_fixed_opts) / sizeof(main_fixed_opts[0]))
+
+/* A flag to apply once the file is read. */
+struct main_override {
+	const char *flag;
+	const char *value;
+};
+
+/* What the command line said; kept for SIGHUP, which applies it again. */
+struct main_args {
+	const char *config;             /* NULL: the default file if it exists */
+	struct main_override *ov;
+	size_t nov;
+	int check;
+};
 
 static void usage(FILE *f)
 {
@@ -92,31 +101,31 @@ static void usage_error(const char *fmt, const char *arg)
 	exit(EXIT_USAGE);
 }
 
-/* A flag to apply once the file is read. */
-struct main_override {
-	const char *flag;
-	const char *value;
-};
-
-/* Defaults, then the file, then the flags; exits 2 on any error. */
-static void main_configure(struct conf *c, int argc, char **argv, int *check)
+/* Parses the command line into *a; exits on --help, --version and usage
+ * errors. */
+static void main_parse_args(struct main_args *a, int argc, char **argv)
 {
-	struct main_override ov[MAIN_NOPTS * 4];
-	size_t nov = 0;
-	const char *config = NULL;
-	char err[CONF_ERR_MAX];
+	size_t nk = conf_nkeys(), nopts = MAIN_NFIXED + nk + 1;
+	struct option *opts = calloc(nopts, sizeof(*opts));
 	int opt, idx;
 
-	if (conf_init(c) < 0)
+	a->ov = calloc((size_t)argc + 1, sizeof(*a->ov));
+	if (opts == NULL || a->ov == NULL)
 		fatalx("out of memory");
+	memcpy(opts, main_fixed_opts, sizeof(main_fixed_opts));
+	for (size_t i = 0; i < nk; i++) {
+		opts[MAIN_NFIXED + i].name = conf_key_flag(i);
+		opts[MAIN_NFIXED + i].has_arg = required_argument;
+		opts[MAIN_NFIXED + i].val = OPT_KEY;
+	}
 	opterr = 1;
-	while ((opt = getopt_long(argc, argv, "", main_opts, &idx)) != -1) {
+	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
 		switch (opt) {
 		case OPT_CONFIG:
-			config = optarg;
+			a->config = optarg;
 			break;
 		case OPT_CHECK:
-			*check = 1;
+			a->check = 1;
 			break;
 		case OPT_VERSION:
 			printf("memprobed %s\n", MEMPROBE_VERSION);
@@ -125,11 +134,10 @@ static void main_configure(struct conf *c, int argc, char **argv, int *check)
 			usage(stdout);
 			exit(0);
 		case OPT_KEY:
-			if (nov == sizeof(ov) / sizeof(ov[0]))
-				usage_error("too many options%s", "");
-			ov[nov].flag = main_opts[idx].name;
-			ov[nov].value = optarg;
-			nov++;
+			/* The option's name points into conf.c's table. */
+			a->ov[a->nov].flag = opts[idx].name;
+			a->ov[a->nov].value = optarg;
+			a->nov++;
 			break;
 		default:
 			/* getopt_long() has named the option already. */
@@ -139,23 +147,129 @@ static void main_configure(struct conf *c, int argc, char **argv, int *check)
 	}
 	if (optind < argc)
 		usage_error("unexpected argument '%s'", argv[optind]);
+	free(opts);
+}
 
+/*
+ * Defaults, then the file, then the flags, into *c (conf_init()ed here).
+ * Returns 0, or a negative errno with one line naming file:line: key or
+ * the flag in err (*c is then freed).
+ */
+static int main_configure(struct conf *c, const struct main_args *a, char *err)
+{
+	const char *config = a->config;
+	char why[CONF_ERR_MAX];
+	int r;
+
+	if (conf_init(c) < 0) {
+		snprintf(err, CONF_ERR_MAX, "out of memory");
+		return -ENOMEM;
+	}
 	if (config == NULL && access(CONF_DEFAULT_FILE, F_OK) == 0)
 		config = CONF_DEFAULT_FILE;
-	if (config != NULL && conf_load(c, config, err) < 0) {
-		log_error("%s", err);
-		exit(EXIT_USAGE);
-	}
-	for (size_t i = 0; i < nov; i++) {
-		const char *key = conf_key_for_flag(ov[i].flag);
+	if (config != NULL && (r = conf_load(c, config, err)) < 0)
+		goto fail;
+	for (size_t i = 0; i < a->nov; i++) {
+		const char *key = conf_key_for_flag(a->ov[i].flag);
 
 		if (key == NULL)
-			fatalx("option --%s has no configuration key", ov[i].flag);
-		if (conf_set(c, key, ov[i].value, err) < 0) {
-			log_error("--%s: %s", ov[i].flag, err);
-			exit(EXIT_USAGE);
+			fatalx("option --%s has no configuration key", a->ov[i].flag);
+		r = conf_set(c, key, a->ov[i].value, why);
+		if (r < 0) {
+			snprintf(err, CONF_ERR_MAX, "--%s: %.400s", a->ov[i].flag, why);
+			goto fail;
 		}
 	}
+	return 0;
+fail:
+	conf_free(c);
+	return r;
+}
+
+/* Everything the main loop runs. */
+struct main_state {
+	struct main_args args;
+	struct conf conf;
+	struct ptab *pt;
+	struct ingest *ing;
+	struct http *http;
+	struct refresh *refresh;
+};
+
+static void main_limits(const struct conf *c, struct ptab_limits *pl, struct ingest_limits *il,
+    struct http_settings *hs)
+{
+	pl->max_processes = c->max_processes;
+	pl->max_gauges = c->max_gauges;
+	pl->exited_ttl = c->exited_ttl;
+	pl->history_length = c->history_length;
+	il->max_connections = c->max_connections;
+	il->max_message_rate = c->max_message_rate;
+	memset(hs, 0, sizeof(*hs));
+	hs->by_command = c->series == CONF_SERIES_COMMAND;
+	hs->exited_ttl = c->exited_ttl;
+	hs->history_length = c->history_length;
+	hs->proc_interval = c->proc_interval;
+	hs->max_connections = c->max_connections;
+	hs->max_processes = c->max_processes;
+	hs->max_gauges = c->max_gauges;
+	hs->max_message_rate = c->max_message_rate;
+	hs->http_max_connections = c->http_max_connections;
+	hs->http_max_connections_per_ip = c->http_max_connections_per_ip;
+	hs->http_timeout = c->http_timeout;
+}
+
+/* SIGHUP: reads the configuration again; applies the live keys, logs each
+ * change, keeps the old value of the others (with a warning). A bad file
+ * changes nothing. */
+static void main_reload(struct main_state *st)
+{
+	struct conf next, applied;
+	struct ptab_limits pl;
+	struct ingest_limits il;
+	struct http_settings hs;
+	char err[CONF_ERR_MAX], before[4096], after[4096];
+	int changed = 0;
+
+	if (main_configure(&next, &st->args, err) < 0) {
+		log_error("SIGHUP: %s; configuration unchanged", err);
+		return;
+	}
+	if (conf_copy(&applied, &st->conf) < 0) {
+		conf_free(&next);
+		log_error("SIGHUP: out of memory; configuration unchanged");
+		return;
+	}
+	for (size_t i = 0; i < conf_nkeys(); i++) {
+		const char *key = conf_key_name(i);
+
+		conf_value(&st->conf, i, before, sizeof(before));
+		conf_value(&next, i, after, sizeof(after));
+		if (strcmp(before, after) == 0)
+			continue;
+		if (!conf_key_live(i)) {
+			log_warnx("SIGHUP: %s changed from %s to %s; it takes effect at the next start",
+			    key, before, after);
+			continue;
+		}
+		if (conf_set(&applied, key, after, err) < 0) {
+			log_error("SIGHUP: %s: %s", key, err);
+			continue;
+		}
+		log_info("SIGHUP: %s changed from %s to %s", key, before, after);
+		changed++;
+	}
+	conf_free(&next);
+	conf_free(&st->conf);
+	st->conf = applied;
+	log_set_level((enum log_level)st->conf.log_level);
+	main_limits(&st->conf, &pl, &il, &hs);
+	ptab_set_limits(st->pt, &pl);
+	ingest_set_limits(st->ing, &il);
+	http_set_settings(st->http, &hs);
+	refresh_set_interval(st->refresh, st->conf.proc_interval);
+	if (changed == 0)
+		log_info("SIGHUP: configuration reloaded; nothing changed");
 }
 
 /* The descriptors of the main loop, tagged in epoll_event.data.u32. */
@@ -172,8 +286,10 @@ static int main_watch(int ep, int fd, uint32_t tag)
 }
 
 /* Runs until SIGTERM or SIGINT; returns the signal. */
-static int main_loop(struct ingest *ing, struct ptab *pt, int sfd, int tfd)
+static int main_loop(struct main_state *st, int sfd, int tfd)
 {
+	struct ingest *ing = st->ing;
+	struct ptab *pt = st->pt;
 	struct epoll_event evs[8];
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
@@ -210,7 +326,7 @@ static int main_loop(struct ingest *ing, struct ptab *pt, int sfd, int tfd)
 				if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 					break;
 				if (si.ssi_signo == SIGHUP) {
-					log_info("SIGHUP: reloading is not supported yet; ignored");
+					main_reload(st);
 					break;
 				}
 				close(ep);
@@ -223,27 +339,31 @@ static int main_loop(struct ingest *ing, struct ptab *pt, int sfd, int tfd)
 
 int main(int argc, char **argv)
 {
-	struct conf c;
+	struct main_state st;
 	struct ptab_limits plim;
 	struct ingest_limits ilim;
+	struct http_settings hset;
 	struct http_conf hconf;
 	struct http_sources hsrc;
 	struct itimerspec its;
-	struct ptab *pt;
-	struct ingest *ing;
-	struct http *http;
-	char err[512];
+	char err[CONF_ERR_MAX];
 	sigset_t set;
-	int check = 0, sfd, tfd, sig;
+	int sfd, tfd, sig, r;
 
+	memset(&st, 0, sizeof(st));
 	log_init(argv[0]);
-	main_configure(&c, argc, argv, &check);
-	if (check) {
-		conf_print(&c, stdout);
-		conf_free(&c);
+	main_parse_args(&st.args, argc, argv);
+	if (main_configure(&st.conf, &st.args, err) < 0) {
+		log_error("%s", err);
+		return EXIT_USAGE;
+	}
+	if (st.args.check) {
+		conf_print(&st.conf, stdout);
+		conf_free(&st.conf);
+		free(st.args.ov);
 		return 0;
 	}
-	log_set_level((enum log_level)c.log_level);
+	log_set_level((enum log_level)st.conf.log_level);
 
 	/* Blocked before any thread starts, so only the signalfd sees them. */
 	signal(SIGPIPE, SIG_IGN);
@@ -263,42 +383,50 @@ int main(int argc, char **argv)
 	if (timerfd_settime(tfd, 0, &its, NULL) < 0)
 		fatal("timerfd_settime");
 
-	plim.max_processes = c.max_processes;
-	plim.max_gauges = c.max_gauges;
-	plim.exited_ttl = c.exited_ttl;
-	pt = ptab_new(&plim);
-	if (pt == NULL)
+	main_limits(&st.conf, &plim, &ilim, &hset);
+	st.pt = ptab_new(&plim);
+	if (st.pt == NULL)
 		fatalx("out of memory");
-
-	ilim.max_connections = c.max_connections;
-	ilim.max_message_rate = c.max_message_rate;
-	if (ingest_open(&ing, c.agent_socket, &ilim, pt, err, sizeof(err)) < 0) {
+	if (ingest_open(&st.ing, st.conf.agent_socket, &ilim, st.pt, err, sizeof(err)) < 0) {
 		log_error("%s; not starting", err);
 		return EXIT_RUNTIME;
 	}
+	r = refresh_start(&st.refresh, st.pt, st.conf.proc_interval);
+	if (r < 0) {
+		errno = -r;
+		log_warn("/proc refresh thread; not starting");
+		ingest_close(st.ing, clock_mono());
+		return EXIT_RUNTIME;
+	}
 
-	hconf.listen_address = c.listen_address;
-	hconf.max_connections = c.http_max_connections;
-	hconf.max_connections_per_ip = c.http_max_connections_per_ip;
-	hconf.timeout = c.http_timeout;
-	hsrc.pt = pt;
-	hsrc.ing = ing;
-	if (http_start(&http, &hconf, &hsrc, err, sizeof(err)) < 0) {
+	hconf.listen_address = st.conf.listen_address;
+	hconf.max_connections = st.conf.http_max_connections;
+	hconf.max_connections_per_ip = st.conf.http_max_connections_per_ip;
+	hconf.timeout = st.conf.http_timeout;
+	hsrc.pt = st.pt;
+	hsrc.ing = st.ing;
+	hsrc.refresh = st.refresh;
+	if (http_start(&st.http, &hconf, &hsrc, &hset, err, sizeof(err)) < 0) {
 		log_error("%s; not starting", err);
-		ingest_close(ing, clock_mono());
+		refresh_stop(st.refresh);
+		ingest_close(st.ing, clock_mono());
 		return EXIT_RUNTIME;
 	}
 	log_info("memprobed %s listening on agent socket %s and http://%s",
-	    MEMPROBE_VERSION, c.agent_socket, http_address(http));
+	    MEMPROBE_VERSION, st.conf.agent_socket, http_address(st.http));
 
-	sig = main_loop(ing, pt, sfd, tfd);
+	sig = main_loop(&st, sfd, tfd);
 
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
-	http_stop(http);
-	ingest_close(ing, clock_mono());
-	ptab_free(pt);
+	/* Scrapes in flight finish first; then no thread reads the table. */
+	http_stop(st.http);
+	refresh_stop(st.refresh);
+	ingest_close(st.ing, clock_mono());
+	ptab_free(st.pt);
 	close(sfd);
 	close(tfd);
-	conf_free(&c);
+	conf_free(&st.conf);
+	free(st.args.ov);
+	log_info("stopped");
 	return 0;
 }

@@ -82,6 +82,64 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 	return 0;
 }
 
+/* The number after "\nName:" in a status text, times `scale`. */
+static int procfs_field(const char *text, const char *name, uint64_t scale, uint64_t *out)
+{
+	size_t n = strlen(name);
+	const char *p = text;
+	char *end;
+	unsigned long long v;
+
+	for (;;) {
+		p = strstr(p, name);
+		if (p == NULL)
+			return -EINVAL;
+		if ((p == text || p[-1] == '\n') && p[n] == ':')
+			break;
+		p += n;
+	}
+	p += n + 1;
+	while (*p == ' ' || *p == '\t')
+		p++;
+	errno = 0;
+	v = strtoull(p, &end, 10);
+	if (end == p || errno != 0)
+		return -EINVAL;
+	*out = (uint64_t)v * scale;
+	return 0;
+}
+
+int procfs_parse_status(const char *text, struct procfs_status *out)
+{
+	if (procfs_field(text, "VmRSS", 1024, &out->resident) < 0 ||
+	    procfs_field(text, "VmHWM", 1024, &out->resident_peak) < 0 ||
+	    procfs_field(text, "VmStk", 1024, &out->stack_mapped) < 0 ||
+	    procfs_field(text, "VmData", 1024, &out->data) < 0 ||
+	    procfs_field(text, "Threads", 1, &out->threads) < 0)
+		return -EINVAL;
+	return 0;
+}
+
+int procfs_status(pid_t pid, struct procfs_status *out)
+{
+	char path[64], buf[4096];
+	ssize_t n;
+	int fd, r;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -errno;
+	/* The file is about 1.5 KiB: one read takes all of it. */
+	n = read(fd, buf, sizeof(buf) - 1);
+	r = n < 0 ? -errno : 0;
+	close(fd);
+	if (r < 0)
+		return r;
+	buf[n] = '\0';
+	return procfs_parse_status(buf, out);
+}
+
 int procfs_start_time(pid_t pid, uint64_t *out)
 {
 	char path[64], buf[1024];

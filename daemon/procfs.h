@@ -22,6 +22,26 @@ struct procfs_self {
  */
 int procfs_start_time(pid_t pid, uint64_t *out);
 
+/* Figures of another process from /proc/PID/status, in bytes. */
+struct procfs_status {
+	uint64_t resident;              /* VmRSS */
+	uint64_t resident_peak;         /* VmHWM */
+	uint64_t stack_mapped;          /* VmStk: the main thread's stack mapping */
+	uint64_t data;                  /* VmData: data segment and anonymous mappings */
+	uint64_t threads;               /* Threads */
+};
+
+/*
+ * Reads /proc/PID/status with one read(2). Returns 0, -ENOENT (or -ESRCH)
+ * when the process is gone, -EINVAL when a field is missing (a kernel
+ * thread or a zombie has no Vm* lines), or another negative errno.
+ */
+int procfs_status(pid_t pid, struct procfs_status *out);
+
+/* Parses the text of a /proc/PID/status file ("VmRSS:\t  1234 kB" lines).
+ * Returns 0 or -EINVAL. Exposed for unit tests. */
+int procfs_parse_status(const char *text, struct procfs_status *out);
+
 /* Reads the daemon's own figures. Returns 0 or a negative errno. */
 int procfs_self(struct procfs_self *out);
 

@@ -41,7 +41,22 @@ struct ptab_proc {
 	struct ptab_gslot *gauges;      /* sorted by name */
 	unsigned ngauges, capgauges;
 	uint64_t gauges_dropped;
+	int have_procfs;
+	struct procfs_status pfs;
+	struct ptab_hpoint *hist;       /* ring of hcap points, allocated lazily */
+	unsigned hcap, hlen, hpos;      /* hpos: index of the newest point */
+	double hslot;                   /* when the newest point started */
 };
+
+/* A command's retired counters, in a chained hash by comm. */
+struct ptab_ret {
+	struct ptab_ret *next;
+	char *comm;
+	uint32_t have;
+	struct proto_sample s;
+};
+
+#define PTAB_RET_BUCKETS 1024
 
 struct ptab {
 	pthread_mutex_t lock;
@@ -52,6 +67,9 @@ struct ptab {
 	size_t n;
 	uint64_t refused;
 	uint64_t gauges_dropped;
+	struct ptab_ret *ret[PTAB_RET_BUCKETS];
+	size_t nret;
+	size_t chars;                   /* bytes of names held by entries */
 };
 
 struct ptab *ptab_new(const struct ptab_limits *lim)
@@ -79,7 +97,68 @@ static void ptab_proc_free(struct ptab_proc *p)
 	free(p->comm);
 	free(p->exe);
 	free(p->gauges);
+	free(p->hist);
 	free(p);
+}
+
+static size_t ptab_strhash(const char *s)
+{
+	uint32_t h = 2166136261u;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 16777619u;
+	return h & (PTAB_RET_BUCKETS - 1);
+}
+
+/* Adds the counters of an entry that is going away to its command's
+ * retired sums. Bounded by max_processes commands; past that, dropped. */
+static void ptab_retire(struct ptab *pt, const struct ptab_proc *p)
+{
+	size_t h = ptab_strhash(p->comm);
+	struct ptab_ret *r;
+	const struct proto_sample *s = &p->s;
+
+	if (p->samples == 0 || !(p->have & (PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON)))
+		return;
+	for (r = pt->ret[h]; r != NULL; r = r->next)
+		if (strcmp(r->comm, p->comm) == 0)
+			break;
+	if (r == NULL) {
+		if (pt->nret >= pt->lim.max_processes)
+			return;
+		r = calloc(1, sizeof(*r));
+		if (r == NULL)
+			return;
+		r->comm = strdup(p->comm);
+		if (r->comm == NULL) {
+			free(r);
+			return;
+		}
+		r->next = pt->ret[h];
+		pt->ret[h] = r;
+		pt->nret++;
+	}
+	r->have |= p->have & (PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON);
+	r->s.flags = r->have;
+	r->s.samples_dropped += s->samples_dropped;
+	if (p->have & PROTO_S_HEAP) {
+		r->s.heap_allocations += s->heap_allocations;
+		r->s.heap_frees += s->heap_frees;
+		r->s.heap_allocated_bytes += s->heap_allocated_bytes;
+		r->s.heap_failed += s->heap_failed;
+	}
+	if (p->have & PROTO_S_HIST) {
+		for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++)
+			r->s.hist_count[k] += s->hist_count[k];
+		r->s.hist_sum += s->hist_sum;
+	}
+	if (p->have & PROTO_S_PYTHON) {
+		for (unsigned g = 0; g < 3; g++) {
+			r->s.py_gc_collections[g] += s->py_gc_collections[g];
+			r->s.py_gc_collected[g] += s->py_gc_collected[g];
+			r->s.py_gc_uncollectable[g] += s->py_gc_uncollectable[g];
+		}
+	}
 }
 
 void ptab_free(struct ptab *pt)
@@ -91,6 +170,15 @@ void ptab_free(struct ptab *pt)
 	for (p = pt->head; p != NULL; p = next) {
 		next = p->next;
 		ptab_proc_free(p);
+	}
+	for (size_t i = 0; i < PTAB_RET_BUCKETS; i++) {
+		struct ptab_ret *r, *rn;
+
+		for (r = pt->ret[i]; r != NULL; r = rn) {
+			rn = r->next;
+			free(r->comm);
+			free(r);
+		}
 	}
 	pthread_mutex_destroy(&pt->lock);
 	free(pt->buckets);
@@ -155,6 +243,8 @@ static void ptab_unlink(struct ptab *pt, struct ptab_proc *p)
 static void ptab_remove(struct ptab *pt, struct ptab_proc *p)
 {
 	ptab_unlink(pt, p);
+	ptab_retire(pt, p);
+	pt->chars -= strlen(p->comm) + strlen(p->exe) + 2;
 	ptab_proc_free(p);
 }
 
@@ -220,7 +310,7 @@ static char *utf8_dup(const char *s)
 	return out;
 }
 
-static int ptab_set_names(struct ptab_proc *p, const struct proto_hello *h)
+static int ptab_set_names(struct ptab *pt, struct ptab_proc *p, const struct proto_hello *h)
 {
 	char *comm = utf8_dup(h->comm);
 	char *exe = utf8_dup(h->exe);
@@ -230,6 +320,9 @@ static int ptab_set_names(struct ptab_proc *p, const struct proto_hello *h)
 		free(exe);
 		return -ENOMEM;
 	}
+	if (p->comm != NULL)
+		pt->chars -= strlen(p->comm) + strlen(p->exe) + 2;
+	pt->chars += strlen(comm) + strlen(exe) + 2;
 	free(p->comm);
 	free(p->exe);
 	p->comm = comm;
@@ -292,7 +385,7 @@ int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
 			r = -ENOMEM;
 			goto fail;
 		}
-		r = ptab_set_names(p, hello);
+		r = ptab_set_names(pt, p, hello);
 		if (r < 0) {
 			free(p);
 			goto fail;
@@ -321,7 +414,7 @@ int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
 		/* The C agent's names win; a Python agent's only while no C
 		 * agent is connected, so labels do not flap between the two. */
 		if (hello->agent == PROTO_AGENT_C || p->conns[PROTO_AGENT_C] == 0) {
-			r = ptab_set_names(p, hello);
+			r = ptab_set_names(pt, p, hello);
 			if (r < 0)
 				goto fail;
 		}
@@ -375,10 +468,63 @@ static void ptab_merge_sample(struct proto_sample *d, const struct proto_sample 
 	d->flags |= s->flags;
 }
 
+/* The newest history point: a new one when the newest is a second old,
+ * else the newest again. Called with the lock held. */
+static void ptab_hist_point(struct ptab *pt, struct ptab_proc *p, double now)
+{
+	unsigned want = pt->lim.history_length;
+	struct ptab_hpoint *pt_;
+
+	if (want == 0) {
+		free(p->hist);
+		p->hist = NULL;
+		p->hcap = p->hlen = p->hpos = 0;
+		return;
+	}
+	if (p->hlen == 0 || now - p->hslot >= 1.0) {
+		/* Grow by doubling up to history_length, so short-lived
+		 * processes hold little; a changed length is applied here. */
+		if (p->hlen == p->hcap || p->hcap > want) {
+			unsigned cap = p->hcap == 0 ? 8 : p->hcap * 2;
+			struct ptab_hpoint *h;
+
+			if (cap > want || p->hcap > want)
+				cap = want;
+			if (cap != p->hcap) {
+				unsigned keep = p->hlen < cap ? p->hlen : cap;
+
+				h = malloc(cap * sizeof(*h));
+				if (h == NULL)
+					return;
+				/* Keep the newest `keep` points, oldest first. */
+				for (unsigned i = 0; i < keep; i++)
+					h[i] = p->hist[(p->hpos + p->hcap - (keep - 1 - i)) % p->hcap];
+				free(p->hist);
+				p->hist = h;
+				p->hcap = cap;
+				p->hlen = keep;
+				p->hpos = keep > 0 ? keep - 1 : cap - 1;
+			}
+		}
+		p->hpos = (p->hpos + 1) % p->hcap;
+		if (p->hlen < p->hcap)
+			p->hlen++;
+		p->hslot = now;
+	}
+	pt_ = &p->hist[p->hpos];
+	pt_->t = now;
+	pt_->heap_live_bytes = p->s.heap_live_bytes;
+	pt_->heap_peak_bytes = p->s.heap_peak_bytes;
+	pt_->heap_live_blocks = p->s.heap_live_blocks;
+	pt_->stack_peak_bytes = p->s.stack_peak_bytes;
+	pt_->mmap_live_bytes = p->s.mmap_live_bytes;
+	pt_->resident_bytes = p->have_procfs ? p->pfs.resident : 0;
+	pt_->threads = p->s.threads;
+}
+
 void ptab_sample(struct ptab *pt, struct ptab_proc *p, unsigned agent,
     const struct proto_sample *s, double now)
 {
-	(void)now;
 	pthread_mutex_lock(&pt->lock);
 	ptab_merge_sample(&p->s, s);
 	p->have |= s->flags;
@@ -390,6 +536,7 @@ void ptab_sample(struct ptab *pt, struct ptab_proc *p, unsigned agent,
 		if (agent == PROTO_AGENT_C)
 			p->threads_from_c = 1;
 	}
+	ptab_hist_point(pt, p, now);
 	pthread_mutex_unlock(&pt->lock);
 }
 
@@ -499,7 +646,8 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 {
 	struct ptab_snap *snap;
 	struct ptab_proc *p;
-	size_t nviews = 0, ngauges = 0, nchars = 0, off_views, off_gauges, off_chars;
+	size_t nviews = 0, ngauges = 0, nchars = 0, off_views, off_ret, off_gauges, off_chars;
+	struct ptab_retired *ret;
 	struct ptab_gauge *g;
 	char *c;
 
@@ -513,8 +661,12 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 		for (unsigned i = 0; i < p->ngauges; i++)
 			nchars += strlen(p->gauges[i].name) + 1;
 	}
+	for (size_t i = 0; i < PTAB_RET_BUCKETS; i++)
+		for (struct ptab_ret *r = pt->ret[i]; r != NULL; r = r->next)
+			nchars += strlen(r->comm) + 1;
 	off_views = ALIGN8(sizeof(*snap));
-	off_gauges = off_views + ALIGN8(nviews * sizeof(struct ptab_view));
+	off_ret = off_views + ALIGN8(nviews * sizeof(struct ptab_view));
+	off_gauges = off_ret + ALIGN8(pt->nret * sizeof(struct ptab_retired));
 	off_chars = off_gauges + ngauges * sizeof(struct ptab_gauge);
 	snap = malloc(off_chars + nchars);
 	if (snap == NULL) {
@@ -523,6 +675,8 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 	}
 	memset(snap, 0, sizeof(*snap));
 	snap->procs = (struct ptab_view *)(void *)((char *)snap + off_views);
+	ret = (struct ptab_retired *)(void *)((char *)snap + off_ret);
+	snap->retired = ret;
 	g = (struct ptab_gauge *)(void *)((char *)snap + off_gauges);
 	c = (char *)snap + off_chars;
 	snap->processes_refused = pt->refused;
@@ -565,8 +719,21 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 			c += len;
 		}
 		v->gauges_dropped = p->gauges_dropped;
+		v->have_procfs = p->have_procfs;
+		v->pfs = p->pfs;
 		if (!v->exited)
 			snap->live++;
+	}
+	for (size_t i = 0; i < PTAB_RET_BUCKETS; i++) {
+		for (struct ptab_ret *r = pt->ret[i]; r != NULL; r = r->next) {
+			struct ptab_retired *o = &ret[snap->nretired++];
+			size_t len = strlen(r->comm) + 1;
+
+			o->comm = memcpy(c, r->comm, len);
+			c += len;
+			o->have = r->have;
+			o->s = r->s;
+		}
 	}
 	pthread_mutex_unlock(&pt->lock);
 
@@ -578,4 +745,114 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 void ptab_snap_free(struct ptab_snap *snap)
 {
 	free(snap);
+}
+
+int ptab_live_keys(struct ptab *pt, struct ptab_key **out, size_t *n)
+{
+	struct ptab_key *k;
+	struct ptab_proc *p;
+	size_t i = 0;
+
+	pthread_mutex_lock(&pt->lock);
+	k = malloc((pt->n ? pt->n : 1) * sizeof(*k));
+	if (k == NULL) {
+		pthread_mutex_unlock(&pt->lock);
+		return -ENOMEM;
+	}
+	for (p = pt->head; p != NULL; p = p->next) {
+		if (p->state != PTAB_LIVE)
+			continue;
+		k[i].pid = p->pid;
+		k[i].start_time = p->start_time;
+		i++;
+	}
+	pthread_mutex_unlock(&pt->lock);
+	*out = k;
+	*n = i;
+	return 0;
+}
+
+static struct ptab_proc *ptab_find(struct ptab *pt, const struct ptab_key *key)
+{
+	struct ptab_proc *p;
+
+	for (p = pt->buckets[ptab_hash(pt, key->pid)]; p != NULL; p = p->hnext)
+		if (p->pid == key->pid && p->start_time == key->start_time &&
+		    p->state != PTAB_STALE)
+			return p;
+	return NULL;
+}
+
+void ptab_set_procfs(struct ptab *pt, const struct ptab_key *keys,
+    const struct procfs_status *st, const int *ok, size_t n)
+{
+	pthread_mutex_lock(&pt->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct ptab_proc *p;
+
+		if (!ok[i])
+			continue;
+		p = ptab_find(pt, &keys[i]);
+		/* An entry that exited while /proc was read keeps its final
+		 * figures from before. */
+		if (p == NULL || p->state != PTAB_LIVE)
+			continue;
+		p->pfs = st[i];
+		p->have_procfs = 1;
+	}
+	pthread_mutex_unlock(&pt->lock);
+}
+
+int ptab_history(struct ptab *pt, pid_t pid, struct ptab_hist **out)
+{
+	struct ptab_proc *p, *found = NULL;
+	struct ptab_hist *h;
+	struct ptab_hpoint *pts;
+	size_t off_pts, off_chars, clen;
+
+	pthread_mutex_lock(&pt->lock);
+	/* The newest entry of the pid that is not hidden. */
+	for (p = pt->buckets[ptab_hash(pt, pid)]; p != NULL; p = p->hnext)
+		if (p->pid == pid && p->state != PTAB_STALE &&
+		    (found == NULL || p->created > found->created))
+			found = p;
+	if (found == NULL) {
+		pthread_mutex_unlock(&pt->lock);
+		return -ENOENT;
+	}
+	p = found;
+	clen = strlen(p->comm) + 1;
+	off_pts = ALIGN8(sizeof(*h));
+	off_chars = off_pts + (size_t)p->hlen * sizeof(*pts);
+	h = malloc(off_chars + clen);
+	if (h == NULL) {
+		pthread_mutex_unlock(&pt->lock);
+		return -ENOMEM;
+	}
+	pts = (struct ptab_hpoint *)(void *)((char *)h + off_pts);
+	h->pid = p->pid;
+	h->start_time = p->start_time;
+	h->comm = memcpy((char *)h + off_chars, p->comm, clen);
+	h->exited = p->state == PTAB_EXITED;
+	h->n = p->hlen;
+	h->points = pts;
+	for (unsigned i = 0; i < p->hlen; i++)
+		pts[i] = p->hist[(p->hpos + p->hcap - (p->hlen - 1 - i)) % p->hcap];
+	pthread_mutex_unlock(&pt->lock);
+	*out = h;
+	return 0;
+}
+
+size_t ptab_memory(struct ptab *pt)
+{
+	struct ptab_proc *p;
+	size_t m;
+
+	pthread_mutex_lock(&pt->lock);
+	m = sizeof(*pt) + pt->nbuckets * sizeof(pt->buckets[0]) + pt->chars +
+	    pt->n * sizeof(struct ptab_proc) + pt->nret * sizeof(struct ptab_ret);
+	for (p = pt->head; p != NULL; p = p->next)
+		m += p->capgauges * sizeof(struct ptab_gslot) + p->hcap * sizeof(struct ptab_hpoint);
+	pthread_mutex_unlock(&pt->lock);
+	return m;
 }

@@ -6,6 +6,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "procfs.h"
 #include "proto.h"
 
 /*
@@ -27,6 +28,7 @@ struct ptab_limits {
 	unsigned max_processes;     /* entries, exited included */
 	unsigned max_gauges;        /* per process */
 	double exited_ttl;          /* seconds */
+	unsigned history_length;    /* points kept per process; 0: no history */
 };
 
 struct ptab_key {
@@ -78,6 +80,17 @@ void ptab_conn_closed(struct ptab *pt, struct ptab_proc *p, unsigned agent, doub
  * Returns how many were dropped. */
 size_t ptab_expire(struct ptab *pt, double now);
 
+/*
+ * /proc figures, refreshed outside the lock: ptab_live_keys() copies the
+ * keys of the live entries into a new array (the caller free()s *out), the
+ * caller reads /proc for each, and ptab_set_procfs() stores what it read
+ * (ok[i] zero: nothing could be read for keys[i], its last figures stay).
+ * An entry that has gone or changed meanwhile is skipped.
+ */
+int ptab_live_keys(struct ptab *pt, struct ptab_key **out, size_t *n);
+void ptab_set_procfs(struct ptab *pt, const struct ptab_key *keys,
+    const struct procfs_status *st, const int *ok, size_t n);
+
 /* ---- snapshots: plain data, copied out under the lock ---- */
 
 struct ptab_gauge {
@@ -101,14 +114,26 @@ struct ptab_view {
 	uint32_t have;                  /* PROTO_S_* sections ever received */
 	int have_threads;               /* a SAMPLE arrived: s.threads is set */
 	struct proto_sample s;          /* latest figures of each section */
+	int have_procfs;                /* pfs is set */
+	struct procfs_status pfs;       /* latest /proc figures */
 	size_t ngauges;
 	const struct ptab_gauge *gauges;        /* sorted by name */
 	uint64_t gauges_dropped;
 };
 
+/* Counters of processes whose entries are gone, summed per command, so
+ * per-command sums never go down (series = command). */
+struct ptab_retired {
+	const char *comm;
+	uint32_t have;                  /* PROTO_S_* sections summed */
+	struct proto_sample s;          /* only the counter fields are set */
+};
+
 struct ptab_snap {
 	size_t n;
 	struct ptab_view *procs;        /* sorted by pid */
+	size_t nretired;
+	const struct ptab_retired *retired;
 	uint64_t live;                  /* entries with an open connection */
 	uint64_t processes_refused;     /* since start */
 	uint64_t gauges_dropped;        /* since start, all entries */
@@ -121,5 +146,42 @@ struct ptab_snap {
 int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out);
 
 void ptab_snap_free(struct ptab_snap *snap);
+
+/* ---- history: recent figures of one process, for plots ---- */
+
+/*
+ * Each SAMPLE updates the newest point; a new point starts when the newest
+ * is a second old or more, so a ring of history_length points spans about
+ * history_length seconds whatever the agent's interval. Times are on the
+ * caller's monotonic clock.
+ */
+struct ptab_hpoint {
+	double t;
+	uint64_t heap_live_bytes;
+	uint64_t heap_peak_bytes;
+	uint64_t heap_live_blocks;
+	uint64_t stack_peak_bytes;
+	uint64_t mmap_live_bytes;
+	uint64_t resident_bytes;        /* latest /proc figure; 0 if none yet */
+	uint64_t threads;
+};
+
+struct ptab_hist {
+	pid_t pid;
+	uint64_t start_time;
+	const char *comm;
+	int exited;
+	size_t n;
+	const struct ptab_hpoint *points;       /* oldest first */
+};
+
+/* Copies the history of the tracked process `pid` into a new ptab_hist
+ * (one allocation; the caller free()s it). Returns 0, -ENOENT when no
+ * tracked process has that pid, or -ENOMEM. */
+int ptab_history(struct ptab *pt, pid_t pid, struct ptab_hist **out);
+
+/* Approximate bytes held by the table and its entries (for the benchmark
+ * and /api/v1/status). */
+size_t ptab_memory(struct ptab *pt);
 
 #endif

@@ -7,9 +7,10 @@
 set -u
 
 # Build: compiler, make, pkg-config and the libraries; test: libcurl and
-# jansson (again), promtool (prometheus), curl, python3.
+# jansson (again), promtool and a Prometheus server (prometheus), curl,
+# python3 and its prometheus_client (the OpenMetrics parser).
 PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
-libinih-dev libsystemd-dev zlib1g-dev prometheus curl python3"
+libinih-dev libsystemd-dev zlib1g-dev prometheus curl python3 python3-prometheus-client"
 
 installed() {
 	case $1 in

@@ -79,9 +79,7 @@ memprobe demo running
 Try, in another terminal:
   curl -s localhost:$PORT/metrics | grep memprobe_heap
   $ctl ps
-  $ctl watch $demo_pid
   curl -s $URL/api/v1/processes
-  open $URL/ in a browser for the live page
 
 The daemon's log: $tmp/memprobed.log (removed on exit).
 Press Ctrl-C to stop.

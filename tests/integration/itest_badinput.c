@@ -400,7 +400,7 @@ out:
 	if (harness_failures)
 		it_daemon_dump_log(&d);
 	it_proc_kill(&hold);
-	it_daemon_stop(&d);
+	CHECK(it_daemon_stop(&d) == 0);
 }
 
 int itest_badinput_run(void)

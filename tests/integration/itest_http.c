@@ -95,7 +95,7 @@ out:
 	if (harness_failures)
 		it_daemon_dump_log(&d);
 	it_proc_kill(&hold);
-	it_daemon_stop(&d);
+	CHECK(it_daemon_stop(&d) == 0);
 }
 
 /* Checks that r is a JSON error: {"error": "..."} with the given status. */
@@ -148,7 +148,7 @@ out:
 	if (harness_failures)
 		it_daemon_dump_log(&d);
 	it_http_free(&r);
-	it_daemon_stop(&d);
+	CHECK(it_daemon_stop(&d) == 0);
 }
 
 static void daemon_sigterm(void)
@@ -167,7 +167,7 @@ static void daemon_sigterm(void)
 out:
 	if (harness_failures)
 		it_daemon_dump_log(&d);
-	it_daemon_stop(&d);
+	CHECK(it_daemon_stop(&d) == 0);
 }
 
 int itest_http_run(void)

@@ -445,6 +445,11 @@ static int daemon_up(void *arg)
 
 int it_daemon_start(struct it_daemon *d, int exited_ttl)
 {
+	return it_daemon_start_args(d, exited_ttl, NULL);
+}
+
+int it_daemon_start_args(struct it_daemon *d, int exited_ttl, char *const extra[])
+{
 	char listen[64], ttl[32];
 	int rc;
 
@@ -470,6 +475,14 @@ int it_daemon_start(struct it_daemon *d, int exited_ttl)
 			"--log-level", "debug",
 			NULL,
 		};
+		char *full[64];
+		size_t na = 0;
+
+		for (; argv[na] != NULL; na++)
+			full[na] = argv[na];
+		for (size_t k = 0; extra != NULL && extra[k] != NULL && na < 63; k++)
+			full[na++] = extra[k];
+		full[na] = NULL;
 
 		d->port = it_free_port();
 		if (d->port < 0) {
@@ -478,7 +491,7 @@ int it_daemon_start(struct it_daemon *d, int exited_ttl)
 		}
 		snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
 		snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%d", d->port);
-		rc = it_proc_start(&d->proc, argv, NULL, d->log);
+		rc = it_proc_start(&d->proc, full, NULL, d->log);
 		if (rc < 0) {
 			fprintf(stderr, "integration: start %s: %s\n", itest.memprobed, strerror(-rc));
 			return rc;
@@ -503,26 +516,48 @@ int it_daemon_start(struct it_daemon *d, int exited_ttl)
 void it_daemon_dump_log(const struct it_daemon *d)
 {
 	char line[1024];
+	long size;
 	FILE *f;
-	int n = 0;
 
 	if (d->log[0] == '\0' || (f = fopen(d->log, "r")) == NULL)
 		return;
-	fprintf(stderr, "---- %s ----\n", d->log);
-	while (fgets(line, sizeof(line), f) != NULL && n++ < 200)
+	/* The end of a long debug log is what tells why. */
+	fseek(f, 0, SEEK_END);
+	size = ftell(f);
+	fprintf(stderr, "---- %s%s ----\n", d->log, size > 32768 ? " (its last 32 KiB)" : "");
+	if (size > 32768) {
+		fseek(f, size - 32768, SEEK_SET);
+		if (fgets(line, sizeof(line), f) == NULL)   /* skip a partial line */
+			line[0] = '\0';
+	} else {
+		fseek(f, 0, SEEK_SET);
+	}
+	while (fgets(line, sizeof(line), f) != NULL)
 		fputs(line, stderr);
 	fprintf(stderr, "---- end of log ----\n");
 	fclose(f);
 }
 
-void it_daemon_stop(struct it_daemon *d)
+int it_daemon_stop(struct it_daemon *d)
 {
-	/* A clean stop first, so a daemon that hangs on SIGTERM shows in the log. */
-	if (d->proc.pid > 0 && it_proc_stop(&d->proc, SIGTERM, IT_TIMEOUT_MS) < 0)
-		fprintf(stderr, "integration: memprobed ignored SIGTERM; killing it\n");
+	int rc = 0;
+
+	if (d->proc.pid > 0) {
+		if (it_proc_stop(&d->proc, SIGTERM, IT_TIMEOUT_MS) < 0) {
+			fprintf(stderr, "integration: memprobed ignored SIGTERM; killing it\n");
+			rc = -1;
+		} else if (!WIFEXITED(d->proc.status) || WEXITSTATUS(d->proc.status) != 0) {
+			fprintf(stderr, "integration: memprobed stopped with wait status 0x%x\n",
+			    d->proc.status);
+			rc = -1;
+		}
+		if (rc < 0)
+			it_daemon_dump_log(d);
+	}
 	it_proc_kill(&d->proc);
 	it_rmtree(d->dir);
 	d->dir[0] = '\0';
+	return rc;
 }
 
 void it_agent_env(char *env[], char *storage, const char *sock)

@@ -127,12 +127,20 @@ struct it_daemon {
  */
 int it_daemon_start(struct it_daemon *d, int exited_ttl);
 
+/* As it_daemon_start(), with more memprobed arguments (NULL-terminated,
+ * after the others, so they win; NULL: none). */
+int it_daemon_start_args(struct it_daemon *d, int exited_ttl, char *const extra[]);
+
 /* Prints the daemon's log to stderr (after a failed check). */
 void it_daemon_dump_log(const struct it_daemon *d);
 
-/* Kills the daemon if it runs and removes its temp dir. Safe to call more
- * than once and after a failed start. */
-void it_daemon_stop(struct it_daemon *d);
+/*
+ * Stops the daemon with SIGTERM (SIGKILL if it hangs) and removes its temp
+ * dir. Returns 0 if it was not running or exited with status 0, else -1
+ * having printed its status and log (a sanitizer report lands there). Safe
+ * to call more than once and after a failed start.
+ */
+int it_daemon_stop(struct it_daemon *d);
 
 /*
  * Environment for a program watched by d: NULL-terminated, in env (at least
@@ -236,5 +244,10 @@ int itest_heap_run(void);        /* itest_heap.c */
 int itest_agent_run(void);       /* itest_agent.c */
 int itest_http_run(void);        /* itest_http.c */
 int itest_badinput_run(void);    /* itest_badinput.c */
+int itest_accuracy_run(void);    /* itest_accuracy.c */
+int itest_transparency_run(void); /* itest_transparency.c */
+int itest_daemon_run(void);      /* itest_daemon.c */
+int itest_prom_run(void);        /* itest_prom.c */
+int itest_python_run(void);      /* itest_python.c */
 
 #endif

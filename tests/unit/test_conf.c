@@ -274,6 +274,87 @@ static void test_log_levels(void)
 	CHECK_STR(log_level_name(LOG_LEVEL_WARN), "warn");
 }
 
+/* config/memprobed.conf parses, names every key, and holds the defaults. */
+static void test_shipped_conf(void)
+{
+	const char *src = getenv("MEMPROBE_SRCDIR");
+	char path[512], err[CONF_ERR_MAX], line[1024], want[4096];
+	struct conf c, d;
+	FILE *f;
+	char *text = NULL;
+	size_t len = 0;
+
+	snprintf(path, sizeof(path), "%s/config/memprobed.conf", src != NULL ? src : ".");
+	CHECK(conf_init(&c) == 0);
+	CHECK(conf_init(&d) == 0);
+	if (conf_load(&c, path, err) != 0) {
+		fprintf(stderr, "  %s\n", err);
+		CHECK(0);
+	}
+	f = fopen(path, "r");
+	CHECK(f != NULL);
+	if (f != NULL) {
+		FILE *m = open_memstream(&text, &len);
+
+		while (fgets(line, sizeof(line), f) != NULL)
+			fputs(line, m);
+		fclose(m);
+		fclose(f);
+	}
+	for (size_t i = 0; i < conf_nkeys() && text != NULL; i++) {
+		const char *key = conf_key_name(i);
+		char a[4096], b[4096];
+
+		/* Each key appears as "key = default", commented out or not. */
+		conf_value(&d, i, b, sizeof(b));
+		snprintf(want, sizeof(want), "%s = ", key);
+		if (strstr(text, want) == NULL) {
+			fprintf(stderr, "  key %s is not in %s\n", key, path);
+			CHECK(0);
+		}
+		snprintf(want, sizeof(want), "--%s", conf_key_flag(i));
+		if (strstr(text, want) == NULL) {
+			fprintf(stderr, "  flag %s is not in %s\n", want, path);
+			CHECK(0);
+		}
+		/* The values set in the file are the defaults. */
+		conf_value(&c, i, a, sizeof(a));
+		if (strcmp(key, "agent_socket") != 0 && strcmp(a, b) != 0) {
+			fprintf(stderr, "  %s: file says %s, default is %s\n", key, a, b);
+			CHECK(0);
+		}
+	}
+	free(text);
+	conf_free(&c);
+	conf_free(&d);
+}
+
+static void test_new_keys(void)
+{
+	struct conf c;
+	char err[CONF_ERR_MAX];
+
+	CHECK(conf_init(&c) == 0);
+	CHECK_U64(c.series, ==, CONF_SERIES_PROCESS);
+	CHECK_U64(c.history_length, ==, 300);
+	CHECK_U64(c.proc_interval, ==, 2);
+	CHECK(conf_set(&c, "series", "command", err) == 0);
+	CHECK_U64(c.series, ==, CONF_SERIES_COMMAND);
+	CHECK(conf_set(&c, "series", "pid", err) == -EINVAL);
+	CHECK(strstr(err, "expected process or command") != NULL);
+	CHECK(conf_set(&c, "history_length", "0", err) == 0);
+	CHECK(conf_set(&c, "proc_interval", "x", err) == -EINVAL);
+	CHECK_STR(conf_key_for_flag("series"), "series");
+	CHECK_STR(conf_key_for_flag("history-length"), "history_length");
+	CHECK_STR(conf_key_for_flag("proc-interval"), "proc_interval");
+	/* Every key has its own flag. */
+	for (size_t i = 0; i < conf_nkeys(); i++)
+		CHECK_STR(conf_key_for_flag(conf_key_flag(i)), conf_key_name(i));
+	CHECK(conf_key_live(2));                /* exited_ttl */
+	CHECK(!conf_key_live(0));               /* agent_socket */
+	conf_free(&c);
+}
+
 static void cleanup(void)
 {
 	char cmd[300];
@@ -301,6 +382,8 @@ int main(void)
 	RUN_TEST(test_flags_map_to_keys);
 	RUN_TEST(test_addr_parse);
 	RUN_TEST(test_log_levels);
+	RUN_TEST(test_shipped_conf);
+	RUN_TEST(test_new_keys);
 	cleanup();
 	return HARNESS_EXIT();
 }

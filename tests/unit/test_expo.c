@@ -5,8 +5,9 @@
 #include "expo.h"
 #include "harness.h"
 
-/* Renders snap with empty daemon figures; the caller frees the text. */
-static char *render(const struct ptab_snap *snap, const struct expo_daemon *d)
+/* Renders snap in fmt with empty daemon figures; the caller frees the text. */
+static char *render_fmt(enum expo_format fmt, const struct ptab_snap *snap,
+    const struct expo_daemon *d)
 {
 	struct buf b = BUF_INIT;
 	struct expo_daemon none;
@@ -16,8 +17,13 @@ static char *render(const struct ptab_snap *snap, const struct expo_daemon *d)
 		memset(&none, 0, sizeof(none));
 		d = &none;
 	}
-	CHECK(expo_render(&b, EXPO_TEXT_004, snap, d) == 0);
+	CHECK(expo_render(&b, fmt, snap, d) == 0);
 	return buf_steal(&b, &len);
+}
+
+static char *render(const struct ptab_snap *snap, const struct expo_daemon *d)
+{
+	return render_fmt(EXPO_TEXT_004, snap, d);
 }
 
 /* Nonzero if text holds `line` as a whole line. */
@@ -341,6 +347,113 @@ static void test_format_double(void)
 	CHECK_STR(out, "-Inf");
 }
 
+static void test_openmetrics(void)
+{
+	struct ptab_view v = full_view();
+	struct ptab_snap snap;
+	char *t;
+	size_t n;
+
+	v.have_procfs = 1;
+	v.pfs.resident = 1 << 20;
+	memset(&snap, 0, sizeof(snap));
+	snap.n = 1;
+	snap.procs = &v;
+	t = render_fmt(EXPO_OPENMETRICS, &snap, NULL);
+	if (t == NULL)
+		return;
+	/* TYPE, UNIT, HELP in that order, together. */
+	CHECK(strstr(t, "# TYPE memprobe_heap_live_bytes gauge\n"
+	    "# UNIT memprobe_heap_live_bytes bytes\n"
+	    "# HELP memprobe_heap_live_bytes ") != NULL);
+	/* Counters are declared without _total and sampled with it. */
+	CHECK(strstr(t, "# TYPE memprobe_heap_allocations counter\n"
+	    "# HELP memprobe_heap_allocations ") != NULL);
+	CHECK_LINE(t, "memprobe_heap_allocations_total{pid=\"42\",comm=\"demo\"} 100");
+	CHECK(strstr(t, "# TYPE memprobe_heap_allocations_total") == NULL);
+	CHECK(strstr(t, "# TYPE memprobe_heap_allocated_bytes counter\n"
+	    "# UNIT memprobe_heap_allocated_bytes bytes\n") != NULL);
+	CHECK(strstr(t, "# TYPE memprobe_heap_allocation_size_bytes histogram\n"
+	    "# UNIT memprobe_heap_allocation_size_bytes bytes\n") != NULL);
+	CHECK(strstr(t, "# UNIT memprobe_daemon_scrape_duration_seconds seconds\n") != NULL);
+	CHECK(strstr(t, "# TYPE memprobe_daemon_messages_rejected counter\n") != NULL);
+	/* No UNIT for a name that does not end in one. */
+	CHECK(strstr(t, "# UNIT memprobe_heap_live_blocks") == NULL);
+	CHECK_LINE(t, "memprobe_process_resident_bytes{pid=\"42\",comm=\"demo\"} 1048576");
+	/* Ends with # EOF and nothing after it. */
+	n = strlen(t);
+	CHECK(n > 6 && strcmp(t + n - 6, "# EOF\n") == 0);
+	CHECK_U64(count(t, "# EOF"), ==, 1);
+	free(t);
+	/* The text format has no UNIT and no EOF. */
+	t = render(&snap, NULL);
+	if (t == NULL)
+		return;
+	CHECK(strstr(t, "# UNIT") == NULL);
+	CHECK(strstr(t, "# EOF") == NULL);
+	free(t);
+}
+
+static void test_by_command(void)
+{
+	struct ptab_view v[4];
+	struct ptab_gauge g1 = { "q", 1.5 }, g2 = { "q", 2.0 };
+	struct ptab_retired ret;
+	struct ptab_snap snap;
+	struct expo_daemon d;
+	char *t;
+
+	v[0] = full_view();                     /* worker, live */
+	v[0].pid = 10;
+	v[0].comm = "worker";
+	v[0].gauges = &g1;
+	v[0].ngauges = 1;
+	v[0].have_procfs = 1;
+	v[0].pfs.resident = 100;
+	v[1] = full_view();                     /* worker, live, deeper stack */
+	v[1].pid = 11;
+	v[1].comm = "worker";
+	v[1].s.stack_peak_bytes = 50000;
+	v[1].gauges = &g2;
+	v[1].ngauges = 1;
+	v[1].have_procfs = 1;
+	v[1].pfs.resident = 200;
+	v[2] = full_view();                     /* worker, exited: counters only */
+	v[2].pid = 12;
+	v[2].comm = "worker";
+	v[2].exited = 1;
+	v[3] = full_view();
+	v[3].pid = 13;
+	v[3].comm = "other";
+	memset(&ret, 0, sizeof(ret));           /* worker processes already gone */
+	ret.comm = "worker";
+	ret.have = PROTO_S_HEAP;
+	ret.s.heap_allocations = 1000;
+	memset(&snap, 0, sizeof(snap));
+	snap.n = 4;
+	snap.procs = v;
+	snap.nretired = 1;
+	snap.retired = &ret;
+	memset(&d, 0, sizeof(d));
+	d.by_command = 1;
+	t = render(&snap, &d);
+	if (t == NULL)
+		return;
+	CHECK(strstr(t, "pid=") == NULL);
+	CHECK_LINE(t, "memprobe_heap_live_bytes{comm=\"worker\"} 8192");          /* 2 live */
+	CHECK_LINE(t, "memprobe_heap_live_bytes{comm=\"other\"} 4096");
+	CHECK_LINE(t, "memprobe_heap_allocations_total{comm=\"worker\"} 1300");    /* 3 + gone */
+	CHECK_LINE(t, "memprobe_stack_peak_bytes{comm=\"worker\"} 50000");         /* the deepest */
+	CHECK_LINE(t, "memprobe_process_resident_bytes{comm=\"worker\"} 300");
+	CHECK_LINE(t, "memprobe_program_value{comm=\"worker\",name=\"q\"} 3.5");
+	CHECK_LINE(t, "memprobe_heap_allocation_size_bytes_count{comm=\"worker\"} 234");
+	CHECK_LINE(t, "memprobe_processes{comm=\"worker\"} 2");
+	CHECK_LINE(t, "memprobe_processes_exited{comm=\"worker\"} 1");
+	CHECK_LINE(t, "memprobe_processes{comm=\"other\"} 1");
+	CHECK(strstr(t, "memprobe_process_info") == NULL);
+	free(t);
+}
+
 int main(void)
 {
 	RUN_TEST(test_process_lines);
@@ -350,5 +463,7 @@ int main(void)
 	RUN_TEST(test_daemon_families);
 	RUN_TEST(test_families_once_and_together);
 	RUN_TEST(test_format_double);
+	RUN_TEST(test_openmetrics);
+	RUN_TEST(test_by_command);
 	return HARNESS_EXIT();
 }

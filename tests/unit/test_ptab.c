@@ -1,5 +1,6 @@
 /* test_ptab.c: unit tests of the process table (daemon/ptab.c), driven by a fake clock. */
 #include <errno.h>
+#include <unistd.h>
 
 #include "harness.h"
 #include "procfs.h"
@@ -7,7 +8,7 @@
 
 static struct ptab *new_table(unsigned max_processes, unsigned max_gauges, double ttl)
 {
-	struct ptab_limits lim = { max_processes, max_gauges, ttl };
+	struct ptab_limits lim = { max_processes, max_gauges, ttl, 0 };
 
 	return ptab_new(&lim);
 }
@@ -285,6 +286,141 @@ static void test_proc_stat_parse(void)
 	CHECK(procfs_parse_stat("garbage", &st) < 0);
 }
 
+static void test_history_ring(void)
+{
+	struct ptab_limits lim = { 10, 8, 60, 5 };
+	struct ptab *pt = ptab_new(&lim);
+	struct ptab_key key = { 700, 1 };
+	struct proto_hello h = hello(PROTO_AGENT_C, "hist");
+	struct proto_sample s;
+	struct ptab_proc *p = NULL;
+	struct ptab_hist *hi = NULL;
+
+	CHECK(ptab_conn_open(pt, &key, 0, &h, 0.0, &p) == 0);
+	CHECK(ptab_history(pt, 700, &hi) == 0);
+	CHECK_U64(hi->n, ==, 0);
+	free(hi);
+	memset(&s, 0, sizeof(s));
+	s.flags = PROTO_S_HEAP;
+	/* Ten samples a second for 9.5 s: one point a second, the newest
+	 * holding the latest figures; only the last 5 kept. */
+	for (int i = 0; i < 95; i++) {
+		s.heap_live_bytes = (uint64_t)i;
+		ptab_sample(pt, p, PROTO_AGENT_C, &s, 1.0 + i * 0.1);
+	}
+	CHECK(ptab_history(pt, 700, &hi) == 0);
+	CHECK_U64(hi->n, ==, 5);
+	CHECK_STR(hi->comm, "hist");
+	for (size_t i = 1; i < hi->n; i++)
+		CHECK(hi->points[i].t > hi->points[i - 1].t);
+	CHECK_U64(hi->points[4].heap_live_bytes, ==, 94);
+	CHECK(hi->points[4].t > 10.3 && hi->points[4].t < 10.5);
+	/* The point before holds the last sample of its second. */
+	CHECK_U64(hi->points[3].heap_live_bytes, ==, 89);
+	free(hi);
+	/* A shorter history_length keeps the newest points. */
+	lim.history_length = 2;
+	ptab_set_limits(pt, &lim);
+	ptab_sample(pt, p, PROTO_AGENT_C, &s, 20.0);
+	CHECK(ptab_history(pt, 700, &hi) == 0);
+	CHECK_U64(hi->n, ==, 2);
+	CHECK(hi->points[1].t == 20.0);
+	CHECK_U64(hi->points[0].heap_live_bytes, ==, 94);
+	free(hi);
+	CHECK(ptab_history(pt, 701, &hi) == -ENOENT);
+	ptab_free(pt);
+}
+
+static void test_procfs_figures(void)
+{
+	struct ptab *pt = new_table(10, 8, 60);
+	struct ptab_key k1 = { 800, 5 }, k2 = { 801, 5 }, old = { 800, 4 };
+	struct proto_hello h = hello(PROTO_AGENT_C, "pf");
+	struct ptab_proc *p1 = NULL, *p2 = NULL;
+	struct ptab_key *keys = NULL;
+	struct procfs_status st[3];
+	int ok[3] = { 1, 1, 0 };
+	struct ptab_snap *s;
+	size_t n = 0;
+
+	CHECK(ptab_conn_open(pt, &k1, 0, &h, 1.0, &p1) == 0);
+	CHECK(ptab_conn_open(pt, &k2, 0, &h, 1.0, &p2) == 0);
+	ptab_conn_closed(pt, p2, PROTO_AGENT_C, 2.0);
+	CHECK(ptab_live_keys(pt, &keys, &n) == 0);
+	CHECK_U64(n, ==, 1);                    /* the exited one is not read */
+	CHECK_U64(keys[0].pid, ==, 800);
+	free(keys);
+	memset(st, 0, sizeof(st));
+	st[0].resident = 4096;
+	st[0].resident_peak = 8192;
+	st[0].threads = 3;
+	st[1].resident = 1;                     /* another start time: skipped */
+	{
+		struct ptab_key ks[3] = { k1, old, k2 };
+
+		ptab_set_procfs(pt, ks, st, ok, 3);
+	}
+	s = snap_at(pt, 3.0);
+	CHECK_U64(s->n, ==, 2);
+	CHECK(s->procs[0].have_procfs);
+	CHECK_U64(s->procs[0].pfs.resident, ==, 4096);
+	CHECK_U64(s->procs[0].pfs.resident_peak, ==, 8192);
+	CHECK_U64(s->procs[0].pfs.threads, ==, 3);
+	CHECK(!s->procs[1].have_procfs);
+	ptab_snap_free(s);
+	ptab_free(pt);
+}
+
+static void test_retired_counters(void)
+{
+	struct ptab *pt = new_table(10, 8, 10);
+	struct proto_hello h = hello(PROTO_AGENT_C, "job");
+	struct proto_sample s;
+	struct ptab_proc *p = NULL;
+	struct ptab_snap *sn;
+
+	memset(&s, 0, sizeof(s));
+	s.flags = PROTO_S_HEAP;
+	s.heap_allocations = 100;
+	s.heap_live_bytes = 5;
+	for (int i = 0; i < 3; i++) {
+		struct ptab_key key = { 900 + i, 1 };
+
+		CHECK(ptab_conn_open(pt, &key, 0, &h, 1.0, &p) == 0);
+		ptab_sample(pt, p, PROTO_AGENT_C, &s, 1.0);
+		ptab_conn_closed(pt, p, PROTO_AGENT_C, 2.0);
+	}
+	CHECK_U64(ptab_expire(pt, 12.0), ==, 3);
+	sn = snap_at(pt, 12.0);
+	CHECK_U64(sn->n, ==, 0);
+	CHECK_U64(sn->nretired, ==, 1);
+	CHECK_STR(sn->retired[0].comm, "job");
+	CHECK_U64(sn->retired[0].s.heap_allocations, ==, 300);
+	CHECK_U64(sn->retired[0].s.heap_live_bytes, ==, 0);     /* gauges are not kept */
+	ptab_snap_free(sn);
+	ptab_free(pt);
+}
+
+static void test_proc_status_parse(void)
+{
+	struct procfs_status st;
+	const char *text = "Name:\tcat\nUmask:\t0022\nVmPeak:\t    3060 kB\n"
+	    "VmHWM:\t    1744 kB\nVmRSS:\t    1700 kB\nRssAnon:\t  108 kB\n"
+	    "VmData:\t     360 kB\nVmStk:\t     132 kB\nThreads:\t2\n";
+
+	CHECK(procfs_parse_status(text, &st) == 0);
+	CHECK_U64(st.resident, ==, 1700 * 1024);
+	CHECK_U64(st.resident_peak, ==, 1744 * 1024);
+	CHECK_U64(st.data, ==, 360 * 1024);
+	CHECK_U64(st.stack_mapped, ==, 132 * 1024);
+	CHECK_U64(st.threads, ==, 2);
+	/* A kernel thread has no Vm lines. */
+	CHECK(procfs_parse_status("Name:\tkthreadd\nThreads:\t1\n", &st) < 0);
+	/* Our own, for real. */
+	CHECK(procfs_status(getpid(), &st) == 0);
+	CHECK(st.resident > 0 && st.threads >= 1);
+}
+
 int main(void)
 {
 	RUN_TEST(test_merge_two_connections);
@@ -296,5 +432,9 @@ int main(void)
 	RUN_TEST(test_names_made_utf8);
 	RUN_TEST(test_many_processes_sorted);
 	RUN_TEST(test_proc_stat_parse);
+	RUN_TEST(test_history_ring);
+	RUN_TEST(test_procfs_figures);
+	RUN_TEST(test_retired_counters);
+	RUN_TEST(test_proc_status_parse);
 	return HARNESS_EXIT();
 }
