@@ -29,9 +29,13 @@
  * counters cannot give without a shared atomic per call. Each thread instead
  * publishes its net change to one shared counter when it has moved more than
  * AGENT_PEAK_BATCH from what it last published; the shared peak is raised
- * at each publication and again from the exact sum at every sample. So the
- * reported peak is never above the true peak, and at most
- * (threads with unpublished growth) * AGENT_PEAK_BATCH below it.
+ * at each publication and again from the exact sum at every sample. The
+ * shared figure is the true live sum less every thread's unpublished change,
+ * each under AGENT_PEAK_BATCH in size, so the reported peak is within
+ * T * AGENT_PEAK_BATCH of the true peak, either way, where T is the number
+ * of threads holding unpublished changes (unpublished frees of one thread can
+ * make another's publication overstate the sum). With one thread it is never
+ * above the true peak and at most AGENT_PEAK_BATCH below it.
  */
 #define AGENT_PEAK_BATCH (64 * 1024)
 

@@ -12,7 +12,7 @@ extern "C" {
 struct memprobe_stats {
 	uint64_t heap_live_bytes;        /* usable bytes of live heap blocks */
 	uint64_t heap_live_blocks;
-	uint64_t heap_peak_bytes;        /* never above the true peak; see libmemprobe(3) */
+	uint64_t heap_peak_bytes;        /* within threads x 64 KiB; see libmemprobe(3) */
 	uint64_t heap_allocations;       /* since start (a fork child: since its parent's) */
 	uint64_t heap_frees;
 	uint64_t heap_allocated_bytes;

@@ -1,0 +1,592 @@
+/* itest_transparency.c: real programs behave the same with the agent and a daemon as without; the agent exports only its hooks and API. */
+#include "harness.h"
+#include "itest_util.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <jansson.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/*
+ * Each test runs one workload twice, without the agent and then with it
+ * preloaded and reporting to a real daemon, and wants the same stdout,
+ * stderr and exit status; then it looks for the workload's processes in
+ * /api/v1/processes. The workloads print nothing that depends on timing or
+ * pids, and exit with a status of their own choosing where they can, so a
+ * lost status shows.
+ */
+
+#define OUT_MAX (8u << 20)      /* sort's output is about 3 MiB */
+#define RUN_TIMEOUT_MS 60000    /* a whole workload, under load */
+
+struct outcome {
+	char *out;              /* stdout, NUL-terminated; owned */
+	long len;
+	char err[4096];         /* stderr, cut */
+	int status;             /* wait status; -1 if it did not finish */
+	long pid;
+};
+
+static void outcome_free(struct outcome *o)
+{
+	free(o->out);
+	o->out = NULL;
+}
+
+static void slurp(const char *path, char *out, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(out, 1, size - 1, f);
+		fclose(f);
+	}
+	out[n] = '\0';
+}
+
+/* Finds an executable on PATH; 0 or -ENOENT. */
+static int which(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+
+	if (name[0] == '/') {
+		snprintf(out, size, "%s", name);
+		return access(out, X_OK) == 0 ? 0 : -ENOENT;
+	}
+	while (path != NULL && *path != '\0') {
+		size_t n = strcspn(path, ":");
+
+		snprintf(out, size, "%.*s/%s", (int)n, path, name);
+		if (n > 0 && access(out, X_OK) == 0)
+			return 0;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return -ENOENT;
+}
+
+/*
+ * Runs argv (argv[0] absolute) in directory dir (NULL: here) to its end,
+ * with the agent reporting to sock, or without it when sock is NULL; extra
+ * is one more NAME=VALUE for the environment, or NULL.
+ */
+static void run_workload(char *const argv[], const char *dir, const char *sock,
+    const char *extra, const char *errpath, struct outcome *o)
+{
+	char storage[2 * PATH_MAX + 64], cwd[PATH_MAX], more[PATH_MAX + 16];
+	char *env[6] = { NULL };
+	struct it_proc p;
+	int n = 0, moved = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->status = -1;
+	o->out = calloc(1, OUT_MAX);
+	if (o->out == NULL)
+		return;
+	if (sock != NULL) {
+		it_agent_env(env, storage, sock);
+		n = 3;
+	}
+	if (extra != NULL) {
+		snprintf(more, sizeof(more), "%s", extra);
+		env[n++] = more;
+	}
+	env[n] = NULL;
+	/* it_proc_start runs the child in our directory; move there and back. */
+	if (dir != NULL) {
+		if (getcwd(cwd, sizeof(cwd)) == NULL || chdir(dir) < 0)
+			return;
+		moved = 1;
+	}
+	n = it_proc_start(&p, argv, env, errpath);
+	if (moved && chdir(cwd) < 0)
+		fprintf(stderr, "  chdir back to %s: %s\n", cwd, strerror(errno));
+	if (n < 0) {
+		fprintf(stderr, "  start %s: %s\n", argv[0], strerror(-n));
+		return;
+	}
+	o->pid = p.pid;
+	it_proc_close_stdin(&p);
+	o->len = it_proc_read_all(&p, o->out, OUT_MAX, RUN_TIMEOUT_MS);
+	if (o->len < 0) {
+		fprintf(stderr, "  %s (agent %s): output did not end\n", argv[0], sock ? "on" : "off");
+		it_proc_kill(&p);
+		return;
+	}
+	if (it_proc_wait(&p, RUN_TIMEOUT_MS) < 0) {
+		fprintf(stderr, "  %s (agent %s): did not exit\n", argv[0], sock ? "on" : "off");
+		it_proc_kill(&p);
+		return;
+	}
+	o->status = p.status;
+	slurp(errpath, o->err, sizeof(o->err));
+	it_proc_kill(&p);
+}
+
+/* Shows where two outputs first differ. */
+static void show_diff(const char *what, const char *a, const char *b)
+{
+	size_t i = 0;
+
+	while (a[i] != '\0' && a[i] == b[i])
+		i++;
+	fprintf(stderr, "  %s differs at byte %zu:\n    without: \"%.120s\"\n    with:    \"%.120s\"\n",
+	    what, i, a + (i > 40 ? i - 40 : 0), b + (i > 40 ? i - 40 : 0));
+}
+
+/* Checks the run with the agent against the one without. */
+static void compare(const char *name, const struct outcome *plain, const struct outcome *with)
+{
+	if (plain->status == -1 || with->status == -1) {
+		fprintf(stderr, "  %s: did not finish (without: %d, with: %d)\n", name,
+		    plain->status, with->status);
+		CHECK(0);
+		return;
+	}
+	if (plain->len != with->len || memcmp(plain->out, with->out, (size_t)plain->len) != 0) {
+		show_diff("stdout", plain->out, with->out);
+		CHECK(0);
+	}
+	if (strcmp(plain->err, with->err) != 0) {
+		show_diff("stderr", plain->err, with->err);
+		CHECK(0);
+	}
+	if (plain->status != with->status) {
+		fprintf(stderr, "  %s: wait status 0x%x without the agent, 0x%x with\n", name,
+		    plain->status, with->status);
+		CHECK(0);
+	}
+}
+
+/* ---- the daemon's view ---- */
+
+struct seen_wait {
+	const char *url;
+	long pid;               /* wanted pid, or 0 */
+	const char *comm;       /* wanted comm, or NULL */
+	int min;                /* at least this many entries of comm */
+	int count;              /* last count */
+};
+
+/* Counts entries of /api/v1/processes with w->comm, or finds w->pid. */
+static int seen(void *arg)
+{
+	struct seen_wait *w = arg;
+	json_t *root = NULL, *list, *e;
+	struct it_http r;
+	size_t i;
+
+	w->count = 0;
+	if (it_get(w->url, "/api/v1/processes", &r) == 0 && r.status == 200)
+		root = json_loadb(r.body, r.len, 0, NULL);
+	it_http_free(&r);
+	list = json_object_get(root, "processes");
+	json_array_foreach(list, i, e) {
+		json_t *pid = json_object_get(e, "pid");
+		const char *comm = json_string_value(json_object_get(e, "comm"));
+
+		if (w->pid > 0 && json_integer_value(pid) == w->pid)
+			w->count++;
+		else if (w->comm != NULL && comm != NULL && strcmp(comm, w->comm) == 0)
+			w->count++;
+	}
+	json_decref(root);
+	return w->count >= w->min;
+}
+
+static void check_seen_pid(const struct it_daemon *d, long pid, const char *what)
+{
+	struct seen_wait w = { d->url, pid, NULL, 1, 0 };
+
+	if (!it_wait_until(seen, &w, IT_TIMEOUT_MS)) {
+		fprintf(stderr, "  %s (pid %ld) never appeared in /api/v1/processes\n", what, pid);
+		CHECK(0);
+	}
+}
+
+static void check_seen_comm(const struct it_daemon *d, const char *comm, int min)
+{
+	struct seen_wait w = { d->url, 0, comm, min, 0 };
+
+	if (!it_wait_until(seen, &w, IT_TIMEOUT_MS)) {
+		fprintf(stderr, "  /api/v1/processes: %d processes named %s, want at least %d\n",
+		    w.count, comm, min);
+		CHECK(0);
+	}
+}
+
+/*
+ * Runs argv without and with the agent, compares, and checks the top
+ * process was seen. The daemon is started here; *d is stopped by the caller.
+ */
+static int both_ways(struct it_daemon *d, char *const argv[], const char *dir,
+    const char *extra, struct outcome *plain, struct outcome *with)
+{
+	char errpath[PATH_MAX];
+
+	if (it_daemon_start(d, 60) < 0)
+		return -1;
+	snprintf(errpath, sizeof(errpath), "%s/plain.stderr", d->dir);
+	run_workload(argv, dir, NULL, extra, errpath, plain);
+	snprintf(errpath, sizeof(errpath), "%s/agent.stderr", d->dir);
+	run_workload(argv, dir, d->sock, extra, errpath, with);
+	compare(argv[0], plain, with);
+	if (with->pid > 0)
+		check_seen_pid(d, with->pid, argv[0]);
+	return 0;
+}
+
+/* ---- the workloads ---- */
+
+static char python_workload[] =
+	"import hashlib, json, subprocess, sys, threading\n"
+	"import multiprocessing as mp\n"
+	"def work(n, out):\n"
+	"    d = {}\n"
+	"    for i in range(30000):\n"
+	"        d[str(i * n)] = [i] * (i % 7 + 1)\n"
+	"    rows = sorted(d.items())[:2000]\n"
+	"    out[n] = hashlib.sha256(json.dumps(rows).encode()).hexdigest()\n"
+	"out = {}\n"
+	"ts = [threading.Thread(target=work, args=(n, out)) for n in range(1, 5)]\n"
+	"for t in ts: t.start()\n"
+	"for t in ts: t.join()\n"
+	"for n in sorted(out): print('thread', n, out[n])\n"
+	"r = subprocess.run([sys.executable, '-c', 'import sys; print(sum(range(10**5))); sys.exit(4)'],\n"
+	"                   capture_output=True, text=True)\n"
+	"print('child', r.returncode, r.stdout.strip())\n"
+	"r = subprocess.run('echo hello | tr a-z A-Z', shell=True, capture_output=True, text=True)\n"
+	"print('shell', r.returncode, r.stdout.strip())\n"
+	"pool = mp.get_context('fork').Pool(2)\n"
+	"print('pool', sum(pool.map(abs, range(-3000, 3000))))\n"
+	"pool.close()\n"
+	"pool.join()\n"
+	"sys.stdout.flush()\n"
+	"sys.exit(3)\n";
+
+/* python3: threads, a child interpreter, a shell pipeline, a fork pool. */
+static void transparent_python(void)
+{
+	struct it_daemon d = { 0 };
+	struct outcome plain = { 0 }, with = { 0 };
+	char py[PATH_MAX];
+	char *argv[] = { py, "-c", python_workload, NULL };
+
+	/* Debian's interpreter when there is one: a version manager's shim is
+	 * a shell script, not the program under test. */
+	if (access("/usr/bin/python3", X_OK) == 0)
+		snprintf(py, sizeof(py), "/usr/bin/python3");
+	else
+		REQUIRE(which("python3", py, sizeof(py)) == 0);
+	REQUIRE(both_ways(&d, argv, NULL, NULL, &plain, &with) == 0);
+	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 3);
+	CHECK(strstr(with.out, "child 4 4999950000\n") != NULL);
+	CHECK(strstr(with.out, "shell 0 HELLO\n") != NULL);
+	CHECK(strstr(with.out, "pool 9000000\n") != NULL);
+	/* The top interpreter, the child one and the pool's two workers. */
+	check_seen_comm(&d, "python3", 4);
+	check_seen_comm(&d, "tr", 1);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	outcome_free(&plain);
+	outcome_free(&with);
+	CHECK(it_daemon_stop(&d) == 0);
+}
+
+static char bash_workload[] =
+	"set -u\n"
+	"seq 1 30000 | sort -rn | tr 0-9 a-j | md5sum\n"
+	"echo \"pipe ${PIPESTATUS[*]}\"\n"
+	"f() { echo $(( $1 * 2 )); }\n"
+	"s=0\n"
+	"for i in $(seq 1 40); do s=$(( s + $(f $i) )); done\n"
+	"echo \"sum $s\"\n"
+	"( exit 7 ); echo \"subshell $?\"\n"
+	"exit 5\n";
+
+/* bash: a four-stage pipeline, command substitutions (forks without exec). */
+static void transparent_bash(void)
+{
+	struct it_daemon d = { 0 };
+	struct outcome plain = { 0 }, with = { 0 };
+	char bash[PATH_MAX];
+	char *argv[] = { bash, "-c", bash_workload, NULL };
+
+	REQUIRE(which("bash", bash, sizeof(bash)) == 0);
+	REQUIRE(both_ways(&d, argv, NULL, NULL, &plain, &with) == 0);
+	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 5);
+	CHECK(strstr(with.out, "pipe 0 0 0 0\nsum 1640\nsubshell 7\n") != NULL);
+	check_seen_comm(&d, "seq", 2);
+	check_seen_comm(&d, "sort", 1);
+	check_seen_comm(&d, "tr", 1);
+	check_seen_comm(&d, "md5sum", 1);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	outcome_free(&plain);
+	outcome_free(&with);
+	CHECK(it_daemon_stop(&d) == 0);
+}
+
+/* Writes n lines of pseudo-random words and numbers to path. */
+static int write_lines(const char *path, int n)
+{
+	FILE *f = fopen(path, "w");
+	uint64_t x = 88172645463325252ull;
+
+	if (f == NULL)
+		return -errno;
+	for (int i = 0; i < n; i++) {
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		fprintf(f, "%08llx %llu line%d\n", (unsigned long long)(x >> 32),
+		    (unsigned long long)(x % 100000), i);
+	}
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+/* sort: 200k lines, threads and a small buffer, so it merges temp files. */
+static void transparent_sort(void)
+{
+	struct it_daemon d = { 0 };
+	struct outcome plain = { 0 }, with = { 0 };
+	char sort[PATH_MAX], file[PATH_MAX], tmp[PATH_MAX];
+	char *argv[] = { sort, "--parallel=4", "-S", "1M", "-T", tmp, "-k2,2n", "-k1,1",
+		file, NULL };
+
+	file[0] = tmp[0] = '\0';
+	REQUIRE(which("sort", sort, sizeof(sort)) == 0);
+	REQUIRE(it_tmpdir(tmp, sizeof(tmp)) == 0);
+	snprintf(file, sizeof(file), "%s/lines.txt", tmp);
+	REQUIRE(write_lines(file, 200000) == 0);
+	REQUIRE(both_ways(&d, argv, NULL, "LC_ALL=C", &plain, &with) == 0);
+	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 0);
+	CHECK(with.len > 200000 * 20);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	outcome_free(&plain);
+	outcome_free(&with);
+	CHECK(it_daemon_stop(&d) == 0);
+	it_rmtree(tmp);
+}
+
+/* Writes a small C project whose Makefile builds 8 objects and runs the
+ * program; only the program prints. */
+static int write_project(const char *dir)
+{
+	char path[PATH_MAX];
+	FILE *f;
+
+	for (int i = 0; i < 8; i++) {
+		snprintf(path, sizeof(path), "%s/f%d.c", dir, i);
+		if ((f = fopen(path, "w")) == NULL)
+			return -errno;
+		fprintf(f, "#include <stdlib.h>\n#include <string.h>\n"
+		    "int f%d(int n);\n"
+		    "int f%d(int n)\n{\n\tchar *p = malloc(1000 + n);\n\tint s = 0;\n"
+		    "\tmemset(p, %d, 1000 + n);\n\tfor (int i = 0; i < 1000 + n; i++)\n"
+		    "\t\ts += p[i];\n\tfree(p);\n\treturn s;\n}\n", i, i, i + 1);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/main.c", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		return -errno;
+	fprintf(f, "#include <stdio.h>\n");
+	for (int i = 0; i < 8; i++)
+		fprintf(f, "int f%d(int n);\n", i);
+	fprintf(f, "int main(void)\n{\n\tlong s = 0;\n");
+	for (int i = 0; i < 8; i++)
+		fprintf(f, "\ts += f%d(%d);\n", i, i * 10);
+	fprintf(f, "\tprintf(\"total %%ld\\n\", s);\n\treturn (int)(s %% 7) + 10;\n}\n");
+	fclose(f);
+	snprintf(path, sizeof(path), "%s/Makefile", dir);
+	if ((f = fopen(path, "w")) == NULL)
+		return -errno;
+	fprintf(f, "OBJS = main.o f0.o f1.o f2.o f3.o f4.o f5.o f6.o f7.o\n"
+	    "all: prog\n\t@./prog > result.txt; echo \"prog exit $$?\" >> result.txt\n"
+	    "\t@cat result.txt\n"
+	    "prog: $(OBJS)\n\t@$(CC) -o $@ $(OBJS)\n"
+	    "%%.o: %%.c\n\t@$(CC) -O1 -c -o $@ $<\n"
+	    "clean:\n\t@rm -f prog *.o result.txt\n");
+	return fclose(f) == 0 ? 0 : -errno;
+}
+
+/* make -j4 of a small C project: make, its jobserver, cc and its passes. */
+static void transparent_make(void)
+{
+	struct it_daemon d = { 0 };
+	struct outcome plain = { 0 }, with = { 0 };
+	char make[PATH_MAX], cc[PATH_MAX], dir[PATH_MAX] = "", errpath[PATH_MAX];
+	char *argv[] = { make, "-s", "-j4", "--no-print-directory", NULL };
+	char *clean[] = { make, "-s", "clean", NULL };
+	char ccvar[PATH_MAX + 8];
+	struct outcome c = { 0 };
+
+	REQUIRE(which("make", make, sizeof(make)) == 0);
+	if (which("cc", cc, sizeof(cc)) < 0)
+		REQUIRE(which("gcc", cc, sizeof(cc)) == 0);
+	snprintf(ccvar, sizeof(ccvar), "CC=%s", cc);
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	REQUIRE(write_project(dir) == 0);
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	snprintf(errpath, sizeof(errpath), "%s/plain.stderr", d.dir);
+	run_workload(argv, dir, NULL, ccvar, errpath, &plain);
+	run_workload(clean, dir, NULL, ccvar, errpath, &c);
+	CHECK(c.status == 0);
+	snprintf(errpath, sizeof(errpath), "%s/agent.stderr", d.dir);
+	run_workload(argv, dir, d.sock, ccvar, errpath, &with);
+	compare("make", &plain, &with);
+	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 0);
+	CHECK(strstr(with.out, "total ") != NULL && strstr(with.out, "prog exit 1") != NULL);
+	if (with.pid > 0)
+		check_seen_pid(&d, with.pid, "make");
+	check_seen_comm(&d, "prog", 1);
+	check_seen_comm(&d, "cc1", 9);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	outcome_free(&plain);
+	outcome_free(&with);
+	outcome_free(&c);
+	CHECK(it_daemon_stop(&d) == 0);
+	it_rmtree(dir);
+}
+
+/* The C stress test: 8 threads, every entry point, data checked. Its
+ * totals must also be the agent's, give or take the C runtime's own. */
+static void transparent_stress(void)
+{
+	struct it_daemon d = { 0 };
+	struct outcome plain = { 0 }, with = { 0 };
+	char bin[PATH_MAX + 32];
+	char *argv[] = { bin, "3", NULL };
+	unsigned long long allocs, frees, reallocs;
+	double v;
+	struct it_http r = { 0 };
+
+	snprintf(bin, sizeof(bin), "%s/tests/progs/stress", itest.build);
+	REQUIRE(both_ways(&d, argv, NULL, NULL, &plain, &with) == 0);
+	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 0);
+	REQUIRE(with.out != NULL && sscanf(with.out, "stress: ok threads=8 rounds=3 allocs=%llu "
+	    "frees=%llu reallocs=%llu", &allocs, &frees, &reallocs) == 3);
+	/* A realloc counts as a free and an allocation. The runtime adds a few
+	 * (thread start, stdio's buffer, libstdc++'s exception pool under a
+	 * UBSan agent); the program frees all its own at the end. */
+	if (!it_wait_metric(d.url, "memprobe_process_exited", with.pid, 1, 1, IT_TIMEOUT_MS, &v)) {
+		fprintf(stderr, "  stress (pid %ld) not shown as exited\n", with.pid);
+		CHECK(0);
+	}
+	REQUIRE(it_get(d.url, "/metrics", &r) == 0 && r.status == 200);
+	CHECK(it_metric_pid(r.body, "memprobe_heap_allocations_total", with.pid, &v));
+	CHECK_U64(v, >=, allocs + reallocs);
+	CHECK_U64(v, <=, allocs + reallocs + 100);
+	CHECK(it_metric_pid(r.body, "memprobe_heap_frees_total", with.pid, &v));
+	CHECK_U64(v, >=, frees + reallocs);
+	CHECK_U64(v, <=, frees + reallocs + 100);
+	CHECK(it_metric_pid(r.body, "memprobe_heap_live_bytes", with.pid, &v));
+	CHECK_U64(v, <, 256 * 1024);
+	CHECK(it_metric_pid(r.body, "memprobe_heap_failed_allocations_total", with.pid, &v));
+	CHECK_U64(v, ==, 0);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	it_http_free(&r);
+	outcome_free(&plain);
+	outcome_free(&with);
+	CHECK(it_daemon_stop(&d) == 0);
+}
+
+/* ---- exported symbols ---- */
+
+/* What the agent may export: its hooks (the malloc family, _exit/_Exit;
+ * the mapping and thread-start hooks) and its API. */
+static const char *const required_syms[] = {
+	"malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
+	"aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
+	"_exit", "_Exit", "memprobe_snapshot", "memprobe_flush", "memprobe_gauge_set",
+};
+static const char *const optional_syms[] = {
+	"mmap", "mmap64", "munmap", "mremap", "pthread_create",
+};
+
+static int listed(const char *name, const char *const *list, size_t n)
+{
+	for (size_t i = 0; i < n; i++)
+		if (strcmp(name, list[i]) == 0)
+			return 1;
+	return 0;
+}
+
+#define NREQ (sizeof(required_syms) / sizeof(required_syms[0]))
+#define NOPT (sizeof(optional_syms) / sizeof(optional_syms[0]))
+
+/* nm -D --defined-only: exactly the hooks and memprobe_*, nothing else. */
+static void exported_symbols(void)
+{
+	char cmd[PATH_MAX + 64], line[512], name[256], type[8];
+	int found[NREQ] = { 0 }, n = 0;
+	FILE *f;
+	int st;
+
+	snprintf(cmd, sizeof(cmd), "nm -D --defined-only '%s' 2>&1", itest.agent);
+	f = popen(cmd, "r");
+	REQUIRE(f != NULL);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		char addr[64];
+		char *at;
+
+		if (sscanf(line, "%63s %7s %255s", addr, type, name) != 3) {
+			fprintf(stderr, "  nm: \"%s\"\n", line);
+			CHECK(0);
+			continue;
+		}
+		if ((at = strchr(name, '@')) != NULL)
+			*at = '\0';     /* a version suffix */
+		n++;
+		if (listed(name, required_syms, NREQ)) {
+			for (size_t i = 0; i < NREQ; i++)
+				if (strcmp(name, required_syms[i]) == 0)
+					found[i] = 1;
+			continue;
+		}
+		if (listed(name, optional_syms, NOPT) || strncmp(name, "memprobe_", 9) == 0)
+			continue;
+		fprintf(stderr, "  libmemprobe.so exports %s (%s), which is neither a hook "
+		    "nor memprobe_*\n", name, type);
+		CHECK(0);
+	}
+	st = pclose(f);
+	CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+	CHECK(n > 0);
+	for (size_t i = 0; i < NREQ; i++)
+		if (!found[i]) {
+			fprintf(stderr, "  libmemprobe.so does not export %s\n", required_syms[i]);
+			CHECK(0);
+		}
+out:
+	;
+}
+
+int itest_transparency_run(void)
+{
+	if (it_selected("exported_symbols"))
+		RUN_TEST(exported_symbols);
+	if (it_selected("transparent_stress"))
+		RUN_TEST(transparent_stress);
+	if (it_selected("transparent_bash"))
+		RUN_TEST(transparent_bash);
+	if (it_selected("transparent_sort"))
+		RUN_TEST(transparent_sort);
+	if (it_selected("transparent_make"))
+		RUN_TEST(transparent_make);
+	if (it_selected("transparent_python"))
+		RUN_TEST(transparent_python);
+	return harness_failed_tests;
+}
