@@ -59,6 +59,12 @@ for bin in "$BUILD"/tests/test_*; do
 	run "$(basename "$bin")" "$bin"
 done
 
+# The Python agent's unit tests, against the package in the source tree.
+for t in tests/python/test_*.py; do
+	[ -f "$t" ] || continue
+	run "$(basename "$t")" env PYTHONPATH=client/python python3 "$t"
+done
+
 if [ -x "$BUILD/tests/integration" ]; then
 	run integration "$BUILD/tests/integration" "$BUILD"
 else

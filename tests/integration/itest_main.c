@@ -31,6 +31,11 @@ int main(int argc, char **argv)
 	failed += itest_agent_run();
 	failed += itest_http_run();
 	failed += itest_badinput_run();
+	failed += itest_accuracy_run();
+	failed += itest_transparency_run();
+	failed += itest_daemon_run();
+	failed += itest_prom_run();
+	failed += itest_python_run();
 
 	curl_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -1,0 +1,117 @@
+"""memprobe: the Python interpreter's own memory figures, live, in memprobed.
+
+    import memprobe
+    memprobe.start()
+
+starts a daemon thread that sends, every interval, sys.getallocatedblocks(),
+the garbage collector's figures per generation, the recursion limit, the
+deepest Python stack seen (in frames) and the thread count to memprobed over
+its agent socket. When the C agent (libmemprobe.so) is preloaded too, both
+report into the same process entry. Nothing here ever raises into the
+program because of the daemon: if it is absent or slow, samples are dropped
+and the agent reconnects quietly.
+"""
+
+import atexit
+import os
+import threading
+
+from . import _proto
+from ._agent import Agent, default_socket
+from ._sizeof import SHARED_TYPES, deep_sizeof
+
+__all__ = ["start", "stop", "deep_sizeof", "watch", "unwatch", "gauge_set",
+           "running", "SHARED_TYPES"]
+__version__ = "0.1.0"
+
+_agent = None
+_lock = threading.Lock()
+_fork_hook_installed = False
+
+
+def start(socket=None, interval=1.0, exact_depth=False):
+    """Starts reporting (idempotent: a second call returns the running agent).
+
+    socket: the agent socket; default MEMPROBE_SOCKET, else
+    $XDG_RUNTIME_DIR/memprobe/agent.sock if a daemon listens there, else
+    /run/memprobe/agent.sock.
+    interval: seconds between samples (0.01 to 3600).
+    exact_depth: also install a profile hook (sys.setprofile for this thread,
+    threading.setprofile for threads started later) that records the exact
+    deepest stack, even of a recursion that lasts microseconds. It costs
+    every Python call; see BENCHMARKS.md. Without it the depth is sampled
+    once per interval, plus the depth of any uncaught RecursionError.
+    Returns True if reporting is on.
+    """
+    global _agent, _fork_hook_installed
+    interval = float(interval)
+    if not 0.01 <= interval <= 3600:
+        raise ValueError("interval must be 0.01 to 3600 seconds")
+    with _lock:
+        if _agent is not None:
+            return True
+        _agent = Agent(socket or default_socket(), interval, bool(exact_depth))
+        _agent.start()
+        if not _fork_hook_installed:
+            os.register_at_fork(after_in_child=_after_fork_in_child)
+            atexit.register(_at_exit)
+            _fork_hook_installed = True
+    return True
+
+
+def stop():
+    """Sends a final sample, says goodbye, and stops the reporter."""
+    global _agent
+    with _lock:
+        agent, _agent = _agent, None
+    if agent is not None:
+        try:
+            agent.stop(final=True)
+        except Exception:
+            pass
+
+
+def running():
+    return _agent is not None
+
+
+def gauge_set(name, value):
+    """Sets a gauge of the program's own, exported as
+    memprobe_program_value{name=NAME}. NAME: 1..128 of [A-Za-z0-9_.:-]."""
+    if not _proto.gauge_name_ok(name):
+        raise ValueError("gauge name must be 1..128 of [A-Za-z0-9_.:-]")
+    agent = _agent
+    if agent is not None:
+        agent.set_gauge(name, value)
+
+
+def watch(obj, name, every=1):
+    """Reports deep_sizeof(obj) as the gauge NAME every `every` intervals.
+    The agent holds a reference to obj until unwatch(name)."""
+    if not _proto.gauge_name_ok(name):
+        raise ValueError("gauge name must be 1..128 of [A-Za-z0-9_.:-]")
+    if int(every) < 1:
+        raise ValueError("every must be at least 1")
+    agent = _agent
+    if agent is None:
+        raise RuntimeError("memprobe.start() first")
+    agent.watch(obj, name, int(every))
+
+
+def unwatch(name):
+    agent = _agent
+    if agent is not None:
+        agent.unwatch(name)
+
+
+def _after_fork_in_child():
+    agent = _agent
+    if agent is not None:
+        try:
+            agent.after_fork_in_child()
+        except Exception:
+            pass
+
+
+def _at_exit():
+    stop()

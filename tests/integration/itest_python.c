@@ -1,0 +1,297 @@
+/* itest_python.c: the Python agent against the real daemon: interpreter figures, depth, both agents in one entry. */
+#include "harness.h"
+#include "itest_util.h"
+
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#define PY_SCRIPT "tests/progs/py_agent.py"
+
+struct py {
+	struct it_daemon d;
+	struct it_proc proc;
+	long pid;
+	char storage[3 * PATH_MAX];
+	char *env[8];
+};
+
+/*
+ * Starts memprobed and `python3 tests/progs/py_agent.py ARGS` reporting to
+ * it; with_c also preloads the C agent. Waits for "ready PID".
+ */
+static int py_start(struct py *t, char *arg, int with_c)
+{
+	char line[128];
+	char *argv[] = { "/usr/bin/env", "python3", PY_SCRIPT, arg, NULL };
+	char *s = t->storage;
+	int n = 0;
+
+	memset(&t->proc, 0, sizeof(t->proc));
+	t->proc.in_fd = t->proc.out_fd = -1;
+	t->pid = -1;
+	if (it_daemon_start(&t->d, 60) != 0)
+		return -1;
+	if (with_c) {
+		t->env[n++] = s;
+		s += sprintf(s, "LD_PRELOAD=%s", itest.agent) + 1;
+		t->env[n++] = s;
+		s += sprintf(s, "MEMPROBE_INTERVAL_MS=100") + 1;
+	}
+	t->env[n++] = s;
+	s += sprintf(s, "MEMPROBE_SOCKET=%s", t->d.sock) + 1;
+	t->env[n] = NULL;
+	if (it_proc_start(&t->proc, argv, t->env, NULL) < 0)
+		return -1;
+	if (it_proc_readline(&t->proc, line, sizeof(line), IT_TIMEOUT_MS) < 0 ||
+	    strncmp(line, "ready ", 6) != 0) {
+		fprintf(stderr, "py_agent.py said no \"ready\" line\n");
+		return -1;
+	}
+	t->pid = strtol(line + 6, NULL, 10);
+	return 0;
+}
+
+static void py_stop(struct py *t)
+{
+	it_proc_kill(&t->proc);
+	it_daemon_stop(&t->d);
+}
+
+/* Sends a command and waits for the reply line that starts with `want`. */
+static int py_cmd(struct py *t, const char *cmd, const char *want, char *reply, size_t size)
+{
+	char buf[128];
+
+	if (it_proc_write(&t->proc, cmd) < 0)
+		return -1;
+	if (reply == NULL) {
+		reply = buf;
+		size = sizeof(buf);
+	}
+	if (it_proc_readline(&t->proc, reply, size, IT_TIMEOUT_MS) < 0)
+		return -1;
+	return strncmp(reply, want, strlen(want)) == 0 ? 0 : -1;
+}
+
+/* Value of a metric of the one watched process (a daemon per test, so any
+ * sample of `name`, optionally with label=value, is its). */
+struct metric_wait {
+	const char *url, *name, *label, *value;
+	double lo, last;
+};
+
+static int metric_at_least(void *arg)
+{
+	struct metric_wait *w = arg;
+	struct it_http r = { 0 };
+	int ok = 0;
+
+	if (it_get(w->url, "/metrics", &r) == 0 && r.status == 200 &&
+	    it_metric(r.body, w->name, w->label, w->value, &w->last))
+		ok = w->last >= w->lo;
+	it_http_free(&r);
+	return ok;
+}
+
+static int wait_metric(struct py *t, const char *name, const char *label,
+    const char *value, double lo, double *last)
+{
+	struct metric_wait w = { t->d.url, name, label, value, lo, -1 };
+	int ok = it_wait_until(metric_at_least, &w, IT_TIMEOUT_MS);
+
+	if (last != NULL)
+		*last = w.last;
+	if (!ok)
+		fprintf(stderr, "  %s%s%s%s: last %g, wanted >= %g\n", name,
+		    label ? "{" : "", label ? label : "", label ? "}" : "", w.last, lo);
+	return ok;
+}
+
+static void py_allocated_blocks(void)
+{
+	struct py t;
+	double base = 0, now = 0;
+
+	REQUIRE(py_start(&t, NULL, 0) == 0);
+	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", NULL, NULL, 1, &base));
+	REQUIRE(py_cmd(&t, "hold 50000\n", "held", NULL, 0) == 0);
+	CHECK(wait_metric(&t, "memprobe_python_allocated_blocks", NULL, NULL, base + 50000, &now));
+	CHECK(wait_metric(&t, "memprobe_python_recursion_limit", NULL, NULL, 1000, NULL));
+out:
+	py_stop(&t);
+}
+
+static void py_gc_generation2(void)
+{
+	struct py t;
+	double before = -1;
+
+	REQUIRE(py_start(&t, NULL, 0) == 0);
+	REQUIRE(wait_metric(&t, "memprobe_python_gc_collections_total", "generation", "2", 0, &before));
+	REQUIRE(py_cmd(&t, "gc\n", "collected", NULL, 0) == 0);
+	CHECK(wait_metric(&t, "memprobe_python_gc_collections_total", "generation", "2",
+	    before + 1, NULL));
+out:
+	py_stop(&t);
+}
+
+static void py_depth_sampled(void)
+{
+	struct py t;
+
+	REQUIRE(py_start(&t, NULL, 0) == 0);
+	REQUIRE(py_cmd(&t, "deep 800\n", "deep", NULL, 0) == 0);
+	/* Held at the bottom until the next line, so a sample sees it. */
+	CHECK(wait_metric(&t, "memprobe_python_stack_depth_peak", NULL, NULL, 800, NULL));
+	it_proc_write(&t.proc, "\n");
+out:
+	py_stop(&t);
+}
+
+static void py_depth_exact(void)
+{
+	struct py t;
+	char reply[64];
+	long depth;
+
+	REQUIRE(py_start(&t, "--exact", 0) == 0);
+	/* Returns at once: only the exact mode can see it. */
+	REQUIRE(py_cmd(&t, "flash 600\n", "flashed", reply, sizeof(reply)) == 0);
+	depth = strtol(reply + 8, NULL, 10);
+	CHECK(depth >= 600);
+	CHECK(wait_metric(&t, "memprobe_python_stack_depth_peak", NULL, NULL, (double)depth, NULL));
+out:
+	py_stop(&t);
+}
+
+static void py_recursion_past_limit(void)
+{
+	struct py t;
+	char reply[64];
+	double limit = 0;
+
+	REQUIRE(py_start(&t, "--exact", 0) == 0);
+	REQUIRE(py_cmd(&t, "overflow\n", "caught", reply, sizeof(reply)) == 0);
+	limit = (double)strtol(reply + 7, NULL, 10);
+	CHECK(wait_metric(&t, "memprobe_python_recursion_limit", NULL, NULL, limit, NULL));
+	/* The deepest stack reached the limit, less the frames the check
+	 * leaves for the handler. */
+	CHECK(wait_metric(&t, "memprobe_python_stack_depth_peak", NULL, NULL, limit - 5, NULL));
+out:
+	py_stop(&t);
+}
+
+static void py_and_c_in_one_entry(void)
+{
+	struct py t;
+	json_t *e = NULL, *agents;
+	double live = 0, blocks = 0;
+	char pid[24];
+
+	REQUIRE(py_start(&t, NULL, 1) == 0);
+	/* With the C agent preloaded, launchers (env, a pyenv shim) and their
+	 * children report too: wait for this pid's series. */
+	snprintf(pid, sizeof(pid), "%ld", t.pid);
+	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, &blocks));
+	REQUIRE(wait_metric(&t, "memprobe_heap_live_bytes", "pid", pid, 1, &live));
+	e = it_api_process(t.d.url, t.pid);
+	REQUIRE(e != NULL);
+	agents = json_object_get(e, "agents");
+	CHECK(json_is_array(agents) && json_array_size(agents) == 2);
+	CHECK(it_json_num(e, "heap.live_bytes", &live) && live > 0);
+	CHECK(it_json_num(e, "python.allocated_blocks", &blocks) && blocks > 0);
+	CHECK(it_json_num(e, "python.recursion_limit", &blocks) && blocks == 1000);
+out:
+	json_decref(e);
+	py_stop(&t);
+}
+
+static void py_gauge(void)
+{
+	struct py t;
+
+	REQUIRE(py_start(&t, NULL, 0) == 0);
+	REQUIRE(py_cmd(&t, "gauge queue.depth 42.5\n", "gauge", NULL, 0) == 0);
+	CHECK(wait_metric(&t, "memprobe_program_value", "name", "queue.depth", 42.5, NULL));
+out:
+	py_stop(&t);
+}
+
+/* python -m memprobe run: re-executes with the C agent preloaded, so both
+ * halves report, and passes the script's exit status through. */
+static void py_module_run(void)
+{
+	struct it_daemon d;
+	struct it_proc p = { .in_fd = -1, .out_fd = -1 };
+	char script[] = "/tmp/memprobe-pyrun-XXXXXX.py";
+	char storage[3 * PATH_MAX], *env[4], *s = storage;
+	char *argv[] = { "/usr/bin/env", "python3", "-m", "memprobe", "run", "--interval", "0.1",
+	    script, NULL };
+	char line[64];
+	json_t *e = NULL, *agents;
+	long pid = -1;
+	int fd = -1;
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	fd = mkstemps(script, 3);
+	REQUIRE(fd >= 0);
+	dprintf(fd, "import os, sys\nprint('ready', os.getpid(), flush=True)\n"
+	    "sys.stdin.readline()\nsys.exit(7)\n");
+	close(fd);
+	env[0] = s;
+	s += sprintf(s, "MEMPROBE_SOCKET=%s", d.sock) + 1;
+	env[1] = s;
+	s += sprintf(s, "MEMPROBE_LIBRARY=%s", itest.agent) + 1;
+	env[2] = s;
+	sprintf(s, "PYTHONPATH=client/python");
+	env[3] = NULL;
+	REQUIRE(it_proc_start(&p, argv, env, NULL) == 0);
+	REQUIRE(it_proc_readline(&p, line, sizeof(line), IT_TIMEOUT_MS) > 0);
+	REQUIRE(strncmp(line, "ready ", 6) == 0);
+	pid = strtol(line + 6, NULL, 10);
+	{
+		struct metric_wait w = { d.url, "memprobe_heap_live_bytes", "pid", NULL, 1, -1 };
+		char pidbuf[24];
+
+		snprintf(pidbuf, sizeof(pidbuf), "%ld", pid);
+		w.value = pidbuf;
+		CHECK(it_wait_until(metric_at_least, &w, IT_TIMEOUT_MS));
+		w.name = "memprobe_python_allocated_blocks";
+		CHECK(it_wait_until(metric_at_least, &w, IT_TIMEOUT_MS));
+	}
+	e = it_api_process(d.url, pid);
+	agents = e ? json_object_get(e, "agents") : NULL;
+	CHECK(json_is_array(agents) && json_array_size(agents) == 2);
+	it_proc_close_stdin(&p);
+	REQUIRE(it_proc_wait(&p, IT_TIMEOUT_MS) == 0);
+	CHECK(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 7);
+out:
+	json_decref(e);
+	it_proc_kill(&p);
+	unlink(script);
+	it_daemon_stop(&d);
+}
+
+int itest_python_run(void)
+{
+	if (it_selected("py_allocated_blocks"))
+		RUN_TEST(py_allocated_blocks);
+	if (it_selected("py_gc_generation2"))
+		RUN_TEST(py_gc_generation2);
+	if (it_selected("py_depth_sampled"))
+		RUN_TEST(py_depth_sampled);
+	if (it_selected("py_depth_exact"))
+		RUN_TEST(py_depth_exact);
+	if (it_selected("py_recursion_past_limit"))
+		RUN_TEST(py_recursion_past_limit);
+	if (it_selected("py_and_c_in_one_entry"))
+		RUN_TEST(py_and_c_in_one_entry);
+	if (it_selected("py_gauge"))
+		RUN_TEST(py_gauge);
+	if (it_selected("py_module_run"))
+		RUN_TEST(py_module_run);
+	return harness_failed_tests;
+}
