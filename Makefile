@@ -43,7 +43,7 @@ ITEST_BIN  = $(BUILD)/tests/integration
 
 PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
 
-.PHONY: all test check run deps clean asan bench bench-daemon
+.PHONY: all test check run deps clean asan fuzz bench bench-daemon
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -129,6 +129,25 @@ $(BUILD)/bench/daemon_load: tests/bench/daemon_load.c $(COMMON_SRC)
 
 bench-daemon: $(BUILD)/memprobed $(BUILD)/bench/daemon_load
 	@sh tests/bench/daemon_run.sh $(BUILD)
+
+# libFuzzer targets (clang): `make fuzz FUZZ_SECONDS=N` runs each for N s
+# on a copy of its committed seeds; see tests/fuzz/run.sh.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 30
+FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
+FUZZ_TARGETS  = proto conneg conf addr
+FUZZ_SRC_proto  = common/proto.c
+FUZZ_SRC_conneg = daemon/conneg.c
+FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c
+FUZZ_SRC_addr   = daemon/addr.c
+
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard daemon/*.c daemon/*.h)
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) \
+		$(call pkg_libs,inih)
+
+fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
+	@sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	rm -rf $(BUILD) build-asan
