@@ -355,6 +355,7 @@ int main(int argc, char **argv)
 	main_parse_args(&st.args, argc, argv);
 	if (main_configure(&st.conf, &st.args, err) < 0) {
 		log_error("%s", err);
+		free(st.args.ov);
 		return EXIT_USAGE;
 	}
 	if (st.args.check) {
