@@ -80,6 +80,8 @@ Try, in another terminal:
   curl -s localhost:$PORT/metrics | grep memprobe_heap
   $ctl ps
   curl -s $URL/api/v1/processes
+  curl -s $URL/api/v1/processes/$demo_pid/history
+  $URL/ in a browser: a landing page with links
 
 The daemon's log: $tmp/memprobed.log (removed on exit).
 Press Ctrl-C to stop.

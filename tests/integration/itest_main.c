@@ -36,6 +36,7 @@ int main(int argc, char **argv)
 	failed += itest_daemon_run();
 	failed += itest_prom_run();
 	failed += itest_python_run();
+	failed += itest_faults_run();
 
 	curl_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

@@ -249,5 +249,6 @@ int itest_transparency_run(void); /* itest_transparency.c */
 int itest_daemon_run(void);      /* itest_daemon.c */
 int itest_prom_run(void);        /* itest_prom.c */
 int itest_python_run(void);      /* itest_python.c */
+int itest_faults_run(void);      /* itest_faults.c */
 
 #endif
