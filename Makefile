@@ -43,7 +43,7 @@ ITEST_BIN  = $(BUILD)/tests/integration
 
 PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
 
-.PHONY: all test check run deps clean asan fuzz bench bench-daemon
+.PHONY: all test check run deps clean asan tsan fuzz bench bench-daemon
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -130,6 +130,11 @@ $(BUILD)/bench/daemon_load: tests/bench/daemon_load.c $(COMMON_SRC)
 bench-daemon: $(BUILD)/memprobed $(BUILD)/bench/daemon_load
 	@sh tests/bench/daemon_run.sh $(BUILD)
 
+# The suite with the daemon's threads (ingest, /proc refresh, HTTP pool)
+# under ThreadSanitizer; the agent and the programs it watches stay plain.
+tsan:
+	$(MAKE) BUILD=build-tsan SAN="-fsanitize=thread -fno-omit-frame-pointer" AGENT_SAN= PROG_SAN= test
+
 # libFuzzer targets (clang): `make fuzz FUZZ_SECONDS=N` runs each for N s
 # on a copy of its committed seeds; see tests/fuzz/run.sh.
 FUZZ_CC      ?= clang
@@ -150,6 +155,6 @@ fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
-	rm -rf $(BUILD) build-asan
+	rm -rf $(BUILD) build-asan build-tsan
 
 -include $(shell find $(BUILD) -name '*.d' 2>/dev/null)
