@@ -419,17 +419,21 @@ out:
 	return err;
 }
 
+/*
+ * rep.lock is deliberately not held across fork(): a fork of a large
+ * process takes tens of milliseconds, and an exit() in another thread must
+ * still get its final sample out meanwhile. The child rebuilds every piece
+ * of reporter state from nothing, so nothing it inherits needs to be
+ * consistent.
+ */
 void agent_report_prefork(void)
 {
-	pthread_mutex_lock(&rep.lock);
 }
 
 void agent_report_postfork(int child)
 {
-	if (!child) {
-		pthread_mutex_unlock(&rep.lock);
+	if (!child)
 		return;
-	}
 	/* The child: the parent's connection speaks for the parent, and the
 	 * reporter thread did not come along. Only resets here; the child's
 	 * reporter starts at its first allocator call, or its exit reports. */
