@@ -24,6 +24,15 @@ PKGS_TEST   = libcurl jansson
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
+# systemd readiness and socket activation (daemon/sd.c) use libsystemd when
+# pkg-config finds it; `make WITH_LIBSYSTEMD=no` builds the by-hand
+# implementation of the same protocols instead.
+WITH_LIBSYSTEMD ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo yes || echo no)
+ifeq ($(WITH_LIBSYSTEMD),yes)
+PKGS_DAEMON += libsystemd
+$(BUILD)/obj/daemon/sd.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
+endif
+
 COMMON_SRC = common/proto.c
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
 AGENT_SRC  = $(wildcard client/agent_*.c) $(COMMON_SRC)
@@ -56,7 +65,21 @@ $(BUILD)/pic/%.o: %.c
 	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(AGENT_SAN) -fPIC -fvisibility=hidden \
 		-ftls-model=initial-exec -c -o $@ $<
 
-$(BUILD)/memprobed: $(DAEMON_OBJ)
+# The live page (web/) is compiled into memprobed: tools/embed.sh writes
+# its files as C arrays into a generated source, never committed.
+WEB_SRC  = web/index.html web/app.js web/app.css
+PAGE_GEN = $(BUILD)/gen/page_assets.c
+PAGE_OBJ = $(BUILD)/obj/gen/page_assets.o
+
+$(PAGE_GEN): $(WEB_SRC) tools/embed.sh
+	@mkdir -p $(@D)
+	sh tools/embed.sh $@ $(WEB_SRC)
+
+$(PAGE_OBJ): $(PAGE_GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/memprobed: $(DAEMON_OBJ) $(PAGE_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
 
 $(BUILD)/libmemprobe.so: $(AGENT_OBJ)
@@ -66,7 +89,7 @@ $(BUILD)/libmemprobe.so: $(AGENT_OBJ)
 $(BUILD)/memprobectl: $(CTL_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_CTL))
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/main.c,$(wildcard daemon/*.c))
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(PAGE_GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -o $@ $(filter %.c,$^) \
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
@@ -76,6 +99,22 @@ $(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl_%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_CTL)) -o $@ $(filter %.c,$^) \
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_CTL))
+# The views print through the formatting helpers.
+$(BUILD)/tests/test_ctl_view: client/ctl_fmt.c
+
+# sd.c's unit test links sd.c alone, built both ways: by hand (test_sd)
+# and, when libsystemd is there, through it (test_sd_libsystemd).
+$(BUILD)/tests/test_sd: tests/unit/test_sd.c daemon/sd.c daemon/log.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread
+
+ifeq ($(WITH_LIBSYSTEMD),yes)
+UNIT_BIN += $(BUILD)/tests/test_sd_libsystemd
+$(BUILD)/tests/test_sd_libsystemd: tests/unit/test_sd.c daemon/sd.c daemon/log.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) -DHAVE_LIBSYSTEMD $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) \
+		$(call pkg_libs,libsystemd) -lpthread
+endif
 
 # Test programs are plain programs: the agent is preloaded, never linked.
 $(BUILD)/tests/progs/%: tests/progs/%.c
@@ -153,6 +192,82 @@ $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard daemon/*.c da
 
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)
+
+# Installation: `make install PREFIX=/usr DESTDIR=/tmp/stage`; see README.md,
+# "Running under systemd". Files that name installed paths (the service
+# unit, the agent drop-in, memprobe.pc) are written for PREFIX. memprobed
+# reads /etc/memprobe/memprobed.conf whatever the prefix; an existing one
+# is never overwritten (nor removed by uninstall).
+PREFIX         ?= /usr/local
+BINDIR         ?= $(PREFIX)/bin
+SBINDIR        ?= $(PREFIX)/sbin
+LIBDIR         ?= $(PREFIX)/lib
+INCLUDEDIR     ?= $(PREFIX)/include
+PKGCONFIGDIR   ?= $(LIBDIR)/pkgconfig
+MANDIR         ?= $(PREFIX)/share/man
+DOCDIR         ?= $(PREFIX)/share/doc/memprobe
+SYSTEMDUNITDIR ?= $(PREFIX)/lib/systemd/system
+SYSUSERSDIR    ?= $(PREFIX)/lib/sysusers.d
+CONFDIR         = /etc/memprobe
+INSTALL        ?= install
+MAN_PAGES       = $(wildcard man/*.[1-8])
+INSTALL_SED     = sed -e 's|/usr/local/sbin/memprobed|$(SBINDIR)/memprobed|g' \
+		      -e 's|/usr/local/lib/libmemprobe.so|$(LIBDIR)/libmemprobe.so|g' \
+		      -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@LIBDIR@|$(LIBDIR)|g' \
+		      -e 's|@INCLUDEDIR@|$(INCLUDEDIR)|g' -e 's|@VERSION@|$(VERSION)|g'
+
+.PHONY: install uninstall
+install: $(PROGRAMS)
+	@mkdir -p $(BUILD)/install
+	$(INSTALL_SED) systemd/memprobed.service >$(BUILD)/install/memprobed.service
+	$(INSTALL_SED) systemd/memprobe-agent.conf >$(BUILD)/install/memprobe-agent.conf
+	$(INSTALL_SED) client/memprobe.pc.in >$(BUILD)/install/memprobe.pc
+	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
+		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(DOCDIR) \
+		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(CONFDIR)
+	$(INSTALL) -m 0755 $(BUILD)/memprobed $(DESTDIR)$(SBINDIR)/memprobed
+	$(INSTALL) -m 0755 $(BUILD)/memprobectl $(DESTDIR)$(BINDIR)/memprobectl
+	$(INSTALL) -m 0755 $(BUILD)/libmemprobe.so $(DESTDIR)$(LIBDIR)/libmemprobe.so
+	$(INSTALL) -m 0644 client/memprobe.h $(DESTDIR)$(INCLUDEDIR)/memprobe.h
+	$(INSTALL) -m 0644 $(BUILD)/install/memprobe.pc $(DESTDIR)$(PKGCONFIGDIR)/memprobe.pc
+	$(INSTALL) -m 0644 $(BUILD)/install/memprobed.service systemd/memprobed.socket \
+		systemd/memprobed-http.socket $(DESTDIR)$(SYSTEMDUNITDIR)/
+	$(INSTALL) -m 0644 systemd/memprobe.sysusers $(DESTDIR)$(SYSUSERSDIR)/memprobe.conf
+	$(INSTALL) -m 0644 $(BUILD)/install/memprobe-agent.conf $(DESTDIR)$(DOCDIR)/memprobe-agent.conf
+	@if [ -e $(DESTDIR)$(CONFDIR)/memprobed.conf ]; then \
+		echo "install: keeping the existing $(DESTDIR)$(CONFDIR)/memprobed.conf"; \
+	else \
+		echo "$(INSTALL) -m 0644 config/memprobed.conf $(DESTDIR)$(CONFDIR)/memprobed.conf"; \
+		$(INSTALL) -m 0644 config/memprobed.conf $(DESTDIR)$(CONFDIR)/memprobed.conf; \
+	fi
+	@for m in $(MAN_PAGES); do \
+		d=$(DESTDIR)$(MANDIR)/man$${m##*.}; \
+		echo "$(INSTALL) -m 0644 $$m $$d/"; \
+		$(INSTALL) -d $$d && $(INSTALL) -m 0644 $$m $$d/ || exit 1; \
+	done
+	@# On the live system (no DESTDIR), as root: the user and group, the
+	@# linker cache, and systemd's view of the units.
+	@if [ -z "$(DESTDIR)" ] && [ "$$(id -u)" -eq 0 ]; then \
+		if command -v systemd-sysusers >/dev/null 2>&1; then \
+			systemd-sysusers $(SYSUSERSDIR)/memprobe.conf; fi; \
+		if command -v ldconfig >/dev/null 2>&1; then ldconfig; fi; \
+		if [ -d /run/systemd/system ]; then systemctl daemon-reload; fi; \
+	fi
+
+uninstall:
+	rm -f $(DESTDIR)$(SBINDIR)/memprobed $(DESTDIR)$(BINDIR)/memprobectl \
+		$(DESTDIR)$(LIBDIR)/libmemprobe.so $(DESTDIR)$(INCLUDEDIR)/memprobe.h \
+		$(DESTDIR)$(PKGCONFIGDIR)/memprobe.pc \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/memprobed.service \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/memprobed.socket \
+		$(DESTDIR)$(SYSTEMDUNITDIR)/memprobed-http.socket \
+		$(DESTDIR)$(SYSUSERSDIR)/memprobe.conf $(DESTDIR)$(DOCDIR)/memprobe-agent.conf
+	@for m in $(MAN_PAGES); do \
+		echo "rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}"; \
+		rm -f $(DESTDIR)$(MANDIR)/man$${m##*.}/$${m#man/}; \
+	done
+	-rmdir $(DESTDIR)$(DOCDIR) 2>/dev/null
+	@echo "uninstall: $(DESTDIR)$(CONFDIR)/memprobed.conf and the user memprobe are left in place"
 
 clean:
 	rm -rf $(BUILD) build-asan build-tsan

@@ -26,6 +26,7 @@ struct ctl_opts {
 	const char *url;    /* the daemon's base URL, never NULL or empty */
 	bool json;          /* print the API's JSON instead of a table */
 	bool bytes;         /* sizes as plain byte counts */
+	const char *help;   /* what --help prints: the command's help, or NULL for the global one */
 };
 
 /* Prints "memprobectl: MESSAGE\n" on stderr: the one line a failure gets. */
@@ -61,10 +62,33 @@ int ctl_bad_arg(const char *cmd, const char *arg);
  */
 int ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out);
 
+/*
+ * As ctl_api_get(), but quiet: on failure the line it would print (without
+ * the program's name) goes to ERR (ERRLEN bytes) instead, for callers that
+ * own the screen or decide later whether a failure is worth a word.
+ */
+int ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
+    char *err, size_t errlen);
+
 /* Pretty-prints JSON on stdout. Returns an exit code, after one line on stderr if not 0. */
 int ctl_print_json(const json_t *json);
 
+/*
+ * Parses a process id given on the command line: decimal, 1..INT_MAX.
+ * Returns 0 with *pid set, or -EINVAL.
+ */
+int ctl_parse_pid(const char *s, long *pid);
+
 /* The commands: argv[0] is the command's name. Each returns an exit code. */
 int ctl_cmd_ps(int argc, char **argv, struct ctl_opts *o);
+int ctl_cmd_show(int argc, char **argv, struct ctl_opts *o);
+int ctl_cmd_watch(int argc, char **argv, struct ctl_opts *o);
+int ctl_cmd_run(int argc, char **argv, struct ctl_opts *o);
+
+/* What each command's --help prints. */
+extern const char ctl_help_ps[];
+extern const char ctl_help_show[];
+extern const char ctl_help_watch[];
+extern const char ctl_help_run[];
 
 #endif

@@ -122,6 +122,133 @@ ctl_fmt_width(const char *s)
 	return w;
 }
 
+size_t
+ctl_fmt_cut(const char *s, size_t cols)
+{
+	size_t i = 0;
+
+	while (s[i] != '\0') {
+		size_t n = 1;
+
+		if (cols == 0)
+			break;
+		/* A lead byte and its continuation bytes are one column. */
+		while (s[i + n] != '\0' && ((unsigned char)s[i + n] & 0xc0) == 0x80)
+			n++;
+		i += n;
+		cols--;
+	}
+	return i;
+}
+
+char *
+ctl_fmt_pct(char *buf, size_t size, uint64_t part, uint64_t whole)
+{
+	/* In thousandths, in long double: part may be near 2^64. */
+	long double pm;
+
+	if (whole == 0) {
+		snprintf(buf, size, "-");
+		return buf;
+	}
+	pm = (long double)part * 1000.0L / (long double)whole;
+	if (part == 0)
+		snprintf(buf, size, "0%%");
+	else if (pm < 1.0L)
+		snprintf(buf, size, "<0.1%%");
+	else if (pm < 99.5L)
+		/* Halves round up, by hand: printf rounds them to even. */
+		snprintf(buf, size, "%u.%u%%", (unsigned)(pm + 0.5L) / 10, (unsigned)(pm + 0.5L) % 10);
+	else
+		/* Clamped: a tiny WHOLE must not overflow the conversion. */
+		snprintf(buf, size, "%" PRIu64 "%%",
+		    (uint64_t)(pm < 1e19L ? pm / 10.0L + 0.5L : 1e18L));
+	return buf;
+}
+
+char *
+ctl_fmt_bar(char *buf, size_t size, uint64_t v, uint64_t max, unsigned width)
+{
+	size_t n = 0;
+
+	if (size == 0)
+		return buf;
+	if (v > 0 && max > 0) {
+		long double w = (long double)(v > max ? max : v) * width / (long double)max;
+
+		n = (size_t)(w + 0.5L);
+		if (n == 0)
+			n = 1;
+	}
+	if (n > size - 1)
+		n = size - 1;
+	memset(buf, '#', n);
+	buf[n] = '\0';
+	return buf;
+}
+
+char *
+ctl_fmt_duration(char *buf, size_t size, double seconds)
+{
+	uint64_t s;
+
+	if (!(seconds >= 0))
+		seconds = 0;
+	if (seconds < 10) {
+		snprintf(buf, size, "%.1f s", seconds);
+		return buf;
+	}
+	s = seconds < 1e15 ? (uint64_t)(seconds + 0.5) : (uint64_t)1e15;
+	if (s < 60)
+		snprintf(buf, size, "%" PRIu64 " s", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%" PRIu64 " min %" PRIu64 " s", s / 60, s % 60);
+	else if (s < 86400)
+		snprintf(buf, size, "%" PRIu64 " h %" PRIu64 " min", s / 3600, s % 3600 / 60);
+	else
+		snprintf(buf, size, "%" PRIu64 " d %" PRIu64 " h", s / 86400, s % 86400 / 3600);
+	return buf;
+}
+
+char *
+ctl_fmt_spark(char *buf, size_t size, const uint64_t *v, size_t n, uint64_t max, int utf8)
+{
+	static const char *const blocks[8] = {
+		"\xe2\x96\x81", "\xe2\x96\x82", "\xe2\x96\x83", "\xe2\x96\x84",
+		"\xe2\x96\x85", "\xe2\x96\x86", "\xe2\x96\x87", "\xe2\x96\x88",
+	};
+	static const char ascii[8] = { ' ', '.', ':', '-', '=', '+', '*', '#' };
+	size_t cw = utf8 ? 3 : 1, fit, o = 0;
+
+	if (size == 0)
+		return buf;
+	fit = (size - 1) / cw;
+	if (n > fit) {
+		v += n - fit;
+		n = fit;
+	}
+	for (size_t i = 0; i < n; i++) {
+		unsigned step = 0;
+
+		if (max > 0 && v[i] > 0) {
+			long double h = (long double)(v[i] > max ? max : v[i]) * 7 / (long double)max;
+
+			step = (unsigned)(h + 0.5L);
+			/* The ASCII lowest step is a blank: keep a non-zero value visible. */
+			if (step == 0 && !utf8)
+				step = 1;
+		}
+		if (utf8) {
+			memcpy(buf + o, blocks[step], 3);
+			o += 3;
+		} else {
+			buf[o++] = ascii[step];
+		}
+	}
+	buf[o] = '\0';
+	return buf;
+}
+
 struct ctl_table {
 	size_t ncols;
 	size_t nrows;             /* rows in cells, the header included */

@@ -31,6 +31,42 @@ char *ctl_fmt_text(char *buf, size_t size, const char *s);
 /* Columns S takes on a terminal, counting one per UTF-8 character. */
 size_t ctl_fmt_width(const char *s);
 
+/*
+ * Bytes of the longest prefix of S that fits in COLS columns (counted as
+ * ctl_fmt_width() does), never splitting a UTF-8 character.
+ */
+size_t ctl_fmt_cut(const char *s, size_t cols);
+
+/*
+ * Writes PART as a percentage of WHOLE to BUF: "0%", "<0.1%" when above 0
+ * but below a tenth, one decimal below 10% ("3.4%"), whole numbers above
+ * ("45%", "130%"). WHOLE 0 gives "-". Returns BUF.
+ */
+char *ctl_fmt_pct(char *buf, size_t size, uint64_t part, uint64_t whole);
+
+/*
+ * Writes a bar of V against MAX, WIDTH columns at most, to BUF: '#' for
+ * each full column, rounded to nearest, and at least one for any V above 0.
+ * Nothing for V 0 or MAX 0. Cut to fit SIZE. Returns BUF.
+ */
+char *ctl_fmt_bar(char *buf, size_t size, uint64_t v, uint64_t max, unsigned width);
+
+/*
+ * Writes a duration in SECONDS (not negative) to BUF the way people say
+ * it: "0.4 s", "12 s", "5 min 3 s", "2 h 5 min", "3 d 4 h". Returns BUF.
+ */
+char *ctl_fmt_duration(char *buf, size_t size, double seconds);
+
+/*
+ * Writes a sparkline of the N values V (oldest first) to BUF: one
+ * character per value, its height V[i] of MAX in 8 steps ("▁▂▃▄▅▆▇█" when
+ * UTF8, else " .:-=+*#"); a value above 0 is never drawn as the lowest
+ * step's blank. Only the last values that fit SIZE are drawn. MAX 0
+ * draws every value as the lowest step. Returns BUF.
+ */
+char *ctl_fmt_spark(char *buf, size_t size, const uint64_t *v, size_t n, uint64_t max,
+    int utf8);
+
 enum ctl_align {
 	CTL_ALIGN_LEFT,
 	CTL_ALIGN_RIGHT,

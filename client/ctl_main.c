@@ -22,18 +22,18 @@
 
 struct ctl_command {
 	const char *name;
-	/* NULL: reserved by the contract, not written yet. */
 	int (*run)(int argc, char **argv, struct ctl_opts *o);
+	const char *help;       /* NULL: the global usage */
 };
 
 static int cmd_help(int argc, char **argv, struct ctl_opts *o);
 
 static const struct ctl_command commands[] = {
-	{ "ps",    ctl_cmd_ps },
-	{ "show",  NULL },
-	{ "watch", NULL },
-	{ "run",   NULL },
-	{ "help",  cmd_help },
+	{ "ps",    ctl_cmd_ps,    ctl_help_ps },
+	{ "show",  ctl_cmd_show,  ctl_help_show },
+	{ "watch", ctl_cmd_watch, ctl_help_watch },
+	{ "run",   ctl_cmd_run,   ctl_help_run },
+	{ "help",  cmd_help,      NULL },
 };
 
 static void
@@ -45,23 +45,24 @@ usage(FILE *f)
 	    "Shows the heap and stack figures memprobed collects from instrumented processes.\n"
 	    "\n"
 	    "Commands:\n"
-	    "  ps [--sort KEY]    one line per process, largest live heap first;\n"
-	    "                     KEY is heap (default), peak, stack, pid or comm\n"
-	    "  show PID           one process in full (not available in this version)\n"
-	    "  watch [PID]        a refreshing view (not available in this version)\n"
-	    "  run [--] CMD ARGS  run CMD with the agent loaded (not available in this version)\n"
-	    "  help               print this help\n"
+	    "  ps [--sort KEY]    one line per process, largest live heap first\n"
+	    "  show PID           one process in full, with its allocation sizes as a bar chart\n"
+	    "  watch [PID]        a refreshing view of every process, or of one\n"
+	    "  run [--] CMD ARGS  run CMD with the agent loaded; print its heap and stack\n"
+	    "                     peaks when it exits, and exit with its status\n"
+	    "  help [COMMAND]     print this help, or a command's\n"
 	    "\n"
 	    "Options (before or after the command):\n"
 	    "  --url URL          memprobed's HTTP address (default: $MEMPROBE_URL,\n"
 	    "                     else " DEFAULT_URL ")\n"
 	    "  --json             print the daemon's JSON, pretty-printed\n"
 	    "  --bytes            print sizes as byte counts, not KiB/MiB/GiB\n"
-	    "  -h, --help         print this help and exit\n"
+	    "  -h, --help         print this help (after a command: the command's) and exit\n"
 	    "  --version          print the version and exit\n"
 	    "\n"
 	    "Exit status: 0 ok, 1 not found, 2 usage error, 3 memprobed unreachable or\n"
-	    "its answer unusable, 4 out of memory or output error.\n",
+	    "its answer unusable, 4 out of memory or output error; run exits with CMD's\n"
+	    "status. See memprobectl(1).\n",
 	    f);
 }
 
@@ -114,7 +115,10 @@ ctl_opt_global(struct ctl_opts *o, int argc, char **argv, int *i, int *code)
 		return 1;
 	}
 	if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
-		usage(stdout);
+		if (o->help != NULL)
+			fputs(o->help, stdout);
+		else
+			usage(stdout);
 		*code = CTL_EXIT_OK;
 		return -1;
 	}
@@ -161,7 +165,8 @@ reply_error(const struct ctl_http_reply *reply, char *buf, size_t size)
 }
 
 int
-ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
+ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
+    char *errmsg, size_t errlen)
 {
 	struct ctl_http_reply reply = { 0 };
 	char err[ERRMSG_MAX], *url;
@@ -176,7 +181,7 @@ ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
 	len = base + strlen(path) + 1;
 	url = malloc(len);
 	if (url == NULL) {
-		ctl_errx("out of memory");
+		snprintf(errmsg, errlen, "out of memory");
 		return CTL_EXIT_INTERNAL;
 	}
 	snprintf(url, len, "%.*s%s", (int)base, o->url, path);
@@ -187,20 +192,20 @@ ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
 	case 0:
 		break;
 	case -EINVAL:
-		ctl_errx("invalid URL '%s': %s", o->url, err);
+		snprintf(errmsg, errlen, "invalid URL '%s': %s", o->url, err);
 		rc = CTL_EXIT_USAGE;
 		goto out;
 	case -ENOMEM:
-		ctl_errx("out of memory");
+		snprintf(errmsg, errlen, "out of memory");
 		rc = CTL_EXIT_INTERNAL;
 		goto out;
 	case -EMSGSIZE:
 	case -EPROTO:
-		ctl_errx("bad response from memprobed at %s: %s", o->url, err);
+		snprintf(errmsg, errlen, "bad response from memprobed at %s: %s", o->url, err);
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	default:
-		ctl_errx("cannot reach memprobed at %s: %s", o->url, err);
+		snprintf(errmsg, errlen, "cannot reach memprobed at %s: %s", o->url, err);
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	}
@@ -208,14 +213,14 @@ ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
 	if (reply.status == 404) {
 		const char *msg = reply_error(&reply, err, sizeof(err));
 
-		ctl_errx("%s: %s (HTTP 404)", url, msg ? msg : "not found");
+		snprintf(errmsg, errlen, "%s: %s (HTTP 404)", url, msg ? msg : "not found");
 		rc = CTL_EXIT_NOTFOUND;
 		goto out;
 	}
 	if (reply.status < 200 || reply.status > 299) {
 		const char *msg = reply_error(&reply, err, sizeof(err));
 
-		ctl_errx("memprobed at %s answered HTTP %ld for %s%s%s", o->url,
+		snprintf(errmsg, errlen, "memprobed at %s answered HTTP %ld for %s%s%s", o->url,
 		    reply.status, path, msg ? ": " : "", msg ? msg : "");
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
@@ -223,14 +228,15 @@ ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
 
 	root = json_loadb(reply.body, reply.len, 0, &jerr);
 	if (root == NULL) {
-		ctl_errx("bad response from memprobed at %s: %s: %s (line %d)", o->url,
-		    path, ctl_fmt_text(err, sizeof(err), jerr.text), jerr.line);
+		snprintf(errmsg, errlen, "bad response from memprobed at %s: %s: %s (line %d)",
+		    o->url, path, ctl_fmt_text(err, sizeof(err), jerr.text), jerr.line);
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
-		ctl_errx("bad response from memprobed at %s: %s: not a JSON object", o->url, path);
+		snprintf(errmsg, errlen, "bad response from memprobed at %s: %s: not a JSON object",
+		    o->url, path);
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	}
@@ -243,22 +249,41 @@ out:
 }
 
 int
+ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
+{
+	char err[2 * ERRMSG_MAX];
+	int rc = ctl_api_fetch(o, path, out, err, sizeof(err));
+
+	if (rc != CTL_EXIT_OK)
+		ctl_errx("%s", err);
+	return rc;
+}
+
+int
+ctl_parse_pid(const char *s, long *pid)
+{
+	long v = 0;
+
+	if (*s < '1' || *s > '9')
+		return -EINVAL;
+	for (; *s != '\0'; s++) {
+		if (*s < '0' || *s > '9')
+			return -EINVAL;
+		v = v * 10 + (*s - '0');
+		if (v > 0x7fffffffL)
+			return -EINVAL;
+	}
+	*pid = v;
+	return 0;
+}
+
+int
 ctl_print_json(const json_t *json)
 {
 	if (json_dumpf(json, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF) {
 		ctl_errx("cannot write to stdout: %s", strerror(errno));
 		return CTL_EXIT_INTERNAL;
 	}
-	return CTL_EXIT_OK;
-}
-
-static int
-cmd_help(int argc, char **argv, struct ctl_opts *o)
-{
-	(void)argc;
-	(void)argv;
-	(void)o;
-	usage(stdout);
 	return CTL_EXIT_OK;
 }
 
@@ -271,6 +296,30 @@ find_command(const char *name)
 		if (strcmp(commands[i].name, name) == 0)
 			return &commands[i];
 	return NULL;
+}
+
+static int
+cmd_help(int argc, char **argv, struct ctl_opts *o)
+{
+	const struct ctl_command *cmd;
+
+	(void)o;
+	if (argc > 2)
+		return ctl_bad_arg("help", argv[2]);
+	if (argc < 2) {
+		usage(stdout);
+		return CTL_EXIT_OK;
+	}
+	cmd = find_command(argv[1]);
+	if (cmd == NULL) {
+		ctl_errx("help: unknown command '%s'; try '" PROG " --help'", argv[1]);
+		return CTL_EXIT_USAGE;
+	}
+	if (cmd->help != NULL)
+		fputs(cmd->help, stdout);
+	else
+		usage(stdout);
+	return CTL_EXIT_OK;
 }
 
 /* Flushes stdout so that a full disk or closed pipe is an error, not silence. */
@@ -318,10 +367,7 @@ main(int argc, char **argv)
 		ctl_errx("unknown command '%s'; try '" PROG " --help'", argv[i]);
 		return CTL_EXIT_USAGE;
 	}
-	if (cmd->run == NULL) {
-		ctl_errx("'%s' is not available in this version", cmd->name);
-		return CTL_EXIT_USAGE;
-	}
+	opts.help = cmd->help;
 
 	if (ctl_http_init() < 0) {
 		ctl_errx("cannot initialise libcurl");

@@ -87,8 +87,12 @@ const char *conf_key_for_flag(const char *flag)
 void conf_default_socket(char *buf, size_t size)
 {
 	const char *xdg = getenv("XDG_RUNTIME_DIR");
+	const char *rt = getenv("RUNTIME_DIRECTORY");
 
-	if (geteuid() == 0)
+	/* systemd's RuntimeDirectory= (the first, when several). */
+	if (rt != NULL && rt[0] == '/')
+		snprintf(buf, size, "%.*s/agent.sock", (int)strcspn(rt, ":"), rt);
+	else if (geteuid() == 0)
 		snprintf(buf, size, "/run/memprobe/agent.sock");
 	else if (xdg != NULL && xdg[0] == '/')
 		snprintf(buf, size, "%s/memprobe/agent.sock", xdg);

@@ -63,7 +63,9 @@ int conf_init(struct conf *c);
 void conf_free(struct conf *c);
 
 /*
- * The default agent socket path into buf (size bytes): /run/memprobe/agent.sock
+ * The default agent socket path into buf (size bytes):
+ * $RUNTIME_DIRECTORY/agent.sock when systemd set that (RuntimeDirectory=;
+ * the first directory when it lists several), else /run/memprobe/agent.sock
  * when euid is 0, else $XDG_RUNTIME_DIR/memprobe/agent.sock when that is set
  * and absolute, else /tmp/memprobe-$UID/agent.sock.
  */

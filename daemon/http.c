@@ -1,4 +1,4 @@
-/* http.c: the HTTP server (libmicrohttpd): /metrics, /api/v1/..., /healthz. */
+/* http.c: the HTTP server (libmicrohttpd): /metrics, /api/v1/..., /healthz, the live page. */
 #include "http.h"
 
 #include <errno.h>
@@ -20,6 +20,7 @@
 #include "conneg.h"
 #include "expo.h"
 #include "log.h"
+#include "page.h"
 #include "procfs.h"
 
 #define HTTP_JSON "application/json"
@@ -295,28 +296,6 @@ static int http_status(struct http *h, struct http_body *b)
 	return 0;
 }
 
-static int http_landing(struct http_body *b)
-{
-	struct buf out = BUF_INIT;
-
-	buf_printf(&out, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\">"
-	    "<title>memprobed %s</title></head><body>\n<h1>memprobed %s</h1>\n"
-	    "<p>Heap and stack figures of the processes that run the memprobe agent.</p>\n<ul>\n"
-	    "<li><a href=\"/metrics\">/metrics</a> (Prometheus)</li>\n"
-	    "<li><a href=\"/api/v1/processes\">/api/v1/processes</a></li>\n"
-	    "<li><a href=\"/api/v1/status\">/api/v1/status</a></li>\n"
-	    "<li><a href=\"/healthz\">/healthz</a></li>\n</ul>\n</body></html>\n",
-	    MEMPROBE_VERSION, MEMPROBE_VERSION);
-	if (buf_failed(&out)) {
-		buf_free(&out);
-		return -ENOMEM;
-	}
-	b->data = buf_steal(&out, &b->len);
-	b->type = HTTP_HTML;
-	b->status = MHD_HTTP_OK;
-	return 0;
-}
-
 static int http_api(struct http *h, const char *rest, struct http_body *b)
 {
 	struct ptab_snap *snap;
@@ -355,7 +334,7 @@ enum http_route {
 	HTTP_R_HISTORY,
 	HTTP_R_STATUS,
 	HTTP_R_HEALTHZ,
-	HTTP_R_LANDING,
+	HTTP_R_PAGE,
 };
 
 #define API_PROCESSES "/api/v1/processes"
@@ -371,8 +350,8 @@ static enum http_route http_route(const char *url, const char **rest)
 	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/-/healthy") == 0 ||
 	    strcmp(url, "/-/ready") == 0)
 		return HTTP_R_HEALTHZ;
-	if (strcmp(url, "/") == 0)
-		return HTTP_R_LANDING;
+	if (page_match(url))
+		return HTTP_R_PAGE;
 	if (strcmp(url, "/api/v1/status") == 0)
 		return HTTP_R_STATUS;
 	if (strcmp(url, API_PROCESSES) == 0)
@@ -430,9 +409,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 		case HTTP_R_STATUS:
 			r = http_status(h, &b);
 			break;
-		case HTTP_R_LANDING:
-			r = http_landing(&b);
-			break;
+		case HTTP_R_PAGE:
+			return page_respond(conn, url) ? MHD_YES : MHD_NO;
 		case HTTP_R_PROCESSES:
 			r = http_api(h, NULL, &b);
 			break;
@@ -521,6 +499,30 @@ static int http_bind(struct http *h, const char *where, char *err, size_t errsiz
 	return 0;
 }
 
+/* Takes a listening socket passed by socket activation (sd.c checked its
+ * type); libmicrohttpd wants it non-blocking. */
+static int http_adopt(struct http *h, int fd, char *err, size_t errsize)
+{
+	struct sockaddr_storage ss;
+	socklen_t sl = sizeof(ss);
+	int fl, r;
+
+	h->fd = fd;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "http socket (descriptor %d, socket activation): fcntl: %s",
+		    fd, strerror(-r));
+		return r;
+	}
+	if (getsockname(fd, (struct sockaddr *)&ss, &sl) == 0)
+		addr_format((struct sockaddr *)&ss, h->address, sizeof(h->address));
+	else
+		snprintf(h->address, sizeof(h->address), "(descriptor %d)", fd);
+	return 0;
+}
+
 int http_start(struct http **out, const struct http_conf *conf, const struct http_sources *src,
     const struct http_settings *set, char *err, size_t errsize)
 {
@@ -528,6 +530,8 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 	int r;
 
 	if (h == NULL) {
+		if (conf->fd >= 0)
+			close(conf->fd);
 		snprintf(err, errsize, "http: out of memory");
 		return -ENOMEM;
 	}
@@ -537,7 +541,8 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 	h->started_mono = clock_mono();
 	h->started_wall = clock_real();
 	pthread_mutex_init(&h->lock, NULL);
-	r = http_bind(h, conf->listen_address, err, errsize);
+	r = conf->fd >= 0 ? http_adopt(h, conf->fd, err, errsize) :
+	    http_bind(h, conf->listen_address, err, errsize);
 	if (r < 0)
 		goto fail;
 	h->mhd = MHD_start_daemon(MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_EPOLL |
@@ -552,8 +557,9 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 	    MHD_OPTION_CONNECTION_TIMEOUT, (unsigned int)conf->timeout,
 	    MHD_OPTION_END);
 	if (h->mhd == NULL) {
-		snprintf(err, errsize, "--web.listen-address %s: cannot start the HTTP server",
-		    conf->listen_address);
+		snprintf(err, errsize, "%s %s: cannot start the HTTP server",
+		    conf->fd >= 0 ? "http socket" : "--web.listen-address",
+		    conf->fd >= 0 ? h->address : conf->listen_address);
 		/* Whether MHD closed the socket on failure varies; no other
 		 * thread runs yet, so asking is safe. */
 		if (fcntl(h->fd, F_GETFD) < 0)

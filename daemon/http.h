@@ -10,6 +10,8 @@
 
 struct http_conf {
 	const char *listen_address;             /* HOST:PORT, see addr_parse() */
+	int fd;                                 /* a listening socket passed by socket
+						 * activation, or -1: bind listen_address */
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	unsigned timeout;                       /* seconds an idle connection lives */
@@ -35,8 +37,9 @@ struct http_settings {
 struct http;
 
 /*
- * Binds the listen address itself (so a failure names it) and starts
- * libmicrohttpd's threads on it. The caller must have ignored SIGPIPE and
+ * Binds the listen address itself (so a failure names it), or takes
+ * conf->fd (owned by the server from the call on, even when it fails), and
+ * starts libmicrohttpd's threads on it. The caller must have ignored SIGPIPE and
  * blocked the signals it handles. Returns 0 and *out, or a negative errno
  * with a message in err ("--web.listen-address ADDR: bind: Address already
  * in use").

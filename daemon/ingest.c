@@ -5,6 +5,7 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -294,18 +295,52 @@ fail:
 	return r;
 }
 
-int ingest_open(struct ingest **out, const char *path, const struct ingest_limits *lim,
-    struct ptab *pt, char *err, size_t errsize)
+/*
+ * Takes over a listening socket passed by socket activation: the kernel
+ * checks of the socket's type were made by the caller. The file (if any) is
+ * not ours: ing->ino stays 0, so ingest_close() never removes it.
+ */
+static int ingest_take(struct ingest *ing, int fd, char *err, size_t errsize)
+{
+	int fl, r;
+
+	ing->lfd = fd;
+	fl = fcntl(fd, F_GETFL);
+	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
+	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: fcntl: %s", ing->path, strerror(-r));
+		return r;
+	}
+	/* A socket unit sets this with PassCredentials=yes; connections
+	 * queued before it was set carry no credentials and are closed at
+	 * their first message (the agent reconnects). */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: SO_PASSCRED: %s", ing->path, strerror(-r));
+		return r;
+	}
+	return 0;
+}
+
+/* ingest_open() and ingest_adopt(): binds `path`, or takes fd when >= 0
+ * (path then only names it in messages). */
+static int ingest_start(struct ingest **out, const char *path, int fd,
+    const struct ingest_limits *lim, struct ptab *pt, char *err, size_t errsize)
 {
 	struct ingest *ing = calloc(1, sizeof(*ing));
 	struct epoll_event ev;
 	int r;
 
 	if (ing == NULL) {
+		if (fd >= 0)
+			close(fd);
 		snprintf(err, errsize, "agent socket %s: out of memory", path);
 		return -ENOMEM;
 	}
 	ing->ep = ing->lfd = ing->spare_fd = -1;
+	if (fd >= 0)
+		ing->lfd = fd;          /* ours from here: ingest_close() closes it */
 	ing->lim = *lim;
 	ing->pt = pt;
 	ing->path = strdup(path);
@@ -321,7 +356,7 @@ int ingest_open(struct ingest **out, const char *path, const struct ingest_limit
 		snprintf(err, errsize, "agent socket %s: epoll: %s", path, strerror(-r));
 		goto fail;
 	}
-	r = ingest_listen(ing, path, err, errsize);
+	r = fd >= 0 ? ingest_take(ing, fd, err, errsize) : ingest_listen(ing, path, err, errsize);
 	if (r < 0)
 		goto fail;
 	memset(&ev, 0, sizeof(ev));
@@ -337,6 +372,36 @@ int ingest_open(struct ingest **out, const char *path, const struct ingest_limit
 fail:
 	ingest_close(ing, 0);
 	return r;
+}
+
+int ingest_open(struct ingest **out, const char *path, const struct ingest_limits *lim,
+    struct ptab *pt, char *err, size_t errsize)
+{
+	return ingest_start(out, path, -1, lim, pt, err, errsize);
+}
+
+int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
+    struct ptab *pt, char *err, size_t errsize)
+{
+	struct sockaddr_un sun;
+	socklen_t sl = sizeof(sun);
+	char name[sizeof(sun.sun_path) + 32];
+
+	memset(&sun, 0, sizeof(sun));
+	if (getsockname(fd, (struct sockaddr *)&sun, &sl) == 0 &&
+	    sl > offsetof(struct sockaddr_un, sun_path) && sun.sun_path[0] != '\0')
+		snprintf(name, sizeof(name), "%.*s", (int)sizeof(sun.sun_path), sun.sun_path);
+	else if (sl > offsetof(struct sockaddr_un, sun_path) + 1)
+		snprintf(name, sizeof(name), "@%.*s",
+		    (int)(sl - offsetof(struct sockaddr_un, sun_path) - 1), sun.sun_path + 1);
+	else
+		snprintf(name, sizeof(name), "(descriptor %d)", fd);
+	return ingest_start(out, name, fd, lim, pt, err, errsize);
+}
+
+const char *ingest_path(const struct ingest *ing)
+{
+	return ing->path;
 }
 
 /* ---- connections ---- */
@@ -703,7 +768,8 @@ void ingest_close(struct ingest *ing, double now)
 		close(ing->lfd);
 		/* Remove the file only if it is still ours: a newer daemon may
 		 * have replaced it. */
-		if (stat(ing->path, &st) == 0 && st.st_dev == ing->dev && st.st_ino == ing->ino)
+		if (ing->ino != 0 && stat(ing->path, &st) == 0 && st.st_dev == ing->dev &&
+		    st.st_ino == ing->ino)
 			unlink(ing->path);
 	}
 	if (ing->ep >= 0)

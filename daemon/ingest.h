@@ -56,6 +56,18 @@ struct ingest;
 int ingest_open(struct ingest **out, const char *path, const struct ingest_limits *lim,
     struct ptab *pt, char *err, size_t errsize);
 
+/*
+ * As ingest_open() on a listening AF_UNIX SOCK_SEQPACKET socket passed by
+ * socket activation (see sd.h), which this ingest owns from the call on,
+ * even when it fails. It sets O_NONBLOCK and SO_PASSCRED on it, and never
+ * removes the socket file: the service manager made it.
+ */
+int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
+    struct ptab *pt, char *err, size_t errsize);
+
+/* The agent socket's path (for an adopted socket, its bound address). */
+const char *ingest_path(const struct ingest *ing);
+
 /* An epoll descriptor that is readable when ingest_run() has work. */
 int ingest_fd(const struct ingest *ing);
 

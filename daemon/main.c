@@ -13,12 +13,19 @@
  * SIGHUP reads the configuration again (the same file, then the same
  * flags) and applies what can change live; see conf.c for which keys.
  *
+ * Under systemd (sd.c): sockets passed by socket activation replace the
+ * ones we would bind; READY=1 goes out once both serve, STATUS= with the
+ * counts on the 1 s tick when they changed, WATCHDOG=1 from this loop at
+ * half of WATCHDOG_USEC (a hung loop stops petting), RELOADING=1 and
+ * READY=1 around a SIGHUP reload, STOPPING=1 on the way out.
+ *
  * Allocation failure: at startup it is fatal (exit 1); afterwards each
  * module returns -ENOMEM and the boundary drops what it was doing (an agent
  * connection is closed, an HTTP request gets 503) and the daemon goes on.
  */
 #include <errno.h>
 #include <getopt.h>
+#include <inttypes.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -35,6 +42,7 @@
 #include "log.h"
 #include "ptab.h"
 #include "refresh.h"
+#include "sd.h"
 
 /* Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration. */
 #define EXIT_RUNTIME 1
@@ -194,6 +202,8 @@ struct main_state {
 	struct ingest *ing;
 	struct http *http;
 	struct refresh *refresh;
+	int wdfd;                       /* systemd watchdog timer, or -1 */
+	char status[160];               /* the last STATUS= sent */
 };
 
 static void main_limits(const struct conf *c, struct ptab_limits *pl, struct ingest_limits *il,
@@ -272,8 +282,28 @@ static void main_reload(struct main_state *st)
 		log_info("SIGHUP: configuration reloaded; nothing changed");
 }
 
+/* Sends the counts to systemd as STATUS= (after the lines in `also`, when
+ * not NULL), or nothing when neither they nor `also` are new. */
+static void main_status(struct main_state *st, const char *also)
+{
+	struct ingest_stats is;
+	size_t tracked, live;
+	char status[sizeof(st->status)];
+
+	if (!sysd_notifying())
+		return;
+	ingest_stats(st->ing, &is);
+	ptab_counts(st->pt, &tracked, &live);
+	snprintf(status, sizeof(status), "agents %" PRIu64 ", processes %zu (live %zu, exited %zu)",
+	    is.agents_connected, tracked, live, tracked - live);
+	if (also == NULL && strcmp(status, st->status) == 0)
+		return;
+	memcpy(st->status, status, sizeof(status));
+	sysd_notifyf("%s%sSTATUS=%s", also ? also : "", also ? "\n" : "", status);
+}
+
 /* The descriptors of the main loop, tagged in epoll_event.data.u32. */
-enum { EV_INGEST, EV_SIGNAL, EV_TIMER };
+enum { EV_INGEST, EV_SIGNAL, EV_TIMER, EV_WATCHDOG };
 
 static int main_watch(int ep, int fd, uint32_t tag)
 {
@@ -294,7 +324,8 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 	int ep = epoll_create1(EPOLL_CLOEXEC);
 
 	if (ep < 0 || main_watch(ep, ingest_fd(ing), EV_INGEST) < 0 ||
-	    main_watch(ep, sfd, EV_SIGNAL) < 0 || main_watch(ep, tfd, EV_TIMER) < 0)
+	    main_watch(ep, sfd, EV_SIGNAL) < 0 || main_watch(ep, tfd, EV_TIMER) < 0 ||
+	    (st->wdfd >= 0 && main_watch(ep, st->wdfd, EV_WATCHDOG) < 0))
 		fatal("epoll");
 	for (;;) {
 		int n = epoll_wait(ep, evs, 8, -1);
@@ -318,6 +349,15 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 					fatal("timerfd read");
 				ptab_expire(pt, now);
 				log_ratelimit_flush();
+				main_status(st, NULL);
+				break;
+			}
+			case EV_WATCHDOG: {
+				uint64_t ticks;
+
+				if (read(st->wdfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+					fatal("watchdog timerfd read");
+				sysd_notify("WATCHDOG=1");
 				break;
 			}
 			case EV_SIGNAL: {
@@ -326,7 +366,10 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 				if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
 					break;
 				if (si.ssi_signo == SIGHUP) {
+					sysd_notifyf("RELOADING=1\nMONOTONIC_USEC=%.0f",
+					    clock_mono() * 1e6);
 					main_reload(st);
+					main_status(st, "READY=1");
 					break;
 				}
 				close(ep);
@@ -345,12 +388,15 @@ int main(int argc, char **argv)
 	struct http_settings hset;
 	struct http_conf hconf;
 	struct http_sources hsrc;
+	struct sysd_sockets sk;
 	struct itimerspec its;
 	char err[CONF_ERR_MAX];
 	sigset_t set;
+	uint64_t wd_usec;
 	int sfd, tfd, sig, r;
 
 	memset(&st, 0, sizeof(st));
+	st.wdfd = -1;
 	log_init(argv[0]);
 	main_parse_args(&st.args, argc, argv);
 	if (main_configure(&st.conf, &st.args, err) < 0) {
@@ -384,11 +430,18 @@ int main(int argc, char **argv)
 	if (timerfd_settime(tfd, 0, &its, NULL) < 0)
 		fatal("timerfd_settime");
 
+	/* Sockets systemd passed replace agent_socket and listen_address. */
+	if (sysd_listen(&sk, err, sizeof(err)) < 0) {
+		log_error("%s; not starting", err);
+		return EXIT_RUNTIME;
+	}
 	main_limits(&st.conf, &plim, &ilim, &hset);
 	st.pt = ptab_new(&plim);
 	if (st.pt == NULL)
 		fatalx("out of memory");
-	if (ingest_open(&st.ing, st.conf.agent_socket, &ilim, st.pt, err, sizeof(err)) < 0) {
+	r = sk.agent >= 0 ? ingest_adopt(&st.ing, sk.agent, &ilim, st.pt, err, sizeof(err)) :
+	    ingest_open(&st.ing, st.conf.agent_socket, &ilim, st.pt, err, sizeof(err));
+	if (r < 0) {
 		log_error("%s; not starting", err);
 		return EXIT_RUNTIME;
 	}
@@ -401,6 +454,7 @@ int main(int argc, char **argv)
 	}
 
 	hconf.listen_address = st.conf.listen_address;
+	hconf.fd = sk.http;
 	hconf.max_connections = st.conf.http_max_connections;
 	hconf.max_connections_per_ip = st.conf.http_max_connections_per_ip;
 	hconf.timeout = st.conf.http_timeout;
@@ -413,12 +467,31 @@ int main(int argc, char **argv)
 		ingest_close(st.ing, clock_mono());
 		return EXIT_RUNTIME;
 	}
-	log_info("memprobed %s listening on agent socket %s and http://%s",
-	    MEMPROBE_VERSION, st.conf.agent_socket, http_address(st.http));
+	log_info("memprobed %s listening on agent socket %s%s and http://%s%s",
+	    MEMPROBE_VERSION, ingest_path(st.ing), sk.agent >= 0 ? " (socket activation)" : "",
+	    http_address(st.http), sk.http >= 0 ? " (socket activation)" : "");
+
+	/* Both sockets listen and both are served from here on. */
+	main_status(&st, "READY=1");
+	wd_usec = sysd_watchdog_usec();
+	if (wd_usec > 0) {
+		uint64_t half = wd_usec / 2 > 0 ? wd_usec / 2 : 1;
+
+		st.wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+		memset(&its, 0, sizeof(its));
+		its.it_interval.tv_sec = (time_t)(half / 1000000);
+		its.it_interval.tv_nsec = (long)(half % 1000000) * 1000;
+		its.it_value = its.it_interval;
+		if (st.wdfd < 0 || timerfd_settime(st.wdfd, 0, &its, NULL) < 0)
+			fatal("watchdog timerfd");
+		sysd_notify("WATCHDOG=1");
+		log_debug("systemd watchdog: WATCHDOG=1 every %" PRIu64 " ms", half / 1000);
+	}
 
 	sig = main_loop(&st, sfd, tfd);
 
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
+	sysd_notify("STOPPING=1\nSTATUS=stopping");
 	/* Scrapes in flight finish first; then no thread reads the table. */
 	http_stop(st.http);
 	refresh_stop(st.refresh);
@@ -426,6 +499,8 @@ int main(int argc, char **argv)
 	ptab_free(st.pt);
 	close(sfd);
 	close(tfd);
+	if (st.wdfd >= 0)
+		close(st.wdfd);
 	conf_free(&st.conf);
 	free(st.args.ov);
 	log_info("stopped");

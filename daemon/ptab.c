@@ -856,3 +856,21 @@ size_t ptab_memory(struct ptab *pt)
 	pthread_mutex_unlock(&pt->lock);
 	return m;
 }
+
+void ptab_counts(struct ptab *pt, size_t *tracked, size_t *live)
+{
+	struct ptab_proc *p;
+	size_t t = 0, l = 0;
+
+	pthread_mutex_lock(&pt->lock);
+	for (p = pt->head; p != NULL; p = p->next) {
+		if (p->state == PTAB_STALE)
+			continue;
+		t++;
+		if (p->state == PTAB_LIVE)
+			l++;
+	}
+	pthread_mutex_unlock(&pt->lock);
+	*tracked = t;
+	*live = l;
+}

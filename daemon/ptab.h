@@ -184,4 +184,9 @@ int ptab_history(struct ptab *pt, pid_t pid, struct ptab_hist **out);
  * and /api/v1/status). */
 size_t ptab_memory(struct ptab *pt);
 
+/* Entries in the table (exited ones included, as in a snapshot) and those
+ * with an agent connected, without copying anything (for systemd's
+ * STATUS=). */
+void ptab_counts(struct ptab *pt, size_t *tracked, size_t *live);
+
 #endif

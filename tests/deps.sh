@@ -8,9 +8,14 @@ set -u
 
 # Build: compiler, make, pkg-config and the libraries; test: libcurl and
 # jansson (again), promtool and a Prometheus server (prometheus), curl,
-# python3 and its prometheus_client (the OpenMetrics parser).
+# python3 and its prometheus_client (the OpenMetrics parser), systemd
+# (systemd-analyze, systemd-socket-activate, systemd-sysusers; it need not
+# run as PID 1), procps (/bin/kill, which memprobed.service's ExecReload=
+# names and systemd-analyze verify looks for), chromium (renders the live
+# page headless).
 PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
-libinih-dev libsystemd-dev zlib1g-dev prometheus curl python3 python3-prometheus-client"
+libinih-dev libsystemd-dev zlib1g-dev prometheus curl python3 python3-prometheus-client
+systemd procps chromium"
 
 installed() {
 	case $1 in

@@ -65,6 +65,12 @@ for t in tests/python/test_*.py; do
 	run "$(basename "$t")" env PYTHONPATH=client/python python3 "$t"
 done
 
+# Shell tests (tests/shell/test_*.sh BUILD): installation and the systemd units.
+for t in tests/shell/test_*.sh; do
+	[ -f "$t" ] || continue
+	run "$(basename "$t" .sh)" sh "$t" "$BUILD"
+done
+
 if [ -x "$BUILD/tests/integration" ]; then
 	run integration "$BUILD/tests/integration" "$BUILD"
 else

@@ -395,6 +395,12 @@ static void accuracy_fork(void)
 	run_scenario("fork", 1);
 }
 
+/* exit() sends its final sample even while another thread is in fork(). */
+static void accuracy_exit_final(void)
+{
+	run_scenario("exit_while_forking", 1);
+}
+
 /* The program's anonymous mappings, apart from the heap. */
 static void accuracy_mmap(void)
 {
@@ -521,6 +527,8 @@ int itest_accuracy_run(void)
 		RUN_TEST(accuracy_peak_threads);
 	if (it_selected("accuracy_fork"))
 		RUN_TEST(accuracy_fork);
+	if (it_selected("accuracy_exit_final"))
+		RUN_TEST(accuracy_exit_final);
 	if (it_selected("accuracy_exec"))
 		RUN_TEST(accuracy_exec);
 	if (it_selected("accuracy_gauge"))

@@ -177,8 +177,13 @@ int it_free_port(void)
 
 static int env_removed(const char *var)
 {
+	/* A service manager's variables, should the tests run under one,
+	 * are not the daemons' under test: itest_systemd.c sets its own. */
 	return strncmp(var, "LD_PRELOAD=", 11) == 0 ||
-	    strncmp(var, "MEMPROBE_", 9) == 0;
+	    strncmp(var, "MEMPROBE_", 9) == 0 ||
+	    strncmp(var, "NOTIFY_SOCKET=", 14) == 0 ||
+	    strncmp(var, "LISTEN_", 7) == 0 ||
+	    strncmp(var, "WATCHDOG_", 9) == 0;
 }
 
 static int env_overridden(const char *var, char *const env_set[])

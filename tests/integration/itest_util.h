@@ -70,8 +70,9 @@ struct it_proc {
 /*
  * Starts argv[0] (a path) with stdin and stdout on pipes. env_set is a
  * NULL-terminated list of "NAME=VALUE" strings set on top of this process's
- * environment, from which LD_PRELOAD and every MEMPROBE_* variable are
- * removed first. stderr goes to the file stderr_path (truncated) or, when it
+ * environment, from which LD_PRELOAD, every MEMPROBE_* variable and a
+ * service manager's (NOTIFY_SOCKET, LISTEN_*, WATCHDOG_*) are removed
+ * first. stderr goes to the file stderr_path (truncated) or, when it
  * is NULL, to ours. The child is killed if this process dies.
  * Returns 0 or -errno; *p is ready for the functions below either way.
  */
@@ -249,6 +250,9 @@ int itest_transparency_run(void); /* itest_transparency.c */
 int itest_daemon_run(void);      /* itest_daemon.c */
 int itest_prom_run(void);        /* itest_prom.c */
 int itest_python_run(void);      /* itest_python.c */
+int itest_ctl_run(void);         /* itest_ctl.c */
+int itest_page_run(void);        /* itest_page.c */
+int itest_systemd_run(void);     /* itest_systemd.c */
 int itest_faults_run(void);      /* itest_faults.c */
 
 #endif

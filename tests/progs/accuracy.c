@@ -4,7 +4,10 @@
 #include <fcntl.h>
 #include <malloc.h>
 #include <pthread.h>
+#include <sched.h>
 #include <semaphore.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -12,7 +15,9 @@
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
+#include <sys/syscall.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "memprobe.h"
@@ -38,7 +43,8 @@
  * input through read(2), so the program's own heap is exactly its books plus
  * what the agent's baseline snapshot saw.
  *
- * Scenarios: entries failed threads thread_exit peak peak_threads fork exec gauge mmap
+ * Scenarios: entries failed threads thread_exit peak peak_threads fork
+ * exit_while_forking exec gauge mmap
  * stack_main stack_thread.
  */
 
@@ -1006,6 +1012,116 @@ static int forked(void)
 	return failures;
 }
 
+/* ---- the final sample while another thread forks ---- */
+
+/*
+ * exit() must send a final sample even when another thread is inside
+ * fork() at that moment (the agent's fork handlers hold its reporter lock
+ * for the whole fork). A 30000-VMA address space makes each fork take tens
+ * of milliseconds, and two threads fork in a loop (the children leave at
+ * once with a raw exit_group, so they make no connection of their own).
+ * The program holds 4 MiB until its input ends, then frees it and exits:
+ * the final figures, without the 4 MiB, must reach the daemon. It first
+ * re-runs itself with an interval of an hour, so the reporter thread does
+ * not tick (nor wait on the lock) meanwhile; memprobe_flush() sends the
+ * sample that shows the 4 MiB.
+ */
+#define XF_PAGES 30000
+#define XF_HOLD  (4 * MIB)
+
+static atomic_int xf_forks;
+
+static void *xf_forker(void *arg)
+{
+	(void)arg;
+	for (;;) {
+		pid_t pid = fork();
+
+		if (pid == 0)
+			syscall(SYS_exit_group, 0);
+		if (pid > 0)
+			atomic_fetch_add(&xf_forks, 1);
+	}
+	return NULL;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = { 0, ms * 1000000L };
+
+	nanosleep(&ts, NULL);
+}
+
+static int exit_while_forking(char **argv)
+{
+	const char *interval = getenv("MEMPROBE_INTERVAL_MS");
+	struct memprobe_stats s;
+	struct book b = { 0 };
+	pthread_t th;
+	char *m;
+	void *hold;
+	int i;
+
+	if (interval == NULL || strcmp(interval, "3600000") != 0) {
+		setenv("MEMPROBE_INTERVAL_MS", "3600000", 1);
+		execv("/proc/self/exe", argv);
+		FAIL("exec /proc/self/exe: %s\n", strerror(errno));
+		return failures;
+	}
+	m = mmap(NULL, XF_PAGES * 4096ul, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	if (m == MAP_FAILED) {
+		FAIL("mmap\n");
+		return failures;
+	}
+	/* Every other page inaccessible: one mapping becomes 30000. */
+	for (i = 0; i < XF_PAGES; i += 2)
+		if (mprotect(m + (size_t)i * 4096, 4096, PROT_NONE) != 0) {
+			say("info mprotect %d: %s\n", i, strerror(errno));
+			break;
+		}
+	snapshot(&base);
+	hold = t_malloc(&b, XF_HOLD);
+	memset(hold, 1, XF_HOLD);
+	/* A sample with the 4 MiB, now (the connection may take a moment). */
+	for (i = 0; i < 500 && flush_fn() != 0; i++)
+		nap_ms(10);
+	signal(SIGCHLD, SIG_IGN);       /* children are reaped by the kernel */
+	/* Two forkers: while one forks, the other waits for the lock. */
+	for (i = 0; i < 2; i++)
+		if (pthread_create(&th, NULL, xf_forker, NULL) != 0) {
+			FAIL("pthread_create\n");
+			return failures;
+		}
+	for (i = 0; i < 1000 && atomic_load(&xf_forks) < 2; i++)
+		nap_ms(5);
+	/* From here on only the 4 MiB moves (the threads' start allocated). */
+	snapshot(&s);
+	/* The daemon has the 4 MiB (not the threads' few bytes: no sample
+	 * was sent after they started). */
+	expect("memprobe_heap_live_bytes", NULL, (double)malloc_usable_size(hold),
+	    (double)s.heap_live_bytes);
+	expect_kind("final", self_pid, "memprobe_heap_live_bytes", NULL,
+	    (double)(s.heap_live_bytes - malloc_usable_size(hold)),
+	    (double)(s.heap_live_bytes - malloc_usable_size(hold)));
+	/*
+	 * The agent's exit path spins on sched_yield(); on a loaded machine
+	 * each yield can last a time slice. As a real-time thread (when we may
+	 * be one) this thread yields only to its peers, so the spin lasts what
+	 * it lasts on an idle machine.
+	 */
+	{
+		struct sched_param sp = { .sched_priority = 1 };
+		int err = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+
+		say("info %d forks so far; SCHED_FIFO: %s\n", atomic_load(&xf_forks),
+		    err == 0 ? "yes" : strerror(err));
+	}
+	ready();
+	t_free(&b, hold);
+	exit(failures ? 1 : 0);         /* the forkers are still forking */
+}
+
 /* ---- exec ---- */
 
 /* Holds 16 MiB, then execs alloc_hold: the same pid goes on being tracked,
@@ -1357,6 +1473,8 @@ int main(int argc, char **argv)
 		peak_threads();
 	else if (strcmp(what, "fork") == 0)
 		forked();
+	else if (strcmp(what, "exit_while_forking") == 0)
+		exit_while_forking(argv);
 	else if (strcmp(what, "exec") == 0 && argc > 2)
 		exec_hold(argv[2]);
 	else if (strcmp(what, "gauge") == 0)
@@ -1369,6 +1487,7 @@ int main(int argc, char **argv)
 		stack_thread();
 	else {
 		say("usage: accuracy entries|failed|threads|thread_exit|peak|peak_threads|fork|"
+		    "exit_while_forking|"
 		    "exec ALLOC_HOLD|gauge|mmap|stack_main|stack_thread\n");
 		return 2;
 	}

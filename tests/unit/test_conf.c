@@ -72,7 +72,17 @@ static void test_default_socket(void)
 {
 	char buf[256];
 	char *saved = getenv("XDG_RUNTIME_DIR") ? strdup(getenv("XDG_RUNTIME_DIR")) : NULL;
+	char *saved_rt = getenv("RUNTIME_DIRECTORY") ? strdup(getenv("RUNTIME_DIRECTORY")) : NULL;
 	char want[256];
+
+	/* systemd's RuntimeDirectory= wins, the first of several. */
+	setenv("RUNTIME_DIRECTORY", "/run/memprobe-unit", 1);
+	conf_default_socket(buf, sizeof(buf));
+	CHECK_STR(buf, "/run/memprobe-unit/agent.sock");
+	setenv("RUNTIME_DIRECTORY", "/run/a:/run/b", 1);
+	conf_default_socket(buf, sizeof(buf));
+	CHECK_STR(buf, "/run/a/agent.sock");
+	unsetenv("RUNTIME_DIRECTORY");
 
 	setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
 	conf_default_socket(buf, sizeof(buf));
@@ -90,6 +100,10 @@ static void test_default_socket(void)
 		free(saved);
 	} else {
 		unsetenv("XDG_RUNTIME_DIR");
+	}
+	if (saved_rt != NULL) {
+		setenv("RUNTIME_DIRECTORY", saved_rt, 1);
+		free(saved_rt);
 	}
 }
 

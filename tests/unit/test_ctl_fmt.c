@@ -216,6 +216,91 @@ test_table_grows_past_initial_capacity(void)
 	ctl_table_free(t);
 }
 
+static void
+test_cut_counts_columns_not_bytes(void)
+{
+	CHECK_U64(ctl_fmt_cut("abcdef", 3), ==, 3);
+	CHECK_U64(ctl_fmt_cut("abc", 10), ==, 3);
+	CHECK_U64(ctl_fmt_cut("abc", 0), ==, 0);
+	/* "hé" + "llo": the é is two bytes and one column */
+	CHECK_U64(ctl_fmt_cut("h\xc3\xa9llo", 2), ==, 3);
+	/* three block characters of 3 bytes each, cut to 2 columns */
+	CHECK_U64(ctl_fmt_cut("\xe2\x96\x81\xe2\x96\x82\xe2\x96\x83", 2), ==, 6);
+}
+
+static void
+test_pct(void)
+{
+	char buf[CTL_FMT_NUM_LEN];
+
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 0, 100), "0%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 1, 100000), "<0.1%");
+	/* 2736 B of an 8 MiB stack: 0.033% */
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 2736, 8388608), "<0.1%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 1, 1000), "0.1%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 34, 1000), "3.4%");
+	/* 1 MiB of 8 MiB is 12.5%: whole numbers from 10% */
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 1048576, 8388608), "13%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 995, 10000), "10%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 994, 10000), "9.9%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 100, 100), "100%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 13, 10), "130%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), 5, 0), "-");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), UINT64_MAX, UINT64_MAX), "100%");
+	CHECK_STR(ctl_fmt_pct(buf, sizeof(buf), UINT64_MAX, 1), "1000000000000000000%");
+}
+
+static void
+test_bar(void)
+{
+	char buf[64];
+
+	CHECK_STR(ctl_fmt_bar(buf, sizeof(buf), 0, 100, 40), "");
+	CHECK_STR(ctl_fmt_bar(buf, sizeof(buf), 5, 0, 40), "");
+	CHECK_STR(ctl_fmt_bar(buf, sizeof(buf), 100, 100, 40),
+	    "########################################");
+	CHECK_STR(ctl_fmt_bar(buf, sizeof(buf), 50, 100, 10), "#####");
+	/* rounded to nearest: 0.26 * 10 = 2.6 */
+	CHECK_STR(ctl_fmt_bar(buf, sizeof(buf), 26, 100, 10), "###");
+	/* a count above 0 is never drawn as nothing */
+	CHECK_STR(ctl_fmt_bar(buf, sizeof(buf), 1, 1000000, 40), "#");
+	/* above the maximum: clamped */
+	CHECK_STR(ctl_fmt_bar(buf, sizeof(buf), 300, 100, 4), "####");
+	/* cut to the buffer */
+	CHECK_STR(ctl_fmt_bar(buf, 4, 100, 100, 40), "###");
+}
+
+static void
+test_duration(void)
+{
+	char buf[32];
+
+	CHECK_STR(ctl_fmt_duration(buf, sizeof(buf), 0), "0.0 s");
+	CHECK_STR(ctl_fmt_duration(buf, sizeof(buf), 0.44), "0.4 s");
+	CHECK_STR(ctl_fmt_duration(buf, sizeof(buf), 12.4), "12 s");
+	CHECK_STR(ctl_fmt_duration(buf, sizeof(buf), 303), "5 min 3 s");
+	CHECK_STR(ctl_fmt_duration(buf, sizeof(buf), 7500), "2 h 5 min");
+	CHECK_STR(ctl_fmt_duration(buf, sizeof(buf), 3 * 86400 + 4 * 3600 + 59), "3 d 4 h");
+	CHECK_STR(ctl_fmt_duration(buf, sizeof(buf), -5), "0.0 s");
+}
+
+static void
+test_spark(void)
+{
+	static const uint64_t v[] = { 0, 1, 50, 100 };
+	char buf[64];
+
+	CHECK_STR(ctl_fmt_spark(buf, sizeof(buf), v, 4, 100, 0), " .=#");
+	CHECK_STR(ctl_fmt_spark(buf, sizeof(buf), v, 4, 100, 1),
+	    "\xe2\x96\x81\xe2\x96\x81\xe2\x96\x85\xe2\x96\x88");
+	/* only the newest values that fit: 3 bytes hold 2 ASCII values */
+	CHECK_STR(ctl_fmt_spark(buf, 3, v, 4, 100, 0), "=#");
+	/* a 7-byte buffer holds 2 UTF-8 values */
+	CHECK_STR(ctl_fmt_spark(buf, 7, v, 4, 100, 1), "\xe2\x96\x85\xe2\x96\x88");
+	CHECK_STR(ctl_fmt_spark(buf, sizeof(buf), v, 4, 0, 0), "    ");
+	CHECK_STR(ctl_fmt_spark(buf, sizeof(buf), v, 0, 100, 0), "");
+}
+
 int
 main(void)
 {
@@ -232,5 +317,10 @@ main(void)
 	RUN_TEST(test_table_aligns_columns);
 	RUN_TEST(test_table_no_trailing_blanks);
 	RUN_TEST(test_table_grows_past_initial_capacity);
+	RUN_TEST(test_cut_counts_columns_not_bytes);
+	RUN_TEST(test_pct);
+	RUN_TEST(test_bar);
+	RUN_TEST(test_duration);
+	RUN_TEST(test_spark);
 	return HARNESS_EXIT();
 }

@@ -1,0 +1,550 @@
+/* ctl_run.c: `memprobectl run [--] CMD ARGS`: CMD with the agent preloaded, its final peaks from the daemon, its exit status. */
+#include "ctl_cmd.h"
+#include "ctl_fmt.h"
+#include "ctl_view.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#define LIB_NAME      "libmemprobe.so"
+#define WAIT_DEFAULT  3.0       /* seconds to wait for the daemon to list the exit */
+#define WAIT_MAX      60.0
+#define POLL_MS       50
+#define ERR_LEN       512
+
+const char ctl_help_run[] =
+    "usage: memprobectl run [--socket PATH] [--wait SECONDS] [--bytes] [--json]\n"
+    "                       [--url URL] [--] CMD [ARGS...]\n"
+    "\n"
+    "Runs CMD with the agent (libmemprobe.so) preloaded and reporting to\n"
+    "memprobed, and when it exits prints its final heap peak and stack peak,\n"
+    "as memprobed recorded them, on stderr:\n"
+    "  memprobectl: alloc_hold (pid 4242) exited with status 0: heap peak\n"
+    "  64.1 MiB, stack peak 2.7 KiB of 8.0 MiB (<0.1%)\n"
+    "or \"not reported\" when memprobed never heard from it. Then exits with\n"
+    "CMD's exit status (128 + the signal when a signal killed it; 127 when CMD\n"
+    "is not found, 126 when it cannot be run). SIGINT, SIGTERM, SIGHUP and\n"
+    "SIGQUIT sent to memprobectl are passed on to CMD (the ones a terminal\n"
+    "sends already reach CMD, which runs in the same process group).\n"
+    "\n"
+    "The agent is $MEMPROBE_LIBRARY, else the libmemprobe.so found next to\n"
+    "memprobectl: in its directory, ../lib, ../lib/memprobe or build/. It is\n"
+    "put first in LD_PRELOAD, before what is there already.\n"
+    "\n"
+    "The agent socket (MEMPROBE_SOCKET) is --socket, else $MEMPROBE_SOCKET,\n"
+    "else the first that exists of $XDG_RUNTIME_DIR/memprobe/agent.sock,\n"
+    "/run/memprobe/agent.sock and /tmp/memprobe-UID/agent.sock (memprobed's\n"
+    "defaults); with none, the agent's own default applies.\n"
+    "\n"
+    "Options (before CMD):\n"
+    "  --socket PATH  memprobed's agent socket\n"
+    "  --wait S       seconds to wait, after CMD exits, for memprobed to list\n"
+    "                 it as exited (0 to 60, default 3)\n"
+    "  --bytes        sizes as byte counts\n"
+    "  --json         the report as one JSON object on stderr: pid, comm,\n"
+    "                 exit_status or signal, reported, heap_peak_bytes,\n"
+    "                 heap_live_bytes, stack_peak_bytes, stack_main_peak_bytes,\n"
+    "                 stack_limit_bytes\n"
+    "  --url URL      memprobed's HTTP address, asked for the figures\n";
+
+/* The child while it runs, for the signal handler; 0 before and after. */
+static volatile pid_t child;
+
+static const int forward_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
+
+static void
+on_forward(int sig, siginfo_t *si, void *ctx)
+{
+	pid_t pid = child;
+
+	(void)ctx;
+	/*
+	 * A signal from the terminal (SI_KERNEL) went to the whole foreground
+	 * process group, CMD included: passing it on would make two.
+	 */
+	if (pid > 0 && si->si_code != SI_KERNEL)
+		kill(pid, sig);
+}
+
+static double
+now_mono(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void
+nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+static bool
+readable(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode) && access(path, R_OK) == 0;
+}
+
+/*
+ * The agent library, as an absolute path in OUT. Returns 0, or -ENOENT
+ * after saying where it looked.
+ */
+static int
+find_library(char *out, size_t size)
+{
+	static const char *const rel[] = {
+		LIB_NAME, "../lib/" LIB_NAME, "../lib/memprobe/" LIB_NAME, "build/" LIB_NAME,
+	};
+	const char *env = getenv("MEMPROBE_LIBRARY");
+	char exe[PATH_MAX], path[PATH_MAX + 64], *slash;
+	ssize_t n;
+
+	if (env != NULL && *env != '\0') {
+		if (!readable(env) || size < PATH_MAX || realpath(env, out) == NULL) {
+			ctl_errx("run: MEMPROBE_LIBRARY=%s: not a readable file", env);
+			return -ENOENT;
+		}
+		return 0;
+	}
+	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	if (n <= 0) {
+		ctl_errx("run: cannot find where memprobectl is (/proc/self/exe: %s); "
+		    "set MEMPROBE_LIBRARY to the path of " LIB_NAME, strerror(errno));
+		return -ENOENT;
+	}
+	exe[n] = '\0';
+	slash = strrchr(exe, '/');
+	if (slash != NULL)
+		*slash = '\0';
+	for (size_t i = 0; i < sizeof(rel) / sizeof(rel[0]); i++) {
+		snprintf(path, sizeof(path), "%s/%s", exe, rel[i]);
+		if (readable(path) && size >= PATH_MAX && realpath(path, out) != NULL)
+			return 0;
+	}
+	ctl_errx("run: " LIB_NAME " is not next to memprobectl (looked in %s, ../lib, "
+	    "../lib/memprobe and build/); set MEMPROBE_LIBRARY to its path", exe);
+	return -ENOENT;
+}
+
+/* The agent socket for CMD, or NULL to leave the agent to its default. */
+static const char *
+find_socket(const char *opt, char *buf, size_t size)
+{
+	const char *env = getenv("MEMPROBE_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");
+	struct stat st;
+
+	if (opt != NULL)
+		return opt;
+	if (env != NULL && *env != '\0')
+		return env;
+	/* memprobed's defaults, as conf_default_socket() picks them. */
+	if (xdg != NULL && xdg[0] == '/') {
+		snprintf(buf, size, "%s/memprobe/agent.sock", xdg);
+		if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+			return buf;
+	}
+	snprintf(buf, size, "/run/memprobe/agent.sock");
+	if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+		return buf;
+	snprintf(buf, size, "/tmp/memprobe-%u/agent.sock", (unsigned)getuid());
+	if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
+		return buf;
+	return NULL;
+}
+
+/* Puts LIB first in LD_PRELOAD. Returns 0, or -ENOMEM / -EINVAL after saying why. */
+static int
+set_preload(const char *lib)
+{
+	const char *old = getenv("LD_PRELOAD");
+	char *val;
+	size_t len;
+	int r;
+
+	/* The loader splits LD_PRELOAD at blanks and colons. */
+	if (strpbrk(lib, " :\t") != NULL) {
+		ctl_errx("run: the agent's path '%s' holds a blank or a colon, which LD_PRELOAD "
+		    "cannot carry; set MEMPROBE_LIBRARY to another path", lib);
+		return -EINVAL;
+	}
+	if (old == NULL || *old == '\0')
+		return setenv("LD_PRELOAD", lib, 1) == 0 ? 0 : -ENOMEM;
+	len = strlen(lib) + 1 + strlen(old) + 1;
+	val = malloc(len);
+	if (val == NULL)
+		return -ENOMEM;
+	snprintf(val, len, "%s:%s", lib, old);
+	r = setenv("LD_PRELOAD", val, 1) == 0 ? 0 : -ENOMEM;
+	free(val);
+	return r;
+}
+
+/* Field 22 of /proc/PID/stat, the start time the daemon keys processes by; 0 if unknown. */
+static unsigned long long
+start_time_of(pid_t pid)
+{
+	char path[64], buf[1024], *p;
+	unsigned long long v = 0;
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	/* comm may hold anything, ')' included: fields follow the last one. */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	p++;
+	/* Fields 3..21 are 19 fields; skip them. */
+	for (int field = 3; field <= 21 && p != NULL; field++)
+		p = strchr(p + 1, ' ');
+	if (p != NULL)
+		v = strtoull(p + 1, NULL, 10);
+	return v;
+}
+
+struct outcome {
+	int status;             /* wait status */
+	pid_t pid;
+	unsigned long long start_time;
+	const char *cmd;
+	json_t *entry;          /* the daemon's last entry for it, or NULL; owned */
+	bool exited;            /* entry says "exited" */
+	int fetch_rc;           /* CTL_EXIT_NOTFOUND when never seen, _UNREACHABLE... */
+	char err[ERR_LEN];
+};
+
+/*
+ * Asks the daemon, until it lists the process as exited or WAIT seconds
+ * have passed, for its final figures.
+ */
+static void
+await_report(const struct ctl_opts *o, struct outcome *out, double wait)
+{
+	double deadline = now_mono() + wait;
+	char path[64];
+
+	snprintf(path, sizeof(path), "/api/v1/processes/%d", (int)out->pid);
+	for (;;) {
+		json_t *e = NULL;
+		int rc = ctl_api_fetch(o, path, &e, out->err, sizeof(out->err));
+		struct ctl_fig st;
+
+		if (rc == CTL_EXIT_OK) {
+			st = ctl_fig_at(e, "start_time", NULL);
+			/* Another process given the pid since: not ours. */
+			if (out->start_time != 0 && st.ok && st.v != out->start_time) {
+				json_decref(e);
+				rc = CTL_EXIT_NOTFOUND;
+			} else {
+				const char *state = json_string_value(json_object_get(e, "state"));
+
+				json_decref(out->entry);
+				out->entry = e;
+				out->exited = state != NULL && strcmp(state, "exited") == 0;
+			}
+		}
+		/* A failure after an answer keeps the answer. */
+		if (out->entry == NULL || rc == CTL_EXIT_OK)
+			out->fetch_rc = rc;
+		if (out->exited || (rc != CTL_EXIT_OK && rc != CTL_EXIT_NOTFOUND))
+			return;
+		if (now_mono() >= deadline)
+			return;
+		nap_ms(POLL_MS);
+	}
+}
+
+static int
+exit_code(int status)
+{
+	if (WIFEXITED(status))
+		return WEXITSTATUS(status);
+	if (WIFSIGNALED(status))
+		return 128 + WTERMSIG(status);
+	return CTL_EXIT_INTERNAL;
+}
+
+static const char *
+size_or_bytes(char *buf, size_t size, struct ctl_fig f, bool bytes)
+{
+	if (!f.ok)
+		snprintf(buf, size, "?");
+	else if (bytes)
+		snprintf(buf, size, "%llu B", (unsigned long long)f.v);
+	else
+		ctl_fmt_bytes(buf, size, f.v);
+	return buf;
+}
+
+static void
+report_text(const struct ctl_opts *o, const struct outcome *out, const char *socket)
+{
+	const json_t *e = out->entry;
+	struct ctl_fig heap = ctl_fig_at(e, "heap", "peak_bytes");
+	struct ctl_fig stack = ctl_fig_at(e, "stack", "peak_bytes");
+	struct ctl_fig limit = ctl_fig_at(e, "stack", "limit_bytes");
+	char comm[256], how[96], a[CTL_FMT_NUM_LEN + 2], b[CTL_FMT_NUM_LEN + 2];
+	char lim[CTL_FMT_NUM_LEN + 2], pct[CTL_FMT_NUM_LEN];
+	const char *name = json_string_value(json_object_get(e, "comm"));
+
+	if (name == NULL) {
+		name = strrchr(out->cmd, '/');
+		name = name != NULL ? name + 1 : out->cmd;
+	}
+	ctl_fmt_text(comm, sizeof(comm), name);
+	if (WIFSIGNALED(out->status))
+		snprintf(how, sizeof(how), "was killed by signal %d (%s)", WTERMSIG(out->status),
+		    strsignal(WTERMSIG(out->status)));
+	else
+		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(out->status));
+
+	if (e == NULL) {
+		if (out->fetch_rc == CTL_EXIT_NOTFOUND && socket != NULL)
+			ctl_errx("%s (pid %d) %s: heap and stack peaks not reported (memprobed at %s "
+			    "never heard from it on agent socket %s)", comm, (int)out->pid, how,
+			    o->url, socket);
+		else if (out->fetch_rc == CTL_EXIT_NOTFOUND)
+			ctl_errx("%s (pid %d) %s: heap and stack peaks not reported (memprobed at %s "
+			    "never heard from it; no agent socket was found, so the agent tried its "
+			    "default; see --socket)", comm, (int)out->pid, how, o->url);
+		else
+			ctl_errx("%s (pid %d) %s: heap and stack peaks not reported (%s)", comm,
+			    (int)out->pid, how, out->err);
+		return;
+	}
+	if (!heap.ok && !stack.ok) {
+		ctl_errx("%s (pid %d) %s: heap and stack peaks not reported (memprobed saw the "
+		    "process but no sample from it)", comm, (int)out->pid, how);
+		return;
+	}
+	size_or_bytes(a, sizeof(a), heap, o->bytes);
+	size_or_bytes(b, sizeof(b), stack, o->bytes);
+	if (limit.ok && limit.v > 0 && stack.ok)
+		ctl_errx("%s (pid %d) %s: heap peak %s, stack peak %s of %s (%s)", comm,
+		    (int)out->pid, how, a, b, size_or_bytes(lim, sizeof(lim), limit, o->bytes),
+		    ctl_fmt_pct(pct, sizeof(pct), stack.v, limit.v));
+	else
+		ctl_errx("%s (pid %d) %s: heap peak %s, stack peak %s", comm, (int)out->pid, how,
+		    a, b);
+	if (!out->exited)
+		ctl_errx("(figures of the last sample: memprobed still lists pid %d as live; a child "
+		    "of it may hold its agent connection)", (int)out->pid);
+}
+
+static json_t *
+fig_json(struct ctl_fig f)
+{
+	return f.ok ? json_integer((json_int_t)(f.v > INT64_MAX ? INT64_MAX : f.v)) : json_null();
+}
+
+static void
+report_json(const struct outcome *out)
+{
+	const json_t *e = out->entry;
+	json_t *r = json_object();
+	const char *comm = json_string_value(json_object_get(e, "comm"));
+
+	if (r == NULL)
+		return;
+	json_object_set_new(r, "pid", json_integer(out->pid));
+	json_object_set_new(r, "comm", comm != NULL ? json_string(comm) : json_null());
+	json_object_set_new(r, "exit_status", WIFEXITED(out->status) ?
+	    json_integer(WEXITSTATUS(out->status)) : json_null());
+	json_object_set_new(r, "signal", WIFSIGNALED(out->status) ?
+	    json_integer(WTERMSIG(out->status)) : json_null());
+	json_object_set_new(r, "reported", json_boolean(e != NULL &&
+	    ctl_fig_at(e, "heap", "peak_bytes").ok));
+	json_object_set_new(r, "exited", json_boolean(out->exited));
+	json_object_set_new(r, "heap_peak_bytes", fig_json(ctl_fig_at(e, "heap", "peak_bytes")));
+	json_object_set_new(r, "heap_live_bytes", fig_json(ctl_fig_at(e, "heap", "live_bytes")));
+	json_object_set_new(r, "stack_peak_bytes", fig_json(ctl_fig_at(e, "stack", "peak_bytes")));
+	json_object_set_new(r, "stack_main_peak_bytes",
+	    fig_json(ctl_fig_at(e, "stack", "main_peak_bytes")));
+	json_object_set_new(r, "stack_limit_bytes", fig_json(ctl_fig_at(e, "stack", "limit_bytes")));
+	if (e == NULL)
+		json_object_set_new(r, "error", json_string(out->fetch_rc == CTL_EXIT_NOTFOUND ?
+		    "memprobed never heard from it" : out->err));
+	json_dumpf(r, stderr, JSON_COMPACT);
+	fputc('\n', stderr);
+	json_decref(r);
+}
+
+/* Forks and execs ARGV with the signals passed on. Returns 0 and *pid, or
+ * the exit code of a failure (after saying why). */
+static int
+spawn(char **argv, pid_t *pid)
+{
+	struct sigaction sa, dfl;
+	sigset_t block, old;
+	int pfd[2], err = 0;
+	ssize_t n;
+	size_t i;
+
+	if (pipe2(pfd, O_CLOEXEC) < 0) {
+		ctl_errx("run: pipe: %s", strerror(errno));
+		return CTL_EXIT_INTERNAL;
+	}
+	memset(&sa, 0, sizeof(sa));
+	sigemptyset(&sa.sa_mask);
+	sa.sa_sigaction = on_forward;
+	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	memset(&dfl, 0, sizeof(dfl));
+	sigemptyset(&dfl.sa_mask);
+	dfl.sa_handler = SIG_DFL;
+	sigemptyset(&block);
+	for (i = 0; i < sizeof(forward_sigs) / sizeof(forward_sigs[0]); i++) {
+		sigaddset(&block, forward_sigs[i]);
+		sigaction(forward_sigs[i], &sa, NULL);
+	}
+	/* Held until `child` is set, so that none is lost in between. */
+	sigprocmask(SIG_BLOCK, &block, &old);
+	fflush(NULL);
+	*pid = fork();
+	if (*pid < 0) {
+		err = errno;
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		close(pfd[0]);
+		close(pfd[1]);
+		ctl_errx("run: fork: %s", strerror(err));
+		return CTL_EXIT_INTERNAL;
+	}
+	if (*pid == 0) {
+		for (i = 0; i < sizeof(forward_sigs) / sizeof(forward_sigs[0]); i++)
+			sigaction(forward_sigs[i], &dfl, NULL);
+		sigprocmask(SIG_SETMASK, &old, NULL);
+		execvp(argv[0], argv);
+		err = errno;
+		if (write(pfd[1], &err, sizeof(err)) < 0)
+			_exit(127);
+		_exit(err == ENOENT ? 127 : 126);
+	}
+	child = *pid;
+	sigprocmask(SIG_SETMASK, &old, NULL);
+	close(pfd[1]);
+	/* EOF: the exec worked (the pipe closed with it); a number: why not. */
+	do
+		n = read(pfd[0], &err, sizeof(err));
+	while (n < 0 && errno == EINTR);
+	close(pfd[0]);
+	if (n == (ssize_t)sizeof(err)) {
+		int status;
+
+		while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
+			;
+		child = 0;
+		ctl_errx("run: cannot run '%s': %s", argv[0], strerror(err));
+		return err == ENOENT ? 127 : 126;
+	}
+	return 0;
+}
+
+int
+ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
+{
+	struct outcome out = { .fetch_rc = CTL_EXIT_NOTFOUND };
+	const char *sockopt = NULL, *socket, *v;
+	char lib[PATH_MAX], sockbuf[PATH_MAX];
+	double wait = WAIT_DEFAULT;
+	pid_t pid;
+	int a, r, rc;
+
+	for (a = 1; a < argc; a++) {
+		if (strcmp(argv[a], "--") == 0) {
+			a++;
+			break;
+		}
+		if (argv[a][0] != '-' || argv[a][1] == '\0')
+			break;          /* CMD: what follows is its own */
+		if ((r = ctl_opt_value(argc, argv, &a, "--socket", &sockopt)) != 0) {
+			if (r < 0)
+				return CTL_EXIT_USAGE;
+			if (*sockopt == '\0') {
+				ctl_errx("run: --socket needs a path");
+				return CTL_EXIT_USAGE;
+			}
+			continue;
+		}
+		if ((r = ctl_opt_value(argc, argv, &a, "--wait", &v)) != 0) {
+			char *end;
+
+			if (r < 0)
+				return CTL_EXIT_USAGE;
+			errno = 0;
+			wait = strtod(v, &end);
+			if (errno != 0 || end == v || *end != '\0' || !(wait >= 0 && wait <= WAIT_MAX)) {
+				ctl_errx("run: --wait '%s': expected seconds from 0 to %g", v, WAIT_MAX);
+				return CTL_EXIT_USAGE;
+			}
+			continue;
+		}
+		r = ctl_opt_global(o, argc, argv, &a, &rc);
+		if (r < 0)
+			return rc;
+		if (r == 0)
+			return ctl_bad_arg("run", argv[a]);
+	}
+	if (a >= argc) {
+		ctl_errx("run: no command given; usage: memprobectl run [--] CMD [ARGS...]");
+		return CTL_EXIT_USAGE;
+	}
+
+	if (find_library(lib, sizeof(lib)) < 0)
+		return CTL_EXIT_INTERNAL;
+	r = set_preload(lib);
+	if (r == -EINVAL)
+		return CTL_EXIT_USAGE;
+	socket = find_socket(sockopt, sockbuf, sizeof(sockbuf));
+	if (r < 0 || (socket != NULL && setenv("MEMPROBE_SOCKET", socket, 1) < 0)) {
+		ctl_errx("out of memory");
+		return CTL_EXIT_INTERNAL;
+	}
+
+	rc = spawn(argv + a, &pid);
+	if (rc != 0)
+		return rc;
+	out.pid = pid;
+	out.cmd = argv[a];
+	/* Set at fork, kept across exec: read while the pid is surely ours. */
+	out.start_time = start_time_of(pid);
+	while (waitpid(pid, &out.status, 0) < 0) {
+		if (errno != EINTR) {
+			ctl_errx("run: waitpid: %s", strerror(errno));
+			child = 0;
+			return CTL_EXIT_INTERNAL;
+		}
+	}
+	child = 0;
+
+	await_report(o, &out, wait);
+	if (o->json)
+		report_json(&out);
+	else
+		report_text(o, &out, socket);
+	json_decref(out.entry);
+	return exit_code(out.status);
+}

@@ -1,0 +1,377 @@
+/* daemon_load.c: memprobed under load: N helper processes, each its own agent connection; scrape latency, ingest, memory. */
+
+/*
+ * Usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter]
+ *
+ * Starts BUILD/memprobed (history_length 0, /proc every 5 s) on a temporary
+ * socket and a free port, forks N helpers that each connect, say HELLO and
+ * send a SAMPLE every INTERVAL_MS (hand-built with common/proto.c, no
+ * agent), waits until the daemon tracks all N, then for SECONDS measures:
+ * messages sent by the helpers against messages received by the daemon
+ * (and any rejected or send failure), the median and 90th percentile of
+ * GET /metrics and GET /api/v1/processes (libcurl, one connection, 25 each),
+ * and the daemon's RSS per tracked process (VmRSS with N minus before, / N).
+ * With --exporter it also times prometheus-process-exporter's /metrics over
+ * the same helpers. Prints one "key value" line per figure. Exit 0 unless
+ * something could not be set up. Needs RLIMIT_NOFILE above N (raised here).
+ */
+#include <arpa/inet.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "proto.h"
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+static void nap_ms(long ms)
+{
+	struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+
+	while (nanosleep(&ts, &ts) < 0 && errno == EINTR)
+		;
+}
+
+/* Counters the helpers add to, in shared memory. */
+struct shared {
+	uint64_t sent;
+	uint64_t failed;        /* sends that did not go: EAGAIN and the like */
+	uint64_t connected;
+	int stop;               /* 1: stop sending */
+};
+
+static int free_port(void)
+{
+	struct sockaddr_in sin = { .sin_family = AF_INET };
+	socklen_t len = sizeof(sin);
+	int fd = socket(AF_INET, SOCK_STREAM, 0), port;
+
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd < 0 || bind(fd, (struct sockaddr *)&sin, sizeof(sin)) < 0 ||
+	    getsockname(fd, (struct sockaddr *)&sin, &len) < 0)
+		return -1;
+	port = ntohs(sin.sin_port);
+	close(fd);
+	return port;
+}
+
+/* One helper: its own connection, a SAMPLE every interval until the pipe
+ * closes. */
+static void helper(const char *sock, int ctl, int interval_ms, struct shared *sh, int idx)
+{
+	static unsigned char buf[PROTO_MAX_MSG];
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	struct proto_hello h = { .agent = PROTO_AGENT_C, .stack_limit = 8 << 20 };
+	struct proto_sample s = { .flags = PROTO_S_HEAP | PROTO_S_STACK | PROTO_S_HIST, .threads = 1 };
+	size_t n;
+	int fd;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%.100s", sock);
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	for (int tries = 0; fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0; tries++) {
+		if (tries > 200)
+			_exit(1);
+		nap_ms(10);
+	}
+	snprintf(h.comm, sizeof(h.comm), "load%d", idx % 50);
+	snprintf(h.exe, sizeof(h.exe), "/bench/load");
+	n = proto_encode_hello(buf, &h);
+	if (send(fd, buf, n, MSG_NOSIGNAL) != (ssize_t)n)
+		_exit(1);
+	__atomic_fetch_add(&sh->connected, 1, __ATOMIC_RELAXED);
+	for (uint64_t seq = 1;; seq++) {
+		struct pollfd p = { .fd = ctl, .events = POLLIN };
+
+		s.seq = seq;
+		s.heap_live_bytes = 1000000 + seq;
+		s.heap_live_blocks = 100;
+		s.heap_peak_bytes = 2000000;
+		s.heap_allocations = seq * 10;
+		s.heap_frees = seq * 9;
+		s.heap_allocated_bytes = seq * 10000;
+		s.stack_peak_bytes = 20000;
+		s.stack_main_peak_bytes = 20000;
+		s.stack_limit_bytes = 8 << 20;
+		s.hist_count[3] = seq;
+		s.hist_sum = seq * 700;
+		n = proto_encode_sample(buf, &s);
+		if (__atomic_load_n(&sh->stop, __ATOMIC_RELAXED)) {
+			;       /* measuring is over: idle until told to exit */
+		} else if (send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n) {
+			__atomic_fetch_add(&sh->sent, 1, __ATOMIC_RELAXED);
+		} else {
+			__atomic_fetch_add(&sh->failed, 1, __ATOMIC_RELAXED);
+		}
+		if (poll(&p, 1, interval_ms) != 0)
+			_exit(0);
+	}
+}
+
+struct body {
+	char *p;
+	size_t len;
+};
+
+static size_t on_data(char *d, size_t size, size_t n, void *arg)
+{
+	struct body *b = arg;
+	char *q = realloc(b->p, b->len + size * n + 1);
+
+	if (q == NULL)
+		return 0;
+	memcpy(q + b->len, d, size * n);
+	b->len += size * n;
+	q[b->len] = '\0';
+	b->p = q;
+	return size * n;
+}
+
+/* GET url on the handle c; returns seconds taken, body in *b (reset). */
+static double timed_get(CURL *c, const char *url, struct body *b)
+{
+	double t0;
+
+	free(b->p);
+	b->p = NULL;
+	b->len = 0;
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, b);
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_TIMEOUT, 60L);
+	t0 = now_s();
+	if (curl_easy_perform(c) != CURLE_OK)
+		return -1;
+	return now_s() - t0;
+}
+
+static int cmp_d(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* Median and p90 of 25 GETs of url (after one warm-up); bytes of the last. */
+static void latency(const char *label, const char *url)
+{
+	CURL *c = curl_easy_init();
+	struct body b = { NULL, 0 };
+	double t[25];
+	int k = 0;
+
+	timed_get(c, url, &b);
+	for (int i = 0; i < 25; i++) {
+		double s = timed_get(c, url, &b);
+
+		if (s >= 0)
+			t[k++] = s;
+	}
+	qsort(t, (size_t)k, sizeof(t[0]), cmp_d);
+	if (k > 0)
+		printf("%s_median_ms %.2f\n%s_p90_ms %.2f\n%s_bytes %zu\n", label, t[k / 2] * 1e3,
+		    label, t[(k * 9) / 10] * 1e3, label, b.len);
+	else
+		printf("%s failed\n", label);
+	free(b.p);
+	curl_easy_cleanup(c);
+}
+
+/* A metric's value from the daemon's /metrics (first sample), or -1. */
+static double metric(const char *base, const char *name)
+{
+	CURL *c = curl_easy_init();
+	struct body b = { NULL, 0 };
+	char url[256], *p;
+	double v = -1;
+
+	snprintf(url, sizeof(url), "%s/metrics", base);
+	if (timed_get(c, url, &b) >= 0 && b.p != NULL) {
+		size_t n = strlen(name);
+
+		for (p = b.p; (p = strstr(p, name)) != NULL; p += n) {
+			if ((p == b.p || p[-1] == '\n') && (p[n] == ' ' || p[n] == '{')) {
+				char *sp = strchr(p, ' ');
+
+				v = sp != NULL ? strtod(sp + 1, NULL) : -1;
+				break;
+			}
+		}
+	}
+	free(b.p);
+	curl_easy_cleanup(c);
+	return v;
+}
+
+static double rss_kib(pid_t pid)
+{
+	char path[64], line[256];
+	double v = -1;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	f = fopen(path, "r");
+	if (f == NULL)
+		return -1;
+	while (fgets(line, sizeof(line), f) != NULL)
+		if (strncmp(line, "VmRSS:", 6) == 0)
+			v = strtod(line + 6, NULL);
+	fclose(f);
+	return v;
+}
+
+int main(int argc, char **argv)
+{
+	char dir[] = "/tmp/memprobe-bench.XXXXXX", sock[100], listen[40], base[64], url[128];
+	char ttl_arg[] = "60", *build;
+	struct shared *sh;
+	struct rlimit rl;
+	pid_t daemon, exporter = -1, *kids;
+	int n, interval, seconds, ctl[2], port, with_exporter;
+	double rss0, rss1, t0, recv0, recv1, rej, elapsed;
+
+	if (argc < 5) {
+		fprintf(stderr, "usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter]\n");
+		return 2;
+	}
+	build = argv[1];
+	n = atoi(argv[2]);
+	interval = atoi(argv[3]);
+	seconds = atoi(argv[4]);
+	with_exporter = argc > 5 && strcmp(argv[5], "--exporter") == 0;
+	signal(SIGPIPE, SIG_IGN);
+	getrlimit(RLIMIT_NOFILE, &rl);
+	rl.rlim_cur = rl.rlim_max;
+	if (setrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur < (rlim_t)n + 256)
+		fprintf(stderr, "daemon_load: RLIMIT_NOFILE %lu may be too low for %d\n",
+		    (unsigned long)rl.rlim_cur, n);
+	if (mkdtemp(dir) == NULL)
+		return 1;
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	port = free_port();
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	snprintf(base, sizeof(base), "http://%s", listen);
+	curl_global_init(CURL_GLOBAL_DEFAULT);
+
+	daemon = fork();
+	if (daemon == 0) {
+		char path[512], maxc[32];
+
+		prctl(PR_SET_PDEATHSIG, SIGKILL);
+		snprintf(path, sizeof(path), "%s/memprobed", build);
+		snprintf(maxc, sizeof(maxc), "%d", n + 1000);
+		execl(path, path, "--agent-socket", sock, "--web.listen-address", listen,
+		    "--exited-ttl", ttl_arg, "--log-level", "warn", "--history-length", "0",
+		    "--proc-interval", "5", "--max-connections", maxc, "--max-processes", maxc,
+		    (char *)NULL);
+		_exit(127);
+	}
+	for (int i = 0; i < 500 && metric(base, "memprobe_build_info") < 0; i++)
+		nap_ms(20);
+	rss0 = rss_kib(daemon);
+
+	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
+	kids = calloc((size_t)n, sizeof(*kids));
+	if (sh == MAP_FAILED || kids == NULL || pipe(ctl) < 0)
+		return 1;
+	t0 = now_s();
+	for (int i = 0; i < n; i++) {
+		kids[i] = fork();
+		if (kids[i] == 0) {
+			close(ctl[1]);
+			helper(sock, ctl[0], interval, sh, i);
+		}
+		if (kids[i] < 0) {
+			fprintf(stderr, "daemon_load: fork %d: %s\n", i, strerror(errno));
+			n = i;
+			break;
+		}
+	}
+	close(ctl[0]);
+	while (metric(base, "memprobe_daemon_processes_live") < n && now_s() - t0 < 120)
+		nap_ms(100);
+	printf("processes %d\ninterval_ms %d\nstart_seconds %.1f\n", n, interval, now_s() - t0);
+	printf("tracked %.0f\n", metric(base, "memprobe_daemon_processes_live"));
+
+	/* Memory per tracked process, before any big scrape body. */
+	nap_ms(1000);
+	rss1 = rss_kib(daemon);
+	printf("daemon_rss_kib_before %.0f\ndaemon_rss_kib_tracking %.0f\nbytes_per_process %.0f\n",
+	    rss0, rss1, (rss1 - rss0) * 1024 / n);
+
+	/* Ingest: every SAMPLE the helpers sent, since they started, against
+	 * what the daemon counted once they stop. */
+	recv0 = metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}");
+	t0 = now_s();
+	nap_ms((long)seconds * 1000);
+	recv1 = metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}");
+	elapsed = now_s() - t0;
+	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
+	nap_ms(interval + 1000);        /* the last ones in flight arrive */
+	rej = metric(base, "memprobe_daemon_messages_rejected_total{reason=\"rate\"}");
+	printf("ingest_seconds %.1f\nmessages_per_second %.0f\nsent %llu\nsend_failed %llu\n"
+	    "received %.0f\nrejected_rate %.0f\n", elapsed, (recv1 - recv0) / elapsed,
+	    (unsigned long long)sh->sent, (unsigned long long)sh->failed,
+	    metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}"), rej);
+
+	snprintf(url, sizeof(url), "%s/metrics", base);
+	latency("metrics", url);
+	snprintf(url, sizeof(url), "%s/api/v1/processes", base);
+	latency("api_processes", url);
+	printf("daemon_rss_kib_after_scrapes %.0f\n", rss_kib(daemon));
+
+	if (with_exporter) {
+		int eport = free_port();
+		char eaddr[40], ebase[64];
+
+		snprintf(eaddr, sizeof(eaddr), "127.0.0.1:%d", eport);
+		snprintf(ebase, sizeof(ebase), "http://%s", eaddr);
+		exporter = fork();
+		if (exporter == 0) {
+			prctl(PR_SET_PDEATHSIG, SIGKILL);
+			execlp("prometheus-process-exporter", "prometheus-process-exporter",
+			    "-web.listen-address", eaddr, "-procnames", "daemon_load",
+			    "-threads=false", (char *)NULL);
+			_exit(127);
+		}
+		for (int i = 0; i < 500 && metric(ebase, "namedprocess_namegroup_num_procs") < 0; i++)
+			nap_ms(20);
+		printf("exporter_num_procs %.0f\n", metric(ebase, "namedprocess_namegroup_num_procs"));
+		snprintf(url, sizeof(url), "%s/metrics", ebase);
+		latency("process_exporter", url);
+		kill(exporter, SIGTERM);
+		waitpid(exporter, NULL, 0);
+	}
+
+	close(ctl[1]);
+	for (int i = 0; i < n; i++)
+		waitpid(kids[i], NULL, 0);
+	kill(daemon, SIGTERM);
+	waitpid(daemon, NULL, 0);
+	rmdir(dir);
+	curl_global_cleanup();
+	return 0;
+}
