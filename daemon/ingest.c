@@ -256,7 +256,8 @@ static int ingest_listen(struct ingest *ing, const char *path, char *err, size_t
 		goto fail;
 	}
 	/* Bind with a strict umask so the file is never wider than 0660,
-	 * even for the moment before chmod. Still single-threaded here. */
+	 * even for the moment before chmod. The umask is the process's, but
+	 * no other thread of ours creates files. */
 	old = umask(0177);
 	r = bind(fd, (const struct sockaddr *)&sun, sizeof(sun));
 	r = r < 0 ? -errno : 0;
@@ -402,6 +403,38 @@ int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
 const char *ingest_path(const struct ingest *ing)
 {
 	return ing->path;
+}
+
+void ingest_check_socket(struct ingest *ing)
+{
+	struct epoll_event ev;
+	struct stat st;
+	char err[512];
+	int old = ing->lfd;
+
+	if (ing->ino == 0)
+		return;         /* passed by systemd: its file is not ours to mind */
+	if (lstat(ing->path, &st) == 0 && st.st_dev == ing->dev && st.st_ino == ing->ino)
+		return;
+	/* Removed (a cleanup of /run or /tmp, a careless rm): agents could no
+	 * longer reach us, so the socket is made again where they look. */
+	if (ingest_listen(ing, ing->path, err, sizeof(err)) < 0) {
+		log_ratelimited("ingest-recreate", "%s; new agents cannot connect, retrying", err);
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->lfd, &ev) < 0) {
+		log_warn("agent socket %s: epoll_ctl", ing->path);
+		close(ing->lfd);
+		ing->lfd = old;
+		return;
+	}
+	epoll_ctl(ing->ep, EPOLL_CTL_DEL, old, NULL);
+	close(old);
+	log_warnx("agent socket %s had gone; made it again (connected agents keep their connections)",
+	    ing->path);
 }
 
 /* ---- connections ---- */

@@ -68,6 +68,11 @@ int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
 /* The agent socket's path (for an adopted socket, its bound address). */
 const char *ingest_path(const struct ingest *ing);
 
+/* Makes the agent socket again if its file was removed or replaced since we
+ * bound it (not for a socket passed by systemd). Called once a second;
+ * failures are logged (rate-limited) and retried at the next call. */
+void ingest_check_socket(struct ingest *ing);
+
 /* An epoll descriptor that is readable when ingest_run() has work. */
 int ingest_fd(const struct ingest *ing);
 

@@ -348,6 +348,7 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 				if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					fatal("timerfd read");
 				ptab_expire(pt, now);
+				ingest_check_socket(ing);
 				log_ratelimit_flush();
 				main_status(st, NULL);
 				break;

@@ -322,8 +322,51 @@ out:
 	it_daemon_stop(&d);
 }
 
+/*
+ * The agent socket's directory removed under a running daemon: it notices,
+ * makes the socket again with one log line, and a program started after
+ * that is tracked; one tracked before keeps its connection.
+ */
+static void fault_socket_removed(void)
+{
+	struct it_daemon d;
+	struct it_proc a = { .in_fd = -1, .out_fd = -1 }, b = { .in_fd = -1, .out_fd = -1 };
+	struct api_seen w;
+	struct stat st;
+	long pa, pb;
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	pa = it_hold_start(&a, d.sock, 16, 4096, NULL);
+	REQUIRE(pa > 0);
+	w = (struct api_seen){ d.url, pa, "live" };
+	REQUIRE(it_wait_until(api_has, &w, IT_TIMEOUT_MS));
+	/* The whole directory goes (the daemon's log in it too; its
+	 * descriptor stays open). */
+	it_rmtree(d.dir);
+	REQUIRE(stat(d.sock, &st) != 0);
+	{
+		long long deadline = it_now_ms() + IT_TIMEOUT_MS;
+
+		while (stat(d.sock, &st) != 0 && it_now_ms() < deadline)
+			it_proc_wait(&d.proc, 20);      /* a bounded nap; it keeps running */
+	}
+	CHECK(stat(d.sock, &st) == 0 && (st.st_mode & 0777) == 0660);
+	pb = it_hold_start(&b, d.sock, 16, 4096, NULL);
+	REQUIRE(pb > 0);
+	w = (struct api_seen){ d.url, pb, "live" };
+	CHECK(it_wait_until(api_has, &w, IT_TIMEOUT_MS));
+	w = (struct api_seen){ d.url, pa, "live" };
+	CHECK(api_has(&w));
+out:
+	it_proc_kill(&a);
+	it_proc_kill(&b);
+	it_daemon_stop(&d);
+}
+
 int itest_faults_run(void)
 {
+	if (it_selected("fault_socket_removed"))
+		RUN_TEST(fault_socket_removed);
 	if (it_selected("fault_daemon_killed_and_restarted"))
 		RUN_TEST(fault_daemon_killed_and_restarted);
 	if (it_selected("fault_program_killed"))
