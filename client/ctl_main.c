@@ -157,11 +157,13 @@ reply_error(const struct ctl_http_reply *reply, char *buf, size_t size)
 {
 	json_t *root = json_loadb(reply->body, reply->len, 0, NULL);
 	const char *msg = json_string_value(json_object_get(root, "error"));
+	/* msg lives in root: decided before root goes. */
+	bool have = msg != NULL && *msg != '\0';
 
-	if (msg != NULL && *msg != '\0')
+	if (have)
 		ctl_fmt_text(buf, size, msg);
 	json_decref(root);
-	return msg != NULL && *msg != '\0' ? buf : NULL;
+	return have ? buf : NULL;
 }
 
 int

@@ -271,19 +271,23 @@ draw_title(const struct watch *w, int cols)
 	if (w->pid > 0)
 		snprintf(pids, sizeof(pids), "pid %ld", w->pid);
 	else if (tracked.ok && live.ok)
-		snprintf(pids, sizeof(pids), "%llu processes, %llu live",
-		    (unsigned long long)tracked.v, (unsigned long long)live.v);
+		snprintf(pids, sizeof(pids), "%llu process%s, %llu live",
+		    (unsigned long long)tracked.v, tracked.v == 1 ? "" : "es",
+		    (unsigned long long)live.v);
 	else
 		snprintf(pids, sizeof(pids), "all processes");
-	snprintf(left, sizeof(left), " memprobe%s%s | %s | %s | %s, every %gs",
-	    version ? " " : "", version ? version : "", w->o->url, pids, w->when, w->interval);
 	if (w->pid > 0)
 		snprintf(right, sizeof(right), "b bytes  q quit ");
 	else
 		snprintf(right, sizeof(right), "s sort: %s  b bytes  q quit ",
 		    ctl_sort_name(w->sort));
-	lw = ctl_fmt_width(left);
 	rw = strlen(right);
+	snprintf(left, sizeof(left), " memprobe%s%s | %s | %s | %s, every %gs",
+	    version ? " " : "", version ? version : "", w->o->url, pids, w->when, w->interval);
+	/* A narrow screen loses the URL before the keys. */
+	if (ctl_fmt_width(left) + rw + 1 > (size_t)cols)
+		snprintf(left, sizeof(left), " memprobe | %s | %s", pids, w->when);
+	lw = ctl_fmt_width(left);
 	fputs("\033[7m", stdout);
 	if (lw + rw + 1 <= (size_t)cols) {
 		printf("%s%*s%s", left, (int)((size_t)cols - lw - rw), "", right);

@@ -381,6 +381,10 @@
 			const y = r1(Y(limit.value));
 			svg.append(svgEl('line', { class: 'limit', x1: m.l, x2: m.l + w, y1: y, y2: y }));
 			svg.append(svgEl('text', { class: 'limit-label', x: m.l + 6, y: y - 5 }, limit.label));
+		} else if (limit && limit.value > 0) {
+			/* Drawn to scale, the limit would flatten the line it bounds. */
+			svg.append(svgEl('text', { class: 'limit-label', x: m.l + w - 4, y: m.t + 12, 'text-anchor': 'end' },
+			    limit.label + ' \u2191 above the scale'));
 		}
 
 		/* Hover: a guide at the nearest point and its figures. */
@@ -584,10 +588,9 @@
 		drawChart('stack-chart', times, [
 			{ cls: 'stack', label: 'stack peak', values: stackPeak, area: true },
 		], limit ? { value: limit, label: 'limit ' + fmtBytes(limit) } : null, live);
-		const stackMax = stackPeak.reduce((a, b) => Math.max(a, b), 0);
 		legend('stack-chart', [
 			{ cls: 'stack', label: 'peak', value: fmtBytes(stack) },
-			{ cls: 'limit', label: limit && limit > stackMax * 4 ? 'limit (off the scale)' : 'limit',
+			{ cls: 'limit', label: 'limit',
 			  value: limit ? fmtBytes(limit) + ' \u00b7 ' + fmtPct(stack, limit) + ' used' : 'none known' },
 		]);
 		renderHistogram(p);
