@@ -434,7 +434,7 @@ int main(int argc, char **argv)
 	/* Sockets systemd passed replace agent_socket and listen_address. */
 	if (sysd_listen(&sk, err, sizeof(err)) < 0) {
 		log_error("%s; not starting", err);
-		return EXIT_RUNTIME;
+		goto fail;
 	}
 	main_limits(&st.conf, &plim, &ilim, &hset);
 	st.pt = ptab_new(&plim);
@@ -444,14 +444,13 @@ int main(int argc, char **argv)
 	    ingest_open(&st.ing, st.conf.agent_socket, &ilim, st.pt, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s; not starting", err);
-		return EXIT_RUNTIME;
+		goto fail;
 	}
 	r = refresh_start(&st.refresh, st.pt, st.conf.proc_interval);
 	if (r < 0) {
 		errno = -r;
 		log_warn("/proc refresh thread; not starting");
-		ingest_close(st.ing, clock_mono());
-		return EXIT_RUNTIME;
+		goto fail;
 	}
 
 	hconf.listen_address = st.conf.listen_address;
@@ -464,9 +463,7 @@ int main(int argc, char **argv)
 	hsrc.refresh = st.refresh;
 	if (http_start(&st.http, &hconf, &hsrc, &hset, err, sizeof(err)) < 0) {
 		log_error("%s; not starting", err);
-		refresh_stop(st.refresh);
-		ingest_close(st.ing, clock_mono());
-		return EXIT_RUNTIME;
+		goto fail;
 	}
 	log_info("memprobed %s listening on agent socket %s%s and http://%s%s",
 	    MEMPROBE_VERSION, ingest_path(st.ing), sk.agent >= 0 ? " (socket activation)" : "",
@@ -506,4 +503,18 @@ int main(int argc, char **argv)
 	free(st.args.ov);
 	log_info("stopped");
 	return 0;
+fail:
+	/* What was started, in reverse; the sockets systemd passed and not
+	 * yet handed over are closed with the process. */
+	if (st.refresh != NULL)
+		refresh_stop(st.refresh);
+	if (st.ing != NULL)
+		ingest_close(st.ing, clock_mono());
+	if (st.pt != NULL)
+		ptab_free(st.pt);
+	close(sfd);
+	close(tfd);
+	conf_free(&st.conf);
+	free(st.args.ov);
+	return EXIT_RUNTIME;
 }
