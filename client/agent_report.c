@@ -3,12 +3,12 @@
 
 #include <errno.h>
 #include <fcntl.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
 #include <time.h>
 #include <unistd.h>
@@ -29,6 +29,7 @@ struct gauge {
  */
 static struct {
 	pthread_mutex_t lock;
+	_Atomic pid_t holder;     /* thread id holding lock, 0 none */
 	pthread_cond_t wake;
 	int fd;                   /* connection, or -1 */
 	dev_t dev;                /* identity of fd, to notice if the program */
@@ -50,6 +51,31 @@ static struct {
 	.interval_ms = 1000,
 	.backoff_ms = BACKOFF_MIN_MS,
 };
+
+
+static __thread pid_t my_tid __attribute__((tls_model("initial-exec")));
+
+static pid_t self_tid(void)
+{
+	if (my_tid == 0)
+		my_tid = (pid_t)syscall(SYS_gettid);
+	return my_tid;
+}
+
+/* rep.lock with its holder recorded, so an exit can tell "another thread
+ * holds it for a moment" (wait) from "this thread holds it and a signal
+ * handler is exiting" (do not wait for ourselves). */
+static void rep_lock(void)
+{
+	pthread_mutex_lock(&rep.lock);
+	atomic_store(&rep.holder, self_tid());
+}
+
+static void rep_unlock(void)
+{
+	atomic_store(&rep.holder, 0);
+	pthread_mutex_unlock(&rep.lock);
+}
 
 static uint64_t now_ms(void)
 {
@@ -254,7 +280,7 @@ static void *reporter_main(void *arg)
 {
 	(void)arg;
 	agent_enter();   /* its own allocations, if any, are not the program's */
-	pthread_mutex_lock(&rep.lock);
+	rep_lock();
 	while (!rep.stopping) {
 		uint64_t deadline;
 		struct timespec ts;
@@ -263,11 +289,14 @@ static void *reporter_main(void *arg)
 		deadline = now_ms() + rep.interval_ms;
 		ts.tv_sec = (time_t)(deadline / 1000);
 		ts.tv_nsec = (long)(deadline % 1000) * 1000000;
-		while (!rep.stopping && now_ms() < deadline)
+		while (!rep.stopping && now_ms() < deadline) {
+			atomic_store(&rep.holder, 0);
 			pthread_cond_timedwait(&rep.wake, &rep.lock, &ts);
+			atomic_store(&rep.holder, self_tid());
+		}
 	}
 	rep.running = 0;
-	pthread_mutex_unlock(&rep.lock);
+	rep_unlock();
 	return NULL;
 }
 
@@ -320,9 +349,9 @@ int agent_report_start(void)
 	pthread_t th;
 	int err;
 
-	pthread_mutex_lock(&rep.lock);
+	rep_lock();
 	if ((err = configure()) < 0 || rep.running || rep.finalized) {
-		pthread_mutex_unlock(&rep.lock);
+		rep_unlock();
 		return err;
 	}
 	/* The thread starts with every signal blocked, so it never takes one
@@ -337,20 +366,8 @@ int agent_report_start(void)
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err == 0)
 		rep.running = 1;
-	pthread_mutex_unlock(&rep.lock);
+	rep_unlock();
 	return -err;
-}
-
-/* Takes rep.lock without waiting long: the holder never blocks, but a
- * signal handler may be calling exit while its thread holds the lock. */
-static int lock_briefly(void)
-{
-	for (int i = 0; i < 1000; i++) {
-		if (pthread_mutex_trylock(&rep.lock) == 0)
-			return 0;
-		sched_yield();
-	}
-	return -EBUSY;
 }
 
 void agent_report_final(void)
@@ -361,7 +378,15 @@ void agent_report_final(void)
 	if (agent_disabled || getpid() != agent_pid)
 		return;   /* a vfork child shares our memory but is not us */
 	mode = agent_enter();
-	if (lock_briefly() == 0) {
+	/*
+	 * Every holder of rep.lock only does non-blocking work, so waiting for
+	 * it is short, and giving up would lose the final figures (a reporter
+	 * preempted mid-report is common on a busy machine). The one holder
+	 * not to wait for is this very thread, interrupted by a signal
+	 * handler that exits.
+	 */
+	if (atomic_load(&rep.holder) != self_tid()) {
+		rep_lock();
 		if (!rep.finalized && configure() == 0) {
 			rep.finalized = 1;
 			rep.stopping = 1;
@@ -370,7 +395,7 @@ void agent_report_final(void)
 				send_locked(proto_encode_bye(rep.buf));
 			pthread_cond_signal(&rep.wake);
 		}
-		pthread_mutex_unlock(&rep.lock);
+		rep_unlock();
 	}
 	agent_leave(mode);
 	errno = saved;
@@ -381,13 +406,13 @@ int agent_report_flush(void)
 	int saved = errno, err;
 	unsigned char mode = agent_enter();
 
-	pthread_mutex_lock(&rep.lock);
+	rep_lock();
 	err = rep.finalized ? -ESHUTDOWN : configure();
 	if (err == 0) {
 		rep.next_connect_ms = 0;
 		err = tick_locked();
 	}
-	pthread_mutex_unlock(&rep.lock);
+	rep_unlock();
 	agent_leave(mode);
 	errno = saved;
 	return err;
@@ -400,7 +425,7 @@ int agent_report_gauge(const char *name, double value)
 
 	if (!proto_gauge_name_ok(name, n))
 		return -EINVAL;
-	pthread_mutex_lock(&rep.lock);
+	rep_lock();
 	for (i = 0; i < rep.ngauges; i++)
 		if (strcmp(rep.gauges[i].name, name) == 0)
 			break;
@@ -415,7 +440,7 @@ int agent_report_gauge(const char *name, double value)
 	rep.gauges[i].value = value;
 	rep.gauges[i].dirty = 1;
 out:
-	pthread_mutex_unlock(&rep.lock);
+	rep_unlock();
 	return err;
 }
 
@@ -438,6 +463,8 @@ void agent_report_postfork(int child)
 	 * reporter thread did not come along. Only resets here; the child's
 	 * reporter starts at its first allocator call, or its exit reports. */
 	pthread_mutex_init(&rep.lock, NULL);
+	atomic_store(&rep.holder, 0);
+	my_tid = 0;             /* this thread's id is the child's pid now */
 	init_cond();
 	if (rep.fd >= 0)
 		close(rep.fd);
@@ -453,8 +480,8 @@ void agent_report_postfork(int child)
 
 void agent_report_counts(uint64_t *sent, uint64_t *dropped)
 {
-	pthread_mutex_lock(&rep.lock);
+	rep_lock();
 	*sent = rep.sent;
 	*dropped = rep.dropped;
-	pthread_mutex_unlock(&rep.lock);
+	rep_unlock();
 }

@@ -475,8 +475,8 @@ static void *thread_trampoline(void *p)
 {
 	struct thread_start s = *(struct thread_start *)p;
 
-	free(p);                  /* registers this thread, on its own stack */
-	agent_thread_started();
+	real.free(p);             /* the agent's own block: never counted */
+	agent_thread_started();   /* registers this thread, on its own stack */
 	return s.fn(s.arg);
 }
 
@@ -488,13 +488,13 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 	if (!READY())
 		return EAGAIN;
-	if (agent_disabled || (s = malloc(sizeof(*s))) == NULL)
+	if (agent_disabled || (s = real.malloc(sizeof(*s))) == NULL)
 		return agent_real_pthread_create(th, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
 	err = agent_real_pthread_create(th, attr, thread_trampoline, s);
 	if (err != 0)
-		free(s);
+		real.free(s);
 	return err;
 }
 

@@ -1029,11 +1029,12 @@ static int forked(void)
 #define XF_PAGES 30000
 #define XF_HOLD  (4 * MIB)
 
-static atomic_int xf_forks;
+static atomic_int xf_forks, xf_started;
 
 static void *xf_forker(void *arg)
 {
 	(void)arg;
+	atomic_fetch_add(&xf_started, 1);
 	for (;;) {
 		pid_t pid = fork();
 
@@ -1093,7 +1094,8 @@ static int exit_while_forking(char **argv)
 			FAIL("pthread_create\n");
 			return failures;
 		}
-	for (i = 0; i < 1000 && atomic_load(&xf_forks) < 2; i++)
+	for (i = 0; i < 1000 && (atomic_load(&xf_started) < 2 ||
+	    atomic_load(&xf_forks) < 2); i++)
 		nap_ms(5);
 	/* From here on only the 4 MiB moves (the threads' start allocated). */
 	snapshot(&s);
