@@ -1,18 +1,23 @@
 /* daemon_load.c: memprobed under load: N helper processes, each its own agent connection; scrape latency, ingest, memory. */
 
 /*
- * Usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter]
+ * Usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter] [--wrk CONNECTIONS]
  *
  * Starts BUILD/memprobed (history_length 0, /proc every 5 s) on a temporary
  * socket and a free port, forks N helpers that each connect, say HELLO and
  * send a SAMPLE every INTERVAL_MS (hand-built with common/proto.c, no
  * agent), waits until the daemon tracks all N, then for SECONDS measures:
  * messages sent by the helpers against messages received by the daemon
- * (and any rejected or send failure), the median and 90th percentile of
- * GET /metrics and GET /api/v1/processes (libcurl, one connection, 25 each),
+ * (and any rejected or send failure), the median, 90th and 99th percentile
+ * of GET /metrics (plain and gzip) and GET /api/v1/processes (libcurl, one
+ * connection, NGET each; 25 of process-exporter),
  * and the daemon's RSS per tracked process (VmRSS with N minus before, / N).
  * With --exporter it also times prometheus-process-exporter's /metrics over
- * the same helpers. Prints one "key value" line per figure. Exit 0 unless
+ * the same helpers. With --wrk, `wrk` scrapes /metrics over CONNECTIONS
+ * connections for the whole ingest window (the load test of issue 8: 1,000
+ * agents at 10 Hz under 50 scrapers), and its latency percentiles, request
+ * and error counts are printed as well.
+ * Prints one "key value" line per figure. Exit 0 unless
  * something could not be set up. Needs RLIMIT_NOFILE above N (raised here).
  */
 #include <arpa/inet.h>
@@ -132,20 +137,28 @@ static void helper(const char *sock, int ctl, int interval_ms, struct shared *sh
 
 struct body {
 	char *p;
-	size_t len;
+	size_t len, cap;        /* kept across requests: no realloc in the timing */
 };
 
 static size_t on_data(char *d, size_t size, size_t n, void *arg)
 {
 	struct body *b = arg;
-	char *q = realloc(b->p, b->len + size * n + 1);
 
-	if (q == NULL)
-		return 0;
-	memcpy(q + b->len, d, size * n);
+	if (b->len + size * n + 1 > b->cap) {
+		size_t cap = b->cap ? b->cap : 65536;
+		char *q;
+
+		while (cap < b->len + size * n + 1)
+			cap *= 2;
+		q = realloc(b->p, cap);
+		if (q == NULL)
+			return 0;
+		b->p = q;
+		b->cap = cap;
+	}
+	memcpy(b->p + b->len, d, size * n);
 	b->len += size * n;
-	q[b->len] = '\0';
-	b->p = q;
+	b->p[b->len] = '\0';
 	return size * n;
 }
 
@@ -154,8 +167,6 @@ static double timed_get(CURL *c, const char *url, struct body *b)
 {
 	double t0;
 
-	free(b->p);
-	b->p = NULL;
 	b->len = 0;
 	curl_easy_setopt(c, CURLOPT_URL, url);
 	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
@@ -175,16 +186,31 @@ static int cmp_d(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
-/* Median and p90 of 25 GETs of url (after one warm-up); bytes of the last. */
-static void latency(const char *label, const char *url)
+/* GETs per latency figure of memprobed (after one warm-up): enough for a
+ * p99 that is not simply the slowest. process-exporter gets 25: it takes
+ * seconds a scrape. */
+#define NGET 200
+
+/*
+ * Median, p90 and p99 of n (at most NGET) GETs of url; bytes of the last body. With
+ * gzip the request says "Accept-Encoding: gzip" and the compressed body is
+ * taken as it comes, so the time is the daemon's (compression included),
+ * not libcurl's inflating.
+ */
+static void latency(const char *label, const char *url, int gzip, int n)
 {
 	CURL *c = curl_easy_init();
-	struct body b = { NULL, 0 };
-	double t[25];
+	struct curl_slist *hdr = NULL;
+	struct body b = { NULL, 0, 0 };
+	static double t[NGET];
 	int k = 0;
 
+	if (gzip) {
+		hdr = curl_slist_append(hdr, "Accept-Encoding: gzip");
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdr);
+	}
 	timed_get(c, url, &b);
-	for (int i = 0; i < 25; i++) {
+	for (int i = 0; i < n && i < NGET; i++) {
 		double s = timed_get(c, url, &b);
 
 		if (s >= 0)
@@ -192,11 +218,13 @@ static void latency(const char *label, const char *url)
 	}
 	qsort(t, (size_t)k, sizeof(t[0]), cmp_d);
 	if (k > 0)
-		printf("%s_median_ms %.2f\n%s_p90_ms %.2f\n%s_bytes %zu\n", label, t[k / 2] * 1e3,
-		    label, t[(k * 9) / 10] * 1e3, label, b.len);
+		printf("%s_median_ms %.2f\n%s_p90_ms %.2f\n%s_p99_ms %.2f\n%s_bytes %zu\n",
+		    label, t[k / 2] * 1e3, label, t[(k * 9) / 10] * 1e3,
+		    label, t[(k * 99) / 100] * 1e3, label, b.len);
 	else
 		printf("%s failed\n", label);
 	free(b.p);
+	curl_slist_free_all(hdr);
 	curl_easy_cleanup(c);
 }
 
@@ -204,7 +232,7 @@ static void latency(const char *label, const char *url)
 static double metric(const char *base, const char *name)
 {
 	CURL *c = curl_easy_init();
-	struct body b = { NULL, 0 };
+	struct body b = { NULL, 0, 0 };
 	char url[256], *p;
 	double v = -1;
 
@@ -221,6 +249,94 @@ static double metric(const char *base, const char *name)
 			}
 		}
 	}
+	free(b.p);
+	curl_easy_cleanup(c);
+	return v;
+}
+
+/* Sum of every sample of a family in base/metrics; 0 when none. */
+static double metric_sum(const char *base, const char *name)
+{
+	char url[256];
+	struct body b = { 0 };
+	CURL *c = curl_easy_init();
+	double sum = 0;
+	size_t n = strlen(name);
+
+	snprintf(url, sizeof(url), "%s/metrics", base);
+	if (c != NULL && timed_get(c, url, &b) >= 0 && b.p != NULL) {
+		for (char *line = b.p; line != NULL && *line != '\0';) {
+			char *nl = strchr(line, '\n');
+
+			if (strncmp(line, name, n) == 0 && (line[n] == '{' || line[n] == ' ')) {
+				char *sp = strrchr(line, ' ');
+
+				if (sp != NULL && (nl == NULL || sp < nl))
+					sum += strtod(sp + 1, NULL);
+			}
+			line = nl != NULL ? nl + 1 : NULL;
+		}
+	}
+	free(b.p);
+	if (c != NULL)
+		curl_easy_cleanup(c);
+	return sum;
+}
+
+/* Runs wrk against base/metrics for `seconds` and prints its figures. */
+static void scrape_with_wrk(const char *base, int conns, int seconds)
+{
+	char cmd[512], line[256];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "wrk -t2 -c%d -d%ds --timeout 10s --latency %s/metrics 2>&1",
+	    conns, seconds, base);
+	f = popen(cmd, "r");
+	if (f == NULL) {
+		printf("wrk_error cannot run wrk\n");
+		nap_ms((long)seconds * 1000);
+		return;
+	}
+	printf("wrk_connections %d\n", conns);
+	while (fgets(line, sizeof(line), f) != NULL) {
+		double v;
+		char unit[8];
+		long a, b;
+
+		/* Latency Distribution lines: "     99%  123.45ms" */
+		if (sscanf(line, " 50%% %lf%7s", &v, unit) == 2 ||
+		    sscanf(line, " 90%% %lf%7s", &v, unit) == 2 ||
+		    sscanf(line, " 99%% %lf%7s", &v, unit) == 2) {
+			double ms = strcmp(unit, "s") == 0 ? v * 1000 : strcmp(unit, "us") == 0 ? v / 1000 : v;
+			const char *q = strchr(line, '%');
+
+			printf("scrape_p%.*s_ms %.1f\n", (int)(q - strpbrk(line, "0123456789")),
+			    strpbrk(line, "0123456789"), ms);
+		} else if (strstr(line, " requests in ") != NULL && sscanf(line, " %ld", &a) == 1) {
+			printf("scrape_requests %ld\n", a);
+		} else if (sscanf(line, " Socket errors: connect %ld, read %ld", &a, &b) == 2) {
+			printf("scrape_socket_errors %ld\n", a + b);
+		} else if (strstr(line, "Non-2xx") != NULL) {
+			printf("scrape_non2xx_line %s", line);
+		}
+	}
+	pclose(f);
+}
+
+/* Processes with an agent connected, from /api/v1/status (a small body:
+ * polling /metrics would leave scrape-sized buffers behind before the
+ * memory per process is measured), or -1. */
+static double live(const char *base)
+{
+	CURL *c = curl_easy_init();
+	struct body b = { NULL, 0, 0 };
+	char url[256], *p;
+	double v = -1;
+
+	snprintf(url, sizeof(url), "%s/api/v1/status", base);
+	if (timed_get(c, url, &b) >= 0 && b.p != NULL &&
+	    (p = strstr(b.p, "\"processes_live\":")) != NULL)
+		v = strtod(p + strlen("\"processes_live\":"), NULL);
 	free(b.p);
 	curl_easy_cleanup(c);
 	return v;
@@ -250,7 +366,7 @@ int main(int argc, char **argv)
 	struct shared *sh;
 	struct rlimit rl;
 	pid_t daemon, exporter = -1, *kids;
-	int n, interval, seconds, ctl[2], port, with_exporter;
+	int n, interval, seconds, ctl[2], port, with_exporter = 0, wrk_conns = 0;
 	double rss0, rss1, t0, recv0, recv1, rej, elapsed;
 
 	if (argc < 5) {
@@ -261,7 +377,12 @@ int main(int argc, char **argv)
 	n = atoi(argv[2]);
 	interval = atoi(argv[3]);
 	seconds = atoi(argv[4]);
-	with_exporter = argc > 5 && strcmp(argv[5], "--exporter") == 0;
+	for (int i = 5; i < argc; i++) {
+		if (strcmp(argv[i], "--exporter") == 0)
+			with_exporter = 1;
+		else if (strcmp(argv[i], "--wrk") == 0 && i + 1 < argc)
+			wrk_conns = atoi(argv[++i]);
+	}
 	signal(SIGPIPE, SIG_IGN);
 	getrlimit(RLIMIT_NOFILE, &rl);
 	rl.rlim_cur = rl.rlim_max;
@@ -286,6 +407,8 @@ int main(int argc, char **argv)
 		execl(path, path, "--agent-socket", sock, "--web.listen-address", listen,
 		    "--exited-ttl", ttl_arg, "--log-level", "warn", "--history-length", "0",
 		    "--proc-interval", "5", "--max-connections", maxc, "--max-processes", maxc,
+		    /* Every scraper comes from 127.0.0.1: room for the --wrk ones. */
+		    "--web.max-connections", "256", "--web.max-connections-per-ip", "128",
 		    (char *)NULL);
 		_exit(127);
 	}
@@ -311,12 +434,12 @@ int main(int argc, char **argv)
 		}
 	}
 	close(ctl[0]);
-	while (metric(base, "memprobe_daemon_processes_live") < n && now_s() - t0 < 120)
+	while (live(base) < n && now_s() - t0 < 120)
 		nap_ms(100);
 	printf("processes %d\ninterval_ms %d\nstart_seconds %.1f\n", n, interval, now_s() - t0);
-	printf("tracked %.0f\n", metric(base, "memprobe_daemon_processes_live"));
+	printf("tracked %.0f\n", live(base));
 
-	/* Memory per tracked process, before any big scrape body. */
+	/* Memory per tracked process, before any scrape body. */
 	nap_ms(1000);
 	rss1 = rss_kib(daemon);
 	printf("daemon_rss_kib_before %.0f\ndaemon_rss_kib_tracking %.0f\nbytes_per_process %.0f\n",
@@ -326,21 +449,26 @@ int main(int argc, char **argv)
 	 * what the daemon counted once they stop. */
 	recv0 = metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}");
 	t0 = now_s();
-	nap_ms((long)seconds * 1000);
+	if (wrk_conns > 0)
+		scrape_with_wrk(base, wrk_conns, seconds);
+	else
+		nap_ms((long)seconds * 1000);
 	recv1 = metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}");
 	elapsed = now_s() - t0;
 	__atomic_store_n(&sh->stop, 1, __ATOMIC_RELAXED);
 	nap_ms(interval + 1000);        /* the last ones in flight arrive */
 	rej = metric(base, "memprobe_daemon_messages_rejected_total{reason=\"rate\"}");
+	printf("rejected_all %.0f\n", metric_sum(base, "memprobe_daemon_messages_rejected_total"));
 	printf("ingest_seconds %.1f\nmessages_per_second %.0f\nsent %llu\nsend_failed %llu\n"
 	    "received %.0f\nrejected_rate %.0f\n", elapsed, (recv1 - recv0) / elapsed,
 	    (unsigned long long)sh->sent, (unsigned long long)sh->failed,
 	    metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}"), rej);
 
 	snprintf(url, sizeof(url), "%s/metrics", base);
-	latency("metrics", url);
+	latency("metrics", url, 0, NGET);
+	latency("metrics_gzip", url, 1, NGET);
 	snprintf(url, sizeof(url), "%s/api/v1/processes", base);
-	latency("api_processes", url);
+	latency("api_processes", url, 0, NGET);
 	printf("daemon_rss_kib_after_scrapes %.0f\n", rss_kib(daemon));
 
 	if (with_exporter) {
@@ -361,7 +489,7 @@ int main(int argc, char **argv)
 			nap_ms(20);
 		printf("exporter_num_procs %.0f\n", metric(ebase, "namedprocess_namegroup_num_procs"));
 		snprintf(url, sizeof(url), "%s/metrics", ebase);
-		latency("process_exporter", url);
+		latency("process_exporter", url, 0, 25);
 		kill(exporter, SIGTERM);
 		waitpid(exporter, NULL, 0);
 	}
