@@ -18,9 +18,11 @@ PROG_SAN  ?= $(SAN)
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
 
-PKGS_DAEMON = libmicrohttpd jansson inih zlib
+# gnutls: client certificate checks and SHA-256 in daemon/webauth.c (libmicrohttpd
+# already runs on it); libxcrypt: bcrypt for basic auth (also in the tests).
+PKGS_DAEMON = libmicrohttpd jansson inih zlib gnutls libxcrypt
 PKGS_CTL    = libcurl jansson
-PKGS_TEST   = libcurl jansson
+PKGS_TEST   = libcurl jansson libxcrypt
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
@@ -179,16 +181,19 @@ tsan:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS  = proto conneg conf addr
+FUZZ_TARGETS  = proto conneg conf addr webconf basicauth
 FUZZ_SRC_proto  = common/proto.c
 FUZZ_SRC_conneg = daemon/conneg.c
 FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c
 FUZZ_SRC_addr   = daemon/addr.c
+FUZZ_SRC_webconf = daemon/webconf.c
+FUZZ_SRC_basicauth = daemon/webauth.c daemon/webconf.c daemon/addr.c daemon/log.c
+FUZZ_LIBS_basicauth = $(call pkg_libs,libmicrohttpd gnutls libxcrypt) -lpthread
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard daemon/*.c daemon/*.h)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) \
-		$(call pkg_libs,inih)
+		$(call pkg_libs,inih) $(FUZZ_LIBS_$*)
 
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -18,6 +18,7 @@ enum conf_type {
 	CONF_T_UINT,
 	CONF_T_LEVEL,
 	CONF_T_SERIES,
+	CONF_T_PATH,            /* a file; empty: none */
 };
 
 /* One row per key: it drives the INI parser, the flags, --check-config and
@@ -58,6 +59,8 @@ static const struct conf_key conf_keys[] = {
 	  OFF(http_max_connections_per_ip), 1, 65536, 0, "HTTP connections at once from one address" },
 	{ "http_timeout", "web.timeout", "SECONDS", CONF_T_UINT, OFF(http_timeout), 1, 3600, 0,
 	  "idle HTTP connections are closed after this" },
+	{ "web_config_file", "web.config.file", "FILE", CONF_T_PATH, OFF(web_config_file), 0, 0, 0,
+	  "TLS and basic auth for HTTP (Prometheus exporter-toolkit format)" },
 	{ "series", "series", "process|command", CONF_T_SERIES, OFF(series), 0, 0, 1,
 	  "per-process series (pid, comm) or sums per command (comm)" },
 	{ "history_length", "history-length", "N", CONF_T_UINT, OFF(history_length), 0, 86400, 1,
@@ -108,6 +111,7 @@ int conf_init(struct conf *c)
 	conf_default_socket(sock, sizeof(sock));
 	c->agent_socket = strdup(sock);
 	c->listen_address = strdup("127.0.0.1:19556");
+	c->web_config_file = strdup("");
 	c->exited_ttl = 60;
 	c->log_level = LOG_LEVEL_INFO;
 	c->max_connections = 4096;
@@ -120,7 +124,7 @@ int conf_init(struct conf *c)
 	c->series = CONF_SERIES_PROCESS;
 	c->history_length = 300;
 	c->proc_interval = 2;
-	if (c->agent_socket == NULL || c->listen_address == NULL) {
+	if (c->agent_socket == NULL || c->listen_address == NULL || c->web_config_file == NULL) {
 		conf_free(c);
 		return -ENOMEM;
 	}
@@ -132,7 +136,8 @@ void conf_free(struct conf *c)
 	free(c->agent_socket);
 	free(c->listen_address);
 	free(c->source);
-	c->agent_socket = c->listen_address = c->source = NULL;
+	free(c->web_config_file);
+	c->agent_socket = c->listen_address = c->source = c->web_config_file = NULL;
 }
 
 /* Digits only: no sign, no blanks, no base prefix. */
@@ -224,6 +229,12 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 		}
 		*(int *)(void *)(base + k->off) = r;
 		return 0;
+	case CONF_T_PATH:
+		if (strlen(value) >= 4096) {
+			snprintf(err, CONF_ERR_MAX, "invalid value: expected a path of at most 4095 bytes");
+			return -EINVAL;
+		}
+		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
 	}
 	return -EINVAL;
 }
@@ -362,6 +373,7 @@ void conf_value(const struct conf *c, size_t i, char *buf, size_t size)
 	switch (k->type) {
 	case CONF_T_SOCKET:
 	case CONF_T_ADDR:
+	case CONF_T_PATH:
 		snprintf(buf, size, "%s", *(char *const *)field);
 		break;
 	case CONF_T_UINT:
@@ -402,7 +414,7 @@ void conf_print_flags(FILE *f)
 		snprintf(opt, sizeof(opt), "--%s %s", k->flag, k->arg);
 		conf_value(&d, i, v, sizeof(v));
 		fprintf(f, "  %-36s %s\n  %-36s (key %s, default %s%s)\n", opt, k->help, "",
-		    k->key, v, k->live ? "; SIGHUP reloads it" : "");
+		    k->key, v[0] != '\0' ? v : "none", k->live ? "; SIGHUP reloads it" : "");
 	}
 	conf_free(&d);
 }
@@ -433,7 +445,8 @@ int conf_copy(struct conf *dst, const struct conf *src)
 	dst->agent_socket = strdup(src->agent_socket);
 	dst->listen_address = strdup(src->listen_address);
 	dst->source = src->source != NULL ? strdup(src->source) : NULL;
-	if (dst->agent_socket == NULL || dst->listen_address == NULL ||
+	dst->web_config_file = strdup(src->web_config_file);
+	if (dst->agent_socket == NULL || dst->listen_address == NULL || dst->web_config_file == NULL ||
 	    (src->source != NULL && dst->source == NULL)) {
 		conf_free(dst);
 		return -ENOMEM;

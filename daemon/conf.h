@@ -21,6 +21,7 @@
  *   http_max_connections         --web.max-connections N        64
  *   http_max_connections_per_ip  --web.max-connections-per-ip N 16
  *   http_timeout                 --web.timeout SECONDS          30    (idle HTTP connection)
+ *   web_config_file              --web.config.file FILE         ""    (TLS, basic auth; see webconf.h)
  *   series                       --series process|command       process
  *   history_length               --history-length N             300   (points per process, 0: none)
  *   proc_interval                --proc-interval SECONDS        2     (/proc refresh, 0: none)
@@ -40,6 +41,7 @@ struct conf {
 	unsigned http_max_connections;
 	unsigned http_max_connections_per_ip;
 	unsigned http_timeout;
+	char *web_config_file;          /* "": none */
 	int series;                     /* enum conf_series */
 	unsigned history_length;
 	unsigned proc_interval;

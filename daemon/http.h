@@ -8,6 +8,8 @@
 #include "ptab.h"
 #include "refresh.h"
 
+struct webauth;
+
 struct http_conf {
 	const char *listen_address;             /* HOST:PORT, see addr_parse() */
 	int fd;                                 /* a listening socket passed by socket
@@ -15,6 +17,8 @@ struct http_conf {
 	unsigned max_connections;
 	unsigned max_connections_per_ip;
 	unsigned timeout;                       /* seconds an idle connection lives */
+	struct webauth *auth;                   /* TLS and who may ask (webauth.h): must
+						 * outlive the server; NULL: plain and open */
 };
 
 /* What the handlers read; all must outlive the server (http_stop() first).

@@ -43,6 +43,8 @@
 #include "ptab.h"
 #include "refresh.h"
 #include "sd.h"
+#include "webauth.h"
+#include "webconf.h"
 
 /* Exit codes: 0 clean stop, 1 runtime failure, 2 usage or configuration. */
 #define EXIT_RUNTIME 1
@@ -137,9 +139,13 @@ static void main_parse_args(struct main_args *a, int argc, char **argv)
 			break;
 		case OPT_VERSION:
 			printf("memprobed %s\n", MEMPROBE_VERSION);
+			free(opts);
+			free(a->ov);
 			exit(0);
 		case OPT_HELP:
 			usage(stdout);
+			free(opts);
+			free(a->ov);
 			exit(0);
 		case OPT_KEY:
 			/* The option's name points into conf.c's table. */
@@ -150,12 +156,16 @@ static void main_parse_args(struct main_args *a, int argc, char **argv)
 		default:
 			/* getopt_long() has named the option already. */
 			fprintf(stderr, "Try 'memprobed --help'.\n");
+			free(opts);
+			free(a->ov);
 			exit(EXIT_USAGE);
 		}
 	}
-	if (optind < argc)
-		usage_error("unexpected argument '%s'", argv[optind]);
 	free(opts);
+	if (optind < argc) {
+		free(a->ov);
+		usage_error("unexpected argument '%s'", argv[optind]);
+	}
 }
 
 /*
@@ -194,6 +204,30 @@ fail:
 	return r;
 }
 
+/*
+ * Reads web_config_file, when set, into the HTTP access rules and logs its
+ * warnings. Read at start only: a change needs a restart. Returns 0 and
+ * *out (NULL without a file), or a negative errno with one line naming
+ * file:line in err.
+ */
+static int main_web(const struct conf *c, struct webauth **out, char *err)
+{
+	struct webconf wc;
+	int r;
+
+	*out = NULL;
+	if (c->web_config_file[0] == '\0')
+		return 0;
+	r = webconf_load(&wc, c->web_config_file, err, CONF_ERR_MAX);
+	if (r < 0)
+		return r;
+	for (size_t i = 0; i < wc.nwarnings; i++)
+		log_warnx("%s", wc.warnings[i]);
+	r = webauth_new(out, &wc, err, CONF_ERR_MAX);
+	webconf_free(&wc);
+	return r;
+}
+
 /* Everything the main loop runs. */
 struct main_state {
 	struct main_args args;
@@ -202,6 +236,7 @@ struct main_state {
 	struct ingest *ing;
 	struct http *http;
 	struct refresh *refresh;
+	struct webauth *auth;           /* TLS, basic auth; NULL: none */
 	int wdfd;                       /* systemd watchdog timer, or -1 */
 	char status[160];               /* the last STATUS= sent */
 };
@@ -405,8 +440,15 @@ int main(int argc, char **argv)
 		free(st.args.ov);
 		return EXIT_USAGE;
 	}
+	if (main_web(&st.conf, &st.auth, err) < 0) {
+		log_error("%s", err);
+		conf_free(&st.conf);
+		free(st.args.ov);
+		return EXIT_USAGE;
+	}
 	if (st.args.check) {
 		conf_print(&st.conf, stdout);
+		webauth_free(st.auth);
 		conf_free(&st.conf);
 		free(st.args.ov);
 		return 0;
@@ -458,6 +500,7 @@ int main(int argc, char **argv)
 	hconf.max_connections = st.conf.http_max_connections;
 	hconf.max_connections_per_ip = st.conf.http_max_connections_per_ip;
 	hconf.timeout = st.conf.http_timeout;
+	hconf.auth = st.auth;
 	hsrc.pt = st.pt;
 	hsrc.ing = st.ing;
 	hsrc.refresh = st.refresh;
@@ -465,9 +508,16 @@ int main(int argc, char **argv)
 		log_error("%s; not starting", err);
 		goto fail;
 	}
-	log_info("memprobed %s listening on agent socket %s%s and http://%s%s",
+	log_info("memprobed %s listening on agent socket %s%s and %s://%s%s",
 	    MEMPROBE_VERSION, ingest_path(st.ing), sk.agent >= 0 ? " (socket activation)" : "",
+	    webauth_tls(st.auth) ? "https" : "http",
 	    http_address(st.http), sk.http >= 0 ? " (socket activation)" : "");
+	if (st.auth != NULL) {
+		char what[256];
+
+		webauth_describe(st.auth, what, sizeof(what));
+		log_info("http access: %s (from %s)", what, st.conf.web_config_file);
+	}
 
 	/* Both sockets listen and both are served from here on. */
 	main_status(&st, "READY=1");
@@ -492,6 +542,7 @@ int main(int argc, char **argv)
 	sysd_notify("STOPPING=1\nSTATUS=stopping");
 	/* Scrapes in flight finish first; then no thread reads the table. */
 	http_stop(st.http);
+	webauth_free(st.auth);
 	refresh_stop(st.refresh);
 	ingest_close(st.ing, clock_mono());
 	ptab_free(st.pt);
@@ -512,6 +563,7 @@ fail:
 		ingest_close(st.ing, clock_mono());
 	if (st.pt != NULL)
 		ptab_free(st.pt);
+	webauth_free(st.auth);
 	close(sfd);
 	close(tfd);
 	conf_free(&st.conf);

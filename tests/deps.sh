@@ -12,10 +12,12 @@ set -u
 # (systemd-analyze, systemd-socket-activate, systemd-sysusers; it need not
 # run as PID 1), procps (/bin/kill, which memprobed.service's ExecReload=
 # names and systemd-analyze verify looks for), chromium (renders the live
-# page headless).
+# page headless), openssl (the web config tests make their CA and
+# certificates with it). libgnutls28-dev and libcrypt-dev: TLS client
+# certificates and bcrypt for --web.config.file.
 PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
-libinih-dev libsystemd-dev zlib1g-dev prometheus curl python3 python3-prometheus-client
-systemd procps chromium"
+libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev prometheus curl python3
+python3-prometheus-client systemd procps chromium openssl"
 
 installed() {
 	case $1 in

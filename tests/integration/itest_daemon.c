@@ -3,6 +3,7 @@
 #include "itest_util.h"
 #include "proto.h"
 
+#include <curl/curl.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
@@ -615,14 +616,97 @@ out:
 
 /* A client that sends half a request and holds the connection does not
  * stop other scrapes. */
+/* A TCP connection to 127.0.0.1:port from the loopback address `from`
+ * (127.0.0.2, ...: distinct clients to the per-IP limit). */
+static int connect_from(const char *from, int port)
+{
+	struct sockaddr_in src, dst;
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	if (fd < 0)
+		return -1;
+	memset(&src, 0, sizeof(src));
+	src.sin_family = AF_INET;
+	memset(&dst, 0, sizeof(dst));
+	dst.sin_family = AF_INET;
+	dst.sin_port = htons((uint16_t)port);
+	dst.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (inet_pton(AF_INET, from, &src.sin_addr) != 1 ||
+	    bind(fd, (struct sockaddr *)&src, sizeof(src)) < 0 ||
+	    connect(fd, (struct sockaddr *)&dst, sizeof(dst)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* GET /metrics of d from the loopback address `from`: 1 when it is 200
+ * with metrics. */
+static int scrape_from(const struct it_daemon *d, const char *from)
+{
+	char url[128], iface[64];
+	FILE *body = NULL;
+	char *text = NULL;
+	size_t len = 0;
+	long status = 0;
+	CURL *c = curl_easy_init();
+	int ok;
+
+	if (c == NULL)
+		return 0;
+	body = open_memstream(&text, &len);
+	snprintf(url, sizeof(url), "%s/metrics", d->url);
+	snprintf(iface, sizeof(iface), "host!%s", from);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
+	ok = body != NULL && curl_easy_perform(c) == CURLE_OK;
+	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	curl_easy_cleanup(c);
+	if (body != NULL)
+		fclose(body);
+	ok = ok && status == 200 && text != NULL && strstr(text, "memprobe_build_info") != NULL;
+	free(text);
+	return ok;
+}
+
+/* Whether the daemon closes fd without answering a full request on it
+ * (and not merely after its idle timeout: an accepted connection would
+ * have been answered first). */
+static int refused(int fd)
+{
+	static const char req[] = "GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n";
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+	char buf[64];
+
+	(void)!send(fd, req, sizeof(req) - 1, MSG_NOSIGNAL);
+	if (poll(&pfd, 1, IT_TIMEOUT_MS) <= 0)
+		return 0;
+	return recv(fd, buf, sizeof(buf), 0) <= 0;
+}
+
+static int scrape_from_slow_address(void *arg)
+{
+	return scrape_from(arg, "127.0.0.3");
+}
+
+#define SLOW_PER_IP 8
+
 static void slow_client(void)
 {
+	char *extra[] = { "--web.max-connections-per-ip", "8", "--web.timeout", "3", NULL };
+	static const char head[] = "GET /metrics HTTP/1.1\r\nHost: x\r\nX-Slow: ";
 	struct it_daemon d;
 	struct sockaddr_in sin;
 	struct it_http r = { 0 };
-	int s[3] = { -1, -1, -1 };
+	int s[3] = { -1, -1, -1 }, slow[SLOW_PER_IP], more = -1;
 
-	REQUIRE(it_daemon_start(&d, 60) == 0);
+	for (int i = 0; i < SLOW_PER_IP; i++)
+		slow[i] = -1;
+	REQUIRE(it_daemon_start_args(&d, 60, extra) == 0);
 	memset(&sin, 0, sizeof(sin));
 	sin.sin_family = AF_INET;
 	sin.sin_port = htons((uint16_t)d.port);
@@ -645,11 +729,53 @@ static void slow_client(void)
 		CHECK_U64(r.status, ==, 200);
 		it_http_free(&r);
 	}
+	/* The silent one is closed after --web.timeout. */
+	CHECK(peer_closed(s[2], IT_TIMEOUT_MS));
+
+	/*
+	 * Slowloris: as many connections from one address as it may hold,
+	 * each sending its headers a byte at a time and never ending them.
+	 * A scraper at another address is served after every byte; one more
+	 * connection from the slow address is refused at once. (A byte now
+	 * and then keeps a connection past the idle timeout: the per-address
+	 * limit is what bounds them.)
+	 */
+	for (int i = 0; i < SLOW_PER_IP; i++) {
+		slow[i] = connect_from("127.0.0.3", d.port);
+		REQUIRE(slow[i] >= 0);
+	}
+	for (size_t k = 0; k < 60; k++) {
+		char c = k < sizeof(head) - 1 ? head[k] : 'a';
+
+		for (int i = 0; i < SLOW_PER_IP; i++)
+			REQUIRE(send(slow[i], &c, 1, MSG_NOSIGNAL) == 1);
+		CHECK(scrape_from(&d, "127.0.0.2"));
+		if (k == 1 || k == 59) {
+			more = connect_from("127.0.0.3", d.port);
+			REQUIRE(more >= 0);     /* the kernel accepts; the daemon closes */
+			CHECK(refused(more));
+			close(more);
+			more = -1;
+		}
+	}
+	for (int i = 0; i < SLOW_PER_IP; i++)
+		CHECK(!peer_closed(slow[i], 0));
+	/* Gone: the address is served again. */
+	for (int i = 0; i < SLOW_PER_IP; i++) {
+		close(slow[i]);
+		slow[i] = -1;
+	}
+	CHECK(it_wait_until(scrape_from_slow_address, &d, IT_TIMEOUT_MS));
 out:
 	it_http_free(&r);
 	for (int i = 0; i < 3; i++)
 		if (s[i] >= 0)
 			close(s[i]);
+	for (int i = 0; i < SLOW_PER_IP; i++)
+		if (slow[i] >= 0)
+			close(slow[i]);
+	if (more >= 0)
+		close(more);
 	if (harness_failures)
 		it_daemon_dump_log(&d);
 	CHECK(it_daemon_stop(&d) == 0);

@@ -254,5 +254,6 @@ int itest_ctl_run(void);         /* itest_ctl.c */
 int itest_page_run(void);        /* itest_page.c */
 int itest_systemd_run(void);     /* itest_systemd.c */
 int itest_faults_run(void);      /* itest_faults.c */
+int itest_webconf_run(void);     /* itest_webconf.c */
 
 #endif

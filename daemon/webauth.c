@@ -1,0 +1,637 @@
+/* webauth.c: who may use the HTTP server: TLS through libmicrohttpd's GnuTLS, client certificates, basic auth with bcrypt (libxcrypt). */
+#include "webauth.h"
+
+#include <crypt.h>
+#include <errno.h>
+#include <gnutls/crypto.h>
+#include <gnutls/gnutls.h>
+#include <gnutls/x509.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/random.h>
+
+#include "addr.h"
+#include "clock.h"
+#include "log.h"
+
+#define BCRYPT_LEN 60
+#define REALM "memprobe"
+
+struct webauth_user {
+	char *name;
+	char hash[BCRYPT_LEN + 1];
+};
+
+/* A verification that succeeded: a salted SHA-256 of user, password and
+ * hash, never the password itself. */
+struct webauth_seen {
+	unsigned char key[32];
+	double expires;                 /* 0: free */
+};
+
+struct webauth {
+	/* TLS: the PEM text handed to libmicrohttpd, and how to treat client
+	 * certificates. */
+	int tls;
+	char *cert_pem, *key_pem, *ca_pem;
+	char priorities[96];
+	enum webconf_client_auth client_auth;
+	int min_version, max_version;
+	/* Basic auth. */
+	struct webauth_user *users;
+	size_t nusers;
+	char dummy[BCRYPT_LEN + 4];     /* for unknown users */
+	unsigned char salt[16];         /* of the cache keys */
+	pthread_mutex_t lock;           /* guards seen, next */
+	struct webauth_seen seen[WEBAUTH_CACHE_SIZE];
+	unsigned next;
+};
+
+/* Client certificates are for TLS clients (if they say what they are for). */
+static const gnutls_typed_vdata_st webauth_purpose = {
+	GNUTLS_DT_KEY_PURPOSE_OID, (unsigned char *)GNUTLS_KP_TLS_WWW_CLIENT, 0
+};
+
+/* ---- setting up ---- */
+
+static int webauth_check_tls(struct webauth *a, const struct webconf *wc, char *err,
+    size_t errsize)
+{
+	gnutls_certificate_credentials_t cred = NULL;
+	gnutls_x509_crt_t *crts = NULL;
+	gnutls_x509_privkey_t key = NULL;
+	gnutls_priority_t prio = NULL;
+	gnutls_datum_t c, k, ca;
+	unsigned ncrts = 0;
+	const char *errpos = NULL;
+	int r, ret = -EINVAL;
+
+	if (!MHD_is_feature_supported(MHD_FEATURE_TLS)) {
+		snprintf(err, errsize, "%s:%d: tls_server_config: this libmicrohttpd was built "
+		    "without TLS", wc->path, wc->tls_line);
+		return -ENOTSUP;
+	}
+	c.data = (unsigned char *)wc->cert_pem;
+	c.size = (unsigned)strlen(wc->cert_pem);
+	k.data = (unsigned char *)wc->key_pem;
+	k.size = (unsigned)strlen(wc->key_pem);
+	r = gnutls_x509_crt_list_import2(&crts, &ncrts, &c, GNUTLS_X509_FMT_PEM, 0);
+	if (r < 0 || ncrts == 0) {
+		snprintf(err, errsize, "%s:%d: tls_server_config.cert_file: %s: %s", wc->path,
+		    wc->cert_line, wc->cert_file, r < 0 ? gnutls_strerror(r) : "no certificate");
+		goto out;
+	}
+	if (gnutls_x509_privkey_init(&key) < 0) {
+		ret = -ENOMEM;
+		snprintf(err, errsize, "%s: out of memory", wc->path);
+		goto out;
+	}
+	r = gnutls_x509_privkey_import2(key, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (r < 0) {
+		snprintf(err, errsize, "%s:%d: tls_server_config.key_file: %s: %s%s", wc->path,
+		    wc->key_line, wc->key_file, gnutls_strerror(r),
+		    r == GNUTLS_E_DECRYPTION_FAILED ? " (encrypted keys are not supported)" : "");
+		goto out;
+	}
+	if (gnutls_certificate_allocate_credentials(&cred) < 0) {
+		ret = -ENOMEM;
+		snprintf(err, errsize, "%s: out of memory", wc->path);
+		goto out;
+	}
+	r = gnutls_certificate_set_x509_key_mem2(cred, &c, &k, GNUTLS_X509_FMT_PEM, NULL, 0);
+	if (r < 0) {
+		snprintf(err, errsize, "%s:%d: tls_server_config: cert_file %s and key_file %s: %s",
+		    wc->path, wc->tls_line, wc->cert_file, wc->key_file, gnutls_strerror(r));
+		goto out;
+	}
+	if (wc->client_ca_pem != NULL) {
+		ca.data = (unsigned char *)wc->client_ca_pem;
+		ca.size = (unsigned)strlen(wc->client_ca_pem);
+		r = gnutls_certificate_set_x509_trust_mem(cred, &ca, GNUTLS_X509_FMT_PEM);
+		if (r <= 0) {
+			snprintf(err, errsize, "%s:%d: tls_server_config.client_ca_file: %s: %s",
+			    wc->path, wc->client_ca_line, wc->client_ca_file,
+			    r < 0 ? gnutls_strerror(r) : "no certificate");
+			goto out;
+		}
+	}
+	snprintf(a->priorities, sizeof(a->priorities), "NORMAL:-VERS-ALL%s%s",
+	    wc->max_version >= WEBCONF_TLS13 ? ":+VERS-TLS1.3" : "",
+	    wc->min_version <= WEBCONF_TLS12 ? ":+VERS-TLS1.2" : "");
+	r = gnutls_priority_init(&prio, a->priorities, &errpos);
+	if (r < 0) {
+		snprintf(err, errsize, "%s:%d: tls_server_config: GnuTLS refuses the priorities "
+		    "\"%s\": %s", wc->path, wc->tls_line, a->priorities, gnutls_strerror(r));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (prio != NULL)
+		gnutls_priority_deinit(prio);
+	if (cred != NULL)
+		gnutls_certificate_free_credentials(cred);
+	if (key != NULL)
+		gnutls_x509_privkey_deinit(key);
+	for (unsigned i = 0; i < ncrts; i++)
+		gnutls_x509_crt_deinit(crts[i]);
+	gnutls_free(crts);
+	return ret;
+}
+
+int webauth_new(struct webauth **out, const struct webconf *wc, char *err, size_t errsize)
+{
+	struct webauth *a = calloc(1, sizeof(*a));
+	int maxcost = 4, r;
+
+	if (a == NULL) {
+		snprintf(err, errsize, "%s: out of memory", wc->path);
+		return -ENOMEM;
+	}
+	pthread_mutex_init(&a->lock, NULL);
+	a->client_auth = wc->client_auth;
+	a->min_version = wc->min_version;
+	a->max_version = wc->max_version;
+	if (wc->tls) {
+		if (wc->cert_pem == NULL || wc->key_pem == NULL) {
+			snprintf(err, errsize, "%s: the certificate files were not read", wc->path);
+			r = -EINVAL;
+			goto fail;
+		}
+		r = webauth_check_tls(a, wc, err, errsize);
+		if (r < 0)
+			goto fail;
+		a->tls = 1;
+		a->cert_pem = strdup(wc->cert_pem);
+		a->key_pem = strdup(wc->key_pem);
+		a->ca_pem = wc->client_ca_pem != NULL ? strdup(wc->client_ca_pem) : NULL;
+		if (a->cert_pem == NULL || a->key_pem == NULL ||
+		    (wc->client_ca_pem != NULL && a->ca_pem == NULL))
+			goto oom;
+	}
+	if (wc->nusers > 0) {
+		a->users = calloc(wc->nusers, sizeof(*a->users));
+		if (a->users == NULL)
+			goto oom;
+	}
+	for (size_t i = 0; i < wc->nusers; i++) {
+		const struct webconf_user *u = &wc->users[i];
+		int cost;
+
+		/* The parser checked the form; libxcrypt has the last word. */
+		if (!webconf_is_bcrypt(u->hash) || crypt_checksalt(u->hash) != CRYPT_SALT_OK) {
+			snprintf(err, errsize, "%s:%d: basic_auth_users.%.64s: libxcrypt does not "
+			    "take this hash", wc->path, u->line, u->name);
+			r = -EINVAL;
+			goto fail;
+		}
+		a->users[i].name = strdup(u->name);
+		if (a->users[i].name == NULL)
+			goto oom;
+		memcpy(a->users[i].hash, u->hash, BCRYPT_LEN + 1);
+		a->nusers++;
+		cost = (u->hash[4] - '0') * 10 + (u->hash[5] - '0');
+		if (cost > maxcost)
+			maxcost = cost;
+	}
+	/* An unknown user costs what the dearest known one does; any salt
+	 * and checksum do, the result is never a match. */
+	snprintf(a->dummy, sizeof(a->dummy), "$2b$%02d$%s", maxcost,
+	    "N9qo8uLOickgx2ZMRZoMyejCki5x.9vK3TW5Sf9xmjs1nHnIHO0xK");
+	if (getrandom(a->salt, sizeof(a->salt), 0) != (ssize_t)sizeof(a->salt)) {
+		r = -errno;
+		snprintf(err, errsize, "getrandom: %s", strerror(-r));
+		goto fail;
+	}
+	*out = a;
+	return 0;
+oom:
+	r = -ENOMEM;
+	snprintf(err, errsize, "%s: out of memory", wc->path);
+fail:
+	webauth_free(a);
+	return r;
+}
+
+void webauth_free(struct webauth *a)
+{
+	if (a == NULL)
+		return;
+	free(a->cert_pem);
+	if (a->key_pem != NULL) {
+		explicit_bzero(a->key_pem, strlen(a->key_pem));
+		free(a->key_pem);
+	}
+	free(a->ca_pem);
+	for (size_t i = 0; i < a->nusers; i++)
+		free(a->users[i].name);
+	free(a->users);
+	pthread_mutex_destroy(&a->lock);
+	explicit_bzero(a, sizeof(*a));
+	free(a);
+}
+
+int webauth_tls(const struct webauth *a)
+{
+	return a != NULL && a->tls;
+}
+
+void webauth_describe(const struct webauth *a, char *buf, size_t size)
+{
+	char tls[160] = "no TLS", users[64] = "no basic auth";
+
+	if (a == NULL) {
+		snprintf(buf, size, "no TLS, no basic auth");
+		return;
+	}
+	if (a->tls)
+		snprintf(tls, sizeof(tls), "TLS 1.%d%s%s, client certificates %s",
+		    a->min_version - 10, a->max_version != a->min_version ? " to 1." : "",
+		    a->max_version != a->min_version ? (a->max_version == WEBCONF_TLS13 ? "3" : "2") :
+		    "", webconf_client_auth_name(a->client_auth));
+	if (a->nusers > 0)
+		snprintf(users, sizeof(users), "basic auth (%zu user%s)", a->nusers,
+		    a->nusers == 1 ? "" : "s");
+	snprintf(buf, size, "%s, %s", tls, users);
+}
+
+/* ---- libmicrohttpd ---- */
+
+/* The handshake's check for VerifyClientCertIfGiven: a certificate, if one
+ * came, must verify; GnuTLS's own check (gnutls_session_set_verify_cert2())
+ * would also refuse a client that sends none. Non-zero fails the
+ * handshake. */
+static int webauth_verify_if_given(gnutls_session_t s)
+{
+	unsigned n = 0, status = 0;
+
+	if (gnutls_certificate_get_peers(s, &n) == NULL || n == 0)
+		return 0;
+	if (gnutls_certificate_verify_peers(s, (gnutls_typed_vdata_st *)(uintptr_t)&webauth_purpose,
+	    1, &status) < 0 || status != 0)
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	return 0;
+}
+
+/*
+ * Called for each new connection before its handshake: libmicrohttpd only
+ * ever asks for a client certificate (and never checks it); here the
+ * session is told to require one and to verify it against the client CA,
+ * so a client without a good certificate fails the handshake as with
+ * exporter-toolkit. webauth_check() looks again on every request.
+ */
+static void webauth_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
+    enum MHD_ConnectionNotificationCode toe)
+{
+	struct webauth *a = cls;
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t s;
+
+	(void)socket_context;
+	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
+		return;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL)
+		return;
+	s = ci->tls_session;
+	switch (a->client_auth) {
+	case WEBCONF_NO_CLIENT_CERT:
+		break;
+	case WEBCONF_REQUEST_CLIENT_CERT:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+		break;
+	case WEBCONF_REQUIRE_ANY_CLIENT_CERT:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		break;
+	case WEBCONF_VERIFY_CLIENT_CERT_IF_GIVEN:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
+		gnutls_session_set_verify_function(s, &webauth_verify_if_given);
+		break;
+	case WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		gnutls_session_set_verify_cert2(s, (gnutls_typed_vdata_st *)(uintptr_t)&webauth_purpose,
+		    1, 0);
+		break;
+	}
+}
+
+unsigned webauth_mhd_flags(const struct webauth *a)
+{
+	return webauth_tls(a) ? MHD_USE_TLS : 0;
+}
+
+void webauth_mhd_options(struct webauth *a, struct MHD_OptionItem *opts, size_t max)
+{
+	size_t n = 0;
+
+	if (max < 8)
+		fatalx("webauth_mhd_options: room for %zu options, 8 needed", max);
+	if (webauth_tls(a)) {
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, a->key_pem };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, a->cert_pem };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, a->priorities };
+		if (a->ca_pem != NULL)
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, a->ca_pem };
+		if (a->client_auth != WEBCONF_NO_CLIENT_CERT)
+			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+			    (intptr_t)&webauth_notify, a };
+	}
+	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
+}
+
+/* ---- checking a request ---- */
+
+/* Equal strings, in a time that depends on their lengths only. */
+static int ct_streq(const char *x, const char *y)
+{
+	size_t lx = strlen(x), ly = strlen(y);
+	volatile unsigned char d = lx != ly;
+
+	for (size_t i = 0; i < lx; i++)
+		d |= (unsigned char)x[i] ^ (unsigned char)(i < ly ? y[i] : 0);
+	return d == 0;
+}
+
+static int b64val(char c)
+{
+	if (c >= 'A' && c <= 'Z')
+		return c - 'A';
+	if (c >= 'a' && c <= 'z')
+		return c - 'a' + 26;
+	if (c >= '0' && c <= '9')
+		return c - '0' + 52;
+	if (c == '+')
+		return 62;
+	if (c == '/')
+		return 63;
+	return -1;
+}
+
+int webauth_parse_basic(const char *h, char *user, size_t usize, char *pass, size_t psize)
+{
+	unsigned char buf[(WEBAUTH_MAX_USER + WEBAUTH_MAX_PASSWORD + 2) * 2];
+	size_t n = 0, len = 0, pad = 0, ulen;
+	const unsigned char *colon;
+	int r = -EINVAL;
+
+	while (*h == ' ' || *h == '\t')
+		h++;
+	if (strncasecmp(h, "Basic", 5) != 0 || (h[5] != ' ' && h[5] != '\t'))
+		return -EINVAL;
+	h += 5;
+	while (*h == ' ' || *h == '\t')
+		h++;
+	while (b64val(h[n]) >= 0)
+		n++;
+	while (h[n + pad] == '=' && pad < 2)
+		pad++;
+	for (const char *t = h + n + pad; *t != '\0'; t++)
+		if (*t != ' ' && *t != '\t')
+			return -EINVAL;
+	/* Padding makes whole groups of four: n % 4 is 0, 2 or 3 with 0, 2
+	 * or 1 '='. */
+	if (n == 0 || (n % 4 == 0 && pad != 0) || n % 4 == 1 || (n % 4 == 2 && pad != 2) ||
+	    (n % 4 == 3 && pad != 1) || (n + pad) / 4 * 3 > sizeof(buf))
+		return -EINVAL;
+	for (size_t i = 0; i < n; i += 4) {
+		uint32_t v = 0;
+		size_t k, m = n - i < 4 ? n - i : 4;
+
+		for (k = 0; k < m; k++)
+			v |= (uint32_t)b64val(h[i + k]) << (18 - 6 * k);
+		/* m is 4, 3 (one '=') or 2 (two); unused bits must be 0. */
+		if ((m == 3 && (v & 0xff) != 0) || (m == 2 && (v & 0xffff) != 0))
+			goto out;
+		buf[len++] = (unsigned char)(v >> 16);
+		if (m > 2)
+			buf[len++] = (unsigned char)(v >> 8);
+		if (m > 3)
+			buf[len++] = (unsigned char)v;
+	}
+	/* crypt() would stop at a NUL: "pw\0anything" must not pass for "pw". */
+	if (memchr(buf, '\0', len) != NULL)
+		goto out;
+	colon = memchr(buf, ':', len);
+	if (colon == NULL)
+		goto out;
+	ulen = (size_t)(colon - buf);
+	if (ulen + 1 > usize || len - ulen - 1 + 1 > psize)
+		goto out;
+	memcpy(user, buf, ulen);
+	user[ulen] = '\0';
+	memcpy(pass, colon + 1, len - ulen - 1);
+	pass[len - ulen - 1] = '\0';
+	r = 0;
+out:
+	explicit_bzero(buf, sizeof(buf));
+	return r;
+}
+
+static void cache_key(const struct webauth *a, const char *user, const char *pass,
+    const char *hash, unsigned char key[32])
+{
+	gnutls_hash_hd_t hd;
+
+	if (gnutls_hash_init(&hd, GNUTLS_DIG_SHA256) < 0) {
+		/* No cache then: a key nothing else has. */
+		memset(key, 0, 32);
+		return;
+	}
+	gnutls_hash(hd, a->salt, sizeof(a->salt));
+	gnutls_hash(hd, user, strlen(user) + 1);
+	gnutls_hash(hd, pass, strlen(pass) + 1);
+	gnutls_hash(hd, hash, strlen(hash));
+	gnutls_hash_deinit(hd, key);
+}
+
+static int cache_has(struct webauth *a, const unsigned char key[32], double now)
+{
+	static const unsigned char zero[32];
+	int hit = 0;
+
+	if (memcmp(key, zero, 32) == 0)
+		return 0;
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < WEBAUTH_CACHE_SIZE; i++)
+		if (a->seen[i].expires > now && memcmp(a->seen[i].key, key, 32) == 0)
+			hit = 1;
+	pthread_mutex_unlock(&a->lock);
+	return hit;
+}
+
+static void cache_put(struct webauth *a, const unsigned char key[32], double now)
+{
+	unsigned slot = WEBAUTH_CACHE_SIZE;
+
+	pthread_mutex_lock(&a->lock);
+	for (unsigned i = 0; i < WEBAUTH_CACHE_SIZE && slot == WEBAUTH_CACHE_SIZE; i++)
+		if (a->seen[i].expires <= now)
+			slot = i;
+	/* Full of live entries: replace in turn. Only right passwords get
+	 * here, so strangers cannot push a scraper's entry out. */
+	if (slot == WEBAUTH_CACHE_SIZE)
+		slot = a->next++ % WEBAUTH_CACHE_SIZE;
+	memcpy(a->seen[slot].key, key, 32);
+	a->seen[slot].expires = now + WEBAUTH_CACHE_SECONDS;
+	pthread_mutex_unlock(&a->lock);
+}
+
+int webauth_password_ok(struct webauth *a, const char *user, const char *pass, double now)
+{
+	const char *hash = a->dummy;
+	struct crypt_data *cd;
+	unsigned char key[32];
+	const char *out;
+	volatile unsigned char d = 0;
+	int known = 0, ok;
+
+	/* Every user is compared, with no early exit. */
+	for (size_t i = 0; i < a->nusers; i++) {
+		if (ct_streq(a->users[i].name, user)) {
+			hash = a->users[i].hash;
+			known = 1;
+		}
+	}
+	/* Looked up for unknown users too (the dummy hash in the key never
+	 * matches), so that both take the same path. */
+	cache_key(a, user, pass, hash, key);
+	if (cache_has(a, key, now) && known)
+		return 1;
+	cd = calloc(1, sizeof(*cd));
+	if (cd == NULL)
+		return 0;
+	out = crypt_rn(pass, hash, cd, (int)sizeof(*cd));
+	if (out == NULL || strlen(out) != BCRYPT_LEN)
+		d = 1;
+	else
+		for (size_t i = 0; i < BCRYPT_LEN; i++)
+			d |= (unsigned char)out[i] ^ (unsigned char)hash[i];
+	explicit_bzero(cd, sizeof(*cd));
+	free(cd);
+	ok = known && d == 0;
+	if (ok)
+		cache_put(a, key, now);
+	explicit_bzero(key, sizeof(key));
+	return ok;
+}
+
+/* Whether the connection's client certificate passes client_auth_type. */
+static int webauth_cert_ok(const struct webauth *a, struct MHD_Connection *conn, char *why,
+    size_t whysize)
+{
+	const union MHD_ConnectionInfo *ci;
+	gnutls_session_t s;
+	unsigned n = 0, status = 0;
+	const gnutls_datum_t *peers;
+	int have, verified;
+
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
+	if (ci == NULL || ci->tls_session == NULL) {
+		snprintf(why, whysize, "no TLS session");
+		return 0;
+	}
+	s = ci->tls_session;
+	peers = gnutls_certificate_get_peers(s, &n);
+	have = peers != NULL && n > 0;
+	verified = have && gnutls_certificate_verify_peers(s,
+	    (gnutls_typed_vdata_st *)(uintptr_t)&webauth_purpose, 1, &status) == 0 && status == 0;
+	switch (a->client_auth) {
+	case WEBCONF_NO_CLIENT_CERT:
+	case WEBCONF_REQUEST_CLIENT_CERT:
+		return 1;
+	case WEBCONF_REQUIRE_ANY_CLIENT_CERT:
+		if (have)
+			return 1;
+		break;
+	case WEBCONF_VERIFY_CLIENT_CERT_IF_GIVEN:
+		if (!have || verified)
+			return 1;
+		break;
+	case WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT:
+		if (verified)
+			return 1;
+		break;
+	}
+	if (have)
+		snprintf(why, whysize, "client certificate not verified (GnuTLS status 0x%x)",
+		    status);
+	else
+		snprintf(why, whysize, "no client certificate");
+	return 0;
+}
+
+/* "A.B.C.D:PORT" of the peer, for the log. */
+static void peer_name(struct MHD_Connection *conn, char *buf, size_t size)
+{
+	const union MHD_ConnectionInfo *ci =
+	    MHD_get_connection_info(conn, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
+
+	if (ci != NULL && ci->client_addr != NULL)
+		addr_format(ci->client_addr, buf, size);
+	else
+		snprintf(buf, size, "?");
+}
+
+enum webauth_verdict webauth_check(struct webauth *a, struct MHD_Connection *conn,
+    char *why, size_t whysize)
+{
+	char user[WEBAUTH_MAX_USER + 1], pass[WEBAUTH_MAX_PASSWORD + 1];
+	char peer[64], reason[96], esc[4 * 64 + 8];
+	const char *h;
+	int ok;
+
+	if (a->tls && a->client_auth != WEBCONF_NO_CLIENT_CERT &&
+	    !webauth_cert_ok(a, conn, reason, sizeof(reason))) {
+		peer_name(conn, peer, sizeof(peer));
+		snprintf(why, whysize, "from %s: %s", peer, reason);
+		return WEBAUTH_BAD_CERT;
+	}
+	if (a->nusers == 0)
+		return WEBAUTH_OK;
+	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
+	if (h == NULL || webauth_parse_basic(h, user, sizeof(user), pass, sizeof(pass)) < 0) {
+		peer_name(conn, peer, sizeof(peer));
+		snprintf(why, whysize, "from %s: %s", peer, h == NULL ? "no credentials" :
+		    "malformed Authorization header");
+		return WEBAUTH_NO_CREDENTIALS;
+	}
+	ok = webauth_password_ok(a, user, pass, clock_mono());
+	explicit_bzero(pass, sizeof(pass));
+	if (ok)
+		return WEBAUTH_OK;
+	peer_name(conn, peer, sizeof(peer));
+	/* The name may be a password typed in the wrong field: cut short. */
+	user[64] = '\0';
+	snprintf(why, whysize, "from %s: wrong user or password (user \"%s\")", peer,
+	    log_escape(user, esc, sizeof(esc)));
+	return WEBAUTH_BAD_CREDENTIALS;
+}
+
+enum MHD_Result webauth_respond(struct MHD_Connection *conn, enum webauth_verdict v)
+{
+	static const char unauthorized[] = "{\"error\":\"unauthorized\"}";
+	static const char forbidden[] =
+	    "{\"error\":\"forbidden: a valid client certificate is required\"}";
+	const char *body = v == WEBAUTH_BAD_CERT ? forbidden : unauthorized;
+	struct MHD_Response *resp;
+	enum MHD_Result ret;
+
+	resp = MHD_create_response_from_buffer(strlen(body), (void *)(uintptr_t)body,
+	    MHD_RESPMEM_PERSISTENT);
+	if (resp == NULL)
+		return MHD_NO;
+	if (MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_TYPE, "application/json") !=
+	    MHD_YES || (v != WEBAUTH_BAD_CERT && MHD_add_response_header(resp,
+	    MHD_HTTP_HEADER_WWW_AUTHENTICATE, "Basic realm=\"" REALM "\", charset=\"UTF-8\"") !=
+	    MHD_YES)) {
+		MHD_destroy_response(resp);
+		return MHD_NO;
+	}
+	ret = MHD_queue_response(conn, v == WEBAUTH_BAD_CERT ? MHD_HTTP_FORBIDDEN :
+	    MHD_HTTP_UNAUTHORIZED, resp);
+	MHD_destroy_response(resp);
+	return ret;
+}

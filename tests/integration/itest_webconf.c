@@ -1,0 +1,673 @@
+/* itest_webconf.c: --web.config.file against the real daemon: basic auth, TLS, minimum versions, client certificates, config errors. */
+#include "harness.h"
+#include "itest_util.h"
+
+#include <crypt.h>
+#include <curl/curl.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+/* ---- material made at test time: certificates and bcrypt hashes ---- */
+
+/*
+ * A CA, a server certificate for 127.0.0.1 signed by it, a client
+ * certificate signed by it (for TLS clients) and a self-signed "rogue"
+ * client certificate, all P-256, made with openssl in dir. Nothing secret
+ * is committed.
+ */
+static int make_certs(const char *dir)
+{
+	char cmd[4096];
+	int rc;
+
+	snprintf(cmd, sizeof(cmd),
+	    "cd '%s' && exec >openssl.log 2>&1 && set -e && "
+	    "ec='-newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes' && "
+	    "openssl req -x509 $ec -keyout ca.key -out ca.crt -days 2 -subj /CN=memprobe-test-ca "
+	    "  -addext basicConstraints=critical,CA:TRUE -addext keyUsage=critical,keyCertSign,cRLSign && "
+	    "openssl req $ec -keyout server.key -out server.csr -subj /CN=127.0.0.1 && "
+	    "printf 'subjectAltName=IP:127.0.0.1,DNS:localhost\\nextendedKeyUsage=serverAuth\\n' >server.ext && "
+	    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+	    "  -extfile server.ext -out server.crt && "
+	    "openssl req $ec -keyout client.key -out client.csr -subj /CN=scraper && "
+	    "printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
+	    "  -extfile client.ext -out client.crt && "
+	    "openssl req -x509 $ec -keyout rogue.key -out rogue.crt -days 2 -subj /CN=scraper "
+	    "  -addext extendedKeyUsage=clientAuth && "
+	    "chmod 600 *.key", dir);
+	rc = system(cmd);
+	if (rc != 0) {
+		fprintf(stderr, "  openssl failed (status 0x%x); see %s/openssl.log:\n", rc, dir);
+		snprintf(cmd, sizeof(cmd), "cat '%s/openssl.log' >&2", dir);
+		(void)!system(cmd);
+		return -1;
+	}
+	return 0;
+}
+
+/* A bcrypt hash of pw (cost 6) into out, made with libxcrypt here. */
+static int make_hash(const char *pw, char *out, size_t size)
+{
+	char salt[CRYPT_GENSALT_OUTPUT_SIZE];
+	struct crypt_data *cd = calloc(1, sizeof(*cd));
+	const char *h = NULL;
+
+	if (cd != NULL && crypt_gensalt_rn("$2y$", 6, NULL, 0, salt, sizeof(salt)) != NULL)
+		h = crypt_rn(pw, salt, cd, (int)sizeof(*cd));
+	snprintf(out, size, "%s", h != NULL ? h : "");
+	free(cd);
+	return h != NULL && strlen(out) == 60 ? 0 : -1;
+}
+
+static int write_text(const char *dir, const char *name, const char *text, char *path,
+    size_t size)
+{
+	FILE *f;
+
+	snprintf(path, size, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -errno;
+	fputs(text, f);
+	return fclose(f) == 0 ? 0 : -EIO;
+}
+
+/* ---- requests ---- */
+
+/* One request's options; NULL fields are not set. */
+struct req {
+	const char *base;               /* http(s)://127.0.0.1:PORT */
+	const char *ca;                 /* CA file the server is checked against */
+	const char *cert, *key;         /* client certificate */
+	const char *userpwd;            /* "user:password" */
+	long tls_version;               /* CURL_SSLVERSION_* | CURL_SSLVERSION_MAX_* */
+	const char *ciphers;
+	const char *authorization;      /* a raw Authorization header instead */
+};
+
+struct growbuf {
+	char *p;
+	size_t len;
+};
+
+static size_t on_data(char *data, size_t size, size_t n, void *arg)
+{
+	struct growbuf *b = arg;
+	size_t add = size * n;
+	char *q = realloc(b->p, b->len + add + 1);
+
+	if (q == NULL)
+		return 0;
+	memcpy(q + b->len, data, add);
+	b->len += add;
+	q[b->len] = '\0';
+	b->p = q;
+	return add;
+}
+
+/* GET (or HEAD) base + path with q's options into *r, as it_http(); the
+ * libcurl error text goes to errbuf (CURL_ERROR_SIZE bytes). */
+static int req_do(const struct req *q, const char *method, const char *path, struct it_http *r,
+    char *errbuf)
+{
+	struct growbuf body = { NULL, 0 }, head = { NULL, 0 };
+	struct curl_slist *hdrs = NULL;
+	char url[512], auth[512];
+	CURL *c = curl_easy_init();
+	CURLcode cc;
+
+	memset(r, 0, sizeof(*r));
+	errbuf[0] = '\0';
+	if (c == NULL)
+		return -ENOMEM;
+	snprintf(url, sizeof(url), "%s%s", q->base, path);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_PROXY, "");
+	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
+	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
+	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+	/* A new connection for every request: each gets a handshake. */
+	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
+	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
+	if (strcmp(method, "HEAD") == 0)
+		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
+	if (q->ca != NULL) {
+		curl_easy_setopt(c, CURLOPT_CAINFO, q->ca);
+		curl_easy_setopt(c, CURLOPT_CAPATH, NULL);
+	}
+	if (q->cert != NULL) {
+		curl_easy_setopt(c, CURLOPT_SSLCERT, q->cert);
+		curl_easy_setopt(c, CURLOPT_SSLKEY, q->key);
+	}
+	if (q->userpwd != NULL) {
+		curl_easy_setopt(c, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+		curl_easy_setopt(c, CURLOPT_USERPWD, q->userpwd);
+	}
+	if (q->authorization != NULL) {
+		snprintf(auth, sizeof(auth), "Authorization: %s", q->authorization);
+		hdrs = curl_slist_append(hdrs, auth);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
+	}
+	if (q->tls_version != 0)
+		curl_easy_setopt(c, CURLOPT_SSLVERSION, q->tls_version);
+	if (q->ciphers != NULL)
+		curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, q->ciphers);
+	cc = curl_easy_perform(c);
+	if (cc == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	else if (errbuf[0] == '\0')
+		snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
+	curl_easy_cleanup(c);
+	curl_slist_free_all(hdrs);
+	r->body = body.p != NULL ? body.p : strdup("");
+	r->len = body.len;
+	r->headers = head.p != NULL ? head.p : strdup("");
+	r->hlen = head.len;
+	return cc == CURLE_OK ? 0 : -EIO;
+}
+
+/* The status of GET base + path (0: no HTTP answer); says why on stderr
+ * when it is not `want`. */
+static long status_of(const struct req *q, const char *path, long want, int line)
+{
+	char errbuf[CURL_ERROR_SIZE];
+	struct it_http r;
+	long st;
+
+	req_do(q, "GET", path, &r, errbuf);
+	st = r.status;
+	if (st != want)
+		fprintf(stderr, "  line %d: GET %s%s: status %ld (%s), want %ld\n", line, q->base,
+		    path, st, errbuf[0] != '\0' ? errbuf : "answered", want);
+	/* Whatever the answer, never metrics without the right credentials. */
+	if (want != 200 && strstr(r.body, "memprobe_") != NULL) {
+		fprintf(stderr, "  line %d: metrics served without access: %.80s\n", line, r.body);
+		harness_failures++;
+	}
+	it_http_free(&r);
+	return st;
+}
+#define STATUS(q, path, want) CHECK(status_of(q, path, want, __LINE__) == (want))
+
+/* ---- the daemon with a web config ---- */
+
+struct probe {
+	struct it_daemon *d;
+	const struct req *q;
+};
+
+static int web_up(void *arg)
+{
+	struct probe *p = arg;
+	char errbuf[CURL_ERROR_SIZE];
+	struct it_http r;
+	struct stat st;
+	int ok;
+
+	if (it_proc_wait(&p->d->proc, 0) == 0 && p->d->proc.pid == 0)
+		return 1;               /* exited: the caller looks */
+	if (stat(p->d->sock, &st) < 0)
+		return 0;
+	ok = req_do(p->q, "GET", "/healthz", &r, errbuf) == 0 && r.status == 200;
+	it_http_free(&r);
+	return ok;
+}
+
+/*
+ * Starts memprobed with --web.config.file web in a new temp dir on a free
+ * port, and waits until q (its base set here to scheme://127.0.0.1:PORT)
+ * gets 200 from /healthz. Retries on another port if the daemon exits
+ * first. Returns 0 or -errno having said why.
+ */
+static int web_daemon_start(struct it_daemon *d, char *web, struct req *q, int tls,
+    char *base, size_t basesize)
+{
+	char listen[64];
+	int rc;
+
+	memset(d, 0, sizeof(*d));
+	d->proc.in_fd = d->proc.out_fd = -1;
+	rc = it_tmpdir(d->dir, sizeof(d->dir));
+	if (rc < 0)
+		return rc;
+	snprintf(d->sock, sizeof(d->sock), "%s/agent.sock", d->dir);
+	snprintf(d->log, sizeof(d->log), "%s/memprobed.log", d->dir);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		char *argv[] = { itest.memprobed, "--agent-socket", d->sock,
+			"--web.listen-address", listen, "--web.config.file", web,
+			"--log-level", "debug", NULL };
+		struct probe p = { d, q };
+
+		d->port = it_free_port();
+		if (d->port < 0)
+			return d->port;
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
+		snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%d", d->port);
+		snprintf(base, basesize, "%s://127.0.0.1:%d", tls ? "https" : "http", d->port);
+		q->base = base;
+		rc = it_proc_start(&d->proc, argv, NULL, d->log);
+		if (rc < 0)
+			return rc;
+		if (!it_wait_until(web_up, &p, IT_START_TIMEOUT_MS)) {
+			fprintf(stderr, "integration: memprobed did not answer %s/healthz\n", base);
+			it_daemon_dump_log(d);
+			it_proc_kill(&d->proc);
+			return -ETIMEDOUT;
+		}
+		if (d->proc.pid != 0)
+			return 0;
+		fprintf(stderr, "integration: memprobed exited at start (status 0x%x); retrying\n",
+		    d->proc.status);
+		it_daemon_dump_log(d);
+		it_proc_kill(&d->proc);
+	}
+	return -EADDRINUSE;
+}
+
+static int log_has(const struct it_daemon *d, const char *needle)
+{
+	char text[65536];
+	size_t n;
+	FILE *f = fopen(d->log, "r");
+
+	if (f == NULL)
+		return 0;
+	n = fread(text, 1, sizeof(text) - 1, f);
+	fclose(f);
+	text[n] = '\0';
+	return strstr(text, needle) != NULL;
+}
+
+/* ---- the tests ---- */
+
+/* Basic auth without TLS: every path needs the right user and password. */
+static void webconf_basic_auth(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], text[512], h1[128], h2[128], base[64], hdr[128];
+	char errbuf[CURL_ERROR_SIZE];
+	struct req ok = { .userpwd = "alice:correct horse" };
+	struct req q;
+	struct it_http r = { 0 };
+
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	REQUIRE(make_hash("correct horse", h1, sizeof(h1)) == 0);
+	REQUIRE(make_hash("bob's own", h2, sizeof(h2)) == 0);
+	snprintf(text, sizeof(text), "# users only\nbasic_auth_users:\n  alice: %s\n  bob: '%s'\n",
+	    h1, h2);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &ok, 0, base, sizeof(base)) == 0);
+
+	/* The right password: metrics, the API, the page. */
+	REQUIRE(req_do(&ok, "GET", "/metrics", &r, errbuf) == 0);
+	CHECK_U64(r.status, ==, 200);
+	CHECK(strstr(r.body, "memprobe_build_info") != NULL);
+	it_http_free(&r);
+	STATUS(&ok, "/api/v1/processes", 200);
+	STATUS(&ok, "/", 200);
+	STATUS(&ok, "/no/such/path", 404);
+	REQUIRE(req_do(&ok, "HEAD", "/metrics", &r, errbuf) == 0);
+	CHECK_U64(r.status, ==, 200);
+	it_http_free(&r);
+	q = ok;
+	q.userpwd = "bob:bob's own";
+	STATUS(&q, "/metrics", 200);
+
+	/* Wrong password: 401 with the challenge and a JSON error. */
+	q.userpwd = "alice:correct horse battery";
+	REQUIRE(req_do(&q, "GET", "/metrics", &r, errbuf) == 0);
+	CHECK_U64(r.status, ==, 401);
+	CHECK(it_http_header(&r, "WWW-Authenticate", hdr, sizeof(hdr)) &&
+	    strncmp(hdr, "Basic realm=\"memprobe\"", 22) == 0);
+	CHECK(it_http_header(&r, "Content-Type", hdr, sizeof(hdr)) &&
+	    strcmp(hdr, "application/json") == 0);
+	CHECK_STR(r.body, "{\"error\":\"unauthorized\"}");
+	it_http_free(&r);
+	/* Another user's password, an unknown user, nothing, a bad header. */
+	q.userpwd = "alice:bob's own";
+	STATUS(&q, "/metrics", 401);
+	q.userpwd = "mallory:correct horse";
+	STATUS(&q, "/metrics", 401);
+	q.userpwd = "Alice:correct horse";
+	STATUS(&q, "/metrics", 401);
+	q.userpwd = NULL;
+	REQUIRE(req_do(&q, "GET", "/healthz", &r, errbuf) == 0);
+	CHECK_U64(r.status, ==, 401);       /* /healthz too, as exporter-toolkit */
+	CHECK(it_http_header(&r, "WWW-Authenticate", hdr, sizeof(hdr)));
+	it_http_free(&r);
+	STATUS(&q, "/no/such/path", 401);   /* 401 before 404: paths tell nothing */
+	STATUS(&q, "/api/v1/status", 401);
+	q.authorization = "Basic !!!";
+	STATUS(&q, "/metrics", 401);
+	q.authorization = "Bearer abc";
+	STATUS(&q, "/metrics", 401);
+	/* "alice:correct horse\0x": a NUL must not cut the password short. */
+	q.authorization = "Basic YWxpY2U6Y29ycmVjdCBob3JzZQB4";
+	STATUS(&q, "/metrics", 401);
+	/* The same right password again (from the cache): still 200. */
+	STATUS(&ok, "/metrics", 200);
+
+	/* The log names the refused user, never a password. */
+	CHECK(log_has(&d, "wrong user or password (user \"mallory\")"));
+	CHECK(log_has(&d, "http access: no TLS, basic auth (2 users)"));
+	CHECK(log_has(&d, "passwords cross the network in clear text"));
+	CHECK(!log_has(&d, "correct horse"));
+out:
+	it_http_free(&r);
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	CHECK(it_daemon_stop(&d) == 0);
+	it_rmtree(dir);
+}
+
+/* TLS with basic auth: HTTPS with the CA works; plain HTTP, an unverified
+ * server and TLS 1.1 do not. */
+static void webconf_tls(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], text[1024], h[128], base[64], ca[PATH_MAX];
+	char errbuf[CURL_ERROR_SIZE];
+	struct req ok = { .userpwd = "alice:pw", .ca = ca };
+	struct req q;
+	struct it_http r = { 0 };
+
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	REQUIRE(make_certs(dir) == 0);
+	REQUIRE(make_hash("pw", h, sizeof(h)) == 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	/* Relative paths: from the web config's directory. */
+	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: %s/server.key\n  min_version: TLS12\nbasic_auth_users:\n  alice: %s\n",
+	    dir, h);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
+
+	REQUIRE(req_do(&ok, "GET", "/metrics", &r, errbuf) == 0);
+	CHECK_U64(r.status, ==, 200);
+	CHECK(strstr(r.body, "memprobe_build_info") != NULL);
+	it_http_free(&r);
+	q = ok;
+	q.userpwd = "alice:wrong";
+	STATUS(&q, "/metrics", 401);
+	q.userpwd = NULL;
+	STATUS(&q, "/healthz", 401);
+
+	/* Plain HTTP on the TLS port: no HTTP answer at all. */
+	q = ok;
+	q.base = d.url;
+	CHECK(req_do(&q, "GET", "/metrics", &r, errbuf) < 0);
+	CHECK_U64(r.status, ==, 0);
+	CHECK(strstr(r.body, "memprobe_") == NULL);
+	it_http_free(&r);
+
+	/* The certificate is checked by clients: without the CA, refused. */
+	q = ok;
+	q.ca = "/dev/null";
+	STATUS(&q, "/metrics", 0);
+
+	/* TLS 1.1 is refused by the server: the client offers it (OpenSSL
+	 * needs security level 0 for that), and the same client offering
+	 * TLS 1.2 gets in. */
+	q = ok;
+	q.ciphers = "DEFAULT:@SECLEVEL=0";
+	q.tls_version = CURL_SSLVERSION_TLSv1_1 | CURL_SSLVERSION_MAX_TLSv1_1;
+	CHECK(req_do(&q, "GET", "/metrics", &r, errbuf) < 0);
+	CHECK_U64(r.status, ==, 0);
+	CHECK(strstr(errbuf, "no protocols available") == NULL);
+	if (strstr(errbuf, "no protocols available") != NULL)
+		fprintf(stderr, "  the client did not offer TLS 1.1: %s\n", errbuf);
+	it_http_free(&r);
+	q.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+	STATUS(&q, "/metrics", 200);
+	q.tls_version = CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_TLSv1_3;
+	STATUS(&q, "/metrics", 200);
+
+	CHECK(log_has(&d, "and https://127.0.0.1:"));
+	CHECK(log_has(&d, "http access: TLS 1.2 to 1.3, client certificates NoClientCert, "
+	    "basic auth (1 user)"));
+out:
+	it_http_free(&r);
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	CHECK(it_daemon_stop(&d) == 0);
+	it_rmtree(dir);
+}
+
+/* min_version TLS13: a client that stops at TLS 1.2 is refused. */
+static void webconf_tls13(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], base[64], ca[PATH_MAX];
+	struct req ok = { .ca = ca };
+	struct req q;
+
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	REQUIRE(make_certs(dir) == 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  min_version: \"TLS13\"\n", web, sizeof(web)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
+	STATUS(&ok, "/metrics", 200);           /* no users: TLS only */
+	q = ok;
+	q.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+	STATUS(&q, "/metrics", 0);
+	q.tls_version = CURL_SSLVERSION_TLSv1_3;
+	STATUS(&q, "/metrics", 200);
+	CHECK(log_has(&d, "http access: TLS 1.3, client certificates NoClientCert, no basic auth"));
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	CHECK(it_daemon_stop(&d) == 0);
+	it_rmtree(dir);
+}
+
+/* Each client_auth_type against no certificate, the CA's client
+ * certificate and a self-signed one: 200 or refused (0). */
+static void webconf_client_cert(void)
+{
+	static const struct {
+		const char *type;
+		long none, good, rogue;
+	} modes[] = {
+		{ "RequireAndVerifyClientCert", 0, 200, 0 },
+		{ "VerifyClientCertIfGiven", 200, 200, 0 },
+		{ "RequireAnyClientCert", 0, 200, 200 },
+		{ "RequestClientCert", 200, 200, 200 },
+	};
+	char dir[64] = "", web[PATH_MAX], text[1024], base[64];
+	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], rcert[PATH_MAX], rkey[PATH_MAX];
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	REQUIRE(make_certs(dir) == 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(cert, sizeof(cert), "%s/client.crt", dir);
+	snprintf(key, sizeof(key), "%s/client.key", dir);
+	snprintf(rcert, sizeof(rcert), "%s/rogue.crt", dir);
+	snprintf(rkey, sizeof(rkey), "%s/rogue.key", dir);
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++) {
+		struct req good = { .ca = ca, .cert = cert, .key = key };
+		struct req q;
+		char want[128];
+		int failures = harness_failures;
+
+		snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
+		    "  key_file: server.key\n  client_ca_file: ca.crt\n  client_auth_type: %s\n",
+		    modes[i].type);
+		REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+		REQUIRE(web_daemon_start(&d, web, &good, 1, base, sizeof(base)) == 0);
+		q = good;
+		q.cert = q.key = NULL;
+		STATUS(&q, "/metrics", modes[i].none);
+		/* TLS 1.2 fails the handshake itself; 1.3 right after it. */
+		q.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+		STATUS(&q, "/metrics", modes[i].none);
+		STATUS(&good, "/metrics", modes[i].good);
+		good.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+		STATUS(&good, "/metrics", modes[i].good);
+		q = good;
+		q.tls_version = 0;
+		q.cert = rcert;
+		q.key = rkey;
+		STATUS(&q, "/metrics", modes[i].rogue);
+		q.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+		STATUS(&q, "/metrics", modes[i].rogue);
+		snprintf(want, sizeof(want), "client certificates %s, no basic auth", modes[i].type);
+		CHECK(log_has(&d, want));
+		if (harness_failures > failures) {
+			fprintf(stderr, "  (client_auth_type %s)\n", modes[i].type);
+			it_daemon_dump_log(&d);
+		}
+		CHECK(it_daemon_stop(&d) == 0);
+	}
+out:
+	it_daemon_stop(&d);
+	it_rmtree(dir);
+}
+
+/* Runs memprobed with args; expects exit 2 and `want` in its stderr, and
+ * never `secret` there. */
+static void expect_exit2(const char *dir, char *const args[], const char *want, const char *secret,
+    int line)
+{
+	char *argv[16], errpath[PATH_MAX], text[8192] = "";
+	struct it_proc p;
+	size_t n = 0;
+	FILE *f;
+
+	argv[n++] = itest.memprobed;
+	for (size_t i = 0; args[i] != NULL && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
+	if (it_proc_start(&p, argv, NULL, errpath) < 0 || it_proc_wait(&p, IT_TIMEOUT_MS) < 0) {
+		it_proc_kill(&p);
+		CHECK(0);
+		return;
+	}
+	it_proc_kill(&p);
+	f = fopen(errpath, "r");
+	if (f != NULL) {
+		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
+		fclose(f);
+	}
+	if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 2 || strstr(text, want) == NULL ||
+	    (secret != NULL && strstr(text, secret) != NULL)) {
+		fprintf(stderr, "  line %d: status 0x%x, stderr \"%s\", want exit 2 and \"%s\"\n",
+		    line, p.status, text, want);
+		CHECK(0);
+	}
+}
+
+/* Bad web configurations stop the start (and --check-config) with exit 2
+ * and FILE:LINE: what. */
+static void webconf_errors(void)
+{
+	char dir[64] = "", web[PATH_MAX], conf[PATH_MAX], text[PATH_MAX + 64], want[PATH_MAX + 256];
+	char sock[PATH_MAX], listen[64];
+	int port = it_free_port();
+
+	REQUIRE(port > 0);
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	REQUIRE(make_certs(dir) == 0);
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+#define START(...) (char *[]){ "--agent-socket", sock, "--web.listen-address", listen, \
+	__VA_ARGS__, NULL }
+
+	/* Bad YAML: a tab in the indentation. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "\tkey_file: server.key\n", web, sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:3: tab in the indentation", web);
+	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
+	/* An unknown key. */
+	REQUIRE(write_text(dir, "web.yml", "tls_config:\n  cert_file: server.crt\n", web,
+	    sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:1: unknown key \"tls_config\"", web);
+	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
+	/* A missing certificate file, named with the line that names it. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: nothere.crt\n"
+	    "  key_file: server.key\n", web, sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:2: tls_server_config.cert_file: %s/nothere.crt: "
+	    "cannot open: No such file or directory", web, dir);
+	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
+	/* A key that is not the certificate's. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: client.key\n", web, sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:1: tls_server_config: cert_file %s/server.crt and "
+	    "key_file %s/client.key: ", web, dir, dir);
+	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
+	/* A client CA that is not a certificate. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n"
+	    "  client_ca_file: server.key\n", web, sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:5: tls_server_config.client_ca_file: %s/server.key: ",
+	    web, dir);
+	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
+	/* A password where the hash goes: refused, and not echoed. */
+	REQUIRE(write_text(dir, "web.yml", "basic_auth_users:\n  alice: hunter2hunter2\n", web,
+	    sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:2: basic_auth_users.alice: not a bcrypt hash", web);
+	expect_exit2(dir, START("--web.config.file", web), want, "hunter2hunter2", __LINE__);
+	/* TLS 1.1. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  min_version: TLS11\n", web, sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:4: tls_server_config.min_version: TLS11 is not supported",
+	    web);
+	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
+	/* The same through the INI key, and under --check-config. */
+	snprintf(text, sizeof(text), "[memprobed]\nweb_config_file = %s\n", web);
+	REQUIRE(write_text(dir, "memprobed.conf", text, conf, sizeof(conf)) == 0);
+	expect_exit2(dir, START("--config", conf), want, NULL, __LINE__);
+	expect_exit2(dir, START("--config", conf, "--check-config"), want, NULL, __LINE__);
+	/* No such file. */
+	snprintf(text, sizeof(text), "%s/none.yml", dir);
+	snprintf(want, sizeof(want), "%s/none.yml: cannot open: No such file or directory", dir);
+	expect_exit2(dir, START("--web.config.file", text), want, NULL, __LINE__);
+	/* A good one: --check-config shows the key and exits 0. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n", web, sizeof(web)) == 0);
+	{
+		char *argv[] = { itest.memprobed, "--config", conf, "--check-config", NULL };
+		char out[4096];
+		struct it_proc p;
+
+		REQUIRE(it_proc_start(&p, argv, NULL, NULL) == 0);
+		CHECK(it_proc_read_all(&p, out, sizeof(out), IT_TIMEOUT_MS) >= 0);
+		CHECK(it_proc_wait(&p, IT_TIMEOUT_MS) == 0);
+		it_proc_kill(&p);
+		CHECK(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+		snprintf(want, sizeof(want), "\nweb_config_file = %s\n", web);
+		CHECK(strstr(out, want) != NULL);
+	}
+#undef START
+out:
+	it_rmtree(dir);
+}
+
+int itest_webconf_run(void)
+{
+	if (it_selected("webconf_basic_auth"))
+		RUN_TEST(webconf_basic_auth);
+	if (it_selected("webconf_tls"))
+		RUN_TEST(webconf_tls);
+	if (it_selected("webconf_tls13"))
+		RUN_TEST(webconf_tls13);
+	if (it_selected("webconf_client_cert"))
+		RUN_TEST(webconf_client_cert);
+	if (it_selected("webconf_errors"))
+		RUN_TEST(webconf_errors);
+	return harness_failed_tests;
+}
