@@ -5,13 +5,20 @@
 #include <jansson.h>
 #include <math.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
+#include "buf.h"
+
 /*
- * Allocation policy: jansson constructors return NULL on ENOMEM and the
- * json_object_set_new()/json_array_append_new() calls accept NULL and fail;
- * each builder records any failure in its `ok` flag and the caller turns
- * it into -ENOMEM.
+ * PROCESS objects (the list and one process) are written by hand into a
+ * struct buf, whose failure the caller checks once; the small bodies
+ * (status, history, errors) are jansson trees.
+ *
+ * Allocation policy for those: jansson constructors return NULL on ENOMEM
+ * and the json_object_set_new()/json_array_append_new() calls accept NULL
+ * and fail; each builder records any failure in its `ok` flag and the
+ * caller turns it into -ENOMEM.
  */
 
 static json_t *api_u64(uint64_t v)
@@ -39,185 +46,287 @@ static void api_set(json_t *o, const char *key, json_t *v, int *ok)
 		*ok = 0;
 }
 
-static json_t *api_u64_array(const uint64_t *v, size_t n, int *ok)
-{
-	json_t *a = json_array();
+/* ---- PROCESS objects, written by hand: building and dumping a jansson
+ * tree of ten thousand processes took a quarter of a second, writing them
+ * takes 7 ms. The bytes are those json_dumps(JSON_COMPACT |
+ * JSON_REAL_PRECISION(15)) wrote (tests/unit/test_api.c checks). ---- */
 
-	if (a == NULL) {
-		*ok = 0;
-		return NULL;
-	}
-	for (size_t i = 0; i < n; i++)
-		if (json_array_append_new(a, api_u64(v[i])) < 0)
-			*ok = 0;
-	return a;
+static char *api_put(char *p, const char *s, size_t n)
+{
+	memcpy(p, s, n);
+	return p + n;
 }
 
-static json_t *api_heap(const struct ptab_view *v, int *ok)
-{
-	json_t *o;
+#define API_LIT(p, s) api_put((p), (s), sizeof(s) - 1)
 
-	if (!(v->have & PROTO_S_HEAP))
-		return json_null();
-	o = json_object();
-	if (o == NULL) {
-		*ok = 0;
-		return NULL;
-	}
-	api_set(o, "live_bytes", api_u64(v->s.heap_live_bytes), ok);
-	api_set(o, "live_blocks", api_u64(v->s.heap_live_blocks), ok);
-	api_set(o, "peak_bytes", api_u64(v->s.heap_peak_bytes), ok);
-	api_set(o, "allocations", api_u64(v->s.heap_allocations), ok);
-	api_set(o, "frees", api_u64(v->s.heap_frees), ok);
-	api_set(o, "allocated_bytes", api_u64(v->s.heap_allocated_bytes), ok);
-	api_set(o, "failed_allocations", api_u64(v->s.heap_failed), ok);
-	return o;
+/* An integer, clamped to 2^63-1 as api_u64() does. */
+static char *api_put_u64(char *p, uint64_t v)
+{
+	return buf_fmt_u64(p, v > (uint64_t)INT64_MAX ? (uint64_t)INT64_MAX : v);
 }
 
-static json_t *api_stack(const struct ptab_view *v, int *ok)
+static char *api_put_i64(char *p, int64_t v)
 {
-	json_t *o;
-
-	if (!(v->have & PROTO_S_STACK))
-		return json_null();
-	o = json_object();
-	if (o == NULL) {
-		*ok = 0;
-		return NULL;
-	}
-	api_set(o, "peak_bytes", api_u64(v->s.stack_peak_bytes), ok);
-	api_set(o, "main_peak_bytes", api_u64(v->s.stack_main_peak_bytes), ok);
-	api_set(o, "limit_bytes", api_u64(v->s.stack_limit_bytes), ok);
-	return o;
+	if (v >= 0)
+		return buf_fmt_u64(p, (uint64_t)v);
+	*p++ = '-';
+	return buf_fmt_u64(p, -(uint64_t)v);
 }
 
-static json_t *api_python(const struct ptab_view *v, int *ok)
+/* A finite real as jansson writes it: %.15g, ".0" added when the text
+ * would read back as an integer, the exponent without '+' or leading
+ * zeros. At most 32 bytes. */
+static char *api_put_real(char *p, double v)
 {
-	json_t *o, *gc;
+	char t[40], *e;
+	int n = snprintf(t, sizeof(t), "%.15g", v);
 
-	if (!(v->have & PROTO_S_PYTHON))
-		return json_null();
-	o = json_object();
-	gc = json_object();
-	if (o == NULL || gc == NULL) {
-		json_decref(o);
-		json_decref(gc);
-		*ok = 0;
-		return NULL;
+	if (n < 0 || (size_t)n >= sizeof(t) - 3)
+		return API_LIT(p, "null");
+	e = strchr(t, 'e');
+	if (e == NULL) {
+		p = api_put(p, t, (size_t)n);
+		return strchr(t, '.') == NULL ? API_LIT(p, ".0") : p;
 	}
-	api_set(o, "allocated_blocks", api_u64(v->s.py_allocated_blocks), ok);
-	api_set(o, "recursion_limit", api_u64(v->s.py_recursion_limit), ok);
-	api_set(o, "stack_depth_peak", api_u64(v->s.py_stack_depth_peak), ok);
-	api_set(gc, "collections", api_u64_array(v->s.py_gc_collections, 3, ok), ok);
-	api_set(gc, "collected", api_u64_array(v->s.py_gc_collected, 3, ok), ok);
-	api_set(gc, "uncollectable", api_u64_array(v->s.py_gc_uncollectable, 3, ok), ok);
-	api_set(gc, "count", api_u64_array(v->s.py_gc_count, 3, ok), ok);
-	api_set(o, "gc", gc, ok);
-	return o;
+	p = api_put(p, t, (size_t)(++e - t));
+	if (*e == '+')
+		e++;
+	else if (*e == '-')
+		*p++ = *e++;
+	while (*e == '0' && e[1] != '\0')
+		e++;
+	return api_put(p, e, strlen(e));
 }
 
-static json_t *api_histogram(const struct ptab_view *v, int *ok)
+static char *api_put_double(char *p, double v)
 {
-	json_t *o, *buckets;
-	uint64_t count = 0;
+	return isfinite(v) ? api_put_real(p, v) : API_LIT(p, "null");
+}
 
-	if (!(v->have & PROTO_S_HIST))
-		return json_null();
-	o = json_object();
-	buckets = json_array();
-	if (o == NULL || buckets == NULL) {
-		json_decref(o);
-		json_decref(buckets);
-		*ok = 0;
-		return NULL;
+/* A duration as api_seconds() makes it: to the millisecond. Below 10^11
+ * seconds the milliseconds have at most 14 digits, which %.15g prints
+ * exactly, so they are written as integers. */
+static char *api_put_seconds(char *p, double v)
+{
+	uint64_t ms;
+	unsigned frac;
+
+	if (!(v >= 0 && v < 1e12))
+		return api_put_double(p, v);
+	ms = (uint64_t)(int64_t)(v * 1000 + 0.5);
+	if (ms >= 100000000000000ull)
+		return api_put_real(p, (double)ms / 1000);
+	p = buf_fmt_u64(p, ms / 1000);
+	*p++ = '.';
+	frac = (unsigned)(ms % 1000);
+	*p++ = (char)('0' + frac / 100);
+	if (frac % 100 != 0) {
+		*p++ = (char)('0' + frac / 10 % 10);
+		if (frac % 10 != 0)
+			*p++ = (char)('0' + frac % 10);
 	}
-	for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++) {
-		json_t *b = json_object();
+	return p;
+}
 
-		if (b == NULL) {
-			*ok = 0;
+/* A JSON string of s (valid UTF-8, as ptab keeps names): room for
+ * 6 * strlen(s) + 2 bytes. Escapes what jansson escapes. */
+static char *api_put_str(char *p, const char *s)
+{
+	static const char hex[] = "0123456789ABCDEF";
+
+	*p++ = '"';
+	for (; *s != '\0'; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c >= 0x20 && c != '"' && c != '\\') {
+			*p++ = (char)c;
 			continue;
 		}
-		api_set(b, "le", k < PROTO_HIST_BUCKETS - 1 ? api_u64(proto_hist_bounds[k]) :
-		    json_null(), ok);
-		api_set(b, "count", api_u64(v->s.hist_count[k]), ok);
-		if (json_array_append_new(buckets, b) < 0)
-			*ok = 0;
-		count += v->s.hist_count[k];
+		*p++ = '\\';
+		switch (c) {
+		case '"':  *p++ = '"'; break;
+		case '\\': *p++ = '\\'; break;
+		case '\b': *p++ = 'b'; break;
+		case '\f': *p++ = 'f'; break;
+		case '\n': *p++ = 'n'; break;
+		case '\r': *p++ = 'r'; break;
+		case '\t': *p++ = 't'; break;
+		default:
+			p = API_LIT(p, "u00");
+			*p++ = hex[c >> 4];
+			*p++ = hex[c & 15];
+		}
 	}
-	api_set(o, "buckets", buckets, ok);
-	api_set(o, "sum", api_u64(v->s.hist_sum), ok);
-	api_set(o, "count", api_u64(count), ok);
-	return o;
+	*p++ = '"';
+	return p;
 }
 
-static json_t *api_procfs(const struct ptab_view *v, int *ok)
+/* `[a,b,c]` of three counters. */
+static char *api_put_u64x3(char *p, const uint64_t *v)
 {
-	json_t *o;
-
-	if (!v->have_procfs)
-		return json_null();
-	o = json_object();
-	if (o == NULL) {
-		*ok = 0;
-		return NULL;
-	}
-	api_set(o, "resident_bytes", api_u64(v->pfs.resident), ok);
-	api_set(o, "resident_peak_bytes", api_u64(v->pfs.resident_peak), ok);
-	api_set(o, "stack_mapped_bytes", api_u64(v->pfs.stack_mapped), ok);
-	api_set(o, "data_bytes", api_u64(v->pfs.data), ok);
-	api_set(o, "threads", api_u64(v->pfs.threads), ok);
-	return o;
+	*p++ = '[';
+	p = api_put_u64(p, v[0]);
+	*p++ = ',';
+	p = api_put_u64(p, v[1]);
+	*p++ = ',';
+	p = api_put_u64(p, v[2]);
+	*p++ = ']';
+	return p;
 }
 
-/* A new PROCESS object (see api.h), or NULL when out of memory. */
-static json_t *api_proc(const struct ptab_view *v, int full)
+/* Bytes api_put_proc() may write for v, at most: names escaped six bytes
+ * a byte, every number at its longest. */
+static size_t api_proc_size(const struct ptab_view *v)
 {
-	json_t *o = json_object(), *agents = json_array(), *gauges = json_object();
-	int ok = 1;
+	size_t n = 4096 + 6 * (strlen(v->comm) + strlen(v->exe));
 
-	if (o == NULL || agents == NULL || gauges == NULL) {
-		json_decref(o);
-		json_decref(agents);
-		json_decref(gauges);
-		return NULL;
-	}
-	if (v->agents & PTAB_AGENT_BIT(PROTO_AGENT_C))
-		ok &= json_array_append_new(agents, json_string("c")) == 0;
-	if (v->agents & PTAB_AGENT_BIT(PROTO_AGENT_PYTHON))
-		ok &= json_array_append_new(agents, json_string("python")) == 0;
 	for (size_t i = 0; i < v->ngauges; i++)
-		api_set(gauges, v->gauges[i].name, api_double(v->gauges[i].value), &ok);
+		n += 6 * strlen(v->gauges[i].name) + 48;
+	return n;
+}
 
-	api_set(o, "pid", json_integer(v->pid), &ok);
-	api_set(o, "start_time", api_u64(v->start_time), &ok);
-	/* ptab keeps comm and exe valid UTF-8, which json_string() needs. */
-	api_set(o, "comm", json_string(v->comm), &ok);
-	api_set(o, "exe", json_string(v->exe), &ok);
-	api_set(o, "uid", api_u64(v->uid), &ok);
-	api_set(o, "agents", agents, &ok);
-	api_set(o, "connections", api_u64(v->connections), &ok);
-	api_set(o, "state", json_string(v->exited ? "exited" : "live"), &ok);
-	api_set(o, "exited_seconds_ago", v->exited ? api_seconds(v->exited_seconds) : json_null(), &ok);
-	api_set(o, "tracked_seconds", api_seconds(v->age_seconds), &ok);
-	api_set(o, "samples", api_u64(v->samples), &ok);
-	api_set(o, "samples_dropped", api_u64(v->s.samples_dropped), &ok);
-	api_set(o, "threads", v->have_threads ? api_u64(v->s.threads) : json_null(), &ok);
-	api_set(o, "heap", api_heap(v, &ok), &ok);
-	api_set(o, "mmap_live_bytes",
-	    (v->have & PROTO_S_HEAP) ? api_u64(v->s.mmap_live_bytes) : json_null(), &ok);
-	api_set(o, "stack", api_stack(v, &ok), &ok);
-	api_set(o, "python", api_python(v, &ok), &ok);
-	api_set(o, "proc", api_procfs(v, &ok), &ok);
-	api_set(o, "gauges", gauges, &ok);
-	api_set(o, "gauges_dropped", api_u64(v->gauges_dropped), &ok);
-	if (full)
-		api_set(o, "histogram", api_histogram(v, &ok), &ok);
-	if (!ok) {
-		json_decref(o);
-		return NULL;
+/* Writes the PROCESS object of v (see api.h) at p, which has room for
+ * api_proc_size(v) bytes; `full` adds the histogram. Returns the end. */
+static char *api_put_proc(char *p, const struct ptab_view *v, int full)
+{
+	const struct proto_sample *s = &v->s;
+
+	p = API_LIT(p, "{\"pid\":");
+	p = api_put_i64(p, v->pid);
+	p = API_LIT(p, ",\"start_time\":");
+	p = api_put_u64(p, v->start_time);
+	p = API_LIT(p, ",\"comm\":");
+	p = api_put_str(p, v->comm);
+	p = API_LIT(p, ",\"exe\":");
+	p = api_put_str(p, v->exe);
+	p = API_LIT(p, ",\"uid\":");
+	p = api_put_u64(p, v->uid);
+	p = API_LIT(p, ",\"agents\":[");
+	if (v->agents & PTAB_AGENT_BIT(PROTO_AGENT_C))
+		p = API_LIT(p, "\"c\"");
+	if ((v->agents & PTAB_AGENT_BIT(PROTO_AGENT_C)) &&
+	    (v->agents & PTAB_AGENT_BIT(PROTO_AGENT_PYTHON)))
+		*p++ = ',';
+	if (v->agents & PTAB_AGENT_BIT(PROTO_AGENT_PYTHON))
+		p = API_LIT(p, "\"python\"");
+	p = API_LIT(p, "],\"connections\":");
+	p = api_put_u64(p, v->connections);
+	p = v->exited ? API_LIT(p, ",\"state\":\"exited\",\"exited_seconds_ago\":") :
+	    API_LIT(p, ",\"state\":\"live\",\"exited_seconds_ago\":");
+	p = v->exited ? api_put_seconds(p, v->exited_seconds) : API_LIT(p, "null");
+	p = API_LIT(p, ",\"tracked_seconds\":");
+	p = api_put_seconds(p, v->age_seconds);
+	p = API_LIT(p, ",\"samples\":");
+	p = api_put_u64(p, v->samples);
+	p = API_LIT(p, ",\"samples_dropped\":");
+	p = api_put_u64(p, s->samples_dropped);
+	p = API_LIT(p, ",\"threads\":");
+	p = v->have_threads ? api_put_u64(p, s->threads) : API_LIT(p, "null");
+	p = API_LIT(p, ",\"heap\":");
+	if (v->have & PROTO_S_HEAP) {
+		p = API_LIT(p, "{\"live_bytes\":");
+		p = api_put_u64(p, s->heap_live_bytes);
+		p = API_LIT(p, ",\"live_blocks\":");
+		p = api_put_u64(p, s->heap_live_blocks);
+		p = API_LIT(p, ",\"peak_bytes\":");
+		p = api_put_u64(p, s->heap_peak_bytes);
+		p = API_LIT(p, ",\"allocations\":");
+		p = api_put_u64(p, s->heap_allocations);
+		p = API_LIT(p, ",\"frees\":");
+		p = api_put_u64(p, s->heap_frees);
+		p = API_LIT(p, ",\"allocated_bytes\":");
+		p = api_put_u64(p, s->heap_allocated_bytes);
+		p = API_LIT(p, ",\"failed_allocations\":");
+		p = api_put_u64(p, s->heap_failed);
+		p = API_LIT(p, "},\"mmap_live_bytes\":");
+		p = api_put_u64(p, s->mmap_live_bytes);
+	} else {
+		p = API_LIT(p, "null,\"mmap_live_bytes\":null");
 	}
-	return o;
+	p = API_LIT(p, ",\"stack\":");
+	if (v->have & PROTO_S_STACK) {
+		p = API_LIT(p, "{\"peak_bytes\":");
+		p = api_put_u64(p, s->stack_peak_bytes);
+		p = API_LIT(p, ",\"main_peak_bytes\":");
+		p = api_put_u64(p, s->stack_main_peak_bytes);
+		p = API_LIT(p, ",\"limit_bytes\":");
+		p = api_put_u64(p, s->stack_limit_bytes);
+		*p++ = '}';
+	} else {
+		p = API_LIT(p, "null");
+	}
+	p = API_LIT(p, ",\"python\":");
+	if (v->have & PROTO_S_PYTHON) {
+		p = API_LIT(p, "{\"allocated_blocks\":");
+		p = api_put_u64(p, s->py_allocated_blocks);
+		p = API_LIT(p, ",\"recursion_limit\":");
+		p = api_put_u64(p, s->py_recursion_limit);
+		p = API_LIT(p, ",\"stack_depth_peak\":");
+		p = api_put_u64(p, s->py_stack_depth_peak);
+		p = API_LIT(p, ",\"gc\":{\"collections\":");
+		p = api_put_u64x3(p, s->py_gc_collections);
+		p = API_LIT(p, ",\"collected\":");
+		p = api_put_u64x3(p, s->py_gc_collected);
+		p = API_LIT(p, ",\"uncollectable\":");
+		p = api_put_u64x3(p, s->py_gc_uncollectable);
+		p = API_LIT(p, ",\"count\":");
+		p = api_put_u64x3(p, s->py_gc_count);
+		p = API_LIT(p, "}}");
+	} else {
+		p = API_LIT(p, "null");
+	}
+	p = API_LIT(p, ",\"proc\":");
+	if (v->have_procfs) {
+		p = API_LIT(p, "{\"resident_bytes\":");
+		p = api_put_u64(p, v->pfs.resident);
+		p = API_LIT(p, ",\"resident_peak_bytes\":");
+		p = api_put_u64(p, v->pfs.resident_peak);
+		p = API_LIT(p, ",\"stack_mapped_bytes\":");
+		p = api_put_u64(p, v->pfs.stack_mapped);
+		p = API_LIT(p, ",\"data_bytes\":");
+		p = api_put_u64(p, v->pfs.data);
+		p = API_LIT(p, ",\"threads\":");
+		p = api_put_u64(p, v->pfs.threads);
+		*p++ = '}';
+	} else {
+		p = API_LIT(p, "null");
+	}
+	p = API_LIT(p, ",\"gauges\":{");
+	for (size_t i = 0; i < v->ngauges; i++) {
+		if (i > 0)
+			*p++ = ',';
+		p = api_put_str(p, v->gauges[i].name);
+		*p++ = ':';
+		p = api_put_double(p, v->gauges[i].value);
+	}
+	p = API_LIT(p, "},\"gauges_dropped\":");
+	p = api_put_u64(p, v->gauges_dropped);
+	if (full) {
+		p = API_LIT(p, ",\"histogram\":");
+		if (v->have & PROTO_S_HIST) {
+			uint64_t count = 0;
+
+			p = API_LIT(p, "{\"buckets\":[");
+			for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++) {
+				p = API_LIT(p, "{\"le\":");
+				p = k < PROTO_HIST_BUCKETS - 1 ?
+				    api_put_u64(p, proto_hist_bounds[k]) : API_LIT(p, "null");
+				p = API_LIT(p, ",\"count\":");
+				p = api_put_u64(p, s->hist_count[k]);
+				p = k < PROTO_HIST_BUCKETS - 1 ? API_LIT(p, "},") : API_LIT(p, "}");
+				count += s->hist_count[k];
+			}
+			p = API_LIT(p, "],\"sum\":");
+			p = api_put_u64(p, s->hist_sum);
+			p = API_LIT(p, ",\"count\":");
+			p = api_put_u64(p, count);
+			*p++ = '}';
+		} else {
+			p = API_LIT(p, "null");
+		}
+	}
+	*p++ = '}';
+	return p;
 }
 
 /* Serializes and releases root. */
@@ -238,33 +347,47 @@ static int api_dump(json_t *root, char **out, size_t *len)
 
 int api_processes(const struct ptab_snap *snap, char **out, size_t *len)
 {
-	json_t *root = json_object(), *list = json_array();
-	int ok = 1;
+	struct buf b = BUF_INIT;
 
-	if (root == NULL || list == NULL) {
-		json_decref(root);
-		json_decref(list);
-		return -ENOMEM;
-	}
+	/* About 640 bytes a process with every section, and the room
+	 * api_proc_size() asks for the last: one allocation. */
+	buf_reserve(&b, snap->n * 700 + 8192);
+	buf_puts(&b, "{\"processes\":[");
 	for (size_t i = 0; i < snap->n; i++) {
-		json_t *p = api_proc(&snap->procs[i], 0);
+		const struct ptab_view *v = &snap->procs[i];
+		char *p = buf_space(&b, api_proc_size(v) + 1);
 
-		if (p == NULL || json_array_append_new(list, p) < 0)
-			ok = 0;
+		if (p == NULL)
+			break;
+		if (i > 0)
+			*p++ = ',';
+		buf_commit(&b, api_put_proc(p, v, 0));
 	}
-	api_set(root, "processes", list, &ok);
-	if (!ok) {
-		json_decref(root);
+	buf_puts(&b, "]}");
+	if (buf_failed(&b)) {
+		buf_free(&b);
 		return -ENOMEM;
 	}
-	return api_dump(root, out, len);
+	*out = buf_steal(&b, len);
+	return 0;
 }
 
 int api_process(const struct ptab_snap *snap, pid_t pid, char **out, size_t *len)
 {
-	for (size_t i = 0; i < snap->n; i++)
-		if (snap->procs[i].pid == pid)
-			return api_dump(api_proc(&snap->procs[i], 1), out, len);
+	for (size_t i = 0; i < snap->n; i++) {
+		const struct ptab_view *v = &snap->procs[i];
+		struct buf b = BUF_INIT;
+		char *p;
+
+		if (v->pid != pid)
+			continue;
+		p = buf_space(&b, api_proc_size(v));
+		if (p == NULL)
+			return -ENOMEM;
+		buf_commit(&b, api_put_proc(p, v, 1));
+		*out = buf_steal(&b, len);
+		return 0;
+	}
 	return -ENOENT;
 }
 

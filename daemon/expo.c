@@ -14,12 +14,12 @@ struct expo_w {
 	struct buf *b;
 	enum expo_format fmt;
 	int by_command;         /* labels: comm only */
-	/* Each row's label text (`{pid="..",comm=".."`), escaped once per
-	 * scrape: tens of families repeat it for thousands of rows. */
-	const struct ptab_view *base;
+	/* Each row's label text (`{pid="..",comm=".."` or `{comm=".."`),
+	 * escaped once per scrape into one block: tens of families repeat it
+	 * for thousands of rows. Row i's is lab[laboff[i]..laboff[i + 1]). */
 	size_t nrows;
-	char **lab;
-	size_t *lablen;
+	const char *lab;
+	const size_t *laboff;
 };
 
 /* The rows per-process families are written from: the snapshot's
@@ -131,59 +131,86 @@ static void expo_family(struct expo_w *w, const char *name, const char *type, co
 	buf_printf(w->b, "# HELP %.*s %s\n", (int)n, name, help);
 }
 
-static void expo_labels_text(struct expo_w *w, struct buf *b, const struct ptab_view *v)
+/* Writes s with \, " and newline escaped at p, which has room for twice
+ * its length; returns the end. */
+static char *expo_escape(char *p, const char *s)
 {
-	if (w->by_command)
-		buf_puts(b, "{comm=\"");
-	else
-		buf_printf(b, "{pid=\"%d\",comm=\"", (int)v->pid);
-	expo_label_value(b, v->comm);
-	buf_puts(b, "\"");
-}
-
-/* `name{pid="..",comm=".."` (or `name{comm=".."`) without the closing brace. */
-static void expo_labels(struct expo_w *w, const char *name, const struct ptab_view *v)
-{
-	if (w->lab != NULL && v >= w->base && v < w->base + w->nrows) {
-		size_t i = (size_t)(v - w->base);
-
-		if (w->lab[i] == NULL) {
-			struct buf t = BUF_INIT;
-
-			expo_labels_text(w, &t, v);
-			if (buf_failed(&t)) {
-				buf_free(&t);
-				w->b->failed = 1;
-				return;
-			}
-			w->lab[i] = buf_steal(&t, &w->lablen[i]);
+	for (; *s != '\0'; s++) {
+		if (*s == '\\' || *s == '"') {
+			*p++ = '\\';
+			*p++ = *s;
+		} else if (*s == '\n') {
+			*p++ = '\\';
+			*p++ = 'n';
+		} else {
+			*p++ = *s;
 		}
-		buf_puts(w->b, name);
-		buf_append(w->b, w->lab[i], w->lablen[i]);
-		return;
 	}
-	if (w->by_command)
-		buf_printf(w->b, "%s{comm=\"", name);
-	else
-		buf_printf(w->b, "%s{pid=\"%d\",comm=\"", name, (int)v->pid);
-	expo_label_value(w->b, v->comm);
-	buf_puts(w->b, "\"");
+	return p;
 }
 
-static void expo_u64_line(struct buf *b, uint64_t v)
+static char *expo_put(char *p, const char *s, size_t n)
 {
-	char d[24];
-	size_t i = sizeof(d);
+	memcpy(p, s, n);
+	return p + n;
+}
 
-	/* By hand: snprintf is most of a large scrape's time. */
-	d[--i] = '\n';
-	do {
-		d[--i] = (char)('0' + v % 10);
-		v /= 10;
-	} while (v != 0);
-	d[--i] = ' ';
-	d[--i] = '}';
-	buf_append(b, d + i, sizeof(d) - i);
+/* Escapes every row's label text once into lab; laboff (rows->n + 1
+ * entries) gets where each starts. Returns 0 or -ENOMEM. */
+static int expo_labels_build(struct expo_w *w, const struct expo_rows *rows, struct buf *lab,
+    size_t *laboff)
+{
+	for (size_t i = 0; i < rows->n; i++) {
+		const struct ptab_view *v = &rows->v[i];
+		char *p = buf_space(lab, 2 * strlen(v->comm) + 40);
+
+		if (p == NULL)
+			return -ENOMEM;
+		laboff[i] = lab->len;
+		if (w->by_command) {
+			p = expo_put(p, "{comm=\"", 7);
+		} else {
+			p = expo_put(p, "{pid=\"", 6);
+			if (v->pid < 0)
+				*p++ = '-';
+			p = buf_fmt_u64(p, v->pid < 0 ? -(uint64_t)v->pid : (uint64_t)v->pid);
+			p = expo_put(p, "\",comm=\"", 8);
+		}
+		p = expo_escape(p, v->comm);
+		*p++ = '"';
+		buf_commit(lab, p);
+	}
+	laboff[rows->n] = lab->len;
+	return 0;
+}
+
+/* What follows a line's labels: "} ", the value and "\n". */
+#define EXPO_END_MAX (BUF_U64_MAX + 3)
+
+/*
+ * Starts a line of row i: `name{pid="..",comm=".."` (or `name{comm=".."`)
+ * without the closing brace, with room for `extra` more bytes and the end.
+ * Returns where they go, or NULL once the buffer has failed.
+ */
+static char *expo_line(struct expo_w *w, const char *name, size_t nlen, size_t i, size_t extra)
+{
+	size_t ll = w->laboff[i + 1] - w->laboff[i];
+	char *p = buf_space(w->b, nlen + ll + extra + EXPO_END_MAX);
+
+	if (p == NULL)
+		return NULL;
+	p = expo_put(p, name, nlen);
+	return expo_put(p, w->lab + w->laboff[i], ll);
+}
+
+/* Ends the line begun by expo_line() at p with `} v\n`. */
+static void expo_end(struct expo_w *w, char *p, uint64_t v)
+{
+	*p++ = '}';
+	*p++ = ' ';
+	p = buf_fmt_u64(p, v);
+	*p++ = '\n';
+	buf_commit(w->b, p);
 }
 
 static void expo_double_line(struct buf *b, double v)
@@ -302,10 +329,12 @@ static uint64_t expo_pfam_value(const struct ptab_view *v, const struct expo_pfa
  * with none, the family is left out. */
 static void expo_pfam(struct expo_w *w, const struct expo_rows *rows, const struct expo_pfam *f)
 {
+	size_t nlen = strlen(f->name);
 	int opened = 0;
 
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct ptab_view *v = &rows->v[i];
+		char *p;
 
 		if (!expo_has(v, f->need))
 			continue;
@@ -313,20 +342,36 @@ static void expo_pfam(struct expo_w *w, const struct expo_rows *rows, const stru
 			expo_family(w, f->name, f->type, f->help);
 			opened = 1;
 		}
-		expo_labels(w, f->name, v);
-		expo_u64_line(w->b, expo_pfam_value(v, f));
+		if ((p = expo_line(w, f->name, nlen, i, 0)) == NULL)
+			return;
+		expo_end(w, p, expo_pfam_value(v, f));
 	}
 }
 
 static void expo_histogram(struct expo_w *w, const struct expo_rows *rows)
 {
 	static const char name[] = "memprobe_heap_allocation_size_bytes";
+	static const char bucket[] = "memprobe_heap_allocation_size_bytes_bucket";
+	static const char sum[] = "memprobe_heap_allocation_size_bytes_sum";
+	static const char count[] = "memprobe_heap_allocation_size_bytes_count";
+	char le[PROTO_HIST_BUCKETS][48];
+	size_t lelen[PROTO_HIST_BUCKETS];
 	int opened = 0;
 
+	/* `,le=".."` of each bucket, the same for every row. */
+	for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++) {
+		char num[32];
+
+		if (k < PROTO_HIST_BUCKETS - 1)
+			expo_format_le(proto_hist_bounds[k], num, sizeof(num));
+		else
+			strcpy(num, "+Inf");
+		lelen[k] = (size_t)snprintf(le[k], sizeof(le[k]), ",le=\"%s\"", num);
+	}
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct ptab_view *v = &rows->v[i];
 		uint64_t cum = 0;
-		char le[32];
+		char *p;
 
 		if (!(v->have & PROTO_S_HIST))
 			continue;
@@ -337,18 +382,16 @@ static void expo_histogram(struct expo_w *w, const struct expo_rows *rows)
 		}
 		for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++) {
 			cum += v->s.hist_count[k];
-			if (k < PROTO_HIST_BUCKETS - 1)
-				expo_format_le(proto_hist_bounds[k], le, sizeof(le));
-			else
-				strcpy(le, "+Inf");
-			expo_labels(w, "memprobe_heap_allocation_size_bytes_bucket", v);
-			buf_printf(w->b, ",le=\"%s\"", le);
-			expo_u64_line(w->b, cum);
+			if ((p = expo_line(w, bucket, sizeof(bucket) - 1, i, lelen[k])) == NULL)
+				return;
+			expo_end(w, expo_put(p, le[k], lelen[k]), cum);
 		}
-		expo_labels(w, "memprobe_heap_allocation_size_bytes_sum", v);
-		expo_u64_line(w->b, v->s.hist_sum);
-		expo_labels(w, "memprobe_heap_allocation_size_bytes_count", v);
-		expo_u64_line(w->b, cum);
+		if ((p = expo_line(w, sum, sizeof(sum) - 1, i, 0)) == NULL)
+			return;
+		expo_end(w, p, v->s.hist_sum);
+		if ((p = expo_line(w, count, sizeof(count) - 1, i, 0)) == NULL)
+			return;
+		expo_end(w, p, cum);
 	}
 }
 
@@ -367,8 +410,13 @@ static void expo_python_gc(struct expo_w *w, const struct expo_rows *rows)
 		  "Objects the Python garbage collector found uncollectable, by generation.",
 		  S_OFF(py_gc_uncollectable) },
 	};
+	static const char gen[3][16] = {
+		",generation=\"0\"", ",generation=\"1\"", ",generation=\"2\"",
+	};
+	const size_t glen = strlen(gen[0]);
 
 	for (size_t f = 0; f < sizeof(fams) / sizeof(fams[0]); f++) {
+		size_t nlen = strlen(fams[f].name);
 		int opened = 0;
 
 		for (size_t i = 0; i < rows->n; i++) {
@@ -381,9 +429,12 @@ static void expo_python_gc(struct expo_w *w, const struct expo_rows *rows)
 				opened = 1;
 			}
 			for (unsigned g = 0; g < 3; g++) {
-				expo_labels(w, fams[f].name, v);
-				buf_printf(w->b, ",generation=\"%u\"", g);
-				expo_u64_line(w->b, expo_field(v, fams[f].off + g * sizeof(uint64_t)));
+				char *p = expo_line(w, fams[f].name, nlen, i, glen);
+
+				if (p == NULL)
+					return;
+				expo_end(w, expo_put(p, gen[g], glen),
+				    expo_field(v, fams[f].off + g * sizeof(uint64_t)));
 			}
 		}
 	}
@@ -391,20 +442,25 @@ static void expo_python_gc(struct expo_w *w, const struct expo_rows *rows)
 
 static void expo_gauges(struct expo_w *w, const struct expo_rows *rows)
 {
+	static const char name[] = "memprobe_program_value";
 	int opened = 0;
 
 	for (size_t i = 0; i < rows->n; i++) {
 		const struct ptab_view *v = &rows->v[i];
 
 		for (size_t k = 0; k < v->ngauges; k++) {
+			char *p;
+
 			if (!opened) {
 				/* The contract's name; promtool's lint objects to
 				 * any family named "..._gauge", whatever its TYPE. */
-				expo_family(w, "memprobe_program_value", "gauge",
+				expo_family(w, name, "gauge",
 				    "Gauges the program sets itself (memprobe_gauge_set()).");
 				opened = 1;
 			}
-			expo_labels(w, "memprobe_program_value", v);
+			if ((p = expo_line(w, name, sizeof(name) - 1, i, 0)) == NULL)
+				return;
+			buf_commit(w->b, p);
 			buf_puts(w->b, ",name=\"");
 			expo_label_value(w->b, v->gauges[k].name);
 			buf_puts(w->b, "\"");
@@ -414,57 +470,69 @@ static void expo_gauges(struct expo_w *w, const struct expo_rows *rows)
 }
 
 /* "c", "python" or "c,python". */
-static void expo_agents(char *out, size_t size, unsigned agents)
+static const char *expo_agents(unsigned agents)
 {
-	snprintf(out, size, "%s%s%s",
-	    (agents & PTAB_AGENT_BIT(PROTO_AGENT_C)) ? "c" : "",
-	    (agents & PTAB_AGENT_BIT(PROTO_AGENT_C)) &&
-	    (agents & PTAB_AGENT_BIT(PROTO_AGENT_PYTHON)) ? "," : "",
-	    (agents & PTAB_AGENT_BIT(PROTO_AGENT_PYTHON)) ? "python" : "");
+	int c = (agents & PTAB_AGENT_BIT(PROTO_AGENT_C)) != 0;
+	int py = (agents & PTAB_AGENT_BIT(PROTO_AGENT_PYTHON)) != 0;
+
+	return c && py ? "c,python" : c ? "c" : py ? "python" : "";
 }
 
 /* series = command: how many processes of each command are kept. */
 static void expo_command_counts(struct expo_w *w, const struct expo_rows *rows)
 {
+	static const char live[] = "memprobe_processes";
+	static const char exited[] = "memprobe_processes_exited";
+	char *p;
+
 	if (rows->n == 0)
 		return;
-	expo_family(w, "memprobe_processes", "gauge",
+	expo_family(w, live, "gauge",
 	    "Tracked live processes of the command (series = command).");
 	for (size_t i = 0; i < rows->n; i++) {
-		expo_labels(w, "memprobe_processes", &rows->v[i]);
-		expo_u64_line(w->b, rows->nlive[i]);
+		if ((p = expo_line(w, live, sizeof(live) - 1, i, 0)) == NULL)
+			return;
+		expo_end(w, p, rows->nlive[i]);
 	}
-	expo_family(w, "memprobe_processes_exited", "gauge",
+	expo_family(w, exited, "gauge",
 	    "Exited processes of the command still kept (exited_ttl).");
 	for (size_t i = 0; i < rows->n; i++) {
-		expo_labels(w, "memprobe_processes_exited", &rows->v[i]);
-		expo_u64_line(w->b, rows->nexited[i]);
+		if ((p = expo_line(w, exited, sizeof(exited) - 1, i, 0)) == NULL)
+			return;
+		expo_end(w, p, rows->nexited[i]);
 	}
 }
 
 static void expo_info(struct expo_w *w, const struct ptab_snap *snap)
 {
-	char agents[32];
+	static const char info[] = "memprobe_process_info";
+	static const char exited[] = "memprobe_process_exited";
+	char *p;
 
 	if (snap->n == 0)
 		return;
-	expo_family(w, "memprobe_process_info", "gauge",
+	expo_family(w, info, "gauge",
 	    "Always 1: descriptive labels of each tracked process.");
 	for (size_t i = 0; i < snap->n; i++) {
 		const struct ptab_view *v = &snap->procs[i];
+		const char *agents = expo_agents(v->agents);
 
-		expo_agents(agents, sizeof(agents), v->agents);
-		expo_labels(w, "memprobe_process_info", v);
-		buf_puts(w->b, ",exe=\"");
-		expo_label_value(w->b, v->exe);
-		buf_printf(w->b, "\",agent=\"%s\"", agents);
-		expo_u64_line(w->b, 1);
+		p = expo_line(w, info, sizeof(info) - 1, i, 2 * strlen(v->exe) + 32);
+		if (p == NULL)
+			return;
+		p = expo_put(p, ",exe=\"", 6);
+		p = expo_escape(p, v->exe);
+		p = expo_put(p, "\",agent=\"", 9);
+		p = expo_put(p, agents, strlen(agents));
+		*p++ = '"';
+		expo_end(w, p, 1);
 	}
-	expo_family(w, "memprobe_process_exited", "gauge",
+	expo_family(w, exited, "gauge",
 	    "1 while a process that exited is still kept (exited_ttl), else 0.");
 	for (size_t i = 0; i < snap->n; i++) {
-		expo_labels(w, "memprobe_process_exited", &snap->procs[i]);
-		expo_u64_line(w->b, snap->procs[i].exited ? 1 : 0);
+		if ((p = expo_line(w, exited, sizeof(exited) - 1, i, 0)) == NULL)
+			return;
+		expo_end(w, p, snap->procs[i].exited ? 1 : 0);
 	}
 }
 
@@ -713,23 +781,22 @@ static int expo_by_command(const struct ptab_snap *snap, struct expo_rows *rows,
 int expo_render(struct buf *b, enum expo_format fmt, const struct ptab_snap *snap,
     const struct expo_daemon *d)
 {
-	struct expo_w w = { b, fmt, d->by_command, NULL, 0, NULL, NULL };
+	struct expo_w w = { b, fmt, d->by_command, 0, NULL, NULL };
 	struct expo_rows rows = { snap->n, snap->procs, NULL, NULL };
+	struct buf lab = BUF_INIT;
+	size_t *laboff = NULL;
 	void *mem = NULL;
 	size_t i;
+	int r = -ENOMEM;
 
 	if (w.by_command && expo_by_command(snap, &rows, &mem) < 0)
 		return -ENOMEM;
-	w.base = rows.v;
+	laboff = malloc((rows.n + 1) * sizeof(*laboff));
+	if (laboff == NULL || expo_labels_build(&w, &rows, &lab, laboff) < 0)
+		goto out;
 	w.nrows = rows.n;
-	w.lab = calloc(rows.n ? rows.n : 1, sizeof(*w.lab));
-	w.lablen = calloc(rows.n ? rows.n : 1, sizeof(*w.lablen));
-	if (w.lab == NULL || w.lablen == NULL) {
-		free(w.lab);
-		free(w.lablen);
-		free(mem);
-		return -ENOMEM;
-	}
+	w.lab = lab.data;
+	w.laboff = laboff;
 	for (i = 0; i < sizeof(expo_heap_fams) / sizeof(expo_heap_fams[0]); i++)
 		expo_pfam(&w, &rows, &expo_heap_fams[i]);
 	expo_histogram(&w, &rows);
@@ -746,10 +813,10 @@ int expo_render(struct buf *b, enum expo_format fmt, const struct ptab_snap *sna
 	expo_daemon_own(&w, snap, d);
 	if (fmt == EXPO_OPENMETRICS)
 		buf_puts(b, "# EOF\n");
-	for (i = 0; i < w.nrows; i++)
-		free(w.lab[i]);
-	free(w.lab);
-	free(w.lablen);
+	r = buf_failed(b) ? -ENOMEM : 0;
+out:
+	buf_free(&lab);
+	free(laboff);
 	free(mem);
-	return buf_failed(b) ? -ENOMEM : 0;
+	return r;
 }

@@ -454,6 +454,53 @@ static void test_by_command(void)
 	free(t);
 }
 
+/* Many rows: each line carries its own row's labels and value (labels are
+ * escaped once per scrape, numbers written by hand), and a body written into
+ * a buffer kept from an earlier scrape is the same as into a new one. */
+static void test_rows_and_reuse(void)
+{
+	static const uint64_t vals[] = { 0, 1, 9, 10, 99, 100, 101, 999, 1000, 4294967295u,
+		4294967296u, 9999999999999999999u, 10000000000000000000u, 18446744073709551615u };
+	enum { N = 300 };
+	static struct ptab_view v[N];
+	static char comms[N][24];
+	struct ptab_snap snap;
+	struct buf b = BUF_INIT;
+	struct expo_daemon none;
+	char *fresh, line[160];
+	size_t len;
+
+	for (int i = 0; i < N; i++) {
+		v[i] = full_view();
+		v[i].pid = i == N - 1 ? 4194304 : 100 + i * 7;
+		snprintf(comms[i], sizeof(comms[i]), "%.*s\"%d\n", i % 11, "abcdefghijk", i);
+		v[i].comm = comms[i];
+		v[i].s.heap_live_bytes = vals[i % (sizeof(vals) / sizeof(vals[0]))];
+	}
+	memset(&snap, 0, sizeof(snap));
+	snap.n = N;
+	snap.procs = v;
+	fresh = render(&snap, NULL);
+	if (fresh == NULL)
+		return;
+	for (int i = 0; i < N; i++) {
+		snprintf(line, sizeof(line), "memprobe_heap_live_bytes{pid=\"%d\",comm=\"%.*s\\\"%d\\n\"} %" PRIu64,
+		    (int)v[i].pid, i % 11, "abcdefghijk", i, v[i].s.heap_live_bytes);
+		CHECK_LINE(fresh, line);
+	}
+	CHECK_U64(count(fresh, "memprobe_heap_allocation_size_bytes_bucket{"), ==, N * PROTO_HIST_BUCKETS);
+
+	/* A kept buffer: filled once, emptied, written again. */
+	memset(&none, 0, sizeof(none));
+	CHECK(buf_reserve(&b, 1 << 20) == 0);
+	CHECK(expo_render(&b, EXPO_OPENMETRICS, &snap, &none) == 0);
+	b.len = 0;
+	CHECK(expo_render(&b, EXPO_TEXT_004, &snap, &none) == 0);
+	CHECK(b.len == strlen(fresh) && memcmp(b.data, fresh, b.len) == 0);
+	free(buf_steal(&b, &len));
+	free(fresh);
+}
+
 int main(void)
 {
 	RUN_TEST(test_process_lines);
@@ -465,5 +512,6 @@ int main(void)
 	RUN_TEST(test_format_double);
 	RUN_TEST(test_openmetrics);
 	RUN_TEST(test_by_command);
+	RUN_TEST(test_rows_and_reuse);
 	return HARNESS_EXIT();
 }
