@@ -181,7 +181,7 @@ tsan:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS  = proto conneg conf addr webconf basicauth
+FUZZ_TARGETS  = proto conneg conf addr webconf basicauth route
 FUZZ_SRC_proto  = common/proto.c
 FUZZ_SRC_conneg = daemon/conneg.c
 FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c
@@ -189,8 +189,10 @@ FUZZ_SRC_addr   = daemon/addr.c
 FUZZ_SRC_webconf = daemon/webconf.c
 FUZZ_SRC_basicauth = daemon/webauth.c daemon/webconf.c daemon/addr.c daemon/log.c
 FUZZ_LIBS_basicauth = $(call pkg_libs,libmicrohttpd gnutls libxcrypt) -lpthread
+FUZZ_SRC_route  = daemon/route.c daemon/page.c $(PAGE_GEN)
+FUZZ_LIBS_route = $(call pkg_libs,libmicrohttpd)
 
-$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard daemon/*.c daemon/*.h)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard daemon/*.c daemon/*.h) $(PAGE_GEN)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) \
 		$(call pkg_libs,inih) $(FUZZ_LIBS_$*)

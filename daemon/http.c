@@ -21,6 +21,7 @@
 #include "expo.h"
 #include "log.h"
 #include "page.h"
+#include "route.h"
 #include "procfs.h"
 #include "webauth.h"
 
@@ -280,42 +281,12 @@ static int http_metrics(struct http *h, struct MHD_Connection *conn, struct http
 	return 0;
 }
 
-/* Parses the {pid} of /api/v1/processes/{pid}: decimal, 1..INT_MAX. */
-static int http_parse_pid(const char *s, pid_t *out)
-{
-	long v = 0;
-
-	if (*s == '\0' || *s == '0')
-		return -EINVAL;
-	for (; *s != '\0'; s++) {
-		if (*s < '0' || *s > '9')
-			return -EINVAL;
-		v = v * 10 + (*s - '0');
-		if (v > 0x7fffffffL)
-			return -EINVAL;
-	}
-	*out = (pid_t)v;
-	return 0;
-}
-
-static int http_history(struct http *h, const char *rest, struct http_body *b)
+/* /api/v1/processes/{pid}/history, pid already parsed by the router. */
+static int http_history(struct http *h, pid_t pid, struct http_body *b)
 {
 	struct ptab_hist *hist;
-	char pidtext[16];
-	size_t n = strcspn(rest, "/");
-	pid_t pid = 0;
 	int r;
 
-	if (n >= sizeof(pidtext)) {
-		http_error(b, MHD_HTTP_BAD_REQUEST, "bad pid: expected a positive decimal integer");
-		return 0;
-	}
-	memcpy(pidtext, rest, n);
-	pidtext[n] = '\0';
-	if (http_parse_pid(pidtext, &pid) < 0) {
-		http_error(b, MHD_HTTP_BAD_REQUEST, "bad pid: expected a positive decimal integer");
-		return 0;
-	}
 	r = ptab_history(h->src.pt, pid, &hist);
 	if (r == -ENOENT) {
 		char msg[64];
@@ -388,20 +359,16 @@ static int http_status(struct http *h, struct http_body *b)
 	return 0;
 }
 
-static int http_api(struct http *h, const char *rest, struct http_body *b)
+/* /api/v1/processes (pid 0) or /api/v1/processes/{pid}. */
+static int http_api(struct http *h, pid_t pid, struct http_body *b)
 {
 	struct ptab_snap *snap;
-	pid_t pid = 0;
 	int r;
 
-	if (rest != NULL && http_parse_pid(rest, &pid) < 0) {
-		http_error(b, MHD_HTTP_BAD_REQUEST, "bad pid: expected a positive decimal integer");
-		return 0;
-	}
 	r = ptab_snapshot(h->src.pt, clock_mono(), &snap);
 	if (r < 0)
 		return r;
-	r = rest == NULL ? api_processes(snap, &b->data, &b->len) :
+	r = pid == 0 ? api_processes(snap, &b->data, &b->len) :
 	    api_process(snap, pid, &b->data, &b->len);
 	ptab_snap_free(snap);
 	if (r == -ENOENT) {
@@ -418,47 +385,6 @@ static int http_api(struct http *h, const char *rest, struct http_body *b)
 	return 0;
 }
 
-enum http_route {
-	HTTP_R_NONE,
-	HTTP_R_METRICS,
-	HTTP_R_PROCESSES,
-	HTTP_R_PROCESS,
-	HTTP_R_HISTORY,
-	HTTP_R_STATUS,
-	HTTP_R_HEALTHZ,
-	HTTP_R_PAGE,
-};
-
-#define API_PROCESSES "/api/v1/processes"
-
-static enum http_route http_route(const char *url, const char **rest)
-{
-	size_t n = strlen(API_PROCESSES);
-	const char *slash;
-
-	*rest = NULL;
-	if (strcmp(url, "/metrics") == 0)
-		return HTTP_R_METRICS;
-	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/-/healthy") == 0 ||
-	    strcmp(url, "/-/ready") == 0)
-		return HTTP_R_HEALTHZ;
-	if (page_match(url))
-		return HTTP_R_PAGE;
-	if (strcmp(url, "/api/v1/status") == 0)
-		return HTTP_R_STATUS;
-	if (strcmp(url, API_PROCESSES) == 0)
-		return HTTP_R_PROCESSES;
-	if (strncmp(url, API_PROCESSES "/", n + 1) != 0)
-		return HTTP_R_NONE;
-	*rest = url + n + 1;
-	slash = strchr(*rest, '/');
-	if (slash == NULL)
-		return HTTP_R_PROCESS;
-	if (strcmp(slash, "/history") == 0)
-		return HTTP_R_HISTORY;
-	return HTTP_R_NONE;
-}
-
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **req_cls)
@@ -466,9 +392,9 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	static int headers_seen;
 	struct http *h = cls;
 	struct http_body b = { NULL, 0, 0, "text/plain; charset=utf-8", MHD_HTTP_OK, 0, 0 };
-	enum http_route route;
-	const char *rest;
-	int r = 0;
+	enum route route;
+	pid_t pid;
+	int pid_ok, r = 0;
 
 	(void)version;
 	(void)upload_data;
@@ -499,38 +425,40 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			return webauth_respond(conn, v);
 		}
 	}
-	route = http_route(url, &rest);
-	if (route == HTTP_R_NONE) {
+	route = route_match(url, &pid, &pid_ok);
+	if (route == ROUTE_NONE) {
 		http_error(&b, MHD_HTTP_NOT_FOUND, "not found");
 	} else if (strcmp(method, MHD_HTTP_METHOD_GET) != 0 &&
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		http_error(&b, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET or HEAD");
 		return b.data != NULL ? http_send(h, conn, &b, 1) : MHD_NO;
+	} else if ((route == ROUTE_PROCESS || route == ROUTE_HISTORY) && !pid_ok) {
+		http_error(&b, MHD_HTTP_BAD_REQUEST, "bad pid: expected a positive decimal integer");
 	} else {
 		switch (route) {
-		case HTTP_R_METRICS:
+		case ROUTE_METRICS:
 			r = http_metrics(h, conn, &b);
 			break;
-		case HTTP_R_HISTORY:
-			r = http_history(h, rest, &b);
+		case ROUTE_HISTORY:
+			r = http_history(h, pid, &b);
 			break;
-		case HTTP_R_STATUS:
+		case ROUTE_STATUS:
 			r = http_status(h, &b);
 			break;
-		case HTTP_R_PAGE:
+		case ROUTE_PAGE:
 			return page_respond(conn, url) ? MHD_YES : MHD_NO;
-		case HTTP_R_PROCESSES:
-			r = http_api(h, NULL, &b);
+		case ROUTE_PROCESSES:
+			r = http_api(h, 0, &b);
 			break;
-		case HTTP_R_PROCESS:
-			r = http_api(h, rest, &b);
+		case ROUTE_PROCESS:
+			r = http_api(h, pid, &b);
 			break;
-		case HTTP_R_HEALTHZ:
+		case ROUTE_HEALTHZ:
 			b.data = strdup("ok\n");
 			b.len = 3;
 			r = b.data != NULL ? 0 : -ENOMEM;
 			break;
-		case HTTP_R_NONE:
+		case ROUTE_NONE:
 			break;
 		}
 		if (r < 0) {

@@ -1,0 +1,60 @@
+/* route.c: the HTTP router: request path to endpoint and pid. */
+#include "route.h"
+
+#include <errno.h>
+#include <string.h>
+
+#include "page.h"
+
+#define API_PROCESSES "/api/v1/processes"
+
+int route_parse_pid(const char *s, size_t len, pid_t *out)
+{
+	long v = 0;
+
+	if (len == 0 || s[0] == '0')
+		return -EINVAL;
+	for (size_t i = 0; i < len; i++) {
+		if (s[i] < '0' || s[i] > '9')
+			return -EINVAL;
+		v = v * 10 + (s[i] - '0');
+		if (v > 0x7fffffffL)
+			return -EINVAL;
+	}
+	*out = (pid_t)v;
+	return 0;
+}
+
+enum route route_match(const char *url, pid_t *pid, int *pid_ok)
+{
+	size_t n = strlen(API_PROCESSES);
+	const char *rest, *slash;
+	enum route r;
+
+	*pid = 0;
+	*pid_ok = 0;
+	if (strcmp(url, "/metrics") == 0)
+		return ROUTE_METRICS;
+	if (strcmp(url, "/healthz") == 0 || strcmp(url, "/-/healthy") == 0 ||
+	    strcmp(url, "/-/ready") == 0)
+		return ROUTE_HEALTHZ;
+	if (page_match(url))
+		return ROUTE_PAGE;
+	if (strcmp(url, "/api/v1/status") == 0)
+		return ROUTE_STATUS;
+	if (strcmp(url, API_PROCESSES) == 0)
+		return ROUTE_PROCESSES;
+	if (strncmp(url, API_PROCESSES "/", n + 1) != 0)
+		return ROUTE_NONE;
+	rest = url + n + 1;
+	slash = strchr(rest, '/');
+	if (slash == NULL)
+		r = ROUTE_PROCESS;
+	else if (strcmp(slash, "/history") == 0)
+		r = ROUTE_HISTORY;
+	else
+		return ROUTE_NONE;
+	*pid_ok = route_parse_pid(rest, slash != NULL ? (size_t)(slash - rest) : strlen(rest),
+	    pid) == 0;
+	return r;
+}
