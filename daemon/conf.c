@@ -2,6 +2,7 @@
 #include "conf.h"
 
 #include <errno.h>
+#include <grp.h>
 #include <ini.h>
 #include <stdlib.h>
 #include <string.h>
@@ -19,6 +20,7 @@ enum conf_type {
 	CONF_T_LEVEL,
 	CONF_T_SERIES,
 	CONF_T_PATH,            /* a file; empty: none */
+	CONF_T_GROUP,           /* a group name or number; empty: the daemon's own */
 };
 
 /* One row per key: it drives the INI parser, the flags, --check-config and
@@ -67,6 +69,8 @@ static const struct conf_key conf_keys[] = {
 	  "history points kept per process, about one a second; 0: none" },
 	{ "proc_interval", "proc-interval", "SECONDS", CONF_T_UINT, OFF(proc_interval), 0, 3600, 1,
 	  "seconds between two reads of /proc for each process; 0: never" },
+	{ "agent_socket_group", "agent-socket-group", "GROUP", CONF_T_GROUP, OFF(agent_socket_group),
+	  0, 0, 0, "group given the agent socket (mode 0660): agents must be in it" },
 };
 
 #define CONF_NKEYS (sizeof(conf_keys) / sizeof(conf_keys[0]))
@@ -112,6 +116,7 @@ int conf_init(struct conf *c)
 	c->agent_socket = strdup(sock);
 	c->listen_address = strdup("127.0.0.1:19556");
 	c->web_config_file = strdup("");
+	c->agent_socket_group = strdup("");
 	c->exited_ttl = 60;
 	c->log_level = LOG_LEVEL_INFO;
 	c->max_connections = 4096;
@@ -124,7 +129,8 @@ int conf_init(struct conf *c)
 	c->series = CONF_SERIES_PROCESS;
 	c->history_length = 300;
 	c->proc_interval = 2;
-	if (c->agent_socket == NULL || c->listen_address == NULL || c->web_config_file == NULL) {
+	if (c->agent_socket == NULL || c->listen_address == NULL || c->web_config_file == NULL ||
+	    c->agent_socket_group == NULL) {
 		conf_free(c);
 		return -ENOMEM;
 	}
@@ -137,7 +143,32 @@ void conf_free(struct conf *c)
 	free(c->listen_address);
 	free(c->source);
 	free(c->web_config_file);
+	free(c->agent_socket_group);
 	c->agent_socket = c->listen_address = c->source = c->web_config_file = NULL;
+	c->agent_socket_group = NULL;
+}
+
+int conf_group_id(const char *name, gid_t *out)
+{
+	char buf[4096];
+	struct group gr, *res = NULL;
+	char *end;
+	unsigned long n;
+
+	if (name[0] >= '0' && name[0] <= '9') {
+		errno = 0;
+		n = strtoul(name, &end, 10);
+		if (*end != '\0' || errno != 0 || n > 0x7fffffffUL)
+			return -EINVAL;
+		if (out != NULL)
+			*out = (gid_t)n;
+		return 0;
+	}
+	if (getgrnam_r(name, &gr, buf, sizeof(buf), &res) != 0 || res == NULL)
+		return -ENOENT;
+	if (out != NULL)
+		*out = gr.gr_gid;
+	return 0;
 }
 
 /* Digits only: no sign, no blanks, no base prefix. */
@@ -229,6 +260,13 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 		}
 		*(int *)(void *)(base + k->off) = r;
 		return 0;
+	case CONF_T_GROUP:
+		if (value[0] != '\0' && conf_group_id(value, NULL) < 0) {
+			snprintf(err, CONF_ERR_MAX,
+			    "invalid value \"%.200s\": no such group (a name or a number)", value);
+			return -EINVAL;
+		}
+		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
 	case CONF_T_PATH:
 		if (strlen(value) >= 4096) {
 			snprintf(err, CONF_ERR_MAX, "invalid value: expected a path of at most 4095 bytes");
@@ -374,6 +412,7 @@ void conf_value(const struct conf *c, size_t i, char *buf, size_t size)
 	case CONF_T_SOCKET:
 	case CONF_T_ADDR:
 	case CONF_T_PATH:
+	case CONF_T_GROUP:
 		snprintf(buf, size, "%s", *(char *const *)field);
 		break;
 	case CONF_T_UINT:
@@ -446,7 +485,9 @@ int conf_copy(struct conf *dst, const struct conf *src)
 	dst->listen_address = strdup(src->listen_address);
 	dst->source = src->source != NULL ? strdup(src->source) : NULL;
 	dst->web_config_file = strdup(src->web_config_file);
+	dst->agent_socket_group = strdup(src->agent_socket_group);
 	if (dst->agent_socket == NULL || dst->listen_address == NULL || dst->web_config_file == NULL ||
+	    dst->agent_socket_group == NULL ||
 	    (src->source != NULL && dst->source == NULL)) {
 		conf_free(dst);
 		return -ENOMEM;

@@ -4,6 +4,7 @@
 
 #include <stddef.h>
 #include <stdio.h>
+#include <sys/types.h>
 
 /*
  * The effective settings. Every field is a key of the [memprobed] section
@@ -11,6 +12,7 @@
  *
  *   key                          flag                           default
  *   agent_socket                 --agent-socket PATH            see conf_default_socket()
+ *   agent_socket_group           --agent-socket-group GROUP     ""    (the daemon's own group)
  *   listen_address               --web.listen-address HOST:PORT 127.0.0.1:19556
  *   exited_ttl                   --exited-ttl SECONDS           60
  *   log_level                    --log-level LEVEL              info
@@ -42,6 +44,7 @@ struct conf {
 	unsigned http_max_connections_per_ip;
 	unsigned http_timeout;
 	char *web_config_file;          /* "": none */
+	char *agent_socket_group;       /* "": the daemon's own group */
 	int series;                     /* enum conf_series */
 	unsigned history_length;
 	unsigned proc_interval;
@@ -91,6 +94,10 @@ int conf_load(struct conf *c, const char *path, char *err);
 
 /* The key a command-line flag (without the leading "--") sets, or NULL. */
 const char *conf_key_for_flag(const char *flag);
+
+/* The gid of a group given by name or number. Returns 0 (and *out when
+ * out is not NULL), -ENOENT for an unknown name, -EINVAL for a bad number. */
+int conf_group_id(const char *name, gid_t *out);
 
 /* Writes the settings as an INI file that conf_load() reads back. */
 void conf_print(const struct conf *c, FILE *f);

@@ -45,6 +45,7 @@ struct ingest {
 	int lfd;
 	int spare_fd;                   /* given up to accept-and-close on EMFILE */
 	char *path;
+	gid_t group;                    /* given to the socket file; -1: ours */
 	dev_t dev;                      /* of the socket file we bound */
 	ino_t ino;
 	struct ingest_limits lim;
@@ -272,6 +273,13 @@ static int ingest_listen(struct ingest *ing, const char *path, char *err, size_t
 		unlink(path);
 		goto fail;
 	}
+	if (ing->group != (gid_t)-1 && chown(path, (uid_t)-1, ing->group) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: giving it group %u: %s", path,
+		    (unsigned)ing->group, strerror(-r));
+		unlink(path);
+		goto fail;
+	}
 	/* Accepted sockets inherit SO_PASSCRED, so even a message sent
 	 * before accept() carries its sender's credentials. */
 	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
@@ -326,7 +334,7 @@ static int ingest_take(struct ingest *ing, int fd, char *err, size_t errsize)
 
 /* ingest_open() and ingest_adopt(): binds `path`, or takes fd when >= 0
  * (path then only names it in messages). */
-static int ingest_start(struct ingest **out, const char *path, int fd,
+static int ingest_start(struct ingest **out, const char *path, int fd, gid_t group,
     const struct ingest_limits *lim, struct ptab *pt, char *err, size_t errsize)
 {
 	struct ingest *ing = calloc(1, sizeof(*ing));
@@ -344,6 +352,7 @@ static int ingest_start(struct ingest **out, const char *path, int fd,
 		ing->lfd = fd;          /* ours from here: ingest_close() closes it */
 	ing->lim = *lim;
 	ing->pt = pt;
+	ing->group = group;
 	ing->path = strdup(path);
 	if (ing->path == NULL) {
 		r = -ENOMEM;
@@ -375,10 +384,10 @@ fail:
 	return r;
 }
 
-int ingest_open(struct ingest **out, const char *path, const struct ingest_limits *lim,
-    struct ptab *pt, char *err, size_t errsize)
+int ingest_open(struct ingest **out, const char *path, gid_t group,
+    const struct ingest_limits *lim, struct ptab *pt, char *err, size_t errsize)
 {
-	return ingest_start(out, path, -1, lim, pt, err, errsize);
+	return ingest_start(out, path, -1, group, lim, pt, err, errsize);
 }
 
 int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
@@ -397,7 +406,7 @@ int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
 		    (int)(sl - offsetof(struct sockaddr_un, sun_path) - 1), sun.sun_path + 1);
 	else
 		snprintf(name, sizeof(name), "(descriptor %d)", fd);
-	return ingest_start(out, name, fd, lim, pt, err, errsize);
+	return ingest_start(out, name, fd, (gid_t)-1, lim, pt, err, errsize);
 }
 
 const char *ingest_path(const struct ingest *ing)

@@ -46,15 +46,15 @@ struct ingest_limits {
 struct ingest;
 
 /*
- * Creates the agent socket at `path` (SOCK_SEQPACKET, mode 0660): makes a
- * missing parent directory (0755), removes a stale socket file that nobody
- * answers on, and refuses to start when another daemon answers. Entries go
- * into pt, which must outlive the ingest. Returns 0 and *out, or a negative
- * errno with a message naming the path and the failed step in err
- * (errsize bytes).
+ * Creates the agent socket at `path` (SOCK_SEQPACKET, mode 0660, group
+ * `group` unless it is (gid_t)-1): makes a missing parent directory
+ * (0755), removes a stale socket file that nobody answers on, and refuses
+ * to start when another daemon answers. Entries go into pt, which must
+ * outlive the ingest. Returns 0 and *out, or a negative errno with a
+ * message naming the path and the failed step in err (errsize bytes).
  */
-int ingest_open(struct ingest **out, const char *path, const struct ingest_limits *lim,
-    struct ptab *pt, char *err, size_t errsize);
+int ingest_open(struct ingest **out, const char *path, gid_t group,
+    const struct ingest_limits *lim, struct ptab *pt, char *err, size_t errsize);
 
 /*
  * As ingest_open() on a listening AF_UNIX SOCK_SEQPACKET socket passed by

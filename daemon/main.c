@@ -429,6 +429,7 @@ int main(int argc, char **argv)
 	char err[CONF_ERR_MAX];
 	sigset_t set;
 	uint64_t wd_usec;
+	gid_t group;
 	int sfd, tfd, sig, r;
 
 	memset(&st, 0, sizeof(st));
@@ -482,8 +483,11 @@ int main(int argc, char **argv)
 	st.pt = ptab_new(&plim);
 	if (st.pt == NULL)
 		fatalx("out of memory");
+	if (st.conf.agent_socket_group[0] == '\0' ||
+	    conf_group_id(st.conf.agent_socket_group, &group) < 0)
+		group = (gid_t)-1;      /* checked at config time; gone since: ours */
 	r = sk.agent >= 0 ? ingest_adopt(&st.ing, sk.agent, &ilim, st.pt, err, sizeof(err)) :
-	    ingest_open(&st.ing, st.conf.agent_socket, &ilim, st.pt, err, sizeof(err));
+	    ingest_open(&st.ing, st.conf.agent_socket, group, &ilim, st.pt, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s; not starting", err);
 		goto fail;

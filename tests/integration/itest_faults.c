@@ -281,18 +281,46 @@ out:
 	it_rmtree(dir);
 }
 
+/* Connects to sock as user pw (and only pw's own group); returns 0 when
+ * it could, 1 for EACCES, else another number. */
+static int connect_as(const struct passwd *pw, const char *sock)
+{
+	int status = -1;
+	pid_t child = fork();
+
+	if (child == 0) {
+		struct sockaddr_un sun;
+		int fd;
+
+		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
+			_exit(3);
+		fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
+		if (fd < 0 || it_unix_addr(&sun, sock) < 0)
+			_exit(4);
+		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			_exit(0);
+		_exit(errno == EACCES ? 1 : 2);
+	}
+	if (child < 0 || waitpid(child, &status, 0) != child || !WIFEXITED(status))
+		return -1;
+	return WEXITSTATUS(status);
+}
+
 /*
  * The agent socket is mode 0660: a process of another uid, not in the
- * socket's group, cannot connect. Needs root to become `nobody`.
+ * socket's group, cannot connect; with --agent-socket-group naming its
+ * group, it can. Needs root to become `nobody`.
  */
 static void fault_other_uid_refused(void)
 {
-	struct it_daemon d;
+	struct it_daemon d, g;
 	struct stat st;
 	struct passwd *pw = getpwnam("nobody");
-	int status = -1;
-	pid_t child;
+	char gid[16];
+	char *extra[] = { "--agent-socket-group", gid, NULL };
 
+	g.proc.pid = 0;
+	g.dir[0] = '\0';
 	REQUIRE(it_daemon_start(&d, 60) == 0);
 	REQUIRE(stat(d.sock, &st) == 0);
 	CHECK_U64(st.st_mode & 0777, ==, 0660);
@@ -302,24 +330,19 @@ static void fault_other_uid_refused(void)
 	}
 	/* The directory must be searchable for the test to mean anything. */
 	chmod(d.dir, 0755);
-	child = fork();
-	if (child == 0) {
-		struct sockaddr_un sun;
-		int fd;
+	CHECK(connect_as(pw, d.sock) == 1);     /* EACCES */
 
-		if (setgroups(0, NULL) != 0 || setgid(pw->pw_gid) != 0 || setuid(pw->pw_uid) != 0)
-			_exit(3);
-		fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
-		if (fd < 0 || it_unix_addr(&sun, d.sock) < 0)
-			_exit(4);
-		if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
-			_exit(0);
-		_exit(errno == EACCES ? 1 : 2);
-	}
-	REQUIRE(child > 0 && waitpid(child, &status, 0) == child);
-	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);   /* EACCES */
+	snprintf(gid, sizeof(gid), "%u", (unsigned)pw->pw_gid);
+	REQUIRE(it_daemon_start_args(&g, 60, extra) == 0);
+	chmod(g.dir, 0755);
+	REQUIRE(stat(g.sock, &st) == 0);
+	CHECK_U64(st.st_mode & 0777, ==, 0660);
+	CHECK_U64(st.st_gid, ==, pw->pw_gid);
+	CHECK(connect_as(pw, g.sock) == 0);
 out:
 	it_daemon_stop(&d);
+	if (g.dir[0] != '\0')
+		it_daemon_stop(&g);
 }
 
 /*
