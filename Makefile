@@ -161,6 +161,7 @@ $(BUILD)/bench/%: tests/bench/%.c
 
 bench: $(BUILD)/libmemprobe.so $(BENCH_BIN)
 	@CC="$(CC)" BENCH_CFLAGS="$(BENCH_CFLAGS)" sh tests/bench/run.sh $(BUILD)
+	@sh tests/bench/py_agent.sh
 
 # The daemon under load (tests/bench/daemon_*): see BENCHMARKS.md, "Daemon".
 $(BUILD)/bench/daemon_load: tests/bench/daemon_load.c $(COMMON_SRC)
