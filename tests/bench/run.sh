@@ -60,7 +60,10 @@ for f in "$AGENT" "$RING"; do
 	[ -x "$f" ] || [ -f "$f" ] || { say "$f is missing: run make bench"; exit 1; }
 done
 [ -f "$MEMUSAGE" ] || { say "no $MEMUSAGE; libmemusage is skipped"; MEMUSAGE=; }
-have heaptrack && [ -f "$HT_LIB" ] || { say "no heaptrack; it is skipped"; SKIP="$SKIP heaptrack"; }
+if ! have heaptrack || [ ! -f "$HT_LIB" ]; then
+	say "no heaptrack; it is skipped"
+	SKIP="$SKIP heaptrack"
+fi
 have valgrind || { say "no valgrind; instruction counts are skipped"; SKIP="$SKIP callgrind"; }
 have hyperfine || { say "no hyperfine; wall times are skipped"; SKIP="$SKIP wall"; }
 
@@ -152,6 +155,7 @@ if ! skipped callgrind; then
 		# launcher, not the program. So this variant links it instead:
 		# the same hooks, without the LD_PRELOAD hop. The stream goes to
 		# /dev/null: heaptrack_interpret, a separate process, is not counted.
+		# shellcheck disable=SC2086
 		${CC:-cc} ${BENCH_CFLAGS:--O2 -g -fno-builtin} -o "$TMP/alloc_ring_ht" \
 		    "$SRC/alloc_ring.c" -Wl,--no-as-needed "$HT_LIB" \
 		    -Wl,-rpath,"$(dirname "$HT_LIB")" -lpthread &&
@@ -184,7 +188,7 @@ cpu_line() { echo "$1	$(date +%s.%N) $(getconf CLK_TCK) $(sed -n 's/^cpu  *//p' 
 wall() {
 	name=$1 rounds=$2 warm=$3 runs=$4
 	shift 4
-	vs= rvs=
+	vs='' rvs=''
 	while [ "$1" != -- ]; do
 		vs="$vs $1"
 		rvs="$1 $rvs"
@@ -223,11 +227,14 @@ if ! skipped wall; then
 	SLOW=
 	[ -n "$MEMUSAGE" ] && SLOW=libmemusage
 	skipped heaptrack || SLOW="$SLOW heaptrack"
+	# $SLOW is a list of variants.
+	# shellcheck disable=SC2086
 	for t in 1 2; do
 		wall "alloc_ring_$t" "$RUNS" 3 1 none memprobe -- "$RING $t $WALL_ITER"
 		[ -n "$SLOW" ] && wall "alloc_ring_${t}_slow" 1 1 "$SLOW_RUNS" $SLOW -- "$RING $t $WALL_ITER"
 	done
 	wall python3 "$PY_RUNS" 1 1 none memprobe -- "$PY $PYSCRIPT $PY_ROUNDS"
+	# shellcheck disable=SC2086
 	[ -n "$SLOW" ] && wall python3_slow 1 1 "$SLOW_RUNS" $SLOW -- "$PY $PYSCRIPT $PY_ROUNDS"
 	cpu_line cpu_end >> "$OUT/machine.tsv"
 fi
