@@ -102,37 +102,11 @@ static void put_le32(unsigned char *p, uint32_t v)
 		p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* This process's start time in clock ticks since boot (/proc/self/stat 22). */
-static uint64_t self_start_time(void)
-{
-	char buf[1024], *p;
-	unsigned long long v = 0;
-	size_t n;
-	FILE *f = fopen("/proc/self/stat", "r");
-
-	if (f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	/* comm may hold spaces and parentheses: count fields after the last ')'. */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return 0;
-	p++;
-	for (int field = 3; field <= 22 && p != NULL; field++) {
-		p = strchr(p + 1, ' ');
-		if (field == 21 && p != NULL)
-			v = strtoull(p + 1, NULL, 10);
-	}
-	return v;
-}
-
 static size_t encode_hello(unsigned char *buf, const char *comm)
 {
 	struct proto_hello h = { .agent = PROTO_AGENT_C, .stack_limit = 8 << 20 };
 
-	h.start_time = self_start_time();
+	h.start_time = it_self_start_time();
 	snprintf(h.comm, sizeof(h.comm), "%s", comm);
 	snprintf(h.exe, sizeof(h.exe), "%s", "/nonexistent/itest");
 	return proto_encode_hello(buf, &h);

@@ -41,31 +41,6 @@ static int agent_connect(const char *path)
 	return fd;
 }
 
-/* This process's start time (field 22 of /proc/self/stat). */
-static uint64_t self_start_time(void)
-{
-	char buf[1024], *p;
-	unsigned long long v = 0;
-	size_t n;
-	FILE *f = fopen("/proc/self/stat", "r");
-
-	if (f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return 0;
-	p++;
-	for (int field = 3; field <= 22 && p != NULL; field++) {
-		p = strchr(p + 1, ' ');
-		if (field == 21 && p != NULL)
-			v = strtoull(p + 1, NULL, 10);
-	}
-	return v;
-}
-
 static int send_msg(int fd, const unsigned char *buf, size_t n)
 {
 	return n > 0 && send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
@@ -76,7 +51,7 @@ static int send_hello(int fd, unsigned agent, const char *comm)
 	static unsigned char buf[PROTO_MAX_MSG];
 	struct proto_hello h = { .agent = (uint16_t)agent, .stack_limit = 8 << 20 };
 
-	h.start_time = self_start_time();
+	h.start_time = it_self_start_time();
 	snprintf(h.comm, sizeof(h.comm), "%s", comm);
 	snprintf(h.exe, sizeof(h.exe), "/nonexistent/%s", comm);
 	return send_msg(fd, buf, proto_encode_hello(buf, &h));

@@ -926,3 +926,28 @@ int it_json_num(json_t *obj, const char *path, double *out)
 	*out = json_number_value(obj);
 	return 1;
 }
+
+uint64_t it_self_start_time(void)
+{
+	char buf[1024], *p;
+	unsigned long long v = 0;
+	size_t n;
+	FILE *f = fopen("/proc/self/stat", "r");
+
+	if (f == NULL)
+		return 0;
+	n = fread(buf, 1, sizeof(buf) - 1, f);
+	fclose(f);
+	buf[n] = '\0';
+	/* comm may hold spaces and parentheses: count fields after the last ')'. */
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	p++;
+	for (int field = 3; field <= 22 && p != NULL; field++) {
+		p = strchr(p + 1, ' ');
+		if (field == 21 && p != NULL)
+			v = strtoull(p + 1, NULL, 10);
+	}
+	return v;
+}

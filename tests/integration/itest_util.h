@@ -4,6 +4,7 @@
 
 #include <limits.h>
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/types.h>
 
 /*
@@ -31,6 +32,10 @@ int it_setup(const char *build);
  * none was named). it_select() records the names; argv is kept, not copied. */
 void it_select(int n, char **names);
 int it_selected(const char *name);
+
+/* This process's start time in clock ticks since boot (/proc/self/stat
+ * field 22), as an agent's HELLO carries it; 0 if unreadable. */
+uint64_t it_self_start_time(void);
 
 /* Milliseconds of CLOCK_MONOTONIC. */
 long long it_now_ms(void);

@@ -28,10 +28,10 @@ def deep_sizeof(obj, exclude_shared=True):
     """
     seen = set()
     total = 0
-    todo = [obj]
+    pending = [obj]
     skip = SHARED_TYPES if exclude_shared else ()
-    while todo:
-        o = todo.pop()
+    while pending:
+        o = pending.pop()
         key = id(o)
         if key in seen:
             continue
@@ -39,9 +39,9 @@ def deep_sizeof(obj, exclude_shared=True):
         if skip and o is not obj and isinstance(o, skip):
             continue
         total += sys.getsizeof(o)
-        todo.extend(gc.get_referents(o))
+        pending.extend(gc.get_referents(o))
         if isinstance(o, dict):
             # CPython's dict traversal skips str keys (they cannot form
             # cycles), but they are part of the dict's memory.
-            todo.extend(o.keys())
+            pending.extend(o.keys())
     return total
