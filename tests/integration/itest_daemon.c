@@ -407,30 +407,12 @@ out:
 /* Runs memprobed with argv and expects exit 2 and `want` in its stderr. */
 static void expect_config_error(const char *dir, char *const args[], const char *want)
 {
-	char *argv[16], errpath[PATH_MAX], text[4096] = "";
-	struct it_proc p;
-	size_t n = 0;
-	FILE *f;
+	char text[4096];
+	int status = it_daemon_run_once(args, dir, text, sizeof(text));
 
-	argv[n++] = itest.memprobed;
-	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
-	if (it_proc_start(&p, argv, NULL, errpath) < 0 || it_proc_wait(&p, IT_TIMEOUT_MS) < 0) {
-		it_proc_kill(&p);
-		CHECK(0);
-		return;
-	}
-	it_proc_kill(&p);
-	f = fopen(errpath, "r");
-	if (f != NULL) {
-		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
-		fclose(f);
-	}
-	if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 2 || strstr(text, want) == NULL) {
+	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 2 || strstr(text, want) == NULL) {
 		fprintf(stderr, "  memprobed %s ...: status 0x%x, stderr \"%s\", want exit 2 and \"%s\"\n",
-		    args[0], p.status, text, want);
+		    args[0], status, text, want);
 		CHECK(0);
 	}
 }

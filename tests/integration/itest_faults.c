@@ -148,33 +148,17 @@ out:
 	it_daemon_stop(&d);
 }
 
-/* Runs memprobed with args to its end; returns its wait status, its stderr
- * in err. */
+/* Runs memprobed with args to its end in a temp dir of its own; returns
+ * its wait status, its stderr in err. */
 static int run_daemon(char *const args[], char *err, size_t size)
 {
-	struct it_proc p = { .in_fd = -1, .out_fd = -1 };
-	char dir[64], log[128], *argv[16];
-	size_t n = 0;
-	int status = -1, fd;
-	ssize_t got;
+	char dir[64];
+	int status;
 
+	err[0] = '\0';
 	if (it_tmpdir(dir, sizeof(dir)) < 0)
 		return -1;
-	snprintf(log, sizeof(log), "%s/log", dir);
-	argv[n++] = itest.memprobed;
-	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	if (it_proc_start(&p, argv, NULL, log) == 0 && it_proc_wait(&p, IT_TIMEOUT_MS) == 0)
-		status = p.status;
-	it_proc_kill(&p);
-	err[0] = '\0';
-	fd = open(log, O_RDONLY);
-	if (fd >= 0) {
-		got = read(fd, err, size - 1);
-		err[got > 0 ? got : 0] = '\0';
-		close(fd);
-	}
+	status = it_daemon_run_once(args, dir, err, size);
 	it_rmtree(dir);
 	return status;
 }

@@ -580,14 +580,9 @@ void it_agent_env(char *env[], char *storage, const char *sock)
 
 /* ---- HTTP ---- */
 
-struct growbuf {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
+size_t it_curl_collect(char *data, size_t size, size_t n, void *arg)
 {
-	struct growbuf *b = arg;
+	struct it_growbuf *b = arg;
 	size_t add = size * n;
 	char *q = realloc(b->p, b->len + add + 1);
 
@@ -602,7 +597,7 @@ static size_t on_data(char *data, size_t size, size_t n, void *arg)
 
 int it_http(const char *method, const char *url, struct it_http *r)
 {
-	struct growbuf body = { NULL, 0 }, head = { NULL, 0 };
+	struct it_growbuf body = { NULL, 0 }, head = { NULL, 0 };
 	CURL *c = curl_easy_init();
 	CURLcode cc;
 
@@ -615,9 +610,9 @@ int it_http(const char *method, const char *url, struct it_http *r)
 	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_collect);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
 	if (strcmp(method, "HEAD") == 0)
 		curl_easy_setopt(c, CURLOPT_NOBODY, 1L);
@@ -950,4 +945,29 @@ uint64_t it_self_start_time(void)
 			v = strtoull(p + 1, NULL, 10);
 	}
 	return v;
+}
+
+int it_daemon_run_once(char *const args[], const char *dir, char *err, size_t size)
+{
+	char *argv[16], errpath[PATH_MAX];
+	struct it_proc p;
+	size_t n = 0;
+	int status = -1;
+	FILE *f;
+
+	argv[n++] = itest.memprobed;
+	for (size_t i = 0; args[i] != NULL && n < 15; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
+	if (it_proc_start(&p, argv, NULL, errpath) == 0 && it_proc_wait(&p, IT_TIMEOUT_MS) == 0)
+		status = p.status;
+	it_proc_kill(&p);
+	err[0] = '\0';
+	f = fopen(errpath, "r");
+	if (f != NULL) {
+		err[fread(err, 1, size - 1, f)] = '\0';
+		fclose(f);
+	}
+	return status;
 }

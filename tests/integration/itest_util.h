@@ -156,6 +156,14 @@ int it_daemon_stop(struct it_daemon *d);
  */
 void it_agent_env(char *env[], char *storage, const char *sock);
 
+/*
+ * Runs memprobed with args (NULL-terminated, at most 14) to its end, its
+ * stderr to dir/stderr, read back into err (size bytes, NUL-terminated).
+ * Returns its wait status, or -1 if it could not start or did not end
+ * within IT_TIMEOUT_MS (it is killed then).
+ */
+int it_daemon_run_once(char *const args[], const char *dir, char *err, size_t size);
+
 /* ---- HTTP ---- */
 
 struct it_http {
@@ -165,6 +173,13 @@ struct it_http {
 	char *headers;          /* raw response headers, NUL-terminated; owned */
 	size_t hlen;
 };
+
+/* A libcurl write/header callback appending to a NUL-terminated buffer. */
+struct it_growbuf {
+	char *p;
+	size_t len;
+};
+size_t it_curl_collect(char *data, size_t size, size_t n, void *arg);
 
 /*
  * Makes one request with libcurl (no proxy, a 5 s bound) and fills *r.

@@ -91,32 +91,12 @@ struct req {
 	const char *authorization;      /* a raw Authorization header instead */
 };
 
-struct growbuf {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
-{
-	struct growbuf *b = arg;
-	size_t add = size * n;
-	char *q = realloc(b->p, b->len + add + 1);
-
-	if (q == NULL)
-		return 0;
-	memcpy(q + b->len, data, add);
-	b->len += add;
-	q[b->len] = '\0';
-	b->p = q;
-	return add;
-}
-
 /* GET (or HEAD) base + path with q's options into *r, as it_http(); the
  * libcurl error text goes to errbuf (CURL_ERROR_SIZE bytes). */
 static int req_do(const struct req *q, const char *method, const char *path, struct it_http *r,
     char *errbuf)
 {
-	struct growbuf body = { NULL, 0 }, head = { NULL, 0 };
+	struct it_growbuf body = { NULL, 0 }, head = { NULL, 0 };
 	struct curl_slist *hdrs = NULL;
 	char url[512], auth[512];
 	CURL *c = curl_easy_init();
@@ -134,9 +114,9 @@ static int req_do(const struct req *q, const char *method, const char *path, str
 	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
 	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
 	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_collect);
 	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
+	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_collect);
 	curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
 	/* A new connection for every request: each gets a handshake. */
 	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
@@ -542,31 +522,13 @@ out:
 static void expect_exit2(const char *dir, char *const args[], const char *want, const char *secret,
     int line)
 {
-	char *argv[16], errpath[PATH_MAX], text[8192] = "";
-	struct it_proc p;
-	size_t n = 0;
-	FILE *f;
+	char text[8192];
+	int status = it_daemon_run_once(args, dir, text, sizeof(text));
 
-	argv[n++] = itest.memprobed;
-	for (size_t i = 0; args[i] != NULL && n < 15; i++)
-		argv[n++] = args[i];
-	argv[n] = NULL;
-	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
-	if (it_proc_start(&p, argv, NULL, errpath) < 0 || it_proc_wait(&p, IT_TIMEOUT_MS) < 0) {
-		it_proc_kill(&p);
-		CHECK(0);
-		return;
-	}
-	it_proc_kill(&p);
-	f = fopen(errpath, "r");
-	if (f != NULL) {
-		text[fread(text, 1, sizeof(text) - 1, f)] = '\0';
-		fclose(f);
-	}
-	if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 2 || strstr(text, want) == NULL ||
+	if (status < 0 || !WIFEXITED(status) || WEXITSTATUS(status) != 2 || strstr(text, want) == NULL ||
 	    (secret != NULL && strstr(text, secret) != NULL)) {
 		fprintf(stderr, "  line %d: status 0x%x, stderr \"%s\", want exit 2 and \"%s\"\n",
-		    line, p.status, text, want);
+		    line, status, text, want);
 		CHECK(0);
 	}
 }
