@@ -57,23 +57,22 @@ const char ctl_help_run[] =
     "                 stack_limit_bytes\n"
     "  --url URL      memprobed's HTTP address, asked for the figures\n";
 
-/* The child while it runs, for the signal handler; 0 before and after. */
-static volatile pid_t child;
-
+/*
+ * Signals memprobectl passes on to CMD. While CMD runs they and SIGCHLD are
+ * blocked and taken with sigwaitinfo(): no handler, so nothing races with
+ * the wait, and nothing depends on how a runtime (or a sanitizer) delivers
+ * asynchronous signals.
+ */
 static const int forward_sigs[] = { SIGINT, SIGTERM, SIGHUP, SIGQUIT };
 
 static void
-on_forward(int sig, siginfo_t *si, void *ctx)
+forward_set(sigset_t *set, bool with_chld)
 {
-	pid_t pid = child;
-
-	(void)ctx;
-	/*
-	 * A signal from the terminal (SI_KERNEL) went to the whole foreground
-	 * process group, CMD included: passing it on would make two.
-	 */
-	if (pid > 0 && si->si_code != SI_KERNEL)
-		kill(pid, sig);
+	sigemptyset(set);
+	for (size_t i = 0; i < sizeof(forward_sigs) / sizeof(forward_sigs[0]); i++)
+		sigaddset(set, forward_sigs[i]);
+	if (with_chld)
+		sigaddset(set, SIGCHLD);
 }
 
 static double
@@ -394,57 +393,50 @@ report_json(const struct outcome *out)
 	json_decref(r);
 }
 
-/* Forks and execs ARGV with the signals passed on. Returns 0 and *pid, or
- * the exit code of a failure (after saying why). */
+/*
+ * Forks and execs ARGV. The forwarded signals and SIGCHLD stay blocked in
+ * memprobectl from here until wait_child() has CMD's status (*old is the
+ * mask to restore then); CMD starts with the mask and dispositions
+ * memprobectl was given. Returns 0 and *pid, or the exit code of a failure
+ * (after saying why).
+ */
 static int
-spawn(char **argv, pid_t *pid)
+spawn(char **argv, pid_t *pid, sigset_t *old)
 {
-	struct sigaction sa, dfl;
-	sigset_t block, old;
+	struct sigaction dfl;
+	sigset_t block;
 	int pfd[2], err = 0;
 	ssize_t n;
-	size_t i;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
 		ctl_errx("run: pipe: %s", strerror(errno));
 		return CTL_EXIT_INTERNAL;
 	}
-	memset(&sa, 0, sizeof(sa));
-	sigemptyset(&sa.sa_mask);
-	sa.sa_sigaction = on_forward;
-	sa.sa_flags = SA_SIGINFO | SA_RESTART;
+	/* An inherited SIG_IGN for SIGCHLD would reap CMD behind our back. */
 	memset(&dfl, 0, sizeof(dfl));
 	sigemptyset(&dfl.sa_mask);
 	dfl.sa_handler = SIG_DFL;
-	sigemptyset(&block);
-	for (i = 0; i < sizeof(forward_sigs) / sizeof(forward_sigs[0]); i++) {
-		sigaddset(&block, forward_sigs[i]);
-		sigaction(forward_sigs[i], &sa, NULL);
-	}
-	/* Held until `child` is set, so that none is lost in between. */
-	sigprocmask(SIG_BLOCK, &block, &old);
+	sigaction(SIGCHLD, &dfl, NULL);
+	forward_set(&block, true);
+	sigprocmask(SIG_BLOCK, &block, old);
 	fflush(NULL);
 	*pid = fork();
 	if (*pid < 0) {
 		err = errno;
-		sigprocmask(SIG_SETMASK, &old, NULL);
+		sigprocmask(SIG_SETMASK, old, NULL);
 		close(pfd[0]);
 		close(pfd[1]);
 		ctl_errx("run: fork: %s", strerror(err));
 		return CTL_EXIT_INTERNAL;
 	}
 	if (*pid == 0) {
-		for (i = 0; i < sizeof(forward_sigs) / sizeof(forward_sigs[0]); i++)
-			sigaction(forward_sigs[i], &dfl, NULL);
-		sigprocmask(SIG_SETMASK, &old, NULL);
+		sigprocmask(SIG_SETMASK, old, NULL);
 		execvp(argv[0], argv);
 		err = errno;
 		if (write(pfd[1], &err, sizeof(err)) < 0)
 			_exit(127);
 		_exit(err == ENOENT ? 127 : 126);
 	}
-	child = *pid;
-	sigprocmask(SIG_SETMASK, &old, NULL);
 	close(pfd[1]);
 	/* EOF: the exec worked (the pipe closed with it); a number: why not. */
 	do
@@ -456,11 +448,51 @@ spawn(char **argv, pid_t *pid)
 
 		while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
 			;
-		child = 0;
+		sigprocmask(SIG_SETMASK, old, NULL);
 		ctl_errx("run: cannot run '%s': %s", argv[0], strerror(err));
 		return err == ENOENT ? 127 : 126;
 	}
 	return 0;
+}
+
+/*
+ * Waits for CMD, passing on each forwarded signal sent to memprobectl
+ * alone. A signal from the terminal (SI_KERNEL) went to the whole
+ * foreground process group, CMD included: passing it on would make two.
+ * Once CMD is gone, signals that came with its end are dropped and the
+ * mask is restored, so a later ^C ends memprobectl's own wait for the
+ * report. Returns 0, or -1 with errno.
+ */
+static int
+wait_child(pid_t pid, int *status, const sigset_t *old)
+{
+	sigset_t set;
+	siginfo_t si;
+	struct timespec zero = { 0, 0 };
+	int sig, err = 0;
+	pid_t w;
+
+	forward_set(&set, true);
+	for (;;) {
+		w = waitpid(pid, status, WNOHANG);
+		if (w == pid)
+			break;
+		if (w < 0 && errno != EINTR) {
+			err = errno;
+			break;
+		}
+		sig = sigwaitinfo(&set, &si);
+		if (sig < 0 || sig == SIGCHLD)
+			continue;
+		if (si.si_code != SI_KERNEL)
+			kill(pid, sig);
+	}
+	forward_set(&set, false);
+	while (sigtimedwait(&set, &si, &zero) > 0)
+		;
+	sigprocmask(SIG_SETMASK, old, NULL);
+	errno = err;
+	return err != 0 ? -1 : 0;
 }
 
 int
@@ -470,6 +502,7 @@ ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 	const char *sockopt = NULL, *socket, *v;
 	char lib[PATH_MAX], sockbuf[PATH_MAX];
 	double wait = WAIT_DEFAULT;
+	sigset_t mask;
 	pid_t pid;
 	int a, r, rc;
 
@@ -524,21 +557,17 @@ ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 		return CTL_EXIT_INTERNAL;
 	}
 
-	rc = spawn(argv + a, &pid);
+	rc = spawn(argv + a, &pid, &mask);
 	if (rc != 0)
 		return rc;
 	out.pid = pid;
 	out.cmd = argv[a];
 	/* Set at fork, kept across exec: read while the pid is surely ours. */
 	out.start_time = start_time_of(pid);
-	while (waitpid(pid, &out.status, 0) < 0) {
-		if (errno != EINTR) {
-			ctl_errx("run: waitpid: %s", strerror(errno));
-			child = 0;
-			return CTL_EXIT_INTERNAL;
-		}
+	if (wait_child(pid, &out.status, &mask) < 0) {
+		ctl_errx("run: waitpid: %s", strerror(errno));
+		return CTL_EXIT_INTERNAL;
 	}
-	child = 0;
 
 	await_report(o, &out, wait);
 	if (o->json)
