@@ -29,18 +29,6 @@ static void mask_pid(char *s)
 	memcpy(p, "PID", 3);
 }
 
-static void slurp(const char *path, char *out, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f != NULL) {
-		n = fread(out, 1, size - 1, f);
-		fclose(f);
-	}
-	out[n] = '\0';
-}
-
 /*
  * Runs `alloc_hold 64 1024` to the end (sending "free", then end of input)
  * with the agent reporting to sock, or without the agent when sock is NULL.
@@ -74,7 +62,7 @@ static void run_hold(const char *dir, const char *sock, struct run_result *res)
 	}
 	res->status = p.status;
 	mask_pid(res->out);
-	slurp(errpath, res->err, sizeof(res->err));
+	it_slurp(errpath, res->err, sizeof(res->err));
 out:
 	it_proc_kill(&p);
 }

@@ -34,19 +34,6 @@ static char ctl_path[PATH_MAX + 16];
 static char err_path[PATH_MAX];
 static char work_dir[64];
 
-/* Reads the file at path into buf (NUL-terminated, cut to size - 1). */
-static void slurp(const char *path, char *buf, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f != NULL) {
-		n = fread(buf, 1, size - 1, f);
-		fclose(f);
-	}
-	buf[n] = '\0';
-}
-
 /*
  * Runs memprobectl with ARGV (after its name; NULL-terminated) and the
  * environment additions ENV (NULL-terminated or NULL), stdin closed at
@@ -78,7 +65,7 @@ static int ctl_exec(struct ctl_result *r, char *const argv[], char *const env[])
 		r->signal = WTERMSIG(p.status);
 	}
 	it_proc_kill(&p);
-	slurp(err_path, r->err, sizeof(r->err));
+	it_slurp(err_path, r->err, sizeof(r->err));
 	return rc;
 }
 
@@ -554,7 +541,7 @@ static void ctl_run(void)
 		CHECK(it_wait_until(heap_ready, &hw, IT_TIMEOUT_MS));
 		REQUIRE(it_proc_stop(&p, SIGTERM, IT_TIMEOUT_MS) == 0);
 		CHECK(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 128 + SIGTERM);
-		slurp(err_path, r.err, sizeof(r.err));
+		it_slurp(err_path, r.err, sizeof(r.err));
 		CHECK(strstr(r.err, "killed by signal 15") != NULL);
 		v = reported_peak(r.err);
 		CHECK_U64(v, >=, HOLD_LO * 0.99);

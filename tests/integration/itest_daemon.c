@@ -485,42 +485,6 @@ out:
 	it_rmtree(dir);
 }
 
-static int log_has(const struct it_daemon *d, const char *needle)
-{
-	char text[65536];
-	size_t n = 0;
-	FILE *f = fopen(d->log, "r");
-
-	if (f == NULL)
-		return 0;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	return strstr(text, needle) != NULL;
-}
-
-struct log_wait {
-	const struct it_daemon *d;
-	const char *needle;
-};
-
-static int log_cond(void *arg)
-{
-	struct log_wait *w = arg;
-
-	return log_has(w->d, w->needle);
-}
-
-static int wait_log(const struct it_daemon *d, const char *needle)
-{
-	struct log_wait w = { d, needle };
-
-	if (it_wait_until(log_cond, &w, IT_TIMEOUT_MS))
-		return 1;
-	fprintf(stderr, "  the log never said \"%s\"\n", needle);
-	return 0;
-}
-
 static void sighup_reload(void)
 {
 	char conf[PATH_MAX + 16], dir[64] = "", text[256], pid[16], want[PATH_MAX + 64];
@@ -544,12 +508,12 @@ static void sighup_reload(void)
 	    "http_timeout = 5\nexited_ttl = 5\n");
 	write_text(conf, text);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
-	CHECK(wait_log(&d, "SIGHUP: series changed from process to command"));
-	CHECK(wait_log(&d, "SIGHUP: max_gauges changed from 8 to 2"));
-	CHECK(wait_log(&d, "http_timeout changed from 30 to 5; it takes effect at the next start"));
-	CHECK(wait_log(&d, "takes effect at the next start"));
+	CHECK(it_wait_log(d.log, "SIGHUP: series changed from process to command"));
+	CHECK(it_wait_log(d.log, "SIGHUP: max_gauges changed from 8 to 2"));
+	CHECK(it_wait_log(d.log, "http_timeout changed from 30 to 5; it takes effect at the next start"));
+	CHECK(it_wait_log(d.log, "takes effect at the next start"));
 	/* --exited-ttl 60 on the command line wins over the file's 5. */
-	CHECK(!log_has(&d, "exited_ttl changed"));
+	CHECK(!it_file_has(d.log, "exited_ttl changed"));
 	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "comm", "itest_hup", 3000, 3000));
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 	CHECK(metric_now(d.url, "memprobe_processes", "comm", "itest_hup") == 1);
@@ -562,8 +526,8 @@ static void sighup_reload(void)
 	write_text(conf, "[memprobed]\nseries = process\nmax_gauges = many\n");
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	snprintf(want, sizeof(want), "%s:3: max_gauges: invalid value \"many\"", conf);
-	CHECK(wait_log(&d, want));
-	CHECK(wait_log(&d, "configuration unchanged"));
+	CHECK(it_wait_log(d.log, want));
+	CHECK(it_wait_log(d.log, "configuration unchanged"));
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "comm", "itest_hup") == 3000);
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 out:

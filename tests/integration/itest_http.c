@@ -11,40 +11,6 @@
 
 #define TEXT_004 "text/plain; version=0.0.4; charset=utf-8"
 
-/*
- * Runs `promtool check metrics` on body (saved to a file in dir). Returns
- * promtool's exit status (-1 if it could not run) and puts what it printed
- * in out.
- */
-static int run_promtool(const char *dir, const char *body, char *out, size_t size)
-{
-	char path[PATH_MAX], cmd[PATH_MAX + 64];
-	size_t n = 0;
-	FILE *f;
-	int st;
-
-	out[0] = '\0';
-	if (snprintf(path, sizeof(path), "%s/metrics.txt", dir) >= (int)sizeof(path))
-		return -1;
-	f = fopen(path, "w");
-	if (f == NULL)
-		return -1;
-	fputs(body, f);
-	if (fclose(f) != 0)
-		return -1;
-	if (snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' 2>&1", path) >= (int)sizeof(cmd))
-		return -1;
-	f = popen(cmd, "r");
-	if (f == NULL)
-		return -1;
-	n = fread(out, 1, size - 1, f);
-	out[n] = '\0';
-	st = pclose(f);
-	if (st == -1 || !WIFEXITED(st))
-		return -1;
-	return WEXITSTATUS(st);
-}
-
 /* Checks one scrape: status, exact Content-Type, promtool's verdict. */
 static void check_scrape(const struct it_daemon *d, const char *when)
 {
@@ -59,7 +25,7 @@ static void check_scrape(const struct it_daemon *d, const char *when)
 	}
 	CHECK(it_http_header(&r, "Content-Type", ctype, sizeof(ctype)));
 	CHECK_STR(ctype, TEXT_004);
-	st = run_promtool(d->dir, r.body, lint, sizeof(lint));
+	st = it_promtool_check(d->dir, r.body, lint, sizeof(lint));
 	if (st != 0 || lint[0] != '\0') {
 		fprintf(stderr, "  promtool check metrics %s: exit %d:\n%s\n", when, st, lint);
 		if (st == 127)

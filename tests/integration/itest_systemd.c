@@ -192,20 +192,6 @@ static int tcp_listening(int port)
 	return ok;
 }
 
-static int log_has(const char *path, const char *text)
-{
-	char buf[65536];
-	size_t n;
-	FILE *f = fopen(path, "r");
-
-	if (f == NULL)
-		return 0;
-	n = fread(buf, 1, sizeof(buf) - 1, f);
-	fclose(f);
-	buf[n] = '\0';
-	return strstr(buf, text) != NULL;
-}
-
 static int path_exists(const char *path)
 {
 	struct stat st;
@@ -412,7 +398,7 @@ static void socket_activation(void)
 	REQUIRE(d.proc.pid != 0 && healthz(d.url));
 	close(trigger);
 	trigger = -1;
-	CHECK(log_has(d.log, "(socket activation) and http://127.0.0.1:"));
+	CHECK(it_wait_log(d.log, "(socket activation) and http://127.0.0.1:"));
 
 	/* An agent reports through the passed agent socket; /metrics is
 	 * served on the passed HTTP socket. */
@@ -472,9 +458,9 @@ static void socket_activation_wrong_type(void)
 	}
 	REQUIRE(it_proc_wait(&d.proc, IT_TIMEOUT_MS) == 0);
 	CHECK(WIFEXITED(d.proc.status) && WEXITSTATUS(d.proc.status) == 1);
-	CHECK(log_has(d.log, "descriptor 3 (\"agent\") is a listening AF_UNIX SOCK_STREAM socket; "
+	CHECK(it_wait_log(d.log, "descriptor 3 (\"agent\") is a listening AF_UNIX SOCK_STREAM socket; "
 	    "expected a listening AF_UNIX SOCK_SEQPACKET socket"));
-	CHECK(log_has(d.log, "not starting"));
+	CHECK(it_wait_log(d.log, "not starting"));
 out:
 	if (trigger >= 0)
 		close(trigger);

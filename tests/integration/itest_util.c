@@ -107,6 +107,101 @@ int it_wait_until(int (*cond)(void *), void *arg, int timeout_ms)
 	}
 }
 
+int it_file_count(const char *path, const char *needle)
+{
+	char *text = NULL, buf[8192];
+	size_t len = 0, n, nlen = strlen(needle);
+	FILE *f = fopen(path, "r"), *m;
+	int count = 0;
+
+	if (f == NULL || nlen == 0) {
+		if (f != NULL)
+			fclose(f);
+		return 0;
+	}
+	m = open_memstream(&text, &len);
+	if (m != NULL) {
+		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
+			fwrite(buf, 1, n, m);
+		if (fclose(m) == 0) {
+			for (const char *at = text; (at = memmem(at, len - (size_t)(at - text), needle,
+			    nlen)) != NULL; at += nlen)
+				count++;
+		}
+	}
+	free(text);
+	fclose(f);
+	return count;
+}
+
+int it_file_has(const char *path, const char *needle)
+{
+	return it_file_count(path, needle) > 0;
+}
+
+void it_slurp(const char *path, char *out, size_t size)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+
+	if (f != NULL) {
+		n = fread(out, 1, size - 1, f);
+		fclose(f);
+	}
+	out[n] = '\0';
+}
+
+int it_promtool_check(const char *dir, const char *body, char *out, size_t size)
+{
+	char path[PATH_MAX], cmd[PATH_MAX + 64];
+	size_t n = 0;
+	FILE *f;
+	int st;
+
+	out[0] = '\0';
+	if (snprintf(path, sizeof(path), "%s/metrics.txt", dir) >= (int)sizeof(path))
+		return -1;
+	f = fopen(path, "w");
+	if (f == NULL)
+		return -1;
+	fputs(body, f);
+	if (fclose(f) != 0)
+		return -1;
+	if (snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' 2>&1", path) >= (int)sizeof(cmd))
+		return -1;
+	f = popen(cmd, "r");
+	if (f == NULL)
+		return -1;
+	n = fread(out, 1, size - 1, f);
+	out[n] = '\0';
+	st = pclose(f);
+	if (st == -1 || !WIFEXITED(st))
+		return -1;
+	return WEXITSTATUS(st);
+}
+
+struct file_wait {
+	const char *path;
+	const char *needle;
+};
+
+static int file_has_cond(void *arg)
+{
+	struct file_wait *w = arg;
+
+	return it_file_has(w->path, w->needle);
+}
+
+int it_wait_log(const char *path, const char *needle)
+{
+	struct file_wait w = { path, needle };
+
+	if (it_wait_until(file_has_cond, &w, IT_TIMEOUT_MS))
+		return 1;
+	fprintf(stderr, "  %s never said \"%s\"\n", path, needle);
+	return 0;
+}
+
 int it_tmpdir(char *dir, size_t size)
 {
 	if (size < sizeof("/tmp/memprobe-it.XXXXXX"))

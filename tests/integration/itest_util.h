@@ -50,6 +50,29 @@ int it_wait_until(int (*cond)(void *), void *arg, int timeout_ms);
  * Writes its path to dir. Returns 0 or -errno. */
 int it_tmpdir(char *dir, size_t size);
 
+/* Reads the file at path into out (NUL-terminated, cut to size - 1; empty
+ * if unreadable). */
+void it_slurp(const char *path, char *out, size_t size);
+
+/*
+ * Runs `promtool check metrics` on body (saved to a file in dir). Returns
+ * promtool's exit status (-1 if it could not run) and puts what it printed
+ * in out.
+ */
+int it_promtool_check(const char *dir, const char *body, char *out, size_t size);
+
+/* How many times the file at path contains needle (0 if unreadable), and
+ * whether it does at all. */
+int it_file_count(const char *path, const char *needle);
+int it_file_has(const char *path, const char *needle);
+
+/*
+ * Waits until the file at path (a daemon's log) contains needle: a line is
+ * written when the daemon gets to it, which may be after the effect a test
+ * saw. Returns 1, or 0 after saying so on stderr when the bound passed.
+ */
+int it_wait_log(const char *path, const char *needle);
+
 /* Removes dir and everything under it. Empty or NULL dir: nothing. */
 void it_rmtree(const char *dir);
 

@@ -256,20 +256,6 @@ static int web_daemon_start(struct it_daemon *d, char *web, struct req *q, int t
 	return -EADDRINUSE;
 }
 
-static int log_has(const struct it_daemon *d, const char *needle)
-{
-	char text[65536];
-	size_t n;
-	FILE *f = fopen(d->log, "r");
-
-	if (f == NULL)
-		return 0;
-	n = fread(text, 1, sizeof(text) - 1, f);
-	fclose(f);
-	text[n] = '\0';
-	return strstr(text, needle) != NULL;
-}
-
 /* ---- the tests ---- */
 
 /* Basic auth without TLS: every path needs the right user and password. */
@@ -340,10 +326,10 @@ static void webconf_basic_auth(void)
 	STATUS(&ok, "/metrics", 200);
 
 	/* The log names the refused user, never a password. */
-	CHECK(log_has(&d, "wrong user or password (user \"mallory\")"));
-	CHECK(log_has(&d, "http access: no TLS, basic auth (2 users)"));
-	CHECK(log_has(&d, "passwords cross the network in clear text"));
-	CHECK(!log_has(&d, "correct horse"));
+	CHECK(it_wait_log(d.log, "wrong user or password (user \"mallory\")"));
+	CHECK(it_wait_log(d.log, "http access: no TLS, basic auth (2 users)"));
+	CHECK(it_wait_log(d.log, "passwords cross the network in clear text"));
+	CHECK(!it_file_has(d.log, "correct horse"));
 out:
 	it_http_free(&r);
 	if (harness_failures)
@@ -414,8 +400,8 @@ static void webconf_tls(void)
 	q.tls_version = CURL_SSLVERSION_TLSv1_3 | CURL_SSLVERSION_MAX_TLSv1_3;
 	STATUS(&q, "/metrics", 200);
 
-	CHECK(log_has(&d, "and https://127.0.0.1:"));
-	CHECK(log_has(&d, "http access: TLS 1.2 to 1.3, client certificates NoClientCert, "
+	CHECK(it_wait_log(d.log, "and https://127.0.0.1:"));
+	CHECK(it_wait_log(d.log, "http access: TLS 1.2 to 1.3, client certificates NoClientCert, "
 	    "basic auth (1 user)"));
 out:
 	it_http_free(&r);
@@ -445,7 +431,7 @@ static void webconf_tls13(void)
 	STATUS(&q, "/metrics", 0);
 	q.tls_version = CURL_SSLVERSION_TLSv1_3;
 	STATUS(&q, "/metrics", 200);
-	CHECK(log_has(&d, "http access: TLS 1.3, client certificates NoClientCert, no basic auth"));
+	CHECK(it_wait_log(d.log, "http access: TLS 1.3, client certificates NoClientCert, no basic auth"));
 out:
 	if (harness_failures)
 		it_daemon_dump_log(&d);
@@ -505,7 +491,7 @@ static void webconf_client_cert(void)
 		q.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
 		STATUS(&q, "/metrics", modes[i].rogue);
 		snprintf(want, sizeof(want), "client certificates %s, no basic auth", modes[i].type);
-		CHECK(log_has(&d, want));
+		CHECK(it_wait_log(d.log, want));
 		if (harness_failures > failures) {
 			fprintf(stderr, "  (client_auth_type %s)\n", modes[i].type);
 			it_daemon_dump_log(&d);
