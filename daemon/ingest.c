@@ -48,6 +48,7 @@ struct ingest {
 	gid_t group;                    /* given to the socket file; -1: ours */
 	dev_t dev;                      /* of the socket file we bound */
 	ino_t ino;
+	unsigned remake_failures;       /* attempts to make it again, in a row */
 	struct ingest_limits lim;
 	struct ptab *pt;
 	struct conn *conns;
@@ -426,9 +427,15 @@ void ingest_check_socket(struct ingest *ing)
 	if (lstat(ing->path, &st) == 0 && st.st_dev == ing->dev && st.st_ino == ing->ino)
 		return;
 	/* Removed (a cleanup of /run or /tmp, a careless rm): agents could no
-	 * longer reach us, so the socket is made again where they look. */
+	 * longer reach us, so the socket is made again where they look. A
+	 * failure is said once, each retry (every second) only at debug. */
 	if (ingest_listen(ing, ing->path, err, sizeof(err)) < 0) {
-		log_ratelimited("ingest-recreate", "%s; new agents cannot connect, retrying", err);
+		if (ing->remake_failures++ == 0)
+			log_warnx("agent socket had gone and cannot be made again: %s; "
+			    "new agents cannot connect until it can (retrying every second)", err);
+		else
+			log_debug("attempt %u to make the agent socket again failed: %s",
+			    ing->remake_failures, err);
 		return;
 	}
 	memset(&ev, 0, sizeof(ev));
@@ -442,8 +449,13 @@ void ingest_check_socket(struct ingest *ing)
 	}
 	epoll_ctl(ing->ep, EPOLL_CTL_DEL, old, NULL);
 	close(old);
-	log_warnx("agent socket %s had gone; made it again (connected agents keep their connections)",
-	    ing->path);
+	if (ing->remake_failures > 0)
+		log_warnx("agent socket %s made again after %u failed attempts "
+		    "(connected agents kept their connections)", ing->path, ing->remake_failures);
+	else
+		log_warnx("agent socket %s had gone; made it again "
+		    "(connected agents keep their connections)", ing->path);
+	ing->remake_failures = 0;
 }
 
 /* ---- connections ---- */

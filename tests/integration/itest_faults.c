@@ -340,6 +340,7 @@ static void fault_socket_removed(void)
 	struct it_proc a = { .in_fd = -1, .out_fd = -1 }, b = { .in_fd = -1, .out_fd = -1 };
 	struct api_seen w;
 	struct stat st;
+	char log[64];
 	long pa, pb;
 
 	REQUIRE(it_daemon_start(&d, 60) == 0);
@@ -358,6 +359,10 @@ static void fault_socket_removed(void)
 			it_proc_wait(&d.proc, 20);      /* a bounded nap; it keeps running */
 	}
 	CHECK(stat(d.sock, &st) == 0 && (st.st_mode & 0777) == 0660);
+	/* Its log file went with the directory; its stderr is still open. */
+	snprintf(log, sizeof(log), "/proc/%ld/fd/2", (long)d.proc.pid);
+	CHECK(it_wait_log(log, "had gone; made it again"));
+	CHECK(it_file_count(log, "warning:") == 1);
 	pb = it_hold_start(&b, d.sock, 16, 4096, NULL);
 	REQUIRE(pb > 0);
 	w = (struct api_seen){ d.url, pb, "live" };
@@ -368,6 +373,140 @@ out:
 	it_proc_kill(&a);
 	it_proc_kill(&b);
 	it_daemon_stop(&d);
+}
+
+#define SETPRIV "/usr/bin/setpriv"     /* util-linux, essential in Debian */
+
+/*
+ * Starts memprobed as user pw (setpriv; no capabilities left) on d->sock,
+ * logging to d->log; d->dir must exist. Tries other ports if one is taken.
+ */
+static int daemon_start_as(struct it_daemon *d, const struct passwd *pw)
+{
+	char uid[32], gid[32], listen[64];
+	char *argv[] = { SETPRIV, uid, gid, "--clear-groups", "--", itest.memprobed,
+	    "--agent-socket", d->sock, "--web.listen-address", listen, "--exited-ttl", "60",
+	    "--log-level", "debug", NULL };
+
+	snprintf(uid, sizeof(uid), "--reuid=%u", (unsigned)pw->pw_uid);
+	snprintf(gid, sizeof(gid), "--regid=%u", (unsigned)pw->pw_gid);
+	for (int attempt = 0; attempt < 5; attempt++) {
+		long long deadline = it_now_ms() + IT_START_TIMEOUT_MS;
+
+		d->port = it_free_port();
+		if (d->port < 0)
+			return -1;
+		snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
+		snprintf(d->url, sizeof(d->url), "http://127.0.0.1:%d", d->port);
+		d->proc.in_fd = d->proc.out_fd = -1;
+		if (it_proc_start(&d->proc, argv, NULL, d->log) < 0)
+			return -1;
+		while (it_now_ms() < deadline) {
+			struct it_http r = { 0 };
+			int up = it_get(d->url, "/healthz", &r) == 0 && r.status == 200;
+
+			it_http_free(&r);
+			if (up)
+				return 0;
+			if (it_proc_wait(&d->proc, 20) == 0)
+				break;          /* it exited: the port, most likely */
+		}
+		it_daemon_dump_log(d);
+		it_proc_kill(&d->proc);
+	}
+	return -1;
+}
+
+/*
+ * The agent socket's directory not writable by memprobed (run as nobody,
+ * so the permissions bind it). At start: one line naming the socket, exit
+ * 1. While running, with the socket removed: one warning however many
+ * retries, agents already connected go on reporting and HTTP answers; once
+ * the directory is writable again the socket is made again (another line)
+ * and a new program reports through it.
+ */
+static void fault_socket_dir_unwritable(void)
+{
+	struct passwd *pw = getpwnam("nobody");
+	struct it_daemon d;
+	struct it_proc a = { .in_fd = -1, .out_fd = -1 }, b = { .in_fd = -1, .out_fd = -1 };
+	struct it_proc once = { .in_fd = -1, .out_fd = -1 };
+	struct api_seen w;
+	struct stat st;
+	char ro[128], rosock[192], rolog[192], run[128], err[4096];
+	const char *warned = "agent socket had gone and cannot be made again: agent socket ";
+	double v = -1;
+	long pa, pb;
+
+	memset(&d, 0, sizeof(d));
+	d.proc.in_fd = d.proc.out_fd = -1;
+	if (geteuid() != 0 || pw == NULL || access(SETPRIV, X_OK) != 0) {
+		printf("info fault_socket_dir_unwritable: not root, no user nobody or no %s; skipped\n",
+		    SETPRIV);
+		return;
+	}
+	REQUIRE(it_tmpdir(d.dir, sizeof(d.dir)) == 0);
+	REQUIRE(chmod(d.dir, 0755) == 0);
+
+	/* At start. */
+	snprintf(ro, sizeof(ro), "%s/ro", d.dir);
+	snprintf(rosock, sizeof(rosock), "%s/agent.sock", ro);
+	snprintf(rolog, sizeof(rolog), "%s/ro.log", d.dir);
+	REQUIRE(mkdir(ro, 0555) == 0 && chown(ro, pw->pw_uid, pw->pw_gid) == 0);
+	{
+		char uid[32], gid[32];
+		char *argv[] = { SETPRIV, uid, gid, "--clear-groups", "--", itest.memprobed,
+		    "--agent-socket", rosock, "--web.listen-address", "127.0.0.1:0", NULL };
+
+		snprintf(uid, sizeof(uid), "--reuid=%u", (unsigned)pw->pw_uid);
+		snprintf(gid, sizeof(gid), "--regid=%u", (unsigned)pw->pw_gid);
+		REQUIRE(it_proc_start(&once, argv, NULL, rolog) == 0);
+		REQUIRE(it_proc_wait(&once, IT_TIMEOUT_MS) == 0);
+	}
+	CHECK(WIFEXITED(once.status) && WEXITSTATUS(once.status) == 1);
+	CHECK(it_file_has(rolog, rosock) && it_file_has(rolog, "Permission denied"));
+	CHECK(it_file_count(rolog, "\n") <= 2);
+	if (harness_failures) {
+		it_slurp(rolog, err, sizeof(err));
+		fprintf(stderr, "  memprobed said: %s\n", err);
+	}
+
+	/* While running. */
+	snprintf(run, sizeof(run), "%s/run", d.dir);
+	snprintf(d.sock, sizeof(d.sock), "%s/agent.sock", run);
+	snprintf(d.log, sizeof(d.log), "%s/memprobed.log", d.dir);
+	REQUIRE(mkdir(run, 0755) == 0 && chown(run, pw->pw_uid, pw->pw_gid) == 0);
+	REQUIRE(daemon_start_as(&d, pw) == 0);
+	pa = it_hold_start(&a, d.sock, 64, 4096, NULL);
+	REQUIRE(pa > 0);
+	w = (struct api_seen){ d.url, pa, "live" };
+	REQUIRE(it_wait_until(api_has, &w, IT_TIMEOUT_MS));
+
+	REQUIRE(chmod(run, 0555) == 0 && unlink(d.sock) == 0);
+	CHECK(it_wait_log(d.log, warned));
+	CHECK(it_wait_log(d.log, "attempt 3 to make the agent socket again failed"));
+	CHECK(it_file_count(d.log, warned) == 1);
+	/* The program already connected goes on reporting: it frees its
+	 * 256 KiB and the daemon sees it. */
+	REQUIRE(it_proc_write(&a, "free\n") == 0);
+	CHECK(it_wait_metric(d.url, "memprobe_heap_live_bytes", pa, 0, 64 * 4096 / 4,
+	    IT_TIMEOUT_MS, &v));
+
+	REQUIRE(chmod(run, 0755) == 0);
+	CHECK(it_wait_log(d.log, "made again after "));
+	CHECK(stat(d.sock, &st) == 0 && (st.st_mode & 0777) == 0660 && st.st_uid == pw->pw_uid);
+	pb = it_hold_start(&b, d.sock, 16, 4096, NULL);
+	REQUIRE(pb > 0);
+	w = (struct api_seen){ d.url, pb, "live" };
+	CHECK(it_wait_until(api_has, &w, IT_TIMEOUT_MS));
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+out:
+	it_proc_kill(&once);
+	it_proc_kill(&a);
+	it_proc_kill(&b);
+	if (d.dir[0] != '\0')
+		it_daemon_stop(&d);
 }
 
 int itest_faults_run(void)
@@ -384,6 +523,8 @@ int itest_faults_run(void)
 		RUN_TEST(fault_socket_dir_impossible);
 	if (it_selected("fault_runtime_dir_full"))
 		RUN_TEST(fault_runtime_dir_full);
+	if (it_selected("fault_socket_dir_unwritable"))
+		RUN_TEST(fault_socket_dir_unwritable);
 	if (it_selected("fault_other_uid_refused"))
 		RUN_TEST(fault_other_uid_refused);
 	return harness_failed_tests;

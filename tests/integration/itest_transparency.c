@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <jansson.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -33,18 +34,6 @@ static void outcome_free(struct outcome *o)
 {
 	free(o->out);
 	o->out = NULL;
-}
-
-static void slurp(const char *path, char *out, size_t size)
-{
-	FILE *f = fopen(path, "r");
-	size_t n = 0;
-
-	if (f != NULL) {
-		n = fread(out, 1, size - 1, f);
-		fclose(f);
-	}
-	out[n] = '\0';
 }
 
 /* Finds an executable on PATH; 0 or -ENOENT. */
@@ -123,7 +112,7 @@ static void run_workload(char *const argv[], const char *dir, const char *sock,
 		return;
 	}
 	o->status = p.status;
-	slurp(errpath, o->err, sizeof(o->err));
+	it_slurp(errpath, o->err, sizeof(o->err));
 	it_proc_kill(&p);
 }
 
@@ -574,12 +563,72 @@ out:
 	;
 }
 
+/*
+ * The daemon stopped (SIGSTOP: its socket accepts into the backlog, then
+ * its buffers fill) and then killed (the socket file stays, nothing
+ * listens): the stress test, sampling every 10 ms so that the buffers do
+ * fill, prints what it prints without the agent and exits the same, and
+ * finishes (the agent never waits for the daemon). Once continued, the
+ * daemon reads what was queued and shows the run as exited. Run times are
+ * printed, not asserted.
+ */
+static void transparent_daemon_stopped_killed(void)
+{
+	struct it_daemon d = { 0 };
+	struct outcome plain = { 0 }, stopped = { 0 }, killed = { 0 };
+	char bin[PATH_MAX + 32], errpath[PATH_MAX];
+	char *argv[] = { bin, "20", NULL };
+	const char *fast = "MEMPROBE_INTERVAL_MS=10";
+	long long t0, t_plain, t_stopped, t_killed;
+	double v;
+
+	snprintf(bin, sizeof(bin), "%s/tests/progs/stress", itest.build);
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	snprintf(errpath, sizeof(errpath), "%s/plain.stderr", d.dir);
+	t0 = it_now_ms();
+	run_workload(argv, NULL, NULL, NULL, errpath, &plain);
+	t_plain = it_now_ms() - t0;
+
+	REQUIRE(kill(d.proc.pid, SIGSTOP) == 0);
+	snprintf(errpath, sizeof(errpath), "%s/stopped.stderr", d.dir);
+	t0 = it_now_ms();
+	run_workload(argv, NULL, d.sock, fast, errpath, &stopped);
+	t_stopped = it_now_ms() - t0;
+	REQUIRE(kill(d.proc.pid, SIGCONT) == 0);
+	compare("stress, daemon stopped", &plain, &stopped);
+	CHECK(WIFEXITED(stopped.status) && WEXITSTATUS(stopped.status) == 0);
+	CHECK(it_wait_metric(d.url, "memprobe_process_exited", stopped.pid, 1, 1, IT_TIMEOUT_MS, &v));
+
+	it_proc_kill(&d.proc);                          /* SIGKILL: the file stays */
+	REQUIRE(access(d.sock, F_OK) == 0);
+	snprintf(errpath, sizeof(errpath), "%s/killed.stderr", d.dir);
+	t0 = it_now_ms();
+	run_workload(argv, NULL, d.sock, fast, errpath, &killed);
+	t_killed = it_now_ms() - t0;
+	compare("stress, daemon killed", &plain, &killed);
+	CHECK(WIFEXITED(killed.status) && WEXITSTATUS(killed.status) == 0);
+	printf("info transparent_daemon_stopped_killed: stress 20 took %lld ms without the agent, "
+	    "%lld ms with it and the daemon stopped, %lld ms with the daemon killed\n",
+	    t_plain, t_stopped, t_killed);
+out:
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	outcome_free(&plain);
+	outcome_free(&stopped);
+	outcome_free(&killed);
+	if (d.proc.pid != 0)
+		kill(d.proc.pid, SIGCONT);
+	it_daemon_stop(&d);
+}
+
 int itest_transparency_run(void)
 {
 	if (it_selected("exported_symbols"))
 		RUN_TEST(exported_symbols);
 	if (it_selected("transparent_stress"))
 		RUN_TEST(transparent_stress);
+	if (it_selected("transparent_daemon_stopped_killed"))
+		RUN_TEST(transparent_daemon_stopped_killed);
 	if (it_selected("transparent_bash"))
 		RUN_TEST(transparent_bash);
 	if (it_selected("transparent_sort"))
