@@ -54,7 +54,7 @@ ITEST_BIN  = $(BUILD)/tests/integration
 
 PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
 
-.PHONY: all test check run deps clean asan tsan fuzz bench bench-daemon
+.PHONY: all test check run deps clean asan tsan fuzz bench bench-daemon load
 all: $(PROGRAMS)
 
 $(BUILD)/obj/%.o: %.c
@@ -152,25 +152,35 @@ asan:
 
 # Benchmarks: measurements printed as tables (see BENCHMARKS.md), never a
 # failure on the figures. The programs are plain, with malloc calls kept.
-BENCH_SRC    = $(filter-out tests/bench/daemon_%,$(wildcard tests/bench/*.c))
+BENCH_SRC    = $(wildcard tests/bench/*.c)
 BENCH_BIN    = $(BENCH_SRC:tests/bench/%.c=$(BUILD)/bench/%)
 BENCH_CFLAGS = -O2 -g -fno-builtin
 $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(BENCH_CFLAGS) -MMD -MP -o $@ $< $(LDFLAGS) -lpthread
 
-bench: $(BUILD)/libmemprobe.so $(BENCH_BIN)
+bench: $(BUILD)/libmemprobe.so $(BUILD)/memprobed $(BENCH_BIN)
 	@CC="$(CC)" BENCH_CFLAGS="$(BENCH_CFLAGS)" sh tests/bench/run.sh $(BUILD)
 	@sh tests/bench/py_agent.sh
+	@sh tests/bench/daemon_away.sh $(BUILD)
 
-# The daemon under load (tests/bench/daemon_*): see BENCHMARKS.md, "Daemon".
-$(BUILD)/bench/daemon_load: tests/bench/daemon_load.c $(COMMON_SRC)
+# The daemon under load (tests/load/): see BENCHMARKS.md, "Daemon" and
+# "Load". `make bench-daemon` is the scrape-speed set at 1,000 and 10,000
+# processes; `make load` the load test: 1,000 agents at 10 Hz while 50 wrk
+# connections read /metrics for LOAD_SECONDS.
+LOAD_SECONDS ?= 60
+$(BUILD)/load/daemon_load: tests/load/daemon_load.c $(COMMON_SRC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) -O2 -g -MMD -MP -o $@ $(filter %.c,$^) $(LDFLAGS) \
 		$(call pkg_libs,libcurl)
 
-bench-daemon: $(BUILD)/memprobed $(BUILD)/bench/daemon_load
-	@sh tests/bench/daemon_run.sh $(BUILD)
+bench-daemon: $(BUILD)/memprobed $(BUILD)/load/daemon_load
+	@sh tests/bench/deps.sh prometheus-process-exporter || true
+	@sh tests/load/run.sh $(BUILD)
+
+load: $(BUILD)/memprobed $(BUILD)/load/daemon_load
+	@sh tests/bench/deps.sh wrk || true
+	$(BUILD)/load/daemon_load $(BUILD) 1000 100 $(LOAD_SECONDS) --wrk 50
 
 # The suite with the daemon's threads (ingest, /proc refresh, HTTP pool)
 # under ThreadSanitizer; the agent and the programs it watches stay plain.

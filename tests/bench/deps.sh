@@ -1,6 +1,8 @@
 #!/bin/sh
 # deps.sh: makes sure the tools `make bench` measures with are installed.
 #
+# usage: sh tests/bench/deps.sh [PACKAGE...]   (default: make bench's own)
+#
 # As root it installs the missing Debian packages; otherwise it names them
 # and exits 1, and run.sh skips what needs them. glibc's libmemusage.so comes
 # with libc6 and needs nothing. Prints nothing when everything is there.
@@ -9,7 +11,7 @@ set -u
 
 # valgrind (callgrind), hyperfine (wall time), heaptrack (a reference
 # profiler; zstd makes it compress like a default install does).
-PACKAGES="valgrind hyperfine heaptrack zstd"
+PACKAGES=${*:-valgrind hyperfine heaptrack zstd}
 
 installed() {
 	dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q 'install ok installed' ||
