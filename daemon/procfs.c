@@ -166,10 +166,13 @@ static int procfs_boot_time(uint64_t *out)
 	static int have;
 	char buf[16384];
 	const char *p;
+	uint64_t v;
 	int r;
 
+	/* HTTP workers may race to fill it: each writes the same value, as
+	 * an atomic store. */
 	if (__atomic_load_n(&have, __ATOMIC_ACQUIRE)) {
-		*out = cached;
+		*out = __atomic_load_n(&cached, __ATOMIC_RELAXED);
 		return 0;
 	}
 	r = procfs_read("/proc/stat", buf, sizeof(buf));
@@ -178,9 +181,10 @@ static int procfs_boot_time(uint64_t *out)
 	p = strstr(buf, "\nbtime ");
 	if (p == NULL)
 		return -EINVAL;
-	cached = strtoull(p + 7, NULL, 10);
+	v = strtoull(p + 7, NULL, 10);
+	__atomic_store_n(&cached, v, __ATOMIC_RELAXED);
 	__atomic_store_n(&have, 1, __ATOMIC_RELEASE);
-	*out = cached;
+	*out = v;
 	return 0;
 }
 
