@@ -73,6 +73,41 @@ static int send_heap(int fd, uint64_t live)
 	return send_msg(fd, buf, proto_encode_sample(buf, &s));
 }
 
+/*
+ * Sends a heap SAMPLE whose SCM_CREDENTIALS claim pid `claimed`: the
+ * kernel lets only CAP_SYS_ADMIN name another process. Returns 0, or
+ * -errno from sendmsg.
+ */
+static int send_heap_claiming(int fd, uint64_t live, pid_t claimed)
+{
+	static unsigned char buf[PROTO_MAX_MSG];
+	struct proto_sample smp = { .flags = PROTO_S_HEAP, .seq = 2, .threads = 1 };
+	union {
+		char buf[CMSG_SPACE(sizeof(struct ucred))];
+		struct cmsghdr align;
+	} ctl;
+	struct ucred cred = { .pid = claimed, .uid = getuid(), .gid = getgid() };
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+
+	smp.heap_live_bytes = smp.heap_peak_bytes = smp.heap_allocated_bytes = live;
+	iov.iov_base = buf;
+	iov.iov_len = proto_encode_sample(buf, &smp);
+	memset(&mh, 0, sizeof(mh));
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = sizeof(ctl.buf);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_CREDENTIALS;
+	cm->cmsg_len = CMSG_LEN(sizeof(cred));
+	memcpy(CMSG_DATA(cm), &cred, sizeof(cred));
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -errno;
+}
+
 static int send_python(int fd, uint64_t blocks)
 {
 	static unsigned char buf[PROTO_MAX_MSG];
@@ -210,6 +245,21 @@ static void spoofed_pid(void)
 	/* No entry was made under the child's pid. */
 	snprintf(pid, sizeof(pid), "%d", (int)child);
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
+
+	/* A hand-built client that claims pid 1 in its own credentials: the
+	 * kernel refuses that without CAP_SYS_ADMIN; with it (root here), the
+	 * daemon drops it, as the connection's peer is another pid. */
+	st = send_heap_claiming(fd, 3333, 1);
+	if (st == -EPERM) {
+		printf("info spoofed_pid: the kernel refused credentials naming pid 1\n");
+	} else {
+		CHECK(st == 0);
+		CHECK(wait_metric(d.url, REJECTED, "reason", "credentials", 4, 4));
+		CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", "1") == -1);
+	}
+	snprintf(pid, sizeof(pid), "%d", (int)getpid());
+	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 2222);
+	CHECK(!peer_closed(fd, 0));
 out:
 	if (fd >= 0)
 		close(fd);
