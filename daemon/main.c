@@ -206,8 +206,8 @@ fail:
 
 /*
  * Reads web_config_file, when set, into the HTTP access rules and logs its
- * warnings. Read at start only: a change needs a restart. Returns 0 and
- * *out (NULL without a file), or a negative errno with one line naming
+ * warnings; at start, and again on SIGHUP (main_reload_web()). Returns 0
+ * and *out (NULL without a file), or a negative errno with one line naming
  * file:line in err.
  */
 static int main_web(const struct conf *c, struct webauth **out, char *err)
@@ -264,9 +264,34 @@ static void main_limits(const struct conf *c, struct ptab_limits *pl, struct ing
 	hs->http_timeout = c->http_timeout;
 }
 
+/*
+ * SIGHUP, for the web config file given at start: reads it again and puts
+ * its rules in force for new requests and TLS connections (the certificate
+ * and key, client CA and client_auth_type, TLS versions, basic auth
+ * users). A bad file, or one that adds or removes TLS, changes nothing.
+ */
+static void main_reload_web(struct main_state *st)
+{
+	struct webauth *next;
+	char err[CONF_ERR_MAX], what[256];
+
+	if (st->auth == NULL)
+		return;
+	if (main_web(&st->conf, &next, err) < 0) {
+		log_error("SIGHUP: %s; http access unchanged", err);
+		return;
+	}
+	if (webauth_replace(st->auth, next, err, sizeof(err)) < 0) {
+		log_error("SIGHUP: %s: %s; http access unchanged", st->conf.web_config_file, err);
+		return;
+	}
+	webauth_describe(st->auth, what, sizeof(what));
+	log_info("SIGHUP: http access: %s (from %s)", what, st->conf.web_config_file);
+}
+
 /* SIGHUP: reads the configuration again; applies the live keys, logs each
  * change, keeps the old value of the others (with a warning). A bad file
- * changes nothing. */
+ * changes nothing. Then reads the web config file again. */
 static void main_reload(struct main_state *st)
 {
 	struct conf next, applied;
@@ -283,6 +308,7 @@ static void main_reload(struct main_state *st)
 	if (conf_copy(&applied, &st->conf) < 0) {
 		conf_free(&next);
 		log_error("SIGHUP: out of memory; configuration unchanged");
+		main_reload_web(st);
 		return;
 	}
 	for (size_t i = 0; i < conf_nkeys(); i++) {
@@ -314,7 +340,8 @@ static void main_reload(struct main_state *st)
 	http_set_settings(st->http, &hs);
 	refresh_set_interval(st->refresh, st->conf.proc_interval);
 	if (changed == 0)
-		log_info("SIGHUP: configuration reloaded; nothing changed");
+		log_info("SIGHUP: configuration reloaded; no key changed");
+	main_reload_web(st);
 }
 
 /* Sends the counts to systemd as STATUS= (after the lines in `also`, when

@@ -37,7 +37,7 @@ struct webauth {
 	/* TLS: the PEM text handed to libmicrohttpd, and how to treat client
 	 * certificates. */
 	int tls;
-	char *cert_pem, *key_pem, *ca_pem;
+	char *cert_pem, *key_pem;
 	char priorities[96];
 	enum webconf_client_auth client_auth;
 	int min_version, max_version;
@@ -49,6 +49,21 @@ struct webauth {
 	pthread_mutex_t lock;           /* guards seen, next */
 	struct webauth_seen seen[WEBAUTH_CACHE_SIZE];
 	unsigned next;
+	/* TLS state each new connection gets (webauth_notify()). */
+	gnutls_certificate_credentials_t cred;
+	gnutls_priority_t prio;
+	/*
+	 * Replacing the rules (SIGHUP): the object made at start is the one
+	 * the server holds; `cur` is the set in force. A request or a TLS
+	 * connection takes a reference to cur for as long as it uses it; a
+	 * replaced set is kept on `retired` until its last reference goes.
+	 * All of these are the start object's, under its swap_lock.
+	 */
+	pthread_mutex_t swap_lock;
+	struct webauth *cur;
+	struct webauth *retired;        /* list, linked by next_retired */
+	struct webauth *next_retired;
+	unsigned refs;
 };
 
 /* Client certificates are for TLS clients (if they say what they are for). */
@@ -128,6 +143,11 @@ static int webauth_check_tls(struct webauth *a, const struct webconf *wc, char *
 		    "\"%s\": %s", wc->path, wc->tls_line, a->priorities, gnutls_strerror(r));
 		goto out;
 	}
+	/* Kept: every TLS connection is given these (webauth_notify()). */
+	a->cred = cred;
+	a->prio = prio;
+	cred = NULL;
+	prio = NULL;
 	ret = 0;
 out:
 	if (prio != NULL)
@@ -152,6 +172,8 @@ int webauth_new(struct webauth **out, const struct webconf *wc, char *err, size_
 		return -ENOMEM;
 	}
 	pthread_mutex_init(&a->lock, NULL);
+	pthread_mutex_init(&a->swap_lock, NULL);
+	a->cur = a;
 	a->client_auth = wc->client_auth;
 	a->min_version = wc->min_version;
 	a->max_version = wc->max_version;
@@ -167,9 +189,7 @@ int webauth_new(struct webauth **out, const struct webconf *wc, char *err, size_
 		a->tls = 1;
 		a->cert_pem = strdup(wc->cert_pem);
 		a->key_pem = strdup(wc->key_pem);
-		a->ca_pem = wc->client_ca_pem != NULL ? strdup(wc->client_ca_pem) : NULL;
-		if (a->cert_pem == NULL || a->key_pem == NULL ||
-		    (wc->client_ca_pem != NULL && a->ca_pem == NULL))
+		if (a->cert_pem == NULL || a->key_pem == NULL)
 			goto oom;
 	}
 	if (wc->nusers > 0) {
@@ -216,22 +236,103 @@ fail:
 	return r;
 }
 
-void webauth_free(struct webauth *a)
+/* Frees one set of rules. */
+static void webauth_free_one(struct webauth *a)
 {
-	if (a == NULL)
-		return;
 	free(a->cert_pem);
 	if (a->key_pem != NULL) {
 		explicit_bzero(a->key_pem, strlen(a->key_pem));
 		free(a->key_pem);
 	}
-	free(a->ca_pem);
 	for (size_t i = 0; i < a->nusers; i++)
 		free(a->users[i].name);
 	free(a->users);
+	if (a->cred != NULL)
+		gnutls_certificate_free_credentials(a->cred);
+	if (a->prio != NULL)
+		gnutls_priority_deinit(a->prio);
 	pthread_mutex_destroy(&a->lock);
+	pthread_mutex_destroy(&a->swap_lock);
 	explicit_bzero(a, sizeof(*a));
 	free(a);
+}
+
+void webauth_free(struct webauth *a)
+{
+	struct webauth *r, *next;
+
+	if (a == NULL)
+		return;
+	/* The server has stopped: no reference is left to wait for. */
+	for (r = a->retired; r != NULL; r = next) {
+		next = r->next_retired;
+		webauth_free_one(r);
+	}
+	if (a->cur != a)
+		webauth_free_one(a->cur);
+	webauth_free_one(a);
+}
+
+/* The rules in force, with a reference for the caller. */
+static struct webauth *webauth_acquire(struct webauth *root)
+{
+	struct webauth *a;
+
+	pthread_mutex_lock(&root->swap_lock);
+	a = root->cur;
+	a->refs++;
+	pthread_mutex_unlock(&root->swap_lock);
+	return a;
+}
+
+/* Drops a reference; a replaced set goes with its last one. The start
+ * object itself stays until webauth_free(): the server's TLS setup points
+ * into it. */
+static void webauth_release(struct webauth *root, struct webauth *a)
+{
+	struct webauth **pp;
+	int gone = 0;
+
+	pthread_mutex_lock(&root->swap_lock);
+	if (--a->refs == 0 && a != root->cur && a != root) {
+		for (pp = &root->retired; *pp != NULL; pp = &(*pp)->next_retired)
+			if (*pp == a) {
+				*pp = a->next_retired;
+				gone = 1;
+				break;
+			}
+	}
+	pthread_mutex_unlock(&root->swap_lock);
+	if (gone)
+		webauth_free_one(a);
+}
+
+int webauth_replace(struct webauth *root, struct webauth *next, char *err, size_t errsize)
+{
+	struct webauth *old;
+	int gone = 0;
+
+	if (next->tls != root->tls) {
+		snprintf(err, errsize, "TLS %s: that takes effect at the next start",
+		    next->tls ? "added" : "removed");
+		webauth_free_one(next);
+		return -EINVAL;
+	}
+	pthread_mutex_lock(&root->swap_lock);
+	old = root->cur;
+	root->cur = next;
+	if (old != root) {
+		if (old->refs == 0) {
+			gone = 1;
+		} else {
+			old->next_retired = root->retired;
+			root->retired = old;
+		}
+	}
+	pthread_mutex_unlock(&root->swap_lock);
+	if (gone)
+		webauth_free_one(old);
+	return 0;
 }
 
 int webauth_tls(const struct webauth *a)
@@ -239,14 +340,16 @@ int webauth_tls(const struct webauth *a)
 	return a != NULL && a->tls;
 }
 
-void webauth_describe(const struct webauth *a, char *buf, size_t size)
+void webauth_describe(struct webauth *root, char *buf, size_t size)
 {
 	char tls[160] = "no TLS", users[64] = "no basic auth";
+	struct webauth *a;
 
-	if (a == NULL) {
+	if (root == NULL) {
 		snprintf(buf, size, "no TLS, no basic auth");
 		return;
 	}
+	a = webauth_acquire(root);
 	if (a->tls)
 		snprintf(tls, sizeof(tls), "TLS 1.%d%s%s, client certificates %s",
 		    a->min_version - 10, a->max_version != a->min_version ? " to 1." : "",
@@ -256,6 +359,7 @@ void webauth_describe(const struct webauth *a, char *buf, size_t size)
 		snprintf(users, sizeof(users), "basic auth (%zu user%s)", a->nusers,
 		    a->nusers == 1 ? "" : "s");
 	snprintf(buf, size, "%s, %s", tls, users);
+	webauth_release(root, a);
 }
 
 /* ---- libmicrohttpd ---- */
@@ -277,28 +381,42 @@ static int webauth_verify_if_given(gnutls_session_t s)
 }
 
 /*
- * Called for each new connection before its handshake: libmicrohttpd only
- * ever asks for a client certificate (and never checks it); here the
- * session is told to require one and to verify it against the client CA,
- * so a client without a good certificate fails the handshake as with
- * exporter-toolkit. webauth_check() looks again on every request.
+ * Called for each new connection before its handshake, and when it closes.
+ * The session gets the certificate, key, client CA and priorities of the
+ * rules in force (so a SIGHUP reaches new connections), holding a
+ * reference to them until it closes. libmicrohttpd would only ever ask for
+ * a client certificate (and never check it); here the session is told to
+ * require one and to verify it against the client CA, so a client without
+ * a good certificate fails the handshake as with exporter-toolkit.
+ * webauth_check() looks again on every request.
  */
 static void webauth_notify(void *cls, struct MHD_Connection *conn, void **socket_context,
     enum MHD_ConnectionNotificationCode toe)
 {
-	struct webauth *a = cls;
+	struct webauth *root = cls, *a;
 	const union MHD_ConnectionInfo *ci;
 	gnutls_session_t s;
 
-	(void)socket_context;
+	if (toe == MHD_CONNECTION_NOTIFY_CLOSED) {
+		if (*socket_context != NULL)
+			webauth_release(root, *socket_context);
+		*socket_context = NULL;
+		return;
+	}
 	if (toe != MHD_CONNECTION_NOTIFY_STARTED)
 		return;
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (ci == NULL || ci->tls_session == NULL)
 		return;
 	s = ci->tls_session;
+	a = webauth_acquire(root);
+	*socket_context = a;
+	if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, a->cred) < 0 ||
+	    gnutls_priority_set(s, a->prio) < 0)
+		log_ratelimited("tls-setup", "http: cannot give a TLS session its credentials");
 	switch (a->client_auth) {
 	case WEBCONF_NO_CLIENT_CERT:
+		gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
 		break;
 	case WEBCONF_REQUEST_CLIENT_CERT:
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
@@ -330,14 +448,13 @@ void webauth_mhd_options(struct webauth *a, struct MHD_OptionItem *opts, size_t 
 	if (max < 8)
 		fatalx("webauth_mhd_options: room for %zu options, 8 needed", max);
 	if (webauth_tls(a)) {
+		/* libmicrohttpd's own credentials, needed to start; each
+		 * connection is then given those of the rules in force. */
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_KEY, 0, a->key_pem };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_CERT, 0, a->cert_pem };
 		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_PRIORITIES, 0, a->priorities };
-		if (a->ca_pem != NULL)
-			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_HTTPS_MEM_TRUST, 0, a->ca_pem };
-		if (a->client_auth != WEBCONF_NO_CLIENT_CERT)
-			opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
-			    (intptr_t)&webauth_notify, a };
+		opts[n++] = (struct MHD_OptionItem){ MHD_OPTION_NOTIFY_CONNECTION,
+		    (intptr_t)&webauth_notify, a };
 	}
 	opts[n] = (struct MHD_OptionItem){ MHD_OPTION_END, 0, NULL };
 }
@@ -575,7 +692,7 @@ static void peer_name(struct MHD_Connection *conn, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
-enum webauth_verdict webauth_check(struct webauth *a, struct MHD_Connection *conn,
+static enum webauth_verdict webauth_check_with(struct webauth *a, struct MHD_Connection *conn,
     char *why, size_t whysize)
 {
 	char user[WEBAUTH_MAX_USER + 1], pass[WEBAUTH_MAX_PASSWORD + 1];
@@ -608,6 +725,16 @@ enum webauth_verdict webauth_check(struct webauth *a, struct MHD_Connection *con
 	snprintf(why, whysize, "from %s: wrong user or password (user \"%s\")", peer,
 	    log_escape(user, esc, sizeof(esc)));
 	return WEBAUTH_BAD_CREDENTIALS;
+}
+
+enum webauth_verdict webauth_check(struct webauth *root, struct MHD_Connection *conn,
+    char *why, size_t whysize)
+{
+	struct webauth *a = webauth_acquire(root);
+	enum webauth_verdict v = webauth_check_with(a, conn, why, whysize);
+
+	webauth_release(root, a);
+	return v;
 }
 
 enum MHD_Result webauth_respond(struct MHD_Connection *conn, enum webauth_verdict v)

@@ -5,6 +5,7 @@
 #include <crypt.h>
 #include <curl/curl.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -605,6 +606,156 @@ out:
 	it_rmtree(dir);
 }
 
+/* Waits until the log says `needle` at least n times. */
+struct log_count {
+	const char *path, *needle;
+	int n;
+};
+
+static int log_count_reached(void *arg)
+{
+	struct log_count *w = arg;
+
+	return it_file_count(w->path, w->needle) >= w->n;
+}
+
+static int wait_log_count(const char *path, const char *needle, int n)
+{
+	struct log_count w = { path, needle, n };
+
+	if (it_wait_until(log_count_reached, &w, IT_TIMEOUT_MS))
+		return 1;
+	fprintf(stderr, "  %s said \"%s\" %d times, not %d\n", path, needle,
+	    it_file_count(path, needle), n);
+	return 0;
+}
+
+/* GET base/metrics on the handle c (kept open between calls, so the
+ * connection is reused) as user:password; the status, 0 without an
+ * answer. *reused: whether libcurl reused the connection. */
+static long keepalive_get(CURL *c, const char *base, const char *userpwd, int *reused)
+{
+	struct it_growbuf body = { NULL, 0 };
+	char url[128];
+	long st = 0, conns = -1;
+
+	snprintf(url, sizeof(url), "%s/metrics", base);
+	curl_easy_setopt(c, CURLOPT_URL, url);
+	curl_easy_setopt(c, CURLOPT_USERPWD, userpwd);
+	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
+	if (curl_easy_perform(c) == CURLE_OK)
+		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &st);
+	curl_easy_getinfo(c, CURLINFO_NUM_CONNECTS, &conns);
+	*reused = conns == 0;
+	free(body.p);
+	return st;
+}
+
+/*
+ * SIGHUP reads the web config file again: a new certificate (another CA),
+ * new users and a client CA reach new connections; a connection made
+ * before goes on, with the new users' rules. A broken file, or one that
+ * removes TLS, leaves the rules as they were.
+ */
+static void webconf_reload(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", bdir[80], web[PATH_MAX], text[2048], h1[128], h2[128], h3[128];
+	char base[64], ca[PATH_MAX], cab[PATH_MAX], ccert[PATH_MAX], ckey[PATH_MAX];
+	const char *reloaded = "SIGHUP: http access: ";
+	struct req a1 = { .userpwd = "alice:pw1", .ca = ca };
+	struct req q;
+	CURL *keep = NULL;
+	int reused = 0;
+
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	snprintf(bdir, sizeof(bdir), "%s/b", dir);
+	REQUIRE(mkdir(bdir, 0700) == 0);
+	REQUIRE(make_certs(dir) == 0 && make_certs(bdir) == 0);
+	REQUIRE(make_hash("pw1", h1, sizeof(h1)) == 0 && make_hash("pw2", h2, sizeof(h2)) == 0 &&
+	    make_hash("pw3", h3, sizeof(h3)) == 0);
+	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	snprintf(cab, sizeof(cab), "%s/ca.crt", bdir);
+	snprintf(ccert, sizeof(ccert), "%s/client.crt", dir);
+	snprintf(ckey, sizeof(ckey), "%s/client.key", dir);
+	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\nbasic_auth_users:\n  alice: %s\n", h1);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &a1, 1, base, sizeof(base)) == 0);
+	STATUS(&a1, "/metrics", 200);
+
+	/* A connection made now, kept open. */
+	keep = curl_easy_init();
+	REQUIRE(keep != NULL);
+	curl_easy_setopt(keep, CURLOPT_PROXY, "");
+	curl_easy_setopt(keep, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(keep, CURLOPT_TIMEOUT_MS, 5000L);
+	curl_easy_setopt(keep, CURLOPT_CAINFO, ca);
+	curl_easy_setopt(keep, CURLOPT_CAPATH, NULL);
+	curl_easy_setopt(keep, CURLOPT_HTTPAUTH, CURLAUTH_BASIC);
+	curl_easy_setopt(keep, CURLOPT_WRITEFUNCTION, it_curl_collect);
+	CHECK_U64(keepalive_get(keep, base, "alice:pw1", &reused), ==, 200);
+
+	/* Another certificate (signed by CA b), new users. */
+	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: b/server.crt\n"
+	    "  key_file: b/server.key\nbasic_auth_users:\n  alice: %s\n  bob: %s\n", h2, h3);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
+	CHECK(wait_log_count(d.log, "SIGHUP: http access: TLS 1.2 to 1.3, client certificates "
+	    "NoClientCert, basic auth (2 users)", 1));
+	STATUS(&a1, "/metrics", 0);                     /* CA a no longer vouches */
+	q = a1;
+	q.ca = cab;
+	STATUS(&q, "/metrics", 401);                    /* alice's old password */
+	q.userpwd = "alice:pw2";
+	STATUS(&q, "/metrics", 200);
+	q.userpwd = "bob:pw3";
+	STATUS(&q, "/metrics", 200);
+	/* The connection made before goes on, under the new users. */
+	CHECK_U64(keepalive_get(keep, base, "alice:pw2", &reused), ==, 200);
+	CHECK(reused);
+	CHECK_U64(keepalive_get(keep, base, "alice:pw1", &reused), ==, 401);
+	curl_easy_cleanup(keep);
+	keep = NULL;
+
+	/* A broken file (a tab in the indentation): nothing changes. */
+	REQUIRE(write_text(dir, "web.yml", "basic_auth_users:\n\talice: x\n", web, sizeof(web)) == 0);
+	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
+	CHECK(wait_log_count(d.log, "; http access unchanged", 1));
+	CHECK(it_file_has(d.log, "web.yml:2"));
+	q.userpwd = "alice:pw2";
+	STATUS(&q, "/metrics", 200);
+
+	/* TLS removed: refused until a restart. */
+	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\n", h2);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
+	CHECK(wait_log_count(d.log, "TLS removed: that takes effect at the next start; "
+	    "http access unchanged", 1));
+	STATUS(&q, "/metrics", 200);
+
+	/* Client certificates required, from CA a: only a client with one
+	 * gets through the handshake. */
+	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: b/server.crt\n"
+	    "  key_file: b/server.key\n  client_auth_type: RequireAndVerifyClientCert\n"
+	    "  client_ca_file: ca.crt\nbasic_auth_users:\n  alice: %s\n", h2);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
+	CHECK(wait_log_count(d.log, "client certificates RequireAndVerifyClientCert", 1));
+	STATUS(&q, "/metrics", 0);
+	q.cert = ccert;
+	q.key = ckey;
+	STATUS(&q, "/metrics", 200);
+	CHECK(it_file_count(d.log, reloaded) == 2);
+out:
+	if (keep != NULL)
+		curl_easy_cleanup(keep);
+	if (harness_failures)
+		it_daemon_dump_log(&d);
+	CHECK(it_daemon_stop(&d) == 0);
+	it_rmtree(dir);
+}
+
 int itest_webconf_run(void)
 {
 	if (it_selected("webconf_basic_auth"))
@@ -617,5 +768,7 @@ int itest_webconf_run(void)
 		RUN_TEST(webconf_client_cert);
 	if (it_selected("webconf_errors"))
 		RUN_TEST(webconf_errors);
+	if (it_selected("webconf_reload"))
+		RUN_TEST(webconf_reload);
 	return harness_failed_tests;
 }
