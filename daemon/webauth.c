@@ -38,9 +38,12 @@ struct webauth {
 	 * certificates. */
 	int tls;
 	char *cert_pem, *key_pem;
-	char priorities[96];
+	char priorities[512];
+	char tls_details[192];          /* for webauth_describe(): suites, curves */
 	enum webconf_client_auth client_auth;
 	int min_version, max_version;
+	char **sans;                    /* client_allowed_sans; nsans 0: any */
+	size_t nsans;
 	/* Basic auth. */
 	struct webauth_user *users;
 	size_t nusers;
@@ -52,6 +55,10 @@ struct webauth {
 	/* TLS state each new connection gets (webauth_notify()). */
 	gnutls_certificate_credentials_t cred;
 	gnutls_priority_t prio;
+	/* With cipher_suites and both versions: the priorities a session
+	 * that turns out TLS 1.2 is switched to (webauth_client_hello()),
+	 * since those of TLS 1.3's ciphers would add TLS 1.2 suites. */
+	gnutls_priority_t prio12;
 	/*
 	 * Replacing the rules (SIGHUP): the object made at start is the one
 	 * the server holds; `cur` is the set in force. A request or a TLS
@@ -73,15 +80,241 @@ static const gnutls_typed_vdata_st webauth_purpose = {
 
 /* ---- setting up ---- */
 
+/* Appends ":item" to the priority string buf unless it holds it already.
+ * Returns 0 or -ENOSPC. */
+static int prio_add(char *buf, size_t size, const char *item)
+{
+	size_t n = strlen(buf), k = strlen(item);
+
+	for (const char *p = buf; (p = strstr(p, item)) != NULL; p++)
+		if (p > buf && p[-1] == ':' && (p[k] == ':' || p[k] == '\0'))
+			return 0;
+	if (n + 1 + k + 1 > size)
+		return -ENOSPC;
+	buf[n] = ':';
+	memcpy(buf + n + 1, item, k + 1);
+	return 0;
+}
+
+/* Adds "+FIELD" of each TLS 1.2 suite in use[] (field: kx, cipher, mac). */
+static int prio_add_suites(char *buf, size_t size, const struct webconf_suite *const *use,
+    size_t nuse, size_t field)
+{
+	char item[64];
+	int r = 0;
+
+	for (size_t i = 0; i < nuse && r == 0; i++) {
+		const char *v = field == 0 ? use[i]->kx : field == 1 ? use[i]->cipher : use[i]->mac;
+
+		snprintf(item, sizeof(item), "+%s", v);
+		r = prio_add(buf, size, item);
+	}
+	return r;
+}
+
+/* Whether a TLS 1.2 key exchange can work with a certificate key of type pk. */
+static int kx_fits(const char *kx, int pk)
+{
+	if (strcmp(kx, "RSA") == 0)
+		return pk == GNUTLS_PK_RSA;
+	if (strcmp(kx, "ECDHE-RSA") == 0)
+		return pk == GNUTLS_PK_RSA || pk == GNUTLS_PK_RSA_PSS;
+	return pk == GNUTLS_PK_ECDSA || pk == GNUTLS_PK_EDDSA_ED25519 ||
+	    pk == GNUTLS_PK_EDDSA_ED448;
+}
+
+/*
+ * Checks that the TLS 1.2 suites GnuTLS makes of prio are exactly use[]:
+ * GnuTLS takes key exchanges, ciphers and MACs separately and offers every
+ * combination it has, which may be more than was listed.
+ */
+static int suites_exact(gnutls_priority_t prio, const struct webconf_suite *const *use,
+    size_t nuse, const struct webconf *wc, const char *keytype, char *err, size_t errsize)
+{
+	unsigned char seen[WEBCONF_MAX_SUITES] = { 0 };
+
+	for (unsigned idx = 0; idx < 4096; idx++) {
+		unsigned sidx, id;
+		unsigned char cs[2];
+		const struct webconf_suite *s;
+		size_t k;
+		int r = gnutls_priority_get_cipher_suite_index(prio, idx, &sidx);
+
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (r < 0 || gnutls_cipher_suite_info(sidx, cs, NULL, NULL, NULL, NULL) == NULL)
+			continue;
+		id = (unsigned)cs[0] << 8 | cs[1];
+		if (cs[0] == 0x13)
+			continue;               /* TLS 1.3's */
+		for (k = 0; k < nuse && use[k]->id != id; k++)
+			;
+		if (k < nuse) {
+			seen[k] = 1;
+			continue;
+		}
+		s = webconf_suite_by_id(id);
+		snprintf(err, errsize, "%s:%d: tls_server_config.cipher_suites: GnuTLS cannot offer "
+		    "exactly these suites: with the %s key of cert_file it would also offer %s "
+		    "(list it too, or the same ciphers for each key exchange)", wc->path,
+		    wc->suites_line, keytype, s != NULL ? s->name :
+		    gnutls_cipher_suite_info(sidx, cs, NULL, NULL, NULL, NULL));
+		return -EINVAL;
+	}
+	for (size_t k = 0; k < nuse; k++) {
+		if (!seen[k]) {
+			snprintf(err, errsize, "%s:%d: tls_server_config.cipher_suites: this GnuTLS "
+			    "cannot offer %s", wc->path, wc->suites_line, use[k]->name);
+			return -EINVAL;
+		}
+	}
+	return 0;
+}
+
+/*
+ * Makes the GnuTLS priority strings of the versions, cipher_suites,
+ * curve_preferences and prefer_server_cipher_suites of wc for a
+ * certificate key of type pk: *all for every session, and *tls12 (empty
+ * when not needed) for sessions that negotiate TLS 1.2 while TLS 1.3 is
+ * on. use[] gets the TLS 1.2 suites in force (*nuse, 0: GnuTLS's own).
+ */
+static int webauth_priorities(const struct webconf *wc, int pk, char *all, size_t allsize,
+    char *tls12, size_t size12, const struct webconf_suite **use, size_t *nuse, char *err,
+    size_t errsize)
+{
+	static const char *const tls13_ciphers[] = { "+AES-256-GCM", "+CHACHA20-POLY1305",
+		"+AES-128-GCM" };
+	const char *keytype = pk == GNUTLS_PK_RSA ? "RSA" : pk == GNUTLS_PK_RSA_PSS ? "RSA-PSS" :
+	    pk == GNUTLS_PK_ECDSA ? "ECDSA" : pk == GNUTLS_PK_EDDSA_ED25519 ? "Ed25519" :
+	    pk == GNUTLS_PK_EDDSA_ED448 ? "Ed448" : gnutls_pk_get_name((gnutls_pk_algorithm_t)pk);
+	int v12 = wc->min_version <= WEBCONF_TLS12, v13 = wc->max_version >= WEBCONF_TLS13;
+	int listed12 = 0, r = 0;
+	char tail[160] = "";
+
+	*nuse = 0;
+	tls12[0] = '\0';
+	for (size_t i = 0; i < wc->nsuites && v12; i++) {
+		if (wc->suites[i]->kx == NULL)
+			continue;
+		listed12 = 1;
+		if (kx_fits(wc->suites[i]->kx, pk))
+			use[(*nuse)++] = wc->suites[i];
+	}
+	/* Only TLS 1.3 names: Go then has no TLS 1.2 suite (the parser said). */
+	if (v12 && wc->nsuites > 0 && !listed12)
+		v12 = 0;
+	if (!v12 && !v13) {
+		snprintf(err, errsize, "%s:%d: tls_server_config.cipher_suites: no TLS version "
+		    "left", wc->path, wc->suites_line);
+		return -EINVAL;
+	}
+	if (listed12 && *nuse == 0) {
+		snprintf(err, errsize, "%s:%d: tls_server_config.cipher_suites: none of the TLS 1.2 "
+		    "suites fits the %s key of cert_file %s (ECDHE_ECDSA suites need an ECDSA or "
+		    "Ed25519 key, RSA ones an RSA key)", wc->path, wc->suites_line,
+		    keytype != NULL ? keytype : "?", wc->cert_file);
+		return -EINVAL;
+	}
+	if (wc->ncurves > 0)
+		r = prio_add(tail, sizeof(tail), "-GROUP-ALL");
+	for (size_t i = 0; i < wc->ncurves && r == 0; i++) {
+		char item[40];
+
+		snprintf(item, sizeof(item), "+%s", wc->curves[i]->group);
+		r = prio_add(tail, sizeof(tail), item);
+	}
+	if (r == 0 && wc->prefer_server)
+		r = prio_add(tail, sizeof(tail), "%SERVER_PRECEDENCE");
+	snprintf(all, allsize, "NORMAL:-VERS-ALL%s%s", v13 ? ":+VERS-TLS1.3" : "",
+	    v12 ? ":+VERS-TLS1.2" : "");
+	if (*nuse > 0) {
+		/* TLS 1.2 alone: exactly the suites listed (checked later). */
+		snprintf(tls12, size12, "NORMAL:-VERS-ALL:+VERS-TLS1.2");
+		if (r == 0)
+			r = prio_add(tls12, size12, "-KX-ALL");
+		if (r == 0)
+			r = prio_add_suites(tls12, size12, use, *nuse, 0);
+		if (r == 0)
+			r = prio_add(tls12, size12, "-CIPHER-ALL");
+		if (r == 0)
+			r = prio_add_suites(tls12, size12, use, *nuse, 1);
+		if (r == 0)
+			r = prio_add(tls12, size12, "-MAC-ALL");
+		if (r == 0)
+			r = prio_add_suites(tls12, size12, use, *nuse, 2);
+		/* Both versions: the same plus TLS 1.3's ciphers, which make
+		 * TLS 1.2 suites too: a TLS 1.2 session gets tls12 instead. */
+		for (size_t i = 0; i < 3 && v13 && r == 0; i++)
+			r = prio_add(all, allsize, i == 0 ? "-KX-ALL" : i == 1 ? "-CIPHER-ALL" :
+			    "-MAC-ALL");
+		if (v13 && r == 0)
+			r = prio_add_suites(all, allsize, use, *nuse, 0);
+		for (size_t i = 0; i < 3 && v13 && r == 0; i++)
+			r = prio_add(all, allsize, tls13_ciphers[i]);
+		if (v13 && r == 0)
+			r = prio_add_suites(all, allsize, use, *nuse, 1);
+		if (v13 && r == 0)
+			r = prio_add(all, allsize, "+AEAD");
+		if (v13 && r == 0)
+			r = prio_add_suites(all, allsize, use, *nuse, 2);
+		if (r == 0 && !v13) {
+			snprintf(all, allsize, "%s", tls12);
+			tls12[0] = '\0';
+		}
+	} else if (wc->nsuites > 0 && v13) {
+		/* TLS 1.3 only: Go's three suites (GnuTLS would add CCM). */
+		r = prio_add(all, allsize, "-CIPHER-ALL");
+		for (size_t i = 0; i < 3 && r == 0; i++)
+			r = prio_add(all, allsize, tls13_ciphers[i]);
+	}
+	if (r == 0 && (strlen(all) + strlen(tail) >= allsize ||
+	    strlen(tls12) + strlen(tail) >= size12))
+		r = -ENOSPC;
+	if (r == 0) {
+		strcat(all, tail);
+		if (tls12[0] != '\0')
+			strcat(tls12, tail);
+	}
+	if (r < 0) {
+		snprintf(err, errsize, "%s:%d: tls_server_config: the GnuTLS priority string "
+		    "does not fit", wc->path, wc->tls_line);
+		return r;
+	}
+	return 0;
+}
+
+/* What the log says of cipher_suites and curve_preferences, in a->tls_details:
+ * " (TLS 1.2 cipher suites: 2 listed, curves X25519 CurveP256)". */
+static void describe_tls(struct webauth *a, const struct webconf *wc, size_t nuse)
+{
+	char curves[64] = "";
+	size_t n = 0;
+
+	for (size_t i = 0; i < wc->ncurves; i++)
+		n += (size_t)snprintf(curves + n, sizeof(curves) - n, " %s", wc->curves[i]->name);
+	if (nuse == 0 && wc->ncurves == 0)
+		a->tls_details[0] = '\0';
+	else if (nuse == 0)
+		snprintf(a->tls_details, sizeof(a->tls_details), " (curves%s)", curves);
+	else
+		snprintf(a->tls_details, sizeof(a->tls_details), " (TLS 1.2 cipher suites: %zu "
+		    "listed%s%s%s)", nuse, wc->ncurves > 0 ? ", curves" : "", curves,
+		    wc->prefer_server ? ", server's order" : "");
+}
+
 static int webauth_check_tls(struct webauth *a, const struct webconf *wc, char *err,
     size_t errsize)
 {
 	gnutls_certificate_credentials_t cred = NULL;
 	gnutls_x509_crt_t *crts = NULL;
 	gnutls_x509_privkey_t key = NULL;
-	gnutls_priority_t prio = NULL;
+	gnutls_priority_t prio = NULL, prio12 = NULL;
+	const struct webconf_suite *use[WEBCONF_MAX_SUITES];
+	char tls12[sizeof(a->priorities)];
 	gnutls_datum_t c, k, ca;
 	unsigned ncrts = 0;
+	size_t nuse = 0;
+	int pk;
 	const char *errpos = NULL;
 	int r, ret = -EINVAL;
 
@@ -134,22 +367,43 @@ static int webauth_check_tls(struct webauth *a, const struct webconf *wc, char *
 			goto out;
 		}
 	}
-	snprintf(a->priorities, sizeof(a->priorities), "NORMAL:-VERS-ALL%s%s",
-	    wc->max_version >= WEBCONF_TLS13 ? ":+VERS-TLS1.3" : "",
-	    wc->min_version <= WEBCONF_TLS12 ? ":+VERS-TLS1.2" : "");
+	pk = gnutls_x509_crt_get_pk_algorithm(crts[0], NULL);
+	r = webauth_priorities(wc, pk, a->priorities, sizeof(a->priorities), tls12, sizeof(tls12),
+	    use, &nuse, err, errsize);
+	if (r < 0) {
+		ret = r;
+		goto out;
+	}
 	r = gnutls_priority_init(&prio, a->priorities, &errpos);
 	if (r < 0) {
 		snprintf(err, errsize, "%s:%d: tls_server_config: GnuTLS refuses the priorities "
 		    "\"%s\": %s", wc->path, wc->tls_line, a->priorities, gnutls_strerror(r));
 		goto out;
 	}
+	if (tls12[0] != '\0') {
+		r = gnutls_priority_init(&prio12, tls12, &errpos);
+		if (r < 0) {
+			snprintf(err, errsize, "%s:%d: tls_server_config: GnuTLS refuses the "
+			    "priorities \"%s\": %s", wc->path, wc->tls_line, tls12,
+			    gnutls_strerror(r));
+			goto out;
+		}
+	}
+	if (nuse > 0 && suites_exact(prio12 != NULL ? prio12 : prio, use, nuse, wc,
+	    pk == GNUTLS_PK_RSA ? "RSA" : "ECDSA", err, errsize) < 0)
+		goto out;
+	describe_tls(a, wc, nuse);
 	/* Kept: every TLS connection is given these (webauth_notify()). */
 	a->cred = cred;
 	a->prio = prio;
+	a->prio12 = prio12;
 	cred = NULL;
 	prio = NULL;
+	prio12 = NULL;
 	ret = 0;
 out:
+	if (prio12 != NULL)
+		gnutls_priority_deinit(prio12);
 	if (prio != NULL)
 		gnutls_priority_deinit(prio);
 	if (cred != NULL)
@@ -191,6 +445,17 @@ int webauth_new(struct webauth **out, const struct webconf *wc, char *err, size_
 		a->key_pem = strdup(wc->key_pem);
 		if (a->cert_pem == NULL || a->key_pem == NULL)
 			goto oom;
+		if (wc->nsans > 0) {
+			a->sans = calloc(wc->nsans, sizeof(*a->sans));
+			if (a->sans == NULL)
+				goto oom;
+		}
+		for (size_t i = 0; i < wc->nsans; i++) {
+			a->sans[i] = strdup(wc->sans[i]);
+			if (a->sans[i] == NULL)
+				goto oom;
+			a->nsans++;
+		}
 	}
 	if (wc->nusers > 0) {
 		a->users = calloc(wc->nusers, sizeof(*a->users));
@@ -247,10 +512,15 @@ static void webauth_free_one(struct webauth *a)
 	for (size_t i = 0; i < a->nusers; i++)
 		free(a->users[i].name);
 	free(a->users);
+	for (size_t i = 0; i < a->nsans; i++)
+		free(a->sans[i]);
+	free(a->sans);
 	if (a->cred != NULL)
 		gnutls_certificate_free_credentials(a->cred);
 	if (a->prio != NULL)
 		gnutls_priority_deinit(a->prio);
+	if (a->prio12 != NULL)
+		gnutls_priority_deinit(a->prio12);
 	pthread_mutex_destroy(&a->lock);
 	pthread_mutex_destroy(&a->swap_lock);
 	explicit_bzero(a, sizeof(*a));
@@ -342,7 +612,7 @@ int webauth_tls(const struct webauth *a)
 
 void webauth_describe(struct webauth *root, char *buf, size_t size)
 {
-	char tls[160] = "no TLS", users[64] = "no basic auth";
+	char tls[384] = "no TLS", users[64] = "no basic auth", sans[48] = "";
 	struct webauth *a;
 
 	if (root == NULL) {
@@ -350,11 +620,14 @@ void webauth_describe(struct webauth *root, char *buf, size_t size)
 		return;
 	}
 	a = webauth_acquire(root);
+	if (a->nsans > 0)
+		snprintf(sans, sizeof(sans), " with %zu allowed SAN%s", a->nsans,
+		    a->nsans == 1 ? "" : "s");
 	if (a->tls)
-		snprintf(tls, sizeof(tls), "TLS 1.%d%s%s, client certificates %s",
+		snprintf(tls, sizeof(tls), "TLS 1.%d%s%s%s, client certificates %s%s",
 		    a->min_version - 10, a->max_version != a->min_version ? " to 1." : "",
 		    a->max_version != a->min_version ? (a->max_version == WEBCONF_TLS13 ? "3" : "2") :
-		    "", webconf_client_auth_name(a->client_auth));
+		    "", a->tls_details, webconf_client_auth_name(a->client_auth), sans);
 	if (a->nusers > 0)
 		snprintf(users, sizeof(users), "basic auth (%zu user%s)", a->nusers,
 		    a->nusers == 1 ? "" : "s");
@@ -378,6 +651,151 @@ static int webauth_verify_if_given(gnutls_session_t s)
 	    1, &status) < 0 || status != 0)
 		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
 	return 0;
+}
+
+/*
+ * The rules a TLS session was given by webauth_notify(): libmicrohttpd
+ * makes its connection the session's pointer (webauth_notify() checks),
+ * and the rules are the connection's socket context. NULL: not found.
+ */
+static struct webauth *session_rules(gnutls_session_t s)
+{
+	struct MHD_Connection *conn = gnutls_session_get_ptr(s);
+	const union MHD_ConnectionInfo *ci;
+
+	if (conn == NULL)
+		return NULL;
+	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_SOCKET_CONTEXT);
+	return ci != NULL ? ci->socket_context : NULL;
+}
+
+/*
+ * After the ClientHello is read, before a suite is chosen: a session that
+ * negotiated TLS 1.2 gets the priorities of exactly the listed suites.
+ * Non-zero fails the handshake.
+ */
+static int webauth_client_hello(gnutls_session_t s)
+{
+	struct webauth *a = session_rules(s);
+
+	if (a == NULL || a->prio12 == NULL)
+		return GNUTLS_E_INTERNAL_ERROR;
+	if (gnutls_protocol_get_version(s) != GNUTLS_TLS1_2)
+		return 0;
+	return gnutls_priority_set(s, a->prio12);
+}
+
+/* Fails every handshake: the session cannot be tied to its rules. */
+static int webauth_client_hello_fail(gnutls_session_t s)
+{
+	(void)s;
+	return GNUTLS_E_INTERNAL_ERROR;
+}
+
+/* Writes an IP address SAN (4 or 16 bytes) as Go does: dotted IPv4 (also
+ * for an IPv4-mapped IPv6 one), IPv6 with "::" for the first longest run
+ * of two or more zero groups, lower-case hex. */
+static void ip_text(const unsigned char *ip, size_t len, char *out, size_t size)
+{
+	static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff };
+	unsigned g[8];
+	int best = -1, bestlen = 1;
+	size_t n = 0;
+
+	if (len == 16 && memcmp(ip, mapped, sizeof(mapped)) == 0) {
+		ip += 12;
+		len = 4;
+	}
+	if (len == 4) {
+		snprintf(out, size, "%u.%u.%u.%u", ip[0], ip[1], ip[2], ip[3]);
+		return;
+	}
+	out[0] = '\0';
+	if (len != 16)
+		return;
+	for (int i = 0; i < 8; i++)
+		g[i] = (unsigned)ip[2 * i] << 8 | ip[2 * i + 1];
+	for (int i = 0; i < 8;) {
+		int j = i;
+
+		while (j < 8 && g[j] == 0)
+			j++;
+		if (j - i > bestlen) {
+			best = i;
+			bestlen = j - i;
+		}
+		i = j > i ? j : i + 1;
+	}
+	for (int i = 0; i < 8 && n < size; i++) {
+		if (i == best) {
+			n += (size_t)snprintf(out + n, size - n, "::");
+			i += bestlen - 1;
+			continue;
+		}
+		n += (size_t)snprintf(out + n, size - n, "%s%x",
+		    i > 0 && i != best + bestlen ? ":" : "", g[i]);
+	}
+}
+
+/*
+ * Whether one Subject Alternative Name of the certificate der (DNS name,
+ * email address, URI, or IP address in text form) is one of a->sans,
+ * exactly, as exporter-toolkit checks client_allowed_sans.
+ */
+static int sans_match(const struct webauth *a, const gnutls_datum_t *der)
+{
+	gnutls_x509_crt_t crt;
+	int found = 0;
+
+	if (gnutls_x509_crt_init(&crt) < 0)
+		return 0;
+	if (gnutls_x509_crt_import(crt, der, GNUTLS_X509_FMT_DER) < 0)
+		goto out;
+	for (unsigned seq = 0; seq < 1024 && !found; seq++) {
+		char buf[1024], ip[64];
+		size_t size = sizeof(buf) - 1;
+		unsigned type = 0, critical = 0;
+		const char *name = buf;
+		int r = gnutls_x509_crt_get_subject_alt_name2(crt, seq, buf, &size, &type,
+		    &critical);
+
+		if (r == GNUTLS_E_REQUESTED_DATA_NOT_AVAILABLE)
+			break;
+		if (r < 0)
+			continue;               /* too long for any of ours, or odd */
+		if (type == GNUTLS_SAN_IPADDRESS) {
+			ip_text((const unsigned char *)buf, size, ip, sizeof(ip));
+			name = ip;
+			size = strlen(ip);
+		} else if (type != GNUTLS_SAN_DNSNAME && type != GNUTLS_SAN_RFC822NAME &&
+		    type != GNUTLS_SAN_URI) {
+			continue;
+		}
+		/* Lengths compared too: a NUL inside a name matches nothing. */
+		for (size_t i = 0; i < a->nsans && !found; i++)
+			found = strlen(a->sans[i]) == size && memcmp(a->sans[i], name, size) == 0;
+	}
+out:
+	gnutls_x509_crt_deinit(crt);
+	return found;
+}
+
+/* The handshake's check with client_allowed_sans: the certificate is
+ * verified (RequireAndVerifyClientCert) and one of its SANs is allowed. */
+static int webauth_verify_sans(gnutls_session_t s)
+{
+	struct webauth *a = session_rules(s);
+	const gnutls_datum_t *peers;
+	unsigned n = 0, status = 0;
+
+	peers = gnutls_certificate_get_peers(s, &n);
+	if (a == NULL || peers == NULL || n == 0)
+		return GNUTLS_E_CERTIFICATE_ERROR;
+	if (a->client_auth == WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT &&
+	    (gnutls_certificate_verify_peers(s, (gnutls_typed_vdata_st *)(uintptr_t)&webauth_purpose,
+	    1, &status) < 0 || status != 0))
+		return GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR;
+	return sans_match(a, &peers[0]) ? 0 : GNUTLS_E_CERTIFICATE_ERROR;
 }
 
 /*
@@ -414,6 +832,15 @@ static void webauth_notify(void *cls, struct MHD_Connection *conn, void **socket
 	if (gnutls_credentials_set(s, GNUTLS_CRD_CERTIFICATE, a->cred) < 0 ||
 	    gnutls_priority_set(s, a->prio) < 0)
 		log_ratelimited("tls-setup", "http: cannot give a TLS session its credentials");
+	/* The callbacks below find the rules through the session. */
+	if ((a->prio12 != NULL || a->nsans > 0) && gnutls_session_get_ptr(s) != conn) {
+		log_ratelimited("tls-setup", "http: TLS session not tied to its connection; "
+		    "refusing it");
+		gnutls_handshake_set_post_client_hello_function(s, &webauth_client_hello_fail);
+		return;
+	}
+	if (a->prio12 != NULL)
+		gnutls_handshake_set_post_client_hello_function(s, &webauth_client_hello);
 	switch (a->client_auth) {
 	case WEBCONF_NO_CLIENT_CERT:
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_IGNORE);
@@ -423,6 +850,8 @@ static void webauth_notify(void *cls, struct MHD_Connection *conn, void **socket
 		break;
 	case WEBCONF_REQUIRE_ANY_CLIENT_CERT:
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
+		if (a->nsans > 0)
+			gnutls_session_set_verify_function(s, &webauth_verify_sans);
 		break;
 	case WEBCONF_VERIFY_CLIENT_CERT_IF_GIVEN:
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUEST);
@@ -430,8 +859,13 @@ static void webauth_notify(void *cls, struct MHD_Connection *conn, void **socket
 		break;
 	case WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT:
 		gnutls_certificate_server_set_request(s, GNUTLS_CERT_REQUIRE);
-		gnutls_session_set_verify_cert2(s, (gnutls_typed_vdata_st *)(uintptr_t)&webauth_purpose,
-		    1, 0);
+		/* One verify function per session: with SANs to check, ours
+		 * verifies too. */
+		if (a->nsans > 0)
+			gnutls_session_set_verify_function(s, &webauth_verify_sans);
+		else
+			gnutls_session_set_verify_cert2(s,
+			    (gnutls_typed_vdata_st *)(uintptr_t)&webauth_purpose, 1, 0);
 		break;
 	}
 }
@@ -643,7 +1077,7 @@ static int webauth_cert_ok(const struct webauth *a, struct MHD_Connection *conn,
 	gnutls_session_t s;
 	unsigned n = 0, status = 0;
 	const gnutls_datum_t *peers;
-	int have, verified;
+	int have, verified, ok = 0;
 
 	ci = MHD_get_connection_info(conn, MHD_CONNECTION_INFO_GNUTLS_SESSION);
 	if (ci == NULL || ci->tls_session == NULL) {
@@ -660,18 +1094,25 @@ static int webauth_cert_ok(const struct webauth *a, struct MHD_Connection *conn,
 	case WEBCONF_REQUEST_CLIENT_CERT:
 		return 1;
 	case WEBCONF_REQUIRE_ANY_CLIENT_CERT:
-		if (have)
-			return 1;
+		ok = have;
 		break;
 	case WEBCONF_VERIFY_CLIENT_CERT_IF_GIVEN:
 		if (!have || verified)
 			return 1;
 		break;
 	case WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT:
-		if (verified)
-			return 1;
+		ok = verified;
 		break;
 	}
+	/* client_allowed_sans comes only with the two modes that need a
+	 * certificate: have holds when ok does. */
+	if (ok && a->nsans > 0 && !sans_match(a, &peers[0])) {
+		snprintf(why, whysize, "client certificate SANs do not match "
+		    "client_allowed_sans");
+		return 0;
+	}
+	if (ok)
+		return 1;
 	if (have)
 		snprintf(why, whysize, "client certificate not verified (GnuTLS status 0x%x)",
 		    status);

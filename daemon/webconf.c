@@ -873,6 +873,255 @@ static int client_auth(struct wparser *w, const struct ynode *n, int *line)
 	return -EINVAL;
 }
 
+/*
+ * The cipher suites Go's crypto/tls calls secure (tls.CipherSuites(), the
+ * list exporter-toolkit takes names from), and how GnuTLS makes each.
+ */
+static const struct webconf_suite suites[] = {
+	{ "TLS_RSA_WITH_AES_128_CBC_SHA", 0x002f, "RSA", "AES-128-CBC", "SHA1" },
+	{ "TLS_RSA_WITH_AES_256_CBC_SHA", 0x0035, "RSA", "AES-256-CBC", "SHA1" },
+	{ "TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009c, "RSA", "AES-128-GCM", "AEAD" },
+	{ "TLS_RSA_WITH_AES_256_GCM_SHA384", 0x009d, "RSA", "AES-256-GCM", "AEAD" },
+	{ "TLS_AES_128_GCM_SHA256", 0x1301, NULL, NULL, NULL },
+	{ "TLS_AES_256_GCM_SHA384", 0x1302, NULL, NULL, NULL },
+	{ "TLS_CHACHA20_POLY1305_SHA256", 0x1303, NULL, NULL, NULL },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", 0xc009, "ECDHE-ECDSA", "AES-128-CBC", "SHA1" },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", 0xc00a, "ECDHE-ECDSA", "AES-256-CBC", "SHA1" },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xc013, "ECDHE-RSA", "AES-128-CBC", "SHA1" },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", 0xc014, "ECDHE-RSA", "AES-256-CBC", "SHA1" },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xc02b, "ECDHE-ECDSA", "AES-128-GCM", "AEAD" },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xc02c, "ECDHE-ECDSA", "AES-256-GCM", "AEAD" },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xc02f, "ECDHE-RSA", "AES-128-GCM", "AEAD" },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 0xc030, "ECDHE-RSA", "AES-256-GCM", "AEAD" },
+	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca8, "ECDHE-RSA", "CHACHA20-POLY1305", "AEAD" },
+	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca9, "ECDHE-ECDSA", "CHACHA20-POLY1305", "AEAD" },
+};
+
+/* Suites Go has but memprobed does not offer: 3DES (Sweet32), RC4 and the
+ * CBC-SHA256 ones (Go's InsecureCipherSuites(); GnuTLS leaves 3DES and RC4
+ * out of its NORMAL set). */
+static const char *const refused_suites[] = {
+	"TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
+	"TLS_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
+	"TLS_ECDHE_ECDSA_WITH_RC4_128_SHA", "TLS_RSA_WITH_AES_128_CBC_SHA256",
+	"TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA256",
+};
+
+/* exporter-toolkit's curves. */
+static const struct webconf_curve curves[] = {
+	{ "CurveP256", "GROUP-SECP256R1" },
+	{ "CurveP384", "GROUP-SECP384R1" },
+	{ "CurveP521", "GROUP-SECP521R1" },
+	{ "X25519", "GROUP-X25519" },
+};
+
+const struct webconf_suite *webconf_suite_by_name(const char *name)
+{
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		if (strcmp(suites[i].name, name) == 0)
+			return &suites[i];
+	return NULL;
+}
+
+const struct webconf_suite *webconf_suite_by_id(unsigned id)
+{
+	for (size_t i = 0; i < sizeof(suites) / sizeof(suites[0]); i++)
+		if (suites[i].id == id)
+			return &suites[i];
+	return NULL;
+}
+
+/*
+ * A list setting: a sequence of strings, or null (unset; *items NULL).
+ * Each item must be a scalar and appear once. Returns 0 with the first
+ * item in *items, or -EINVAL (recorded).
+ */
+static int want_list(struct wparser *w, const struct ynode *n, const struct ynode **items)
+{
+	*items = NULL;
+	if (n->type == YN_NULL)
+		return 0;
+	if (n->type != YN_SEQ) {
+		yerror(w->y, n->line, "tls_server_config.%s: expected a list (\"- value\" "
+		    "lines), found %s", n->key, ytype_name(n->type));
+		return -EINVAL;
+	}
+	for (const struct ynode *i = n->child; i != NULL; i = i->next) {
+		if (i->type != YN_SCALAR) {
+			yerror(w->y, i->line, "tls_server_config.%s: expected a string, found %s",
+			    n->key, ytype_name(i->type));
+			return -EINVAL;
+		}
+		for (const struct ynode *j = n->child; j != i; j = j->next) {
+			if (strcmp(i->value, j->value) == 0) {
+				yerror(w->y, i->line, "tls_server_config.%s: \"%.64s\" is listed "
+				    "twice (first on line %d)", n->key, i->value, j->line);
+				return -EINVAL;
+			}
+		}
+	}
+	*items = n->child;
+	return 0;
+}
+
+static int cipher_suites(struct wparser *w, const struct ynode *n)
+{
+	struct webconf *wc = w->wc;
+	const struct ynode *i;
+	char alias[96];
+
+	if (want_list(w, n, &i) < 0)
+		return -EINVAL;
+	wc->suites_line = n->line;
+	for (; i != NULL; i = i->next) {
+		const struct webconf_suite *s = webconf_suite_by_name(i->value);
+
+		if (s != NULL) {
+			/* Distinct names, so the table's size bounds the list. */
+			wc->suites[wc->nsuites++] = s;
+			continue;
+		}
+		for (size_t k = 0; k < sizeof(refused_suites) / sizeof(refused_suites[0]); k++) {
+			if (strcmp(refused_suites[k], i->value) == 0) {
+				yerror(w->y, i->line, "tls_server_config.cipher_suites: %s is not "
+				    "offered by memprobed (3DES, RC4 and CBC-SHA256 suites are "
+				    "insecure); list AES-GCM or ChaCha20 ones", i->value);
+				return -EINVAL;
+			}
+		}
+		/* Go's constants without _SHA256 are aliases, not suite names. */
+		snprintf(alias, sizeof(alias), "%.80s_SHA256", i->value);
+		if (webconf_suite_by_name(alias) != NULL)
+			yerror(w->y, i->line, "tls_server_config.cipher_suites: unknown cipher "
+			    "suite \"%.64s\" (did you mean %s?)", i->value, alias);
+		else
+			yerror(w->y, i->line, "tls_server_config.cipher_suites: unknown cipher "
+			    "suite \"%.64s\" (expected a name from Go's tls.CipherSuites(), such "
+			    "as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)", i->value);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+static int curve_preferences(struct wparser *w, const struct ynode *n)
+{
+	struct webconf *wc = w->wc;
+	const struct ynode *i;
+
+	if (want_list(w, n, &i) < 0)
+		return -EINVAL;
+	wc->curves_line = n->line;
+	for (; i != NULL; i = i->next) {
+		size_t k;
+
+		for (k = 0; k < sizeof(curves) / sizeof(curves[0]); k++)
+			if (strcmp(curves[k].name, i->value) == 0)
+				break;
+		if (k == sizeof(curves) / sizeof(curves[0])) {
+			yerror(w->y, i->line, "tls_server_config.curve_preferences: unknown curve "
+			    "\"%.64s\" (expected CurveP256, CurveP384, CurveP521 or X25519)",
+			    i->value);
+			return -EINVAL;
+		}
+		wc->curves[wc->ncurves++] = &curves[k];
+	}
+	return 0;
+}
+
+static int client_allowed_sans(struct wparser *w, const struct ynode *n)
+{
+	struct webconf *wc = w->wc;
+	const struct ynode *i;
+	size_t count = 0;
+
+	if (want_list(w, n, &i) < 0)
+		return -EINVAL;
+	if (n->type == YN_NULL)
+		return 0;
+	for (const struct ynode *k = i; k != NULL; k = k->next)
+		count++;
+	/* exporter-toolkit would refuse every client: surely not meant. */
+	if (count == 0) {
+		yerror(w->y, n->line, "tls_server_config.client_allowed_sans is empty: no "
+		    "client certificate could match; list SANs or remove the key");
+		return -EINVAL;
+	}
+	wc->sans = calloc(count, sizeof(*wc->sans));
+	if (wc->sans == NULL) {
+		yoom(w->y);
+		return -ENOMEM;
+	}
+	wc->sans_line = n->line;
+	for (; i != NULL; i = i->next) {
+		if (i->value[0] == '\0') {
+			yerror(w->y, i->line, "tls_server_config.client_allowed_sans: an empty "
+			    "name");
+			return -EINVAL;
+		}
+		wc->sans[wc->nsans] = strdup(i->value);
+		if (wc->sans[wc->nsans] == NULL) {
+			yoom(w->y);
+			return -ENOMEM;
+		}
+		wc->nsans++;
+	}
+	return 0;
+}
+
+/* A boolean as Go's YAML reads one (plain, not quoted); null: false. */
+static int want_bool(struct wparser *w, const struct ynode *n, int *out)
+{
+	static const char *const yes[] = { "true", "True", "TRUE", "yes", "Yes", "YES",
+		"on", "On", "ON" };
+	static const char *const no[] = { "false", "False", "FALSE", "no", "No", "NO",
+		"off", "Off", "OFF" };
+
+	*out = 0;
+	if (n->type == YN_NULL)
+		return 0;
+	for (size_t k = 0; n->type == YN_SCALAR && !n->quoted && k < sizeof(yes) / sizeof(yes[0]);
+	    k++) {
+		if (strcmp(n->value, yes[k]) == 0) {
+			*out = 1;
+			return 0;
+		}
+		if (strcmp(n->value, no[k]) == 0)
+			return 0;
+	}
+	yerror(w->y, n->line, "tls_server_config.%s: expected true or false", n->key);
+	return -EINVAL;
+}
+
+/*
+ * cipher_suites against the versions: the suites are TLS 1.2's (Go takes
+ * TLS 1.3's names and ignores them). A list without a TLS 1.2 suite turns
+ * TLS 1.2 off, as it does in Go; that leaving no version is an error.
+ */
+static int suites_check(struct wparser *w, struct webconf *wc)
+{
+	int tls12 = 0;
+
+	if (wc->nsuites == 0)
+		return 0;
+	if (wc->min_version >= WEBCONF_TLS13)
+		return webconf_warn(wc, "%s:%d: tls_server_config.cipher_suites has no effect "
+		    "with min_version TLS13 (TLS 1.3 suites are not configurable)",
+		    w->y->name, wc->suites_line);
+	for (size_t i = 0; i < wc->nsuites; i++)
+		if (wc->suites[i]->kx != NULL)
+			tls12 = 1;
+	if (tls12)
+		return 0;
+	if (wc->max_version <= WEBCONF_TLS12) {
+		yerror(w->y, wc->suites_line, "tls_server_config.cipher_suites lists no TLS 1.2 "
+		    "suite, and max_version is TLS12: no connection could be made");
+		return -EINVAL;
+	}
+	return webconf_warn(wc, "%s:%d: tls_server_config.cipher_suites lists no TLS 1.2 "
+	    "suite: TLS 1.2 clients are refused (as Go does), TLS 1.3 only",
+	    w->y->name, wc->suites_line);
+}
+
 static int webconf_tls(struct wparser *w, const struct ynode *tls)
 {
 	struct webconf *wc = w->wc;
@@ -905,19 +1154,18 @@ static int webconf_tls(struct wparser *w, const struct ynode *tls)
 			    "by memprobed: use %s_file", k, k);
 			r = -EINVAL;
 		} else if (strcmp(k, "prefer_server_cipher_suites") == 0) {
-			r = webconf_warn(wc, "%s:%d: tls_server_config.prefer_server_cipher_suites "
-			    "is ignored: GnuTLS's order is used", w->y->name, n->line);
-		} else if (strcmp(k, "cipher_suites") == 0 || strcmp(k, "curve_preferences") == 0 ||
-		    strcmp(k, "client_allowed_sans") == 0) {
-			yerror(w->y, n->line, "tls_server_config.%s is not supported by memprobed "
-			    "(remove it; %s)", k, strcmp(k, "client_allowed_sans") == 0 ?
-			    "a client CA of its own can limit who gets in" :
-			    "GnuTLS's NORMAL set is used");
-			r = -EINVAL;
+			r = want_bool(w, n, &wc->prefer_server);
+		} else if (strcmp(k, "cipher_suites") == 0) {
+			r = cipher_suites(w, n);
+		} else if (strcmp(k, "curve_preferences") == 0) {
+			r = curve_preferences(w, n);
+		} else if (strcmp(k, "client_allowed_sans") == 0) {
+			r = client_allowed_sans(w, n);
 		} else {
 			yerror(w->y, n->line, "tls_server_config: unknown key \"%.64s\" (expected "
-			    "cert_file, key_file, client_ca_file, client_auth_type, min_version "
-			    "or max_version)", k);
+			    "cert_file, key_file, client_ca_file, client_auth_type, min_version, "
+			    "max_version, cipher_suites, curve_preferences, "
+			    "prefer_server_cipher_suites or client_allowed_sans)", k);
 			r = -EINVAL;
 		}
 	}
@@ -949,6 +1197,18 @@ static int webconf_tls(struct wparser *w, const struct ynode *tls)
 		    webconf_client_auth_name(wc->client_auth));
 		return -EINVAL;
 	}
+	/* As exporter-toolkit: the SANs need a certificate to look at. */
+	if (wc->sans != NULL && wc->client_auth != WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT &&
+	    wc->client_auth != WEBCONF_REQUIRE_ANY_CLIENT_CERT) {
+		yerror(w->y, wc->sans_line, "tls_server_config.client_allowed_sans needs "
+		    "client_auth_type RequireAndVerifyClientCert (or RequireAnyClientCert), "
+		    "not %s: a client could come without a certificate",
+		    webconf_client_auth_name(wc->client_auth));
+		return -EINVAL;
+	}
+	r = suites_check(w, wc);
+	if (r < 0)
+		return r;
 	if (wc->client_auth != WEBCONF_NO_CLIENT_CERT &&
 	    wc->client_auth != WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT)
 		r = webconf_warn(wc, "%s:%d: tls_server_config.client_auth_type %s does not "
@@ -1276,6 +1536,9 @@ void webconf_free(struct webconf *wc)
 		free(wc->users[i].hash);
 	}
 	free(wc->users);
+	for (size_t i = 0; i < wc->nsans; i++)
+		free(wc->sans[i]);
+	free(wc->sans);
 	for (size_t i = 0; i < wc->nwarnings; i++)
 		free(wc->warnings[i]);
 	memset(wc, 0, sizeof(*wc));

@@ -14,6 +14,12 @@
  *     client_auth_type: RequireAndVerifyClientCert
  *     min_version: TLS12               # TLS12 (default) or TLS13
  *     max_version: TLS13               # TLS12 or TLS13 (default)
+ *     cipher_suites:                   # Go's names; TLS 1.2 only, as in Go
+ *       - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256
+ *     curve_preferences: [...]         # CurveP256, CurveP384, CurveP521, X25519
+ *     prefer_server_cipher_suites: true
+ *     client_allowed_sans:             # one SAN of the client certificate
+ *       - scraper.example              # must be one of these, exactly
  *   http_server_config: {...}          # accepted, ignored with a warning
  *   basic_auth_users:
  *     alice: $2y$10$...                # bcrypt
@@ -39,6 +45,28 @@ enum webconf_client_auth {
 #define WEBCONF_TLS12 12
 #define WEBCONF_TLS13 13
 
+/*
+ * A cipher suite cipher_suites may name: Go's name (crypto/tls), its IANA
+ * number, and the GnuTLS priority items that make it in TLS 1.2. kx is
+ * NULL for a TLS 1.3 suite: accepted and without effect, as in Go, where
+ * TLS 1.3 suites are not configurable.
+ */
+struct webconf_suite {
+	const char *name;               /* "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" */
+	unsigned id;                    /* 0xc02f */
+	const char *kx, *cipher, *mac;  /* "ECDHE-RSA", "AES-128-GCM", "AEAD" */
+};
+
+/* A curve curve_preferences may name: Go's name and the GnuTLS group. */
+struct webconf_curve {
+	const char *name;               /* "CurveP256" */
+	const char *group;              /* "GROUP-SECP256R1" */
+};
+
+/* Room for every suite and curve (the lists take each once). */
+#define WEBCONF_MAX_SUITES 24
+#define WEBCONF_MAX_CURVES 4
+
 struct webconf_user {
 	char *name;
 	char *hash;                     /* a bcrypt hash: $2y$, $2b$ or $2a$ */
@@ -60,6 +88,20 @@ struct webconf {
 	int cert_line, key_line, client_ca_line;
 	enum webconf_client_auth client_auth;
 	int min_version, max_version;   /* WEBCONF_TLS12 or WEBCONF_TLS13 */
+	/* cipher_suites and curve_preferences in file order, each entry
+	 * pointing into the static tables of webconf.c; none: GnuTLS's
+	 * defaults. The lines are those of the keys. */
+	const struct webconf_suite *suites[WEBCONF_MAX_SUITES];
+	size_t nsuites;
+	int suites_line;
+	const struct webconf_curve *curves[WEBCONF_MAX_CURVES];
+	size_t ncurves;
+	int curves_line;
+	int prefer_server;              /* prefer_server_cipher_suites: true */
+	/* client_allowed_sans, owned; NULL when not set (never empty). */
+	char **sans;
+	size_t nsans;
+	int sans_line;
 	/* The files' PEM text, NUL-terminated: set by webconf_load() only. */
 	char *cert_pem, *key_pem, *client_ca_pem;
 	struct webconf_user *users;     /* basic_auth_users, in file order */
@@ -97,6 +139,12 @@ void webconf_free(struct webconf *wc);
 
 /* The name of a client_auth_type value as written in the file. */
 const char *webconf_client_auth_name(enum webconf_client_auth a);
+
+/* The suite of cipher_suites named `name` (Go's name), or NULL. */
+const struct webconf_suite *webconf_suite_by_name(const char *name);
+
+/* The suite of cipher_suites with IANA number id, or NULL. */
+const struct webconf_suite *webconf_suite_by_id(unsigned id);
 
 /* Whether s is a bcrypt hash as htpasswd -B and Python's crypt write it:
  * $2y$, $2b$ or $2a$, a cost from 04 to 31, '$', 53 characters of

@@ -17,9 +17,10 @@
 
 /*
  * A CA, a server certificate for 127.0.0.1 signed by it, a client
- * certificate signed by it (for TLS clients) and a self-signed "rogue"
- * client certificate, all P-256, made with openssl in dir. Nothing secret
- * is committed.
+ * certificate signed by it (for TLS clients; SANs DNS:scraper.example,
+ * URI:spiffe://test/scraper, IP:10.1.2.3) and a self-signed "rogue"
+ * client certificate, all P-256, and a self-signed RSA server certificate
+ * (rsa.crt), made with openssl in dir. Nothing secret is committed.
  */
 static int make_certs(const char *dir)
 {
@@ -36,11 +37,14 @@ static int make_certs(const char *dir)
 	    "openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
 	    "  -extfile server.ext -out server.crt && "
 	    "openssl req $ec -keyout client.key -out client.csr -subj /CN=scraper && "
-	    "printf 'extendedKeyUsage=clientAuth\\n' >client.ext && "
+	    "printf 'subjectAltName=DNS:scraper.example,URI:spiffe://test/scraper,IP:10.1.2.3\\n"
+	    "extendedKeyUsage=clientAuth\\n' >client.ext && "
 	    "openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 2 "
 	    "  -extfile client.ext -out client.crt && "
 	    "openssl req -x509 $ec -keyout rogue.key -out rogue.crt -days 2 -subj /CN=scraper "
 	    "  -addext extendedKeyUsage=clientAuth && "
+	    "openssl req -x509 -newkey rsa:2048 -nodes -keyout rsa.key -out rsa.crt -days 2 "
+	    "  -subj /CN=127.0.0.1 -addext subjectAltName=IP:127.0.0.1 && "
 	    "chmod 600 *.key", dir);
 	rc = system(cmd);
 	if (rc != 0) {
@@ -49,6 +53,16 @@ static int make_certs(const char *dir)
 		(void)!system(cmd);
 		return -1;
 	}
+	return 0;
+}
+
+/* A new temp dir (dir: 64 bytes) with make_certs()'s files; ca gets the
+ * CA certificate's path (PATH_MAX bytes). */
+static int cert_dir(char *dir, char *ca)
+{
+	if (it_tmpdir(dir, 64) < 0 || make_certs(dir) < 0)
+		return -1;
+	snprintf(ca, PATH_MAX, "%s/ca.crt", dir);
 	return 0;
 }
 
@@ -89,6 +103,8 @@ struct req {
 	const char *userpwd;            /* "user:password" */
 	long tls_version;               /* CURL_SSLVERSION_* | CURL_SSLVERSION_MAX_* */
 	const char *ciphers;
+	const char *tls13_ciphers;      /* CURLOPT_TLS13_CIPHERS */
+	const char *curves;             /* CURLOPT_SSL_EC_CURVES */
 	const char *authorization;      /* a raw Authorization header instead */
 };
 
@@ -145,6 +161,10 @@ static int req_do(const struct req *q, const char *method, const char *path, str
 		curl_easy_setopt(c, CURLOPT_SSLVERSION, q->tls_version);
 	if (q->ciphers != NULL)
 		curl_easy_setopt(c, CURLOPT_SSL_CIPHER_LIST, q->ciphers);
+	if (q->tls13_ciphers != NULL)
+		curl_easy_setopt(c, CURLOPT_TLS13_CIPHERS, q->tls13_ciphers);
+	if (q->curves != NULL)
+		curl_easy_setopt(c, CURLOPT_SSL_EC_CURVES, q->curves);
 	cc = curl_easy_perform(c);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
@@ -257,6 +277,16 @@ static int web_daemon_start(struct it_daemon *d, char *web, struct req *q, int t
 	return -EADDRINUSE;
 }
 
+/* The end of a test: the log if something failed, memprobed stopped
+ * (exit status 0 expected), the temp dir removed. */
+static void web_daemon_end(struct it_daemon *d, const char *dir)
+{
+	if (harness_failures)
+		it_daemon_dump_log(d);
+	CHECK(it_daemon_stop(d) == 0);
+	it_rmtree(dir);
+}
+
 /* ---- the tests ---- */
 
 /* Basic auth without TLS: every path needs the right user and password. */
@@ -333,10 +363,7 @@ static void webconf_basic_auth(void)
 	CHECK(!it_file_has(d.log, "correct horse"));
 out:
 	it_http_free(&r);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
-	it_rmtree(dir);
+	web_daemon_end(&d, dir);
 }
 
 /* TLS with basic auth: HTTPS with the CA works; plain HTTP, an unverified
@@ -406,10 +433,7 @@ static void webconf_tls(void)
 	    "basic auth (1 user)"));
 out:
 	it_http_free(&r);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
-	it_rmtree(dir);
+	web_daemon_end(&d, dir);
 }
 
 /* min_version TLS13: a client that stops at TLS 1.2 is refused. */
@@ -420,9 +444,7 @@ static void webconf_tls13(void)
 	struct req ok = { .ca = ca };
 	struct req q;
 
-	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
-	REQUIRE(make_certs(dir) == 0);
-	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	REQUIRE(cert_dir(dir, ca) == 0);
 	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  min_version: \"TLS13\"\n", web, sizeof(web)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
@@ -434,10 +456,7 @@ static void webconf_tls13(void)
 	STATUS(&q, "/metrics", 200);
 	CHECK(it_wait_log(d.log, "http access: TLS 1.3, client certificates NoClientCert, no basic auth"));
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
-	it_rmtree(dir);
+	web_daemon_end(&d, dir);
 }
 
 /* Each client_auth_type against no certificate, the CA's client
@@ -457,9 +476,7 @@ static void webconf_client_cert(void)
 	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], rcert[PATH_MAX], rkey[PATH_MAX];
 	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
 
-	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
-	REQUIRE(make_certs(dir) == 0);
-	snprintf(ca, sizeof(ca), "%s/ca.crt", dir);
+	REQUIRE(cert_dir(dir, ca) == 0);
 	snprintf(cert, sizeof(cert), "%s/client.crt", dir);
 	snprintf(key, sizeof(key), "%s/client.key", dir);
 	snprintf(rcert, sizeof(rcert), "%s/rogue.crt", dir);
@@ -750,9 +767,263 @@ static void webconf_reload(void)
 out:
 	if (keep != NULL)
 		curl_easy_cleanup(keep);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
+	web_daemon_end(&d, dir);
+}
+
+/*
+ * cipher_suites: TLS 1.2 clients get exactly the listed suites (not those
+ * TLS 1.3's ciphers would add), TLS 1.3 keeps Go's three; a SIGHUP brings
+ * another list. Lists GnuTLS cannot do stop the start.
+ */
+static void webconf_cipher_suites(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], base[64], ca[PATH_MAX], want[PATH_MAX + 256];
+	char sock[PATH_MAX], listen[64];
+	struct req ok = { .ca = ca };
+	struct req q;
+	int port;
+
+	REQUIRE(cert_dir(dir, ca) == 0);
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  cipher_suites:\n"
+	    "    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n"
+	    "    - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n"
+	    "    - TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384\n"
+	    "    - TLS_AES_128_GCM_SHA256\n", web, sizeof(web)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
+	STATUS(&ok, "/metrics", 200);
+	q = ok;
+	q.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+	q.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+	STATUS(&q, "/metrics", 200);
+	q.ciphers = "ECDHE-ECDSA-CHACHA20-POLY1305";
+	STATUS(&q, "/metrics", 200);
+	/* AES-256-GCM is a TLS 1.3 cipher (and listed for RSA keys only):
+	 * not for this ECDSA key's TLS 1.2. */
+	q.ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384";
+	STATUS(&q, "/metrics", 0);
+	q.ciphers = "ECDHE-ECDSA-AES128-SHA";
+	STATUS(&q, "/metrics", 0);
+	q.ciphers = "ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-CHACHA20-POLY1305";
+	STATUS(&q, "/metrics", 200);
+	/* TLS 1.3: Go's three suites, whatever the list; not CCM. */
+	q = ok;
+	q.tls_version = CURL_SSLVERSION_TLSv1_3;
+	q.tls13_ciphers = "TLS_AES_256_GCM_SHA384";
+	STATUS(&q, "/metrics", 200);
+	q.tls13_ciphers = "TLS_CHACHA20_POLY1305_SHA256";
+	STATUS(&q, "/metrics", 200);
+	q.tls13_ciphers = "TLS_AES_128_CCM_SHA256";
+	STATUS(&q, "/metrics", 0);
+	CHECK(it_wait_log(d.log, "http access: TLS 1.2 to 1.3 (TLS 1.2 cipher suites: 2 listed), "
+	    "client certificates NoClientCert"));
+
+	/* Another list, by SIGHUP. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  max_version: TLS12\n  prefer_server_cipher_suites: true\n"
+	    "  cipher_suites:\n  - TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA\n", web, sizeof(web)) == 0);
+	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
+	CHECK(wait_log_count(d.log, "SIGHUP: http access: TLS 1.2 (TLS 1.2 cipher suites: 1 listed, "
+	    "server's order)", 1));
+	q = ok;
+	q.ciphers = "ECDHE-ECDSA-AES128-GCM-SHA256";
+	STATUS(&q, "/metrics", 0);
+	q.ciphers = "ECDHE-ECDSA-AES256-SHA";
+	STATUS(&q, "/metrics", 200);
+	q.ciphers = NULL;
+	q.tls_version = CURL_SSLVERSION_TLSv1_3;
+	STATUS(&q, "/metrics", 0);              /* max_version TLS12 now */
 	CHECK(it_daemon_stop(&d) == 0);
+
+	/* What GnuTLS cannot do stops the start, named with its line. */
+	port = it_free_port();
+	REQUIRE(port > 0);
+	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  cipher_suites:\n"
+	    "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n", web, sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:4: tls_server_config.cipher_suites: none of the TLS 1.2 "
+	    "suites fits the ECDSA key of cert_file %s/server.crt", web, dir);
+	expect_exit2(dir, (char *[]){ "--agent-socket", sock, "--web.listen-address", listen,
+	    "--web.config.file", web, NULL }, want, NULL, __LINE__);
+	/* GnuTLS would make the RSA key's other combinations too. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: rsa.crt\n"
+	    "  key_file: rsa.key\n  cipher_suites:\n"
+	    "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n  - TLS_RSA_WITH_AES_256_GCM_SHA384\n",
+	    web, sizeof(web)) == 0);
+	snprintf(want, sizeof(want), "%s:4: tls_server_config.cipher_suites: GnuTLS cannot offer "
+	    "exactly these suites: with the RSA key of cert_file it would also offer TLS_", web);
+	expect_exit2(dir, (char *[]){ "--agent-socket", sock, "--web.listen-address", listen,
+	    "--web.config.file", web, NULL }, want, NULL, __LINE__);
+	/* The same ciphers for both key exchanges: exactly those four. */
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: rsa.crt\n"
+	    "  key_file: rsa.key\n  cipher_suites:\n"
+	    "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n  - TLS_RSA_WITH_AES_128_GCM_SHA256\n",
+	    web, sizeof(web)) == 0);
+	snprintf(ca, sizeof(ca), "%s/rsa.crt", dir);
+	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
+	q = ok;
+	q.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+	q.ciphers = "AES128-GCM-SHA256";
+	STATUS(&q, "/metrics", 200);
+	q.ciphers = "ECDHE-RSA-AES256-GCM-SHA384:AES256-GCM-SHA384:ECDHE-RSA-CHACHA20-POLY1305";
+	STATUS(&q, "/metrics", 0);
+out:
+	web_daemon_end(&d, dir);
+}
+
+/* curve_preferences: a client restricted to another curve is refused, in
+ * TLS 1.2 and 1.3. */
+static void webconf_curves(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], base[64], ca[PATH_MAX];
+	struct req ok = { .ca = ca };
+	struct req q;
+
+	REQUIRE(cert_dir(dir, ca) == 0);
+	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  curve_preferences:\n  - X25519\n  - CurveP384\n",
+	    web, sizeof(web)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
+	/* TLS 1.3: the key share. TLS 1.2: the ECDHE group; the client's list
+	 * must also hold the P-256 of the server's certificate (OpenSSL
+	 * checks it there), which the server does not take for ECDHE. */
+	for (int v = 0; v < 2; v++) {
+		q = ok;
+		q.tls_version = v == 0 ? CURL_SSLVERSION_TLSv1_3 :
+		    CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+		q.curves = v == 0 ? "X25519" : "X25519:P-256";
+		STATUS(&q, "/metrics", 200);
+		q.curves = v == 0 ? "P-384" : "P-256:P-384";
+		STATUS(&q, "/metrics", 200);
+		q.curves = "P-256";
+		STATUS(&q, "/metrics", 0);
+		q.curves = "P-521:P-256";
+		STATUS(&q, "/metrics", 0);
+	}
+	CHECK(it_wait_log(d.log, "http access: TLS 1.2 to 1.3 (curves X25519 CurveP384), "
+	    "client certificates NoClientCert"));
+out:
+	web_daemon_end(&d, dir);
+}
+
+/*
+ * client_allowed_sans: a certificate of the CA with one of the SANs gets
+ * in (a DNS name, a URI, an IP address); without one the handshake fails;
+ * a connection made before a SIGHUP that drops its SANs gets 403.
+ */
+static void webconf_allowed_sans(void)
+{
+	static const struct {
+		const char *type, *sans;
+		long good, rogue;
+	} cases[] = {
+		{ "RequireAndVerifyClientCert", "\n    - \"spiffe://test/scraper\"", 200, 0 },
+		{ "RequireAndVerifyClientCert", "\n  - other.example\n  - scraper.example", 200, 0 },
+		{ "RequireAndVerifyClientCert", "\n  - 10.1.2.3", 200, 0 },
+		{ "RequireAndVerifyClientCert", "\n  - scraper\n  - spiffe://test/other", 0, 0 },
+		{ "RequireAnyClientCert", "\n  - scraper.example", 200, 0 },
+	};
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], text[1024], base[64];
+	char ca[PATH_MAX], cert[PATH_MAX], key[PATH_MAX], rcert[PATH_MAX], rkey[PATH_MAX];
+	CURL *keep = NULL;
+	struct it_growbuf body = { NULL, 0 };
+	char url[128];
+	long st = 0;
+
+	REQUIRE(cert_dir(dir, ca) == 0);
+	snprintf(cert, sizeof(cert), "%s/client.crt", dir);
+	snprintf(key, sizeof(key), "%s/client.key", dir);
+	snprintf(rcert, sizeof(rcert), "%s/rogue.crt", dir);
+	snprintf(rkey, sizeof(rkey), "%s/rogue.key", dir);
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		struct req good = { .ca = ca, .cert = cert, .key = key };
+		struct req probe = good;
+		struct req q;
+		int failures = harness_failures;
+
+		snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
+		    "  key_file: server.key\n  client_ca_file: ca.crt\n  client_auth_type: %s\n"
+		    "  client_allowed_sans: %s\n", cases[i].type, cases[i].sans);
+		REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+		/* Started with a config that lets the probe in, then the case. */
+		if (cases[i].good != 200) {
+			char first[1024];
+
+			snprintf(first, sizeof(first), "tls_server_config:\n  cert_file: server.crt\n"
+			    "  key_file: server.key\n  client_ca_file: ca.crt\n"
+			    "  client_auth_type: %s\n  client_allowed_sans:\n  - scraper.example\n",
+			    cases[i].type);
+			REQUIRE(write_text(dir, "web.yml", first, web, sizeof(web)) == 0);
+		}
+		REQUIRE(web_daemon_start(&d, web, &probe, 1, base, sizeof(base)) == 0);
+		good.base = base;
+		if (cases[i].good != 200) {
+			/* A connection made now, kept open over the SIGHUP. */
+			keep = curl_easy_init();
+			REQUIRE(keep != NULL);
+			snprintf(url, sizeof(url), "%s/metrics", base);
+			curl_easy_setopt(keep, CURLOPT_URL, url);
+			curl_easy_setopt(keep, CURLOPT_PROXY, "");
+			curl_easy_setopt(keep, CURLOPT_NOSIGNAL, 1L);
+			curl_easy_setopt(keep, CURLOPT_TIMEOUT_MS, 5000L);
+			curl_easy_setopt(keep, CURLOPT_CAINFO, ca);
+			curl_easy_setopt(keep, CURLOPT_CAPATH, NULL);
+			curl_easy_setopt(keep, CURLOPT_SSLCERT, cert);
+			curl_easy_setopt(keep, CURLOPT_SSLKEY, key);
+			curl_easy_setopt(keep, CURLOPT_WRITEFUNCTION, it_curl_collect);
+			curl_easy_setopt(keep, CURLOPT_WRITEDATA, &body);
+			st = 0;
+			if (curl_easy_perform(keep) == CURLE_OK)
+				curl_easy_getinfo(keep, CURLINFO_RESPONSE_CODE, &st);
+			CHECK_U64(st, ==, 200);
+			REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+			REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
+			CHECK(wait_log_count(d.log, "SIGHUP: http access: ", 1));
+			/* The old session, the new SANs: refused per request. */
+			free(body.p);
+			body.p = NULL;
+			body.len = 0;
+			st = 0;
+			if (curl_easy_perform(keep) == CURLE_OK)
+				curl_easy_getinfo(keep, CURLINFO_RESPONSE_CODE, &st);
+			CHECK_U64(st, ==, 403);
+			CHECK(body.p == NULL || strstr(body.p, "memprobe_") == NULL);
+			CHECK(it_wait_log(d.log, "client certificate SANs do not match "
+			    "client_allowed_sans"));
+			curl_easy_cleanup(keep);
+			keep = NULL;
+			free(body.p);
+			body.p = NULL;
+			body.len = 0;
+		}
+		STATUS(&good, "/metrics", cases[i].good);
+		good.tls_version = CURL_SSLVERSION_TLSv1_2 | CURL_SSLVERSION_MAX_TLSv1_2;
+		STATUS(&good, "/metrics", cases[i].good);
+		q = good;
+		q.tls_version = 0;
+		q.cert = rcert;
+		q.key = rkey;
+		STATUS(&q, "/metrics", cases[i].rogue);
+		q.cert = q.key = NULL;
+		STATUS(&q, "/metrics", 0);
+		CHECK(it_wait_log(d.log, "allowed SAN"));
+		if (harness_failures > failures) {
+			fprintf(stderr, "  (client_auth_type %s, client_allowed_sans %s)\n",
+			    cases[i].type, cases[i].sans);
+			it_daemon_dump_log(&d);
+		}
+		CHECK(it_daemon_stop(&d) == 0);
+	}
+out:
+	if (keep != NULL)
+		curl_easy_cleanup(keep);
+	free(body.p);
+	it_daemon_stop(&d);
 	it_rmtree(dir);
 }
 
@@ -770,5 +1041,11 @@ int itest_webconf_run(void)
 		RUN_TEST(webconf_errors);
 	if (it_selected("webconf_reload"))
 		RUN_TEST(webconf_reload);
+	if (it_selected("webconf_cipher_suites"))
+		RUN_TEST(webconf_cipher_suites);
+	if (it_selected("webconf_curves"))
+		RUN_TEST(webconf_curves);
+	if (it_selected("webconf_allowed_sans"))
+		RUN_TEST(webconf_allowed_sans);
 	return harness_failed_tests;
 }

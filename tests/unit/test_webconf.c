@@ -246,11 +246,7 @@ static void test_schema_errors(void)
 	    "expected NoClientCert, RequestClientCert");
 	ERR_AT("tls_server_config:\n  cert: |\n", 2, "block scalars");
 	ERR_AT("tls_server_config:\n  cert: \"-----BEGIN\"\n", 2, "inline PEM is not supported");
-	ERR_AT("tls_server_config:\n  cipher_suites:\n  - TLS_AES_128_GCM_SHA256\n", 2,
-	    "cipher_suites is not supported");
 	ERR_AT("tls_server_config:\n  client_allowed_sans: [\"a\"]\n", 2, "flow sequences");
-	ERR_AT("tls_server_config:\n  client_allowed_sans:\n    - a.example\n", 2,
-	    "client_allowed_sans is not supported");
 	ERR_AT("tls_server_config:\n  cert_file:\n    x: y\n", 2, "expected a string, found a mapping");
 	ERR_AT("tls_server_config: a\n", 1, "expected a mapping, found a value");
 	ERR_AT("rate_limit:\n  burst: 10\n", 1, "rate_limit is not supported");
@@ -281,10 +277,9 @@ static void test_warnings(void)
 	REQUIRE(parse("tls_server_config:\n  cert_file: a\n  key_file: b\n"
 	    "  prefer_server_cipher_suites: true\n  client_auth_type: RequireAnyClientCert\n",
 	    &wc, err) == 0);
-	CHECK_U64(wc.nwarnings, ==, 2);
-	CHECK(strstr(wc.warnings[0], "web.yml:4: tls_server_config.prefer_server_cipher_suites "
-	    "is ignored") != NULL);
-	CHECK(strstr(wc.warnings[1], "with any certificate") != NULL);
+	CHECK_U64(wc.nwarnings, ==, 1);
+	CHECK(wc.prefer_server);
+	CHECK(strstr(wc.warnings[0], "with any certificate") != NULL);
 	CHECK(wc.client_auth == WEBCONF_REQUIRE_ANY_CLIENT_CERT);
 	webconf_free(&wc);
 	/* The old name of RequireAnyClientCert. */
@@ -292,6 +287,153 @@ static void test_warnings(void)
 	    "  client_auth_type: RequireClientCert\n", &wc, err) == 0);
 	CHECK(wc.client_auth == WEBCONF_REQUIRE_ANY_CLIENT_CERT);
 	webconf_free(&wc);
+out:
+	return;
+}
+
+#define TLS_HEAD "tls_server_config:\n  cert_file: a\n  key_file: b\n"
+
+static void test_cipher_suites(void)
+{
+	struct webconf wc;
+	char err[WEBCONF_ERR_MAX];
+
+	REQUIRE(parse(TLS_HEAD "  cipher_suites:\n"
+	    "    - TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256\n"
+	    "    - 'TLS_RSA_WITH_AES_128_CBC_SHA'\n"
+	    "    - TLS_AES_256_GCM_SHA384\n"
+	    "  prefer_server_cipher_suites: yes\n", &wc, err) == 0);
+	REQUIRE(wc.nsuites == 3);
+	CHECK_U64(wc.suites_line, ==, 4);
+	CHECK_STR(wc.suites[0]->name, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
+	CHECK_U64(wc.suites[0]->id, ==, 0xcca8);
+	CHECK_STR(wc.suites[0]->kx, "ECDHE-RSA");
+	CHECK_STR(wc.suites[0]->cipher, "CHACHA20-POLY1305");
+	CHECK_STR(wc.suites[0]->mac, "AEAD");
+	CHECK_STR(wc.suites[1]->cipher, "AES-128-CBC");
+	CHECK_STR(wc.suites[1]->mac, "SHA1");
+	CHECK(wc.suites[2]->kx == NULL);        /* TLS 1.3's: no effect */
+	CHECK(wc.prefer_server);
+	CHECK_U64(wc.nwarnings, ==, 0);
+	webconf_free(&wc);
+	/* Null and []: GnuTLS's own, as Go's with an empty list. */
+	REQUIRE(parse(TLS_HEAD "  cipher_suites:\n  curve_preferences: []\n"
+	    "  prefer_server_cipher_suites: false\n", &wc, err) == 0);
+	CHECK_U64(wc.nsuites, ==, 0);
+	CHECK_U64(wc.ncurves, ==, 0);
+	CHECK(!wc.prefer_server);
+	webconf_free(&wc);
+	/* Only TLS 1.3 names: TLS 1.2 is off, said; min_version TLS13: no effect. */
+	REQUIRE(parse(TLS_HEAD "  cipher_suites:\n  - TLS_AES_128_GCM_SHA256\n", &wc, err) == 0);
+	CHECK(wc.nwarnings == 1 && strstr(wc.warnings[0], "web.yml:4: tls_server_config."
+	    "cipher_suites lists no TLS 1.2 suite: TLS 1.2 clients are refused") != NULL);
+	webconf_free(&wc);
+	REQUIRE(parse(TLS_HEAD "  min_version: TLS13\n  cipher_suites:\n"
+	    "  - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n", &wc, err) == 0);
+	CHECK(wc.nwarnings == 1 && strstr(wc.warnings[0], "web.yml:5: tls_server_config."
+	    "cipher_suites has no effect with min_version TLS13") != NULL);
+	webconf_free(&wc);
+	CHECK(webconf_suite_by_id(0xc02b) == webconf_suite_by_name(
+	    "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256"));
+	CHECK(webconf_suite_by_id(0x000a) == NULL);
+
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n"
+	    "  - TLS_FOO\n", 6, "tls_server_config.cipher_suites: unknown cipher suite "
+	    "\"TLS_FOO\" (expected a name from Go's tls.CipherSuites()");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305\n", 5,
+	    "did you mean TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256?");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - TLS_RSA_WITH_3DES_EDE_CBC_SHA\n", 5,
+	    "TLS_RSA_WITH_3DES_EDE_CBC_SHA is not offered by memprobed");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_RC4_128_SHA\n", 5,
+	    "is not offered by memprobed");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA256\n", 5,
+	    "is not offered by memprobed");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - TLS_AES_128_GCM_SHA256\n"
+	    "  - TLS_AES_128_GCM_SHA256\n", 6, "\"TLS_AES_128_GCM_SHA256\" is listed twice "
+	    "(first on line 5)");
+	ERR_AT(TLS_HEAD "  cipher_suites: TLS_AES_128_GCM_SHA256\n", 4,
+	    "tls_server_config.cipher_suites: expected a list");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n    x: y\n", 4, "expected a list");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - ~\n", 5, "cipher_suites: expected a string, "
+	    "found nothing");
+	ERR_AT(TLS_HEAD "  cipher_suites:\n  - TLS_FOO\n", 5, "unknown cipher suite");
+	ERR_AT(TLS_HEAD "  max_version: TLS12\n  cipher_suites:\n  - TLS_AES_128_GCM_SHA256\n", 5,
+	    "lists no TLS 1.2 suite, and max_version is TLS12");
+	ERR_AT(TLS_HEAD "  prefer_server_cipher_suites: \"true\"\n", 4,
+	    "tls_server_config.prefer_server_cipher_suites: expected true or false");
+	ERR_AT(TLS_HEAD "  prefer_server_cipher_suites: 1\n", 4, "expected true or false");
+	ERR_AT(TLS_HEAD "  prefer_server_cipher_suites: true\n  prefer_server_cipher_suites: "
+	    "false\n", 5, "duplicate key");
+out:
+	return;
+}
+
+static void test_curves(void)
+{
+	struct webconf wc;
+	char err[WEBCONF_ERR_MAX];
+
+	REQUIRE(parse(TLS_HEAD "  curve_preferences:\n  - X25519\n  - CurveP521\n"
+	    "  - \"CurveP256\"\n  - CurveP384\n", &wc, err) == 0);
+	REQUIRE(wc.ncurves == 4);
+	CHECK_U64(wc.curves_line, ==, 4);
+	CHECK_STR(wc.curves[0]->group, "GROUP-X25519");
+	CHECK_STR(wc.curves[1]->group, "GROUP-SECP521R1");
+	CHECK_STR(wc.curves[2]->name, "CurveP256");
+	CHECK_STR(wc.curves[2]->group, "GROUP-SECP256R1");
+	CHECK_STR(wc.curves[3]->group, "GROUP-SECP384R1");
+	webconf_free(&wc);
+	ERR_AT(TLS_HEAD "  curve_preferences:\n  - X25519\n  - X25519Kyber768Draft00\n", 6,
+	    "tls_server_config.curve_preferences: unknown curve \"X25519Kyber768Draft00\" "
+	    "(expected CurveP256, CurveP384, CurveP521 or X25519)");
+	ERR_AT(TLS_HEAD "  curve_preferences:\n  - P256\n", 5, "unknown curve \"P256\"");
+	ERR_AT(TLS_HEAD "  curve_preferences:\n  - X25519\n  - X25519\n", 6, "listed twice");
+	ERR_AT(TLS_HEAD "  curve_preferences: X25519\n", 4, "expected a list");
+	ERR_AT(TLS_HEAD "  curve_preferences:\n  -\n", 5, "empty sequence item");
+out:
+	return;
+}
+
+static void test_allowed_sans(void)
+{
+	struct webconf wc;
+	char err[WEBCONF_ERR_MAX];
+
+	REQUIRE(parse(TLS_HEAD "  client_ca_file: ca\n"
+	    "  client_auth_type: RequireAndVerifyClientCert\n  client_allowed_sans:\n"
+	    "  - scraper.example\n  - 'spiffe://test/scraper'\n  - 10.1.2.3\n", &wc, err) == 0);
+	REQUIRE(wc.nsans == 3);
+	CHECK_U64(wc.sans_line, ==, 6);
+	CHECK_STR(wc.sans[0], "scraper.example");
+	CHECK_STR(wc.sans[1], "spiffe://test/scraper");
+	CHECK_STR(wc.sans[2], "10.1.2.3");
+	webconf_free(&wc);
+	/* RequireAnyClientCert too, as exporter-toolkit (with its warning). */
+	REQUIRE(parse(TLS_HEAD "  client_auth_type: RequireAnyClientCert\n"
+	    "  client_allowed_sans:\n  - a\n", &wc, err) == 0);
+	CHECK_U64(wc.nsans, ==, 1);
+	webconf_free(&wc);
+	/* Null: not set. */
+	REQUIRE(parse(TLS_HEAD "  client_allowed_sans:\n", &wc, err) == 0);
+	CHECK(wc.sans == NULL);
+	webconf_free(&wc);
+	ERR_AT(TLS_HEAD "  client_allowed_sans:\n    - a.example\n", 4,
+	    "tls_server_config.client_allowed_sans needs client_auth_type "
+	    "RequireAndVerifyClientCert (or RequireAnyClientCert), not NoClientCert");
+	ERR_AT(TLS_HEAD "  client_ca_file: ca\n  client_auth_type: VerifyClientCertIfGiven\n"
+	    "  client_allowed_sans:\n    - a.example\n", 6, "not VerifyClientCertIfGiven");
+	ERR_AT(TLS_HEAD "  client_auth_type: RequestClientCert\n  client_allowed_sans:\n"
+	    "  - a\n", 5, "not RequestClientCert");
+	ERR_AT(TLS_HEAD "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: []\n",
+	    5, "tls_server_config.client_allowed_sans is empty");
+	ERR_AT(TLS_HEAD "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans:\n"
+	    "  - a\n  - b\n  - a\n", 8, "\"a\" is listed twice (first on line 6)");
+	ERR_AT(TLS_HEAD "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans:\n"
+	    "  - ''\n", 6, "client_allowed_sans: an empty name");
+	ERR_AT(TLS_HEAD "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans: a\n",
+	    5, "client_allowed_sans: expected a list");
+	ERR_AT(TLS_HEAD "  client_auth_type: RequireAnyClientCert\n  client_allowed_sans:\n"
+	    "  - {}\n", 6, "expected a string, found a mapping");
 out:
 	return;
 }
@@ -503,6 +645,9 @@ int main(void)
 	RUN_TEST(test_embedded_nul);
 	RUN_TEST(test_schema_errors);
 	RUN_TEST(test_warnings);
+	RUN_TEST(test_cipher_suites);
+	RUN_TEST(test_curves);
+	RUN_TEST(test_allowed_sans);
 	RUN_TEST(test_is_bcrypt);
 	RUN_TEST(test_load);
 	RUN_TEST(test_parse_basic);
