@@ -27,6 +27,8 @@ struct ctl_opts {
 	bool json;          /* print the API's JSON instead of a table */
 	bool bytes;         /* sizes as plain byte counts */
 	const char *help;   /* what --help prints: the command's help, or NULL for the global one */
+	/* Access to a daemon behind a web config; NULL: not given. */
+	const char *ca_file, *cert, *key, *user, *password_file;
 };
 
 /* Prints "memprobectl: MESSAGE\n" on stderr: the one line a failure gets. */
@@ -34,7 +36,7 @@ void ctl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
  * Tries argv[*i] as a global option (--url, --json, --bytes, --help,
- * --version). Returns 1 when it is one, with *i advanced past any separate
+ * --version, --ca-file, --cert, --key, --user, --password-file). Returns 1 when it is one, with *i advanced past any separate
  * value; 0 when it is not; -1 when the command must stop and exit with
  * *code (help or version printed: 0; a missing value reported: 2).
  */

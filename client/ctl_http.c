@@ -121,6 +121,15 @@ noproxy_list(void)
 	return list;
 }
 
+/* Set by ctl_http_set_access(). */
+static struct ctl_http_access access;
+
+void
+ctl_http_set_access(const struct ctl_http_access *a)
+{
+	access = *a;
+}
+
 int
 ctl_http_init(void)
 {
@@ -174,6 +183,19 @@ ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
 	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
 	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
 	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+	if (access.ca_file != NULL) {
+		curl_easy_setopt(curl, CURLOPT_CAINFO, access.ca_file);
+		curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+	}
+	if (access.cert != NULL) {
+		curl_easy_setopt(curl, CURLOPT_SSLCERT, access.cert);
+		curl_easy_setopt(curl, CURLOPT_SSLKEY, access.key != NULL ? access.key : access.cert);
+	}
+	if (access.user != NULL) {
+		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(curl, CURLOPT_USERNAME, access.user);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, access.password != NULL ? access.password : "");
+	}
 
 	cc = curl_easy_perform(curl);
 	if (cc != CURLE_OK) {
@@ -188,8 +210,11 @@ ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
 			rc = -EPROTO;
 			snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(cc));
 		} else {
-			rc = -EIO;
-			snprintf(err, errlen, "%s", curl_easy_strerror(cc));
+			/* libcurl's detail says which address, certificate or file,
+			 * and why. */
+			rc = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+			    cc == CURLE_OPERATION_TIMEDOUT ? -ECONNREFUSED : -EIO;
+			snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(cc));
 		}
 		goto fail;
 	}

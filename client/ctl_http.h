@@ -13,8 +13,24 @@ struct ctl_http_reply {
 	size_t len;
 };
 
+/*
+ * How to reach a daemon behind its web config (TLS, client certificates,
+ * basic auth); every field may be NULL.
+ */
+struct ctl_http_access {
+	const char *ca_file;        /* CA to verify an https server against;
+				     * NULL: the system's */
+	const char *cert, *key;     /* client certificate and key (PEM) */
+	const char *user;           /* basic auth user; password with it */
+	const char *password;
+};
+
 /* Sets libcurl up; call once before any other ctl_http_*. Returns 0 or -ENOMEM. */
 int ctl_http_init(void);
+
+/* Uses ACCESS (copied by pointer: its strings must outlive the requests)
+ * for every later ctl_http_get(). */
+void ctl_http_set_access(const struct ctl_http_access *access);
 
 /* Releases what ctl_http_init() set up. */
 void ctl_http_fini(void);
@@ -32,7 +48,9 @@ void ctl_http_fini(void);
  *   -EMSGSIZE  the body exceeds CTL_HTTP_MAX_BODY
  *   -ENOMEM    out of memory
  *   -EPROTO    the server answered in something that is not HTTP
- *   -EIO       anything else: refused, timed out, not HTTP, TLS, ...
+ *   -ECONNREFUSED  no connection: refused, unresolved, timed out
+ *   -EIO       anything else: TLS, a connection closed early, ... (libcurl's
+ *              detail)
  */
 int ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
     char *err, size_t errlen);

@@ -4,6 +4,7 @@
 #include "ctl_http.h"
 
 #include <errno.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -19,6 +20,7 @@
 
 /* Longest error text from the daemon repeated on stderr. */
 #define ERRMSG_MAX 256
+#define PASSWORD_MAX 1024       /* memprobed reads no more */
 
 struct ctl_command {
 	const char *name;
@@ -55,6 +57,11 @@ usage(FILE *f)
 	    "Options (before or after the command):\n"
 	    "  --url URL          memprobed's HTTP address (default: $MEMPROBE_URL,\n"
 	    "                     else " DEFAULT_URL ")\n"
+	    "  --ca-file FILE     CA certificate to check an https memprobed against\n"
+	    "  --cert FILE, --key FILE\n"
+	    "                     client certificate and key, for a memprobed that wants one\n"
+	    "  --user NAME        basic auth user; the password from --password-file FILE\n"
+	    "                     or $MEMPROBE_PASSWORD (never on the command line)\n"
 	    "  --json             print the daemon's JSON, pretty-printed\n"
 	    "  --bytes            print sizes as byte counts, not KiB/MiB/GiB\n"
 	    "  -h, --help         print this help (after a command: the command's) and exit\n"
@@ -100,10 +107,23 @@ ctl_opt_value(int argc, char **argv, int *i, const char *name, const char **valu
 	return 1;
 }
 
+/* The global options that take a value, and where it goes. */
+static const struct {
+	const char *name;
+	size_t off;
+} path_opts[] = {
+	{ "--url", offsetof(struct ctl_opts, url) },
+	{ "--ca-file", offsetof(struct ctl_opts, ca_file) },
+	{ "--cert", offsetof(struct ctl_opts, cert) },
+	{ "--key", offsetof(struct ctl_opts, key) },
+	{ "--user", offsetof(struct ctl_opts, user) },
+	{ "--password-file", offsetof(struct ctl_opts, password_file) },
+};
+
 int
 ctl_opt_global(struct ctl_opts *o, int argc, char **argv, int *i, int *code)
 {
-	const char *arg = argv[*i], *url;
+	const char *arg = argv[*i], *v;
 	int r;
 
 	if (strcmp(arg, "--json") == 0) {
@@ -127,18 +147,24 @@ ctl_opt_global(struct ctl_opts *o, int argc, char **argv, int *i, int *code)
 		*code = CTL_EXIT_OK;
 		return -1;
 	}
-	r = ctl_opt_value(argc, argv, i, "--url", &url);
-	if (r > 0 && *url == '\0') {
-		ctl_errx("option --url needs a non-empty URL");
-		r = -1;
+	for (size_t k = 0; k < sizeof(path_opts) / sizeof(path_opts[0]); k++) {
+		const char **dst = (const char **)((char *)o + path_opts[k].off);
+
+		r = ctl_opt_value(argc, argv, i, path_opts[k].name, &v);
+		if (r > 0 && *v == '\0') {
+			ctl_errx("option %s needs a non-empty value", path_opts[k].name);
+			r = -1;
+		}
+		if (r < 0) {
+			*code = CTL_EXIT_USAGE;
+			return -1;
+		}
+		if (r > 0) {
+			*dst = v;
+			return 1;
+		}
 	}
-	if (r < 0) {
-		*code = CTL_EXIT_USAGE;
-		return -1;
-	}
-	if (r > 0)
-		o->url = url;
-	return r;
+	return 0;
 }
 
 int
@@ -207,7 +233,12 @@ ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	default:
-		snprintf(errmsg, errlen, "cannot reach memprobed at %s: %s", o->url, err);
+		/* A TLS 1.3 server that wants a client certificate closes the
+		 * connection after the handshake when none came. */
+		snprintf(errmsg, errlen, "cannot reach memprobed at %s: %s%s", o->url, err,
+		    rc == -EIO && o->cert == NULL && strncmp(o->url, "https:", 6) == 0 &&
+		    strstr(err, "SSL certificate problem") == NULL ?
+		    " (does it want a client certificate? --cert, --key)" : "");
 		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	}
@@ -217,6 +248,19 @@ ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
 
 		snprintf(errmsg, errlen, "%s: %s (HTTP 404)", url, msg ? msg : "not found");
 		rc = CTL_EXIT_NOTFOUND;
+		goto out;
+	}
+	if (reply.status == 401 || reply.status == 403) {
+		if (reply.status == 403)
+			snprintf(errmsg, errlen, "memprobed at %s wants a client certificate its CA "
+			    "signed (--cert, --key) (HTTP 403)", o->url);
+		else if (o->user == NULL)
+			snprintf(errmsg, errlen, "memprobed at %s wants a user and password (--user, "
+			    "with --password-file or $MEMPROBE_PASSWORD) (HTTP 401)", o->url);
+		else
+			snprintf(errmsg, errlen, "memprobed at %s refused user '%s': wrong user or "
+			    "password (HTTP 401)", o->url, ctl_fmt_text(err, sizeof(err), o->user));
+		rc = CTL_EXIT_UNREACHABLE;
 		goto out;
 	}
 	if (reply.status < 200 || reply.status > 299) {
@@ -337,15 +381,101 @@ finish_output(int rc)
 	return rc;
 }
 
+/* The variable's value, or NULL when unset or empty. */
+static const char *
+env_or_null(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v != NULL && *v != '\0' ? v : NULL;
+}
+
+/*
+ * Reads the basic auth password: the first line of o->password_file, else
+ * $MEMPROBE_PASSWORD (then removed from the environment). Returns 0 with
+ * it in buf, or an exit code after one line on stderr.
+ */
+static int
+read_password(const struct ctl_opts *o, char *buf, size_t size)
+{
+	const char *env = getenv("MEMPROBE_PASSWORD");
+	FILE *f;
+	size_t n;
+
+	buf[0] = '\0';
+	if (o->password_file == NULL) {
+		if (env == NULL) {
+			ctl_errx("--user %s needs a password: --password-file FILE or "
+			    "$MEMPROBE_PASSWORD", o->user);
+			return CTL_EXIT_USAGE;
+		}
+		if (strlen(env) >= size - 1) {
+			ctl_errx("$MEMPROBE_PASSWORD is longer than %zu bytes", size - 2);
+			return CTL_EXIT_USAGE;
+		}
+		snprintf(buf, size, "%s", env);
+		/* Not handed on to the command `run` starts. */
+		unsetenv("MEMPROBE_PASSWORD");
+		return CTL_EXIT_OK;
+	}
+	f = fopen(o->password_file, "r");
+	if (f == NULL) {
+		ctl_errx("--password-file %s: %s", o->password_file, strerror(errno));
+		return CTL_EXIT_USAGE;
+	}
+	if (fgets(buf, (int)size, f) == NULL)
+		buf[0] = '\0';
+	fclose(f);
+	n = strcspn(buf, "\r\n");
+	if (n >= size - 1) {
+		explicit_bzero(buf, size);
+		ctl_errx("--password-file %s: the password is longer than %zu bytes",
+		    o->password_file, size - 2);
+		return CTL_EXIT_USAGE;
+	}
+	buf[n] = '\0';
+	return CTL_EXIT_OK;
+}
+
+/* Hands the access options to the HTTP layer. password: room for the
+ * password, wiped by the caller. Returns an exit code. */
+static int
+set_access(const struct ctl_opts *o, char *password, size_t size)
+{
+	struct ctl_http_access a = { o->ca_file, o->cert, o->key, o->user, NULL };
+	int rc;
+
+	if (o->key != NULL && o->cert == NULL) {
+		ctl_errx("--key (or $MEMPROBE_KEY) needs --cert");
+		return CTL_EXIT_USAGE;
+	}
+	if (o->user != NULL) {
+		rc = read_password(o, password, size);
+		if (rc != CTL_EXIT_OK)
+			return rc;
+		a.password = password;
+	} else if (o->password_file != NULL) {
+		ctl_errx("--password-file needs --user");
+		return CTL_EXIT_USAGE;
+	}
+	ctl_http_set_access(&a);
+	return CTL_EXIT_OK;
+}
+
 int
 main(int argc, char **argv)
 {
 	struct ctl_opts opts = { 0 };
 	const struct ctl_command *cmd;
 	const char *env = getenv("MEMPROBE_URL");
+	char password[PASSWORD_MAX + 2];
 	int i, r, code = CTL_EXIT_OK;
 
 	opts.url = env != NULL && *env != '\0' ? env : DEFAULT_URL;
+	opts.ca_file = env_or_null("MEMPROBE_CA_FILE");
+	opts.cert = env_or_null("MEMPROBE_CERT");
+	opts.key = env_or_null("MEMPROBE_KEY");
+	opts.user = env_or_null("MEMPROBE_USER");
 
 	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
 		if (strcmp(argv[i], "--") == 0) {
@@ -375,7 +505,10 @@ main(int argc, char **argv)
 		ctl_errx("cannot initialise libcurl");
 		return CTL_EXIT_INTERNAL;
 	}
-	code = cmd->run(argc - i, argv + i, &opts);
+	code = set_access(&opts, password, sizeof(password));
+	if (code == CTL_EXIT_OK)
+		code = cmd->run(argc - i, argv + i, &opts);
+	explicit_bzero(password, sizeof(password));
 	ctl_http_fini();
 	return finish_output(code);
 }

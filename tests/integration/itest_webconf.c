@@ -1027,6 +1027,98 @@ out:
 	it_rmtree(dir);
 }
 
+/* Runs memprobectl with args (NULL-terminated) and env additions; its exit
+ * status (-1: did not end), its stdout and stderr in out and err. */
+static int memprobectl(char *const args[], char *const env[], const char *dir, char *out,
+    size_t outsize, char *err, size_t errsize)
+{
+	char ctl[PATH_MAX + 16], errpath[PATH_MAX], *argv[24];
+	struct it_proc p;
+	size_t n = 0;
+	int status = -1;
+
+	snprintf(ctl, sizeof(ctl), "%s/memprobectl", itest.build);
+	snprintf(errpath, sizeof(errpath), "%s/memprobectl.stderr", dir);
+	argv[n++] = ctl;
+	for (size_t i = 0; args[i] != NULL && n < 23; i++)
+		argv[n++] = args[i];
+	argv[n] = NULL;
+	out[0] = err[0] = '\0';
+	if (it_proc_start(&p, argv, env, errpath) < 0)
+		return -1;
+	it_proc_close_stdin(&p);
+	if (it_proc_read_all(&p, out, outsize, IT_TIMEOUT_MS) >= 0 &&
+	    it_proc_wait(&p, IT_TIMEOUT_MS) == 0 && WIFEXITED(p.status))
+		status = WEXITSTATUS(p.status);
+	it_proc_kill(&p);
+	it_slurp(errpath, err, errsize);
+	return status;
+}
+
+/*
+ * memprobectl against a memprobed that wants TLS, a client certificate and
+ * basic auth: with --ca-file, --cert, --key, --user and the password from
+ * $MEMPROBE_PASSWORD or --password-file it gets in; each missing or wrong
+ * part is one line on stderr and exit status 3 (2 for a usage error).
+ */
+static void webconf_memprobectl(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], text[1024], h[128], base[64], ca[PATH_MAX];
+	char cert[PATH_MAX], key[PATH_MAX], pwfile[PATH_MAX], out[8192], err[4096];
+	struct req ok = { .ca = ca, .cert = cert, .key = key, .userpwd = "alice:pw" };
+	char *good_env[] = { "MEMPROBE_PASSWORD=pw", NULL };
+	char *bad_env[] = { "MEMPROBE_PASSWORD=nope", NULL };
+	int st;
+
+	REQUIRE(cert_dir(dir, ca) == 0);
+	REQUIRE(make_hash("pw", h, sizeof(h)) == 0);
+	snprintf(cert, sizeof(cert), "%s/client.crt", dir);
+	snprintf(key, sizeof(key), "%s/client.key", dir);
+	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
+	    "  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n"
+	    "  client_ca_file: ca.crt\nbasic_auth_users:\n  alice: %s\n", h);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(write_text(dir, "pw.txt", "pw\n", pwfile, sizeof(pwfile)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
+
+#define CTL(env, ...) memprobectl((char *[]){ __VA_ARGS__, NULL }, env, dir, out, sizeof(out), \
+	err, sizeof(err))
+	/* Everything given: in. */
+	st = CTL(good_env, "--url", base, "--ca-file", ca, "--cert", cert, "--key", key,
+	    "--user", "alice", "ps");
+	CHECK(st == 0 && strstr(out, "PID") != NULL && err[0] == '\0');
+	if (st != 0)
+		fprintf(stderr, "  memprobectl ps: %d: %s\n", st, err);
+	st = CTL(NULL, "--url", base, "--ca-file", ca, "--cert", cert, "--key", key,
+	    "--user", "alice", "--password-file", pwfile, "ps", "--json");
+	CHECK(st == 0 && strstr(out, "\"processes\"") != NULL);
+	/* A wrong password, no user: 401, said in one line. */
+	st = CTL(bad_env, "--url", base, "--ca-file", ca, "--cert", cert, "--key", key,
+	    "--user", "alice", "ps");
+	CHECK(st == 3 && strstr(err, "refused user 'alice'") != NULL && strstr(err, "nope") == NULL);
+	st = CTL(NULL, "--url", base, "--ca-file", ca, "--cert", cert, "--key", key, "ps");
+	CHECK(st == 3 && strstr(err, "wants a user and password") != NULL);
+	/* No client certificate, or a server nobody vouches for: the TLS
+	 * handshake fails, and libcurl's reason is shown. */
+	st = CTL(good_env, "--url", base, "--ca-file", ca, "--user", "alice", "ps");
+	CHECK(st == 3 && strstr(err, "cannot reach memprobed") != NULL &&
+	    strstr(err, "--cert, --key") != NULL);
+	st = CTL(good_env, "--url", base, "--cert", cert, "--key", key, "--user", "alice", "ps");
+	CHECK(st == 3 && strstr(err, "certificate") != NULL);
+	/* Usage errors: a user without a password, a key without a cert. */
+	st = CTL(NULL, "--url", base, "--user", "alice", "ps");
+	CHECK(st == 2 && strstr(err, "needs a password") != NULL);
+	st = CTL(NULL, "--url", base, "--key", key, "ps");
+	CHECK(st == 2 && strstr(err, "needs --cert") != NULL);
+#undef CTL
+	if (harness_failures)
+		fprintf(stderr, "  last memprobectl: status %d\n  stdout: %s\n  stderr: %s\n", st, out,
+		    err);
+out:
+	web_daemon_end(&d, dir);
+}
+
 int itest_webconf_run(void)
 {
 	if (it_selected("webconf_basic_auth"))
@@ -1041,6 +1133,8 @@ int itest_webconf_run(void)
 		RUN_TEST(webconf_errors);
 	if (it_selected("webconf_reload"))
 		RUN_TEST(webconf_reload);
+	if (it_selected("webconf_memprobectl"))
+		RUN_TEST(webconf_memprobectl);
 	if (it_selected("webconf_cipher_suites"))
 		RUN_TEST(webconf_cipher_suites);
 	if (it_selected("webconf_curves"))
