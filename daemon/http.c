@@ -410,10 +410,11 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	}
 
 	/* Every path is protected, /healthz too, as in exporter-toolkit;
-	 * unknown paths too, so that they tell nothing. */
+	 * unknown paths too, so that they tell nothing; auth_excluded_paths
+	 * skip basic auth only. */
 	if (h->auth != NULL) {
 		char why[256], esc[256];
-		enum webauth_verdict v = webauth_check(h->auth, conn, why, sizeof(why));
+		enum webauth_verdict v = webauth_check(h->auth, conn, url, why, sizeof(why));
 
 		if (v != WEBAUTH_OK) {
 			/* A client's first request without credentials is routine. */

@@ -44,6 +44,8 @@ struct webauth {
 	int min_version, max_version;
 	char **sans;                    /* client_allowed_sans; nsans 0: any */
 	size_t nsans;
+	char **excluded;                /* auth_excluded_paths */
+	size_t nexcluded;
 	/* Basic auth. */
 	struct webauth_user *users;
 	size_t nusers;
@@ -416,6 +418,24 @@ out:
 	return ret;
 }
 
+/* Copies n strings of src into a new array *dst; *dn counts those copied
+ * (for freeing after a failure). Returns 0 or -ENOMEM. */
+static int copy_strings(char *const *src, size_t n, char ***dst, size_t *dn)
+{
+	if (n == 0)
+		return 0;
+	*dst = calloc(n, sizeof(**dst));
+	if (*dst == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		(*dst)[i] = strdup(src[i]);
+		if ((*dst)[i] == NULL)
+			return -ENOMEM;
+		(*dn)++;
+	}
+	return 0;
+}
+
 int webauth_new(struct webauth **out, const struct webconf *wc, char *err, size_t errsize)
 {
 	struct webauth *a = calloc(1, sizeof(*a));
@@ -445,18 +465,11 @@ int webauth_new(struct webauth **out, const struct webconf *wc, char *err, size_
 		a->key_pem = strdup(wc->key_pem);
 		if (a->cert_pem == NULL || a->key_pem == NULL)
 			goto oom;
-		if (wc->nsans > 0) {
-			a->sans = calloc(wc->nsans, sizeof(*a->sans));
-			if (a->sans == NULL)
-				goto oom;
-		}
-		for (size_t i = 0; i < wc->nsans; i++) {
-			a->sans[i] = strdup(wc->sans[i]);
-			if (a->sans[i] == NULL)
-				goto oom;
-			a->nsans++;
-		}
+		if (copy_strings(wc->sans, wc->nsans, &a->sans, &a->nsans) < 0)
+			goto oom;
 	}
+	if (copy_strings(wc->excluded, wc->nexcluded, &a->excluded, &a->nexcluded) < 0)
+		goto oom;
 	if (wc->nusers > 0) {
 		a->users = calloc(wc->nusers, sizeof(*a->users));
 		if (a->users == NULL)
@@ -515,6 +528,9 @@ static void webauth_free_one(struct webauth *a)
 	for (size_t i = 0; i < a->nsans; i++)
 		free(a->sans[i]);
 	free(a->sans);
+	for (size_t i = 0; i < a->nexcluded; i++)
+		free(a->excluded[i]);
+	free(a->excluded);
 	if (a->cred != NULL)
 		gnutls_certificate_free_credentials(a->cred);
 	if (a->prio != NULL)
@@ -629,8 +645,8 @@ void webauth_describe(struct webauth *root, char *buf, size_t size)
 		    a->max_version != a->min_version ? (a->max_version == WEBCONF_TLS13 ? "3" : "2") :
 		    "", a->tls_details, webconf_client_auth_name(a->client_auth), sans);
 	if (a->nusers > 0)
-		snprintf(users, sizeof(users), "basic auth (%zu user%s)", a->nusers,
-		    a->nusers == 1 ? "" : "s");
+		snprintf(users, sizeof(users), "basic auth (%zu user%s%s)", a->nusers,
+		    a->nusers == 1 ? "" : "s", a->nexcluded > 0 ? "; some paths excluded" : "");
 	snprintf(buf, size, "%s, %s", tls, users);
 	webauth_release(root, a);
 }
@@ -1133,8 +1149,17 @@ static void peer_name(struct MHD_Connection *conn, char *buf, size_t size)
 		snprintf(buf, size, "?");
 }
 
+/* Whether path is one of auth_excluded_paths. */
+static int path_excluded(const struct webauth *a, const char *path)
+{
+	for (size_t i = 0; i < a->nexcluded; i++)
+		if (strcmp(a->excluded[i], path) == 0)
+			return 1;
+	return 0;
+}
+
 static enum webauth_verdict webauth_check_with(struct webauth *a, struct MHD_Connection *conn,
-    char *why, size_t whysize)
+    const char *path, char *why, size_t whysize)
 {
 	char user[WEBAUTH_MAX_USER + 1], pass[WEBAUTH_MAX_PASSWORD + 1];
 	char peer[64], reason[96], esc[4 * 64 + 8];
@@ -1147,7 +1172,7 @@ static enum webauth_verdict webauth_check_with(struct webauth *a, struct MHD_Con
 		snprintf(why, whysize, "from %s: %s", peer, reason);
 		return WEBAUTH_BAD_CERT;
 	}
-	if (a->nusers == 0)
+	if (a->nusers == 0 || path_excluded(a, path))
 		return WEBAUTH_OK;
 	h = MHD_lookup_connection_value(conn, MHD_HEADER_KIND, MHD_HTTP_HEADER_AUTHORIZATION);
 	if (h == NULL || webauth_parse_basic(h, user, sizeof(user), pass, sizeof(pass)) < 0) {
@@ -1169,10 +1194,10 @@ static enum webauth_verdict webauth_check_with(struct webauth *a, struct MHD_Con
 }
 
 enum webauth_verdict webauth_check(struct webauth *root, struct MHD_Connection *conn,
-    char *why, size_t whysize)
+    const char *path, char *why, size_t whysize)
 {
 	struct webauth *a = webauth_acquire(root);
-	enum webauth_verdict v = webauth_check_with(a, conn, why, whysize);
+	enum webauth_verdict v = webauth_check_with(a, conn, path, why, whysize);
 
 	webauth_release(root, a);
 	return v;

@@ -69,14 +69,15 @@ unsigned webauth_mhd_flags(const struct webauth *a);
 void webauth_mhd_options(struct webauth *a, struct MHD_OptionItem *opts, size_t max);
 
 /*
- * Checks a request against the rules in force: the client certificate
- * (again, after the handshake) as client_auth_type says, then the basic
- * auth credentials. Thread-safe.
+ * Checks a request for path (the URL's path) against the rules in force:
+ * the client certificate (again, after the handshake) as client_auth_type
+ * says, then the basic auth credentials unless path is one of
+ * auth_excluded_paths. Thread-safe.
  * On a refusal writes a reason for the log into why (peer address, the
  * user name escaped; never the password).
  */
 enum webauth_verdict webauth_check(struct webauth *a, struct MHD_Connection *conn,
-    char *why, size_t whysize);
+    const char *path, char *why, size_t whysize);
 
 /* Queues the answer to a refused request: 401 with
  * `WWW-Authenticate: Basic realm="memprobe"` or 403, a JSON error body. */

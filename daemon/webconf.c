@@ -936,26 +936,27 @@ const struct webconf_suite *webconf_suite_by_id(unsigned id)
  * Each item must be a scalar and appear once. Returns 0 with the first
  * item in *items, or -EINVAL (recorded).
  */
-static int want_list(struct wparser *w, const struct ynode *n, const struct ynode **items)
+static int want_list(struct wparser *w, const struct ynode *n, const char *in,
+    const struct ynode **items)
 {
 	*items = NULL;
 	if (n->type == YN_NULL)
 		return 0;
 	if (n->type != YN_SEQ) {
-		yerror(w->y, n->line, "tls_server_config.%s: expected a list (\"- value\" "
-		    "lines), found %s", n->key, ytype_name(n->type));
+		yerror(w->y, n->line, "%s%s: expected a list (\"- value\" lines), found %s", in,
+		    n->key, ytype_name(n->type));
 		return -EINVAL;
 	}
 	for (const struct ynode *i = n->child; i != NULL; i = i->next) {
 		if (i->type != YN_SCALAR) {
-			yerror(w->y, i->line, "tls_server_config.%s: expected a string, found %s",
-			    n->key, ytype_name(i->type));
+			yerror(w->y, i->line, "%s%s: expected a string, found %s", in, n->key,
+			    ytype_name(i->type));
 			return -EINVAL;
 		}
 		for (const struct ynode *j = n->child; j != i; j = j->next) {
 			if (strcmp(i->value, j->value) == 0) {
-				yerror(w->y, i->line, "tls_server_config.%s: \"%.64s\" is listed "
-				    "twice (first on line %d)", n->key, i->value, j->line);
+				yerror(w->y, i->line, "%s%s: \"%.64s\" is listed twice (first on "
+				    "line %d)", in, n->key, i->value, j->line);
 				return -EINVAL;
 			}
 		}
@@ -970,7 +971,7 @@ static int cipher_suites(struct wparser *w, const struct ynode *n)
 	const struct ynode *i;
 	char alias[96];
 
-	if (want_list(w, n, &i) < 0)
+	if (want_list(w, n, "tls_server_config.", &i) < 0)
 		return -EINVAL;
 	wc->suites_line = n->line;
 	for (; i != NULL; i = i->next) {
@@ -1008,7 +1009,7 @@ static int curve_preferences(struct wparser *w, const struct ynode *n)
 	struct webconf *wc = w->wc;
 	const struct ynode *i;
 
-	if (want_list(w, n, &i) < 0)
+	if (want_list(w, n, "tls_server_config.", &i) < 0)
 		return -EINVAL;
 	wc->curves_line = n->line;
 	for (; i != NULL; i = i->next) {
@@ -1028,44 +1029,80 @@ static int curve_preferences(struct wparser *w, const struct ynode *n)
 	return 0;
 }
 
+/*
+ * A list of distinct non-empty strings (want_list() checks the first),
+ * copied into *out (*count of them); in is the key's parent for messages
+ * ("tls_server_config." or ""), item what one entry is. An empty list
+ * leaves *out NULL.
+ */
+static int string_list(struct wparser *w, const struct ynode *n, const char *in,
+    const char *item, char ***out, size_t *count)
+{
+	const struct ynode *i;
+	size_t len = 0;
+
+	if (want_list(w, n, in, &i) < 0)
+		return -EINVAL;
+	for (const struct ynode *k = i; k != NULL; k = k->next)
+		len++;
+	if (len == 0)
+		return 0;
+	*out = calloc(len, sizeof(**out));
+	if (*out == NULL) {
+		yoom(w->y);
+		return -ENOMEM;
+	}
+	for (; i != NULL; i = i->next) {
+		if (i->value[0] == '\0') {
+			yerror(w->y, i->line, "%s%s: an empty %s", in, n->key, item);
+			return -EINVAL;
+		}
+		(*out)[*count] = strdup(i->value);
+		if ((*out)[*count] == NULL) {
+			yoom(w->y);
+			return -ENOMEM;
+		}
+		(*count)++;
+	}
+	return 0;
+}
+
 static int client_allowed_sans(struct wparser *w, const struct ynode *n)
 {
 	struct webconf *wc = w->wc;
-	const struct ynode *i;
-	size_t count = 0;
+	int r;
 
-	if (want_list(w, n, &i) < 0)
-		return -EINVAL;
 	if (n->type == YN_NULL)
 		return 0;
-	for (const struct ynode *k = i; k != NULL; k = k->next)
-		count++;
+	r = string_list(w, n, "tls_server_config.", "name", &wc->sans, &wc->nsans);
 	/* exporter-toolkit would refuse every client: surely not meant. */
-	if (count == 0) {
+	if (r == 0 && wc->nsans == 0) {
 		yerror(w->y, n->line, "tls_server_config.client_allowed_sans is empty: no "
 		    "client certificate could match; list SANs or remove the key");
 		return -EINVAL;
 	}
-	wc->sans = calloc(count, sizeof(*wc->sans));
-	if (wc->sans == NULL) {
-		yoom(w->y);
-		return -ENOMEM;
-	}
 	wc->sans_line = n->line;
-	for (; i != NULL; i = i->next) {
-		if (i->value[0] == '\0') {
-			yerror(w->y, i->line, "tls_server_config.client_allowed_sans: an empty "
-			    "name");
-			return -EINVAL;
+	return r;
+}
+
+/* auth_excluded_paths: URL paths served without basic auth. */
+static int auth_excluded_paths(struct wparser *w, const struct ynode *n)
+{
+	struct webconf *wc = w->wc;
+	int r;
+
+	if (n->type == YN_NULL)
+		return 0;
+	r = string_list(w, n, "", "path", &wc->excluded, &wc->nexcluded);
+	for (size_t k = 0; k < wc->nexcluded && r == 0; k++) {
+		if (wc->excluded[k][0] != '/') {
+			yerror(w->y, n->line, "auth_excluded_paths: \"%.64s\" is not a path "
+			    "(it must start with /)", wc->excluded[k]);
+			r = -EINVAL;
 		}
-		wc->sans[wc->nsans] = strdup(i->value);
-		if (wc->sans[wc->nsans] == NULL) {
-			yoom(w->y);
-			return -ENOMEM;
-		}
-		wc->nsans++;
 	}
-	return 0;
+	wc->excluded_line = n->line;
+	return r;
 }
 
 /* A boolean as Go's YAML reads one (plain, not quoted); null: false. */
@@ -1312,19 +1349,24 @@ static int webconf_schema(struct wparser *w, const struct ynode *root)
 			if (r == 0 && n->child != NULL)
 				r = webconf_warn(wc, "%s:%d: http_server_config is ignored: memprobed "
 				    "serves HTTP/1.1 and sets its own headers", w->y->name, n->line);
+		} else if (strcmp(n->key, "auth_excluded_paths") == 0) {
+			r = auth_excluded_paths(w, n);
 		} else if (strcmp(n->key, "rate_limit") == 0) {
 			yerror(w->y, n->line, "rate_limit is not supported by memprobed "
 			    "(web.max-connections-per-ip bounds what one address can hold)");
 			r = -EINVAL;
 		} else {
 			yerror(w->y, n->line, "unknown key \"%.64s\" (expected tls_server_config, "
-			    "http_server_config or basic_auth_users)", n->key);
+			    "http_server_config, basic_auth_users or auth_excluded_paths)", n->key);
 			r = -EINVAL;
 		}
 	}
 	if (r == 0 && wc->nusers > 0 && !wc->tls)
 		r = webconf_warn(wc, "%s: basic_auth_users without tls_server_config: passwords "
 		    "cross the network in clear text", w->y->name);
+	if (r == 0 && wc->nexcluded > 0 && wc->nusers == 0)
+		r = webconf_warn(wc, "%s:%d: auth_excluded_paths without basic_auth_users: "
+		    "nothing to exclude them from", w->y->name, wc->excluded_line);
 	return r;
 }
 
@@ -1539,6 +1581,9 @@ void webconf_free(struct webconf *wc)
 	for (size_t i = 0; i < wc->nsans; i++)
 		free(wc->sans[i]);
 	free(wc->sans);
+	for (size_t i = 0; i < wc->nexcluded; i++)
+		free(wc->excluded[i]);
+	free(wc->excluded);
 	for (size_t i = 0; i < wc->nwarnings; i++)
 		free(wc->warnings[i]);
 	memset(wc, 0, sizeof(*wc));

@@ -23,6 +23,8 @@
  *   http_server_config: {...}          # accepted, ignored with a warning
  *   basic_auth_users:
  *     alice: $2y$10$...                # bcrypt
+ *   auth_excluded_paths:               # served without basic auth
+ *     - /healthz
  *
  * The YAML understood is block mappings (keys indented consistently
  * under their parent), block sequences of scalars, plain, 'single' and
@@ -102,6 +104,11 @@ struct webconf {
 	char **sans;
 	size_t nsans;
 	int sans_line;
+	/* auth_excluded_paths, owned: URL paths served without basic auth
+	 * (client certificates still apply); NULL when none. */
+	char **excluded;
+	size_t nexcluded;
+	int excluded_line;
 	/* The files' PEM text, NUL-terminated: set by webconf_load() only. */
 	char *cert_pem, *key_pem, *client_ca_pem;
 	struct webconf_user *users;     /* basic_auth_users, in file order */

@@ -1027,6 +1027,43 @@ out:
 	it_rmtree(dir);
 }
 
+/*
+ * auth_excluded_paths: /healthz is served without credentials (the path
+ * exactly, whatever the query), everything else still needs them; a
+ * SIGHUP that drops the list protects /healthz again.
+ */
+static void webconf_excluded_paths(void)
+{
+	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char dir[64] = "", web[PATH_MAX], text[512], h[128], base[64];
+	struct req ok = { .userpwd = "alice:pw" };
+	struct req anon = { 0 };
+
+	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
+	REQUIRE(make_hash("pw", h, sizeof(h)) == 0);
+	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\nauth_excluded_paths:\n"
+	    "  - /healthz\n", h);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(web_daemon_start(&d, web, &anon, 0, base, sizeof(base)) == 0);
+	ok.base = base;
+	STATUS(&anon, "/healthz", 200);
+	STATUS(&anon, "/healthz?verbose=1", 200);
+	STATUS(&anon, "/metrics", 401);
+	STATUS(&anon, "/healthz/", 401);
+	STATUS(&anon, "/HEALTHZ", 401);
+	STATUS(&ok, "/metrics", 200);
+	CHECK(it_wait_log(d.log, "basic auth (1 user; some paths excluded)"));
+
+	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\n", h);
+	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
+	CHECK(it_wait_log(d.log, "SIGHUP: http access: no TLS, basic auth (1 user)"));
+	STATUS(&anon, "/healthz", 401);
+	STATUS(&ok, "/healthz", 200);
+out:
+	web_daemon_end(&d, dir);
+}
+
 /* Runs memprobectl with args (NULL-terminated) and env additions; its exit
  * status (-1: did not end), its stdout and stderr in out and err. */
 static int memprobectl(char *const args[], char *const env[], const char *dir, char *out,
@@ -1133,6 +1170,8 @@ int itest_webconf_run(void)
 		RUN_TEST(webconf_errors);
 	if (it_selected("webconf_reload"))
 		RUN_TEST(webconf_reload);
+	if (it_selected("webconf_excluded_paths"))
+		RUN_TEST(webconf_excluded_paths);
 	if (it_selected("webconf_memprobectl"))
 		RUN_TEST(webconf_memprobectl);
 	if (it_selected("webconf_cipher_suites"))

@@ -225,8 +225,8 @@ static void test_embedded_nul(void)
 static void test_schema_errors(void)
 {
 	ERR_AT("tls_server_configs:\n  cert_file: a\n", 1,
-	    "unknown key \"tls_server_configs\" (expected tls_server_config, http_server_config "
-	    "or basic_auth_users)");
+	    "unknown key \"tls_server_configs\" (expected tls_server_config, http_server_config, "
+	    "basic_auth_users or auth_excluded_paths)");
 	ERR_AT("tls_server_config:\n  cert_file: a\n  key_file: b\n  keyfile: c\n", 4,
 	    "tls_server_config: unknown key \"keyfile\"");
 	ERR_AT("tls_server_config:\n  cert_file: a\n", 1, "tls_server_config: key_file is required");
@@ -438,6 +438,45 @@ out:
 	return;
 }
 
+/* auth_excluded_paths: top-level list of paths served without basic auth. */
+static void test_excluded_paths(void)
+{
+	struct webconf wc;
+	char err[WEBCONF_ERR_MAX];
+
+	REQUIRE(parse("basic_auth_users:\n  alice: " HASH_A "\nauth_excluded_paths:\n"
+	    "  - /healthz\n  - '/api/v1/status'\n", &wc, err) == 0);
+	REQUIRE(wc.nexcluded == 2);
+	CHECK_U64(wc.excluded_line, ==, 3);
+	CHECK_STR(wc.excluded[0], "/healthz");
+	CHECK_STR(wc.excluded[1], "/api/v1/status");
+	CHECK_U64(wc.nwarnings, ==, 1);         /* basic auth without TLS */
+	webconf_free(&wc);
+	/* Empty and null: nothing excluded. */
+	REQUIRE(parse("auth_excluded_paths: []\n", &wc, err) == 0);
+	CHECK(wc.excluded == NULL && wc.nexcluded == 0);
+	webconf_free(&wc);
+	REQUIRE(parse("auth_excluded_paths:\n", &wc, err) == 0);
+	CHECK(wc.excluded == NULL);
+	webconf_free(&wc);
+	/* Without users: said. */
+	REQUIRE(parse("auth_excluded_paths:\n  - /healthz\n", &wc, err) == 0);
+	REQUIRE(wc.nwarnings == 1);
+	CHECK(strstr(wc.warnings[0], "web.yml:1: auth_excluded_paths without basic_auth_users")
+	    != NULL);
+	webconf_free(&wc);
+	ERR_AT("auth_excluded_paths:\n  - healthz\n", 1,
+	    "auth_excluded_paths: \"healthz\" is not a path (it must start with /)");
+	ERR_AT("auth_excluded_paths:\n  - /a\n  - /b\n  - /a\n", 4,
+	    "auth_excluded_paths: \"/a\" is listed twice (first on line 2)");
+	ERR_AT("auth_excluded_paths:\n  - ''\n", 2, "auth_excluded_paths: an empty path");
+	ERR_AT("auth_excluded_paths: /healthz\n", 1, "auth_excluded_paths: expected a list");
+	ERR_AT("auth_excluded_paths:\n  - {}\n", 2,
+	    "auth_excluded_paths: expected a string, found a mapping");
+out:
+	return;
+}
+
 static void test_is_bcrypt(void)
 {
 	CHECK(webconf_is_bcrypt(HASH_A));
@@ -644,6 +683,7 @@ int main(void)
 	RUN_TEST(test_yaml_errors);
 	RUN_TEST(test_embedded_nul);
 	RUN_TEST(test_schema_errors);
+	RUN_TEST(test_excluded_paths);
 	RUN_TEST(test_warnings);
 	RUN_TEST(test_cipher_suites);
 	RUN_TEST(test_curves);
