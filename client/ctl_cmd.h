@@ -81,6 +81,9 @@ int ctl_print_json(const json_t *json);
  */
 int ctl_parse_pid(const char *s, long *pid);
 
+/* CLOCK_MONOTONIC in seconds: for deadlines and intervals. */
+double ctl_now(void);
+
 /* The commands: argv[0] is the command's name. Each returns an exit code. */
 int ctl_cmd_ps(int argc, char **argv, struct ctl_opts *o);
 int ctl_cmd_show(int argc, char **argv, struct ctl_opts *o);

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #ifndef MEMPROBE_VERSION
 #define MEMPROBE_VERSION "unknown"
@@ -321,6 +322,15 @@ ctl_parse_pid(const char *s, long *pid)
 	}
 	*pid = v;
 	return 0;
+}
+
+double
+ctl_now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 int

@@ -75,15 +75,6 @@ forward_set(sigset_t *set, bool with_chld)
 		sigaddset(set, SIGCHLD);
 }
 
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 nap_ms(long ms)
 {
@@ -244,7 +235,7 @@ struct outcome {
 static void
 await_report(const struct ctl_opts *o, struct outcome *out, double wait)
 {
-	double deadline = now_mono() + wait;
+	double deadline = ctl_now() + wait;
 	char path[64];
 
 	snprintf(path, sizeof(path), "/api/v1/processes/%d", (int)out->pid);
@@ -272,7 +263,7 @@ await_report(const struct ctl_opts *o, struct outcome *out, double wait)
 			out->fetch_rc = rc;
 		if (out->exited || (rc != CTL_EXIT_OK && rc != CTL_EXIT_NOTFOUND))
 			return;
-		if (now_mono() >= deadline)
+		if (ctl_now() >= deadline)
 			return;
 		nap_ms(POLL_MS);
 	}

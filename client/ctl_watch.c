@@ -62,15 +62,6 @@ struct watch {
 	char when[16];          /* HH:MM:SS of the latest refresh */
 };
 
-static double
-now_mono(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
 static void
 clock_text(char *buf, size_t size)
 {
@@ -364,7 +355,7 @@ draw(struct watch *w)
 static int
 run_lines(struct watch *w)
 {
-	double next = now_mono();
+	double next = ctl_now();
 	int rc;
 
 	for (long round = 0; w->count == 0 || round < w->count; round++) {
@@ -390,7 +381,7 @@ run_lines(struct watch *w)
 			break;
 		next += w->interval;
 		for (;;) {
-			double left = next - now_mono();
+			double left = next - ctl_now();
 			struct timespec ts;
 
 			if (left <= 0)
@@ -400,8 +391,8 @@ run_lines(struct watch *w)
 			nanosleep(&ts, NULL);
 		}
 		/* Fell behind (a slow daemon): start counting afresh. */
-		if (next < now_mono() - w->interval)
-			next = now_mono();
+		if (next < ctl_now() - w->interval)
+			next = ctl_now();
 	}
 	return CTL_EXIT_OK;
 }
@@ -425,9 +416,9 @@ run_screen(struct watch *w)
 		return CTL_EXIT_INTERNAL;
 	}
 	draw(w);
-	next = now_mono() + w->interval;
+	next = ctl_now() + w->interval;
 	for (long round = 1; w->count == 0 || round < w->count;) {
-		double left = next - now_mono();
+		double left = next - ctl_now();
 		int key = left > 0 ? ctl_term_key((int)(left * 1000) + 1) : 0;
 		bool redraw_now = false;
 
@@ -444,14 +435,14 @@ run_screen(struct watch *w)
 			w->o->bytes = !w->o->bytes;
 			redraw_now = true;
 		} else if (key == ' ') {
-			next = now_mono();
+			next = ctl_now();
 		}
-		if (now_mono() >= next) {
+		if (ctl_now() >= next) {
 			/* Failures are shown on the screen; the view goes on. */
 			refresh(w, true);
 			next += w->interval;
-			if (next < now_mono())
-				next = now_mono() + w->interval;
+			if (next < ctl_now())
+				next = ctl_now() + w->interval;
 			round++;
 			redraw_now = true;
 		}

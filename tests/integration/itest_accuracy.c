@@ -38,35 +38,6 @@ static char accuracy_bin[PATH_MAX + 32];
 /* ---- reading /metrics ---- */
 
 /*
- * Reads one label value at p (just after the opening quote), unescaped,
- * into out. Returns the character after the closing quote, or NULL.
- */
-static const char *read_quoted(const char *p, char *out, size_t size)
-{
-	size_t n = 0;
-
-	for (;;) {
-		char c = *p++;
-
-		if (c == '\0' || c == '\n')
-			return NULL;
-		if (c == '"')
-			break;
-		if (c == '\\') {
-			c = *p++;
-			if (c == 'n')
-				c = '\n';
-			else if (c != '\\' && c != '"')
-				return NULL;
-		}
-		if (n + 1 < size)
-			out[n++] = c;
-	}
-	out[n] = '\0';
-	return p;
-}
-
-/*
  * Finds the sample of `metric` with pid="pid" and, when label is not
  * empty, the label "name=value" (le compares as a number). Returns 1 and
  * sets *out, or 0.
@@ -106,7 +77,7 @@ static int sample(const char *text, const char *metric, long pid, const char *la
 				break;
 			memcpy(name, p, n);
 			name[n] = '\0';
-			p = read_quoted(eq + 2, value, sizeof(value));
+			p = it_label_value(eq + 2, value, sizeof(value));
 			if (p == NULL)
 				break;
 			if (strcmp(name, "pid") == 0)

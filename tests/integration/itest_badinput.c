@@ -7,7 +7,6 @@
 #include <poll.h>
 #include <stdint.h>
 #include <sys/socket.h>
-#include <sys/un.h>
 #include <unistd.h>
 
 #define HOLD_BLOCKS 1024
@@ -32,26 +31,6 @@ static int read_figures(const char *url, long pid, struct figures *f)
 	    it_metric_pid(r.body, "memprobe_process_exited", pid, &f->exited);
 	it_http_free(&r);
 	return ok;
-}
-
-/* Connects to the agent socket. Returns the descriptor or -errno. */
-static int agent_connect(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd;
-
-	if (it_unix_addr(&sun, path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	return fd;
 }
 
 /* Waits until the peer closes fd. Returns 1 if it did within timeout_ms. */
@@ -257,7 +236,7 @@ static void check_bad(const struct it_daemon *d, long pid, const struct figures 
 	if (b->reason != NULL)
 		by_reason.above = rejected(d->url, b->reason);
 
-	fd = agent_connect(d->sock);
+	fd = it_seqpacket_connect(d->sock);
 	if (fd < 0) {
 		fprintf(stderr, "  %s: connect %s: %s\n", b->what, d->sock, strerror(-fd));
 		CHECK(0);
@@ -356,7 +335,7 @@ static void bad_input(void)
 
 	/* Control: the same socket takes a well-formed HELLO and SAMPLE from us,
 	 * so the rejections above were for the faults, not for the sender. */
-	fd = agent_connect(d.sock);
+	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	n = encode_hello(msg, "itest_control");
 	REQUIRE(n > 0 && send(fd, msg, n, MSG_NOSIGNAL) == (ssize_t)n);
@@ -371,10 +350,8 @@ static void bad_input(void)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	it_proc_kill(&hold);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 int itest_badinput_run(void)

@@ -42,9 +42,8 @@ static char work_dir[64];
 static int ctl_exec(struct ctl_result *r, char *const argv[], char *const env[])
 {
 	char *full[64];
-	struct it_proc p;
 	size_t n = 0;
-	int rc = 0;
+	int st;
 
 	memset(r, 0, sizeof(*r));
 	r->status = -1;
@@ -52,21 +51,17 @@ static int ctl_exec(struct ctl_result *r, char *const argv[], char *const env[])
 	for (size_t i = 0; argv[i] != NULL && n < 63; i++)
 		full[n++] = argv[i];
 	full[n] = NULL;
-	if (it_proc_start(&p, full, env, err_path) < 0)
-		return -1;
-	it_proc_close_stdin(&p);
-	if (it_proc_read_all(&p, r->out, sizeof(r->out), IT_TIMEOUT_MS) < 0 ||
-	    it_proc_wait(&p, IT_TIMEOUT_MS) < 0) {
-		fprintf(stderr, "  memprobectl %s ... did not finish\n", argv[0]);
-		rc = -1;
-	} else if (WIFEXITED(p.status)) {
-		r->status = WEXITSTATUS(p.status);
-	} else if (WIFSIGNALED(p.status)) {
-		r->signal = WTERMSIG(p.status);
-	}
-	it_proc_kill(&p);
+	st = it_run(full, env, err_path, r->out, sizeof(r->out));
 	it_slurp(err_path, r->err, sizeof(r->err));
-	return rc;
+	if (st == -1) {
+		fprintf(stderr, "  memprobectl %s ... did not finish\n", argv[0]);
+		return -1;
+	}
+	if (WIFEXITED(st))
+		r->status = WEXITSTATUS(st);
+	else if (WIFSIGNALED(st))
+		r->signal = WTERMSIG(st);
+	return 0;
 }
 
 /* Prints what a run gave, after a failed check. */

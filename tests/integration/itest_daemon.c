@@ -14,32 +14,12 @@
 #include <stdint.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #define MIB (1024.0 * 1024.0)
 
 /* ---- a hand-built agent: the protocol spoken with common/proto.c ---- */
-
-static int agent_connect(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd;
-
-	if (it_unix_addr(&sun, path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	return fd;
-}
 
 static int send_msg(int fd, const unsigned char *buf, size_t n)
 {
@@ -215,7 +195,7 @@ static void spoofed_pid(void)
 
 	REQUIRE(it_daemon_start(&d, 60) == 0);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	fd = agent_connect(d.sock);
+	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_parent") == 0);
 	REQUIRE(send_heap(fd, 1111) == 0);
@@ -263,9 +243,7 @@ static void spoofed_pid(void)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* The C agent and the Python agent of one process: one entry. */
@@ -279,8 +257,8 @@ static void merge_connections(void)
 
 	REQUIRE(it_daemon_start(&d, 60) == 0);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	c = agent_connect(d.sock);
-	py = agent_connect(d.sock);
+	c = it_seqpacket_connect(d.sock);
+	py = it_seqpacket_connect(d.sock);
 	REQUIRE(c >= 0 && py >= 0);
 	REQUIRE(send_hello(c, PROTO_AGENT_C, "itest_merge") == 0);
 	REQUIRE(send_hello(py, PROTO_AGENT_PYTHON, "python3") == 0);
@@ -319,9 +297,7 @@ out:
 		close(c);
 	if (py >= 0)
 		close(py);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* An exited process stays exited_ttl seconds, then its series go. */
@@ -333,7 +309,7 @@ static void exited_ttl(void)
 
 	REQUIRE(it_daemon_start(&d, 1) == 0);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	fd = agent_connect(d.sock);
+	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_ttl") == 0);
 	REQUIRE(send_heap(fd, 4242) == 0);
@@ -347,9 +323,7 @@ static void exited_ttl(void)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* A child that connects as its own process, says HELLO and a SAMPLE, then
@@ -365,7 +339,7 @@ static pid_t start_child_agent(const char *sock, const char *comm, uint64_t live
 	pid = fork();
 	if (pid == 0) {
 		char c;
-		int fd = agent_connect(sock);
+		int fd = it_seqpacket_connect(sock);
 
 		close(p[1]);
 		if (fd >= 0 && send_hello(fd, PROTO_AGENT_C, comm) == 0)
@@ -393,7 +367,7 @@ static void limits(void)
 	REQUIRE(c1 > 0);
 	snprintf(pid, sizeof(pid), "%d", (int)c1);
 	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 100, 100));
-	fd = agent_connect(d.sock);
+	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_second") == 0);
 	CHECK(peer_closed(fd, IT_TIMEOUT_MS));
@@ -404,11 +378,11 @@ static void limits(void)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 	/* max_connections 3: the child holds one; two more fit, a fourth not. */
-	f2 = agent_connect(d.sock);
-	f3 = agent_connect(d.sock);
+	f2 = it_seqpacket_connect(d.sock);
+	f3 = it_seqpacket_connect(d.sock);
 	REQUIRE(f2 >= 0 && f3 >= 0);
 	REQUIRE(wait_metric(d.url, "memprobe_daemon_connections_accepted_total", NULL, NULL, 4, 4));
-	f4 = agent_connect(d.sock);
+	f4 = it_seqpacket_connect(d.sock);
 	REQUIRE(f4 >= 0);               /* the kernel accepts; the daemon closes */
 	CHECK(peer_closed(f4, IT_TIMEOUT_MS));
 	CHECK(wait_metric(d.url, "memprobe_daemon_connections_refused_total", NULL, NULL, 1, 1));
@@ -425,7 +399,7 @@ static void limits(void)
 	c1 = -1;
 	/* It exited: its place goes to us, whose gauges and rate are bounded. */
 	CHECK(wait_metric(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
-	fd = agent_connect(d.sock);
+	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_limits") == 0);
 	REQUIRE(send_gauge(fd, "a", 1) == 0);
@@ -449,9 +423,7 @@ out:
 	}
 	if (fd >= 0)
 		close(fd);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* Runs memprobed with argv and expects exit 2 and `want` in its stderr. */
@@ -520,13 +492,9 @@ static void config_errors(void)
 		char *argv[] = { itest.memprobed, "--config", path, "--exited-ttl", "9",
 			"--check-config", NULL };
 		char out[4096];
-		struct it_proc p;
+		int st = it_run(argv, NULL, NULL, out, sizeof(out));
 
-		REQUIRE(it_proc_start(&p, argv, NULL, NULL) == 0);
-		CHECK(it_proc_read_all(&p, out, sizeof(out), IT_TIMEOUT_MS) >= 0);
-		CHECK(it_proc_wait(&p, IT_TIMEOUT_MS) == 0);
-		it_proc_kill(&p);
-		CHECK(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+		CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		CHECK(strstr(out, "\nexited_ttl = 9\n") != NULL);
 		CHECK(strstr(out, "\nseries = command\n") != NULL);
 		CHECK(strstr(out, "\nhistory_length = 300\n") != NULL);
@@ -547,7 +515,7 @@ static void sighup_reload(void)
 	write_text(conf, "[memprobed]\nseries = process\nmax_gauges = 8\n");
 	REQUIRE(it_daemon_start_args(&d, 60, extra) == 0);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	fd = agent_connect(d.sock);
+	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_hup") == 0);
 	REQUIRE(send_heap(fd, 3000) == 0);
@@ -583,9 +551,7 @@ static void sighup_reload(void)
 out:
 	if (fd >= 0)
 		close(fd);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 	it_rmtree(dir);
 }
 
@@ -751,9 +717,7 @@ out:
 			close(slow[i]);
 	if (more >= 0)
 		close(more);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* /proc figures, the JSON API in full, history and status. */
@@ -857,10 +821,8 @@ static void proc_and_api(void)
 out:
 	json_decref(root);
 	it_http_free(&r);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	it_proc_kill(&hold);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* Forks a child with exactly pid `want` through ns_last_pid (root only);
@@ -956,9 +918,7 @@ out:
 		close(in);
 	if (b > 0)
 		waitpid(b, &st, 0);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 int itest_daemon_run(void)

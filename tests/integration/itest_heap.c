@@ -155,12 +155,10 @@ static void e2e_heap(void)
 	CHECK(it_metric_pid(r.body, "memprobe_heap_peak_bytes", pid, &v));
 	CHECK_U64(v, >=, HOLD_LO);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	it_http_free(&r);
 	json_decref(aw.last);
 	it_proc_kill(&hold);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 int itest_heap_run(void)

@@ -58,10 +58,8 @@ static void promtool(void)
 	    IT_TIMEOUT_MS, NULL));
 	check_scrape(&d, "with an exited process");
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	it_proc_kill(&hold);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* Checks that r is a JSON error: {"error": "..."} with the given status. */
@@ -111,10 +109,8 @@ static void http_errors(void)
 	REQUIRE(it_get(d.url, "/metrics", &r) == 0);
 	CHECK_U64(r.status, ==, 200);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	it_http_free(&r);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 static void daemon_sigterm(void)
@@ -131,9 +127,7 @@ static void daemon_sigterm(void)
 	/* It removes its agent socket on the way out. */
 	CHECK(stat(d.sock, &st) < 0 && errno == ENOENT);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 int itest_http_run(void)

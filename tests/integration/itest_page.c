@@ -136,9 +136,7 @@ static void page_headers(void)
 	CHECK(r.status == 404);
 out:
 	it_http_free(&r);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* ---- Chromium ---- */
@@ -388,9 +386,7 @@ static void page_chromium(void)
 out:
 	free(dom);
 	it_proc_kill(&hold);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 	it_rmtree(dir);
 }
 

@@ -252,16 +252,12 @@ static void openmetrics(void)
 		check_formats(&d, mode ? "series = command" : "series = process");
 		close(fd);
 		fd = -1;
-		if (harness_failures)
-			it_daemon_dump_log(&d);
-		CHECK(it_daemon_stop(&d) == 0);
+		CHECK(it_daemon_finish(&d, harness_failures) == 0);
 	}
 out:
 	if (fd >= 0)
 		close(fd);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	it_daemon_stop(&d);
+	it_daemon_finish(&d, harness_failures);
 }
 
 /* ---- a real Prometheus ---- */
@@ -388,9 +384,7 @@ out:
 		CHECK(it_proc_stop(&prom, SIGTERM, 4 * IT_TIMEOUT_MS) == 0);
 	it_proc_kill(&prom);
 	it_proc_kill(&hold);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* config/: the scrape config, the rules and their tests, the dashboard. */

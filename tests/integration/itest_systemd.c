@@ -156,26 +156,6 @@ static int healthz(const char *url)
 	return ok;
 }
 
-/* A SOCK_SEQPACKET connection to path, or -errno. */
-static int seqpacket_connect(const char *path)
-{
-	struct sockaddr_un sun;
-	int fd;
-
-	if (it_unix_addr(&sun, path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	return fd;
-}
-
 /* Whether something accepts TCP connections on 127.0.0.1:port. */
 static int tcp_listening(int port)
 {
@@ -291,7 +271,7 @@ static void systemd_notify(void)
 	/* The moment READY=1 arrives, both sockets serve. */
 	REQUIRE(notify_wait(&n, "READY=1", IT_START_TIMEOUT_MS));
 	CHECK(healthz(d.url));
-	fd = seqpacket_connect(d.sock);
+	fd = it_seqpacket_connect(d.sock);
 	CHECK(fd >= 0);
 	if (fd >= 0)
 		close(fd);
@@ -330,9 +310,7 @@ static void systemd_notify(void)
 out:
 	it_proc_kill(&hold);
 	notify_close(&n);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /*
@@ -384,7 +362,7 @@ static void socket_activation(void)
 		 * connection: ours, which sends nothing. */
 		REQUIRE(it_wait_until(file_or_exit, &wf, IT_START_TIMEOUT_MS));
 		if (d.proc.pid != 0)
-			trigger = seqpacket_connect(d.sock);
+			trigger = it_seqpacket_connect(d.sock);
 		if (d.proc.pid != 0 && trigger >= 0 && it_wait_until(up_or_exit, &wu, IT_START_TIMEOUT_MS) &&
 		    d.proc.pid != 0)
 			break;
@@ -420,9 +398,7 @@ out:
 	if (trigger >= 0)
 		close(trigger);
 	it_proc_kill(&hold);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	it_daemon_stop(&d);
+	it_daemon_finish(&d, harness_failures);
 }
 
 /*
@@ -464,9 +440,7 @@ static void socket_activation_wrong_type(void)
 out:
 	if (trigger >= 0)
 		close(trigger);
-	if (harness_failures)
-		it_daemon_dump_log(&d);
-	it_daemon_stop(&d);
+	it_daemon_finish(&d, harness_failures);
 }
 
 int itest_systemd_run(void)

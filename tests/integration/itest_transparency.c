@@ -280,11 +280,9 @@ static void transparent_python(void)
 	check_seen_comm(&d, "python3", 4);
 	check_seen_comm(&d, "tr", 1);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	outcome_free(&plain);
 	outcome_free(&with);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 static char bash_workload[] =
@@ -315,11 +313,9 @@ static void transparent_bash(void)
 	check_seen_comm(&d, "tr", 1);
 	check_seen_comm(&d, "md5sum", 1);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	outcome_free(&plain);
 	outcome_free(&with);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* Writes n lines of pseudo-random words and numbers to path. */
@@ -358,11 +354,9 @@ static void transparent_sort(void)
 	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 0);
 	CHECK(with.len > 200000 * 20);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	outcome_free(&plain);
 	outcome_free(&with);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 	it_rmtree(tmp);
 }
 
@@ -439,12 +433,10 @@ static void transparent_make(void)
 	check_seen_comm(&d, "prog", 1);
 	check_seen_comm(&d, "cc1", 9);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	outcome_free(&plain);
 	outcome_free(&with);
 	outcome_free(&c);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 	it_rmtree(dir);
 }
 
@@ -484,12 +476,10 @@ static void transparent_stress(void)
 	CHECK(it_metric_pid(r.body, "memprobe_heap_failed_allocations_total", with.pid, &v));
 	CHECK_U64(v, ==, 0);
 out:
-	if (harness_failures)
-		it_daemon_dump_log(&d);
 	it_http_free(&r);
 	outcome_free(&plain);
 	outcome_free(&with);
-	CHECK(it_daemon_stop(&d) == 0);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
 /* ---- exported symbols ---- */

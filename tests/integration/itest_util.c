@@ -244,6 +244,25 @@ int it_unix_addr(struct sockaddr_un *sun, const char *path)
 	return 0;
 }
 
+int it_seqpacket_connect(const char *path)
+{
+	struct sockaddr_un sun;
+	int fd;
+
+	if (it_unix_addr(&sun, path) < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
 int it_free_port(void)
 {
 	struct sockaddr_in sin;
@@ -638,7 +657,9 @@ void it_daemon_dump_log(const struct it_daemon *d)
 	fclose(f);
 }
 
-int it_daemon_stop(struct it_daemon *d)
+/* it_daemon_stop(); the log is printed on a failure unless dumped says it
+ * was already. */
+static int daemon_stop(struct it_daemon *d, int dumped)
 {
 	int rc = 0;
 
@@ -651,13 +672,25 @@ int it_daemon_stop(struct it_daemon *d)
 			    d->proc.status);
 			rc = -1;
 		}
-		if (rc < 0)
+		if (rc < 0 && !dumped)
 			it_daemon_dump_log(d);
 	}
 	it_proc_kill(&d->proc);
 	it_rmtree(d->dir);
 	d->dir[0] = '\0';
 	return rc;
+}
+
+int it_daemon_stop(struct it_daemon *d)
+{
+	return daemon_stop(d, 0);
+}
+
+int it_daemon_finish(struct it_daemon *d, int failed)
+{
+	if (failed)
+		it_daemon_dump_log(d);
+	return daemon_stop(d, failed);
 }
 
 void it_agent_env(char *env[], char *storage, const char *sock)
@@ -773,6 +806,31 @@ int it_http_header(const struct it_http *r, const char *name, char *out, size_t 
 
 /* ---- Prometheus text ---- */
 
+const char *it_label_value(const char *p, char *out, size_t size)
+{
+	size_t n = 0;
+
+	for (;;) {
+		char c = *p++;
+
+		if (c == '\0' || c == '\n')
+			return NULL;
+		if (c == '"')
+			break;
+		if (c == '\\') {
+			c = *p++;
+			if (c == 'n')
+				c = '\n';
+			else if (c != '\\' && c != '"')
+				return NULL;
+		}
+		if (n + 1 < size)
+			out[n++] = c;
+	}
+	out[n] = '\0';
+	return p;
+}
+
 /*
  * Whether the label set starting after '{' holds label="value". Label values
  * are compared unescaped (\\, \", \n). *end gets the character after '}',
@@ -781,13 +839,13 @@ int it_http_header(const struct it_http *r, const char *name, char *out, size_t 
 static int labels_match(const char *p, const char *label, const char *value,
     const char **end)
 {
+	char v[1024];
 	int match = label == NULL;
 
 	*end = NULL;
 	for (;;) {
-		const char *name = p, *v;
-		size_t nlen, vi = 0;
-		int same;
+		const char *name;
+		size_t nlen;
 
 		while (*p == ' ' || *p == ',')
 			p++;
@@ -801,29 +859,11 @@ static int labels_match(const char *p, const char *label, const char *value,
 		if (*p != '=' || p[1] != '"')
 			return 0;
 		nlen = (size_t)(p - name);
-		p += 2;
-		same = label != NULL && strlen(label) == nlen && strncmp(name, label, nlen) == 0;
-		v = value;
-		for (;;) {
-			char c = *p++;
-
-			if (c == '\0' || c == '\n')
-				return 0;
-			if (c == '"')
-				break;
-			if (c == '\\') {
-				c = *p++;
-				if (c == 'n')
-					c = '\n';
-				else if (c != '\\' && c != '"')
-					return 0;
-			}
-			if (same && (v[vi] == '\0' || v[vi] != c))
-				same = 0;
-			if (same)
-				vi++;
-		}
-		if (same && v[vi] == '\0')
+		p = it_label_value(p + 2, v, sizeof(v));
+		if (p == NULL)
+			return 0;
+		if (label != NULL && strlen(label) == nlen && strncmp(name, label, nlen) == 0 &&
+		    strcmp(v, value) == 0)
 			match = 1;
 	}
 }
@@ -1040,6 +1080,23 @@ uint64_t it_self_start_time(void)
 			v = strtoull(p + 1, NULL, 10);
 	}
 	return v;
+}
+
+int it_run(char *const argv[], char *const env[], const char *stderr_path, char *out,
+    size_t size)
+{
+	struct it_proc p;
+	int status = -1;
+
+	out[0] = '\0';
+	if (it_proc_start(&p, argv, env, stderr_path) < 0)
+		return -1;
+	it_proc_close_stdin(&p);
+	if (it_proc_read_all(&p, out, size, IT_TIMEOUT_MS) >= 0 &&
+	    it_proc_wait(&p, IT_TIMEOUT_MS) == 0)
+		status = p.status;
+	it_proc_kill(&p);
+	return status;
 }
 
 int it_daemon_run_once(char *const args[], const char *dir, char *err, size_t size)

@@ -81,6 +81,10 @@ void it_rmtree(const char *dir);
 struct sockaddr_un;
 int it_unix_addr(struct sockaddr_un *sun, const char *path);
 
+/* A SOCK_SEQPACKET connection to the socket at path (an agent socket):
+ * the descriptor, or -errno. */
+int it_seqpacket_connect(const char *path);
+
 /* Returns a TCP port on 127.0.0.1 that was free a moment ago, or -errno. */
 int it_free_port(void);
 
@@ -171,6 +175,10 @@ void it_daemon_dump_log(const struct it_daemon *d);
  */
 int it_daemon_stop(struct it_daemon *d);
 
+/* The end of a test: the daemon's log when failed (the test's
+ * harness_failures) is not 0, then it_daemon_stop(). */
+int it_daemon_finish(struct it_daemon *d, int failed);
+
 /*
  * Environment for a program watched by d: NULL-terminated, in env (at least
  * 4 entries), strings in storage (at least 2 * PATH_MAX bytes). Sets
@@ -186,6 +194,16 @@ void it_agent_env(char *env[], char *storage, const char *sock);
  * within IT_TIMEOUT_MS (it is killed then).
  */
 int it_daemon_run_once(char *const args[], const char *dir, char *err, size_t size);
+
+/*
+ * Runs argv (argv[0] absolute) to its end with the environment additions
+ * env (as it_proc_start), stdin closed, stderr to stderr_path (NULL:
+ * inherited) and stdout in out (cut to size - 1). Returns its wait
+ * status, or -1 when it could not start or did not end within
+ * IT_TIMEOUT_MS.
+ */
+int it_run(char *const argv[], char *const env[], const char *stderr_path, char *out,
+    size_t size);
 
 /* ---- HTTP ---- */
 
@@ -224,6 +242,13 @@ void it_http_free(struct it_http *r);
 int it_http_header(const struct it_http *r, const char *name, char *out, size_t size);
 
 /* ---- Prometheus text ---- */
+
+/*
+ * Reads one label value of the exposition at p (just after its opening
+ * quote), unescaped, into out (cut to size - 1). Returns the character
+ * after the closing quote, or NULL when the value is malformed.
+ */
+const char *it_label_value(const char *p, char *out, size_t size);
 
 /*
  * Finds the sample of metric `name` (exactly, not a longer name) whose

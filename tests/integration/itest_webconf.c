@@ -281,9 +281,7 @@ static int web_daemon_start(struct it_daemon *d, char *web, struct req *q, int t
  * (exit status 0 expected), the temp dir removed. */
 static void web_daemon_end(struct it_daemon *d, const char *dir)
 {
-	if (harness_failures)
-		it_daemon_dump_log(d);
-	CHECK(it_daemon_stop(d) == 0);
+	CHECK(it_daemon_finish(d, harness_failures) == 0);
 	it_rmtree(dir);
 }
 
@@ -608,13 +606,9 @@ static void webconf_errors(void)
 	{
 		char *argv[] = { itest.memprobed, "--config", conf, "--check-config", NULL };
 		char out[4096];
-		struct it_proc p;
+		int st = it_run(argv, NULL, NULL, out, sizeof(out));
 
-		REQUIRE(it_proc_start(&p, argv, NULL, NULL) == 0);
-		CHECK(it_proc_read_all(&p, out, sizeof(out), IT_TIMEOUT_MS) >= 0);
-		CHECK(it_proc_wait(&p, IT_TIMEOUT_MS) == 0);
-		it_proc_kill(&p);
-		CHECK(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 0);
+		CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
 		snprintf(want, sizeof(want), "\nweb_config_file = %s\n", web);
 		CHECK(strstr(out, want) != NULL);
 	}
@@ -1070,9 +1064,8 @@ static int memprobectl(char *const args[], char *const env[], const char *dir, c
     size_t outsize, char *err, size_t errsize)
 {
 	char ctl[PATH_MAX + 16], errpath[PATH_MAX], *argv[24];
-	struct it_proc p;
 	size_t n = 0;
-	int status = -1;
+	int st;
 
 	snprintf(ctl, sizeof(ctl), "%s/memprobectl", itest.build);
 	snprintf(errpath, sizeof(errpath), "%s/memprobectl.stderr", dir);
@@ -1080,16 +1073,9 @@ static int memprobectl(char *const args[], char *const env[], const char *dir, c
 	for (size_t i = 0; args[i] != NULL && n < 23; i++)
 		argv[n++] = args[i];
 	argv[n] = NULL;
-	out[0] = err[0] = '\0';
-	if (it_proc_start(&p, argv, env, errpath) < 0)
-		return -1;
-	it_proc_close_stdin(&p);
-	if (it_proc_read_all(&p, out, outsize, IT_TIMEOUT_MS) >= 0 &&
-	    it_proc_wait(&p, IT_TIMEOUT_MS) == 0 && WIFEXITED(p.status))
-		status = WEXITSTATUS(p.status);
-	it_proc_kill(&p);
+	st = it_run(argv, env, errpath, out, outsize);
 	it_slurp(errpath, err, errsize);
-	return status;
+	return st != -1 && WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 /*
