@@ -33,9 +33,10 @@ WITH_LIBSYSTEMD ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo ye
 ifeq ($(WITH_LIBSYSTEMD),yes)
 PKGS_DAEMON += libsystemd
 $(BUILD)/obj/daemon/sd.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
+$(BUILD)/obj/daemon/fdstore.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
 endif
 
-COMMON_SRC = common/proto.c
+COMMON_SRC = common/proto.c common/region.c
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
 AGENT_SRC  = $(wildcard client/agent_*.c) $(COMMON_SRC)
 CTL_SRC    = $(wildcard client/ctl_*.c)
@@ -49,7 +50,7 @@ UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_SRC   = $(wildcard tests/progs/*.c)
 PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
 ITEST_SRC  = $(wildcard tests/integration/*.c)
-ITEST_OBJ  = $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/common/proto.o
+ITEST_OBJ  = $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 ITEST_BIN  = $(BUILD)/tests/integration
 
 PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl

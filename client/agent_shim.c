@@ -32,6 +32,8 @@ static struct {
 	void *(*mremap)(void *, size_t, size_t, int, ...);
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
+	void (*exit)(int) __attribute__((noreturn));
+	void (*quick_exit)(int) __attribute__((noreturn));
 } real;
 
 int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
@@ -165,6 +167,8 @@ static int resolve(void)
 	agent_real_pthread_create = sym("pthread_create");
 	real.exit_ = sym("_exit");
 	real.Exit_ = sym("_Exit");
+	real.exit = sym("exit");
+	real.quick_exit = sym("quick_exit");
 	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
 	real.malloc = sym("malloc");
 	resolving = 0;
@@ -191,22 +195,20 @@ static int resolve(void)
 /* Counts an allocation's result off the fast path; returns p. */
 static __attribute__((noinline)) void *count_alloc_slow(void *p)
 {
-	struct agent_thread *t = agent_thread_slow();
+	agent_slot *t = agent_thread_slow();
 
 	if (t != NULL) {
 		if (p != NULL)
 			agent_on_alloc(t, usable_of(p));
 		else
 			agent_on_fail(t);
-	} else if (agent_tls.mode == AGENT_DEAD) {
-		agent_count_shared(p != NULL ? (int64_t)usable_of(p) : 0);
 	}
 	return p;
 }
 
-static __attribute__((noinline)) void *publish_ret(struct agent_thread *t, void *p)
+static __attribute__((noinline)) void *slow_ret(agent_slot *t, void *p)
 {
-	agent_publish(t);
+	agent_slot_slow(t);
 	return p;
 }
 
@@ -217,9 +219,10 @@ static __attribute__((noinline)) void *publish_ret(struct agent_thread *t, void 
  */
 static ALWAYS_INLINE void *count_alloc(void *p)
 {
-	struct agent_thread *t = agent_tls.slot;
+	agent_slot *t = agent_tls.slot;
 	uintptr_t sp = agent_sp();
 	size_t hdr, usable;
+	uint64_t ab;
 	int64_t net;
 
 	if (unlikely(t == NULL || p == NULL))
@@ -230,26 +233,25 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	usable = (hdr & ~(size_t)7) - sizeof(size_t);
 	if (sp < t->stack_low)
 		t->stack_low = sp;
-	net = t->c.net + (int64_t)usable;
-	t->c.net = net;
-	t->c.alloc_bytes += usable;
-	t->c.bins[agent_bin(usable)]++;
-	if (unlikely(net > t->hi))
-		return publish_ret(t, p);
+	net = t->net + (int64_t)usable;
+	ab = t->alloc_bytes + usable;
+	t->net = net;
+	t->alloc_bytes = ab;
+	t->bins[agent_bin(usable)]++;
+	if (AGENT_ALLOC_DUE(t, net, ab))
+		return slow_ret(t, p);
 	return p;
 }
 
 static __attribute__((noinline)) void count_free_slow(size_t usable)
 {
-	struct agent_thread *t;
+	agent_slot *t;
 
 	if (agent_tls.mode == AGENT_BUSY)
 		return;
 	t = agent_thread_slow();
 	if (t != NULL)
 		agent_on_free(t, usable);
-	else if (agent_tls.mode == AGENT_DEAD)
-		agent_count_shared(-(int64_t)usable);
 }
 
 /* free() off the fast path: boot blocks, mmapped chunks, other allocators,
@@ -274,15 +276,15 @@ EXPORT void *malloc(size_t size)
 	return count_alloc(p);
 }
 
-static __attribute__((noinline)) void publish_free(struct agent_thread *t, void *p)
+static __attribute__((noinline)) void slow_free(agent_slot *t, void *p)
 {
-	agent_publish(t);
+	agent_slot_slow(t);
 	real.free(p);
 }
 
 EXPORT void free(void *p)
 {
-	struct agent_thread *t = agent_tls.slot;
+	agent_slot *t = agent_tls.slot;
 	size_t hdr;
 	int64_t net;
 
@@ -291,11 +293,11 @@ EXPORT void free(void *p)
 	hdr = ((const size_t *)p)[-1];
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
 		goto slow;
-	net = t->c.net - (int64_t)((hdr & ~(size_t)7) - sizeof(size_t));
-	t->c.net = net;
-	t->c.frees++;
-	if (unlikely(net < t->lo)) {
-		publish_free(t, p);
+	net = t->net - (int64_t)((hdr & ~(size_t)7) - sizeof(size_t));
+	t->net = net;
+	t->frees++;
+	if (unlikely(net < t->agent.lo)) {
+		slow_free(t, p);
 		return;
 	}
 	real.free(p);
@@ -530,6 +532,7 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 	if (p != MAP_FAILED)
 		agent_mmap_added_locked(p, len, (flags & MAP_ANONYMOUS) != 0);
 	agent_mmap_unlock();
+	agent_region_store_mmap();
 	errno = saved;
 	return p;
 }
@@ -552,6 +555,7 @@ EXPORT int munmap(void *addr, size_t len)
 	if (r == 0)
 		agent_mmap_removed_locked(addr, len);
 	agent_mmap_unlock();
+	agent_region_store_mmap();
 	errno = saved;
 	return r;
 }
@@ -582,14 +586,20 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	if (p != MAP_FAILED)
 		agent_mmap_moved_locked(old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
 	agent_mmap_unlock();
+	agent_region_store_mmap();
 	errno = saved;
 	return p;
 }
 
-/* _exit skips destructors, so it sends the final sample itself. */
+/*
+ * The ways a program ends by itself: each records its status in the region
+ * (two stores, nothing else), so memprobed can say how it ended. The
+ * figures need nothing at exit: memprobed reads them from the region after
+ * the process is gone, however it went.
+ */
 EXPORT void _exit(int status)
 {
-	agent_report_final();
+	agent_region_exit(status);
 	if (real.exit_ != NULL)
 		real.exit_(status);
 	syscall(SYS_exit_group, status);
@@ -598,9 +608,27 @@ EXPORT void _exit(int status)
 
 EXPORT void _Exit(int status)
 {
-	agent_report_final();
+	agent_region_exit(status);
 	if (real.Exit_ != NULL)
 		real.Exit_(status);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+EXPORT void exit(int status)
+{
+	agent_region_exit(status);
+	if (real.exit != NULL)
+		real.exit(status);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+EXPORT void quick_exit(int status)
+{
+	agent_region_exit(status);
+	if (real.quick_exit != NULL)
+		real.quick_exit(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -629,20 +657,17 @@ static void agent_init(void)
 		return;
 	}
 	err = agent_core_init();
-	if (err == 0)
-		err = agent_report_start();
 	if (err != 0) {
 		agent_warn("cannot start; counting nothing, the program runs on");
 		agent_disabled = 1;
 	}
 	agent_leave(mode);
 	/* The loading thread (main, for a preload) is counted from now on,
-	 * even if it never allocates. */
+	 * even if it never allocates; then the region is handed over. */
 	agent_thread_started();
-}
-
-__attribute__((destructor))
-static void agent_fini(void)
-{
-	agent_report_final();
+	if (agent_disabled)
+		return;
+	mode = agent_enter();
+	agent_region_start();
+	agent_leave(mode);
 }

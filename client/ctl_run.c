@@ -302,7 +302,9 @@ report_text(const struct ctl_opts *o, const struct outcome *out, const char *soc
 	char lim[CTL_FMT_NUM_LEN + 2], pct[CTL_FMT_NUM_LEN];
 	const char *name = json_string_value(json_object_get(e, "comm"));
 
-	if (name == NULL) {
+	/* "?": the daemon could not read its name from /proc (it ended first);
+	 * we know what we ran. */
+	if (name == NULL || strcmp(name, "?") == 0) {
 		name = strrchr(out->cmd, '/');
 		name = name != NULL ? name + 1 : out->cmd;
 	}

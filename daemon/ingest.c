@@ -11,20 +11,53 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "fdstore.h"
 #include "log.h"
 #include "procfs.h"
+#include "region.h"
 
 /* Work done per wakeup before other descriptors get their turn. */
 #define INGEST_ACCEPT_BATCH 64
 #define INGEST_RECV_BATCH   32
 #define INGEST_EVENTS       64
 
+#ifndef F_GET_SEALS
+#define F_GET_SEALS (1024 + 10)
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* What an epoll event's pointer names (its first field). */
+enum ingest_kind {
+	INGEST_K_CONN = 1,
+	INGEST_K_WATCH,
+};
+
+/* Descriptors a message may carry: a REGISTER's memfd and pidfd. */
+#define INGEST_MAX_FDS 2
+
+/* A process that handed over its region: its pidfd says when it ends. */
+struct watch {
+	int kind;                       /* INGEST_K_WATCH */
+	struct watch *prev, *next;
+	int fd;                         /* pidfd */
+	struct ptab_proc *proc;         /* owned by the ptab, kept while watched */
+	uid_t uid;
+};
+
 struct conn {
+	int kind;                       /* INGEST_K_CONN */
 	struct conn *prev, *next;
 	int fd;
 	pid_t pid;                      /* SO_PEERCRED at accept */
@@ -35,6 +68,7 @@ struct conn {
 	unsigned agent;                 /* enum proto_agent once HELLO came */
 	int hello;
 	int bye;
+	int registered;                 /* a REGISTER came: nothing may follow */
 	struct ptab_proc *proc;         /* set by HELLO; owned by the ptab */
 	int64_t rate_second;
 	unsigned rate_count;
@@ -53,6 +87,8 @@ struct ingest {
 	struct ptab *pt;
 	struct conn *conns;
 	unsigned nconn;
+	struct watch *watches;
+	struct fdstore *fs;             /* where regions outlive us; may be NULL */
 	struct ingest_stats st;         /* updated with atomics, read by HTTP */
 	unsigned char buf[PROTO_MAX_MSG + 1];
 };
@@ -63,6 +99,7 @@ static const char *const ingest_types[INGEST_NTYPES] = {
 	[PROTO_SAMPLE] = "sample",
 	[PROTO_GAUGE] = "gauge",
 	[PROTO_BYE] = "bye",
+	[PROTO_REGISTER] = "register",
 };
 
 const char *ingest_type_name(unsigned t)
@@ -80,6 +117,8 @@ const char *ingest_reason_name(unsigned i)
 		return "rate";
 	if (i == INGEST_R_CREDENTIALS)
 		return "credentials";
+	if (i == INGEST_R_REGION)
+		return "region";
 	return "unknown";
 }
 
@@ -556,6 +595,7 @@ static void ingest_accept(struct ingest *ing)
 			close(fd);
 			continue;
 		}
+		c->kind = INGEST_K_CONN;
 		c->fd = fd;
 		c->pid = cred.pid;
 		c->uid = cred.uid;
@@ -604,13 +644,21 @@ static int ingest_over_rate(struct ingest *ing, struct conn *c, double now)
 	return ++c->rate_count > ing->lim.max_message_rate;
 }
 
-static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_hello *h,
+static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_hello *said,
     double now)
 {
+	struct proto_hello named = *said, *h = &named;
 	struct ptab_key key;
 	char comm[4 * PROTO_COMM_MAX + 1];
 	int r;
 
+	/* Names come from /proc, never from the message: a process could
+	 * otherwise pass for any other. One that is already gone keeps "?". */
+	if (procfs_names(c->pid, h->comm, sizeof(h->comm), h->exe, sizeof(h->exe)) < 0 ||
+	    h->comm[0] == '\0') {
+		strcpy(h->comm, "?");
+		h->exe[0] = '\0';
+	}
 	key.pid = c->pid;
 	key.start_time = c->have_start_time ? c->start_time : h->start_time;
 	if (c->have_start_time && h->start_time != c->start_time)
@@ -639,18 +687,22 @@ static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_h
 
 /*
  * Checks the kernel's word on who sent a datagram against the connection's
- * SO_PEERCRED. Returns 0 when they match; 1 when another process sent it (a
- * child that inherited the descriptor, or one it was passed to): the message
- * is dropped but the connection still belongs to its owner; -1 when the
- * owner changed its uid or gid (or no credentials came): the connection is
- * closed so the agent reconnects under its new identity.
+ * SO_PEERCRED, and takes the descriptors it carries into fds (at most
+ * INGEST_MAX_FDS; any beyond are closed at once; *nfd says how many).
+ * Returns 0 when the sender matches; 1 when another process sent it (a
+ * child that inherited the descriptor, or one it was passed to): the
+ * message is dropped but the connection still belongs to its owner; -1
+ * when the owner changed its uid or gid (or no credentials came): the
+ * connection is closed so the agent reconnects under its new identity.
  */
-static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct msghdr *mh)
+static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct msghdr *mh,
+    int *fds, int *nfd)
 {
 	struct cmsghdr *cm;
 	struct ucred cred;
 	int have = 0;
 
+	*nfd = 0;
 	for (cm = CMSG_FIRSTHDR((struct msghdr *)(uintptr_t)mh); cm != NULL;
 	    cm = CMSG_NXTHDR((struct msghdr *)(uintptr_t)mh, cm)) {
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
@@ -658,15 +710,18 @@ static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct ms
 			memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
 			have = 1;
 		} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			/* Descriptors nobody asked for: close them at once. */
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int fds[64];
+			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int in[64];
 
-			if (nfd > 64)
-				nfd = 64;
-			memcpy(fds, CMSG_DATA(cm), nfd * sizeof(int));
-			for (size_t i = 0; i < nfd; i++)
-				close(fds[i]);
+			if (n > 64)
+				n = 64;
+			memcpy(in, CMSG_DATA(cm), n * sizeof(int));
+			for (size_t i = 0; i < n; i++) {
+				if (*nfd < INGEST_MAX_FDS)
+					fds[(*nfd)++] = in[i];
+				else
+					close(in[i]);
+			}
 		}
 	}
 	if (have && cred.pid == c->pid && cred.uid == c->uid && cred.gid == c->gid)
@@ -687,15 +742,346 @@ static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct ms
 	return -1;
 }
 
-/* Handles one datagram of n bytes (n may exceed the buffer: MSG_TRUNC).
- * Returns 0 to keep the connection, -1 to close it. */
+static void ingest_close_fds(int *fds, int *nfd)
+{
+	for (int i = 0; i < *nfd; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	*nfd = 0;
+}
+
+/* The pid a pidfd refers to, from /proc/self/fdinfo; -1 if it is not a
+ * pidfd (or its process has been reaped). */
+static pid_t ingest_pidfd_pid(int fd)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "\nPid:");
+	if (p == NULL)
+		return -1;
+	return (pid_t)strtol(p + 5, NULL, 10);
+}
+
+/* Whether the process of a pidfd has ended. */
+static int ingest_pidfd_ended(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1;
+}
+
+/*
+ * Maps a region's memfd read-only, once its seals promise it can never
+ * shrink under us (a shrunk file would fault the daemon on its next read).
+ * Returns the mapping and its length, or NULL with why in *why.
+ */
+static void *ingest_map_region(int fd, uint64_t *len, struct region_hdr *hdr, const char **why)
+{
+	struct stat st;
+	void *base;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		*why = "not a memfd sealed against shrinking and growing";
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)REGION_SLOT_OFF ||
+	    (uint64_t)st.st_size > REGION_MAX_SIZE) {
+		*why = "size out of bounds";
+		return NULL;
+	}
+	*len = (uint64_t)st.st_size;
+	base = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		*why = "mmap failed";
+		return NULL;
+	}
+	if (region_check(base, *len, hdr) < 0) {
+		munmap(base, *len);
+		*why = "bad header";
+		return NULL;
+	}
+	return base;
+}
+
+/* Starts watching a process through its pidfd (which the watch owns). */
+static int ingest_watch(struct ingest *ing, int pidfd, struct ptab_proc *proc, uid_t uid)
+{
+	struct epoll_event ev;
+	struct watch *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return -ENOMEM;
+	w->kind = INGEST_K_WATCH;
+	w->fd = pidfd;
+	w->proc = proc;
+	w->uid = uid;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = w;
+	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+		int e = -errno;
+
+		free(w);
+		return e;
+	}
+	w->next = ing->watches;
+	if (ing->watches != NULL)
+		ing->watches->prev = w;
+	ing->watches = w;
+	STAT_ADD(ing->st.agents_connected, 1);
+	return 0;
+}
+
+static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid);
+
+/* How the process of a watch ended: the wait status of its zombie, while
+ * its parent has not reaped it yet. */
+static void ingest_exit_status(struct ptab_proc *proc, struct ptab_exit *how)
+{
+	struct ptab_key key;
+	struct procfs_stat st;
+
+	memset(how, 0, sizeof(*how));
+	ptab_proc_key(proc, &key);
+	if (procfs_stat(key.pid, &st) < 0 || st.starttime != key.start_time ||
+	    st.state != 'Z' || !st.have_exit_code)
+		return;
+	how->known = 1;
+	if (WIFSIGNALED((int)st.exit_code))
+		how->signal = WTERMSIG((int)st.exit_code);
+	else
+		how->code = WEXITSTATUS((int)st.exit_code);
+}
+
+/* The watched process ended: its final figures, then the watch goes. */
+static void ingest_unwatch(struct ingest *ing, struct watch *w, int ended, double now)
+{
+	struct ptab_exit how;
+
+	epoll_ctl(ing->ep, EPOLL_CTL_DEL, w->fd, NULL);
+	close(w->fd);
+	if (ended) {
+		ingest_exit_status(w->proc, &how);
+		ptab_proc_exited(ing->pt, w->proc, &how, now);
+		ingest_forget(ing, w->proc, w->uid);
+	}
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		ing->watches = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	STAT_SUB(ing->st.agents_connected, 1);
+	free(w);
+}
+
+/* The store names of the regions of a process. */
+static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid)
+{
+	char name[FDSTORE_NAME_MAX];
+	struct ptab_key key;
+
+	if (ing->fs == NULL)
+		return;
+	ptab_proc_key(proc, &key);
+	for (unsigned k = PROTO_AGENT_C; k <= PROTO_AGENT_PYTHON; k++) {
+		fdstore_name(name, key.pid, key.start_time, k, uid);
+		fdstore_del(ing->fs, name);
+	}
+}
+
+/*
+ * Gives a mapped region to the process table (which owns the mapping from
+ * then on), keeps its memfd in the store, and watches the process through
+ * pidfd (consumed; -1 when the process is already gone: its figures are
+ * then final). Returns 0, or a negative errno (the caller logs it).
+ */
+static int ingest_take_region(struct ingest *ing, const struct ptab_key *key, uid_t uid,
+    void *base, uint64_t len, const struct region_hdr *hdr, int memfd, int pidfd, double now)
+{
+	char comm[PROTO_COMM_MAX + 1], exe[PROTO_EXE_MAX + 1], name[FDSTORE_NAME_MAX];
+	struct ptab_proc *proc;
+	int watch_new = 0, r;
+
+	if (pidfd < 0 || procfs_names(key->pid, comm, sizeof(comm), exe, sizeof(exe)) < 0 ||
+	    comm[0] == '\0') {
+		/* Gone before we could read its name: the kernel's word is
+		 * lost with it, and a claim of its own is not taken. */
+		strcpy(comm, "?");
+		exe[0] = '\0';
+	}
+	r = ptab_region_open(ing->pt, key, uid, comm, exe, base, len, hdr, now, &proc,
+	    &watch_new);
+	if (r < 0) {
+		munmap(base, len);
+		if (pidfd >= 0)
+			close(pidfd);
+		return r;
+	}
+	if (ing->fs != NULL && memfd >= 0 && pidfd >= 0) {
+		fdstore_name(name, key->pid, key->start_time, hdr->agent, uid);
+		if (fdstore_put(ing->fs, name, memfd) < 0)
+			log_ratelimited("fdstore", "agent pid %d: cannot keep its region for a restart",
+			    (int)key->pid);
+	}
+	if (!watch_new) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return 0;
+	}
+	if (pidfd < 0 || ingest_watch(ing, pidfd, proc, uid) < 0) {
+		/* Gone already, or no way to watch it: its figures are final. */
+		struct ptab_exit how;
+
+		ingest_exit_status(proc, &how);
+		ptab_proc_exited(ing->pt, proc, &how, now);
+		ingest_forget(ing, proc, uid);
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+	return 0;
+}
+
+/*
+ * A REGISTER: maps the region, checks who sent it, and gives it to the
+ * process table. fds[0] is the memfd, fds[1] (optional) the sender's pidfd;
+ * both are consumed. Returns 0, or -1 to reject the connection.
+ */
+static int ingest_register(struct ingest *ing, struct conn *c, const struct proto_register *m,
+    int *fds, int *nfd, double now)
+{
+	struct region_hdr hdr;
+	struct ptab_key key;
+	const char *why = NULL;
+	uint64_t len = 0;
+	void *base = NULL;
+	int pidfd = -1, memfd = -1, r;
+
+	if (*nfd < 1)
+		why = "no memfd";
+	else if (m->layout != REGION_LAYOUT)
+		why = "unknown layout";
+	else
+		base = ingest_map_region(fds[0], &len, &hdr, &why);
+	if (base != NULL && hdr.agent != m->agent) {
+		why = "agent kind differs from the message";
+		munmap(base, len);
+		base = NULL;
+	}
+	if (base != NULL) {
+		memfd = fds[0];
+		fds[0] = -1;
+	}
+	if (*nfd > 1 && ingest_pidfd_pid(fds[1]) == c->pid) {
+		pidfd = fds[1];
+		fds[1] = -1;
+	}
+	ingest_close_fds(fds, nfd);
+	if (base == NULL) {
+		STAT_ADD(ing->st.rejected[INGEST_R_REGION], 1);
+		log_ratelimited("reject", "agent pid %d: region refused (%s); closing its connection",
+		    (int)c->pid, why);
+		if (pidfd >= 0)
+			close(pidfd);
+		return -1;
+	}
+	/* Without the agent's own pidfd (an old kernel, a Python without
+	 * os.pidfd_open) we open one: the sender may have gone and its pid
+	 * been reused meanwhile, which the start time below then tells. */
+	if (pidfd < 0)
+		pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+	key.pid = c->pid;
+	/* The start time is the kernel's while the process is known to be
+	 * alive after reading it; else the region's word stands in (a
+	 * process can only name its own pid). */
+	if (procfs_start_time(c->pid, &key.start_time) < 0 || pidfd < 0 ||
+	    ingest_pidfd_ended(pidfd)) {
+		key.start_time = c->have_start_time ? c->start_time : hdr.start_time;
+		if (pidfd >= 0)
+			close(pidfd);
+		pidfd = -1;
+	}
+	r = ingest_take_region(ing, &key, c->uid, base, len, &hdr, memfd, pidfd, now);
+	close(memfd);
+	if (r == -EALREADY)
+		return 0;               /* an older copy that arrived late */
+	if (r < 0) {
+		log_ratelimited("refuse", "agent pid %d: %s; region not taken", (int)c->pid,
+		    r == -ENOSPC ? "process table full (max_processes)" : strerror(-r));
+		return -1;
+	}
+	c->registered = 1;
+	log_debug("agent pid %d: %s region (generation %llu, %u slots)",
+	    (int)c->pid, hdr.agent == PROTO_AGENT_C ? "c" : "python",
+	    (unsigned long long)hdr.generation, hdr.nslots);
+	return 0;
+}
+
+int ingest_restore(struct ingest *ing, const char *name, int fd, double now)
+{
+	struct region_hdr hdr;
+	struct procfs_stat st;
+	struct ptab_key key;
+	const char *why = NULL;
+	unsigned agent;
+	uint64_t len;
+	uid_t uid;
+	void *base;
+	int pidfd = -1, r;
+
+	if (fdstore_parse(name, &key.pid, &key.start_time, &agent, &uid) < 0) {
+		close(fd);
+		return -EINVAL;
+	}
+	base = ingest_map_region(fd, &len, &hdr, &why);
+	if (base == NULL || hdr.agent != agent) {
+		if (base != NULL)
+			munmap(base, len);
+		close(fd);
+		log_warnx("kept region %s: %s; dropped", name, why != NULL ? why : "agent kind");
+		return -EINVAL;
+	}
+	/* Still the same process? Else it ended while no daemon ran: its
+	 * figures are final. */
+	pidfd = (int)syscall(SYS_pidfd_open, key.pid, 0);
+	if (pidfd >= 0 && (procfs_stat(key.pid, &st) < 0 || st.starttime != key.start_time ||
+	    ingest_pidfd_ended(pidfd))) {
+		close(pidfd);
+		pidfd = -1;
+	}
+	r = ingest_take_region(ing, &key, uid, base, len, &hdr, fd, pidfd, now);
+	close(fd);
+	return r == -EALREADY ? 0 : r;
+}
+
+void ingest_set_store(struct ingest *ing, struct fdstore *fs)
+{
+	ing->fs = fs;
+}
+
+/* Handles one datagram of n bytes (n may exceed the buffer: MSG_TRUNC) and
+ * the descriptors it carried (consumed). Returns 0 to keep the connection,
+ * -1 to close it. */
 static int ingest_message(struct ingest *ing, struct conn *c, size_t n, int truncated,
-    double now)
+    int *fds, int *nfd, double now)
 {
 	struct proto_msg msg;
 	enum proto_err e;
 
 	if (ingest_over_rate(ing, c, now)) {
+		ingest_close_fds(fds, nfd);
 		STAT_ADD(ing->st.rejected[INGEST_R_RATE], 1);
 		log_ratelimited("rate", "agent pid %d: more than %u messages per second (max_message_rate); dropping",
 		    (int)c->pid, ing->lim.max_message_rate);
@@ -703,17 +1089,26 @@ static int ingest_message(struct ingest *ing, struct conn *c, size_t n, int trun
 	}
 	e = truncated || n > PROTO_MAX_MSG ? PROTO_E_LONG : proto_decode(ing->buf, n, &msg);
 	if (e != PROTO_OK) {
+		ingest_close_fds(fds, nfd);
 		ingest_reject(ing, c, e);
 		return -1;
 	}
-	/* HELLO first and once; nothing after BYE. */
-	if (c->bye || (msg.type == PROTO_HELLO) == (c->hello != 0)) {
+	/* HELLO or REGISTER first and once; nothing after BYE or REGISTER. */
+	if (c->bye || c->registered ||
+	    (msg.type == PROTO_HELLO || msg.type == PROTO_REGISTER) == (c->hello != 0)) {
+		ingest_close_fds(fds, nfd);
 		ingest_reject(ing, c, INGEST_R_SEQUENCE);
 		return -1;
 	}
+	if (msg.type != PROTO_REGISTER)
+		ingest_close_fds(fds, nfd);     /* nobody asked for them */
 	switch (msg.type) {
 	case PROTO_HELLO:
 		if (ingest_hello(ing, c, &msg.u.hello, now) < 0)
+			return -1;
+		break;
+	case PROTO_REGISTER:
+		if (ingest_register(ing, c, &msg.u.reg, fds, nfd, now) < 0)
 			return -1;
 		break;
 	case PROTO_SAMPLE:
@@ -744,6 +1139,7 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 			struct cmsghdr align;
 			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(64 * sizeof(int))];
 		} ctl;
+		int fds[INGEST_MAX_FDS], nfd = 0;
 		struct msghdr mh;
 		ssize_t n;
 		int cr;
@@ -760,7 +1156,7 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 			log_debug("agent pid %d: recvmsg: %s", (int)c->pid, strerror(errno));
 			return -1;
 		}
-		if (n == 0) {
+		if (n == 0 && mh.msg_controllen == 0) {
 			/* End of stream, or an empty datagram: only the peer's
 			 * shutdown sets POLLRDHUP. */
 			struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
@@ -771,16 +1167,20 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 		/* Identity first: a message from another process is not
 		 * decoded, whatever it holds, and cannot close the
 		 * connection of the process it was meant to speak for. */
-		cr = ingest_check_cred(ing, c, &mh);
+		cr = ingest_check_cred(ing, c, &mh, fds, &nfd);
+		if (cr != 0)
+			ingest_close_fds(fds, &nfd);
 		if (cr < 0)
 			return -1;
 		if (cr > 0)
 			continue;
 		if (n == 0) {
+			ingest_close_fds(fds, &nfd);
 			ingest_reject(ing, c, PROTO_E_SHORT);
 			return -1;
 		}
-		if (ingest_message(ing, c, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0, now) < 0)
+		if (ingest_message(ing, c, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0, fds, &nfd,
+		    now) < 0)
 			return -1;
 	}
 	return 0;
@@ -793,12 +1193,18 @@ void ingest_run(struct ingest *ing, double now)
 
 	n = epoll_wait(ing->ep, evs, INGEST_EVENTS, 0);
 	for (int i = 0; i < n; i++) {
-		struct conn *c = evs[i].data.ptr;
+		int *kind = evs[i].data.ptr;
+		struct conn *c;
 
-		if (c == NULL) {
+		if (kind == NULL) {
 			ingest_accept(ing);
 			continue;
 		}
+		if (*kind == INGEST_K_WATCH) {
+			ingest_unwatch(ing, (struct watch *)(void *)kind, 1, now);
+			continue;
+		}
+		c = (struct conn *)(void *)kind;
 		/* Queued messages are read before a hangup is acted on, so a
 		 * short-lived process's final sample is kept. */
 		if (evs[i].events & EPOLLIN) {
@@ -818,6 +1224,8 @@ void ingest_close(struct ingest *ing, double now)
 		return;
 	while (ing->conns != NULL)
 		ingest_conn_close(ing, ing->conns, now);
+	while (ing->watches != NULL)
+		ingest_unwatch(ing, ing->watches, 0, now);
 	if (ing->lfd >= 0) {
 		close(ing->lfd);
 		/* Remove the file only if it is still ours: a newer daemon may

@@ -16,6 +16,7 @@ enum ingest_reason {
 	INGEST_R_SEQUENCE = PROTO_E__COUNT,   /* before HELLO, a 2nd HELLO, after BYE */
 	INGEST_R_RATE,                        /* above max_message_rate: dropped, not closed */
 	INGEST_R_CREDENTIALS,                 /* SCM_CREDENTIALS differ from SO_PEERCRED */
+	INGEST_R_REGION,                      /* REGISTER: no memfd, bad seals, size or header */
 	INGEST_R__COUNT
 };
 
@@ -23,9 +24,10 @@ enum ingest_reason {
 const char *ingest_reason_name(unsigned i);
 
 /* Message types counted, by enum proto_type (index 0 unused). */
-#define INGEST_NTYPES (PROTO_BYE + 1)
+#define INGEST_NTYPES (PROTO_REGISTER + 1)
 
-/* The `type` label of proto type t ("hello", "sample", "gauge", "bye"). */
+/* The `type` label of proto type t ("hello", "sample", "gauge", "bye",
+ * "register"). */
 const char *ingest_type_name(unsigned t);
 
 /* The daemon's own ingest figures; counters since start. */
@@ -33,7 +35,8 @@ struct ingest_stats {
 	uint64_t connections_accepted;
 	uint64_t connections_refused;           /* max_connections reached */
 	uint64_t connections_open;
-	uint64_t agents_connected;              /* open connections past HELLO */
+	uint64_t agents_connected;              /* processes reporting: a region mapped and
+	                                           live, or a connection past HELLO */
 	uint64_t received[INGEST_NTYPES];       /* valid messages by type */
 	uint64_t rejected[INGEST_R__COUNT];     /* by enum proto_err / ingest_reason */
 };
@@ -85,6 +88,20 @@ void ingest_set_limits(struct ingest *ing, const struct ingest_limits *lim);
 
 /* Copies the counters; callable from any thread. */
 void ingest_stats(const struct ingest *ing, struct ingest_stats *out);
+
+struct fdstore;
+
+/* Where taken regions are kept for the next daemon (fdstore.h); NULL: no
+ * store. */
+void ingest_set_store(struct ingest *ing, struct fdstore *fs);
+
+/*
+ * Takes back a region a previous daemon kept, stored under `name`
+ * (fdstore_name()) as descriptor fd (consumed): its process is watched
+ * again, or shows as exited with its final figures when it ended
+ * meanwhile. Returns 0 or a negative errno (logged).
+ */
+int ingest_restore(struct ingest *ing, const char *name, int fd, double now);
 
 /* Closes every connection (their entries exit at `now`) and the listener,
  * removes the socket file if it is still the one this ingest created, and

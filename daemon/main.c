@@ -9,7 +9,8 @@
  *
  * The main loop waits on one epoll set: the ingest module's own epoll
  * descriptor (the agent listener and every agent connection), a signalfd
- * (SIGTERM, SIGINT, SIGHUP) and a 1 s timerfd (exited-process expiry).
+ * (SIGTERM, SIGINT, SIGHUP) and a 1 s timerfd (exited-process expiry, and
+ * a history point read from each shared region).
  * SIGHUP reads the configuration again (the same file, then the same
  * flags) and applies what can change live; see conf.c for which keys.
  *
@@ -37,6 +38,7 @@
 
 #include "clock.h"
 #include "conf.h"
+#include "fdstore.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -237,6 +239,7 @@ struct main_state {
 	struct http *http;
 	struct refresh *refresh;
 	struct webauth *auth;           /* TLS, basic auth; NULL: none */
+	struct fdstore *fs;             /* regions kept for the next daemon; NULL: none */
 	int wdfd;                       /* systemd watchdog timer, or -1 */
 	char status[160];               /* the last STATUS= sent */
 };
@@ -410,6 +413,7 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 				if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					fatal("timerfd read");
 				ptab_expire(pt, now);
+				ptab_tick(pt, now);
 				ingest_check_socket(ing);
 				log_ratelimit_flush();
 				main_status(st, NULL);
@@ -441,6 +445,39 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 			}
 		}
 	}
+}
+
+/*
+ * Opens the store that keeps the agents' regions for the next daemon, and
+ * takes back what the previous one left there (or in systemd's store, in
+ * sk). Forks the keeper: call it before any thread starts. A store that
+ * cannot be had is logged; the daemon runs on without it.
+ */
+static void main_store(struct main_state *st, struct sysd_sockets *sk)
+{
+	struct fdstore_item *items = NULL;
+	size_t n = 0, taken = 0;
+	char err[256];
+	double now = clock_mono();
+
+	if (fdstore_open(&st->fs, ingest_path(st->ing), sysd_notifying(), &items, &n, err,
+	    sizeof(err)) < 0)
+		log_warnx("%s; a restart will lose the processes that do not allocate meanwhile",
+		    err);
+	else if (err[0] != '\0')
+		log_warnx("%s", err);
+	ingest_set_store(st->ing, st->fs);
+	for (size_t i = 0; i < n; i++)
+		taken += ingest_restore(st->ing, items[i].name, items[i].fd, now) == 0;
+	for (size_t i = 0; i < sk->nstored; i++)
+		taken += ingest_restore(st->ing, sk->stored[i].name, sk->stored[i].fd, now) == 0;
+	if (n + sk->nstored > 0)
+		log_info("took back %zu of %zu regions kept by the previous memprobed", taken,
+		    n + sk->nstored);
+	free(items);
+	free(sk->stored);
+	sk->stored = NULL;
+	sk->nstored = 0;
 }
 
 int main(int argc, char **argv)
@@ -519,6 +556,7 @@ int main(int argc, char **argv)
 		log_error("%s; not starting", err);
 		goto fail;
 	}
+	main_store(&st, &sk);
 	r = refresh_start(&st.refresh, st.pt, st.conf.proc_interval);
 	if (r < 0) {
 		errno = -r;
@@ -576,6 +614,8 @@ int main(int argc, char **argv)
 	webauth_free(st.auth);
 	refresh_stop(st.refresh);
 	ingest_close(st.ing, clock_mono());
+	/* A clean stop: the keeper goes too. */
+	fdstore_close(st.fs, 0);
 	ptab_free(st.pt);
 	close(sfd);
 	close(tfd);
@@ -592,6 +632,7 @@ fail:
 		refresh_stop(st.refresh);
 	if (st.ing != NULL)
 		ingest_close(st.ing, clock_mono());
+	fdstore_close(st.fs, 0);
 	if (st.pt != NULL)
 		ptab_free(st.pt);
 	webauth_free(st.auth);

@@ -49,16 +49,20 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 		return -EINVAL;
 	p += 2;
 	memset(out, 0, sizeof(*out));
-	/* p is at field 3 (state), a single character. */
-	for (field = 3; field <= 24; field++) {
+	/* p is at field 3 (state), a single character. Fields past 24 are
+	 * newer than some kernels: they are read when present. */
+	for (field = 3; field <= 52; field++) {
 		unsigned long long v = 0;
 
 		while (*p == ' ')
 			p++;
-		if (*p == '\0')
+		if (*p == '\0' || *p == '\n') {
+			if (field > 24)
+				break;
 			return -EINVAL;
+		}
 		if (field == 3) {
-			p++;
+			out->state = *p++;
 			continue;
 		}
 		errno = 0;
@@ -77,6 +81,7 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 		case 22: out->starttime = v; break;
 		case 23: out->vsize = v; break;
 		case 24: out->rss = v; break;
+		case 52: out->exit_code = v; out->have_exit_code = 1; break;
 		default: break;
 		}
 	}
@@ -141,20 +146,46 @@ int procfs_status(pid_t pid, struct procfs_status *out)
 	return procfs_parse_status(buf, out);
 }
 
-int procfs_start_time(pid_t pid, uint64_t *out)
+int procfs_stat(pid_t pid, struct procfs_stat *out)
 {
 	char path[64], buf[1024];
-	struct procfs_stat st;
 	int r;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
 	r = procfs_read(path, buf, sizeof(buf));
 	if (r < 0)
 		return r;
-	r = procfs_parse_stat(buf, &st);
+	return procfs_parse_stat(buf, out);
+}
+
+int procfs_start_time(pid_t pid, uint64_t *out)
+{
+	struct procfs_stat st;
+	int r = procfs_stat(pid, &st);
+
 	if (r < 0)
 		return r;
 	*out = st.starttime;
+	return 0;
+}
+
+int procfs_names(pid_t pid, char *comm, size_t csize, char *exe, size_t esize)
+{
+	char path[64];
+	ssize_t n;
+	size_t len;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	r = procfs_read(path, comm, csize);
+	if (r < 0)
+		return r;
+	len = strlen(comm);
+	while (len > 0 && comm[len - 1] == '\n')
+		comm[--len] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, esize - 1);
+	exe[n > 0 ? n : 0] = '\0';
 	return 0;
 }
 

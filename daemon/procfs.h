@@ -49,8 +49,22 @@ int procfs_self(struct procfs_self *out);
  * 22 (starttime), 23 (vsize) and 24 (rss, pages). Returns 0 or -EINVAL.
  * Exposed for unit tests; comm may hold spaces and parentheses. */
 struct procfs_stat {
+	char state;                     /* field 3: R, S, Z, ... */
 	uint64_t utime, stime, starttime, vsize, rss;
+	uint64_t exit_code;             /* field 52: a wait status, for a zombie */
+	int have_exit_code;
 };
 int procfs_parse_stat(const char *text, struct procfs_stat *out);
+
+/* Reads and parses /proc/PID/stat. Returns 0 or a negative errno. */
+int procfs_stat(pid_t pid, struct procfs_stat *out);
+
+/*
+ * The kernel's name of process pid (/proc/PID/comm, without its newline)
+ * into comm, and the target of /proc/PID/exe into exe ("" when it cannot be
+ * read: a kernel thread, a zombie, another user's process). Returns 0, or a
+ * negative errno when comm cannot be read (the process is gone).
+ */
+int procfs_names(pid_t pid, char *comm, size_t csize, char *exe, size_t esize);
 
 #endif

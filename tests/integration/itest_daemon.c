@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -272,7 +273,8 @@ static void merge_connections(void)
 	CHECK(it_json_num(e, "connections", &v) && v == 2);
 	agents = json_object_get(e, "agents");
 	CHECK(json_array_size(agents) == 2);
-	CHECK_STR(json_string_value(json_object_get(e, "comm")), "itest_merge");
+	/* The name is the kernel's (this program's), never what HELLO said. */
+	CHECK_STR(json_string_value(json_object_get(e, "comm")), "integration");
 	CHECK(it_json_num(e, "python.allocated_blocks", &v) && v == 777);
 	CHECK(it_json_num(e, "heap.live_bytes", &v) && v == 5555);
 	json_decref(e);
@@ -339,8 +341,11 @@ static pid_t start_child_agent(const char *sock, const char *comm, uint64_t live
 	pid = fork();
 	if (pid == 0) {
 		char c;
-		int fd = it_seqpacket_connect(sock);
+		int fd;
 
+		/* The daemon names a process by what the kernel says. */
+		prctl(PR_SET_NAME, comm);
+		fd = it_seqpacket_connect(sock);
 		close(p[1]);
 		if (fd >= 0 && send_hello(fd, PROTO_AGENT_C, comm) == 0)
 			send_heap(fd, live);
@@ -532,9 +537,10 @@ static void sighup_reload(void)
 	CHECK(it_wait_log(d.log, "takes effect at the next start"));
 	/* --exited-ttl 60 on the command line wins over the file's 5. */
 	CHECK(!it_file_has(d.log, "exited_ttl changed"));
-	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "comm", "itest_hup", 3000, 3000));
+	/* Names come from /proc: this program's, whatever HELLO said. */
+	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "comm", "integration", 3000, 3000));
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
-	CHECK(metric_now(d.url, "memprobe_processes", "comm", "itest_hup") == 1);
+	CHECK(metric_now(d.url, "memprobe_processes", "comm", "integration") == 1);
 	{
 		struct stat st;
 
@@ -546,7 +552,7 @@ static void sighup_reload(void)
 	snprintf(want, sizeof(want), "%s:3: max_gauges: invalid value \"many\"", conf);
 	CHECK(it_wait_log(d.log, want));
 	CHECK(it_wait_log(d.log, "configuration unchanged"));
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "comm", "itest_hup") == 3000);
+	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "comm", "integration") == 3000);
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 out:
 	if (fd >= 0)

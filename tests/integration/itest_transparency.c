@@ -489,7 +489,7 @@ out:
 static const char *const required_syms[] = {
 	"malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
 	"aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
-	"_exit", "_Exit", "memprobe_snapshot", "memprobe_flush", "memprobe_gauge_set",
+	"_exit", "_Exit", "exit", "quick_exit", "memprobe_snapshot", "memprobe_flush", "memprobe_gauge_set",
 };
 static const char *const optional_syms[] = {
 	"mmap", "mmap64", "munmap", "mremap", "pthread_create",
