@@ -1,5 +1,6 @@
 /* agent_report.c: the reporter thread and the agent's one connection to memprobed. */
 #include "agent.h"
+#include "sockpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -40,8 +41,8 @@ static struct {
 	unsigned interval_ms;
 	unsigned backoff_ms;
 	uint64_t next_connect_ms;
-	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
-	int path_from_env;
+	char path[SOCKPATH_MAX + 1];  /* MEMPROBE_SOCKET at start, "" when unset */
+	int told_unreachable;     /* MEMPROBE_DEBUG said why it cannot connect */
 	struct gauge gauges[GAUGES_MAX];
 	int ngauges;
 	unsigned char buf[PROTO_MAX_MSG];
@@ -139,30 +140,6 @@ static void build_hello(struct proto_hello *h)
 	h->exe[n > 0 ? n : 0] = '\0';
 }
 
-/* The socket to use now: MEMPROBE_SOCKET, else the user's runtime
- * directory if a daemon listens there, else the system one. */
-static const char *socket_path(char *buf, size_t size)
-{
-	const char *xdg;
-	struct stat st;
-
-	if (rep.path_from_env)
-		return rep.path;
-	xdg = getenv("XDG_RUNTIME_DIR");
-	if (xdg != NULL && xdg[0] == '/') {
-		size_t n = strlen(xdg);
-		static const char tail[] = "/memprobe/agent.sock";
-
-		if (n + sizeof(tail) <= size) {
-			memcpy(buf, xdg, n);
-			memcpy(buf + n, tail, sizeof(tail));
-			if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
-				return buf;
-		}
-	}
-	return "/run/memprobe/agent.sock";
-}
-
 static void disconnect_locked(void)
 {
 	if (rep.fd >= 0)
@@ -188,19 +165,23 @@ static int fd_is_ours(void)
 static int connect_locked(void)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	char buf[sizeof(sa.sun_path)];
-	const char *path;
 	uint64_t now = now_ms();
 	struct stat st;
-	int fd;
+	int fd = -1, err;
 
 	if (now < rep.next_connect_ms)
 		return -EAGAIN;
-	path = socket_path(buf, sizeof(buf));
-	memcpy(sa.sun_path, path, strnlen(path, sizeof(sa.sun_path) - 1));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd >= 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0 &&
-	    fstat(fd, &st) == 0) {
+	/* MEMPROBE_SOCKET as the program started; the daemon's socket files
+	 * as they are now, so that a daemon started later is found. */
+	err = sockpath_connect(sa.sun_path, sizeof(sa.sun_path), rep.path[0] != '\0' ? rep.path : NULL,
+	    getenv("XDG_RUNTIME_DIR"), geteuid(), sockpath_is_socket);
+	if (err == 0 && (fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		err = -errno;
+	if (err == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		err = -errno;
+	if (err == 0 && fstat(fd, &st) < 0)
+		err = -errno;
+	if (err == 0) {
 		rep.fd = fd;
 		rep.dev = st.st_dev;
 		rep.ino = st.st_ino;
@@ -213,6 +194,11 @@ static int connect_locked(void)
 	}
 	if (fd >= 0)
 		close(fd);
+	if (!rep.told_unreachable) {
+		rep.told_unreachable = 1;
+		agent_debug_path("not reporting: cannot connect to memprobed at ", sa.sun_path, -err,
+		    "; trying again quietly");
+	}
 	rep.next_connect_ms = now + rep.backoff_ms;
 	rep.backoff_ms = rep.backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : rep.backoff_ms * 2;
 	return -ECONNREFUSED;
@@ -332,12 +318,11 @@ static int configure(void)
 	}
 	v = getenv("MEMPROBE_SOCKET");
 	if (v != NULL && *v != '\0') {
-		if (strlen(v) >= sizeof(rep.path)) {
+		if (strnlen(v, SOCKPATH_MAX + 1) > SOCKPATH_MAX) {
 			agent_warn("MEMPROBE_SOCKET is longer than a socket path can be; not reporting");
 			return -ENAMETOOLONG;
 		}
 		strcpy(rep.path, v);
-		rep.path_from_env = 1;
 	}
 	return 0;
 }
