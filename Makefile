@@ -36,10 +36,10 @@ $(BUILD)/obj/daemon/sd.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
 $(BUILD)/obj/daemon/fdstore.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
 endif
 
-COMMON_SRC = common/proto.c common/region.c
+COMMON_SRC = common/proto.c common/region.c common/sockpath.c
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
 AGENT_SRC  = $(wildcard client/agent_*.c) $(COMMON_SRC)
-CTL_SRC    = $(wildcard client/ctl_*.c)
+CTL_SRC    = $(wildcard client/ctl_*.c) common/sockpath.c
 
 DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/pic/%.o)
@@ -196,7 +196,7 @@ FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover
 FUZZ_TARGETS  = proto conneg conf addr webconf basicauth route
 FUZZ_SRC_proto  = common/proto.c
 FUZZ_SRC_conneg = daemon/conneg.c
-FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c
+FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c common/sockpath.c
 FUZZ_SRC_addr   = daemon/addr.c
 FUZZ_SRC_webconf = daemon/webconf.c daemon/webauth.c daemon/addr.c daemon/log.c
 FUZZ_LIBS_webconf = $(call pkg_libs,libmicrohttpd gnutls libxcrypt) -lpthread

@@ -276,8 +276,15 @@ void agent_mmap_postfork(int child);
 void agent_warn(const char *msg);
 /* Writes "memprobe: MSG\n" to stderr when MEMPROBE_DEBUG=1. */
 void agent_debug(const char *msg);
-/* Writes "memprobe: A B: strerror-like text of err\n" under MEMPROBE_DEBUG. */
-void agent_debug_err(const char *a, const char *b, int err);
 extern int agent_debug_on;
+
+/* "ENOENT (No such file or directory)" for err (an errno value), or
+ * "errno N" written into buf (AGENT_ERR_TEXT_LEN bytes) for one without a
+ * name here. Returns a static string or buf. */
+#define AGENT_ERR_TEXT_LEN 24
+const char *agent_err_text(int err, char *buf, size_t size);
+/* Writes "memprobe: MSG PATH: ERRTEXT TAIL\n" (no spaces added) to stderr
+ * when MEMPROBE_DEBUG=1: the path an operation failed on and why. */
+void agent_debug_path(const char *msg, const char *path, int err, const char *tail);
 
 #endif

@@ -1,5 +1,6 @@
 /* agent_region.c: the shared region: making it, replacing it, and handing it to memprobed. */
 #include "agent.h"
+#include "sockpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -173,26 +174,12 @@ static void *memfd_region(uint64_t size, int *fd, int *err)
 
 /* ---- the socket ---- */
 
-static const char *socket_path(char *buf, size_t size)
+/* The socket to register on now: MEMPROBE_SOCKET as the program started,
+ * else the daemons' socket files as they are now (common/sockpath.h). */
+static int socket_path(char *buf, size_t size)
 {
-	const char *xdg;
-	struct stat st;
-
-	if (rg.path_from_env)
-		return rg.path;
-	xdg = getenv("XDG_RUNTIME_DIR");
-	if (xdg != NULL && xdg[0] == '/') {
-		size_t n = strlen(xdg);
-		static const char tail[] = "/memprobe/agent.sock";
-
-		if (n + sizeof(tail) <= size) {
-			memcpy(buf, xdg, n);
-			memcpy(buf + n, tail, sizeof(tail));
-			if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
-				return buf;
-		}
-	}
-	return "/run/memprobe/agent.sock";
+	return sockpath_connect(buf, size, rg.path_from_env ? rg.path : NULL,
+	    getenv("XDG_RUNTIME_DIR"), geteuid(), sockpath_is_socket);
 }
 
 /* Connects to memprobed. Returns the descriptor (close it soon) or -errno,
@@ -200,29 +187,25 @@ static const char *socket_path(char *buf, size_t size)
 static int reg_connect(char *path, size_t size)
 {
 	struct sockaddr_un sa = { .sun_family = AF_UNIX };
-	const char *p = socket_path(path, size);
-	int fd, err;
+	int fd = -1, err;
 
-	if (p != path) {
-		size_t n = strnlen(p, size - 1);
-
-		memcpy(path, p, n);
-		path[n] = '\0';
-	}
-	memcpy(sa.sun_path, path, strnlen(path, sizeof(sa.sun_path) - 1));
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0) {
+	err = socket_path(path, size);
+	if (err == 0)
+		memcpy(sa.sun_path, path, strnlen(path, sizeof(sa.sun_path) - 1));
+	if (err == 0 && (fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
 		err = -errno;
+	if (err == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		err = -errno;
+	if (err == 0)
+		return fd;
+	if (fd >= 0)
 		close(fd);
-		if (!rg.said_why) {
-			rg.said_why = 1;
-			agent_debug_err("not reporting: cannot connect to", path, -err);
-		}
-		return err;
+	if (!rg.said_why) {
+		rg.said_why = 1;
+		agent_debug_path("not reporting: cannot connect to memprobed at ", path, -err,
+		    "; trying again quietly");
 	}
-	return fd;
+	return err;
 }
 
 /* Sends REGISTER with the memfd and a pidfd of ours. Returns 0 or -errno. */
@@ -383,7 +366,8 @@ agent_slot *agent_region_replace(uint32_t nslots, agent_slot *self, int reg, int
 		nw = memfd_region(size, &fd, err);
 		if (nw == NULL && !rg.said_why) {
 			rg.said_why = 1;
-			agent_debug_err("not reporting: cannot make a shared region", "(memfd)", -*err);
+			agent_debug_path("not reporting: cannot make a shared region ", "(memfd)",
+			    -*err, "");
 		}
 	}
 	if (nw == NULL) {
@@ -448,7 +432,8 @@ agent_slot *agent_region_replace(uint32_t nslots, agent_slot *self, int reg, int
 			rg.failed++;
 			if (!rg.said_why) {
 				rg.said_why = 1;
-				agent_debug_err("not reporting: cannot send the region to", path, -*err);
+				agent_debug_path("not reporting: cannot send the region to ", path,
+				    -*err, "");
 			}
 		}
 		close(fd);
@@ -493,11 +478,10 @@ void agent_region_start(void)
 /* Whether the daemon that took our region is gone and another listens. */
 static int daemon_replaced(void)
 {
-	char buf[sizeof(rg.path)];
-	const char *path = socket_path(buf, sizeof(buf));
+	char path[sizeof(rg.path)];
 	struct stat st;
 
-	if (stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+	if (socket_path(path, sizeof(path)) < 0 || stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return 0;               /* none there now: wait for one */
 	return st.st_dev != rg.dev || st.st_ino != rg.ino;
 }

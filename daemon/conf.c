@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "sockpath.h"
 
 enum conf_type {
 	CONF_T_SOCKET,          /* a Unix socket path */
@@ -91,29 +92,15 @@ const char *conf_key_for_flag(const char *flag)
 	return NULL;
 }
 
-void conf_default_socket(char *buf, size_t size)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	const char *rt = getenv("RUNTIME_DIRECTORY");
-
-	/* systemd's RuntimeDirectory= (the first, when several). */
-	if (rt != NULL && rt[0] == '/')
-		snprintf(buf, size, "%.*s/agent.sock", (int)strcspn(rt, ":"), rt);
-	else if (geteuid() == 0)
-		snprintf(buf, size, "/run/memprobe/agent.sock");
-	else if (xdg != NULL && xdg[0] == '/')
-		snprintf(buf, size, "%s/memprobe/agent.sock", xdg);
-	else
-		snprintf(buf, size, "/tmp/memprobe-%u/agent.sock", (unsigned)getuid());
-}
-
 int conf_init(struct conf *c)
 {
-	char sock[4096];
+	char sock[SOCKPATH_MAX + 1];
+	const char *env = getenv("MEMPROBE_SOCKET");
 
 	memset(c, 0, sizeof(*c));
-	conf_default_socket(sock, sizeof(sock));
-	c->agent_socket = strdup(sock);
+	/* The one failure is a MEMPROBE_SOCKET too long for a socket: kept as
+	 * it is, so that binding it says so, unless a flag or the file wins. */
+	c->agent_socket = strdup(sockpath_listen_env(sock, sizeof(sock)) == 0 ? sock : env);
 	c->listen_address = strdup("127.0.0.1:19556");
 	c->web_config_file = strdup("");
 	c->agent_socket_group = strdup("");

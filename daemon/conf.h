@@ -11,7 +11,7 @@
  * of the INI file and has a command-line flag that wins over the file:
  *
  *   key                          flag                           default
- *   agent_socket                 --agent-socket PATH            see conf_default_socket()
+ *   agent_socket                 --agent-socket PATH            see sockpath.h (sockpath_listen)
  *   agent_socket_group           --agent-socket-group GROUP     ""    (the daemon's own group)
  *   listen_address               --web.listen-address HOST:PORT 127.0.0.1:19556
  *   exited_ttl                   --exited-ttl SECONDS           60
@@ -66,15 +66,6 @@ int conf_init(struct conf *c);
 
 /* Frees the strings of *c; *c may then be conf_init()ed again. */
 void conf_free(struct conf *c);
-
-/*
- * The default agent socket path into buf (size bytes):
- * $RUNTIME_DIRECTORY/agent.sock when systemd set that (RuntimeDirectory=;
- * the first directory when it lists several), else /run/memprobe/agent.sock
- * when euid is 0, else $XDG_RUNTIME_DIR/memprobe/agent.sock when that is set
- * and absolute, else /tmp/memprobe-$UID/agent.sock.
- */
-void conf_default_socket(char *buf, size_t size);
 
 /*
  * Sets `key` (an INI key name) from its text form. Returns 0, -ENOENT for an
