@@ -17,6 +17,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "pending.h"
 #include "procfs.h"
 
 /* Work done per wakeup before other descriptors get their turn. */
@@ -26,6 +27,7 @@
 
 struct conn {
 	struct conn *prev, *next;
+	struct pending_node pn;         /* pending until its HELLO */
 	int fd;
 	pid_t pid;                      /* SO_PEERCRED at accept */
 	uid_t uid;
@@ -53,6 +55,7 @@ struct ingest {
 	struct ptab *pt;
 	struct conn *conns;
 	unsigned nconn;
+	struct pending *pending;        /* connections before their HELLO */
 	struct ingest_stats st;         /* updated with atomics, read by HTTP */
 	unsigned char buf[PROTO_MAX_MSG + 1];
 };
@@ -80,6 +83,10 @@ const char *ingest_reason_name(unsigned i)
 		return "rate";
 	if (i == INGEST_R_CREDENTIALS)
 		return "credentials";
+	if (i == INGEST_R_PENDING_LIMIT)
+		return "pending_limit";
+	if (i == INGEST_R_HELLO_TIMEOUT)
+		return "hello_timeout";
 	return "unknown";
 }
 
@@ -360,6 +367,12 @@ static int ingest_start(struct ingest **out, const char *path, int fd, gid_t gro
 		snprintf(err, errsize, "agent socket %s: out of memory", path);
 		goto fail;
 	}
+	ing->pending = pending_new();
+	if (ing->pending == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "agent socket %s: out of memory", path);
+		goto fail;
+	}
 	ing->ep = epoll_create1(EPOLL_CLOEXEC);
 	ing->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	if (ing->ep < 0 || ing->spare_fd < 0) {
@@ -462,6 +475,7 @@ void ingest_check_socket(struct ingest *ing)
 
 static void ingest_conn_close(struct ingest *ing, struct conn *c, double now)
 {
+	pending_remove(ing->pending, &c->pn);
 	epoll_ctl(ing->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->proc != NULL)
@@ -496,7 +510,75 @@ static void ingest_shed(struct ingest *ing)
 	    ing->path);
 }
 
-static void ingest_accept(struct ingest *ing)
+static int ingest_read(struct ingest *ing, struct conn *c, double now);
+
+/* The connection that embeds pending node n. */
+static struct conn *ingest_conn_of(struct pending_node *n)
+{
+	return (struct conn *)(void *)((char *)n - offsetof(struct conn, pn));
+}
+
+/*
+ * Closes c, which has not said HELLO, for `reason` (INGEST_R_PENDING_LIMIT
+ * or INGEST_R_HELLO_TIMEOUT), unless what it has queued, read first, is its
+ * HELLO: a process whose HELLO is in flight is not the one to drop.
+ */
+static void ingest_drop_pending(struct ingest *ing, struct conn *c, unsigned reason, double now)
+{
+	if (ingest_read(ing, c, now) < 0) {
+		ingest_conn_close(ing, c, now);         /* for what it sent: counted */
+		return;
+	}
+	if (!pending_is(&c->pn))
+		return;
+	STAT_ADD(ing->st.rejected[reason], 1);
+	if (reason == INGEST_R_HELLO_TIMEOUT)
+		log_ratelimited("pending", "agent pid %d uid %u: no HELLO within %u s of connecting "
+		    "(hello_timeout); connection closed", (int)c->pid, (unsigned)c->uid,
+		    ing->lim.hello_timeout);
+	else
+		log_ratelimited("pending", "agent pid %d uid %u: uid %u has more than %u connections "
+		    "that have not said HELLO (max_pending_per_uid); closed this one, its oldest",
+		    (int)c->pid, (unsigned)c->uid, (unsigned)c->uid, ing->lim.max_pending_per_uid);
+	ingest_conn_close(ing, c, now);
+}
+
+/*
+ * A new connection c is pending until its HELLO, which may be queued
+ * already: read it at once, so a prompt agent never counts. When c's uid
+ * then holds more than max_pending_per_uid silent connections, its oldest
+ * go: an idle hoard cannot keep a process of the same uid that connects
+ * later out, nor (per uid) anyone else's. Returns -1 when c was closed.
+ */
+static int ingest_admit(struct ingest *ing, struct conn *c, double now)
+{
+	if (pending_add(ing->pending, &c->pn, c->uid, now) < 0) {
+		log_ratelimited("accept", "agent pid %d: out of memory; connection closed", (int)c->pid);
+		ingest_conn_close(ing, c, now);
+		return -1;
+	}
+	if (ingest_read(ing, c, now) < 0) {
+		ingest_conn_close(ing, c, now);
+		return -1;
+	}
+	while (pending_is(&c->pn) &&
+	    pending_count(ing->pending, c->uid) > ing->lim.max_pending_per_uid)
+		ingest_drop_pending(ing, ingest_conn_of(pending_oldest_of(ing->pending, c->uid)),
+		    INGEST_R_PENDING_LIMIT, now);
+	return 0;
+}
+
+void ingest_expire(struct ingest *ing, double now)
+{
+	struct pending_node *n;
+
+	/* Oldest first: the first one still in time ends the walk. */
+	while ((n = pending_oldest(ing->pending)) != NULL &&
+	    now - n->since >= (double)ing->lim.hello_timeout)
+		ingest_drop_pending(ing, ingest_conn_of(n), INGEST_R_HELLO_TIMEOUT, now);
+}
+
+static void ingest_accept(struct ingest *ing, double now)
 {
 	for (int i = 0; i < INGEST_ACCEPT_BATCH; i++) {
 		struct ucred cred;
@@ -581,6 +663,7 @@ static void ingest_accept(struct ingest *ing)
 		STAT_ADD(ing->st.connections_accepted, 1);
 		STAT_ADD(ing->st.connections_open, 1);
 		log_debug("agent pid %d uid %u: connected", (int)c->pid, (unsigned)c->uid);
+		ingest_admit(ing, c, now);
 	}
 }
 
@@ -630,6 +713,7 @@ static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_h
 	}
 	c->hello = 1;
 	c->agent = h->agent;
+	pending_remove(ing->pending, &c->pn);
 	STAT_ADD(ing->st.agents_connected, 1);
 	log_debug("agent pid %d: hello from %s agent, comm %s",
 	    (int)c->pid, h->agent == PROTO_AGENT_C ? "c" : "python",
@@ -789,14 +873,16 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 void ingest_run(struct ingest *ing, double now)
 {
 	struct epoll_event evs[INGEST_EVENTS];
-	int n;
+	int n, listener = 0;
 
 	n = epoll_wait(ing->ep, evs, INGEST_EVENTS, 0);
 	for (int i = 0; i < n; i++) {
 		struct conn *c = evs[i].data.ptr;
 
+		/* Accepting may close other connections (the pending limit):
+		 * it comes after every event naming one has been handled. */
 		if (c == NULL) {
-			ingest_accept(ing);
+			listener = 1;
 			continue;
 		}
 		/* Queued messages are read before a hangup is acted on, so a
@@ -808,6 +894,8 @@ void ingest_run(struct ingest *ing, double now)
 			ingest_conn_close(ing, c, now);
 		}
 	}
+	if (listener)
+		ingest_accept(ing, now);
 }
 
 void ingest_close(struct ingest *ing, double now)
@@ -830,6 +918,7 @@ void ingest_close(struct ingest *ing, double now)
 		close(ing->ep);
 	if (ing->spare_fd >= 0)
 		close(ing->spare_fd);
+	pending_free(ing->pending);
 	free(ing->path);
 	free(ing);
 }

@@ -9,6 +9,10 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/un.h>
 #include <unistd.h>
 
 #define HOLD_BLOCKS 256
@@ -132,11 +136,162 @@ out:
 		it_daemon_finish(&d, harness_failures);
 }
 
+#define REJECTED "memprobe_daemon_messages_rejected_total"
+#define HOARD    4096
+
+/*
+ * A SOCK_SEQPACKET connection to the agent socket whose connect() gives up
+ * after IT_TIMEOUT_MS when the backlog stays full (a Unix socket's connect
+ * waits for room up to SO_SNDTIMEO). The descriptor, or -errno.
+ */
+static int connect_bounded(const char *sock)
+{
+	struct timeval tv = { IT_TIMEOUT_MS / 1000, 0 };
+	struct sockaddr_un sun;
+	int fd, err;
+
+	if (it_unix_addr(&sun, sock) < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -errno;
+	if (setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) < 0 ||
+	    connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		err = errno;
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+/* Raises our RLIMIT_NOFILE soft limit to at least want (within the hard
+ * limit, or beyond it as root). Returns 0, or -1 when it cannot. */
+static int nofile_at_least(rlim_t want, struct rlimit *saved)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, saved) < 0)
+		return -1;
+	rl = *saved;
+	if (rl.rlim_cur >= want)
+		return 0;
+	rl.rlim_cur = want;
+	if (rl.rlim_max < want)
+		rl.rlim_max = want;
+	return setrlimit(RLIMIT_NOFILE, &rl);
+}
+
+/*
+ * One process (us, as our uid) holds 4,096 idle connections to the agent
+ * socket, never saying HELLO. Past max_pending_per_uid (64) the oldest of
+ * them are closed, each counted as reason="pending_limit"; a real program
+ * of the same uid with the agent, started afterwards, is still tracked with
+ * its figures. With hello_timeout at an hour none is closed for silence.
+ */
+static void pending_limit(void)
+{
+	char *extra[] = { "--hello-timeout", "3600", NULL };
+	static int fds[HOARD];
+	struct it_daemon d;
+	struct it_proc hold = { .in_fd = -1, .out_fd = -1 };
+	struct rlimit saved;
+	int nfds = 0, raised;
+	double v;
+	long pid;
+
+	d.dir[0] = '\0';
+	d.proc.pid = 0;
+	raised = nofile_at_least(HOARD + 256, &saved);
+	if (raised < 0) {
+		printf("info pending_limit: cannot raise RLIMIT_NOFILE to %d; skipped\n", HOARD + 256);
+		return;
+	}
+	REQUIRE(it_daemon_start_args(&d, 60, extra) == 0);
+	for (nfds = 0; nfds < HOARD; nfds++) {
+		fds[nfds] = connect_bounded(d.sock);
+		if (fds[nfds] < 0) {
+			fprintf(stderr, "  connection %d: %s\n", nfds, strerror(-fds[nfds]));
+			break;
+		}
+	}
+	REQUIRE(nfds == HOARD);
+	/* All accepted; all but the 64 newest closed for the limit. */
+	CHECK(it_wait_metric_label(d.url, "memprobe_daemon_connections_accepted_total", NULL, NULL,
+	    HOARD, HOARD));
+	CHECK(it_wait_metric_label(d.url, REJECTED, "reason", "pending_limit",
+	    HOARD - 64, HOARD - 64));
+	CHECK(it_peer_closed(fds[0], IT_TIMEOUT_MS));
+	CHECK(it_peer_closed(fds[HOARD - 65], IT_TIMEOUT_MS));
+	CHECK(!it_peer_closed(fds[HOARD - 1], 0));
+
+	/* A real program of the same uid gets in and reports. */
+	pid = it_hold_start(&hold, d.sock, HOLD_BLOCKS, HOLD_SIZE, NULL);
+	REQUIRE(pid > 0);
+	CHECK(it_wait_api_num(d.url, pid, "heap.live_bytes", HOLD_BLOCKS * (double)HOLD_SIZE));
+	CHECK(it_wait_api_num(d.url, pid, "connections", 1));
+	/* Its own connection may have waited for its HELLO among ours: one more
+	 * of ours went then, never more. */
+	v = it_metric_now(d.url, REJECTED, "reason", "pending_limit");
+	CHECK(v >= HOARD - 64 && v <= HOARD - 63);
+	CHECK(it_metric_now(d.url, REJECTED, "reason", "hello_timeout") == 0);
+	CHECK(!it_peer_closed(fds[HOARD - 1], 0));
+	CHECK(it_metric_now(d.url, "memprobe_daemon_agents_connected", NULL, NULL) == 1);
+out:
+	while (nfds > 0)
+		close(fds[--nfds]);
+	it_proc_kill(&hold);
+	if (d.dir[0] != '\0')
+		it_daemon_finish(&d, harness_failures);
+	if (raised == 0)
+		setrlimit(RLIMIT_NOFILE, &saved);
+}
+
+/*
+ * --hello-timeout 1: a connection that says nothing is closed by the
+ * daemon and counted once as reason="hello_timeout"; a program with the
+ * agent, connected before it, is not (were it, the count would be 2 by the
+ * time the idle one is closed, since it is older).
+ */
+static void hello_timeout(void)
+{
+	char *extra[] = { "--hello-timeout", "1", NULL };
+	struct it_daemon d;
+	struct it_proc hold = { .in_fd = -1, .out_fd = -1 };
+	json_t *e = NULL;
+	int fd = -1;
+	long pid;
+
+	REQUIRE(it_daemon_start_args(&d, 60, extra) == 0);
+	pid = it_hold_start(&hold, d.sock, HOLD_BLOCKS, HOLD_SIZE, NULL);
+	REQUIRE(pid > 0);
+	REQUIRE(it_wait_api_num(d.url, pid, "heap.live_bytes", HOLD_BLOCKS * (double)HOLD_SIZE));
+	fd = connect_bounded(d.sock);
+	REQUIRE(fd >= 0);
+	CHECK(it_wait_metric_label(d.url, REJECTED, "reason", "hello_timeout", 1, 1e9));
+	CHECK(it_peer_closed(fd, IT_TIMEOUT_MS));
+	CHECK(it_metric_now(d.url, REJECTED, "reason", "hello_timeout") == 1);
+	CHECK(it_metric_now(d.url, REJECTED, "reason", "pending_limit") == 0);
+	e = it_api_process(d.url, pid);
+	CHECK(e != NULL && json_is_string(json_object_get(e, "state")) &&
+	    strcmp(json_string_value(json_object_get(e, "state")), "live") == 0);
+	CHECK(it_wait_log(d.log, "(hello_timeout); connection closed"));
+out:
+	json_decref(e);
+	if (fd >= 0)
+		close(fd);
+	it_proc_kill(&hold);
+	it_daemon_finish(&d, harness_failures);
+}
+
 int itest_hostile_run(void)
 {
 	if (it_selected("pid_nul_400"))
 		RUN_TEST(pid_nul_400);
 	if (it_selected("proc_many_groups"))
 		RUN_TEST(proc_many_groups);
+	if (it_selected("pending_limit"))
+		RUN_TEST(pending_limit);
+	if (it_selected("hello_timeout"))
+		RUN_TEST(hello_timeout);
 	return harness_failed_tests;
 }

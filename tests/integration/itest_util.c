@@ -263,6 +263,16 @@ int it_seqpacket_connect(const char *path)
 	return fd;
 }
 
+int it_peer_closed(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	char c;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return 0;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
 int it_free_port(void)
 {
 	struct sockaddr_in sin;

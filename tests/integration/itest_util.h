@@ -85,6 +85,10 @@ int it_unix_addr(struct sockaddr_un *sun, const char *path);
  * the descriptor, or -errno. */
 int it_seqpacket_connect(const char *path);
 
+/* Whether the peer closed the connection fd within timeout_ms (what it
+ * sent before closing is consumed, a byte at a time). */
+int it_peer_closed(int fd, int timeout_ms);
+
 /* Returns a TCP port on 127.0.0.1 that was free a moment ago, or -errno. */
 int it_free_port(void);
 
