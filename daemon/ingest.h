@@ -33,7 +33,7 @@ const char *ingest_type_name(unsigned t);
 /* The daemon's own ingest figures; counters since start. */
 struct ingest_stats {
 	uint64_t connections_accepted;
-	uint64_t connections_refused;           /* max_connections reached */
+	uint64_t connections_refused;           /* max_connections, or out of descriptors */
 	uint64_t connections_open;
 	uint64_t agents_connected;              /* open connections past HELLO */
 	uint64_t received[INGEST_NTYPES];       /* valid messages by type */
