@@ -56,6 +56,10 @@ static const struct conf_key conf_keys[] = {
 	  "program-set gauges per process" },
 	{ "max_message_rate", "max-message-rate", "N", CONF_T_UINT, OFF(max_message_rate), 1, 1000000, 1,
 	  "messages per second per agent connection" },
+	{ "max_pending_per_uid", "max-pending-per-uid", "N", CONF_T_UINT, OFF(max_pending_per_uid),
+	  1, 1000000, 1, "agent connections of one uid that have not said HELLO yet" },
+	{ "hello_timeout", "hello-timeout", "SECONDS", CONF_T_UINT, OFF(hello_timeout), 1, 3600, 1,
+	  "an agent connection that says no HELLO within this is closed" },
 	{ "http_max_connections", "web.max-connections", "N", CONF_T_UINT, OFF(http_max_connections), 1, 65536, 0,
 	  "HTTP connections at once" },
 	{ "http_max_connections_per_ip", "web.max-connections-per-ip", "N", CONF_T_UINT,
@@ -110,6 +114,8 @@ int conf_init(struct conf *c)
 	c->max_processes = 10000;
 	c->max_gauges = 64;
 	c->max_message_rate = 1000;
+	c->max_pending_per_uid = 64;
+	c->hello_timeout = 5;
 	c->http_max_connections = 64;
 	c->http_max_connections_per_ip = 16;
 	c->http_timeout = 30;

@@ -20,6 +20,8 @@
  *   max_processes                --max-processes N              10000
  *   max_gauges                   --max-gauges N                 64    (per process)
  *   max_message_rate             --max-message-rate N           1000  (per connection and second)
+ *   max_pending_per_uid          --max-pending-per-uid N        64    (connections before HELLO, per uid)
+ *   hello_timeout                --hello-timeout SECONDS        5     (a connection's first HELLO)
  *   http_max_connections         --web.max-connections N        64
  *   http_max_connections_per_ip  --web.max-connections-per-ip N 16
  *   http_timeout                 --web.timeout SECONDS          30    (idle HTTP connection)
@@ -40,6 +42,8 @@ struct conf {
 	unsigned max_processes;
 	unsigned max_gauges;
 	unsigned max_message_rate;
+	unsigned max_pending_per_uid;
+	unsigned hello_timeout;
 	unsigned http_max_connections;
 	unsigned http_max_connections_per_ip;
 	unsigned http_timeout;

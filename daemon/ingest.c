@@ -12,20 +12,33 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "fdstore.h"
 #include "log.h"
+#include "pending.h"
 #include "procfs.h"
 #include "region.h"
 
 /* Work done per wakeup before other descriptors get their turn. */
 #define INGEST_ACCEPT_BATCH 64
+/*
+ * The highest descriptor numbers under RLIMIT_NOFILE that agent
+ * connections never take: libmicrohttpd's accept and the /proc reads of a
+ * scrape need them, and an HTTP server that cannot accept busy-waits in
+ * libmicrohttpd. A dozen scrapes at once fit.
+ */
+#define INGEST_FD_RESERVE   16
+/* Out of descriptors, the listener rests this long, doubling up to the max. */
+#define INGEST_BACKOFF_MIN_MS 100
+#define INGEST_BACKOFF_MAX_MS 1000
 #define INGEST_RECV_BATCH   32
 #define INGEST_EVENTS       64
 
@@ -59,6 +72,7 @@ struct watch {
 struct conn {
 	int kind;                       /* INGEST_K_CONN */
 	struct conn *prev, *next;
+	struct pending_node pn;         /* pending until its HELLO */
 	int fd;
 	pid_t pid;                      /* SO_PEERCRED at accept */
 	uid_t uid;
@@ -77,7 +91,8 @@ struct conn {
 struct ingest {
 	int ep;
 	int lfd;
-	int spare_fd;                   /* given up to accept-and-close on EMFILE */
+	int tfd;                        /* timerfd: the end of an accept backoff */
+	unsigned backoff_ms;            /* > 0: the listener rests (out of descriptors) */
 	char *path;
 	gid_t group;                    /* given to the socket file; -1: ours */
 	dev_t dev;                      /* of the socket file we bound */
@@ -89,9 +104,14 @@ struct ingest {
 	unsigned nconn;
 	struct watch *watches;
 	struct fdstore *fs;             /* where regions outlive us; may be NULL */
+	struct pending *pending;        /* connections before their HELLO */
 	struct ingest_stats st;         /* updated with atomics, read by HTTP */
 	unsigned char buf[PROTO_MAX_MSG + 1];
 };
+
+/* Marks the backoff timer in the epoll set (connections are struct conn,
+ * the listener NULL). */
+static char ingest_timer_tag;
 
 static const char *const ingest_types[INGEST_NTYPES] = {
 	[0] = "unknown",
@@ -119,6 +139,10 @@ const char *ingest_reason_name(unsigned i)
 		return "credentials";
 	if (i == INGEST_R_REGION)
 		return "region";
+	if (i == INGEST_R_PENDING_LIMIT)
+		return "pending_limit";
+	if (i == INGEST_R_HELLO_TIMEOUT)
+		return "hello_timeout";
 	return "unknown";
 }
 
@@ -387,7 +411,7 @@ static int ingest_start(struct ingest **out, const char *path, int fd, gid_t gro
 		snprintf(err, errsize, "agent socket %s: out of memory", path);
 		return -ENOMEM;
 	}
-	ing->ep = ing->lfd = ing->spare_fd = -1;
+	ing->ep = ing->lfd = ing->tfd = -1;
 	if (fd >= 0)
 		ing->lfd = fd;          /* ours from here: ingest_close() closes it */
 	ing->lim = *lim;
@@ -399,11 +423,25 @@ static int ingest_start(struct ingest **out, const char *path, int fd, gid_t gro
 		snprintf(err, errsize, "agent socket %s: out of memory", path);
 		goto fail;
 	}
+	ing->pending = pending_new();
+	if (ing->pending == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "agent socket %s: out of memory", path);
+		goto fail;
+	}
 	ing->ep = epoll_create1(EPOLL_CLOEXEC);
-	ing->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (ing->ep < 0 || ing->spare_fd < 0) {
+	ing->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (ing->ep < 0 || ing->tfd < 0) {
 		r = -errno;
 		snprintf(err, errsize, "agent socket %s: epoll: %s", path, strerror(-r));
+		goto fail;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &ingest_timer_tag;
+	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->tfd, &ev) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: epoll_ctl: %s", path, strerror(-r));
 		goto fail;
 	}
 	r = fd >= 0 ? ingest_take(ing, fd, err, errsize) : ingest_listen(ing, path, err, errsize);
@@ -501,6 +539,7 @@ void ingest_check_socket(struct ingest *ing)
 
 static void ingest_conn_close(struct ingest *ing, struct conn *c, double now)
 {
+	pending_remove(ing->pending, &c->pn);
 	epoll_ctl(ing->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->proc != NULL)
@@ -519,24 +558,143 @@ static void ingest_conn_close(struct ingest *ing, struct conn *c, double now)
 	free(c);
 }
 
-/* Takes one connection off the backlog when out of descriptors, so a full
- * descriptor table cannot make the listener spin. */
-static void ingest_shed(struct ingest *ing)
+/* The first descriptor number agent connections may not take. */
+static int ingest_fd_budget(void)
 {
-	int fd;
+	struct rlimit rl;
 
-	close(ing->spare_fd);
-	fd = accept4(ing->lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
-		close(fd);
-	ing->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	STAT_ADD(ing->st.connections_refused, 1);
-	log_ratelimited("accept", "agent socket %s: out of file descriptors; refused a connection",
-	    ing->path);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (rlim_t)INT_MAX)
+		return INT_MAX;
+	return rl.rlim_cur > INGEST_FD_RESERVE ? (int)(rl.rlim_cur - INGEST_FD_RESERVE) : 0;
 }
 
-static void ingest_accept(struct ingest *ing)
+/* Starts or extends a rest of the listener: it leaves the epoll set's
+ * events until the timer fires, so a backlog that stays readable cannot
+ * make the main loop spin. `why` names the cause for the log. */
+static void ingest_backoff(struct ingest *ing, const char *why)
 {
+	struct itimerspec its;
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.data.ptr = NULL;
+	if (ing->backoff_ms == 0) {
+		ing->backoff_ms = INGEST_BACKOFF_MIN_MS;
+		log_ratelimited("accept", "agent socket %s: %s; not accepting connections for a "
+		    "while (up to %d ms at a time); the last %d descriptors are kept for HTTP",
+		    ing->path, why, INGEST_BACKOFF_MAX_MS, INGEST_FD_RESERVE);
+	} else {
+		ing->backoff_ms = ing->backoff_ms * 2 > INGEST_BACKOFF_MAX_MS ?
+		    INGEST_BACKOFF_MAX_MS : ing->backoff_ms * 2;
+		log_debug("agent socket %s: %s; resting %u ms", ing->path, why, ing->backoff_ms);
+	}
+	epoll_ctl(ing->ep, EPOLL_CTL_MOD, ing->lfd, &ev);
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = ing->backoff_ms / 1000;
+	its.it_value.tv_nsec = (long)(ing->backoff_ms % 1000) * 1000000L;
+	if (timerfd_settime(ing->tfd, 0, &its, NULL) < 0)
+		log_ratelimited("accept", "agent socket %s: timerfd_settime: %s", ing->path,
+		    strerror(errno));
+}
+
+/* The rest is over: listen again if a descriptor below the budget is free
+ * (the lowest free one is what dup gives), else rest longer. */
+static void ingest_backoff_end(struct ingest *ing)
+{
+	struct epoll_event ev;
+	uint64_t ticks;
+	int probe;
+
+	if (read(ing->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	probe = fcntl(ing->lfd, F_DUPFD_CLOEXEC, 0);
+	if (probe >= 0)
+		close(probe);
+	if (probe < 0 || probe >= ingest_fd_budget()) {
+		ingest_backoff(ing, "out of file descriptors");
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	if (epoll_ctl(ing->ep, EPOLL_CTL_MOD, ing->lfd, &ev) < 0)
+		log_ratelimited("accept", "agent socket %s: epoll_ctl: %s", ing->path,
+		    strerror(errno));
+}
+
+static int ingest_read(struct ingest *ing, struct conn *c, double now);
+
+/* The connection that embeds pending node n. */
+static struct conn *ingest_conn_of(struct pending_node *n)
+{
+	return (struct conn *)(void *)((char *)n - offsetof(struct conn, pn));
+}
+
+/*
+ * Closes c, which has not said HELLO, for `reason` (INGEST_R_PENDING_LIMIT
+ * or INGEST_R_HELLO_TIMEOUT), unless what it has queued, read first, is its
+ * HELLO: a process whose HELLO is in flight is not the one to drop.
+ */
+static void ingest_drop_pending(struct ingest *ing, struct conn *c, unsigned reason, double now)
+{
+	if (ingest_read(ing, c, now) < 0) {
+		ingest_conn_close(ing, c, now);         /* for what it sent: counted */
+		return;
+	}
+	if (!pending_is(&c->pn))
+		return;
+	STAT_ADD(ing->st.rejected[reason], 1);
+	if (reason == INGEST_R_HELLO_TIMEOUT)
+		log_ratelimited("pending", "agent pid %d uid %u: no HELLO within %u s of connecting "
+		    "(hello_timeout); connection closed", (int)c->pid, (unsigned)c->uid,
+		    ing->lim.hello_timeout);
+	else
+		log_ratelimited("pending", "agent pid %d uid %u: uid %u has more than %u connections "
+		    "that have not said HELLO (max_pending_per_uid); closed this one, its oldest",
+		    (int)c->pid, (unsigned)c->uid, (unsigned)c->uid, ing->lim.max_pending_per_uid);
+	ingest_conn_close(ing, c, now);
+}
+
+/*
+ * A new connection c is pending until its HELLO, which may be queued
+ * already: read it at once, so a prompt agent never counts. When c's uid
+ * then holds more than max_pending_per_uid silent connections, its oldest
+ * go: an idle hoard cannot keep a process of the same uid that connects
+ * later out, nor (per uid) anyone else's. Returns -1 when c was closed.
+ */
+static int ingest_admit(struct ingest *ing, struct conn *c, double now)
+{
+	if (pending_add(ing->pending, &c->pn, c->uid, now) < 0) {
+		log_ratelimited("accept", "agent pid %d: out of memory; connection closed", (int)c->pid);
+		ingest_conn_close(ing, c, now);
+		return -1;
+	}
+	if (ingest_read(ing, c, now) < 0) {
+		ingest_conn_close(ing, c, now);
+		return -1;
+	}
+	while (pending_is(&c->pn) &&
+	    pending_count(ing->pending, c->uid) > ing->lim.max_pending_per_uid)
+		ingest_drop_pending(ing, ingest_conn_of(pending_oldest_of(ing->pending, c->uid)),
+		    INGEST_R_PENDING_LIMIT, now);
+	return 0;
+}
+
+void ingest_expire(struct ingest *ing, double now)
+{
+	struct pending_node *n;
+
+	/* Oldest first: the first one still in time ends the walk. */
+	while ((n = pending_oldest(ing->pending)) != NULL &&
+	    now - n->since >= (double)ing->lim.hello_timeout)
+		ingest_drop_pending(ing, ingest_conn_of(n), INGEST_R_HELLO_TIMEOUT, now);
+}
+
+static void ingest_accept(struct ingest *ing, double now)
+{
+	int budget = ingest_fd_budget();
+
 	for (int i = 0; i < INGEST_ACCEPT_BATCH; i++) {
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
@@ -550,13 +708,28 @@ static void ingest_accept(struct ingest *ing)
 				return;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if ((errno == EMFILE || errno == ENFILE) && ing->spare_fd >= 0) {
-				ingest_shed(ing);
-				continue;
+			/* The connection stays queued for when descriptors
+			 * are free again. */
+			if (errno == EMFILE || errno == ENFILE) {
+				ingest_backoff(ing, "out of file descriptors");
+				return;
 			}
 			log_ratelimited("accept", "agent socket %s: accept: %s", ing->path,
 			    strerror(errno));
 			return;
+		}
+		/* Descriptors come lowest first: one at the budget means the
+		 * table is full but for the reserve, which stays HTTP's. */
+		if (fd >= budget) {
+			close(fd);
+			STAT_ADD(ing->st.connections_refused, 1);
+			ingest_backoff(ing, "out of file descriptors (RLIMIT_NOFILE)");
+			return;
+		}
+		if (ing->backoff_ms > 0) {
+			ing->backoff_ms = 0;
+			log_info("agent socket %s: file descriptors free again; accepting connections",
+			    ing->path);
 		}
 		if (ing->nconn >= ing->lim.max_connections) {
 			close(fd);
@@ -621,6 +794,7 @@ static void ingest_accept(struct ingest *ing)
 		STAT_ADD(ing->st.connections_accepted, 1);
 		STAT_ADD(ing->st.connections_open, 1);
 		log_debug("agent pid %d uid %u: connected", (int)c->pid, (unsigned)c->uid);
+		ingest_admit(ing, c, now);
 	}
 }
 
@@ -678,6 +852,7 @@ static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_h
 	}
 	c->hello = 1;
 	c->agent = h->agent;
+	pending_remove(ing->pending, &c->pn);
 	STAT_ADD(ing->st.agents_connected, 1);
 	log_debug("agent pid %d: hello from %s agent, comm %s",
 	    (int)c->pid, h->agent == PROTO_AGENT_C ? "c" : "python",
@@ -1023,6 +1198,7 @@ static int ingest_register(struct ingest *ing, struct conn *c, const struct prot
 		return -1;
 	}
 	c->registered = 1;
+	pending_remove(ing->pending, &c->pn);
 	log_debug("agent pid %d: %s region (generation %llu, %u slots)",
 	    (int)c->pid, hdr.agent == PROTO_AGENT_C ? "c" : "python",
 	    (unsigned long long)hdr.generation, hdr.nslots);
@@ -1189,15 +1365,23 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 void ingest_run(struct ingest *ing, double now)
 {
 	struct epoll_event evs[INGEST_EVENTS];
-	int n;
+	int n, listener = 0;
 
 	n = epoll_wait(ing->ep, evs, INGEST_EVENTS, 0);
 	for (int i = 0; i < n; i++) {
 		int *kind = evs[i].data.ptr;
 		struct conn *c;
 
+		/* Accepting may close other connections (the pending limit):
+		 * it comes after every event naming one has been handled. */
 		if (kind == NULL) {
-			ingest_accept(ing);
+			listener = 1;
+			continue;
+		}
+		/* The listener, when it listens again, is reported by the
+		 * next epoll_wait(). */
+		if (evs[i].data.ptr == &ingest_timer_tag) {
+			ingest_backoff_end(ing);
 			continue;
 		}
 		if (*kind == INGEST_K_WATCH) {
@@ -1214,6 +1398,8 @@ void ingest_run(struct ingest *ing, double now)
 			ingest_conn_close(ing, c, now);
 		}
 	}
+	if (listener)
+		ingest_accept(ing, now);
 }
 
 void ingest_close(struct ingest *ing, double now)
@@ -1236,8 +1422,9 @@ void ingest_close(struct ingest *ing, double now)
 	}
 	if (ing->ep >= 0)
 		close(ing->ep);
-	if (ing->spare_fd >= 0)
-		close(ing->spare_fd);
+	if (ing->tfd >= 0)
+		close(ing->tfd);
+	pending_free(ing->pending);
 	free(ing->path);
 	free(ing);
 }

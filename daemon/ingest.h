@@ -17,6 +17,8 @@ enum ingest_reason {
 	INGEST_R_RATE,                        /* above max_message_rate: dropped, not closed */
 	INGEST_R_CREDENTIALS,                 /* SCM_CREDENTIALS differ from SO_PEERCRED */
 	INGEST_R_REGION,                      /* REGISTER: no memfd, bad seals, size or header */
+	INGEST_R_PENDING_LIMIT,               /* a uid above max_pending_per_uid: its oldest closed */
+	INGEST_R_HELLO_TIMEOUT,               /* no HELLO within hello_timeout: closed */
 	INGEST_R__COUNT
 };
 
@@ -33,7 +35,7 @@ const char *ingest_type_name(unsigned t);
 /* The daemon's own ingest figures; counters since start. */
 struct ingest_stats {
 	uint64_t connections_accepted;
-	uint64_t connections_refused;           /* max_connections reached */
+	uint64_t connections_refused;           /* max_connections, or out of descriptors */
 	uint64_t connections_open;
 	uint64_t agents_connected;              /* processes reporting: a region mapped and
 	                                           live, or a connection past HELLO */
@@ -44,6 +46,8 @@ struct ingest_stats {
 struct ingest_limits {
 	unsigned max_connections;
 	unsigned max_message_rate;              /* per connection and second */
+	unsigned max_pending_per_uid;           /* connections before HELLO, per uid */
+	unsigned hello_timeout;                 /* seconds a connection has for its HELLO */
 };
 
 struct ingest;
@@ -83,7 +87,17 @@ int ingest_fd(const struct ingest *ing);
  * blocks. `now` is the monotonic time in seconds. */
 void ingest_run(struct ingest *ing, double now);
 
-/* Changes the limits; open connections above max_connections stay. */
+/*
+ * Closes the connections that have not said HELLO within hello_timeout
+ * seconds of their accept (counted as reason "hello_timeout"). Called
+ * once a second: it looks at the oldest pending connections only, so its
+ * cost is the number it closes, not the number open.
+ */
+void ingest_expire(struct ingest *ing, double now);
+
+/* Changes the limits; open connections above max_connections stay, and
+ * so do pending ones above a lowered max_pending_per_uid (until the next
+ * connection of their uid, or their timeout). */
 void ingest_set_limits(struct ingest *ing, const struct ingest_limits *lim);
 
 /* Copies the counters; callable from any thread. */

@@ -9,8 +9,9 @@
  *
  * The main loop waits on one epoll set: the ingest module's own epoll
  * descriptor (the agent listener and every agent connection), a signalfd
- * (SIGTERM, SIGINT, SIGHUP) and a 1 s timerfd (exited-process expiry, and
- * a history point read from each shared region).
+ * (SIGTERM, SIGINT, SIGHUP) and a 1 s timerfd (exited-process expiry, a
+ * history point read from each shared region, agent connections silent
+ * past hello_timeout).
  * SIGHUP reads the configuration again (the same file, then the same
  * flags) and applies what can change live; see conf.c for which keys.
  *
@@ -253,6 +254,8 @@ static void main_limits(const struct conf *c, struct ptab_limits *pl, struct ing
 	pl->history_length = c->history_length;
 	il->max_connections = c->max_connections;
 	il->max_message_rate = c->max_message_rate;
+	il->max_pending_per_uid = c->max_pending_per_uid;
+	il->hello_timeout = c->hello_timeout;
 	memset(hs, 0, sizeof(*hs));
 	hs->by_command = c->series == CONF_SERIES_COMMAND;
 	hs->exited_ttl = c->exited_ttl;
@@ -414,6 +417,7 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 					fatal("timerfd read");
 				ptab_expire(pt, now);
 				ptab_tick(pt, now);
+				ingest_expire(ing, now);
 				ingest_check_socket(ing);
 				log_ratelimit_flush();
 				main_status(st, NULL);

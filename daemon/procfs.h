@@ -2,6 +2,7 @@
 #ifndef MEMPROBE_PROCFS_H
 #define MEMPROBE_PROCFS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,7 +33,7 @@ struct procfs_status {
 };
 
 /*
- * Reads /proc/PID/status with one read(2). Returns 0, -ENOENT (or -ESRCH)
+ * Reads /proc/PID/status whole. Returns 0, -ENOENT (or -ESRCH)
  * when the process is gone, -EINVAL when a field is missing (a kernel
  * thread or a zombie has no Vm* lines), or another negative errno.
  */
@@ -41,6 +42,19 @@ int procfs_status(pid_t pid, struct procfs_status *out);
 /* Parses the text of a /proc/PID/status file ("VmRSS:\t  1234 kB" lines).
  * Returns 0 or -EINVAL. Exposed for unit tests. */
 int procfs_parse_status(const char *text, struct procfs_status *out);
+
+/* A file read this long is refused (-EFBIG): no /proc file we read comes
+ * near it. */
+#define PROCFS_READ_MAX (16u << 20)
+
+/*
+ * Reads the file at path whole, however long (a /proc file reports no
+ * size, so it is read until its end). Returns 0 and a NUL-terminated copy
+ * in *out (the caller free()s it) and its length in *len (when len is not
+ * NULL); or -ENOMEM, -EFBIG beyond PROCFS_READ_MAX, or open(2)'s and
+ * read(2)'s negative errno.
+ */
+int procfs_read_all(const char *path, char **out, size_t *len);
 
 /* Reads the daemon's own figures. Returns 0 or a negative errno. */
 int procfs_self(struct procfs_self *out);

@@ -109,17 +109,6 @@ static int send_gauge(int fd, const char *name, double v)
 	return send_msg(fd, buf, proto_encode_gauge(buf, &g));
 }
 
-/* Whether the peer closed fd within timeout_ms. */
-static int peer_closed(int fd, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
-	char c;
-
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return 0;
-	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
-}
-
 /* ---- waiting on /metrics ---- */
 
 struct mwait {
@@ -219,7 +208,7 @@ static void spoofed_pid(void)
 	CHECK(wait_metric(d.url, REJECTED, "reason", "credentials", 3, 3));
 	/* The parent's figures did not move and its connection still works. */
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 1111);
-	CHECK(!peer_closed(fd, 0));
+	CHECK(!it_peer_closed(fd, 0));
 	REQUIRE(send_heap(fd, 2222) == 0);
 	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 2222, 2222));
 	CHECK(metric_now(d.url, "memprobe_process_info", "comm", "forger") == -1);
@@ -240,7 +229,7 @@ static void spoofed_pid(void)
 	}
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 2222);
-	CHECK(!peer_closed(fd, 0));
+	CHECK(!it_peer_closed(fd, 0));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -359,8 +348,9 @@ static pid_t start_child_agent(const char *sock, const char *comm, uint64_t live
 
 static void limits(void)
 {
+	/* The idle connections below must outlive any wait: no HELLO timeout. */
 	char *extra[] = { "--max-processes", "1", "--max-gauges", "1", "--max-connections", "3",
-		"--max-message-rate", "5", NULL };
+		"--max-message-rate", "5", "--hello-timeout", "3600", NULL };
 	struct it_daemon d;
 	char pid[16];
 	int fd = -1, f2 = -1, f3 = -1, f4 = -1, in1 = -1, st;
@@ -375,7 +365,7 @@ static void limits(void)
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_second") == 0);
-	CHECK(peer_closed(fd, IT_TIMEOUT_MS));
+	CHECK(it_peer_closed(fd, IT_TIMEOUT_MS));
 	close(fd);
 	fd = -1;
 	CHECK(wait_metric(d.url, "memprobe_daemon_processes_refused_total", NULL, NULL, 1, 1));
@@ -389,7 +379,7 @@ static void limits(void)
 	REQUIRE(wait_metric(d.url, "memprobe_daemon_connections_accepted_total", NULL, NULL, 4, 4));
 	f4 = it_seqpacket_connect(d.sock);
 	REQUIRE(f4 >= 0);               /* the kernel accepts; the daemon closes */
-	CHECK(peer_closed(f4, IT_TIMEOUT_MS));
+	CHECK(it_peer_closed(f4, IT_TIMEOUT_MS));
 	CHECK(wait_metric(d.url, "memprobe_daemon_connections_refused_total", NULL, NULL, 1, 1));
 	close(f2);
 	close(f3);
@@ -416,7 +406,7 @@ static void limits(void)
 	for (int i = 0; i < 40; i++)
 		send_heap(fd, 300);
 	CHECK(wait_metric(d.url, REJECTED, "reason", "rate", 1, 40));
-	CHECK(!peer_closed(fd, 0));
+	CHECK(!it_peer_closed(fd, 0));
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 300, 300));
 out:
@@ -677,7 +667,7 @@ static void slow_client(void)
 		it_http_free(&r);
 	}
 	/* The silent one is closed after --web.timeout. */
-	CHECK(peer_closed(s[2], IT_TIMEOUT_MS));
+	CHECK(it_peer_closed(s[2], IT_TIMEOUT_MS));
 
 	/*
 	 * Slowloris: as many connections from one address as it may hold,
@@ -706,7 +696,7 @@ static void slow_client(void)
 		}
 	}
 	for (int i = 0; i < SLOW_PER_IP; i++)
-		CHECK(!peer_closed(slow[i], 0));
+		CHECK(!it_peer_closed(slow[i], 0));
 	/* Gone: the address is served again. */
 	for (int i = 0; i < SLOW_PER_IP; i++) {
 		close(slow[i]);

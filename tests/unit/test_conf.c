@@ -360,6 +360,31 @@ static void test_new_keys(void)
 	conf_free(&c);
 }
 
+static void test_pending_keys(void)
+{
+	struct conf c;
+	char err[CONF_ERR_MAX];
+
+	CHECK(conf_init(&c) == 0);
+	CHECK_U64(c.max_pending_per_uid, ==, 64);
+	CHECK_U64(c.hello_timeout, ==, 5);
+	CHECK(conf_set(&c, "max_pending_per_uid", "1", err) == 0);
+	CHECK_U64(c.max_pending_per_uid, ==, 1);
+	CHECK(conf_set(&c, "max_pending_per_uid", "0", err) == -EINVAL);
+	CHECK(conf_set(&c, "hello_timeout", "0", err) == -EINVAL);
+	CHECK(conf_set(&c, "hello_timeout", "3601", err) == -EINVAL);
+	CHECK(strstr(err, "from 1 to 3600") != NULL);
+	CHECK(conf_set(&c, "hello_timeout", "1", err) == 0);
+	CHECK_U64(c.hello_timeout, ==, 1);
+	CHECK_STR(conf_key_for_flag("max-pending-per-uid"), "max_pending_per_uid");
+	CHECK_STR(conf_key_for_flag("hello-timeout"), "hello_timeout");
+	for (size_t i = 0; i < conf_nkeys(); i++)
+		if (strcmp(conf_key_name(i), "max_pending_per_uid") == 0 ||
+		    strcmp(conf_key_name(i), "hello_timeout") == 0)
+			CHECK(conf_key_live(i));
+	conf_free(&c);
+}
+
 static void cleanup(void)
 {
 	char cmd[300];
@@ -389,6 +414,7 @@ int main(void)
 	RUN_TEST(test_log_levels);
 	RUN_TEST(test_shipped_conf);
 	RUN_TEST(test_new_keys);
+	RUN_TEST(test_pending_keys);
 	cleanup();
 	return HARNESS_EXIT();
 }
