@@ -5,12 +5,14 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
@@ -79,6 +81,9 @@ struct conn {
 	gid_t gid;
 	uint64_t start_time;            /* from /proc at accept */
 	int have_start_time;
+	int have_names;                 /* comm and exe read from /proc at accept */
+	char comm[PROTO_COMM_MAX + 1];
+	char exe[PROTO_EXE_MAX + 1];
 	unsigned agent;                 /* enum proto_agent once HELLO came */
 	int hello;
 	int bye;
@@ -681,9 +686,26 @@ static int ingest_admit(struct ingest *ing, struct conn *c, double now)
 	return 0;
 }
 
+static void ingest_unwatch(struct ingest *ing, struct watch *w, int ended, double now);
+
 void ingest_expire(struct ingest *ing, double now)
 {
 	struct pending_node *n;
+	struct watch *w, *next;
+
+	/* Processes watched without a pidfd: gone when their /proc entry
+	 * went or now belongs to another process. */
+	for (w = ing->watches; w != NULL; w = next) {
+		struct ptab_key key;
+		uint64_t st;
+
+		next = w->next;
+		if (w->fd >= 0)
+			continue;
+		ptab_proc_key(w->proc, &key);
+		if (procfs_start_time(key.pid, &st) < 0 || st != key.start_time)
+			ingest_unwatch(ing, w, 1, now);
+	}
 
 	/* Oldest first: the first one still in time ends the walk. */
 	while ((n = pending_oldest(ing->pending)) != NULL &&
@@ -776,6 +798,11 @@ static void ingest_accept(struct ingest *ing, double now)
 		/* A process that already exited has no /proc entry; its HELLO's
 		 * start time stands in (it can only name its own pid). */
 		c->have_start_time = procfs_start_time(cred.pid, &c->start_time) == 0;
+		/* Names too, as early as can be: a process that ends at once
+		 * may be gone by the time its message is read. */
+		c->have_names = c->have_start_time &&
+		    procfs_names(cred.pid, c->comm, sizeof(c->comm), c->exe, sizeof(c->exe)) == 0 &&
+		    c->comm[0] != '\0';
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = c;
@@ -818,6 +845,26 @@ static int ingest_over_rate(struct ingest *ing, struct conn *c, double now)
 	return ++c->rate_count > ing->lim.max_message_rate;
 }
 
+/*
+ * The names of a connection's process, from /proc: read now when it still
+ * runs (`alive`), else as read when it connected, else "?". Never from a
+ * message: a process could otherwise pass for any other, and one gone
+ * before we could look has its name lost with it.
+ */
+static void ingest_names(const struct conn *c, int alive, char *comm, size_t csize, char *exe,
+    size_t esize)
+{
+	if (alive && procfs_names(c->pid, comm, csize, exe, esize) == 0 && comm[0] != '\0')
+		return;
+	if (c->have_names) {
+		snprintf(comm, csize, "%s", c->comm);
+		snprintf(exe, esize, "%s", c->exe);
+		return;
+	}
+	snprintf(comm, csize, "?");
+	exe[0] = '\0';
+}
+
 static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_hello *said,
     double now)
 {
@@ -827,12 +874,8 @@ static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_h
 	int r;
 
 	/* Names come from /proc, never from the message: a process could
-	 * otherwise pass for any other. One that is already gone keeps "?". */
-	if (procfs_names(c->pid, h->comm, sizeof(h->comm), h->exe, sizeof(h->exe)) < 0 ||
-	    h->comm[0] == '\0') {
-		strcpy(h->comm, "?");
-		h->exe[0] = '\0';
-	}
+	 * otherwise pass for any other. */
+	ingest_names(c, 1, h->comm, sizeof(h->comm), h->exe, sizeof(h->exe));
 	key.pid = c->pid;
 	key.start_time = c->have_start_time ? c->start_time : h->start_time;
 	if (c->have_start_time && h->start_time != c->start_time)
@@ -948,6 +991,19 @@ static pid_t ingest_pidfd_pid(int fd)
 	return (pid_t)strtol(p + 5, NULL, 10);
 }
 
+/* A pidfd of process pid, or -1: then *alive is 0 if the process is gone,
+ * and stays as it was when we could not have one (out of descriptors). */
+static int ingest_pidfd_open(pid_t pid, int *alive)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0 && errno == ESRCH)
+		*alive = 0;
+	else if (fd < 0 && !(errno == EMFILE || errno == ENFILE || errno == ENOMEM))
+		*alive = kill(pid, 0) == 0 || errno == EPERM;
+	return fd;
+}
+
 /* Whether the process of a pidfd has ended. */
 static int ingest_pidfd_ended(int fd)
 {
@@ -990,7 +1046,11 @@ static void *ingest_map_region(int fd, uint64_t *len, struct region_hdr *hdr, co
 	return base;
 }
 
-/* Starts watching a process through its pidfd (which the watch owns). */
+/*
+ * Starts watching a process through its pidfd (which the watch owns), or,
+ * with pidfd -1 (none could be had: out of descriptors), by looking at its
+ * /proc entry on every tick (ingest_expire()).
+ */
 static int ingest_watch(struct ingest *ing, int pidfd, struct ptab_proc *proc, uid_t uid)
 {
 	struct epoll_event ev;
@@ -1005,7 +1065,7 @@ static int ingest_watch(struct ingest *ing, int pidfd, struct ptab_proc *proc, u
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = w;
-	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+	if (pidfd >= 0 && epoll_ctl(ing->ep, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
 		int e = -errno;
 
 		free(w);
@@ -1021,23 +1081,54 @@ static int ingest_watch(struct ingest *ing, int pidfd, struct ptab_proc *proc, u
 
 static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid);
 
-/* How the process of a watch ended: the wait status of its zombie, while
- * its parent has not reaped it yet. */
-static void ingest_exit_status(struct ptab_proc *proc, struct ptab_exit *how)
+/* PIDFD_GET_INFO (Linux 6.15 has the exit status in it): declared here,
+ * as the C library's headers may not have it yet. */
+struct ingest_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+};
+#define INGEST_PIDFD_GET_INFO _IOWR(0xFF, 11, struct ingest_pidfd_info)
+#define INGEST_PIDFD_INFO_EXIT (1ull << 3)
+
+/*
+ * How the process of a watch ended: from its pidfd where the kernel keeps
+ * the exit status there (6.15 and later), else the wait status of its
+ * zombie, while its parent has not reaped it yet. pidfd may be -1.
+ */
+static void ingest_exit_status(struct ptab_proc *proc, int pidfd, struct ptab_exit *how)
 {
+	struct ingest_pidfd_info info;
 	struct ptab_key key;
 	struct procfs_stat st;
+	int status;
 
 	memset(how, 0, sizeof(*how));
 	ptab_proc_key(proc, &key);
-	if (procfs_stat(key.pid, &st) < 0 || st.starttime != key.start_time ||
-	    st.state != 'Z' || !st.have_exit_code)
-		return;
+	/* Reaped: the pidfd has it. A zombie: its stat has it. Reaped
+	 * between the two looks: the pidfd again. */
+	for (int i = 0; i < 2; i++) {
+		memset(&info, 0, sizeof(info));
+		info.mask = INGEST_PIDFD_INFO_EXIT;
+		if (pidfd >= 0 && ioctl(pidfd, INGEST_PIDFD_GET_INFO, &info) == 0 &&
+		    (info.mask & INGEST_PIDFD_INFO_EXIT)) {
+			status = info.exit_code;
+			break;
+		}
+		if (i == 0 && procfs_stat(key.pid, &st) == 0 && st.starttime == key.start_time &&
+		    st.state == 'Z' && st.have_exit_code) {
+			status = (int)st.exit_code;
+			break;
+		}
+		if (i == 1)
+			return;
+	}
 	how->known = 1;
-	if (WIFSIGNALED((int)st.exit_code))
-		how->signal = WTERMSIG((int)st.exit_code);
+	if (WIFSIGNALED(status))
+		how->signal = WTERMSIG(status);
 	else
-		how->code = WEXITSTATUS((int)st.exit_code);
+		how->code = WEXITSTATUS(status);
 }
 
 /* The watched process ended: its final figures, then the watch goes. */
@@ -1045,13 +1136,15 @@ static void ingest_unwatch(struct ingest *ing, struct watch *w, int ended, doubl
 {
 	struct ptab_exit how;
 
-	epoll_ctl(ing->ep, EPOLL_CTL_DEL, w->fd, NULL);
-	close(w->fd);
+	if (w->fd >= 0)
+		epoll_ctl(ing->ep, EPOLL_CTL_DEL, w->fd, NULL);
 	if (ended) {
-		ingest_exit_status(w->proc, &how);
+		ingest_exit_status(w->proc, w->fd, &how);
 		ptab_proc_exited(ing->pt, w->proc, &how, now);
 		ingest_forget(ing, w->proc, w->uid);
 	}
+	if (w->fd >= 0)
+		close(w->fd);
 	if (w->prev != NULL)
 		w->prev->next = w->next;
 	else
@@ -1079,21 +1172,28 @@ static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid)
 
 /*
  * Gives a mapped region to the process table (which owns the mapping from
- * then on), keeps its memfd in the store, and watches the process through
- * pidfd (consumed; -1 when the process is already gone: its figures are
- * then final). Returns 0, or a negative errno (the caller logs it).
+ * then on), keeps its memfd in the store, and watches the process when
+ * `alive` through pidfd (consumed; -1: none, then its /proc entry is
+ * looked at); a process already gone has its figures final at once.
+ * Returns 0, or a negative errno (the caller logs it).
  */
-static int ingest_take_region(struct ingest *ing, const struct ptab_key *key, uid_t uid,
-    void *base, uint64_t len, const struct region_hdr *hdr, int memfd, int pidfd, double now)
+static int ingest_take_region(struct ingest *ing, const struct conn *c,
+    const struct ptab_key *key, uid_t uid, void *base, uint64_t len,
+    const struct region_hdr *hdr, int memfd, int pidfd, int alive, double now)
 {
 	char comm[PROTO_COMM_MAX + 1], exe[PROTO_EXE_MAX + 1], name[FDSTORE_NAME_MAX];
 	struct ptab_proc *proc;
 	int watch_new = 0, r;
 
-	if (pidfd < 0 || procfs_names(key->pid, comm, sizeof(comm), exe, sizeof(exe)) < 0 ||
+	if (!alive) {
+		if (pidfd >= 0)
+			close(pidfd);
+		pidfd = -1;
+	}
+	if (c != NULL) {
+		ingest_names(c, alive, comm, sizeof(comm), exe, sizeof(exe));
+	} else if (!alive || procfs_names(key->pid, comm, sizeof(comm), exe, sizeof(exe)) < 0 ||
 	    comm[0] == '\0') {
-		/* Gone before we could read its name: the kernel's word is
-		 * lost with it, and a claim of its own is not taken. */
 		strcpy(comm, "?");
 		exe[0] = '\0';
 	}
@@ -1105,7 +1205,7 @@ static int ingest_take_region(struct ingest *ing, const struct ptab_key *key, ui
 			close(pidfd);
 		return r;
 	}
-	if (ing->fs != NULL && memfd >= 0 && pidfd >= 0) {
+	if (ing->fs != NULL && memfd >= 0 && alive) {
 		fdstore_name(name, key->pid, key->start_time, hdr->agent, uid);
 		if (fdstore_put(ing->fs, name, memfd) < 0)
 			log_ratelimited("fdstore", "agent pid %d: cannot keep its region for a restart",
@@ -1116,11 +1216,11 @@ static int ingest_take_region(struct ingest *ing, const struct ptab_key *key, ui
 			close(pidfd);
 		return 0;
 	}
-	if (pidfd < 0 || ingest_watch(ing, pidfd, proc, uid) < 0) {
+	if (!alive || ingest_watch(ing, pidfd, proc, uid) < 0) {
 		/* Gone already, or no way to watch it: its figures are final. */
 		struct ptab_exit how;
 
-		ingest_exit_status(proc, &how);
+		ingest_exit_status(proc, pidfd, &how);
 		ptab_proc_exited(ing->pt, proc, &how, now);
 		ingest_forget(ing, proc, uid);
 		if (pidfd >= 0)
@@ -1142,7 +1242,7 @@ static int ingest_register(struct ingest *ing, struct conn *c, const struct prot
 	const char *why = NULL;
 	uint64_t len = 0;
 	void *base = NULL;
-	int pidfd = -1, memfd = -1, r;
+	int pidfd = -1, memfd = -1, alive = 1, r;
 
 	if (*nfd < 1)
 		why = "no memfd";
@@ -1176,19 +1276,17 @@ static int ingest_register(struct ingest *ing, struct conn *c, const struct prot
 	 * os.pidfd_open) we open one: the sender may have gone and its pid
 	 * been reused meanwhile, which the start time below then tells. */
 	if (pidfd < 0)
-		pidfd = (int)syscall(SYS_pidfd_open, c->pid, 0);
+		pidfd = ingest_pidfd_open(c->pid, &alive);
 	key.pid = c->pid;
 	/* The start time is the kernel's while the process is known to be
 	 * alive after reading it; else the region's word stands in (a
 	 * process can only name its own pid). */
-	if (procfs_start_time(c->pid, &key.start_time) < 0 || pidfd < 0 ||
-	    ingest_pidfd_ended(pidfd)) {
+	if (procfs_start_time(c->pid, &key.start_time) < 0 || !alive ||
+	    (pidfd >= 0 && ingest_pidfd_ended(pidfd))) {
 		key.start_time = c->have_start_time ? c->start_time : hdr.start_time;
-		if (pidfd >= 0)
-			close(pidfd);
-		pidfd = -1;
+		alive = 0;
 	}
-	r = ingest_take_region(ing, &key, c->uid, base, len, &hdr, memfd, pidfd, now);
+	r = ingest_take_region(ing, c, &key, c->uid, base, len, &hdr, memfd, pidfd, alive, now);
 	close(memfd);
 	if (r == -EALREADY)
 		return 0;               /* an older copy that arrived late */
@@ -1215,7 +1313,7 @@ int ingest_restore(struct ingest *ing, const char *name, int fd, double now)
 	uint64_t len;
 	uid_t uid;
 	void *base;
-	int pidfd = -1, r;
+	int pidfd = -1, alive = 1, r;
 
 	if (fdstore_parse(name, &key.pid, &key.start_time, &agent, &uid) < 0) {
 		close(fd);
@@ -1231,13 +1329,11 @@ int ingest_restore(struct ingest *ing, const char *name, int fd, double now)
 	}
 	/* Still the same process? Else it ended while no daemon ran: its
 	 * figures are final. */
-	pidfd = (int)syscall(SYS_pidfd_open, key.pid, 0);
-	if (pidfd >= 0 && (procfs_stat(key.pid, &st) < 0 || st.starttime != key.start_time ||
-	    ingest_pidfd_ended(pidfd))) {
-		close(pidfd);
-		pidfd = -1;
-	}
-	r = ingest_take_region(ing, &key, uid, base, len, &hdr, fd, pidfd, now);
+	pidfd = ingest_pidfd_open(key.pid, &alive);
+	if (procfs_stat(key.pid, &st) < 0 || st.starttime != key.start_time ||
+	    (pidfd >= 0 && ingest_pidfd_ended(pidfd)))
+		alive = 0;
+	r = ingest_take_region(ing, NULL, &key, uid, base, len, &hdr, fd, pidfd, alive, now);
 	close(fd);
 	return r == -EALREADY ? 0 : r;
 }

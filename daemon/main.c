@@ -33,6 +33,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
@@ -452,6 +453,22 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 }
 
 /*
+ * memprobed holds a descriptor per live process it watches (a pidfd) on
+ * top of its connections: the soft limit goes up to the hard one, which
+ * the service manager sets (LimitNOFILE= in memprobed.service).
+ */
+static void main_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("raising RLIMIT_NOFILE to its hard limit");
+	}
+}
+
+/*
  * Opens the store that keeps the agents' regions for the next daemon, and
  * takes back what the previous one left there (or in systemd's store, in
  * sk). Forks the keeper: call it before any thread starts. A store that
@@ -524,6 +541,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)st.conf.log_level);
 
+	main_raise_nofile();
 	/* Blocked before any thread starts, so only the signalfd sees them. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);

@@ -57,6 +57,7 @@ struct ptab_proc {
 	struct proto_sample base;       /* counters of earlier images (exec) */
 	uint32_t base_have;
 	struct ptab_exit exit;
+	uint32_t size_source;           /* enum region_size_source of the C region */
 	struct ptab_hpoint *hist;       /* ring of hcap points, allocated lazily */
 	unsigned hcap, hlen, hpos;      /* hpos: index of the newest point */
 	double hslot;                   /* when the newest point started */
@@ -531,6 +532,9 @@ static void ptab_read_regions(struct ptab *pt, struct ptab_proc *p)
 		}
 		if (k == PROTO_AGENT_C && p->hello_stack_limit == 0)
 			p->hello_stack_limit = s.stack_limit_bytes;
+		if (k == PROTO_AGENT_C)
+			p->size_source = __atomic_load_n(&((const struct region_hdr *)rg->base)->size_source,
+			    __ATOMIC_RELAXED);
 		p->samples++;
 		for (unsigned i = 0; i < REGION_GAUGES; i++)
 			if (region_gauge(rg->base, &rg->hdr, i, name, sizeof(name), &value))
@@ -608,6 +612,18 @@ out:
 	return r;
 }
 
+/* The name of a size source, or NULL for none (or one not known here). */
+static const char *ptab_size_source_name(uint32_t src)
+{
+	static const char *const names[REGION_SIZE__COUNT] = {
+		[REGION_SIZE_GLIBC_HEADER] = "glibc_header",
+		[REGION_SIZE_USABLE] = "usable",
+		[REGION_SIZE_REQUESTED] = "requested",
+	};
+
+	return src < REGION_SIZE__COUNT ? names[src] : NULL;
+}
+
 /* Once nothing reports for an entry (no connection, no watch) it has
  * exited; one whose pid was reused meanwhile goes at once. Under the lock. */
 static void ptab_maybe_exited(struct ptab *pt, struct ptab_proc *p, double now)
@@ -631,14 +647,25 @@ void ptab_proc_key(const struct ptab_proc *p, struct ptab_key *out)
 void ptab_proc_exited(struct ptab *pt, struct ptab_proc *p, const struct ptab_exit *how,
     double now)
 {
+	const struct region_hdr *c;
+
 	pthread_mutex_lock(&pt->lock);
 	ptab_read_regions(pt, p);
 	ptab_hist_point(pt, p, now);
+	if (how != NULL)
+		p->exit = *how;
+	/* Without the kernel's word (the parent reaped it first), the
+	 * agent's record of exit() stands: it can only be about itself. */
+	c = p->rg[PROTO_AGENT_C].base;
+	if (!p->exit.known && c != NULL &&
+	    __atomic_load_n(&c->exit_kind, __ATOMIC_ACQUIRE) == REGION_EXIT_EXIT) {
+		p->exit.known = 1;
+		p->exit.code = (int)(__atomic_load_n(&c->exit_status, __ATOMIC_RELAXED) & 0xff);
+		p->exit.signal = 0;
+	}
 	for (unsigned k = 0; k < 3; k++)
 		ptab_rg_drop(&p->rg[k]);
 	p->watched = 0;
-	if (how != NULL)
-		p->exit = *how;
 	ptab_maybe_exited(pt, p, now);
 	pthread_mutex_unlock(&pt->lock);
 }
@@ -934,6 +961,7 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 		v->exited = p->state == PTAB_EXITED;
 		v->exited_seconds = v->exited ? now - p->exited_at : 0;
 		v->exit = p->exit;
+		v->size_source = ptab_size_source_name(p->size_source);
 		v->age_seconds = now - p->created;
 		v->hello_stack_limit = p->hello_stack_limit;
 		v->samples = p->samples;

@@ -155,6 +155,8 @@ struct ptab_view {
 	int exited;
 	double exited_seconds;          /* since it exited; 0 while live */
 	struct ptab_exit exit;          /* how, once exited */
+	const char *size_source;        /* how the C agent sizes blocks ("glibc_header",
+	                                   "usable", "requested"); NULL: no C agent */
 	double age_seconds;             /* since the entry was created */
 	uint64_t hello_stack_limit;     /* from the last HELLO */
 	uint64_t samples;               /* SAMPLEs received */
