@@ -164,6 +164,7 @@ bench: $(BUILD)/libmemprobe.so $(BUILD)/memprobed $(BENCH_BIN)
 	@CC="$(CC)" BENCH_CFLAGS="$(BENCH_CFLAGS)" sh tests/bench/run.sh $(BUILD)
 	@sh tests/bench/py_agent.sh
 	@sh tests/bench/daemon_away.sh $(BUILD)
+	@sh tests/bench/fork_loop.sh $(BUILD)
 
 # The daemon under load (tests/load/): see BENCHMARKS.md, "Daemon" and
 # "Load". `make bench-daemon` is the scrape-speed set at 1,000 and 10,000
