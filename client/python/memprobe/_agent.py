@@ -128,6 +128,8 @@ class Agent:
         self._install_hooks()
         try:
             self.tick(final=False)
+        except Exception:               # never into the program
+            pass
         finally:
             _close(self.memfd)
             self.memfd = -1
