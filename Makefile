@@ -126,9 +126,17 @@ $(BUILD)/tests/progs/%: tests/progs/%.c
 		$(PROG_SAN) $(LDFLAGS) -lpthread -ldl
 
 $(ITEST_BIN): $(ITEST_OBJ)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST))
 
-TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(ITEST_BIN)
+# The region layout and REGISTER as C sees them; tests/python/test_region.py
+# holds the Python agent's copy against it.
+LAYOUT_BIN = $(BUILD)/tests/region_layout
+$(LAYOUT_BIN): tests/python/region_layout.c common/proto.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS)
+
+TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(ITEST_BIN) $(LAYOUT_BIN)
 
 # Installs what is missing when run as root; otherwise names it.
 deps:

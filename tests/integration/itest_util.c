@@ -642,6 +642,25 @@ int it_daemon_start_args(struct it_daemon *d, int exited_ttl, char *const extra[
 	return -EADDRINUSE;
 }
 
+int it_daemon_restart(struct it_daemon *d, int exited_ttl)
+{
+	char listen[64], ttl[32];
+	char *argv[] = { itest.memprobed, "--agent-socket", d->sock, "--web.listen-address",
+	    listen, "--exited-ttl", ttl, "--log-level", "debug", NULL };
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
+	snprintf(ttl, sizeof(ttl), "%d", exited_ttl);
+	if (it_proc_start(&d->proc, argv, NULL, d->log) < 0)
+		return -1;
+	if (!it_wait_until(daemon_up, d, IT_START_TIMEOUT_MS) || d->proc.pid == 0) {
+		fprintf(stderr, "integration: memprobed did not come back on %s and %s\n", d->url,
+		    d->sock);
+		it_daemon_dump_log(d);
+		return -1;
+	}
+	return 0;
+}
+
 void it_daemon_dump_log(const struct it_daemon *d)
 {
 	char line[1024];

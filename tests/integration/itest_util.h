@@ -168,6 +168,13 @@ int it_daemon_start(struct it_daemon *d, int exited_ttl);
  * after the others, so they win; NULL: none). */
 int it_daemon_start_args(struct it_daemon *d, int exited_ttl, char *const extra[]);
 
+/*
+ * Starts memprobed again on d's socket, port and log (after d's daemon was
+ * stopped or killed, its temp dir kept) and waits as it_daemon_start().
+ * Returns 0, or -1 having said why on stderr.
+ */
+int it_daemon_restart(struct it_daemon *d, int exited_ttl);
+
 /* Prints the daemon's log to stderr (after a failed check). */
 void it_daemon_dump_log(const struct it_daemon *d);
 
