@@ -3,6 +3,7 @@
 #define MEMPROBE_AGENT_H
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 #include <stddef.h>
@@ -256,10 +257,12 @@ void agent_region_postfork_child(void);
 
 /*
  * The hooks hold the table's lock across the real call and the update, so
- * no other thread can map the same addresses in between.
+ * no other thread can map the same addresses in between. The lock blocks
+ * every signal of the thread until it is released (the old mask goes to
+ * *saved), so a handler that maps never waits for its own thread.
  */
-void agent_mmap_lock(void);
-void agent_mmap_unlock(void);
+void agent_mmap_lock(sigset_t *saved);
+void agent_mmap_unlock(const sigset_t *saved);
 /* A mapping of len bytes at addr was made: counted if anonymous; a file
  * mapping placed over counted ranges (MAP_FIXED) uncounts them. */
 void agent_mmap_added_locked(void *addr, size_t len, int anonymous);

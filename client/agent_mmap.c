@@ -1,6 +1,7 @@
 /* agent_mmap.c: the program's own anonymous mappings, tracked as sorted ranges for memprobe_mmap_live_bytes. */
 #include "agent.h"
 
+#include <signal.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
@@ -137,14 +138,22 @@ static uintptr_t page_up(uintptr_t n)
 	return (n + page - 1) & ~(page - 1);
 }
 
-void agent_mmap_lock(void)
+void agent_mmap_lock(sigset_t *saved)
 {
+	sigset_t all;
+
+	/* A signal handler that maps (a collector stopping the world, a crash
+	 * handler) must not land while this thread holds the lock: it would
+	 * wait for itself. Two system calls beside one that costs far more. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, saved);
 	pthread_mutex_lock(&mm_lock);
 }
 
-void agent_mmap_unlock(void)
+void agent_mmap_unlock(const sigset_t *saved)
 {
 	pthread_mutex_unlock(&mm_lock);
+	pthread_sigmask(SIG_SETMASK, saved, NULL);
 }
 
 void agent_mmap_added_locked(void *addr, size_t len, int anonymous)

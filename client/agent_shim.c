@@ -522,16 +522,17 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	void *p;
+	sigset_t mask;
 	int saved;
 
 	if (!counting_maps())
 		return do_mmap(addr, len, prot, flags, fd, off);
-	agent_mmap_lock();
+	agent_mmap_lock(&mask);
 	p = do_mmap(addr, len, prot, flags, fd, off);
 	saved = errno;
 	if (p != MAP_FAILED)
 		agent_mmap_added_locked(p, len, (flags & MAP_ANONYMOUS) != 0);
-	agent_mmap_unlock();
+	agent_mmap_unlock(&mask);
 	agent_region_store_mmap();
 	errno = saved;
 	return p;
@@ -544,17 +545,18 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t
 
 EXPORT int munmap(void *addr, size_t len)
 {
+	sigset_t mask;
 	int r, saved;
 
 	if (!counting_maps())
 		return real.munmap != NULL ? real.munmap(addr, len) :
 		    (int)syscall(SYS_munmap, addr, len);
-	agent_mmap_lock();
+	agent_mmap_lock(&mask);
 	r = real.munmap != NULL ? real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
 	saved = errno;
 	if (r == 0)
 		agent_mmap_removed_locked(addr, len);
-	agent_mmap_unlock();
+	agent_mmap_unlock(&mask);
 	agent_region_store_mmap();
 	errno = saved;
 	return r;
@@ -567,6 +569,7 @@ EXPORT int munmap(void *addr, size_t len)
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	void *new_addr = NULL, *p;
+	sigset_t mask;
 	int saved;
 
 	if (flags & MREMAP_FIXED) {
@@ -580,12 +583,12 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (!counting_maps())
 		return real.mremap(old, old_len, new_len, flags, new_addr);
-	agent_mmap_lock();
+	agent_mmap_lock(&mask);
 	p = real.mremap(old, old_len, new_len, flags, new_addr);
 	saved = errno;
 	if (p != MAP_FAILED)
 		agent_mmap_moved_locked(old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
-	agent_mmap_unlock();
+	agent_mmap_unlock(&mask);
 	agent_region_store_mmap();
 	errno = saved;
 	return p;

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "memprobe.h"
+#include "progs/progs.h"
 
 /*
  * Usage: accuracy SCENARIO [ARGS]
@@ -125,18 +126,7 @@ static void expect_eq(const char *metric, double v)
 /* Reads one line of stdin; returns 0 for a line, -1 at end of input. */
 static int wait_line(void)
 {
-	char c;
-
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, &c, 1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		if (c == '\n')
-			return 0;
-	}
+	return prog_read_line(NULL, 0) < 0 ? -1 : 0;
 }
 
 static int ready(void)
