@@ -36,11 +36,11 @@ int stackres_scan(struct stackres_range *r, stackres_read_fn rd, void *ctx, int 
 
 	*full = 0;
 	while (cur > r->lo_vpn && gap <= STACKRES_MAXGAP) {
-		uint64_t start = (cur - 1) & ~(uint64_t)(STACKRES_CHUNK - 1);
+		/* Whole chunks down from the deepest page: in the steady state
+		 * one read covers the gap rule's pages. */
+		uint64_t start = cur - r->lo_vpn > STACKRES_CHUNK ? cur - STACKRES_CHUNK : r->lo_vpn;
 		size_t n;
 
-		if (start < r->lo_vpn)
-			start = r->lo_vpn;
 		n = (size_t)(cur - start);
 		err = rd(ctx, start, words, n);
 		if (err < 0)
