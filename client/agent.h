@@ -51,7 +51,9 @@
 #define AGENT_TICK_BYTES (256 * 1024)
 /* A fork child registers at its first tick, once it has allocated this
  * much of its own; see fork_child(). */
+#ifndef AGENT_CHILD_BYTES
 #define AGENT_CHILD_BYTES (64 * 1024)
+#endif
 
 /*
  * Why the thread-local pointer is NULL, for the slow path. A thread's

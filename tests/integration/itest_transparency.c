@@ -58,6 +58,9 @@ static char python_workload[] =
 	"print('shell', r.returncode, r.stdout.strip())\n"
 	"pool = mp.get_context('fork').Pool(2)\n"
 	"print('pool', sum(pool.map(abs, range(-3000, 3000))))\n"
+	/* Each worker takes 400 KB of its own: a fork child is reported once
+	 * it has allocated 64 KiB (AGENT_CHILD_BYTES). */
+	"print('pool bytes', sum(pool.map(len, [b'x' * 100000] * 8)))\n"
 	"pool.close()\n"
 	"pool.join()\n"
 	"sys.stdout.flush()\n"
@@ -84,6 +87,7 @@ static void transparent_python(void)
 	CHECK(strstr(with.out, "child 4 4999950000\n") != NULL);
 	CHECK(strstr(with.out, "shell 0 HELLO\n") != NULL);
 	CHECK(strstr(with.out, "pool 9000000\n") != NULL);
+	CHECK(strstr(with.out, "pool bytes 800000\n") != NULL);
 	/* The top interpreter, the child one and the pool's two workers. */
 	CHECK(it_wait_seen_comm(d.url, "python3", 4));
 	CHECK(it_wait_seen_comm(d.url, "tr", 1));
