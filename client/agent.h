@@ -255,6 +255,13 @@ void agent_region_counts(uint64_t *done, uint64_t *failed);
  * registers at its first tick). Async-signal-safe. */
 void agent_region_postfork_child(void);
 
+/* ---- descriptor work away from the program's table (agent_outside.c) ---- */
+
+/* Runs fn(arg) in a transient task of our thread group with its own copy
+ * of the descriptor table, the caller waiting; or in place where that
+ * cannot be. Returns fn's value. The caller holds agent_core_lock. */
+int agent_outside(int (*fn)(void *), void *arg);
+
 /* ---- the program's anonymous mappings (agent_mmap.c) ---- */
 
 /*

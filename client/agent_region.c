@@ -339,7 +339,7 @@ void agent_region_store_mmap(void)
  * writing (agent_slot_slow), so no move is missed. The old region stays
  * mapped: an idle thread may count into it until it moves.
  */
-agent_slot *agent_region_replace(uint32_t nslots, agent_slot *self, int reg, int *err)
+static agent_slot *region_replace_here(uint32_t nslots, agent_slot *self, int reg, int *err)
 {
 	struct region_hdr *old = agent_region_get(), *nw;
 	char path[sizeof(rg.path)];
@@ -443,6 +443,63 @@ agent_slot *agent_region_replace(uint32_t nslots, agent_slot *self, int reg, int
 	if (sock >= 0)
 		close(sock);
 	return self;
+}
+
+/* Whether a socket is there to register on: looked at before a task is
+ * started for it. Says why not, once, under MEMPROBE_DEBUG. */
+static int daemon_there(int *err)
+{
+	char path[sizeof(rg.path)];
+	struct stat st;
+
+	*err = socket_path(path, sizeof(path));
+	if (*err == 0 && stat(path, &st) < 0)
+		*err = -errno;
+	else if (*err == 0 && !S_ISSOCK(st.st_mode))
+		*err = -ENOTSOCK;
+	if (*err == 0)
+		return 1;
+	if (!rg.said_why) {
+		rg.said_why = 1;
+		agent_debug_path("not reporting: cannot connect to memprobed at ", path, -*err,
+		    "; trying again quietly");
+	}
+	return 0;
+}
+
+struct replace_call {
+	uint32_t nslots;
+	agent_slot *self;
+	int *err;
+	agent_slot *out;
+};
+
+static int replace_entry(void *p)
+{
+	struct replace_call *c = p;
+
+	c->out = region_replace_here(c->nslots, c->self, 1, c->err);
+	return 0;
+}
+
+agent_slot *agent_region_replace(uint32_t nslots, agent_slot *self, int reg, int *err)
+{
+	struct region_hdr *old = agent_region_get();
+	struct replace_call c = { nslots, self, err, self };
+
+	*err = 0;
+	if (reg && rg.configured && !daemon_there(err)) {
+		rg.failed++;
+		reg = 0;
+		if (old == NULL || nslots <= old->nslots)
+			return self;    /* nothing to hand over, nothing to grow */
+	}
+	if (!reg || !rg.configured)
+		return region_replace_here(nslots, self, 0, err);
+	/* The connection, the memfd and the pidfd are made in a table of
+	 * their own (agent_outside.c). */
+	agent_outside(replace_entry, &c);
+	return c.out;
 }
 
 /* ---- the program's life ---- */
