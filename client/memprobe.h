@@ -22,8 +22,8 @@ struct memprobe_stats {
 	uint64_t stack_main_peak_bytes;
 	uint64_t stack_limit_bytes;      /* main thread's RLIMIT_STACK; 0 unlimited */
 	uint64_t threads;                /* threads that have used the allocator */
-	uint64_t samples_sent;
-	uint64_t samples_dropped;
+	uint64_t samples_sent;           /* registrations with memprobed made (the name is older) */
+	uint64_t samples_dropped;        /* registrations that failed (no daemon, no memfd) */
 	uint64_t reserved[8];            /* zero; room to grow */
 };
 
@@ -31,9 +31,11 @@ struct memprobe_stats {
  * Returns 0, or -EINVAL if out is NULL. */
 int memprobe_snapshot(struct memprobe_stats *out);
 
-/* Sends a sample to memprobed now, from the calling thread, without
- * blocking. Returns 0, or a negative errno: -ECONNREFUSED no daemon,
- * -EAGAIN the daemon is behind (the sample was dropped). */
+/* Registers the process's figures with memprobed now, from the calling
+ * thread, without blocking, unless a daemon has them already (memprobed
+ * reads them itself from then on). Returns 0, or a negative errno:
+ * -ENOENT, -ECONNREFUSED, -EACCES... no daemon took them; -ECANCELED the
+ * agent is disabled. */
 int memprobe_flush(void);
 
 /* Sets a named gauge of the program's own, exported as
