@@ -357,8 +357,8 @@ view_identity(FILE *f, const json_t *p, bool bytes)
 	const json_t *agents = json_object_get(p, "agents"), *ag;
 	struct ctl_fig pid = ctl_fig_at(p, "pid", NULL);
 	struct ctl_fig conns = ctl_fig_at(p, "connections", NULL);
-	struct ctl_fig samples = ctl_fig_at(p, "samples", NULL);
-	struct ctl_fig dropped = ctl_fig_at(p, "samples_dropped", NULL);
+	struct ctl_fig code = ctl_fig_at(p, "exit_code", NULL);
+	struct ctl_fig sig = ctl_fig_at(p, "exit_signal", NULL);
 	const json_t *ago = json_object_get(p, "exited_seconds_ago");
 	const json_t *tracked = json_object_get(p, "tracked_seconds");
 	size_t i;
@@ -386,8 +386,12 @@ view_identity(FILE *f, const json_t *p, bool bytes)
 	if (conns.ok)
 		fprintf(f, " (%" PRIu64 " connection%s open)", conns.v, conns.v == 1 ? "" : "s");
 	fputc('\n', f);
-	KV(f, "samples", "%s received, %s the agent could not send",
-	    count_text(a, sizeof(a), samples), count_text(b, sizeof(b), dropped));
+	/* How it ended, where the daemon could tell. */
+	if (code.ok)
+		KV(f, "ended", "exit status %s", count_text(a, sizeof(a), code));
+	else if (sig.ok)
+		KV(f, "ended", "killed by signal %s (%s)", count_text(a, sizeof(a), sig),
+		    strsignal((int)sig.v));
 	KV(f, "threads", "%s", count_text(a, sizeof(a), ctl_fig_at(p, "threads", NULL)));
 }
 

@@ -269,7 +269,7 @@ static const struct expo_pfam expo_other_fams[] = {
 	{ "memprobe_threads", "gauge",
 	  "Threads of the process that the agent knows of.", NEED_THREADS, S_OFF(threads) },
 	{ "memprobe_agent_samples_dropped_total", "counter",
-	  "Samples the agent of the process could not send (daemon absent, slow or restarted).",
+	  "Samples a client of the legacy HELLO/SAMPLE messages said it could not send (agents that share a region send none).",
 	  NEED_THREADS, S_OFF(samples_dropped) },
 	{ "memprobe_python_allocated_blocks", "gauge",
 	  "Blocks allocated by the Python interpreter (sys.getallocatedblocks()).", PROTO_S_PYTHON,
@@ -559,11 +559,12 @@ static void expo_daemon_own(struct expo_w *w, const struct ptab_snap *snap,
 	const struct ingest_stats *is = &d->ingest;
 
 	expo_scalar_u64(w, "memprobe_daemon_agents_connected", "gauge",
-	    "Agent connections open past their HELLO.", is->agents_connected);
+	    "Processes reporting: a shared region mapped and the process live, or a legacy connection past its HELLO.",
+	    is->agents_connected);
 	expo_scalar_u64(w, "memprobe_daemon_processes_tracked", "gauge",
 	    "Processes in the table, exited ones included.", snap->n);
 	expo_scalar_u64(w, "memprobe_daemon_processes_live", "gauge",
-	    "Processes in the table with an agent connected.", snap->live);
+	    "Processes in the table still running with an agent reporting.", snap->live);
 	expo_scalar_u64(w, "memprobe_daemon_connections_accepted_total", "counter",
 	    "Agent connections accepted.", is->connections_accepted);
 	expo_scalar_u64(w, "memprobe_daemon_connections_refused_total", "counter",

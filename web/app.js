@@ -177,6 +177,15 @@
 
 	/* ---- the table ---- */
 
+	// How an exited process ended, where memprobed could tell.
+	function howEnded(p) {
+		if (typeof p.exit_signal === 'number')
+			return ' (killed by signal ' + p.exit_signal + ')';
+		if (typeof p.exit_code === 'number')
+			return ' (exit status ' + p.exit_code + ')';
+		return '';
+	}
+
 	function rowOf(p) {
 		const stack = num(p, 'stack', 'peak_bytes');
 		const limit = num(p, 'stack', 'limit_bytes');
@@ -566,7 +575,7 @@
 		const live = p.state !== 'exited';
 		$('detail-title').textContent = (p.comm || '?') + ' \u00b7 pid ' + p.pid;
 		$('detail-sub').textContent = state.detailError ? state.detailError :
-		    (live ? 'live' : 'exited ' + fmtDuration(p.exited_seconds_ago) + ' ago') +
+		    (live ? 'live' : 'exited ' + fmtDuration(p.exited_seconds_ago) + ' ago' + howEnded(p)) +
 		    (p.exe ? ' \u00b7 ' + p.exe : '');
 		renderCards(p);
 
