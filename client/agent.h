@@ -233,18 +233,21 @@ void agent_report_counts(uint64_t *sent, uint64_t *dropped);
 /* ---- the program's anonymous mappings (agent_mmap.c) ---- */
 
 /*
- * The hooks hold the table's lock across the real call and the update, so
- * no other thread can map the same addresses in between.
+ * No lock is held across the system call, and a hook never waits for
+ * another thread: see agent_mmap.c. A hook calls agent_mmap_begin() before
+ * its system call, then exactly one of agent_mmap_mapped / _unmapped /
+ * _moved with the ticket it got (on success) or agent_mmap_abort() (on
+ * failure). All are async-signal-safe.
  */
-void agent_mmap_lock(void);
-void agent_mmap_unlock(void);
+uint64_t agent_mmap_begin(void);
+void agent_mmap_abort(void);
 /* A mapping of len bytes at addr was made: counted if anonymous; a file
  * mapping placed over counted ranges (MAP_FIXED) uncounts them. */
-void agent_mmap_added_locked(void *addr, size_t len, int anonymous);
+void agent_mmap_mapped(uint64_t ticket, void *addr, size_t len, int anonymous);
 /* [addr, addr + len) was unmapped. */
-void agent_mmap_removed_locked(void *addr, size_t len);
+void agent_mmap_unmapped(uint64_t ticket, void *addr, size_t len);
 /* mremap moved or resized old to new; keep_old for MREMAP_DONTUNMAP. */
-void agent_mmap_moved_locked(void *old, size_t old_len, void *new, size_t new_len,
+void agent_mmap_moved(uint64_t ticket, void *old, size_t old_len, void *new, size_t new_len,
     int keep_old);
 /* Bytes in counted mappings now. */
 uint64_t agent_mmap_live(void);

@@ -503,13 +503,13 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
  * that never reach these hooks, so what is counted here is what the program
  * and its libraries map themselves (Python's arenas, say), apart from the
  * heap. Before the real functions are known, the system calls are made
- * directly.
+ * directly. The system call comes first and the table is written after it,
+ * with no lock held across either (agent_mmap.c), so a signal handler that
+ * maps while its thread is inside one of these hooks cannot deadlock.
+ * Every successful call is recorded; a mapping made inside the agent itself
+ * (AGENT_BUSY) is recorded as not counted, so it still uncounts what it
+ * replaces.
  */
-static int counting_maps(void)
-{
-	return !agent_disabled && agent_tls.mode != AGENT_BUSY;
-}
-
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
 	if (real.mmap != NULL)
@@ -519,17 +519,20 @@ static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t 
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	uint64_t ticket;
 	void *p;
 	int saved;
 
-	if (!counting_maps())
+	if (agent_disabled)
 		return do_mmap(addr, len, prot, flags, fd, off);
-	agent_mmap_lock();
+	ticket = agent_mmap_begin();
 	p = do_mmap(addr, len, prot, flags, fd, off);
 	saved = errno;
 	if (p != MAP_FAILED)
-		agent_mmap_added_locked(p, len, (flags & MAP_ANONYMOUS) != 0);
-	agent_mmap_unlock();
+		agent_mmap_mapped(ticket, p, len,
+		    (flags & MAP_ANONYMOUS) != 0 && agent_tls.mode != AGENT_BUSY);
+	else
+		agent_mmap_abort();
 	errno = saved;
 	return p;
 }
@@ -539,19 +542,27 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t
 	return mmap(addr, len, prot, flags, fd, (off_t)off);
 }
 
+static int do_munmap(void *addr, size_t len)
+{
+	if (real.munmap != NULL)
+		return real.munmap(addr, len);
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
 EXPORT int munmap(void *addr, size_t len)
 {
+	uint64_t ticket;
 	int r, saved;
 
-	if (!counting_maps())
-		return real.munmap != NULL ? real.munmap(addr, len) :
-		    (int)syscall(SYS_munmap, addr, len);
-	agent_mmap_lock();
-	r = real.munmap != NULL ? real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+	if (agent_disabled)
+		return do_munmap(addr, len);
+	ticket = agent_mmap_begin();     /* before the call: see agent_mmap.c */
+	r = do_munmap(addr, len);
 	saved = errno;
 	if (r == 0)
-		agent_mmap_removed_locked(addr, len);
-	agent_mmap_unlock();
+		agent_mmap_unmapped(ticket, addr, len);
+	else
+		agent_mmap_abort();
 	errno = saved;
 	return r;
 }
@@ -563,6 +574,7 @@ EXPORT int munmap(void *addr, size_t len)
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	void *new_addr = NULL, *p;
+	uint64_t ticket;
 	int saved;
 
 	if (flags & MREMAP_FIXED) {
@@ -574,14 +586,15 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 	}
 	if (real.mremap == NULL)
 		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
-	if (!counting_maps())
+	if (agent_disabled)
 		return real.mremap(old, old_len, new_len, flags, new_addr);
-	agent_mmap_lock();
+	ticket = agent_mmap_begin();
 	p = real.mremap(old, old_len, new_len, flags, new_addr);
 	saved = errno;
 	if (p != MAP_FAILED)
-		agent_mmap_moved_locked(old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
-	agent_mmap_unlock();
+		agent_mmap_moved(ticket, old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
+	else
+		agent_mmap_abort();
 	errno = saved;
 	return p;
 }
