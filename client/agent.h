@@ -160,6 +160,27 @@ static inline __attribute__((always_inline)) uintptr_t agent_sp(void)
 	return sp;
 }
 
+/* The span a stack pointer is accepted in below stack_top when the
+ * thread's stack size is not known (main thread, RLIMIT_STACK unlimited). */
+#define AGENT_STACK_SPAN_UNKNOWN (4ull << 30)
+
+/*
+ * Takes sp, already known to be below t->stack_low, as the thread's new
+ * lowest stack pointer if it lies inside the thread's own stack,
+ * [stack_top - stack_size, stack_top]: a coroutine's stack (ucontext on a
+ * heap block), a sigaltstack handler or a stack not known yet (stack_top
+ * 0) must not be taken for a depth. Only reached when sp is below the
+ * lowest seen, so the common case pays nothing for it.
+ */
+static inline __attribute__((always_inline))
+void agent_stack_seen(struct agent_thread *t, uintptr_t sp)
+{
+	uint64_t span = t->stack_size != 0 ? t->stack_size : AGENT_STACK_SPAN_UNKNOWN;
+
+	if (t->stack_top - sp <= span)
+		t->stack_low = sp;
+}
+
 /* Counts a block of `usable` bytes handed out, on an AGENT_ACTIVE thread. */
 static inline __attribute__((always_inline))
 void agent_on_alloc(struct agent_thread *t, uint64_t usable)
@@ -173,8 +194,8 @@ void agent_on_alloc(struct agent_thread *t, uint64_t usable)
 	if (__builtin_expect(net > t->hi, 0))
 		agent_publish(t);
 	/* stack_low starts at UINTPTR_MAX, so one compare covers "none yet" */
-	if (sp < t->stack_low)
-		t->stack_low = sp;
+	if (__builtin_expect(sp < t->stack_low, 0))
+		agent_stack_seen(t, sp);
 }
 
 static inline __attribute__((always_inline))

@@ -45,9 +45,10 @@ static void on_sample(int sig, siginfo_t *si, void *ctx)
 	sp = agent_sp();
 #endif
 	/* The thread itself may be between its compare and store of
-	 * stack_low; at worst one sample is lost, never a wrong value. */
+	 * stack_low; at worst one sample is lost, never a wrong value.
+	 * A thread on a coroutine stack is not sampled (agent_stack_seen). */
 	if (sp < t->stack_low)
-		t->stack_low = sp;
+		agent_stack_seen(t, sp);
 }
 
 static int choose_signal(void)

@@ -228,8 +228,8 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
 		return count_alloc_slow(p);
 	usable = (hdr & ~(size_t)7) - sizeof(size_t);
-	if (sp < t->stack_low)
-		t->stack_low = sp;
+	if (unlikely(sp < t->stack_low))
+		agent_stack_seen(t, sp);
 	net = t->c.net + (int64_t)usable;
 	t->c.net = net;
 	t->c.alloc_bytes += usable;

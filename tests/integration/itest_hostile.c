@@ -1,4 +1,4 @@
-/* itest_hostile.c: hostile programs: mappings from signal handlers. */
+/* itest_hostile.c: hostile programs: mappings from signal handlers, allocations on foreign stacks. */
 #include "harness.h"
 #include "itest_util.h"
 
@@ -84,10 +84,25 @@ static void mmap_from_signal_handlers(void)
 	check_ok("mmap_signal", st, out, err);
 }
 
+/* Stack peaks ignore coroutine and sigaltstack stacks. */
+static void stack_foreign_stacks(void)
+{
+	char bin[PATH_MAX + 64];
+	char *argv[] = { bin, NULL };
+	static char out[OUT_MAX], err[OUT_MAX];
+	int st;
+
+	snprintf(bin, sizeof(bin), "%s/foreign_stack", progs);
+	st = run(argv, 1, "", out, err, sizeof(out));
+	check_ok("foreign_stack", st, out, err);
+}
+
 int itest_hostile_run(void)
 {
 	snprintf(progs, sizeof(progs), "%s/tests/progs", itest.build);
 	if (it_selected("mmap_from_signal_handlers"))
 		RUN_TEST(mmap_from_signal_handlers);
+	if (it_selected("stack_foreign_stacks"))
+		RUN_TEST(stack_foreign_stacks);
 	return harness_failed_tests;
 }
