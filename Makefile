@@ -124,10 +124,16 @@ $(BUILD)/tests/progs/%: tests/progs/%.c
 	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(PROG_SAN) -O1 -fno-builtin -o $@ $< \
 		$(PROG_SAN) $(LDFLAGS) -lpthread -ldl
 
+# An allocator for the tests to preload after the agent (tests/progs/lib/).
+PROG_LIBS  = $(BUILD)/tests/progs/libbump.so
+$(BUILD)/tests/progs/lib%.so: tests/progs/lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -fPIC -fvisibility=hidden -shared -o $@ $< $(LDFLAGS)
+
 $(ITEST_BIN): $(ITEST_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST))
 
-TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(ITEST_BIN)
+TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(PROG_LIBS) $(ITEST_BIN)
 
 # Installs what is missing when run as root; otherwise names it.
 deps:

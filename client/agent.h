@@ -275,6 +275,62 @@ uint64_t agent_mmap_live(void);
 void agent_mmap_prefork(void);
 void agent_mmap_postfork(int child);
 
+/* ---- the allocator under the agent (agent_alloc.c, agent_sizes.c) ---- */
+
+/*
+ * The entry points the shim forwards to, each proved to belong to the
+ * object that defines malloc (the owner), or built from the owner's own
+ * (see agent_alloc.c). own_* are the owner's (NULL when it lacks them);
+ * realloc, reallocarray and usable are NULL when the owner lacks them.
+ */
+struct agent_alloc {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*usable)(void *);
+	void *(*own_memalign)(size_t, size_t);
+	int (*own_posix_memalign)(void **, size_t, size_t);
+	void *(*own_aligned_alloc)(size_t, size_t);
+	const char *owner;              /* the owner's file name */
+	size_t page;
+};
+
+/* Fills *a (kept: the built entry points use it). Returns 0, or -1 when
+ * there is no malloc or free to forward to. Calls dlsym: run it with the
+ * boot pool serving allocations. */
+int agent_alloc_resolve(struct agent_alloc *a);
+/* The size pvalloc(size) asks for: rounded up to a page, at least one. */
+size_t agent_alloc_pvalloc_size(const struct agent_alloc *a, size_t size);
+/* Says under MEMPROBE_DEBUG=1 which allocator, how sizes are read, and
+ * which entry points were built. */
+void agent_alloc_describe(const struct agent_alloc *a, const char *size_source);
+
+/*
+ * How block sizes are known, process-wide, set once at start:
+ * "glibc_header" (read from glibc's chunk headers, on the fast path),
+ * "usable" (asked of the allocator's own malloc_usable_size) or
+ * "side_table" (the requested size, recorded by the agent: the allocator
+ * has no malloc_usable_size).
+ */
+extern const char *agent_size_source;
+
+/* The side table (agent_sizes.c): records block's size. Returns 0, or -1
+ * when it could not (then the block is not counted). Async-signal-safe;
+ * never waits on a lock across a system call. */
+int agent_sizes_put(void *block, size_t size);
+/* Finds block's size into *size, removing it if take. Returns 0, or -1
+ * when it is not there (or the table could not be read). */
+int agent_sizes_get(void *block, size_t *size, int take);
+/* In a fork child. */
+void agent_sizes_postfork(void);
+
 /* ---- optional stack sampling (agent_sample.c) ---- */
 
 /* The sampling signal, or 0 when sampling is off. */

@@ -16,23 +16,15 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+/* The allocator's entry points (agent_alloc.c), and the rest. */
+static struct agent_alloc real;
 static struct {
-	void *(*malloc)(size_t);
-	void (*free)(void *);
-	void *(*calloc)(size_t, size_t);
-	void *(*realloc)(void *, size_t);
-	int (*posix_memalign)(void **, size_t, size_t);
-	void *(*aligned_alloc)(size_t, size_t);
-	void *(*memalign)(size_t, size_t);
-	void *(*valloc)(size_t);
-	void *(*pvalloc)(size_t);
-	size_t (*usable)(void *);
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
 	int (*munmap)(void *, size_t);
 	void *(*mremap)(void *, size_t, size_t, int, ...);
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
-} real;
+} sys;
 
 int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
     void *(*)(void *), void *);
@@ -82,14 +74,27 @@ static void *boot_alloc(size_t size, size_t align)
 /* ---- sizes ---- */
 
 /*
- * The usable size of a live block. With glibc's malloc below us it is read
- * straight from the chunk header, as glibc's malloc_usable_size does: the
- * size field less one word (two for an mmapped chunk). That is chosen at
- * start only if the real malloc lives in libc.so.6 and a self-check agrees
- * with the real malloc_usable_size on blocks from malloc, memalign and
- * valloc of small and mmapped sizes. With any other allocator (jemalloc or
- * tcmalloc preloaded after us) it is asked, on the slow path.
+ * How a live block's size is known (agent_size_source), chosen once at
+ * start:
+ *
+ * glibc_header: with glibc's malloc below us it is read straight from the
+ * chunk header, as glibc's malloc_usable_size does: the size field less one
+ * word (two for an mmapped chunk). Chosen only if the owner of malloc is
+ * libc.so.6 and a self-check agrees with its malloc_usable_size on blocks
+ * from malloc, memalign and valloc of small and mmapped sizes.
+ *
+ * usable: any other allocator with a malloc_usable_size of its own
+ * (jemalloc, tcmalloc preloaded after us) is asked, on the slow path.
+ *
+ * side_table: an allocator without one (arena and bump allocators) gets
+ * each block's requested size recorded by the agent (agent_sizes.c) and
+ * taken back at free; a zero-byte block counts as one byte. Blocks the
+ * table could not record are not counted, nor are their frees.
  */
+enum { SIZES_GLIBC, SIZES_USABLE, SIZES_TABLE };
+static int size_mode;
+const char *agent_size_source = "glibc_header";
+
 static ALWAYS_INLINE size_t chunk_usable(const void *p)
 {
 	size_t hdr = ((const size_t *)p)[-1];
@@ -97,9 +102,10 @@ static ALWAYS_INLINE size_t chunk_usable(const void *p)
 	return (hdr & ~(size_t)7) - sizeof(size_t) - ((hdr & CHUNK_IS_MMAPPED) << 2);
 }
 
+/* The size of a live block in the glibc_header and usable modes. */
 static size_t usable_of(void *p)
 {
-	return agent_glibc_sizes ? chunk_usable(p) : real.usable(p);
+	return size_mode == SIZES_GLIBC ? chunk_usable(p) : real.usable(p);
 }
 
 static int chunk_check(size_t (*usable)(void *), void *p)
@@ -107,29 +113,23 @@ static int chunk_check(size_t (*usable)(void *), void *p)
 	return p == NULL || chunk_usable(p) == usable(p);
 }
 
-static int glibc_sizes_work(void)
+static int glibc_sizes_work(const struct agent_alloc *a)
 {
 	static const size_t sizes[] = { 0, 1, 24, 25, 1000, 4096, 200000, 300000 };
-	void *(*mal)(size_t) = dlsym(RTLD_NEXT, "malloc");
-	void *(*mem)(size_t, size_t) = dlsym(RTLD_NEXT, "memalign");
-	void *(*val)(size_t) = dlsym(RTLD_NEXT, "valloc");
-	void (*fr)(void *) = dlsym(RTLD_NEXT, "free");
-	size_t (*us)(void *) = dlsym(RTLD_NEXT, "malloc_usable_size");
-	Dl_info info;
 	int ok = 1;
 
-	if (mal == NULL || mem == NULL || val == NULL || fr == NULL || us == NULL)
-		return 0;
-	if (dladdr((void *)(uintptr_t)mal, &info) == 0 || info.dli_fname == NULL ||
-	    strstr(info.dli_fname, "/libc.so.6") == NULL)
+	if (a->usable == NULL || a->own_memalign == NULL || a->valloc == NULL ||
+	    strstr(a->owner, "/libc.so.6") == NULL)
 		return 0;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && ok; i++) {
-		void *a = mal(sizes[i]), *b = mem(256, sizes[i] + 1), *c = val(sizes[i] + 1);
+		void *x = a->malloc(sizes[i]), *y = a->memalign(256, sizes[i] + 1);
+		void *z = a->valloc(sizes[i] + 1);
 
-		ok = chunk_check(us, a) && chunk_check(us, b) && chunk_check(us, c);
-		fr(a);
-		fr(b);
-		fr(c);
+		ok = chunk_check(a->usable, x) && chunk_check(a->usable, y) &&
+		    chunk_check(a->usable, z);
+		a->free(x);
+		a->free(y);
+		a->free(z);
 	}
 	return ok;
 }
@@ -146,33 +146,35 @@ static void *sym(const char *name)
  */
 static int resolve(void)
 {
+	static struct agent_alloc a;
+
 	if (resolving)
 		return -1;
 	resolving = 1;
-	agent_glibc_sizes = glibc_sizes_work();
-	real.free = sym("free");
-	real.calloc = sym("calloc");
-	real.realloc = sym("realloc");
-	real.posix_memalign = sym("posix_memalign");
-	real.aligned_alloc = sym("aligned_alloc");
-	real.memalign = sym("memalign");
-	real.valloc = sym("valloc");
-	real.pvalloc = sym("pvalloc");
-	real.usable = sym("malloc_usable_size");
-	real.mmap = sym("mmap");
-	real.munmap = sym("munmap");
-	real.mremap = sym("mremap");
-	agent_real_pthread_create = sym("pthread_create");
-	real.exit_ = sym("_exit");
-	real.Exit_ = sym("_Exit");
-	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
-	real.malloc = sym("malloc");
-	resolving = 0;
-	if (real.malloc == NULL || real.free == NULL || real.calloc == NULL ||
-	    real.realloc == NULL || real.usable == NULL || agent_real_pthread_create == NULL) {
+	if (agent_alloc_resolve(&a) < 0 || (agent_real_pthread_create = sym("pthread_create")) == NULL) {
 		agent_warn("cannot find the real allocator (static binary?); aborting");
 		abort();
 	}
+	if (glibc_sizes_work(&a)) {
+		size_mode = SIZES_GLIBC;
+	} else if (a.usable != NULL) {
+		size_mode = SIZES_USABLE;
+		agent_size_source = "usable";
+	} else {
+		size_mode = SIZES_TABLE;
+		agent_size_source = "side_table";
+	}
+	agent_glibc_sizes = size_mode == SIZES_GLIBC;
+	sys.mmap = sym("mmap");
+	sys.munmap = sym("munmap");
+	sys.mremap = sym("mremap");
+	sys.exit_ = sym("_exit");
+	sys.Exit_ = sym("_Exit");
+	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
+	real = a;
+	real.malloc = NULL;
+	__atomic_store_n(&real.malloc, a.malloc, __ATOMIC_RELEASE);
+	resolving = 0;
 	return 0;
 }
 
@@ -185,22 +187,42 @@ static int resolve(void)
  * the real functions are resolved and glibc chunk sizes are in use; every
  * other case (first call of a thread, non-glibc allocator, inside the
  * agent, exiting thread, fork child) goes through the out-of-line slow
- * paths.
+ * paths. `req` is the size the program asked for, used by the side table.
  */
 
-/* Counts an allocation's result off the fast path; returns p. */
-static __attribute__((noinline)) void *count_alloc_slow(void *p)
+static void count_alloc_errno_kept(void *p, size_t req)
 {
 	struct agent_thread *t = agent_thread_slow();
+	size_t size;
 
-	if (t != NULL) {
-		if (p != NULL)
-			agent_on_alloc(t, usable_of(p));
-		else
-			agent_on_fail(t);
-	} else if (agent_tls.mode == AGENT_DEAD) {
-		agent_count_shared(p != NULL ? (int64_t)usable_of(p) : 0);
+	if (t == NULL && agent_tls.mode != AGENT_DEAD)
+		return;                         /* inside the agent: not counted */
+	if (p == NULL) {
+		size = 0;
+	} else if (size_mode == SIZES_TABLE) {
+		size = req != 0 ? req : 1;
+		if (agent_sizes_put(p, size) < 0)
+			return;
+	} else {
+		size = usable_of(p);
 	}
+	if (t == NULL)
+		agent_count_shared((int64_t)size);
+	else if (p != NULL)
+		agent_on_alloc(t, size);
+	else
+		agent_on_fail(t);
+}
+
+/* Counts an allocation's result off the fast path; returns p. Registering
+ * a thread or growing the side table makes system calls: errno is the
+ * allocator's still. */
+static __attribute__((noinline)) void *count_alloc_slow(void *p, size_t req)
+{
+	int saved = errno;
+
+	count_alloc_errno_kept(p, req);
+	errno = saved;
 	return p;
 }
 
@@ -215,7 +237,7 @@ static __attribute__((noinline)) void *publish_ret(struct agent_thread *t, void 
  * called for requests that can fail) and returns it. Written so that every
  * call out of it is a tail call: the fast path saves no registers.
  */
-static ALWAYS_INLINE void *count_alloc(void *p)
+static ALWAYS_INLINE void *count_alloc(void *p, size_t req)
 {
 	struct agent_thread *t = agent_tls.slot;
 	uintptr_t sp = agent_sp();
@@ -223,10 +245,10 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	int64_t net;
 
 	if (unlikely(t == NULL || p == NULL))
-		return count_alloc_slow(p);
+		return count_alloc_slow(p, req);
 	hdr = ((const size_t *)p)[-1];
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
-		return count_alloc_slow(p);
+		return count_alloc_slow(p, req);
 	usable = (hdr & ~(size_t)7) - sizeof(size_t);
 	if (unlikely(sp < t->stack_low))
 		agent_stack_seen(t, sp);
@@ -252,13 +274,27 @@ static __attribute__((noinline)) void count_free_slow(size_t usable)
 		agent_count_shared(-(int64_t)usable);
 }
 
+/* Takes block p's size out of the side table; 0 if it was not counted. */
+static int table_take(void *p, size_t *size)
+{
+	return agent_sizes_get(p, size, 1);
+}
+
 /* free() off the fast path: boot blocks, mmapped chunks, other allocators,
  * threads not counting on the fast path. */
 static __attribute__((noinline)) void free_slow(void *p)
 {
+	size_t size;
+	int saved;
+
 	if (in_boot(p) || !READY())
 		return;
-	count_free_slow(usable_of(p));
+	saved = errno;
+	if (size_mode != SIZES_TABLE)
+		count_free_slow(usable_of(p));
+	else if (table_take(p, &size) == 0)
+		count_free_slow(size);
+	errno = saved;
 	real.free(p);
 }
 
@@ -271,7 +307,7 @@ EXPORT void *malloc(size_t size)
 	if (unlikely(real.malloc == NULL) && resolve() < 0)
 		return boot_alloc(size, 16);
 	p = real.malloc(size);
-	return count_alloc(p);
+	return count_alloc(p, size);
 }
 
 static __attribute__((noinline)) void publish_free(struct agent_thread *t, void *p)
@@ -305,21 +341,22 @@ slow:
 		free_slow(p);
 }
 
+/* calloc's n * size overflow is the allocator's to report (its errno);
+ * only the boot pool checks it here. */
 EXPORT void *calloc(size_t n, size_t size)
 {
 	size_t total;
 	void *p;
 
-	if (__builtin_mul_overflow(n, size, &total)) {
-		errno = ENOMEM;
-		if (real.malloc != NULL)
-			count_alloc(NULL);
-		return NULL;
-	}
-	if (!READY())
+	if (!READY()) {
+		if (__builtin_mul_overflow(n, size, &total)) {
+			errno = ENOMEM;
+			return NULL;
+		}
 		return boot_alloc(total, 16);   /* the pool is zeroed and never reused */
+	}
 	p = real.calloc(n, size);
-	return count_alloc(p);
+	return count_alloc(p, n * size);
 }
 
 /* realloc of a boot block: move it to the real heap. */
@@ -330,6 +367,58 @@ static void *boot_realloc(void *old, size_t size)
 
 	if (p != NULL)
 		memcpy(p, old, have < size ? have : size);
+	return p;
+}
+
+/*
+ * realloc where the owner has none: a new block, the old one's `have`
+ * bytes copied, the old one freed; realloc(p, 0) frees and returns NULL,
+ * as glibc's does. Fails with ENOMEM, the old block untouched, when its
+ * size is not known.
+ */
+static void *realloc_by_copy(void *old, size_t size, size_t have, int known)
+{
+	void *p;
+
+	if (size == 0) {
+		real.free(old);
+		return NULL;
+	}
+	if (!known) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = real.malloc(size);
+	if (p != NULL) {
+		memcpy(p, old, have < size ? have : size);
+		real.free(old);
+	}
+	return p;
+}
+
+/* realloc with the side table: the old size is taken out before the real
+ * call (another thread may get the address as soon as it is freed) and put
+ * back if the call fails. */
+static void *realloc_table(void *old, size_t size)
+{
+	size_t have = 0;
+	int known = table_take(old, &have) == 0;
+	void *p;
+
+	if (real.realloc != NULL)
+		p = real.realloc(old, size);
+	else
+		p = realloc_by_copy(old, size, have, known);
+	if (p == NULL && size != 0) {
+		if (known)
+			agent_sizes_put(old, have);
+		count_alloc_slow(NULL, 0);
+		return NULL;
+	}
+	if (known)
+		count_free_slow(have);
+	if (p != NULL)
+		count_alloc_slow(p, size);
 	return p;
 }
 
@@ -344,10 +433,15 @@ EXPORT void *realloc(void *old, size_t size)
 		return boot_realloc(old, size);
 	if (!READY())
 		return NULL;
+	if (size_mode == SIZES_TABLE)
+		return realloc_table(old, size);
 	old_usable = usable_of(old);
-	p = real.realloc(old, size);
+	if (likely(real.realloc != NULL))
+		p = real.realloc(old, size);
+	else
+		p = realloc_by_copy(old, size, old_usable, 1);
 	if (p == NULL && size != 0) {
-		count_alloc(NULL);          /* the old block is untouched */
+		count_alloc(NULL, 0);       /* the old block is untouched */
 		return NULL;
 	}
 	/* Counted as a free of the old block and, unless size is 0 (which
@@ -357,19 +451,26 @@ EXPORT void *realloc(void *old, size_t size)
 	else
 		count_free_slow(old_usable);
 	if (p != NULL)
-		count_alloc(p);
+		count_alloc(p, size);
 	return p;
 }
 
+/* An overflowing n * size goes to the owner's reallocarray when it has one
+ * (its errno); otherwise it fails with ENOMEM, as glibc's does (the one the
+ * program would have reached). */
 EXPORT void *reallocarray(void *old, size_t n, size_t size)
 {
 	size_t total;
+	void *p = NULL;
 
 	if (__builtin_mul_overflow(n, size, &total)) {
-		errno = ENOMEM;
-		if (real.malloc != NULL)
-			count_alloc(NULL);
-		return NULL;
+		if (READY() && real.reallocarray != NULL)
+			p = real.reallocarray(old, n, size);
+		else
+			errno = ENOMEM;
+		if (p == NULL && real.malloc != NULL)
+			count_alloc(NULL, 0);
+		return p;
 	}
 	return realloc(old, total);
 }
@@ -387,22 +488,22 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	}
 	err = real.posix_memalign(out, align, size);
 	if (err == 0)
-		count_alloc(*out);
+		count_alloc(*out, size);
 	else if (err == ENOMEM)
-		count_alloc(NULL);
+		count_alloc(NULL, 0);
 	return err;
 }
 
 /* aligned_alloc and memalign fail with EINVAL for a bad alignment: a usage
  * error, not an allocation failure. The caller zeroed errno before the call;
  * on success it is put back as it was. */
-static void *count_aligned(void *p, int saved_errno)
+static void *count_aligned(void *p, int saved_errno, size_t req)
 {
 	if (p != NULL) {
 		errno = saved_errno;
-		count_alloc(p);
+		count_alloc(p, req);
 	} else if (errno == ENOMEM) {
-		count_alloc(NULL);
+		count_alloc(NULL, 0);
 	}
 	return p;
 }
@@ -414,7 +515,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 	if (!READY())
 		return boot_alloc(size, align);
 	errno = 0;
-	return count_aligned(real.aligned_alloc(align, size), saved);
+	return count_aligned(real.aligned_alloc(align, size), saved, size);
 }
 
 EXPORT void *memalign(size_t align, size_t size)
@@ -424,7 +525,7 @@ EXPORT void *memalign(size_t align, size_t size)
 	if (!READY())
 		return boot_alloc(size, align);
 	errno = 0;
-	return count_aligned(real.memalign(align, size), saved);
+	return count_aligned(real.memalign(align, size), saved, size);
 }
 
 EXPORT void *valloc(size_t size)
@@ -434,7 +535,7 @@ EXPORT void *valloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.valloc(size);
-	count_alloc(p);
+	count_alloc(p, size);
 	return p;
 }
 
@@ -445,18 +546,25 @@ EXPORT void *pvalloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.pvalloc(size);
-	count_alloc(p);
+	count_alloc(p, agent_alloc_pvalloc_size(&real, size));
 	return p;
 }
 
+/* With no malloc_usable_size below us, the size the block was asked with
+ * (0 if the agent does not know the block) rather than another
+ * allocator's answer, which would crash. */
 EXPORT size_t malloc_usable_size(void *p)
 {
+	size_t size = 0;
+
 	if (p == NULL)
 		return 0;
 	if (in_boot(p))
 		return boot_size(p);
 	if (!READY())
 		return 0;
+	if (size_mode == SIZES_TABLE)
+		return agent_sizes_get(p, &size, 0) == 0 ? size : 0;
 	return real.usable(p);
 }
 
@@ -475,8 +583,11 @@ static void *thread_trampoline(void *p)
 {
 	struct thread_start s = *(struct thread_start *)p;
 
+	int saved = errno;
+
 	real.free(p);             /* the agent's own block: never counted */
 	agent_thread_started();   /* registers this thread, on its own stack */
+	errno = saved;            /* a new thread starts with errno 0 */
 	return s.fn(s.arg);
 }
 
@@ -512,8 +623,8 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
  */
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	if (real.mmap != NULL)
-		return real.mmap(addr, len, prot, flags, fd, off);
+	if (sys.mmap != NULL)
+		return sys.mmap(addr, len, prot, flags, fd, off);
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
@@ -544,8 +655,8 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t
 
 static int do_munmap(void *addr, size_t len)
 {
-	if (real.munmap != NULL)
-		return real.munmap(addr, len);
+	if (sys.munmap != NULL)
+		return sys.munmap(addr, len);
 	return (int)syscall(SYS_munmap, addr, len);
 }
 
@@ -584,12 +695,12 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (real.mremap == NULL)
+	if (sys.mremap == NULL)
 		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
 	if (agent_disabled)
-		return real.mremap(old, old_len, new_len, flags, new_addr);
+		return sys.mremap(old, old_len, new_len, flags, new_addr);
 	ticket = agent_mmap_begin();
-	p = real.mremap(old, old_len, new_len, flags, new_addr);
+	p = sys.mremap(old, old_len, new_len, flags, new_addr);
 	saved = errno;
 	if (p != MAP_FAILED)
 		agent_mmap_moved(ticket, old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
@@ -603,8 +714,8 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 EXPORT void _exit(int status)
 {
 	agent_report_final();
-	if (real.exit_ != NULL)
-		real.exit_(status);
+	if (sys.exit_ != NULL)
+		sys.exit_(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -612,8 +723,8 @@ EXPORT void _exit(int status)
 EXPORT void _Exit(int status)
 {
 	agent_report_final();
-	if (real.Exit_ != NULL)
-		real.Exit_(status);
+	if (sys.Exit_ != NULL)
+		sys.Exit_(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -632,8 +743,7 @@ static void agent_init(void)
 	mode = agent_enter();
 	v = getenv("MEMPROBE_DEBUG");
 	agent_debug_on = v != NULL && strcmp(v, "1") == 0;
-	if (!agent_glibc_sizes)
-		agent_debug("allocator is not glibc's: sizes asked of it, on the slow path");
+	agent_alloc_describe(&real, agent_size_source);
 	v = getenv("MEMPROBE_DISABLE");
 	if (v != NULL && strcmp(v, "1") == 0) {
 		agent_disabled = 1;
@@ -641,6 +751,8 @@ static void agent_init(void)
 		agent_leave(mode);
 		return;
 	}
+	if (size_mode == SIZES_TABLE)
+		pthread_atfork(NULL, NULL, agent_sizes_postfork);
 	err = agent_core_init();
 	if (err == 0)
 		err = agent_report_start();

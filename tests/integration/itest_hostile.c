@@ -1,7 +1,8 @@
-/* itest_hostile.c: hostile programs: mappings from signal handlers, allocations on foreign stacks. */
+/* itest_hostile.c: hostile programs: mappings from signal handlers, foreign allocators below the agent, allocations on foreign stacks. */
 #include "harness.h"
 #include "itest_util.h"
 
+#include <errno.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -16,6 +17,22 @@
 #define OUT_MAX 65536
 
 static char progs[PATH_MAX + 16];   /* BUILD/tests/progs */
+
+/* The allocators to run under: glibc's (no preload) always, the others
+ * when their library is installed (tests/deps.sh installs them). */
+struct allocator {
+	const char *name;
+	char path[PATH_MAX + 32];   /* "" for glibc */
+	const char *size_source;
+};
+
+static struct allocator allocators[] = {
+	{ "glibc", "", "glibc_header" },
+	{ "jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "usable" },
+	{ "tcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "usable" },
+	{ "bump", "", "side_table" },
+};
+#define NALLOC (sizeof(allocators) / sizeof(allocators[0]))
 
 /*
  * Runs argv (argv[0] absolute) to its end with LD_PRELOAD set to the agent
@@ -97,12 +114,108 @@ static void stack_foreign_stacks(void)
 	check_ok("foreign_stack", st, out, err);
 }
 
+/* Shows where two outputs first differ. */
+static void show_diff(const char *what, const char *a, const char *b)
+{
+	size_t i = 0, line = 0;
+
+	while (a[i] != '\0' && a[i] == b[i])
+		if (a[i++] == '\n')
+			line = i;
+	fprintf(stderr, "  %s differs:\n    without: \"%.100s\"\n    with:    \"%.100s\"\n", what,
+	    a + line, b + line);
+}
+
+/*
+ * alloc_edge's edge cases print the same results and errno with the
+ * agent as without, under every allocator; its heap figures are right
+ * within the allocator's rounding; the agent says which size source it
+ * chose.
+ */
+static void allocator_edge_cases(void)
+{
+	char bin[PATH_MAX + 64], cases[] = "cases", figures[] = "figures", want[64];
+	char *argv[] = { bin, cases, NULL };
+	static char plain[OUT_MAX], with[OUT_MAX], err[OUT_MAX];
+	int st0, st1;
+
+	snprintf(bin, sizeof(bin), "%s/alloc_edge", progs);
+	for (size_t i = 0; i < NALLOC; i++) {
+		struct allocator *a = &allocators[i];
+
+		if (a->path[0] != '\0' && access(a->path, R_OK) != 0) {
+			fprintf(stderr, "  %s: %s not installed; not tested (tests/deps.sh installs it)\n",
+			    a->name, a->path);
+			continue;
+		}
+		argv[1] = cases;
+		st0 = run(argv, 0, a->path, plain, err, sizeof(plain));
+		st1 = run(argv, 1, a->path, with, err, sizeof(with));
+		if (!exited_ok(st0) || !exited_ok(st1)) {
+			fprintf(stderr, "  %s: cases: status 0x%x without the agent, 0x%x with\n%.2000s\n",
+			    a->name, st0, st1, err);
+			CHECK(0);
+		} else if (strcmp(plain, with) != 0) {
+			fprintf(stderr, "  %s: cases:\n", a->name);
+			show_diff("stdout", plain, with);
+			CHECK(0);
+		}
+		snprintf(want, sizeof(want), "size_source %s", a->size_source);
+		if (strstr(err, want) == NULL) {
+			fprintf(stderr, "  %s: MEMPROBE_DEBUG=1 did not say \"%s\":\n%.2000s\n", a->name,
+			    want, err);
+			CHECK(0);
+		}
+		argv[1] = figures;
+		st1 = run(argv, 1, a->path, with, err, sizeof(with));
+		check_ok(a->name, st1, with, err);
+	}
+}
+
+/* Real programs under the agent with the bump allocator below it: the
+ * same output and status as under the bump allocator alone. */
+static void allocator_bump_workloads(void)
+{
+	char sh[] = "/bin/sh", c[] = "-c";
+	char sort_cmd[] = "seq 1 40000 | sed 's/$/ line/' | sort -r | md5sum";
+	char py_cmd[] = "python3 -c 'import json; d = {str(i): [i] * (i % 9) for i in range(50000)};"
+	    " print(len(json.dumps(d)))'";
+	char *cmds[] = { sort_cmd, py_cmd };
+	static char plain[OUT_MAX], with[OUT_MAX], err[OUT_MAX];
+	const char *bump = allocators[NALLOC - 1].path;
+
+	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+		char *argv[] = { sh, c, cmds[i], NULL };
+		int st0 = run(argv, 0, bump, plain, err, sizeof(plain));
+		int st1 = run(argv, 1, bump, with, err, sizeof(with));
+
+		if (!exited_ok(st0) || !exited_ok(st1) || strcmp(plain, with) != 0 ||
+		    plain[0] == '\0') {
+			fprintf(stderr, "  %s: status 0x%x without the agent, 0x%x with\n", cmds[i],
+			    st0, st1);
+			show_diff("stdout", plain, with);
+			fprintf(stderr, "  stderr with:\n%.2000s\n", err);
+			CHECK(0);
+		}
+	}
+}
+
 int itest_hostile_run(void)
 {
 	snprintf(progs, sizeof(progs), "%s/tests/progs", itest.build);
+	snprintf(allocators[NALLOC - 1].path, sizeof(allocators[0].path), "%s/libbump.so", progs);
+	if (access(allocators[NALLOC - 1].path, R_OK) != 0) {
+		fprintf(stderr, "integration: %s: %s\n", allocators[NALLOC - 1].path, strerror(errno));
+		printf("FAIL hostile_setup\n");
+		return 1;
+	}
 	if (it_selected("mmap_from_signal_handlers"))
 		RUN_TEST(mmap_from_signal_handlers);
 	if (it_selected("stack_foreign_stacks"))
 		RUN_TEST(stack_foreign_stacks);
+	if (it_selected("allocator_edge_cases"))
+		RUN_TEST(allocator_edge_cases);
+	if (it_selected("allocator_bump_workloads"))
+		RUN_TEST(allocator_bump_workloads);
 	return harness_failed_tests;
 }
