@@ -19,18 +19,22 @@
  * with glibc's rules (the program would have reached glibc's otherwise):
  *
  *   calloc          malloc + memset; n * size overflowing fails with ENOMEM
- *   memalign        malloc for alignments up to max_align_t; an alignment
- *                   above SIZE_MAX/2 + 1 fails with EINVAL; others are
- *                   rounded up to a power of two and given to the owner's
- *                   posix_memalign or aligned_alloc (the size rounded up to
- *                   the alignment); with neither, ENOMEM
+ *   memalign        glibc's rules: malloc for alignments up to
+ *                   max_align_t; an alignment above SIZE_MAX/2 + 1 fails
+ *                   with EINVAL; others are rounded up to a power of two
+ *                   and given to the owner's memalign, posix_memalign or
+ *                   aligned_alloc (the size rounded up to the alignment);
+ *                   with none of them, ENOMEM; a failure is ENOMEM
  *   posix_memalign  EINVAL unless the alignment is a power of two and a
- *                   multiple of sizeof(void *); then memalign; ENOMEM
- *   aligned_alloc   memalign (glibc 2.38 and later: EINVAL unless the
+ *                   multiple of sizeof(void *); then as memalign; ENOMEM
+ *   aligned_alloc   as memalign (glibc 2.38 and later: EINVAL unless the
  *                   alignment is a power of two)
- *   valloc          memalign(page, size)
- *   pvalloc         memalign(page, size rounded up to a page; 0 gives one
- *                   page); ENOMEM if the rounding overflows
+ *   valloc          as memalign(page, size)
+ *   pvalloc         as memalign(page, size rounded up to a page; 0 gives
+ *                   one page); ENOMEM if the rounding overflows
+ *
+ * The built ones follow glibc's rules even when the owner's memalign has
+ * others (it may refuse an alignment glibc rounds up).
  *
  * realloc, reallocarray and malloc_usable_size are left NULL when the
  * owner has none: the shim copies with the sizes it knows, checks the
@@ -115,7 +119,8 @@ static void *nomem_if_null(void *p)
 	return p;
 }
 
-static void *syn_memalign(size_t align, size_t size)
+/* memalign with glibc's rules, on the owner's aligned entry points. */
+static void *glibc_memalign(size_t align, size_t size)
 {
 	size_t a = 1;
 
@@ -136,7 +141,7 @@ static int syn_posix_memalign(void **out, size_t align, size_t size)
 
 	if (align % sizeof(void *) != 0 || !pow2(align))
 		return EINVAL;
-	p = nomem_if_null(own->memalign(align, size));
+	p = glibc_memalign(align, size);
 	if (p == NULL)
 		return ENOMEM;
 	*out = p;
@@ -149,12 +154,12 @@ static void *syn_aligned_alloc(size_t align, size_t size)
 		errno = EINVAL;
 		return NULL;
 	}
-	return nomem_if_null(own->memalign(align, size));
+	return glibc_memalign(align, size);
 }
 
 static void *syn_valloc(size_t size)
 {
-	return nomem_if_null(own->memalign(own->page, size));
+	return glibc_memalign(own->page, size);
 }
 
 static void *syn_pvalloc(size_t size)
@@ -166,7 +171,7 @@ static void *syn_pvalloc(size_t size)
 		return NULL;
 	}
 	up &= ~(own->page - 1);
-	return nomem_if_null(own->memalign(own->page, up != 0 ? up : own->page));
+	return glibc_memalign(own->page, up != 0 ? up : own->page);
 }
 
 size_t agent_alloc_pvalloc_size(const struct agent_alloc *a, size_t size)
@@ -218,7 +223,7 @@ int agent_alloc_resolve(struct agent_alloc *a)
 
 	if (a->calloc == NULL)
 		a->calloc = syn_calloc;
-	a->memalign = a->own_memalign != NULL ? a->own_memalign : syn_memalign;
+	a->memalign = a->own_memalign != NULL ? a->own_memalign : glibc_memalign;
 	a->posix_memalign = a->own_posix_memalign != NULL ? a->own_posix_memalign :
 	    syn_posix_memalign;
 	a->aligned_alloc = a->own_aligned_alloc != NULL ? a->own_aligned_alloc :

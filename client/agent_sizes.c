@@ -20,7 +20,8 @@
  * a shard would wait for itself, so a thread never waits for a shard it
  * holds: the call fails instead. A thread that finds a shard held by
  * another spins briefly, then yields, and gives up after SPIN_LIMIT rounds
- * (the holder may be suspended by a stop-the-world signal). A failed record
+ * (the holder may be suspended by a stop-the-world signal; a holder that
+ * is merely descheduled runs again long before). A failed record
  * means the block is not counted at all (the shim counts it only once it is
  * recorded); a failed take means its free is not counted; either is said
  * once under MEMPROBE_DEBUG=1.
@@ -28,7 +29,7 @@
 
 #define SHARDS 64
 #define MIN_CAP 256                 /* slots; a page */
-#define SPIN_LIMIT 1000
+#define SPIN_LIMIT 10000           /* rounds: 100 pauses, then yields */
 #define EMPTY 0
 #define TOMB 1
 
@@ -96,13 +97,23 @@ static struct slot *map_slots(size_t cap)
 	return r == -1 ? NULL : (struct slot *)r;
 }
 
+/* Records p (replacing a stale entry for it: a free whose take failed). */
 static void put_locked(struct shard *sh, uintptr_t p, size_t size)
 {
-	size_t mask = sh->cap - 1, i = (hash(p) >> 8) & mask;
+	size_t mask = sh->cap - 1, i = (hash(p) >> 8) & mask, tomb = SIZE_MAX;
 
-	while (sh->s[i].key > TOMB)
-		i = (i + 1) & mask;
-	sh->used += sh->s[i].key == EMPTY;
+	for (; sh->s[i].key != EMPTY; i = (i + 1) & mask) {
+		if (sh->s[i].key == p) {
+			sh->s[i].size = size;
+			return;
+		}
+		if (sh->s[i].key == TOMB && tomb == SIZE_MAX)
+			tomb = i;
+	}
+	if (tomb != SIZE_MAX)
+		i = tomb;
+	else
+		sh->used++;
 	sh->live++;
 	sh->s[i].key = p;
 	sh->s[i].size = size;

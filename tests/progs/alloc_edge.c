@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <malloc.h>
+#include <pthread.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,7 +26,9 @@
  * figures: (agent preloaded) makes blocks of known sizes through every
  * entry point, checks memprobe_snapshot() against them within the
  * allocator's rounding, frees them and checks the figures come back
- * exactly. Prints "fail ..." lines, then "ok"; exits 0 or 1.
+ * exactly; then 4 threads churn through malloc, calloc, realloc and free
+ * and the figures must come back exactly again. Prints "fail ..." lines,
+ * then "ok"; exits 0 or 1.
  */
 
 static volatile size_t huge = SIZE_MAX / 2;     /* volatile: no compile-time folding */
@@ -136,12 +139,20 @@ static int cases(void)
 	PM("posix_memalign(64, SIZE_MAX)", 64, max);
 	PM("posix_memalign(SIZE_MAX/2+1, 16)", huge + 1, 16);
 
+	CASE("aligned_alloc(0, 16)", 1, aligned_alloc(zero, 16), 0);
+	CASE("aligned_alloc(3, 16)", 1, aligned_alloc(3, 16), 0);
+	CASE("aligned_alloc(24, 100)", 8, aligned_alloc(24, 100), 0);
+	CASE("aligned_alloc(96, 96)", 32, aligned_alloc(96, 96), 0);
 	CASE("aligned_alloc(64, 128)", 64, aligned_alloc(64, 128), 0);
 	CASE("aligned_alloc(64, 100) size not multiple", 64, aligned_alloc(64, 100), 0);
 	CASE("aligned_alloc(4096, 4096)", 4096, aligned_alloc(4096, 4096), 0);
 	CASE("aligned_alloc(64, SIZE_MAX/2)", 1, aligned_alloc(64, huge), 0);
 	CASE("aligned_alloc(64, SIZE_MAX)", 1, aligned_alloc(64, max), 0);
 
+	CASE("memalign(0, 16)", 1, memalign(zero, 16), 0);
+	CASE("memalign(3, 16)", 1, memalign(3, 16), 0);
+	CASE("memalign(24, 100)", 8, memalign(24, 100), 0);
+	CASE("memalign(96, 96)", 32, memalign(96, 96), 0);
 	CASE("memalign(16, 100)", 16, memalign(16, 100), 0);
 	CASE("memalign(64, 0)", 64, memalign(64, zero), 0);
 	CASE("memalign(128, 3000)", 128, memalign(128, 3000), 0);
@@ -183,6 +194,77 @@ static void bounds(struct blk *b, size_t req, size_t align)
 {
 	b->lo = req != 0 ? req : 1;
 	b->hi = req + req / 4 + 64 + (align > 16 ? align : 0);
+}
+
+/* ---- figures with threads ---- */
+
+#define THREADS 4
+#define RING 64
+#define OPS 20000
+
+static void *churn(void *arg)
+{
+	uint64_t x = 0x9e3779b97f4a7c15ull * ((uintptr_t)arg + 1);
+	void *ring[RING] = { 0 };
+
+	for (int i = 0; i < OPS; i++) {
+		unsigned slot;
+		size_t size;
+
+		x ^= x << 13;
+		x ^= x >> 7;
+		x ^= x << 17;
+		slot = (unsigned)(x % RING);
+		size = 1 + (size_t)((x >> 8) % 2000);
+		switch ((x >> 20) % 4) {
+		case 0:
+			free(ring[slot]);
+			ring[slot] = malloc(size);
+			break;
+		case 1:
+			free(ring[slot]);
+			ring[slot] = calloc(2, size);
+			break;
+		case 2: {
+			void *q = realloc(ring[slot], size);
+
+			if (q != NULL)
+				ring[slot] = q;
+			break;
+		}
+		default:
+			free(ring[slot]);
+			ring[slot] = NULL;
+		}
+	}
+	for (int i = 0; i < RING; i++)
+		free(ring[i]);
+	return NULL;
+}
+
+/* THREADS threads churn through malloc, calloc, realloc and free at once
+ * (addresses pass between them as blocks are reused), then free all: the
+ * figures come back exactly. Threads are made once beforehand, so the
+ * runtime's per-thread blocks (kept with cached stacks) are there at the
+ * start already. */
+static void threaded(int (*snap)(struct memprobe_stats *))
+{
+	struct memprobe_stats s0, s1;
+	pthread_t th[THREADS];
+
+	for (int round = 0; round < 2; round++) {
+		if (round == 1)
+			snap(&s0);
+		for (uintptr_t i = 0; i < THREADS; i++)
+			pthread_create(&th[i], NULL, churn, (void *)i);
+		for (int i = 0; i < THREADS; i++)
+			pthread_join(th[i], NULL);
+	}
+	snap(&s1);
+	if (s1.heap_live_bytes != s0.heap_live_bytes || s1.heap_live_blocks != s0.heap_live_blocks)
+		FAIL("after %d threads: live bytes %llu, blocks %llu; want %llu, %llu\n", THREADS,
+		    (unsigned long long)s1.heap_live_bytes, (unsigned long long)s1.heap_live_blocks,
+		    (unsigned long long)s0.heap_live_bytes, (unsigned long long)s0.heap_live_blocks);
 }
 
 static int figures(void)
@@ -245,6 +327,7 @@ static int figures(void)
 	if (s2.heap_live_blocks != s0.heap_live_blocks)
 		FAIL("live blocks %llu after freeing all, want %llu\n",
 		    (unsigned long long)s2.heap_live_blocks, (unsigned long long)s0.heap_live_blocks);
+	threaded(snap);
 	printf("%s\n", failures ? "failed" : "ok");
 	return failures ? 1 : 0;
 }
