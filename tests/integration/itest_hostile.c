@@ -36,20 +36,23 @@ static struct allocator allocators[] = {
 
 /*
  * Runs argv (argv[0] absolute) to its end with LD_PRELOAD set to the agent
- * (when agent) followed by lib (when not empty), MEMPROBE_DEBUG=1, stdout
- * in out, stderr in err. Returns the wait status, or -1 when it could not
+ * (when agent) followed by lib (when not empty), MEMPROBE_DEBUG=1 and extra
+ * (NAME=VALUE, or NULL), stdout in out, stderr in err. Returns the wait status, or -1 when it could not
  * start or did not end within RUN_TIMEOUT_MS (it is killed).
  */
-static int run(char *const argv[], int agent, const char *lib, char *out, char *err,
-    size_t size)
+static int run(char *const argv[], int agent, const char *lib, const char *extra, char *out,
+    char *err, size_t size)
 {
-	char preload[2 * PATH_MAX + 32], errpath[PATH_MAX], dir[64] = "";
+	char preload[2 * PATH_MAX + 32], errpath[PATH_MAX], dir[64] = "", more[128];
 	char *env[] = { preload, "MEMPROBE_DEBUG=1", "MEMPROBE_SOCKET=/nonexistent/agent.sock",
-		NULL };
+		more, NULL };
 	struct it_proc p;
 	int status = -1;
 
 	out[0] = err[0] = '\0';
+	snprintf(more, sizeof(more), "%s", extra != NULL ? extra : "");
+	if (extra == NULL)
+		env[3] = NULL;
 	if (it_tmpdir(dir, sizeof(dir)) < 0)
 		return -1;
 	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
@@ -97,7 +100,7 @@ static void mmap_from_signal_handlers(void)
 	int st;
 
 	snprintf(bin, sizeof(bin), "%s/mmap_signal", progs);
-	st = run(argv, 1, "", out, err, sizeof(out));
+	st = run(argv, 1, "", NULL, out, err, sizeof(out));
 	check_ok("mmap_signal", st, out, err);
 }
 
@@ -110,8 +113,21 @@ static void stack_foreign_stacks(void)
 	int st;
 
 	snprintf(bin, sizeof(bin), "%s/foreign_stack", progs);
-	st = run(argv, 1, "", out, err, sizeof(out));
+	st = run(argv, 1, "", NULL, out, err, sizeof(out));
 	check_ok("foreign_stack", st, out, err);
+	/* The sampler reads the interrupted stack pointer: the same rule. */
+	st = run(argv, 1, "", "MEMPROBE_STACK_SAMPLE_HZ=10000", out, err, sizeof(out));
+	check_ok("foreign_stack, sampling", st, out, err);
+}
+
+/* Whether allocator a can be tested here; says so on stderr if not. */
+static int installed(const struct allocator *a)
+{
+	if (a->path[0] == '\0' || access(a->path, R_OK) == 0)
+		return 1;
+	fprintf(stderr, "  %s: %s not installed; not tested (tests/deps.sh installs it)\n", a->name,
+	    a->path);
+	return 0;
 }
 
 /* Shows where two outputs first differ. */
@@ -143,14 +159,11 @@ static void allocator_edge_cases(void)
 	for (size_t i = 0; i < NALLOC; i++) {
 		struct allocator *a = &allocators[i];
 
-		if (a->path[0] != '\0' && access(a->path, R_OK) != 0) {
-			fprintf(stderr, "  %s: %s not installed; not tested (tests/deps.sh installs it)\n",
-			    a->name, a->path);
+		if (!installed(a))
 			continue;
-		}
 		argv[1] = cases;
-		st0 = run(argv, 0, a->path, plain, err, sizeof(plain));
-		st1 = run(argv, 1, a->path, with, err, sizeof(with));
+		st0 = run(argv, 0, a->path, NULL, plain, err, sizeof(plain));
+		st1 = run(argv, 1, a->path, NULL, with, err, sizeof(with));
 		if (!exited_ok(st0) || !exited_ok(st1)) {
 			fprintf(stderr, "  %s: cases: status 0x%x without the agent, 0x%x with\n%.2000s\n",
 			    a->name, st0, st1, err);
@@ -167,35 +180,39 @@ static void allocator_edge_cases(void)
 			CHECK(0);
 		}
 		argv[1] = figures;
-		st1 = run(argv, 1, a->path, with, err, sizeof(with));
+		st1 = run(argv, 1, a->path, NULL, with, err, sizeof(with));
 		check_ok(a->name, st1, with, err);
 	}
 }
 
-/* Real programs under the agent with the bump allocator below it: the
- * same output and status as under the bump allocator alone. */
-static void allocator_bump_workloads(void)
+/* Real programs under the agent with each allocator below it: the same
+ * output and status as under that allocator alone. */
+static void allocator_workloads(void)
 {
 	char sh[] = "/bin/sh", c[] = "-c";
 	char sort_cmd[] = "seq 1 40000 | sed 's/$/ line/' | sort -r | md5sum";
-	char py_cmd[] = "python3 -c 'import json; d = {str(i): [i] * (i % 9) for i in range(50000)};"
-	    " print(len(json.dumps(d)))'";
+	char py_cmd[] = "python3 -c 'import json, threading; d = {str(i): [i] * (i % 9) for i in range(50000)};"
+	    " ts = [threading.Thread(target=sorted, args=(list(d.items()),)) for _ in range(3)];"
+	    " [t.start() for t in ts]; [t.join() for t in ts]; print(len(json.dumps(d)))'";
 	char *cmds[] = { sort_cmd, py_cmd };
 	static char plain[OUT_MAX], with[OUT_MAX], err[OUT_MAX];
-	const char *bump = allocators[NALLOC - 1].path;
 
-	for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
-		char *argv[] = { sh, c, cmds[i], NULL };
-		int st0 = run(argv, 0, bump, plain, err, sizeof(plain));
-		int st1 = run(argv, 1, bump, with, err, sizeof(with));
+	for (size_t k = 0; k < NALLOC; k++) {
+		if (!installed(&allocators[k]))
+			continue;
+		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
+			char *argv[] = { sh, c, cmds[i], NULL };
+			int st0 = run(argv, 0, allocators[k].path, NULL, plain, err, sizeof(plain));
+			int st1 = run(argv, 1, allocators[k].path, NULL, with, err, sizeof(with));
 
-		if (!exited_ok(st0) || !exited_ok(st1) || strcmp(plain, with) != 0 ||
-		    plain[0] == '\0') {
-			fprintf(stderr, "  %s: status 0x%x without the agent, 0x%x with\n", cmds[i],
-			    st0, st1);
-			show_diff("stdout", plain, with);
-			fprintf(stderr, "  stderr with:\n%.2000s\n", err);
-			CHECK(0);
+			if (!exited_ok(st0) || !exited_ok(st1) || strcmp(plain, with) != 0 ||
+			    plain[0] == '\0') {
+				fprintf(stderr, "  %s, %s: status 0x%x without the agent, 0x%x with\n",
+				    allocators[k].name, cmds[i], st0, st1);
+				show_diff("stdout", plain, with);
+				fprintf(stderr, "  stderr with:\n%.2000s\n", err);
+				CHECK(0);
+			}
 		}
 	}
 }
@@ -215,7 +232,7 @@ int itest_hostile_run(void)
 		RUN_TEST(stack_foreign_stacks);
 	if (it_selected("allocator_edge_cases"))
 		RUN_TEST(allocator_edge_cases);
-	if (it_selected("allocator_bump_workloads"))
-		RUN_TEST(allocator_bump_workloads);
+	if (it_selected("allocator_workloads"))
+		RUN_TEST(allocator_workloads);
 	return harness_failed_tests;
 }

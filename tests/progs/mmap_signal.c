@@ -2,6 +2,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <pthread.h>
+#include <semaphore.h>
 #include <signal.h>
 #include <stdatomic.h>
 #include <stdint.h>
@@ -23,11 +24,20 @@
  * touches and unmaps a region of its own, as stop-the-world collectors and
  * crash handlers do. With many iterations a signal often lands while the
  * worker is inside an mmap hook. Meanwhile the main thread forks a few
- * times; each child maps, allocates and exits. Run with the agent
- * preloaded: memprobe_snapshot() (found with dlsym) must show the main
- * thread's own held mappings while held, and exactly the starting figure at
- * the end. Prints "fail ..." lines for what went wrong, then "ok" or
- * "failed"; exits 0 or 1. A deadlock shows as a program that never ends.
+ * times; each child maps, allocates and exits.
+ *
+ * Then the stop-the-world pattern of signal-based collectors (Boehm GC):
+ * while the workers map and unmap again, the main thread suspends them all
+ * with SIGUSR2 (each handler says so and waits in sigsuspend for SIGUSR1),
+ * maps and unmaps 50 times itself while they are stopped, possibly inside
+ * a hook, and restarts them (each says it is running again); STW_ROUNDS
+ * times.
+ *
+ * Run with the agent preloaded: memprobe_snapshot() (found with dlsym)
+ * must show the main thread's own held mappings while held, and exactly
+ * the starting figure at the end. Prints "fail ..." lines for what went
+ * wrong, then "ok" or "failed"; exits 0 or 1. A deadlock shows as a
+ * program that never ends.
  */
 
 #define WORKERS 3
@@ -84,6 +94,87 @@ static void *worker(void *arg)
 }
 
 static pthread_t workers[WORKERS];
+
+/* ---- stop the world ---- */
+
+#define STW_ROUNDS 200
+
+static sem_t stopped, resumed;
+static atomic_int stw_go, stw_end;
+
+/* Maps and unmaps until the end of the phase. */
+static void *stw_worker(void *arg)
+{
+	(void)arg;
+	while (!atomic_load(&stw_end)) {
+		char *p = mmap(NULL, 20 * KIB, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+		    -1, 0);
+
+		if (p != MAP_FAILED) {
+			p[0] = 1;
+			munmap(p, 20 * KIB);
+		}
+	}
+	return NULL;
+}
+
+static void on_usr2(int sig)
+{
+	int saved = errno;
+	sigset_t wait;
+
+	(void)sig;
+	sigfillset(&wait);
+	sigdelset(&wait, SIGUSR1);
+	sem_post(&stopped);
+	while (!atomic_load(&stw_go))
+		sigsuspend(&wait);
+	sem_post(&resumed);
+	errno = saved;
+}
+
+static void stop_the_world(void)
+{
+	struct sigaction sa;
+
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = on_usr2;
+	sa.sa_flags = SA_RESTART;
+	sigfillset(&sa.sa_mask);
+	sigaction(SIGUSR2, &sa, NULL);
+	sem_init(&stopped, 0, 0);
+	sem_init(&resumed, 0, 0);
+	for (int i = 0; i < WORKERS; i++)
+		pthread_create(&workers[i], NULL, stw_worker, NULL);
+	for (int r = 0; r < STW_ROUNDS; r++) {
+		atomic_store(&stw_go, 0);
+		for (int i = 0; i < WORKERS; i++)
+			pthread_kill(workers[i], SIGUSR2);
+		for (int i = 0; i < WORKERS; i++)
+			while (sem_wait(&stopped) != 0)
+				;
+		/* The world is stopped: a worker may be anywhere in a hook. */
+		for (int i = 0; i < 50; i++) {
+			void *p = mmap(NULL, 12 * KIB, PROT_READ | PROT_WRITE,
+			    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+
+			if (p == MAP_FAILED || munmap(p, 12 * KIB) != 0) {
+				printf("fail mmap while the world is stopped\n");
+				failures++;
+				break;
+			}
+		}
+		atomic_store(&stw_go, 1);
+		for (int i = 0; i < WORKERS; i++)
+			pthread_kill(workers[i], SIGUSR1);
+		for (int i = 0; i < WORKERS; i++)
+			while (sem_wait(&resumed) != 0)
+				;
+	}
+	atomic_store(&stw_end, 1);
+	for (int i = 0; i < WORKERS; i++)
+		pthread_join(workers[i], NULL);
+}
 
 static void *signaller(void *arg)
 {
@@ -185,6 +276,8 @@ int main(int argc, char **argv)
 		failures++;
 	}
 	check("after the storm", mapped_now(), base + HOLD * 256 * KIB);
+	stop_the_world();
+	check("after stopping the world", mapped_now(), base + HOLD * 256 * KIB);
 	for (int i = 0; i < HOLD; i++)
 		munmap(held[i], 256 * KIB);
 	check("at the end", mapped_now(), base);
