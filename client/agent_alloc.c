@@ -3,6 +3,7 @@
 
 #include <dlfcn.h>
 #include <errno.h>
+#include <link.h>
 #include <gnu/libc-version.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,9 +15,11 @@
  * the agent that lacks malloc_usable_size (arena and bump allocators) or
  * pvalloc (jemalloc) leaves glibc's to be found, and glibc's functions
  * handed the other allocator's blocks crash. So the owner is the object
- * that defines malloc, and an entry point is used only if dladdr() places
- * it in that same object. Those the owner lacks are built from its own,
- * with glibc's rules (the program would have reached glibc's otherwise):
+ * that defines malloc, and an entry point is used only if it lies in that
+ * same object's loaded segments (found once with dl_iterate_phdr; dladdr
+ * would say the same at some 90,000 instructions a call). Those the owner
+ * lacks are built from its own, with glibc's rules (the program would have
+ * reached glibc's otherwise):
  *
  *   calloc          malloc + memset; n * size overflowing fails with ENOMEM
  *   memalign        glibc's rules: malloc for alignments up to
@@ -46,13 +49,51 @@ static struct agent_alloc *own;     /* set once by agent_alloc_resolve */
 static int aligned_alloc_checks;    /* glibc >= 2.38 rules */
 static char missing[160];           /* for the debug line */
 
+/* The loaded segments of the object that holds `addr`. */
+#define MAX_SEGS 16
+struct object {
+	uintptr_t addr;
+	const char *name;
+	int nseg;
+	uintptr_t lo[MAX_SEGS], hi[MAX_SEGS];
+};
+
+static int find_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	struct object *o = arg;
+	int found = 0;
+
+	(void)size;
+	o->nseg = 0;
+	for (int i = 0; i < info->dlpi_phnum; i++) {
+		const ElfW(Phdr) *ph = &info->dlpi_phdr[i];
+		uintptr_t lo = info->dlpi_addr + ph->p_vaddr, hi = lo + ph->p_memsz;
+
+		if (ph->p_type != PT_LOAD || o->nseg == MAX_SEGS)
+			continue;
+		o->lo[o->nseg] = lo;
+		o->hi[o->nseg++] = hi;
+		found |= o->addr >= lo && o->addr < hi;
+	}
+	if (found)
+		o->name = info->dlpi_name;
+	return found;
+}
+
+static int in_object(const struct object *o, const void *p)
+{
+	for (int i = 0; i < o->nseg; i++)
+		if ((uintptr_t)p >= o->lo[i] && (uintptr_t)p < o->hi[i])
+			return 1;
+	return 0;
+}
+
 /* The owner's `name`, or NULL (then named in the debug line if note). */
-static void *owned(const char *name, const Dl_info *owner, int note)
+static void *owned(const char *name, const struct object *owner, int note)
 {
 	void *p = dlsym(RTLD_NEXT, name);
-	Dl_info info;
 
-	if (p != NULL && dladdr(p, &info) != 0 && info.dli_fbase == owner->dli_fbase)
+	if (p != NULL && in_object(owner, p))
 		return p;
 	if (note && strlen(missing) + strlen(name) + 2 < sizeof(missing)) {
 		strcat(missing, " ");
@@ -198,15 +239,18 @@ static int glibc_at_least_2_38(void)
 
 int agent_alloc_resolve(struct agent_alloc *a)
 {
-	Dl_info owner;
+	static struct object owner;
 
 	own = a;
 	missing[0] = '\0';
 	a->page = (size_t)sysconf(_SC_PAGESIZE);
 	a->malloc = dlsym(RTLD_NEXT, "malloc");
-	if (a->malloc == NULL || dladdr((void *)(uintptr_t)a->malloc, &owner) == 0)
+	if (a->malloc == NULL)
 		return -1;
-	a->owner = owner.dli_fname != NULL ? owner.dli_fname : "?";
+	owner.addr = (uintptr_t)a->malloc;
+	if (dl_iterate_phdr(find_object, &owner) == 0)
+		return -1;
+	a->owner = owner.name != NULL && owner.name[0] != '\0' ? owner.name : "the program";
 	a->free = owned("free", &owner, 1);
 	if (a->free == NULL)
 		a->free = dlsym(RTLD_NEXT, "free");

@@ -16,8 +16,10 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
-/* The allocator's entry points (agent_alloc.c), and the rest. */
-static struct agent_alloc real;
+/* The allocator's entry points (agent_alloc.c): `owner` as found (and
+ * built), `real` what the hooks call (in side_table mode, wrappers that
+ * record sizes); and the rest. */
+static struct agent_alloc owner, real;
 static struct {
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
 	int (*munmap)(void *, size_t);
@@ -89,7 +91,9 @@ static void *boot_alloc(size_t size, size_t align)
  * side_table: an allocator without one (arena and bump allocators) gets
  * each block's requested size recorded by the agent (agent_sizes.c) and
  * taken back at free; a zero-byte block counts as one byte. Blocks the
- * table could not record are not counted, nor are their frees.
+ * table could not record are not counted, nor are their frees. The
+ * recording is done by wrappers that stand in `real` for the owner's
+ * functions, so the hooks' fast path is the same in every mode.
  */
 enum { SIZES_GLIBC, SIZES_USABLE, SIZES_TABLE };
 static int size_mode;
@@ -134,6 +138,57 @@ static int glibc_sizes_work(const struct agent_alloc *a)
 	return ok;
 }
 
+/* Records p's requested size (not for the agent's own blocks). */
+static void *record(void *p, size_t size)
+{
+	if (p != NULL && agent_tls.mode != AGENT_BUSY) {
+		int saved = errno;
+
+		agent_sizes_put(p, size != 0 ? size : 1);
+		errno = saved;
+	}
+	return p;
+}
+
+static void *rec_malloc(size_t size)
+{
+	return record(owner.malloc(size), size);
+}
+
+static void *rec_calloc(size_t n, size_t size)
+{
+	return record(owner.calloc(n, size), n * size);
+}
+
+static void *rec_memalign(size_t align, size_t size)
+{
+	return record(owner.memalign(align, size), size);
+}
+
+static void *rec_aligned_alloc(size_t align, size_t size)
+{
+	return record(owner.aligned_alloc(align, size), size);
+}
+
+static void *rec_valloc(size_t size)
+{
+	return record(owner.valloc(size), size);
+}
+
+static void *rec_pvalloc(size_t size)
+{
+	return record(owner.pvalloc(size), agent_alloc_pvalloc_size(&owner, size));
+}
+
+static int rec_posix_memalign(void **out, size_t align, size_t size)
+{
+	int err = owner.posix_memalign(out, align, size);
+
+	if (err == 0)
+		record(*out, size);
+	return err;
+}
+
 static void *sym(const char *name)
 {
 	return dlsym(RTLD_NEXT, name);
@@ -171,9 +226,23 @@ static int resolve(void)
 	sys.exit_ = sym("_exit");
 	sys.Exit_ = sym("_Exit");
 	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
+	owner = a;
 	real = a;
-	real.malloc = NULL;
-	__atomic_store_n(&real.malloc, a.malloc, __ATOMIC_RELEASE);
+	if (size_mode == SIZES_TABLE) {
+		real.malloc = rec_malloc;
+		real.calloc = rec_calloc;
+		real.memalign = rec_memalign;
+		real.aligned_alloc = rec_aligned_alloc;
+		real.valloc = rec_valloc;
+		real.pvalloc = rec_pvalloc;
+		real.posix_memalign = rec_posix_memalign;
+	}
+	{
+		void *(*m)(size_t) = real.malloc;
+
+		real.malloc = NULL;
+		__atomic_store_n(&real.malloc, m, __ATOMIC_RELEASE);
+	}
 	resolving = 0;
 	return 0;
 }
@@ -187,10 +256,10 @@ static int resolve(void)
  * the real functions are resolved and glibc chunk sizes are in use; every
  * other case (first call of a thread, non-glibc allocator, inside the
  * agent, exiting thread, fork child) goes through the out-of-line slow
- * paths. `req` is the size the program asked for, used by the side table.
+ * paths.
  */
 
-static void count_alloc_errno_kept(void *p, size_t req)
+static void count_alloc_errno_kept(void *p)
 {
 	struct agent_thread *t = agent_thread_slow();
 	size_t size;
@@ -200,9 +269,8 @@ static void count_alloc_errno_kept(void *p, size_t req)
 	if (p == NULL) {
 		size = 0;
 	} else if (size_mode == SIZES_TABLE) {
-		size = req != 0 ? req : 1;
-		if (agent_sizes_put(p, size) < 0)
-			return;
+		if (agent_sizes_get(p, &size, 0) < 0)
+			return;                 /* not recorded: not counted */
 	} else {
 		size = usable_of(p);
 	}
@@ -217,11 +285,11 @@ static void count_alloc_errno_kept(void *p, size_t req)
 /* Counts an allocation's result off the fast path; returns p. Registering
  * a thread or growing the side table makes system calls: errno is the
  * allocator's still. */
-static __attribute__((noinline)) void *count_alloc_slow(void *p, size_t req)
+static __attribute__((noinline)) void *count_alloc_slow(void *p)
 {
 	int saved = errno;
 
-	count_alloc_errno_kept(p, req);
+	count_alloc_errno_kept(p);
 	errno = saved;
 	return p;
 }
@@ -237,7 +305,7 @@ static __attribute__((noinline)) void *publish_ret(struct agent_thread *t, void 
  * called for requests that can fail) and returns it. Written so that every
  * call out of it is a tail call: the fast path saves no registers.
  */
-static ALWAYS_INLINE void *count_alloc(void *p, size_t req)
+static ALWAYS_INLINE void *count_alloc(void *p)
 {
 	struct agent_thread *t = agent_tls.slot;
 	uintptr_t sp = agent_sp();
@@ -245,10 +313,10 @@ static ALWAYS_INLINE void *count_alloc(void *p, size_t req)
 	int64_t net;
 
 	if (unlikely(t == NULL || p == NULL))
-		return count_alloc_slow(p, req);
+		return count_alloc_slow(p);
 	hdr = ((const size_t *)p)[-1];
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
-		return count_alloc_slow(p, req);
+		return count_alloc_slow(p);
 	usable = (hdr & ~(size_t)7) - sizeof(size_t);
 	if (unlikely(sp < t->stack_low))
 		agent_stack_seen(t, sp);
@@ -307,7 +375,7 @@ EXPORT void *malloc(size_t size)
 	if (unlikely(real.malloc == NULL) && resolve() < 0)
 		return boot_alloc(size, 16);
 	p = real.malloc(size);
-	return count_alloc(p, size);
+	return count_alloc(p);
 }
 
 static __attribute__((noinline)) void publish_free(struct agent_thread *t, void *p)
@@ -356,7 +424,7 @@ EXPORT void *calloc(size_t n, size_t size)
 		return boot_alloc(total, 16);   /* the pool is zeroed and never reused */
 	}
 	p = real.calloc(n, size);
-	return count_alloc(p, n * size);
+	return count_alloc(p);
 }
 
 /* realloc of a boot block: move it to the real heap. */
@@ -412,13 +480,13 @@ static void *realloc_table(void *old, size_t size)
 	if (p == NULL && size != 0) {
 		if (known)
 			agent_sizes_put(old, have);
-		count_alloc_slow(NULL, 0);
+		count_alloc_slow(NULL);
 		return NULL;
 	}
 	if (known)
 		count_free_slow(have);
 	if (p != NULL)
-		count_alloc_slow(p, size);
+		count_alloc_slow(record(p, size));
 	return p;
 }
 
@@ -441,7 +509,7 @@ EXPORT void *realloc(void *old, size_t size)
 	else
 		p = realloc_by_copy(old, size, old_usable, 1);
 	if (p == NULL && size != 0) {
-		count_alloc(NULL, 0);       /* the old block is untouched */
+		count_alloc(NULL);       /* the old block is untouched */
 		return NULL;
 	}
 	/* Counted as a free of the old block and, unless size is 0 (which
@@ -451,7 +519,7 @@ EXPORT void *realloc(void *old, size_t size)
 	else
 		count_free_slow(old_usable);
 	if (p != NULL)
-		count_alloc(p, size);
+		count_alloc(p);
 	return p;
 }
 
@@ -469,7 +537,7 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
 		else
 			errno = ENOMEM;
 		if (p == NULL && real.malloc != NULL)
-			count_alloc(NULL, 0);
+			count_alloc(NULL);
 		return p;
 	}
 	return realloc(old, total);
@@ -488,22 +556,22 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 	}
 	err = real.posix_memalign(out, align, size);
 	if (err == 0)
-		count_alloc(*out, size);
+		count_alloc(*out);
 	else if (err == ENOMEM)
-		count_alloc(NULL, 0);
+		count_alloc(NULL);
 	return err;
 }
 
 /* aligned_alloc and memalign fail with EINVAL for a bad alignment: a usage
  * error, not an allocation failure. The caller zeroed errno before the call;
  * on success it is put back as it was. */
-static void *count_aligned(void *p, int saved_errno, size_t req)
+static void *count_aligned(void *p, int saved_errno)
 {
 	if (p != NULL) {
 		errno = saved_errno;
-		count_alloc(p, req);
+		count_alloc(p);
 	} else if (errno == ENOMEM) {
-		count_alloc(NULL, 0);
+		count_alloc(NULL);
 	}
 	return p;
 }
@@ -515,7 +583,7 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 	if (!READY())
 		return boot_alloc(size, align);
 	errno = 0;
-	return count_aligned(real.aligned_alloc(align, size), saved, size);
+	return count_aligned(real.aligned_alloc(align, size), saved);
 }
 
 EXPORT void *memalign(size_t align, size_t size)
@@ -525,7 +593,7 @@ EXPORT void *memalign(size_t align, size_t size)
 	if (!READY())
 		return boot_alloc(size, align);
 	errno = 0;
-	return count_aligned(real.memalign(align, size), saved, size);
+	return count_aligned(real.memalign(align, size), saved);
 }
 
 EXPORT void *valloc(size_t size)
@@ -535,7 +603,7 @@ EXPORT void *valloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.valloc(size);
-	count_alloc(p, size);
+	count_alloc(p);
 	return p;
 }
 
@@ -546,7 +614,7 @@ EXPORT void *pvalloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.pvalloc(size);
-	count_alloc(p, agent_alloc_pvalloc_size(&real, size));
+	count_alloc(p);
 	return p;
 }
 
@@ -585,7 +653,7 @@ static void *thread_trampoline(void *p)
 
 	int saved = errno;
 
-	real.free(p);             /* the agent's own block: never counted */
+	owner.free(p);            /* the agent's own block: never counted */
 	agent_thread_started();   /* registers this thread, on its own stack */
 	errno = saved;            /* a new thread starts with errno 0 */
 	return s.fn(s.arg);
@@ -599,13 +667,13 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 	if (!READY())
 		return EAGAIN;
-	if (agent_disabled || (s = real.malloc(sizeof(*s))) == NULL)
+	if (agent_disabled || (s = owner.malloc(sizeof(*s))) == NULL)
 		return agent_real_pthread_create(th, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
 	err = agent_real_pthread_create(th, attr, thread_trampoline, s);
 	if (err != 0)
-		real.free(s);
+		owner.free(s);
 	return err;
 }
 
