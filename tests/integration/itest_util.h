@@ -323,6 +323,6 @@ int itest_page_run(void);        /* itest_page.c */
 int itest_systemd_run(void);     /* itest_systemd.c */
 int itest_faults_run(void);      /* itest_faults.c */
 int itest_webconf_run(void);     /* itest_webconf.c */
-int itest_hostile_run(void);     /* itest_hostile.c */
+int itest_foreign_run(void);     /* itest_foreign.c */
 
 #endif

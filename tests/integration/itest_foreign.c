@@ -1,4 +1,4 @@
-/* itest_hostile.c: hostile programs: mappings from signal handlers, foreign allocators below the agent, allocations on foreign stacks. */
+/* itest_foreign.c: hostile programs: mappings from signal handlers, foreign allocators below the agent, allocations on foreign stacks. */
 #include "harness.h"
 #include "itest_util.h"
 
@@ -217,13 +217,13 @@ static void allocator_workloads(void)
 	}
 }
 
-int itest_hostile_run(void)
+int itest_foreign_run(void)
 {
 	snprintf(progs, sizeof(progs), "%s/tests/progs", itest.build);
 	snprintf(allocators[NALLOC - 1].path, sizeof(allocators[0].path), "%s/libbump.so", progs);
 	if (access(allocators[NALLOC - 1].path, R_OK) != 0) {
 		fprintf(stderr, "integration: %s: %s\n", allocators[NALLOC - 1].path, strerror(errno));
-		printf("FAIL hostile_setup\n");
+		printf("FAIL foreign_setup\n");
 		return 1;
 	}
 	if (it_selected("mmap_from_signal_handlers"))
