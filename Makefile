@@ -33,12 +33,13 @@ WITH_LIBSYSTEMD ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo ye
 ifeq ($(WITH_LIBSYSTEMD),yes)
 PKGS_DAEMON += libsystemd
 $(BUILD)/obj/daemon/sd.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
+$(BUILD)/obj/daemon/fdstore.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
 endif
 
-COMMON_SRC = common/proto.c
+COMMON_SRC = common/proto.c common/region.c common/sockpath.c
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
 AGENT_SRC  = $(wildcard client/agent_*.c) $(COMMON_SRC)
-CTL_SRC    = $(wildcard client/ctl_*.c)
+CTL_SRC    = $(wildcard client/ctl_*.c) common/sockpath.c
 
 DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/pic/%.o)
@@ -49,7 +50,7 @@ UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_SRC   = $(wildcard tests/progs/*.c)
 PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
 ITEST_SRC  = $(wildcard tests/integration/*.c)
-ITEST_OBJ  = $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(BUILD)/obj/common/proto.o
+ITEST_OBJ  = $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 ITEST_BIN  = $(BUILD)/tests/integration
 
 PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
@@ -198,10 +199,11 @@ tsan:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS  = proto conneg conf addr webconf basicauth route
+FUZZ_TARGETS  = proto conneg conf addr webconf basicauth route region
 FUZZ_SRC_proto  = common/proto.c
+FUZZ_SRC_region = common/region.c
 FUZZ_SRC_conneg = daemon/conneg.c
-FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c
+FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c common/sockpath.c
 FUZZ_SRC_addr   = daemon/addr.c
 FUZZ_SRC_webconf = daemon/webconf.c daemon/webauth.c daemon/addr.c daemon/log.c
 FUZZ_LIBS_webconf = $(call pkg_libs,libmicrohttpd gnutls libxcrypt) -lpthread

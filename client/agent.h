@@ -1,23 +1,24 @@
-/* agent.h: the agent's counting core, shared by the allocator shim and the reporter. */
+/* agent.h: the agent's counting core, shared by the allocator shim and the region. */
 #ifndef MEMPROBE_AGENT_H
 #define MEMPROBE_AGENT_H
 
 #include <pthread.h>
 #include <stdatomic.h>
 #include <sys/types.h>
-#include <time.h>
 #include <stddef.h>
 #include <stdint.h>
 
 #include "proto.h"
+#include "region.h"
 
 /*
- * Counting model. Every thread owns a slot of counters and is the only
- * writer of them; the reporter only reads. The owner updates them with plain
- * adds (one memory-destination instruction each) and the reporter reads them
- * with relaxed atomic loads: an aligned 64-bit store is single-copy atomic on
- * every target we build for, so a read sees the old or the new value, and
- * the hot path takes no lock, makes no syscall and touches no shared line.
+ * Counting model. Every thread owns a slot of counters in the shared region
+ * (region.h) and is the only writer of it. The owner updates them with plain
+ * adds (one memory-destination instruction each); memprobed maps the region
+ * read-only and reads them with single-copy-atomic loads, so it sees each
+ * counter old or new, and the hot path takes no lock, makes no syscall and
+ * touches no shared line. There is no thread, descriptor or signal of ours
+ * in the host: the region's memfd is handed to memprobed and closed.
  *
  * Live bytes are the allocator's usable sizes: a block counts its usable
  * size when it is handed out and the same figure when it is freed (taken
@@ -28,50 +29,44 @@
  * Peak live bytes needs a process-wide sum at every moment, which per-thread
  * counters cannot give without a shared atomic per call. Each thread instead
  * publishes its net change to one shared counter when it has moved more than
- * AGENT_PEAK_BATCH from what it last published; the shared peak is raised
- * at each publication and again from the exact sum at every sample. The
- * shared figure is the true live sum less every thread's unpublished change,
- * each under AGENT_PEAK_BATCH in size, so the reported peak is within
- * T * AGENT_PEAK_BATCH of the true peak, either way, where T is the number
- * of threads holding unpublished changes (unpublished frees of one thread can
- * make another's publication overstate the sum). With one thread it is never
- * above the true peak and at most AGENT_PEAK_BATCH below it.
+ * AGENT_PEAK_BATCH from what it last published; the region's peak is raised
+ * at each publication, and the reader raises it again from the exact sum at
+ * every read. The shared figure is the true live sum less every thread's
+ * unpublished change, each under AGENT_PEAK_BATCH in size, so the reported
+ * peak is within T * AGENT_PEAK_BATCH of the true peak, either way, where T
+ * is the number of threads holding unpublished changes (unpublished frees of
+ * one thread can make another's publication overstate the sum). With one
+ * thread it is never above the true peak and at most AGENT_PEAK_BATCH below.
+ *
+ * Besides the peak window, a thread takes the slow path each AGENT_TICK_BYTES
+ * it allocates (one more compare on the hot path): that is when the agent
+ * registers with a daemon that was not there at start, or notices that the
+ * daemon restarted and registers again. So a program that allocates less
+ * than that between a daemon's restart and a look at it is not seen by the
+ * new daemon until it does (under systemd the daemon's descriptor store
+ * brings every process back at once).
  */
 #define AGENT_PEAK_BATCH (64 * 1024)
+#define AGENT_TICK_BYTES (256 * 1024)
 
 /*
  * Why the thread-local pointer is NULL, for the slow path. A thread's
- * counters live in a slot of the agent's own registry (mmap'd, never
- * unmapped), not in TLS itself, so the reporter can always read them safely,
- * even for a thread that registers during its own teardown.
+ * counters live in a slot of the region, never in TLS itself, so memprobed
+ * can always read them, even for a thread that registers during its own
+ * teardown.
  */
 enum agent_mode {
 	AGENT_NEW = 0,     /* not registered yet: the slow path registers it */
 	AGENT_ACTIVE,      /* registered; slot is set and the hot path counts */
 	AGENT_BUSY,        /* inside the agent itself, or agent disabled: forward only */
-	AGENT_DEAD,        /* thread is exiting: count into the shared totals */
-	AGENT_FORKED,      /* first call in a fork child: start its reporter */
+	AGENT_DEAD,        /* thread is exiting: counts on its slot from the slow path */
 	AGENT_GENERIC,     /* registered, but sizes must be asked of a non-glibc
 	                      allocator: every call takes the slow path */
 };
 
-/*
- * A thread's counters. Each allocation bumps exactly one histogram bin,
- * by the block's usable size, so the allocation count is the bins' sum and
- * the histogram's sum is alloc_bytes; freed bytes are alloc_bytes - net.
- * Bins are powers of two, indexed by the highest set bit of
- * ((size - 1) | 15) with no clamping; the reporter merges them into the
- * protocol's power-of-4 buckets.
- */
-#define AGENT_BINS 64
-
-struct agent_counters {
-	int64_t net;              /* usable bytes allocated minus freed */
-	uint64_t alloc_bytes;     /* usable bytes handed out */
-	uint64_t frees;
-	uint64_t failed;
-	uint64_t bins[AGENT_BINS];
-};
+/* A thread's slot: its counters (read by memprobed) and the agent's own
+ * bookkeeping (slot->agent). */
+typedef struct region_slot agent_slot;
 
 /* Bin of a block of `size` bytes: bit index of (size - 1) | 15, 3..63. */
 static inline __attribute__((always_inline)) unsigned agent_bin(uint64_t size)
@@ -79,72 +74,37 @@ static inline __attribute__((always_inline)) unsigned agent_bin(uint64_t size)
 	return 63u - (unsigned)__builtin_clzll((size - 1) | 15);
 }
 
-/* The protocol bucket a bin falls in: bin b holds sizes (2^b, 2^(b+1)], and
- * bucket i holds (16*4^(i-1), 16*4^i], so bins 3,4,5 -> 0,1,1 ... */
-static inline unsigned agent_bin_bucket(unsigned bin)
-{
-	unsigned i = (bin - 2) / 2;
-
-	return i < PROTO_HIST_BUCKETS - 1 ? i : PROTO_HIST_BUCKETS - 1;
-}
-
-/* One registered thread's slot. Counters and stack_low are written only by
- * the owning thread; the registry fields only under the registry lock. */
-struct agent_thread {
-	struct agent_counters c;
-	uintptr_t stack_low;            /* lowest stack pointer seen; UINTPTR_MAX none */
-	int64_t hi, lo;                 /* publish when net leaves (lo, hi) */
-	int64_t mark;                   /* net at the last publication */
-
-	struct agent_thread *next, *prev;
-	pid_t tid;
-	int is_main;
-	uintptr_t stack_top;            /* highest address of the thread's stack */
-	uint64_t stack_size;            /* its size (main: RLIMIT_STACK) */
-	timer_t timer;                  /* stack sampling timer, if timer_on */
-	int timer_on;
-};
-
 /* The hot path's thread-local state: one pointer, NULL off the fast path. */
 struct agent_tls {
-	struct agent_thread *slot;
-	struct agent_thread *saved;     /* slot while the thread is BUSY or FORKED */
+	agent_slot *slot;
+	agent_slot *saved;              /* slot while the thread is BUSY, DEAD or GENERIC */
 	unsigned char mode;             /* enum agent_mode */
 };
 
 extern __thread struct agent_tls agent_tls
 	__attribute__((tls_model("initial-exec"), visibility("hidden")));
 
-/* Shared batch target for the peak; see the comment at the top. */
-extern _Atomic int64_t agent_live_published;
-extern _Atomic uint64_t agent_peak;
-
 /*
  * Slow path of every hook, when agent_tls.slot is NULL. Returns the slot to
- * count on (the thread was just registered, or its fork child's reporter just
- * started), or NULL: then the caller passes the event to agent_count_shared
- * if the thread is exiting (AGENT_DEAD) and forwards uncounted otherwise.
+ * count on (the thread was just registered, is exiting, or counts on the
+ * slow path only), or NULL: then the caller forwards uncounted.
  */
-struct agent_thread *agent_thread_slow(void);
-/* Counts an event of an exiting thread into the shared totals. `usable` is
- * positive for an allocation, negative for a free, 0 for a failure. */
-void agent_count_shared(int64_t usable);
-/* Publishes a thread's pending net change; see AGENT_PEAK_BATCH. */
-void agent_publish(struct agent_thread *t);
+agent_slot *agent_thread_slow(void);
+/* The slow path of a counting thread: its slot left the peak window, passed
+ * its tick, or was replaced. Publishes, ticks, follows the replacement.
+ * Returns the slot to count on from now on. */
+agent_slot *agent_slot_slow(agent_slot *t);
 
 /* Marks the calling thread as inside the agent (its allocations are
  * forwarded uncounted) and returns the previous mode for agent_leave. */
 unsigned char agent_enter(void);
 void agent_leave(unsigned char mode);
 
-/* The real pthread_create, for the agent's own thread. */
+/* The real pthread_create. */
 extern int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
     void *(*)(void *), void *);
 /* Registers the calling thread now, at its start, if it is not yet. */
 void agent_thread_started(void);
-
-/* Reads a counter another thread writes. */
-#define AGENT_READ(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
 /* The stack pointer, without forcing a frame pointer on the caller. */
 static inline __attribute__((always_inline)) uintptr_t agent_sp(void)
@@ -173,7 +133,7 @@ static inline __attribute__((always_inline)) uintptr_t agent_sp(void)
  * lowest seen, so the common case pays nothing for it.
  */
 static inline __attribute__((always_inline))
-void agent_stack_seen(struct agent_thread *t, uintptr_t sp)
+void agent_stack_seen(agent_slot *t, uintptr_t sp)
 {
 	uint64_t span = t->stack_size != 0 ? t->stack_size : AGENT_STACK_SPAN_UNKNOWN;
 
@@ -181,50 +141,64 @@ void agent_stack_seen(struct agent_thread *t, uintptr_t sp)
 		t->stack_low = sp;
 }
 
-/* Counts a block of `usable` bytes handed out, on an AGENT_ACTIVE thread. */
+/* Whether the slow path is due after an allocation brought the slot to
+ * `net` and `alloc_bytes`. */
+#define AGENT_ALLOC_DUE(t, net, ab) \
+	(__builtin_expect((net) > (t)->agent.hi || (ab) > (t)->agent.tick_at, 0))
+
+/* Counts a block of `usable` bytes handed out, on a counting thread. */
 static inline __attribute__((always_inline))
-void agent_on_alloc(struct agent_thread *t, uint64_t usable)
+void agent_on_alloc(agent_slot *t, uint64_t usable)
 {
 	uintptr_t sp = agent_sp();
-	int64_t net = t->c.net + (int64_t)usable;
+	int64_t net = t->net + (int64_t)usable;
+	uint64_t ab = t->alloc_bytes + usable;
 
-	t->c.net = net;
-	t->c.alloc_bytes += usable;
-	t->c.bins[agent_bin(usable)]++;
-	if (__builtin_expect(net > t->hi, 0))
-		agent_publish(t);
-	/* stack_low starts at UINTPTR_MAX, so one compare covers "none yet" */
+	t->net = net;
+	t->alloc_bytes = ab;
+	t->bins[agent_bin(usable)]++;
+	/* stack_low starts at UINT64_MAX, so one compare covers "none yet" */
 	if (__builtin_expect(sp < t->stack_low, 0))
 		agent_stack_seen(t, sp);
+	if (AGENT_ALLOC_DUE(t, net, ab))
+		agent_slot_slow(t);
 }
 
 static inline __attribute__((always_inline))
-void agent_on_free(struct agent_thread *t, uint64_t usable)
+void agent_on_free(agent_slot *t, uint64_t usable)
 {
-	int64_t net = t->c.net - (int64_t)usable;
+	int64_t net = t->net - (int64_t)usable;
 
-	t->c.net = net;
-	t->c.frees++;
-	if (__builtin_expect(net < t->lo, 0))
-		agent_publish(t);
+	t->net = net;
+	t->frees++;
+	if (__builtin_expect(net < t->agent.lo, 0))
+		agent_slot_slow(t);
 }
 
-static inline void agent_on_fail(struct agent_thread *t)
+static inline void agent_on_fail(agent_slot *t)
 {
-	t->c.failed++;
+	t->failed++;
 }
 
 /* ---- process-wide state (agent_core.c) ---- */
 
-/* Figures of the whole process, summed over all threads. Takes the registry
- * lock; never call it from the hot path. */
+/* Figures of the whole process, summed over all slots (region_read on our
+ * own region). Never call it from the hot path. */
 void agent_collect(struct proto_sample *s);
 
-/* Sets up the registry, TLS key and fork handlers; called once from the
- * constructor. Returns 0 or -errno. */
+/* Sets up the TLS key and fork handlers; called once from the constructor.
+ * Returns 0 or -errno. */
 int agent_core_init(void);
 
-/* The process this agent instance reports for; updated in fork children. */
+/* The registry lock (taken only by BUSY threads; see agent_core.c). */
+void agent_core_lock(void);
+void agent_core_unlock(void);
+
+/* Slots in the first region; a process with more threads at once gets a
+ * region twice the size. Untouched slots cost address space only. */
+#define AGENT_FIRST_SLOTS 256
+
+/* The process this agent instance counts for; updated in fork children. */
 extern pid_t agent_pid;
 /* Set once MEMPROBE_DISABLE=1 or a fatal internal error: forward only. */
 extern int agent_disabled;
@@ -234,22 +208,67 @@ extern int agent_glibc_sizes;
 /* RLIMIT_STACK of the main thread at start, bytes; 0 unlimited or unknown. */
 extern uint64_t agent_stack_limit;
 
-/* ---- reporter (agent_report.c) ---- */
+/* ---- the shared region and registration (agent_region.c) ---- */
 
-/* Starts the reporter thread for this process. Returns 0 or -errno. */
-int agent_report_start(void);
-/* Fork handlers: before fork, and after it in the parent (child 0) or the
- * child (child 1), where it must only reset state (async-signal-safe). */
-void agent_report_prefork(void);
-void agent_report_postfork(int child);
-/* Sends the final sample and BYE; called at exit and _exit. */
-void agent_report_final(void);
-/* Sends a sample now from the calling thread. Returns 0 or -errno. */
-int agent_report_flush(void);
-/* Records a named gauge to send with the next sample. Returns 0 or -errno. */
-int agent_report_gauge(const char *name, double value);
-/* Samples sent and dropped by this process's agent so far. */
-void agent_report_counts(uint64_t *sent, uint64_t *dropped);
+/* The current region; NULL until the first thread registers. Read it with
+ * agent_region_get(): a replacement swaps it. */
+extern struct region_hdr *agent_region_ptr;
+
+static inline struct region_hdr *agent_region_get(void)
+{
+	return __atomic_load_n(&agent_region_ptr, __ATOMIC_ACQUIRE);
+}
+
+static inline agent_slot *agent_region_slots(struct region_hdr *r)
+{
+	return (agent_slot *)(void *)((char *)r + r->slot_off);
+}
+
+/*
+ * Makes the first region (nslots slots), unregistered. Called under the
+ * core's registry lock, the caller BUSY. Returns 0 or -errno.
+ */
+int agent_region_create(uint32_t nslots);
+
+/*
+ * Replaces the region by a new one of nslots slots (>= the current count)
+ * holding the same figures, and registers it with memprobed when `reg`.
+ * Every other thread moves its slot over at its next slow path; the caller's
+ * slot `self` (may be NULL) moves at once and the new one is returned
+ * (self's old address when self is NULL or the replacement failed). Under
+ * the registry lock, the caller BUSY. Returns 0 or -errno in *err.
+ */
+agent_slot *agent_region_replace(uint32_t nslots, agent_slot *self, int reg, int *err);
+
+/* Follows a slot's replacements to its newest copy, copying its counts
+ * over; the owning thread calls it. Returns the newest slot. */
+agent_slot *agent_region_follow(agent_slot *t);
+
+/* Reads the environment (socket path, debug) and registers the region
+ * made at start; called once from the constructor. */
+void agent_region_start(void);
+
+/* The slow-path tick: at most once a second per process, registers with a
+ * daemon that has appeared or restarted. Never blocks. */
+void agent_region_maintain(void);
+
+/* Registers now if not registered (memprobe_flush). Returns 0, or
+ * -ECONNREFUSED (-ENOENT, -EACCES, ...) when no daemon took it. */
+int agent_region_flush(void);
+
+/* Raises the region's peak to v (a publication). */
+void agent_region_raise_peak(uint64_t v);
+/* Stores the bytes of the program's own mappings into the region. */
+void agent_region_store_mmap(void);
+/* Records how the process ends (exit, _exit, quick_exit) before it goes. */
+void agent_region_exit(int status);
+/* Sets a named gauge in the region. Returns 0, -EINVAL, or -ENOSPC. */
+int agent_region_gauge(const char *name, double value);
+/* Registrations made and failed by this process's agent so far. */
+void agent_region_counts(uint64_t *done, uint64_t *failed);
+/* In a fork child: the region becomes the child's own (private, until it
+ * registers at its first tick). Async-signal-safe. */
+void agent_region_postfork_child(void);
 
 /* ---- the program's anonymous mappings (agent_mmap.c) ---- */
 
@@ -316,10 +335,12 @@ void agent_alloc_describe(const struct agent_alloc *a, const char *size_source);
  * How block sizes are known, process-wide, set once at start:
  * "glibc_header" (read from glibc's chunk headers, on the fast path),
  * "usable" (asked of the allocator's own malloc_usable_size) or
- * "side_table" (the requested size, recorded by the agent: the allocator
- * has no malloc_usable_size).
+ * "requested" (the requested size, recorded by the agent in a side table:
+ * the allocator has no malloc_usable_size). agent_size_kind is the same as
+ * an enum region_size_source, for the region.
  */
 extern const char *agent_size_source;
+extern uint32_t agent_size_kind;
 
 /* The side table (agent_sizes.c): records block's size. Returns 0, or -1
  * when it could not (then the block is not counted). Async-signal-safe;
@@ -331,21 +352,6 @@ int agent_sizes_get(void *block, size_t *size, int take);
 /* In a fork child. */
 void agent_sizes_postfork(void);
 
-/* ---- optional stack sampling (agent_sample.c) ---- */
-
-/* The sampling signal, or 0 when sampling is off. */
-extern int agent_sample_sig;
-/* Reads MEMPROBE_STACK_SAMPLE_HZ and installs the handler. Returns 0. */
-int agent_sample_init(void);
-/* Starts or stops the calling thread's sampling timer. */
-void agent_sample_thread_start(struct agent_thread *t);
-void agent_sample_thread_stop(struct agent_thread *t);
-/* Whether the program replaced our handler (then sampling is turned off
- * and the caller stops every thread's timer). */
-int agent_sample_handler_lost(void);
-/* Stops every registered thread's timer (reporter, on a lost handler). */
-void agent_sample_stop_all(void);
-
 /* ---- small utilities (agent_util.c): no allocation, no stdio ---- */
 
 /* Writes "memprobe: MSG\n" to stderr. */
@@ -353,5 +359,14 @@ void agent_warn(const char *msg);
 /* Writes "memprobe: MSG\n" to stderr when MEMPROBE_DEBUG=1. */
 void agent_debug(const char *msg);
 extern int agent_debug_on;
+
+/* "ENOENT (No such file or directory)" for err (an errno value), or
+ * "errno N" written into buf (AGENT_ERR_TEXT_LEN bytes) for one without a
+ * name here. Returns a static string or buf. */
+#define AGENT_ERR_TEXT_LEN 24
+const char *agent_err_text(int err, char *buf, size_t size);
+/* Writes "memprobe: MSG PATH: ERRTEXT TAIL\n" (no spaces added) to stderr
+ * when MEMPROBE_DEBUG=1: the path an operation failed on and why. */
+void agent_debug_path(const char *msg, const char *path, int err, const char *tail);
 
 #endif

@@ -29,7 +29,7 @@ EXPORT int memprobe_snapshot(struct memprobe_stats *out)
 	out->stack_main_peak_bytes = s.stack_main_peak_bytes;
 	out->stack_limit_bytes = s.stack_limit_bytes;
 	out->threads = s.threads;
-	agent_report_counts(&out->samples_sent, &out->samples_dropped);
+	agent_region_counts(&out->samples_sent, &out->samples_dropped);
 	agent_leave(mode);
 	return 0;
 }
@@ -38,12 +38,16 @@ EXPORT int memprobe_flush(void)
 {
 	if (agent_disabled)
 		return -ECANCELED;
-	return agent_report_flush();
+	return agent_region_flush();
 }
 
 EXPORT int memprobe_gauge_set(const char *name, double value)
 {
+	int saved = errno, err;
+
 	if (agent_disabled)
 		return 0;
-	return agent_report_gauge(name, value);
+	err = agent_region_gauge(name, value);
+	errno = saved;
+	return err;
 }

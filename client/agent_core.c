@@ -1,182 +1,34 @@
-/* agent_core.c: the thread registry, thread exit and fork, and the process-wide sum. */
+/* agent_core.c: threads and their slots, the peak, thread exit and fork, and the process-wide sum. */
 #include "agent.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
 __thread struct agent_tls agent_tls __attribute__((tls_model("initial-exec")));
 
-_Atomic int64_t agent_live_published;
-_Atomic uint64_t agent_peak;
 pid_t agent_pid;
 int agent_disabled;
 int agent_glibc_sizes;
 uint64_t agent_stack_limit;
 
 /*
- * The registry: every slot in use, linked under reg_lock. Slots come from
- * mmap'd pages that are never unmapped, so a pointer to a slot never
- * dangles; a freed slot goes to reg_free for the next thread.
+ * The registry lock guards taking a slot and replacing the region. It is
+ * only ever taken by a thread marked BUSY (whose own allocations, and those
+ * of its signal handlers, are then forwarded uncounted), never on the hot
+ * path, and it is taken around fork so a child never inherits it held.
  */
 static pthread_mutex_t reg_lock = PTHREAD_MUTEX_INITIALIZER;
-static struct agent_thread *reg_head;
-static struct agent_thread *reg_free;
-static uint64_t reg_count;
 static pthread_key_t reg_key;
 static int reg_key_ok;
 
-/* What exited threads counted, and what exiting threads count directly:
- * shared, so updated with atomic adds (never on the hot path). */
-struct shared_counters {
-	_Atomic uint64_t alloc_bytes;
-	_Atomic uint64_t free_bytes;
-	_Atomic uint64_t frees;
-	_Atomic uint64_t failed;
-	_Atomic uint64_t bins[AGENT_BINS];
-};
-
-static struct shared_counters retired;
-static _Atomic uint64_t retired_stack_peak;
-static _Atomic uint64_t retired_main_peak;
-
-#define SLOTS_PER_CHUNK 64
-
-static struct agent_thread *slot_get(void)
-{
-	struct agent_thread *t;
-
-	if (reg_free == NULL) {
-		size_t len = SLOTS_PER_CHUNK * sizeof(struct agent_thread);
-		long r = syscall(SYS_mmap, NULL, len, PROT_READ | PROT_WRITE,
-		    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-		struct agent_thread *chunk = (struct agent_thread *)r;
-
-		if (r == -1)
-			return NULL;
-		for (int i = 0; i < SLOTS_PER_CHUNK; i++) {
-			chunk[i].next = reg_free;
-			reg_free = &chunk[i];
-		}
-	}
-	t = reg_free;
-	reg_free = t->next;
-	memset(t, 0, sizeof(*t));
-	return t;
-}
-
-static void slot_link(struct agent_thread *t)
-{
-	t->prev = NULL;
-	t->next = reg_head;
-	if (reg_head != NULL)
-		reg_head->prev = t;
-	reg_head = t;
-	reg_count++;
-}
-
-static void slot_unlink(struct agent_thread *t)
-{
-	if (t->prev != NULL)
-		t->prev->next = t->next;
-	else
-		reg_head = t->next;
-	if (t->next != NULL)
-		t->next->prev = t->prev;
-	reg_count--;
-	t->next = reg_free;
-	reg_free = t;
-}
-
-static uint64_t load(_Atomic uint64_t *c)
-{
-	return atomic_load_explicit(c, memory_order_relaxed);
-}
-
-static void add_shared(_Atomic uint64_t *c, uint64_t n)
-{
-	atomic_fetch_add_explicit(c, n, memory_order_relaxed);
-}
-
-static void raise_to(_Atomic uint64_t *c, uint64_t v)
-{
-	uint64_t cur = load(c);
-
-	while (v > cur && !atomic_compare_exchange_weak_explicit(c, &cur, v,
-	    memory_order_relaxed, memory_order_relaxed))
-		;
-}
-
-static uint64_t stack_depth(const struct agent_thread *t)
-{
-	uintptr_t low = AGENT_READ(t->stack_low);
-
-	if (low == UINTPTR_MAX || t->stack_top == 0 || low > t->stack_top)
-		return 0;
-	return t->stack_top - low;
-}
-
-/* Adds a thread's counters into `retired`; its stack peak too. */
-static void fold(struct agent_thread *t)
-{
-	struct agent_counters *c = &t->c;
-	uint64_t alloc = AGENT_READ(c->alloc_bytes);
-	uint64_t depth = stack_depth(t);
-
-	add_shared(&retired.alloc_bytes, alloc);
-	add_shared(&retired.free_bytes, alloc - (uint64_t)AGENT_READ(c->net));
-	add_shared(&retired.frees, AGENT_READ(c->frees));
-	add_shared(&retired.failed, AGENT_READ(c->failed));
-	for (int i = 0; i < AGENT_BINS; i++)
-		add_shared(&retired.bins[i], AGENT_READ(c->bins[i]));
-	raise_to(&retired_stack_peak, depth);
-	if (t->is_main)
-		raise_to(&retired_main_peak, depth);
-}
-
-/* Sets the window around the thread's last publication. */
-static void set_marks(struct agent_thread *t)
-{
-	t->mark = t->c.net;
-	t->hi = t->mark + AGENT_PEAK_BATCH;
-	t->lo = t->mark - AGENT_PEAK_BATCH;
-}
-
-void agent_publish(struct agent_thread *t)
-{
-	int64_t delta = t->c.net - t->mark;
-	int64_t live = atomic_fetch_add_explicit(&agent_live_published, delta,
-	    memory_order_relaxed) + delta;
-
-	set_marks(t);
-	if (live > 0)
-		raise_to(&agent_peak, (uint64_t)live);
-}
-
-void agent_count_shared(int64_t usable)
-{
-	if (usable > 0) {
-		add_shared(&retired.alloc_bytes, (uint64_t)usable);
-		add_shared(&retired.bins[agent_bin((uint64_t)usable)], 1);
-	} else if (usable < 0) {
-		add_shared(&retired.frees, 1);
-		add_shared(&retired.free_bytes, (uint64_t)-usable);
-	} else {
-		add_shared(&retired.failed, 1);
-	}
-	atomic_fetch_add_explicit(&agent_live_published, usable, memory_order_relaxed);
-}
-
-/* The mode a registered thread counts in. */
-static unsigned char counting_mode(void)
-{
-	return agent_glibc_sizes ? AGENT_ACTIVE : AGENT_GENERIC;
-}
+/* Live bytes published by all threads (see AGENT_PEAK_BATCH). Private to
+ * the agent: the region holds only the peak it gives. */
+static _Atomic int64_t live_published;
 
 unsigned char agent_enter(void)
 {
@@ -195,6 +47,66 @@ void agent_leave(unsigned char mode)
 	if (mode == AGENT_ACTIVE)
 		agent_tls.slot = agent_tls.saved;
 }
+
+/* The mode a registered thread counts in. */
+static unsigned char counting_mode(void)
+{
+	return agent_glibc_sizes ? AGENT_ACTIVE : AGENT_GENERIC;
+}
+
+/* ---- the peak and the slow path ---- */
+
+/* Sets the window around the slot's last publication. */
+static void set_marks(agent_slot *t)
+{
+	t->agent.mark = t->net;
+	t->agent.hi = t->agent.mark + AGENT_PEAK_BATCH;
+	t->agent.lo = t->agent.mark - AGENT_PEAK_BATCH;
+}
+
+static void publish(agent_slot *t)
+{
+	int64_t delta = t->net - t->agent.mark;
+	int64_t live = atomic_fetch_add_explicit(&live_published, delta,
+	    memory_order_relaxed) + delta;
+
+	set_marks(t);
+	if (live > 0)
+		agent_region_raise_peak((uint64_t)live);
+}
+
+agent_slot *agent_slot_slow(agent_slot *t)
+{
+	int tick = 0;
+
+	t = agent_region_follow(t);
+	if (t->net > t->agent.hi || t->net < t->agent.lo)
+		publish(t);
+	if (t->alloc_bytes > t->agent.tick_at) {
+		t->agent.tick_at = t->alloc_bytes + AGENT_TICK_BYTES;
+		tick = 1;
+	}
+	/*
+	 * The window was just written; a replacement may have set its traps
+	 * (hi, lo, tick_at) a moment before and been overwritten. The
+	 * replacement marks `moved` before it sets the traps, so looking at
+	 * `moved` after writing the window never misses one.
+	 */
+	atomic_thread_fence(memory_order_seq_cst);
+	t = agent_region_follow(t);
+	if (tick && agent_tls.mode != AGENT_BUSY) {
+		int saved_errno = errno;
+		unsigned char mode = agent_enter();
+
+		agent_region_maintain();
+		agent_leave(mode);
+		errno = saved_errno;
+		t = agent_tls.saved != NULL ? agent_tls.saved : t;
+	}
+	return t;
+}
+
+/* ---- threads ---- */
 
 /* Parses a hex number; returns the first byte after it. */
 static const char *parse_hex(const char *p, const char *end, uintptr_t *out)
@@ -259,74 +171,117 @@ out:
 	return found;
 }
 
-/* Finds the thread's real stack: its top and size. Runs as AGENT_BUSY. */
-static void find_stack(struct agent_thread *t)
+/* Finds the calling thread's real stack: its top and size. */
+static void find_stack(int is_main, uint64_t *top, uint64_t *size)
 {
-	if (t->is_main) {
+	*top = 0;
+	*size = 0;
+	if (is_main) {
 		uintptr_t sp = (uintptr_t)__builtin_frame_address(0);
 
-		t->stack_top = mapping_end(sp);
-		t->stack_size = agent_stack_limit;
+		*top = mapping_end(sp);
+		*size = agent_stack_limit;
 	} else {
 		pthread_attr_t attr;
 		void *addr;
-		size_t size;
+		size_t sz;
 
 		if (pthread_getattr_np(pthread_self(), &attr) != 0)
 			return;
-		if (pthread_attr_getstack(&attr, &addr, &size) == 0) {
-			t->stack_top = (uintptr_t)addr + size;
-			t->stack_size = size;
+		if (pthread_attr_getstack(&attr, &addr, &sz) == 0) {
+			*top = (uintptr_t)addr + sz;
+			*size = sz;
 		}
 		pthread_attr_destroy(&attr);
 	}
 }
 
-static void thread_exit(void *arg)
+/* Deepest stack a slot shows now. */
+static uint64_t slot_depth(const agent_slot *t)
 {
-	struct agent_thread *t = arg;
-	unsigned char mode = agent_tls.mode;
+	uint64_t low = t->stack_low, top = t->stack_top;
 
-	if (t == NULL || agent_tls.saved != t ||
-	    (mode != AGENT_ACTIVE && mode != AGENT_GENERIC))
-		return;
-	agent_tls.slot = NULL;
-	agent_tls.mode = AGENT_DEAD;
-	agent_sample_thread_stop(t);
-	agent_publish(t);
-	pthread_mutex_lock(&reg_lock);
-	fold(t);
-	slot_unlink(t);
-	pthread_mutex_unlock(&reg_lock);
+	if (low == UINT64_MAX || top == 0 || low > top)
+		return 0;
+	return top - low;
+}
+
+/* Whether thread `tid` of this process is gone for good. */
+static int tid_gone(uint32_t tid)
+{
+	return syscall(SYS_tgkill, agent_pid, (pid_t)tid, 0) < 0 && errno == ESRCH;
+}
+
+/*
+ * A slot for a new thread: an unused one, else one whose thread has gone
+ * (its counts stay and the new thread counts on from them), else one of a
+ * region twice the size. Under reg_lock. NULL when none can be had.
+ */
+static agent_slot *slot_get(void)
+{
+	struct region_hdr *r = agent_region_get();
+	agent_slot *slots = agent_region_slots(r);
+	uint32_t used = r->slots_used;
+	int err;
+
+	if (used < r->nslots) {
+		__atomic_store_n(&r->slots_used, used + 1, __ATOMIC_RELEASE);
+		return &slots[used];
+	}
+	for (uint32_t i = 0; i < used; i++)
+		if (slots[i].state == REGION_SLOT_EXITED && tid_gone(slots[i].tid))
+			return &slots[i];
+	if (r->nslots >= REGION_MAX_SLOTS / 2)
+		return NULL;
+	agent_region_replace(r->nslots * 2, NULL, 1, &err);
+	r = agent_region_get();
+	if (err < 0 || r->slots_used >= r->nslots)
+		return NULL;
+	slots = agent_region_slots(r);
+	used = r->slots_used;
+	__atomic_store_n(&r->slots_used, used + 1, __ATOMIC_RELEASE);
+	return &slots[used];
 }
 
 /* Registers the calling thread. Returns its slot or NULL. */
-static struct agent_thread *thread_register(void)
+static agent_slot *thread_register(void)
 {
-	struct agent_thread *t;
-	pid_t tid, pid;
+	int saved_errno = errno;
+	agent_slot *t = NULL;
+	uint64_t top, size;
+	pid_t tid;
+	int is_main;
 
 	agent_tls.mode = AGENT_BUSY;
 	if (agent_disabled)
 		return NULL;
 	tid = (pid_t)syscall(SYS_gettid);
-	pid = getpid();
+	if (agent_pid == 0)
+		agent_pid = getpid();
+	is_main = tid == agent_pid;
+	find_stack(is_main, &top, &size);
 	pthread_mutex_lock(&reg_lock);
-	t = slot_get();
+	if (agent_region_get() != NULL || agent_region_create(AGENT_FIRST_SLOTS) == 0)
+		t = slot_get();
 	if (t != NULL) {
-		t->tid = tid;
-		t->is_main = tid == pid;
-		t->stack_low = UINTPTR_MAX;
+		if (t->state != REGION_SLOT_FREE && slot_depth(t) > t->stack_peak_prev)
+			t->stack_peak_prev = slot_depth(t);
+		t->stack_low = UINT64_MAX;
+		t->stack_top = top;
+		t->stack_size = size;
+		t->tid = (uint32_t)tid;
+		t->is_main = (uint32_t)is_main;
 		set_marks(t);
-		slot_link(t);
+		t->agent.tick_at = t->alloc_bytes + AGENT_TICK_BYTES;
+		t->agent.moved = 0;
+		__atomic_store_n(&t->state, REGION_SLOT_LIVE, __ATOMIC_RELEASE);
 	}
 	pthread_mutex_unlock(&reg_lock);
+	errno = saved_errno;
 	if (t == NULL) {
-		agent_warn("cannot map thread slots; this thread is not counted");
+		agent_warn("no slot for a thread; this thread is not counted");
 		return NULL;
 	}
-	find_stack(t);
-	agent_sample_thread_start(t);
 	if (reg_key_ok)
 		pthread_setspecific(reg_key, t);
 	agent_tls.saved = t;
@@ -335,100 +290,69 @@ static struct agent_thread *thread_register(void)
 	return t;
 }
 
+/* The key's destructor: the thread is exiting. Its slot keeps its counts
+ * (and takes what it frees from here on) until the thread is gone. */
+static void thread_exit(void *arg)
+{
+	unsigned char mode = agent_tls.mode;
+	agent_slot *t;
+	uint64_t depth;
+
+	(void)arg;
+	if (agent_tls.saved == NULL || (mode != AGENT_ACTIVE && mode != AGENT_GENERIC))
+		return;
+	t = agent_region_follow(agent_tls.saved);
+	agent_tls.slot = NULL;
+	agent_tls.mode = AGENT_DEAD;
+	depth = slot_depth(t);
+	if (depth > t->stack_peak_prev)
+		t->stack_peak_prev = depth;
+	publish(t);
+	__atomic_store_n(&t->state, REGION_SLOT_EXITED, __ATOMIC_RELEASE);
+}
+
 void agent_thread_started(void)
 {
 	if (agent_tls.mode == AGENT_NEW)
 		thread_register();
 }
 
-void agent_sample_stop_all(void)
-{
-	pthread_mutex_lock(&reg_lock);
-	for (struct agent_thread *t = reg_head; t != NULL; t = t->next)
-		agent_sample_thread_stop(t);
-	pthread_mutex_unlock(&reg_lock);
-}
-
-struct agent_thread *agent_thread_slow(void)
+agent_slot *agent_thread_slow(void)
 {
 	switch (agent_tls.mode) {
 	case AGENT_NEW:
 		return thread_register();
-	case AGENT_FORKED:
-		agent_tls.mode = AGENT_BUSY;
-		agent_report_start();
-		agent_sample_thread_start(agent_tls.saved);
-		agent_tls.mode = counting_mode();
-		agent_tls.slot = agent_tls.mode == AGENT_ACTIVE ? agent_tls.saved : NULL;
-		return agent_tls.saved;
 	case AGENT_ACTIVE:          /* on the fast path, but the block was mmapped */
 	case AGENT_GENERIC:
-		return agent_tls.saved;
+	case AGENT_DEAD:
+		return agent_tls.saved != NULL ? agent_region_follow(agent_tls.saved) : NULL;
 	default:
 		return NULL;
 	}
 }
 
+/* ---- the whole process ---- */
+
 void agent_collect(struct proto_sample *s)
 {
-	struct {
-		uint64_t alloc_bytes, free_bytes, frees, failed, bins[AGENT_BINS];
-	} sum;
-	uint64_t stack_peak, main_peak, allocs = 0;
+	struct region_hdr *r = agent_region_get();
+	struct region_hdr h;
 
 	memset(s, 0, sizeof(*s));
-	pthread_mutex_lock(&reg_lock);
-	sum.frees = load(&retired.frees);
-	sum.alloc_bytes = load(&retired.alloc_bytes);
-	sum.free_bytes = load(&retired.free_bytes);
-	sum.failed = load(&retired.failed);
-	for (int i = 0; i < AGENT_BINS; i++)
-		sum.bins[i] = load(&retired.bins[i]);
-	stack_peak = load(&retired_stack_peak);
-	main_peak = load(&retired_main_peak);
-	for (struct agent_thread *t = reg_head; t != NULL; t = t->next) {
-		uint64_t depth = stack_depth(t);
-		uint64_t alloc = AGENT_READ(t->c.alloc_bytes);
-
-		sum.frees += AGENT_READ(t->c.frees);
-		sum.alloc_bytes += alloc;
-		sum.free_bytes += alloc - (uint64_t)AGENT_READ(t->c.net);
-		sum.failed += AGENT_READ(t->c.failed);
-		for (int i = 0; i < AGENT_BINS; i++)
-			sum.bins[i] += AGENT_READ(t->c.bins[i]);
-		if (depth > stack_peak)
-			stack_peak = depth;
-		if (t->is_main && depth > main_peak)
-			main_peak = depth;
+	if (r == NULL || region_check(r, r->size, &h) < 0) {
+		s->stack_limit_bytes = agent_stack_limit;
+		return;
 	}
-	s->threads = reg_count;
-	pthread_mutex_unlock(&reg_lock);
-
-	s->flags = PROTO_S_HEAP | PROTO_S_STACK | PROTO_S_HIST;
-	for (int i = 0; i < AGENT_BINS; i++) {
-		allocs += sum.bins[i];
-		s->hist_count[agent_bin_bucket((unsigned)i)] += sum.bins[i];
-	}
-	s->heap_allocations = allocs;
-	s->heap_frees = sum.frees;
-	s->heap_allocated_bytes = sum.alloc_bytes;
-	s->heap_failed = sum.failed;
-	/* Frees of blocks made before the agent was loaded can outnumber. */
-	s->heap_live_bytes = sum.alloc_bytes > sum.free_bytes ?
-	    sum.alloc_bytes - sum.free_bytes : 0;
-	s->heap_live_blocks = allocs > sum.frees ? allocs - sum.frees : 0;
-	raise_to(&agent_peak, s->heap_live_bytes);
-	s->heap_peak_bytes = load(&agent_peak);
-	s->hist_sum = sum.alloc_bytes;
-	s->stack_peak_bytes = stack_peak;
-	s->stack_main_peak_bytes = main_peak;
-	s->stack_limit_bytes = agent_stack_limit;
-	s->mmap_live_bytes = agent_mmap_live();
+	region_read(r, &h, s, NULL, NULL, 0);
+	agent_region_raise_peak(s->heap_live_bytes);
+	if (s->heap_peak_bytes < s->heap_live_bytes)
+		s->heap_peak_bytes = s->heap_live_bytes;
 }
+
+/* ---- fork ---- */
 
 static void fork_prepare(void)
 {
-	agent_report_prefork();
 	pthread_mutex_lock(&reg_lock);
 	agent_mmap_prefork();
 }
@@ -437,65 +361,76 @@ static void fork_parent(void)
 {
 	agent_mmap_postfork(0);
 	pthread_mutex_unlock(&reg_lock);
-	agent_report_postfork(0);
 }
 
 /*
  * In the child only the forking thread is left. The others' blocks are
- * still in the child's heap, so their counters are folded in, and the
- * child's peak starts from what it inherited.
+ * still in the child's heap, so their slots keep their counts, as exited
+ * threads; the child's region becomes its own, and its peak starts from
+ * what it inherited.
  */
 static void fork_child(void)
 {
 	unsigned char mode = agent_tls.mode;
-	struct agent_thread *self = mode == AGENT_ACTIVE || mode == AGENT_GENERIC ?
-	    agent_tls.saved : NULL;
-	struct agent_thread *t, *next;
+	agent_slot *self = mode == AGENT_ACTIVE || mode == AGENT_GENERIC ? agent_tls.saved : NULL;
+	struct region_hdr *r;
 	int64_t live = 0;
 
 	agent_mmap_postfork(1);
 	pthread_mutex_init(&reg_lock, NULL);
 	agent_pid = getpid();
-	for (t = reg_head; t != NULL; t = next) {
-		next = t->next;
-		if (t == self)
-			continue;
-		agent_publish(t);
-		fold(t);
-		slot_unlink(t);
+	agent_region_postfork_child();
+	r = agent_region_get();
+	if (r != NULL) {
+		agent_slot *slots = agent_region_slots(r);
+
+		for (uint32_t i = 0; i < r->slots_used; i++) {
+			agent_slot *t = &slots[i];
+
+			if (t->state == REGION_SLOT_FREE)
+				continue;
+			live += t->net;
+			if (t == self || t->state != REGION_SLOT_LIVE)
+				continue;
+			if (slot_depth(t) > t->stack_peak_prev)
+				t->stack_peak_prev = slot_depth(t);
+			t->state = REGION_SLOT_EXITED;
+		}
+		/* A replacement in flight in the parent is not the child's. */
+		for (uint32_t i = 0; i < r->slots_used; i++)
+			slots[i].agent.moved = 0;
+		r->heap_peak = live > 0 ? (uint64_t)live : 0;
 	}
 	if (self != NULL) {
 		self->is_main = 1;
-		self->tid = agent_pid;
-		self->timer_on = 0;     /* timers are not inherited */
-		live = self->c.net;
-		agent_tls.saved = self;
-		agent_tls.slot = NULL;
-		agent_tls.mode = AGENT_FORKED;
+		self->tid = (uint32_t)agent_pid;
+		set_marks(self);
+		/* The child's first allocation takes the slow path, which hands
+		 * its region to memprobed: lazily, so a child that only execs
+		 * (or leaves at once) costs nothing. */
+		self->agent.tick_at = 0;
 	}
-	live += (int64_t)(load(&retired.alloc_bytes) - load(&retired.free_bytes));
-	atomic_store_explicit(&agent_peak, live > 0 ? (uint64_t)live : 0,
-	    memory_order_relaxed);
-	agent_report_postfork(1);
+	atomic_store_explicit(&live_published, live, memory_order_relaxed);
 }
 
 int agent_core_init(void)
 {
 	struct rlimit rl;
+	struct region_hdr *r;
 	int err;
 
 	agent_pid = getpid();
 	if (getrlimit(RLIMIT_STACK, &rl) == 0 && rl.rlim_cur != RLIM_INFINITY)
 		agent_stack_limit = rl.rlim_cur;
-	for (struct agent_thread *t = reg_head; t != NULL; t = t->next)
-		if (t->is_main)
-			t->stack_size = agent_stack_limit;
-	agent_sample_init();
-	pthread_mutex_lock(&reg_lock);
-	for (struct agent_thread *t = reg_head; t != NULL; t = t->next)
-		if (t->tid == agent_pid)
-			agent_sample_thread_start(t);
-	pthread_mutex_unlock(&reg_lock);
+	r = agent_region_get();
+	if (r != NULL) {
+		agent_slot *slots = agent_region_slots(r);
+
+		r->stack_limit = agent_stack_limit;
+		for (uint32_t i = 0; i < r->slots_used; i++)
+			if (slots[i].is_main)
+				slots[i].stack_size = agent_stack_limit;
+	}
 	err = pthread_key_create(&reg_key, thread_exit);
 	if (err != 0)
 		return -err;
@@ -506,4 +441,14 @@ int agent_core_init(void)
 		pthread_setspecific(reg_key, agent_tls.saved);
 	err = pthread_atfork(fork_prepare, fork_parent, fork_child);
 	return -err;
+}
+
+void agent_core_lock(void)
+{
+	pthread_mutex_lock(&reg_lock);
+}
+
+void agent_core_unlock(void)
+{
+	pthread_mutex_unlock(&reg_lock);
 }

@@ -17,7 +17,7 @@
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
 /* The allocator's entry points (agent_alloc.c): `owner` as found (and
- * built), `real` what the hooks call (in side_table mode, wrappers that
+ * built), `real` what the hooks call (in "requested" mode, wrappers that
  * record sizes); and the rest. */
 static struct agent_alloc owner, real;
 static struct {
@@ -26,6 +26,8 @@ static struct {
 	void *(*mremap)(void *, size_t, size_t, int, ...);
 	void (*exit_)(int) __attribute__((noreturn));
 	void (*Exit_)(int) __attribute__((noreturn));
+	void (*exit)(int) __attribute__((noreturn));
+	void (*quick_exit)(int) __attribute__((noreturn));
 } sys;
 
 int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
@@ -76,7 +78,8 @@ static void *boot_alloc(size_t size, size_t align)
 /* ---- sizes ---- */
 
 /*
- * How a live block's size is known (agent_size_source), chosen once at
+ * How a live block's size is known (agent_size_source, the region's
+ * size_source), chosen once at
  * start:
  *
  * glibc_header: with glibc's malloc below us it is read straight from the
@@ -88,7 +91,7 @@ static void *boot_alloc(size_t size, size_t align)
  * usable: any other allocator with a malloc_usable_size of its own
  * (jemalloc, tcmalloc preloaded after us) is asked, on the slow path.
  *
- * side_table: an allocator without one (arena and bump allocators) gets
+ * requested: an allocator without one (arena and bump allocators) gets
  * each block's requested size recorded by the agent (agent_sizes.c) and
  * taken back at free; a zero-byte block counts as one byte. Blocks the
  * table could not record are not counted, nor are their frees. The
@@ -98,6 +101,7 @@ static void *boot_alloc(size_t size, size_t align)
 enum { SIZES_GLIBC, SIZES_USABLE, SIZES_TABLE };
 static int size_mode;
 const char *agent_size_source = "glibc_header";
+uint32_t agent_size_kind = REGION_SIZE_GLIBC_HEADER;
 
 static ALWAYS_INLINE size_t chunk_usable(const void *p)
 {
@@ -215,9 +219,11 @@ static int resolve(void)
 	} else if (a.usable != NULL) {
 		size_mode = SIZES_USABLE;
 		agent_size_source = "usable";
+		agent_size_kind = REGION_SIZE_USABLE;
 	} else {
 		size_mode = SIZES_TABLE;
-		agent_size_source = "side_table";
+		agent_size_source = "requested";
+		agent_size_kind = REGION_SIZE_REQUESTED;
 	}
 	agent_glibc_sizes = size_mode == SIZES_GLIBC;
 	sys.mmap = sym("mmap");
@@ -225,6 +231,8 @@ static int resolve(void)
 	sys.mremap = sym("mremap");
 	sys.exit_ = sym("_exit");
 	sys.Exit_ = sym("_Exit");
+	sys.exit = sym("exit");
+	sys.quick_exit = sym("quick_exit");
 	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
 	owner = a;
 	real = a;
@@ -261,10 +269,10 @@ static int resolve(void)
 
 static void count_alloc_errno_kept(void *p)
 {
-	struct agent_thread *t = agent_thread_slow();
+	agent_slot *t = agent_thread_slow();
 	size_t size;
 
-	if (t == NULL && agent_tls.mode != AGENT_DEAD)
+	if (t == NULL)
 		return;                         /* inside the agent: not counted */
 	if (p == NULL) {
 		size = 0;
@@ -274,9 +282,7 @@ static void count_alloc_errno_kept(void *p)
 	} else {
 		size = usable_of(p);
 	}
-	if (t == NULL)
-		agent_count_shared((int64_t)size);
-	else if (p != NULL)
+	if (p != NULL)
 		agent_on_alloc(t, size);
 	else
 		agent_on_fail(t);
@@ -294,9 +300,9 @@ static __attribute__((noinline)) void *count_alloc_slow(void *p)
 	return p;
 }
 
-static __attribute__((noinline)) void *publish_ret(struct agent_thread *t, void *p)
+static __attribute__((noinline)) void *slow_ret(agent_slot *t, void *p)
 {
-	agent_publish(t);
+	agent_slot_slow(t);
 	return p;
 }
 
@@ -307,9 +313,10 @@ static __attribute__((noinline)) void *publish_ret(struct agent_thread *t, void 
  */
 static ALWAYS_INLINE void *count_alloc(void *p)
 {
-	struct agent_thread *t = agent_tls.slot;
+	agent_slot *t = agent_tls.slot;
 	uintptr_t sp = agent_sp();
 	size_t hdr, usable;
+	uint64_t ab;
 	int64_t net;
 
 	if (unlikely(t == NULL || p == NULL))
@@ -320,26 +327,25 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	usable = (hdr & ~(size_t)7) - sizeof(size_t);
 	if (unlikely(sp < t->stack_low))
 		agent_stack_seen(t, sp);
-	net = t->c.net + (int64_t)usable;
-	t->c.net = net;
-	t->c.alloc_bytes += usable;
-	t->c.bins[agent_bin(usable)]++;
-	if (unlikely(net > t->hi))
-		return publish_ret(t, p);
+	net = t->net + (int64_t)usable;
+	ab = t->alloc_bytes + usable;
+	t->net = net;
+	t->alloc_bytes = ab;
+	t->bins[agent_bin(usable)]++;
+	if (AGENT_ALLOC_DUE(t, net, ab))
+		return slow_ret(t, p);
 	return p;
 }
 
 static __attribute__((noinline)) void count_free_slow(size_t usable)
 {
-	struct agent_thread *t;
+	agent_slot *t;
 
 	if (agent_tls.mode == AGENT_BUSY)
 		return;
 	t = agent_thread_slow();
 	if (t != NULL)
 		agent_on_free(t, usable);
-	else if (agent_tls.mode == AGENT_DEAD)
-		agent_count_shared(-(int64_t)usable);
 }
 
 /* Takes block p's size out of the side table; 0 if it was not counted. */
@@ -378,15 +384,15 @@ EXPORT void *malloc(size_t size)
 	return count_alloc(p);
 }
 
-static __attribute__((noinline)) void publish_free(struct agent_thread *t, void *p)
+static __attribute__((noinline)) void slow_free(agent_slot *t, void *p)
 {
-	agent_publish(t);
+	agent_slot_slow(t);
 	real.free(p);
 }
 
 EXPORT void free(void *p)
 {
-	struct agent_thread *t = agent_tls.slot;
+	agent_slot *t = agent_tls.slot;
 	size_t hdr;
 	int64_t net;
 
@@ -395,11 +401,11 @@ EXPORT void free(void *p)
 	hdr = ((const size_t *)p)[-1];
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
 		goto slow;
-	net = t->c.net - (int64_t)((hdr & ~(size_t)7) - sizeof(size_t));
-	t->c.net = net;
-	t->c.frees++;
-	if (unlikely(net < t->lo)) {
-		publish_free(t, p);
+	net = t->net - (int64_t)((hdr & ~(size_t)7) - sizeof(size_t));
+	t->net = net;
+	t->frees++;
+	if (unlikely(net < t->agent.lo)) {
+		slow_free(t, p);
 		return;
 	}
 	real.free(p);
@@ -712,6 +718,7 @@ EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off
 		    (flags & MAP_ANONYMOUS) != 0 && agent_tls.mode != AGENT_BUSY);
 	else
 		agent_mmap_abort();
+	agent_region_store_mmap();
 	errno = saved;
 	return p;
 }
@@ -742,6 +749,7 @@ EXPORT int munmap(void *addr, size_t len)
 		agent_mmap_unmapped(ticket, addr, len);
 	else
 		agent_mmap_abort();
+	agent_region_store_mmap();
 	errno = saved;
 	return r;
 }
@@ -774,14 +782,20 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		agent_mmap_moved(ticket, old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
 	else
 		agent_mmap_abort();
+	agent_region_store_mmap();
 	errno = saved;
 	return p;
 }
 
-/* _exit skips destructors, so it sends the final sample itself. */
+/*
+ * The ways a program ends by itself: each records its status in the region
+ * (two stores, nothing else), so memprobed can say how it ended. The
+ * figures need nothing at exit: memprobed reads them from the region after
+ * the process is gone, however it went.
+ */
 EXPORT void _exit(int status)
 {
-	agent_report_final();
+	agent_region_exit(status);
 	if (sys.exit_ != NULL)
 		sys.exit_(status);
 	syscall(SYS_exit_group, status);
@@ -790,9 +804,27 @@ EXPORT void _exit(int status)
 
 EXPORT void _Exit(int status)
 {
-	agent_report_final();
+	agent_region_exit(status);
 	if (sys.Exit_ != NULL)
 		sys.Exit_(status);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+EXPORT void exit(int status)
+{
+	agent_region_exit(status);
+	if (sys.exit != NULL)
+		sys.exit(status);
+	syscall(SYS_exit_group, status);
+	__builtin_unreachable();
+}
+
+EXPORT void quick_exit(int status)
+{
+	agent_region_exit(status);
+	if (sys.quick_exit != NULL)
+		sys.quick_exit(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -822,20 +854,17 @@ static void agent_init(void)
 	if (size_mode == SIZES_TABLE)
 		pthread_atfork(NULL, NULL, agent_sizes_postfork);
 	err = agent_core_init();
-	if (err == 0)
-		err = agent_report_start();
 	if (err != 0) {
 		agent_warn("cannot start; counting nothing, the program runs on");
 		agent_disabled = 1;
 	}
 	agent_leave(mode);
 	/* The loading thread (main, for a preload) is counted from now on,
-	 * even if it never allocates. */
+	 * even if it never allocates; then the region is handed over. */
 	agent_thread_started();
-}
-
-__attribute__((destructor))
-static void agent_fini(void)
-{
-	agent_report_final();
+	if (agent_disabled)
+		return;
+	mode = agent_enter();
+	agent_region_start();
+	agent_leave(mode);
 }

@@ -9,7 +9,7 @@
 
 /*
  * Only used when the allocator under the agent has no malloc_usable_size
- * (agent_shim.c, "side_table"): then every allocation records its block's
+ * (agent_shim.c, size source "requested"): then every allocation records its block's
  * requested size here and every free takes it out.
  *
  * SHARDS open-addressing tables (linear probing, tombstones) keyed by block

@@ -2,6 +2,7 @@
 #include "ctl_cmd.h"
 #include "ctl_fmt.h"
 #include "ctl_view.h"
+#include "sockpath.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -41,10 +42,11 @@ const char ctl_help_run[] =
     "memprobectl: in its directory, ../lib, ../lib/memprobe or build/. It is\n"
     "put first in LD_PRELOAD, before what is there already.\n"
     "\n"
-    "The agent socket (MEMPROBE_SOCKET) is --socket, else $MEMPROBE_SOCKET,\n"
-    "else the first that exists of $XDG_RUNTIME_DIR/memprobe/agent.sock,\n"
-    "/run/memprobe/agent.sock and /tmp/memprobe-UID/agent.sock (memprobed's\n"
-    "defaults); with none, the agent's own default applies.\n"
+    "CMD gets MEMPROBE_SOCKET set to --socket, else to the socket the agent\n"
+    "would pick: $MEMPROBE_SOCKET; else, as a user other than root, the\n"
+    "user's own memprobed socket if one is there ($XDG_RUNTIME_DIR/memprobe/\n"
+    "agent.sock, or /tmp/memprobe-UID/agent.sock without XDG_RUNTIME_DIR);\n"
+    "else the system one, /run/memprobe/agent.sock.\n"
     "\n"
     "Options (before CMD):\n"
     "  --socket PATH  memprobed's agent socket\n"
@@ -133,30 +135,22 @@ find_library(char *out, size_t size)
 	return -ENOENT;
 }
 
-/* The agent socket for CMD, or NULL to leave the agent to its default. */
-static const char *
+/* The agent socket for CMD into buf: --socket (opt), else the clients'
+ * rule (sockpath.h). Returns 0, or -ENAMETOOLONG after saying why. */
+static int
 find_socket(const char *opt, char *buf, size_t size)
 {
-	const char *env = getenv("MEMPROBE_SOCKET"), *xdg = getenv("XDG_RUNTIME_DIR");
-	struct stat st;
+	int r;
 
 	if (opt != NULL)
-		return opt;
-	if (env != NULL && *env != '\0')
-		return env;
-	/* memprobed's defaults, as conf_default_socket() picks them. */
-	if (xdg != NULL && xdg[0] == '/') {
-		snprintf(buf, size, "%s/memprobe/agent.sock", xdg);
-		if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
-			return buf;
-	}
-	snprintf(buf, size, "/run/memprobe/agent.sock");
-	if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
-		return buf;
-	snprintf(buf, size, "/tmp/memprobe-%u/agent.sock", (unsigned)getuid());
-	if (stat(buf, &st) == 0 && S_ISSOCK(st.st_mode))
-		return buf;
-	return NULL;
+		r = sockpath_own(buf, size, opt, NULL, geteuid());
+	else
+		r = sockpath_connect_env(buf, size);
+	if (r < 0)
+		ctl_errx("run: %s '%s': longer than the %d bytes a socket path can have",
+		    opt != NULL ? "--socket" : "MEMPROBE_SOCKET", opt != NULL ? opt :
+		    getenv("MEMPROBE_SOCKET"), SOCKPATH_MAX);
+	return r;
 }
 
 /* Puts LIB first in LD_PRELOAD. Returns 0, or -ENOMEM / -EINVAL after saying why. */
@@ -302,7 +296,9 @@ report_text(const struct ctl_opts *o, const struct outcome *out, const char *soc
 	char lim[CTL_FMT_NUM_LEN + 2], pct[CTL_FMT_NUM_LEN];
 	const char *name = json_string_value(json_object_get(e, "comm"));
 
-	if (name == NULL) {
+	/* "?": the daemon could not read its name from /proc (it ended first);
+	 * we know what we ran. */
+	if (name == NULL || strcmp(name, "?") == 0) {
 		name = strrchr(out->cmd, '/');
 		name = name != NULL ? name + 1 : out->cmd;
 	}
@@ -314,14 +310,11 @@ report_text(const struct ctl_opts *o, const struct outcome *out, const char *soc
 		snprintf(how, sizeof(how), "exited with status %d", WEXITSTATUS(out->status));
 
 	if (e == NULL) {
-		if (out->fetch_rc == CTL_EXIT_NOTFOUND && socket != NULL)
+		if (out->fetch_rc == CTL_EXIT_NOTFOUND)
 			ctl_errx("%s (pid %d) %s: heap and stack peaks not reported (memprobed at %s "
-			    "never heard from it on agent socket %s)", comm, (int)out->pid, how,
-			    o->url, socket);
-		else if (out->fetch_rc == CTL_EXIT_NOTFOUND)
-			ctl_errx("%s (pid %d) %s: heap and stack peaks not reported (memprobed at %s "
-			    "never heard from it; no agent socket was found, so the agent tried its "
-			    "default; see --socket)", comm, (int)out->pid, how, o->url);
+			    "never heard from it on agent socket %s%s)", comm, (int)out->pid, how,
+			    o->url, socket, sockpath_is_socket(socket) ? "" : ", where no socket is; "
+			    "see --socket");
 		else
 			ctl_errx("%s (pid %d) %s: heap and stack peaks not reported (%s)", comm,
 			    (int)out->pid, how, out->err);
@@ -542,8 +535,10 @@ ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 	r = set_preload(lib);
 	if (r == -EINVAL)
 		return CTL_EXIT_USAGE;
-	socket = find_socket(sockopt, sockbuf, sizeof(sockbuf));
-	if (r < 0 || (socket != NULL && setenv("MEMPROBE_SOCKET", socket, 1) < 0)) {
+	if (find_socket(sockopt, sockbuf, sizeof(sockbuf)) < 0)
+		return CTL_EXIT_USAGE;
+	socket = sockbuf;
+	if (r < 0 || setenv("MEMPROBE_SOCKET", socket, 1) < 0) {
 		ctl_errx("out of memory");
 		return CTL_EXIT_INTERNAL;
 	}

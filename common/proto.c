@@ -209,6 +209,18 @@ size_t proto_encode_bye(void *buf)
 	return finish(buf, PROTO_BYE, &w);
 }
 
+size_t proto_encode_register(void *buf, const struct proto_register *r)
+{
+	struct wbuf w = { (unsigned char *)buf + PROTO_HDR_SIZE };
+
+	if (r->agent != PROTO_AGENT_C && r->agent != PROTO_AGENT_PYTHON)
+		return 0;
+	put16(&w, r->agent);
+	put16(&w, 0);
+	put32(&w, r->layout);
+	return finish(buf, PROTO_REGISTER, &w);
+}
+
 /* ---- bounds-checked little-endian reader ---- */
 
 struct rbuf {
@@ -343,6 +355,19 @@ static enum proto_err decode_gauge(struct rbuf *r, struct proto_gauge *g)
 	return r->left == 0 ? PROTO_OK : PROTO_E_BODY;
 }
 
+static enum proto_err decode_register(struct rbuf *r, struct proto_register *g)
+{
+	g->agent = get16(r);
+	if (get16(r) != 0)
+		return PROTO_E_BODY;
+	g->layout = get32(r);
+	if (r->bad || r->left != 0)
+		return PROTO_E_BODY;
+	if (g->agent != PROTO_AGENT_C && g->agent != PROTO_AGENT_PYTHON)
+		return PROTO_E_BODY;
+	return PROTO_OK;
+}
+
 enum proto_err proto_decode(const void *buf, size_t len, struct proto_msg *out)
 {
 	struct rbuf r = { buf, len, 0 };
@@ -375,6 +400,8 @@ enum proto_err proto_decode(const void *buf, size_t len, struct proto_msg *out)
 		return decode_gauge(&r, &out->u.gauge);
 	case PROTO_BYE:
 		return body == 0 ? PROTO_OK : PROTO_E_BODY;
+	case PROTO_REGISTER:
+		return decode_register(&r, &out->u.reg);
 	default:
 		return PROTO_E_TYPE;
 	}

@@ -38,6 +38,7 @@ enum proto_type {
 	PROTO_SAMPLE = 2,
 	PROTO_GAUGE  = 3,
 	PROTO_BYE    = 4,
+	PROTO_REGISTER = 5,
 };
 
 enum proto_agent {
@@ -132,12 +133,25 @@ int proto_gauge_name_ok(const char *name, size_t n);
 
 /* BYE body: empty. */
 
+/*
+ * REGISTER body: u16 agent (enum proto_agent), u16 reserved (0),
+ * u32 layout (REGION_LAYOUT of region.h). It carries SCM_RIGHTS: the
+ * region's sealed memfd and, after it, a pidfd of the sender (optional).
+ * It is the only message of its connection: the agent closes the socket
+ * right after sending it, and the daemon never answers.
+ */
+struct proto_register {
+	uint16_t agent;
+	uint32_t layout;
+};
+
 struct proto_msg {
 	uint16_t type;
 	union {
 		struct proto_hello hello;
 		struct proto_sample sample;
 		struct proto_gauge gauge;
+		struct proto_register reg;
 	} u;
 };
 
@@ -176,6 +190,7 @@ size_t proto_encode_hello(void *buf, const struct proto_hello *h);
 size_t proto_encode_sample(void *buf, const struct proto_sample *s);
 size_t proto_encode_gauge(void *buf, const struct proto_gauge *g);
 size_t proto_encode_bye(void *buf);
+size_t proto_encode_register(void *buf, const struct proto_register *r);
 
 /* Index of the histogram bucket for an allocation of `size` bytes. */
 static inline unsigned proto_hist_bucket(uint64_t size)

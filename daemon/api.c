@@ -214,6 +214,15 @@ static char *api_put_proc(char *p, const struct ptab_view *v, int full)
 	p = v->exited ? API_LIT(p, ",\"state\":\"exited\",\"exited_seconds_ago\":") :
 	    API_LIT(p, ",\"state\":\"live\",\"exited_seconds_ago\":");
 	p = v->exited ? api_put_seconds(p, v->exited_seconds) : API_LIT(p, "null");
+	/* How it ended, where known: its exit status, or the signal. */
+	p = API_LIT(p, ",\"exit_code\":");
+	p = v->exited && v->exit.known && v->exit.signal == 0 ? api_put_u64(p, (uint64_t)v->exit.code) :
+	    API_LIT(p, "null");
+	p = API_LIT(p, ",\"exit_signal\":");
+	p = v->exited && v->exit.known && v->exit.signal != 0 ?
+	    api_put_u64(p, (uint64_t)v->exit.signal) : API_LIT(p, "null");
+	p = API_LIT(p, ",\"size_source\":");
+	p = v->size_source != NULL ? api_put_str(p, v->size_source) : API_LIT(p, "null");
 	p = API_LIT(p, ",\"tracked_seconds\":");
 	p = api_put_seconds(p, v->age_seconds);
 	p = API_LIT(p, ",\"samples\":");

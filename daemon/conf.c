@@ -12,6 +12,7 @@
 
 #include "addr.h"
 #include "log.h"
+#include "sockpath.h"
 
 enum conf_type {
 	CONF_T_SOCKET,          /* a Unix socket path */
@@ -55,6 +56,10 @@ static const struct conf_key conf_keys[] = {
 	  "program-set gauges per process" },
 	{ "max_message_rate", "max-message-rate", "N", CONF_T_UINT, OFF(max_message_rate), 1, 1000000, 1,
 	  "messages per second per agent connection" },
+	{ "max_pending_per_uid", "max-pending-per-uid", "N", CONF_T_UINT, OFF(max_pending_per_uid),
+	  1, 1000000, 1, "agent connections of one uid that have not said HELLO yet" },
+	{ "hello_timeout", "hello-timeout", "SECONDS", CONF_T_UINT, OFF(hello_timeout), 1, 3600, 1,
+	  "an agent connection that says no HELLO within this is closed" },
 	{ "http_max_connections", "web.max-connections", "N", CONF_T_UINT, OFF(http_max_connections), 1, 65536, 0,
 	  "HTTP connections at once" },
 	{ "http_max_connections_per_ip", "web.max-connections-per-ip", "N", CONF_T_UINT,
@@ -91,29 +96,15 @@ const char *conf_key_for_flag(const char *flag)
 	return NULL;
 }
 
-void conf_default_socket(char *buf, size_t size)
-{
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	const char *rt = getenv("RUNTIME_DIRECTORY");
-
-	/* systemd's RuntimeDirectory= (the first, when several). */
-	if (rt != NULL && rt[0] == '/')
-		snprintf(buf, size, "%.*s/agent.sock", (int)strcspn(rt, ":"), rt);
-	else if (geteuid() == 0)
-		snprintf(buf, size, "/run/memprobe/agent.sock");
-	else if (xdg != NULL && xdg[0] == '/')
-		snprintf(buf, size, "%s/memprobe/agent.sock", xdg);
-	else
-		snprintf(buf, size, "/tmp/memprobe-%u/agent.sock", (unsigned)getuid());
-}
-
 int conf_init(struct conf *c)
 {
-	char sock[4096];
+	char sock[SOCKPATH_MAX + 1];
+	const char *env = getenv("MEMPROBE_SOCKET");
 
 	memset(c, 0, sizeof(*c));
-	conf_default_socket(sock, sizeof(sock));
-	c->agent_socket = strdup(sock);
+	/* The one failure is a MEMPROBE_SOCKET too long for a socket: kept as
+	 * it is, so that binding it says so, unless a flag or the file wins. */
+	c->agent_socket = strdup(sockpath_listen_env(sock, sizeof(sock)) == 0 ? sock : env);
 	c->listen_address = strdup("127.0.0.1:19556");
 	c->web_config_file = strdup("");
 	c->agent_socket_group = strdup("");
@@ -123,6 +114,8 @@ int conf_init(struct conf *c)
 	c->max_processes = 10000;
 	c->max_gauges = 64;
 	c->max_message_rate = 1000;
+	c->max_pending_per_uid = 64;
+	c->hello_timeout = 5;
 	c->http_max_connections = 64;
 	c->http_max_connections_per_ip = 16;
 	c->http_timeout = 30;

@@ -11,7 +11,7 @@
  * of the INI file and has a command-line flag that wins over the file:
  *
  *   key                          flag                           default
- *   agent_socket                 --agent-socket PATH            see conf_default_socket()
+ *   agent_socket                 --agent-socket PATH            see sockpath.h (sockpath_listen)
  *   agent_socket_group           --agent-socket-group GROUP     ""    (the daemon's own group)
  *   listen_address               --web.listen-address HOST:PORT 127.0.0.1:19556
  *   exited_ttl                   --exited-ttl SECONDS           60
@@ -20,6 +20,8 @@
  *   max_processes                --max-processes N              10000
  *   max_gauges                   --max-gauges N                 64    (per process)
  *   max_message_rate             --max-message-rate N           1000  (per connection and second)
+ *   max_pending_per_uid          --max-pending-per-uid N        64    (connections before HELLO, per uid)
+ *   hello_timeout                --hello-timeout SECONDS        5     (a connection's first HELLO)
  *   http_max_connections         --web.max-connections N        64
  *   http_max_connections_per_ip  --web.max-connections-per-ip N 16
  *   http_timeout                 --web.timeout SECONDS          30    (idle HTTP connection)
@@ -40,6 +42,8 @@ struct conf {
 	unsigned max_processes;
 	unsigned max_gauges;
 	unsigned max_message_rate;
+	unsigned max_pending_per_uid;
+	unsigned hello_timeout;
 	unsigned http_max_connections;
 	unsigned http_max_connections_per_ip;
 	unsigned http_timeout;
@@ -66,15 +70,6 @@ int conf_init(struct conf *c);
 
 /* Frees the strings of *c; *c may then be conf_init()ed again. */
 void conf_free(struct conf *c);
-
-/*
- * The default agent socket path into buf (size bytes):
- * $RUNTIME_DIRECTORY/agent.sock when systemd set that (RuntimeDirectory=;
- * the first directory when it lists several), else /run/memprobe/agent.sock
- * when euid is 0, else $XDG_RUNTIME_DIR/memprobe/agent.sock when that is set
- * and absolute, else /tmp/memprobe-$UID/agent.sock.
- */
-void conf_default_socket(char *buf, size_t size);
 
 /*
  * Sets `key` (an INI key name) from its text form. Returns 0, -ENOENT for an

@@ -485,6 +485,14 @@ static void http_completed(void *cls, struct MHD_Connection *conn, void **req_cl
 	}
 }
 
+/* MHD_OPTION_UNESCAPE_CALLBACK: see route_unescape(). */
+static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
+{
+	(void)cls;
+	(void)conn;
+	return route_unescape(s);
+}
+
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
 	char msg[512];
@@ -590,6 +598,7 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 	    0, NULL, NULL, &http_access, h,
 	    MHD_OPTION_EXTERNAL_LOGGER, &http_log, NULL,        /* first, to catch all */
 	    MHD_OPTION_LISTEN_SOCKET, h->fd,
+	    MHD_OPTION_UNESCAPE_CALLBACK, &http_unescape, NULL,
 	    MHD_OPTION_THREAD_POOL_SIZE, (unsigned int)HTTP_THREADS,
 	    MHD_OPTION_NOTIFY_COMPLETED, &http_completed, h,
 	    MHD_OPTION_CONNECTION_LIMIT, (unsigned int)conf->max_connections,

@@ -5,36 +5,89 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
+#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <sys/un.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
+#include "fdstore.h"
 #include "log.h"
+#include "pending.h"
 #include "procfs.h"
+#include "region.h"
 
 /* Work done per wakeup before other descriptors get their turn. */
 #define INGEST_ACCEPT_BATCH 64
+/*
+ * The highest descriptor numbers under RLIMIT_NOFILE that agent
+ * connections never take: libmicrohttpd's accept and the /proc reads of a
+ * scrape need them, and an HTTP server that cannot accept busy-waits in
+ * libmicrohttpd. A dozen scrapes at once fit.
+ */
+#define INGEST_FD_RESERVE   16
+/* Out of descriptors, the listener rests this long, doubling up to the max. */
+#define INGEST_BACKOFF_MIN_MS 100
+#define INGEST_BACKOFF_MAX_MS 1000
 #define INGEST_RECV_BATCH   32
 #define INGEST_EVENTS       64
 
+#ifndef F_GET_SEALS
+#define F_GET_SEALS (1024 + 10)
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* What an epoll event's pointer names (its first field). */
+enum ingest_kind {
+	INGEST_K_CONN = 1,
+	INGEST_K_WATCH,
+};
+
+/* Descriptors a message may carry: a REGISTER's memfd and pidfd. */
+#define INGEST_MAX_FDS 2
+
+/* A process that handed over its region: its pidfd says when it ends. */
+struct watch {
+	int kind;                       /* INGEST_K_WATCH */
+	struct watch *prev, *next;
+	int fd;                         /* pidfd */
+	struct ptab_proc *proc;         /* owned by the ptab, kept while watched */
+	uid_t uid;
+};
+
 struct conn {
+	int kind;                       /* INGEST_K_CONN */
 	struct conn *prev, *next;
+	struct pending_node pn;         /* pending until its HELLO */
 	int fd;
 	pid_t pid;                      /* SO_PEERCRED at accept */
 	uid_t uid;
 	gid_t gid;
 	uint64_t start_time;            /* from /proc at accept */
 	int have_start_time;
+	int have_names;                 /* comm and exe read from /proc at accept */
+	char comm[PROTO_COMM_MAX + 1];
+	char exe[PROTO_EXE_MAX + 1];
 	unsigned agent;                 /* enum proto_agent once HELLO came */
 	int hello;
 	int bye;
+	int registered;                 /* a REGISTER came: nothing may follow */
 	struct ptab_proc *proc;         /* set by HELLO; owned by the ptab */
 	int64_t rate_second;
 	unsigned rate_count;
@@ -43,7 +96,8 @@ struct conn {
 struct ingest {
 	int ep;
 	int lfd;
-	int spare_fd;                   /* given up to accept-and-close on EMFILE */
+	int tfd;                        /* timerfd: the end of an accept backoff */
+	unsigned backoff_ms;            /* > 0: the listener rests (out of descriptors) */
 	char *path;
 	gid_t group;                    /* given to the socket file; -1: ours */
 	dev_t dev;                      /* of the socket file we bound */
@@ -53,9 +107,16 @@ struct ingest {
 	struct ptab *pt;
 	struct conn *conns;
 	unsigned nconn;
+	struct watch *watches;
+	struct fdstore *fs;             /* where regions outlive us; may be NULL */
+	struct pending *pending;        /* connections before their HELLO */
 	struct ingest_stats st;         /* updated with atomics, read by HTTP */
 	unsigned char buf[PROTO_MAX_MSG + 1];
 };
+
+/* Marks the backoff timer in the epoll set (connections are struct conn,
+ * the listener NULL). */
+static char ingest_timer_tag;
 
 static const char *const ingest_types[INGEST_NTYPES] = {
 	[0] = "unknown",
@@ -63,6 +124,7 @@ static const char *const ingest_types[INGEST_NTYPES] = {
 	[PROTO_SAMPLE] = "sample",
 	[PROTO_GAUGE] = "gauge",
 	[PROTO_BYE] = "bye",
+	[PROTO_REGISTER] = "register",
 };
 
 const char *ingest_type_name(unsigned t)
@@ -80,6 +142,12 @@ const char *ingest_reason_name(unsigned i)
 		return "rate";
 	if (i == INGEST_R_CREDENTIALS)
 		return "credentials";
+	if (i == INGEST_R_REGION)
+		return "region";
+	if (i == INGEST_R_PENDING_LIMIT)
+		return "pending_limit";
+	if (i == INGEST_R_HELLO_TIMEOUT)
+		return "hello_timeout";
 	return "unknown";
 }
 
@@ -348,7 +416,7 @@ static int ingest_start(struct ingest **out, const char *path, int fd, gid_t gro
 		snprintf(err, errsize, "agent socket %s: out of memory", path);
 		return -ENOMEM;
 	}
-	ing->ep = ing->lfd = ing->spare_fd = -1;
+	ing->ep = ing->lfd = ing->tfd = -1;
 	if (fd >= 0)
 		ing->lfd = fd;          /* ours from here: ingest_close() closes it */
 	ing->lim = *lim;
@@ -360,11 +428,25 @@ static int ingest_start(struct ingest **out, const char *path, int fd, gid_t gro
 		snprintf(err, errsize, "agent socket %s: out of memory", path);
 		goto fail;
 	}
+	ing->pending = pending_new();
+	if (ing->pending == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "agent socket %s: out of memory", path);
+		goto fail;
+	}
 	ing->ep = epoll_create1(EPOLL_CLOEXEC);
-	ing->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	if (ing->ep < 0 || ing->spare_fd < 0) {
+	ing->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+	if (ing->ep < 0 || ing->tfd < 0) {
 		r = -errno;
 		snprintf(err, errsize, "agent socket %s: epoll: %s", path, strerror(-r));
+		goto fail;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = &ingest_timer_tag;
+	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->tfd, &ev) < 0) {
+		r = -errno;
+		snprintf(err, errsize, "agent socket %s: epoll_ctl: %s", path, strerror(-r));
 		goto fail;
 	}
 	r = fd >= 0 ? ingest_take(ing, fd, err, errsize) : ingest_listen(ing, path, err, errsize);
@@ -462,6 +544,7 @@ void ingest_check_socket(struct ingest *ing)
 
 static void ingest_conn_close(struct ingest *ing, struct conn *c, double now)
 {
+	pending_remove(ing->pending, &c->pn);
 	epoll_ctl(ing->ep, EPOLL_CTL_DEL, c->fd, NULL);
 	close(c->fd);
 	if (c->proc != NULL)
@@ -480,24 +563,160 @@ static void ingest_conn_close(struct ingest *ing, struct conn *c, double now)
 	free(c);
 }
 
-/* Takes one connection off the backlog when out of descriptors, so a full
- * descriptor table cannot make the listener spin. */
-static void ingest_shed(struct ingest *ing)
+/* The first descriptor number agent connections may not take. */
+static int ingest_fd_budget(void)
 {
-	int fd;
+	struct rlimit rl;
 
-	close(ing->spare_fd);
-	fd = accept4(ing->lfd, NULL, NULL, SOCK_CLOEXEC);
-	if (fd >= 0)
-		close(fd);
-	ing->spare_fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
-	STAT_ADD(ing->st.connections_refused, 1);
-	log_ratelimited("accept", "agent socket %s: out of file descriptors; refused a connection",
-	    ing->path);
+	if (getrlimit(RLIMIT_NOFILE, &rl) < 0 || rl.rlim_cur == RLIM_INFINITY ||
+	    rl.rlim_cur > (rlim_t)INT_MAX)
+		return INT_MAX;
+	return rl.rlim_cur > INGEST_FD_RESERVE ? (int)(rl.rlim_cur - INGEST_FD_RESERVE) : 0;
 }
 
-static void ingest_accept(struct ingest *ing)
+/* Starts or extends a rest of the listener: it leaves the epoll set's
+ * events until the timer fires, so a backlog that stays readable cannot
+ * make the main loop spin. `why` names the cause for the log. */
+static void ingest_backoff(struct ingest *ing, const char *why)
 {
+	struct itimerspec its;
+	struct epoll_event ev;
+
+	memset(&ev, 0, sizeof(ev));
+	ev.data.ptr = NULL;
+	if (ing->backoff_ms == 0) {
+		ing->backoff_ms = INGEST_BACKOFF_MIN_MS;
+		log_ratelimited("accept", "agent socket %s: %s; not accepting connections for a "
+		    "while (up to %d ms at a time); the last %d descriptors are kept for HTTP",
+		    ing->path, why, INGEST_BACKOFF_MAX_MS, INGEST_FD_RESERVE);
+	} else {
+		ing->backoff_ms = ing->backoff_ms * 2 > INGEST_BACKOFF_MAX_MS ?
+		    INGEST_BACKOFF_MAX_MS : ing->backoff_ms * 2;
+		log_debug("agent socket %s: %s; resting %u ms", ing->path, why, ing->backoff_ms);
+	}
+	epoll_ctl(ing->ep, EPOLL_CTL_MOD, ing->lfd, &ev);
+	memset(&its, 0, sizeof(its));
+	its.it_value.tv_sec = ing->backoff_ms / 1000;
+	its.it_value.tv_nsec = (long)(ing->backoff_ms % 1000) * 1000000L;
+	if (timerfd_settime(ing->tfd, 0, &its, NULL) < 0)
+		log_ratelimited("accept", "agent socket %s: timerfd_settime: %s", ing->path,
+		    strerror(errno));
+}
+
+/* The rest is over: listen again if a descriptor below the budget is free
+ * (the lowest free one is what dup gives), else rest longer. */
+static void ingest_backoff_end(struct ingest *ing)
+{
+	struct epoll_event ev;
+	uint64_t ticks;
+	int probe;
+
+	if (read(ing->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		return;
+	probe = fcntl(ing->lfd, F_DUPFD_CLOEXEC, 0);
+	if (probe >= 0)
+		close(probe);
+	if (probe < 0 || probe >= ingest_fd_budget()) {
+		ingest_backoff(ing, "out of file descriptors");
+		return;
+	}
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	if (epoll_ctl(ing->ep, EPOLL_CTL_MOD, ing->lfd, &ev) < 0)
+		log_ratelimited("accept", "agent socket %s: epoll_ctl: %s", ing->path,
+		    strerror(errno));
+}
+
+static int ingest_read(struct ingest *ing, struct conn *c, double now);
+
+/* The connection that embeds pending node n. */
+static struct conn *ingest_conn_of(struct pending_node *n)
+{
+	return (struct conn *)(void *)((char *)n - offsetof(struct conn, pn));
+}
+
+/*
+ * Closes c, which has not said HELLO, for `reason` (INGEST_R_PENDING_LIMIT
+ * or INGEST_R_HELLO_TIMEOUT), unless what it has queued, read first, is its
+ * HELLO: a process whose HELLO is in flight is not the one to drop.
+ */
+static void ingest_drop_pending(struct ingest *ing, struct conn *c, unsigned reason, double now)
+{
+	if (ingest_read(ing, c, now) < 0) {
+		ingest_conn_close(ing, c, now);         /* for what it sent: counted */
+		return;
+	}
+	if (!pending_is(&c->pn))
+		return;
+	STAT_ADD(ing->st.rejected[reason], 1);
+	if (reason == INGEST_R_HELLO_TIMEOUT)
+		log_ratelimited("pending", "agent pid %d uid %u: no HELLO within %u s of connecting "
+		    "(hello_timeout); connection closed", (int)c->pid, (unsigned)c->uid,
+		    ing->lim.hello_timeout);
+	else
+		log_ratelimited("pending", "agent pid %d uid %u: uid %u has more than %u connections "
+		    "that have not said HELLO (max_pending_per_uid); closed this one, its oldest",
+		    (int)c->pid, (unsigned)c->uid, (unsigned)c->uid, ing->lim.max_pending_per_uid);
+	ingest_conn_close(ing, c, now);
+}
+
+/*
+ * A new connection c is pending until its HELLO, which may be queued
+ * already: read it at once, so a prompt agent never counts. When c's uid
+ * then holds more than max_pending_per_uid silent connections, its oldest
+ * go: an idle hoard cannot keep a process of the same uid that connects
+ * later out, nor (per uid) anyone else's. Returns -1 when c was closed.
+ */
+static int ingest_admit(struct ingest *ing, struct conn *c, double now)
+{
+	if (pending_add(ing->pending, &c->pn, c->uid, now) < 0) {
+		log_ratelimited("accept", "agent pid %d: out of memory; connection closed", (int)c->pid);
+		ingest_conn_close(ing, c, now);
+		return -1;
+	}
+	if (ingest_read(ing, c, now) < 0) {
+		ingest_conn_close(ing, c, now);
+		return -1;
+	}
+	while (pending_is(&c->pn) &&
+	    pending_count(ing->pending, c->uid) > ing->lim.max_pending_per_uid)
+		ingest_drop_pending(ing, ingest_conn_of(pending_oldest_of(ing->pending, c->uid)),
+		    INGEST_R_PENDING_LIMIT, now);
+	return 0;
+}
+
+static void ingest_unwatch(struct ingest *ing, struct watch *w, int ended, double now);
+
+void ingest_expire(struct ingest *ing, double now)
+{
+	struct pending_node *n;
+	struct watch *w, *next;
+
+	/* Processes watched without a pidfd: gone when their /proc entry
+	 * went or now belongs to another process. */
+	for (w = ing->watches; w != NULL; w = next) {
+		struct ptab_key key;
+		uint64_t st;
+
+		next = w->next;
+		if (w->fd >= 0)
+			continue;
+		ptab_proc_key(w->proc, &key);
+		if (procfs_start_time(key.pid, &st) < 0 || st != key.start_time)
+			ingest_unwatch(ing, w, 1, now);
+	}
+
+	/* Oldest first: the first one still in time ends the walk. */
+	while ((n = pending_oldest(ing->pending)) != NULL &&
+	    now - n->since >= (double)ing->lim.hello_timeout)
+		ingest_drop_pending(ing, ingest_conn_of(n), INGEST_R_HELLO_TIMEOUT, now);
+}
+
+static void ingest_accept(struct ingest *ing, double now)
+{
+	int budget = ingest_fd_budget();
+
 	for (int i = 0; i < INGEST_ACCEPT_BATCH; i++) {
 		struct ucred cred;
 		socklen_t cl = sizeof(cred);
@@ -511,13 +730,28 @@ static void ingest_accept(struct ingest *ing)
 				return;
 			if (errno == EINTR || errno == ECONNABORTED)
 				continue;
-			if ((errno == EMFILE || errno == ENFILE) && ing->spare_fd >= 0) {
-				ingest_shed(ing);
-				continue;
+			/* The connection stays queued for when descriptors
+			 * are free again. */
+			if (errno == EMFILE || errno == ENFILE) {
+				ingest_backoff(ing, "out of file descriptors");
+				return;
 			}
 			log_ratelimited("accept", "agent socket %s: accept: %s", ing->path,
 			    strerror(errno));
 			return;
+		}
+		/* Descriptors come lowest first: one at the budget means the
+		 * table is full but for the reserve, which stays HTTP's. */
+		if (fd >= budget) {
+			close(fd);
+			STAT_ADD(ing->st.connections_refused, 1);
+			ingest_backoff(ing, "out of file descriptors (RLIMIT_NOFILE)");
+			return;
+		}
+		if (ing->backoff_ms > 0) {
+			ing->backoff_ms = 0;
+			log_info("agent socket %s: file descriptors free again; accepting connections",
+			    ing->path);
 		}
 		if (ing->nconn >= ing->lim.max_connections) {
 			close(fd);
@@ -556,6 +790,7 @@ static void ingest_accept(struct ingest *ing)
 			close(fd);
 			continue;
 		}
+		c->kind = INGEST_K_CONN;
 		c->fd = fd;
 		c->pid = cred.pid;
 		c->uid = cred.uid;
@@ -563,6 +798,11 @@ static void ingest_accept(struct ingest *ing)
 		/* A process that already exited has no /proc entry; its HELLO's
 		 * start time stands in (it can only name its own pid). */
 		c->have_start_time = procfs_start_time(cred.pid, &c->start_time) == 0;
+		/* Names too, as early as can be: a process that ends at once
+		 * may be gone by the time its message is read. */
+		c->have_names = c->have_start_time &&
+		    procfs_names(cred.pid, c->comm, sizeof(c->comm), c->exe, sizeof(c->exe)) == 0 &&
+		    c->comm[0] != '\0';
 		memset(&ev, 0, sizeof(ev));
 		ev.events = EPOLLIN | EPOLLRDHUP;
 		ev.data.ptr = c;
@@ -581,6 +821,7 @@ static void ingest_accept(struct ingest *ing)
 		STAT_ADD(ing->st.connections_accepted, 1);
 		STAT_ADD(ing->st.connections_open, 1);
 		log_debug("agent pid %d uid %u: connected", (int)c->pid, (unsigned)c->uid);
+		ingest_admit(ing, c, now);
 	}
 }
 
@@ -604,13 +845,37 @@ static int ingest_over_rate(struct ingest *ing, struct conn *c, double now)
 	return ++c->rate_count > ing->lim.max_message_rate;
 }
 
-static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_hello *h,
+/*
+ * The names of a connection's process, from /proc: read now when it still
+ * runs (`alive`), else as read when it connected, else "?". Never from a
+ * message: a process could otherwise pass for any other, and one gone
+ * before we could look has its name lost with it.
+ */
+static void ingest_names(const struct conn *c, int alive, char *comm, size_t csize, char *exe,
+    size_t esize)
+{
+	if (alive && procfs_names(c->pid, comm, csize, exe, esize) == 0 && comm[0] != '\0')
+		return;
+	if (c->have_names) {
+		snprintf(comm, csize, "%s", c->comm);
+		snprintf(exe, esize, "%s", c->exe);
+		return;
+	}
+	snprintf(comm, csize, "?");
+	exe[0] = '\0';
+}
+
+static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_hello *said,
     double now)
 {
+	struct proto_hello named = *said, *h = &named;
 	struct ptab_key key;
 	char comm[4 * PROTO_COMM_MAX + 1];
 	int r;
 
+	/* Names come from /proc, never from the message: a process could
+	 * otherwise pass for any other. */
+	ingest_names(c, 1, h->comm, sizeof(h->comm), h->exe, sizeof(h->exe));
 	key.pid = c->pid;
 	key.start_time = c->have_start_time ? c->start_time : h->start_time;
 	if (c->have_start_time && h->start_time != c->start_time)
@@ -630,6 +895,7 @@ static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_h
 	}
 	c->hello = 1;
 	c->agent = h->agent;
+	pending_remove(ing->pending, &c->pn);
 	STAT_ADD(ing->st.agents_connected, 1);
 	log_debug("agent pid %d: hello from %s agent, comm %s",
 	    (int)c->pid, h->agent == PROTO_AGENT_C ? "c" : "python",
@@ -639,18 +905,22 @@ static int ingest_hello(struct ingest *ing, struct conn *c, const struct proto_h
 
 /*
  * Checks the kernel's word on who sent a datagram against the connection's
- * SO_PEERCRED. Returns 0 when they match; 1 when another process sent it (a
- * child that inherited the descriptor, or one it was passed to): the message
- * is dropped but the connection still belongs to its owner; -1 when the
- * owner changed its uid or gid (or no credentials came): the connection is
- * closed so the agent reconnects under its new identity.
+ * SO_PEERCRED, and takes the descriptors it carries into fds (at most
+ * INGEST_MAX_FDS; any beyond are closed at once; *nfd says how many).
+ * Returns 0 when the sender matches; 1 when another process sent it (a
+ * child that inherited the descriptor, or one it was passed to): the
+ * message is dropped but the connection still belongs to its owner; -1
+ * when the owner changed its uid or gid (or no credentials came): the
+ * connection is closed so the agent reconnects under its new identity.
  */
-static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct msghdr *mh)
+static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct msghdr *mh,
+    int *fds, int *nfd)
 {
 	struct cmsghdr *cm;
 	struct ucred cred;
 	int have = 0;
 
+	*nfd = 0;
 	for (cm = CMSG_FIRSTHDR((struct msghdr *)(uintptr_t)mh); cm != NULL;
 	    cm = CMSG_NXTHDR((struct msghdr *)(uintptr_t)mh, cm)) {
 		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS &&
@@ -658,15 +928,18 @@ static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct ms
 			memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
 			have = 1;
 		} else if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) {
-			/* Descriptors nobody asked for: close them at once. */
-			size_t nfd = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-			int fds[64];
+			size_t n = (cm->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+			int in[64];
 
-			if (nfd > 64)
-				nfd = 64;
-			memcpy(fds, CMSG_DATA(cm), nfd * sizeof(int));
-			for (size_t i = 0; i < nfd; i++)
-				close(fds[i]);
+			if (n > 64)
+				n = 64;
+			memcpy(in, CMSG_DATA(cm), n * sizeof(int));
+			for (size_t i = 0; i < n; i++) {
+				if (*nfd < INGEST_MAX_FDS)
+					fds[(*nfd)++] = in[i];
+				else
+					close(in[i]);
+			}
 		}
 	}
 	if (have && cred.pid == c->pid && cred.uid == c->uid && cred.gid == c->gid)
@@ -687,15 +960,400 @@ static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct ms
 	return -1;
 }
 
-/* Handles one datagram of n bytes (n may exceed the buffer: MSG_TRUNC).
- * Returns 0 to keep the connection, -1 to close it. */
+static void ingest_close_fds(int *fds, int *nfd)
+{
+	for (int i = 0; i < *nfd; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+	*nfd = 0;
+}
+
+/* The pid a pidfd refers to, from /proc/self/fdinfo; -1 if it is not a
+ * pidfd (or its process has been reaped). */
+static pid_t ingest_pidfd_pid(int fd)
+{
+	char path[64], buf[1024], *p;
+	ssize_t n;
+	int f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = open(path, O_RDONLY | O_CLOEXEC);
+	if (f < 0)
+		return -1;
+	n = read(f, buf, sizeof(buf) - 1);
+	close(f);
+	if (n <= 0)
+		return -1;
+	buf[n] = '\0';
+	p = strstr(buf, "\nPid:");
+	if (p == NULL)
+		return -1;
+	return (pid_t)strtol(p + 5, NULL, 10);
+}
+
+/* A pidfd of process pid, or -1: then *alive is 0 if the process is gone,
+ * and stays as it was when we could not have one (out of descriptors). */
+static int ingest_pidfd_open(pid_t pid, int *alive)
+{
+	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+
+	if (fd < 0 && errno == ESRCH)
+		*alive = 0;
+	else if (fd < 0 && !(errno == EMFILE || errno == ENFILE || errno == ENOMEM))
+		*alive = kill(pid, 0) == 0 || errno == EPERM;
+	return fd;
+}
+
+/* Whether the process of a pidfd has ended. */
+static int ingest_pidfd_ended(int fd)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN };
+
+	return poll(&pfd, 1, 0) == 1;
+}
+
+/*
+ * Maps a region's memfd read-only, once its seals promise it can never
+ * shrink under us (a shrunk file would fault the daemon on its next read).
+ * Returns the mapping and its length, or NULL with why in *why.
+ */
+static void *ingest_map_region(int fd, uint64_t *len, struct region_hdr *hdr, const char **why)
+{
+	struct stat st;
+	void *base;
+	int seals = fcntl(fd, F_GET_SEALS);
+
+	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
+		*why = "not a memfd sealed against shrinking and growing";
+		return NULL;
+	}
+	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)REGION_SLOT_OFF ||
+	    (uint64_t)st.st_size > REGION_MAX_SIZE) {
+		*why = "size out of bounds";
+		return NULL;
+	}
+	*len = (uint64_t)st.st_size;
+	base = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
+	if (base == MAP_FAILED) {
+		*why = "mmap failed";
+		return NULL;
+	}
+	if (region_check(base, *len, hdr) < 0) {
+		munmap(base, *len);
+		*why = "bad header";
+		return NULL;
+	}
+	return base;
+}
+
+/*
+ * Starts watching a process through its pidfd (which the watch owns), or,
+ * with pidfd -1 (none could be had: out of descriptors), by looking at its
+ * /proc entry on every tick (ingest_expire()).
+ */
+static int ingest_watch(struct ingest *ing, int pidfd, struct ptab_proc *proc, uid_t uid)
+{
+	struct epoll_event ev;
+	struct watch *w = calloc(1, sizeof(*w));
+
+	if (w == NULL)
+		return -ENOMEM;
+	w->kind = INGEST_K_WATCH;
+	w->fd = pidfd;
+	w->proc = proc;
+	w->uid = uid;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = w;
+	if (pidfd >= 0 && epoll_ctl(ing->ep, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
+		int e = -errno;
+
+		free(w);
+		return e;
+	}
+	w->next = ing->watches;
+	if (ing->watches != NULL)
+		ing->watches->prev = w;
+	ing->watches = w;
+	STAT_ADD(ing->st.agents_connected, 1);
+	return 0;
+}
+
+static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid);
+
+/* PIDFD_GET_INFO (Linux 6.15 has the exit status in it): declared here,
+ * as the C library's headers may not have it yet. */
+struct ingest_pidfd_info {
+	uint64_t mask;
+	uint64_t cgroupid;
+	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
+	int32_t exit_code;
+};
+#define INGEST_PIDFD_GET_INFO _IOWR(0xFF, 11, struct ingest_pidfd_info)
+#define INGEST_PIDFD_INFO_EXIT (1ull << 3)
+
+/*
+ * How the process of a watch ended: from its pidfd where the kernel keeps
+ * the exit status there (6.15 and later), else the wait status of its
+ * zombie, while its parent has not reaped it yet. pidfd may be -1.
+ */
+static void ingest_exit_status(struct ptab_proc *proc, int pidfd, struct ptab_exit *how)
+{
+	struct ingest_pidfd_info info;
+	struct ptab_key key;
+	struct procfs_stat st;
+	int status;
+
+	memset(how, 0, sizeof(*how));
+	ptab_proc_key(proc, &key);
+	/* Reaped: the pidfd has it. A zombie: its stat has it. Reaped
+	 * between the two looks: the pidfd again. */
+	for (int i = 0; i < 2; i++) {
+		memset(&info, 0, sizeof(info));
+		info.mask = INGEST_PIDFD_INFO_EXIT;
+		if (pidfd >= 0 && ioctl(pidfd, INGEST_PIDFD_GET_INFO, &info) == 0 &&
+		    (info.mask & INGEST_PIDFD_INFO_EXIT)) {
+			status = info.exit_code;
+			break;
+		}
+		if (i == 0 && procfs_stat(key.pid, &st) == 0 && st.starttime == key.start_time &&
+		    st.state == 'Z' && st.have_exit_code) {
+			status = (int)st.exit_code;
+			break;
+		}
+		if (i == 1)
+			return;
+	}
+	how->known = 1;
+	if (WIFSIGNALED(status))
+		how->signal = WTERMSIG(status);
+	else
+		how->code = WEXITSTATUS(status);
+}
+
+/* The watched process ended: its final figures, then the watch goes. */
+static void ingest_unwatch(struct ingest *ing, struct watch *w, int ended, double now)
+{
+	struct ptab_exit how;
+
+	if (w->fd >= 0)
+		epoll_ctl(ing->ep, EPOLL_CTL_DEL, w->fd, NULL);
+	if (ended) {
+		ingest_exit_status(w->proc, w->fd, &how);
+		ptab_proc_exited(ing->pt, w->proc, &how, now);
+		ingest_forget(ing, w->proc, w->uid);
+	}
+	if (w->fd >= 0)
+		close(w->fd);
+	if (w->prev != NULL)
+		w->prev->next = w->next;
+	else
+		ing->watches = w->next;
+	if (w->next != NULL)
+		w->next->prev = w->prev;
+	STAT_SUB(ing->st.agents_connected, 1);
+	free(w);
+}
+
+/* The store names of the regions of a process. */
+static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid)
+{
+	char name[FDSTORE_NAME_MAX];
+	struct ptab_key key;
+
+	if (ing->fs == NULL)
+		return;
+	ptab_proc_key(proc, &key);
+	for (unsigned k = PROTO_AGENT_C; k <= PROTO_AGENT_PYTHON; k++) {
+		fdstore_name(name, key.pid, key.start_time, k, uid);
+		fdstore_del(ing->fs, name);
+	}
+}
+
+/*
+ * Gives a mapped region to the process table (which owns the mapping from
+ * then on), keeps its memfd in the store, and watches the process when
+ * `alive` through pidfd (consumed; -1: none, then its /proc entry is
+ * looked at); a process already gone has its figures final at once.
+ * Returns 0, or a negative errno (the caller logs it).
+ */
+static int ingest_take_region(struct ingest *ing, const struct conn *c,
+    const struct ptab_key *key, uid_t uid, void *base, uint64_t len,
+    const struct region_hdr *hdr, int memfd, int pidfd, int alive, double now)
+{
+	char comm[PROTO_COMM_MAX + 1], exe[PROTO_EXE_MAX + 1], name[FDSTORE_NAME_MAX];
+	struct ptab_proc *proc;
+	int watch_new = 0, r;
+
+	if (!alive) {
+		if (pidfd >= 0)
+			close(pidfd);
+		pidfd = -1;
+	}
+	if (c != NULL) {
+		ingest_names(c, alive, comm, sizeof(comm), exe, sizeof(exe));
+	} else if (!alive || procfs_names(key->pid, comm, sizeof(comm), exe, sizeof(exe)) < 0 ||
+	    comm[0] == '\0') {
+		strcpy(comm, "?");
+		exe[0] = '\0';
+	}
+	r = ptab_region_open(ing->pt, key, uid, comm, exe, base, len, hdr, now, &proc,
+	    &watch_new);
+	if (r < 0) {
+		munmap(base, len);
+		if (pidfd >= 0)
+			close(pidfd);
+		return r;
+	}
+	if (ing->fs != NULL && memfd >= 0 && alive) {
+		fdstore_name(name, key->pid, key->start_time, hdr->agent, uid);
+		if (fdstore_put(ing->fs, name, memfd) < 0)
+			log_ratelimited("fdstore", "agent pid %d: cannot keep its region for a restart",
+			    (int)key->pid);
+	}
+	if (!watch_new) {
+		if (pidfd >= 0)
+			close(pidfd);
+		return 0;
+	}
+	if (!alive || ingest_watch(ing, pidfd, proc, uid) < 0) {
+		/* Gone already, or no way to watch it: its figures are final. */
+		struct ptab_exit how;
+
+		ingest_exit_status(proc, pidfd, &how);
+		ptab_proc_exited(ing->pt, proc, &how, now);
+		ingest_forget(ing, proc, uid);
+		if (pidfd >= 0)
+			close(pidfd);
+	}
+	return 0;
+}
+
+/*
+ * A REGISTER: maps the region, checks who sent it, and gives it to the
+ * process table. fds[0] is the memfd, fds[1] (optional) the sender's pidfd;
+ * both are consumed. Returns 0, or -1 to reject the connection.
+ */
+static int ingest_register(struct ingest *ing, struct conn *c, const struct proto_register *m,
+    int *fds, int *nfd, double now)
+{
+	struct region_hdr hdr;
+	struct ptab_key key;
+	const char *why = NULL;
+	uint64_t len = 0;
+	void *base = NULL;
+	int pidfd = -1, memfd = -1, alive = 1, r;
+
+	if (*nfd < 1)
+		why = "no memfd";
+	else if (m->layout != REGION_LAYOUT)
+		why = "unknown layout";
+	else
+		base = ingest_map_region(fds[0], &len, &hdr, &why);
+	if (base != NULL && hdr.agent != m->agent) {
+		why = "agent kind differs from the message";
+		munmap(base, len);
+		base = NULL;
+	}
+	if (base != NULL) {
+		memfd = fds[0];
+		fds[0] = -1;
+	}
+	if (*nfd > 1 && ingest_pidfd_pid(fds[1]) == c->pid) {
+		pidfd = fds[1];
+		fds[1] = -1;
+	}
+	ingest_close_fds(fds, nfd);
+	if (base == NULL) {
+		STAT_ADD(ing->st.rejected[INGEST_R_REGION], 1);
+		log_ratelimited("reject", "agent pid %d: region refused (%s); closing its connection",
+		    (int)c->pid, why);
+		if (pidfd >= 0)
+			close(pidfd);
+		return -1;
+	}
+	/* Without the agent's own pidfd (an old kernel, a Python without
+	 * os.pidfd_open) we open one: the sender may have gone and its pid
+	 * been reused meanwhile, which the start time below then tells. */
+	if (pidfd < 0)
+		pidfd = ingest_pidfd_open(c->pid, &alive);
+	key.pid = c->pid;
+	/* The start time is the kernel's while the process is known to be
+	 * alive after reading it; else the region's word stands in (a
+	 * process can only name its own pid). */
+	if (procfs_start_time(c->pid, &key.start_time) < 0 || !alive ||
+	    (pidfd >= 0 && ingest_pidfd_ended(pidfd))) {
+		key.start_time = c->have_start_time ? c->start_time : hdr.start_time;
+		alive = 0;
+	}
+	r = ingest_take_region(ing, c, &key, c->uid, base, len, &hdr, memfd, pidfd, alive, now);
+	close(memfd);
+	if (r == -EALREADY)
+		return 0;               /* an older copy that arrived late */
+	if (r < 0) {
+		log_ratelimited("refuse", "agent pid %d: %s; region not taken", (int)c->pid,
+		    r == -ENOSPC ? "process table full (max_processes)" : strerror(-r));
+		return -1;
+	}
+	c->registered = 1;
+	pending_remove(ing->pending, &c->pn);
+	log_debug("agent pid %d: %s region (generation %llu, %u slots)",
+	    (int)c->pid, hdr.agent == PROTO_AGENT_C ? "c" : "python",
+	    (unsigned long long)hdr.generation, hdr.nslots);
+	return 0;
+}
+
+int ingest_restore(struct ingest *ing, const char *name, int fd, double now)
+{
+	struct region_hdr hdr;
+	struct procfs_stat st;
+	struct ptab_key key;
+	const char *why = NULL;
+	unsigned agent;
+	uint64_t len;
+	uid_t uid;
+	void *base;
+	int pidfd = -1, alive = 1, r;
+
+	if (fdstore_parse(name, &key.pid, &key.start_time, &agent, &uid) < 0) {
+		close(fd);
+		return -EINVAL;
+	}
+	base = ingest_map_region(fd, &len, &hdr, &why);
+	if (base == NULL || hdr.agent != agent) {
+		if (base != NULL)
+			munmap(base, len);
+		close(fd);
+		log_warnx("kept region %s: %s; dropped", name, why != NULL ? why : "agent kind");
+		return -EINVAL;
+	}
+	/* Still the same process? Else it ended while no daemon ran: its
+	 * figures are final. */
+	pidfd = ingest_pidfd_open(key.pid, &alive);
+	if (procfs_stat(key.pid, &st) < 0 || st.starttime != key.start_time ||
+	    (pidfd >= 0 && ingest_pidfd_ended(pidfd)))
+		alive = 0;
+	r = ingest_take_region(ing, NULL, &key, uid, base, len, &hdr, fd, pidfd, alive, now);
+	close(fd);
+	return r == -EALREADY ? 0 : r;
+}
+
+void ingest_set_store(struct ingest *ing, struct fdstore *fs)
+{
+	ing->fs = fs;
+}
+
+/* Handles one datagram of n bytes (n may exceed the buffer: MSG_TRUNC) and
+ * the descriptors it carried (consumed). Returns 0 to keep the connection,
+ * -1 to close it. */
 static int ingest_message(struct ingest *ing, struct conn *c, size_t n, int truncated,
-    double now)
+    int *fds, int *nfd, double now)
 {
 	struct proto_msg msg;
 	enum proto_err e;
 
 	if (ingest_over_rate(ing, c, now)) {
+		ingest_close_fds(fds, nfd);
 		STAT_ADD(ing->st.rejected[INGEST_R_RATE], 1);
 		log_ratelimited("rate", "agent pid %d: more than %u messages per second (max_message_rate); dropping",
 		    (int)c->pid, ing->lim.max_message_rate);
@@ -703,17 +1361,26 @@ static int ingest_message(struct ingest *ing, struct conn *c, size_t n, int trun
 	}
 	e = truncated || n > PROTO_MAX_MSG ? PROTO_E_LONG : proto_decode(ing->buf, n, &msg);
 	if (e != PROTO_OK) {
+		ingest_close_fds(fds, nfd);
 		ingest_reject(ing, c, e);
 		return -1;
 	}
-	/* HELLO first and once; nothing after BYE. */
-	if (c->bye || (msg.type == PROTO_HELLO) == (c->hello != 0)) {
+	/* HELLO or REGISTER first and once; nothing after BYE or REGISTER. */
+	if (c->bye || c->registered ||
+	    (msg.type == PROTO_HELLO || msg.type == PROTO_REGISTER) == (c->hello != 0)) {
+		ingest_close_fds(fds, nfd);
 		ingest_reject(ing, c, INGEST_R_SEQUENCE);
 		return -1;
 	}
+	if (msg.type != PROTO_REGISTER)
+		ingest_close_fds(fds, nfd);     /* nobody asked for them */
 	switch (msg.type) {
 	case PROTO_HELLO:
 		if (ingest_hello(ing, c, &msg.u.hello, now) < 0)
+			return -1;
+		break;
+	case PROTO_REGISTER:
+		if (ingest_register(ing, c, &msg.u.reg, fds, nfd, now) < 0)
 			return -1;
 		break;
 	case PROTO_SAMPLE:
@@ -744,6 +1411,7 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 			struct cmsghdr align;
 			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(64 * sizeof(int))];
 		} ctl;
+		int fds[INGEST_MAX_FDS], nfd = 0;
 		struct msghdr mh;
 		ssize_t n;
 		int cr;
@@ -760,7 +1428,7 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 			log_debug("agent pid %d: recvmsg: %s", (int)c->pid, strerror(errno));
 			return -1;
 		}
-		if (n == 0) {
+		if (n == 0 && mh.msg_controllen == 0) {
 			/* End of stream, or an empty datagram: only the peer's
 			 * shutdown sets POLLRDHUP. */
 			struct pollfd pfd = { .fd = c->fd, .events = POLLRDHUP };
@@ -771,16 +1439,20 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 		/* Identity first: a message from another process is not
 		 * decoded, whatever it holds, and cannot close the
 		 * connection of the process it was meant to speak for. */
-		cr = ingest_check_cred(ing, c, &mh);
+		cr = ingest_check_cred(ing, c, &mh, fds, &nfd);
+		if (cr != 0)
+			ingest_close_fds(fds, &nfd);
 		if (cr < 0)
 			return -1;
 		if (cr > 0)
 			continue;
 		if (n == 0) {
+			ingest_close_fds(fds, &nfd);
 			ingest_reject(ing, c, PROTO_E_SHORT);
 			return -1;
 		}
-		if (ingest_message(ing, c, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0, now) < 0)
+		if (ingest_message(ing, c, (size_t)n, (mh.msg_flags & MSG_TRUNC) != 0, fds, &nfd,
+		    now) < 0)
 			return -1;
 	}
 	return 0;
@@ -789,16 +1461,30 @@ static int ingest_read(struct ingest *ing, struct conn *c, double now)
 void ingest_run(struct ingest *ing, double now)
 {
 	struct epoll_event evs[INGEST_EVENTS];
-	int n;
+	int n, listener = 0;
 
 	n = epoll_wait(ing->ep, evs, INGEST_EVENTS, 0);
 	for (int i = 0; i < n; i++) {
-		struct conn *c = evs[i].data.ptr;
+		int *kind = evs[i].data.ptr;
+		struct conn *c;
 
-		if (c == NULL) {
-			ingest_accept(ing);
+		/* Accepting may close other connections (the pending limit):
+		 * it comes after every event naming one has been handled. */
+		if (kind == NULL) {
+			listener = 1;
 			continue;
 		}
+		/* The listener, when it listens again, is reported by the
+		 * next epoll_wait(). */
+		if (evs[i].data.ptr == &ingest_timer_tag) {
+			ingest_backoff_end(ing);
+			continue;
+		}
+		if (*kind == INGEST_K_WATCH) {
+			ingest_unwatch(ing, (struct watch *)(void *)kind, 1, now);
+			continue;
+		}
+		c = (struct conn *)(void *)kind;
 		/* Queued messages are read before a hangup is acted on, so a
 		 * short-lived process's final sample is kept. */
 		if (evs[i].events & EPOLLIN) {
@@ -808,6 +1494,8 @@ void ingest_run(struct ingest *ing, double now)
 			ingest_conn_close(ing, c, now);
 		}
 	}
+	if (listener)
+		ingest_accept(ing, now);
 }
 
 void ingest_close(struct ingest *ing, double now)
@@ -818,6 +1506,8 @@ void ingest_close(struct ingest *ing, double now)
 		return;
 	while (ing->conns != NULL)
 		ingest_conn_close(ing, ing->conns, now);
+	while (ing->watches != NULL)
+		ingest_unwatch(ing, ing->watches, 0, now);
 	if (ing->lfd >= 0) {
 		close(ing->lfd);
 		/* Remove the file only if it is still ours: a newer daemon may
@@ -828,8 +1518,9 @@ void ingest_close(struct ingest *ing, double now)
 	}
 	if (ing->ep >= 0)
 		close(ing->ep);
-	if (ing->spare_fd >= 0)
-		close(ing->spare_fd);
+	if (ing->tfd >= 0)
+		close(ing->tfd);
+	pending_free(ing->pending);
 	free(ing->path);
 	free(ing);
 }

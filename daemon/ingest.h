@@ -16,6 +16,9 @@ enum ingest_reason {
 	INGEST_R_SEQUENCE = PROTO_E__COUNT,   /* before HELLO, a 2nd HELLO, after BYE */
 	INGEST_R_RATE,                        /* above max_message_rate: dropped, not closed */
 	INGEST_R_CREDENTIALS,                 /* SCM_CREDENTIALS differ from SO_PEERCRED */
+	INGEST_R_REGION,                      /* REGISTER: no memfd, bad seals, size or header */
+	INGEST_R_PENDING_LIMIT,               /* a uid above max_pending_per_uid: its oldest closed */
+	INGEST_R_HELLO_TIMEOUT,               /* no HELLO within hello_timeout: closed */
 	INGEST_R__COUNT
 };
 
@@ -23,17 +26,19 @@ enum ingest_reason {
 const char *ingest_reason_name(unsigned i);
 
 /* Message types counted, by enum proto_type (index 0 unused). */
-#define INGEST_NTYPES (PROTO_BYE + 1)
+#define INGEST_NTYPES (PROTO_REGISTER + 1)
 
-/* The `type` label of proto type t ("hello", "sample", "gauge", "bye"). */
+/* The `type` label of proto type t ("hello", "sample", "gauge", "bye",
+ * "register"). */
 const char *ingest_type_name(unsigned t);
 
 /* The daemon's own ingest figures; counters since start. */
 struct ingest_stats {
 	uint64_t connections_accepted;
-	uint64_t connections_refused;           /* max_connections reached */
+	uint64_t connections_refused;           /* max_connections, or out of descriptors */
 	uint64_t connections_open;
-	uint64_t agents_connected;              /* open connections past HELLO */
+	uint64_t agents_connected;              /* processes reporting: a region mapped and
+	                                           live, or a connection past HELLO */
 	uint64_t received[INGEST_NTYPES];       /* valid messages by type */
 	uint64_t rejected[INGEST_R__COUNT];     /* by enum proto_err / ingest_reason */
 };
@@ -41,6 +46,8 @@ struct ingest_stats {
 struct ingest_limits {
 	unsigned max_connections;
 	unsigned max_message_rate;              /* per connection and second */
+	unsigned max_pending_per_uid;           /* connections before HELLO, per uid */
+	unsigned hello_timeout;                 /* seconds a connection has for its HELLO */
 };
 
 struct ingest;
@@ -80,11 +87,35 @@ int ingest_fd(const struct ingest *ing);
  * blocks. `now` is the monotonic time in seconds. */
 void ingest_run(struct ingest *ing, double now);
 
-/* Changes the limits; open connections above max_connections stay. */
+/*
+ * Closes the connections that have not said HELLO within hello_timeout
+ * seconds of their accept (counted as reason "hello_timeout"). Called
+ * once a second: it looks at the oldest pending connections only, so its
+ * cost is the number it closes, not the number open.
+ */
+void ingest_expire(struct ingest *ing, double now);
+
+/* Changes the limits; open connections above max_connections stay, and
+ * so do pending ones above a lowered max_pending_per_uid (until the next
+ * connection of their uid, or their timeout). */
 void ingest_set_limits(struct ingest *ing, const struct ingest_limits *lim);
 
 /* Copies the counters; callable from any thread. */
 void ingest_stats(const struct ingest *ing, struct ingest_stats *out);
+
+struct fdstore;
+
+/* Where taken regions are kept for the next daemon (fdstore.h); NULL: no
+ * store. */
+void ingest_set_store(struct ingest *ing, struct fdstore *fs);
+
+/*
+ * Takes back a region a previous daemon kept, stored under `name`
+ * (fdstore_name()) as descriptor fd (consumed): its process is watched
+ * again, or shows as exited with its final figures when it ended
+ * meanwhile. Returns 0 or a negative errno (logged).
+ */
+int ingest_restore(struct ingest *ing, const char *name, int fd, double now);
 
 /* Closes every connection (their entries exit at `now`) and the listener,
  * removes the socket file if it is still the one this ingest created, and

@@ -9,7 +9,9 @@
  *
  * The main loop waits on one epoll set: the ingest module's own epoll
  * descriptor (the agent listener and every agent connection), a signalfd
- * (SIGTERM, SIGINT, SIGHUP) and a 1 s timerfd (exited-process expiry).
+ * (SIGTERM, SIGINT, SIGHUP) and a 1 s timerfd (exited-process expiry, a
+ * history point read from each shared region, agent connections silent
+ * past hello_timeout).
  * SIGHUP reads the configuration again (the same file, then the same
  * flags) and applies what can change live; see conf.c for which keys.
  *
@@ -31,12 +33,14 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/timerfd.h>
 #include <unistd.h>
 
 #include "clock.h"
 #include "conf.h"
+#include "fdstore.h"
 #include "http.h"
 #include "ingest.h"
 #include "log.h"
@@ -237,6 +241,7 @@ struct main_state {
 	struct http *http;
 	struct refresh *refresh;
 	struct webauth *auth;           /* TLS, basic auth; NULL: none */
+	struct fdstore *fs;             /* regions kept for the next daemon; NULL: none */
 	int wdfd;                       /* systemd watchdog timer, or -1 */
 	char status[160];               /* the last STATUS= sent */
 };
@@ -250,6 +255,8 @@ static void main_limits(const struct conf *c, struct ptab_limits *pl, struct ing
 	pl->history_length = c->history_length;
 	il->max_connections = c->max_connections;
 	il->max_message_rate = c->max_message_rate;
+	il->max_pending_per_uid = c->max_pending_per_uid;
+	il->hello_timeout = c->hello_timeout;
 	memset(hs, 0, sizeof(*hs));
 	hs->by_command = c->series == CONF_SERIES_COMMAND;
 	hs->exited_ttl = c->exited_ttl;
@@ -410,6 +417,8 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 				if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 					fatal("timerfd read");
 				ptab_expire(pt, now);
+				ptab_tick(pt, now);
+				ingest_expire(ing, now);
 				ingest_check_socket(ing);
 				log_ratelimit_flush();
 				main_status(st, NULL);
@@ -441,6 +450,55 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 			}
 		}
 	}
+}
+
+/*
+ * memprobed holds a descriptor per live process it watches (a pidfd) on
+ * top of its connections: the soft limit goes up to the hard one, which
+ * the service manager sets (LimitNOFILE= in memprobed.service).
+ */
+static void main_raise_nofile(void)
+{
+	struct rlimit rl;
+
+	if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+		rl.rlim_cur = rl.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
+			log_warn("raising RLIMIT_NOFILE to its hard limit");
+	}
+}
+
+/*
+ * Opens the store that keeps the agents' regions for the next daemon, and
+ * takes back what the previous one left there (or in systemd's store, in
+ * sk). Forks the keeper: call it before any thread starts. A store that
+ * cannot be had is logged; the daemon runs on without it.
+ */
+static void main_store(struct main_state *st, struct sysd_sockets *sk)
+{
+	struct fdstore_item *items = NULL;
+	size_t n = 0, taken = 0;
+	char err[256];
+	double now = clock_mono();
+
+	if (fdstore_open(&st->fs, ingest_path(st->ing), sysd_notifying(), &items, &n, err,
+	    sizeof(err)) < 0)
+		log_warnx("%s; a restart will lose the processes that do not allocate meanwhile",
+		    err);
+	else if (err[0] != '\0')
+		log_warnx("%s", err);
+	ingest_set_store(st->ing, st->fs);
+	for (size_t i = 0; i < n; i++)
+		taken += ingest_restore(st->ing, items[i].name, items[i].fd, now) == 0;
+	for (size_t i = 0; i < sk->nstored; i++)
+		taken += ingest_restore(st->ing, sk->stored[i].name, sk->stored[i].fd, now) == 0;
+	if (n + sk->nstored > 0)
+		log_info("took back %zu of %zu regions kept by the previous memprobed", taken,
+		    n + sk->nstored);
+	free(items);
+	free(sk->stored);
+	sk->stored = NULL;
+	sk->nstored = 0;
 }
 
 int main(int argc, char **argv)
@@ -483,6 +541,7 @@ int main(int argc, char **argv)
 	}
 	log_set_level((enum log_level)st.conf.log_level);
 
+	main_raise_nofile();
 	/* Blocked before any thread starts, so only the signalfd sees them. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
@@ -519,6 +578,7 @@ int main(int argc, char **argv)
 		log_error("%s; not starting", err);
 		goto fail;
 	}
+	main_store(&st, &sk);
 	r = refresh_start(&st.refresh, st.pt, st.conf.proc_interval);
 	if (r < 0) {
 		errno = -r;
@@ -576,6 +636,8 @@ int main(int argc, char **argv)
 	webauth_free(st.auth);
 	refresh_stop(st.refresh);
 	ingest_close(st.ing, clock_mono());
+	/* A clean stop: the keeper goes too. */
+	fdstore_close(st.fs, 0);
 	ptab_free(st.pt);
 	close(sfd);
 	close(tfd);
@@ -592,6 +654,7 @@ fail:
 		refresh_stop(st.refresh);
 	if (st.ing != NULL)
 		ingest_close(st.ing, clock_mono());
+	fdstore_close(st.fs, 0);
 	if (st.pt != NULL)
 		ptab_free(st.pt);
 	webauth_free(st.auth);

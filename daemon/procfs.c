@@ -11,23 +11,44 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/* Reads a small /proc file into buf, NUL-terminated. */
-static int procfs_read(const char *path, char *buf, size_t size)
+int procfs_read_all(const char *path, char **out, size_t *len)
 {
-	size_t n = 0;
+	size_t cap = 4096, n = 0;
+	char *buf = malloc(cap), *grown;
 	ssize_t r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	int fd, err;
 
-	if (fd < 0)
-		return -errno;
-	while (n < size - 1) {
-		r = read(fd, buf + n, size - 1 - n);
+	if (buf == NULL)
+		return -ENOMEM;
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0) {
+		err = -errno;
+		free(buf);
+		return err;
+	}
+	/* A /proc file has no size to ask for: read until the end, growing
+	 * the buffer (/proc/PID/status with thousands of supplementary groups
+	 * is tens of KiB; /proc/stat's intr line on a large host as much). */
+	for (;;) {
+		if (cap - n < 2) {
+			if (cap > PROCFS_READ_MAX / 2) {
+				err = -EFBIG;
+				goto fail;
+			}
+			grown = realloc(buf, cap * 2);
+			if (grown == NULL) {
+				err = -ENOMEM;
+				goto fail;
+			}
+			buf = grown;
+			cap *= 2;
+		}
+		r = read(fd, buf + n, cap - 1 - n);
 		if (r < 0) {
 			if (errno == EINTR)
 				continue;
-			r = -errno;
-			close(fd);
-			return (int)r;
+			err = -errno;
+			goto fail;
 		}
 		if (r == 0)
 			break;
@@ -35,7 +56,14 @@ static int procfs_read(const char *path, char *buf, size_t size)
 	}
 	close(fd);
 	buf[n] = '\0';
+	*out = buf;
+	if (len != NULL)
+		*len = n;
 	return 0;
+fail:
+	close(fd);
+	free(buf);
+	return err;
 }
 
 int procfs_parse_stat(const char *text, struct procfs_stat *out)
@@ -49,16 +77,20 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 		return -EINVAL;
 	p += 2;
 	memset(out, 0, sizeof(*out));
-	/* p is at field 3 (state), a single character. */
-	for (field = 3; field <= 24; field++) {
+	/* p is at field 3 (state), a single character. Fields past 24 are
+	 * newer than some kernels: they are read when present. */
+	for (field = 3; field <= 52; field++) {
 		unsigned long long v = 0;
 
 		while (*p == ' ')
 			p++;
-		if (*p == '\0')
+		if (*p == '\0' || *p == '\n') {
+			if (field > 24)
+				break;
 			return -EINVAL;
+		}
 		if (field == 3) {
-			p++;
+			out->state = *p++;
 			continue;
 		}
 		errno = 0;
@@ -77,6 +109,7 @@ int procfs_parse_stat(const char *text, struct procfs_stat *out)
 		case 22: out->starttime = v; break;
 		case 23: out->vsize = v; break;
 		case 24: out->rss = v; break;
+		case 52: out->exit_code = v; out->have_exit_code = 1; break;
 		default: break;
 		}
 	}
@@ -121,40 +154,70 @@ int procfs_parse_status(const char *text, struct procfs_status *out)
 	return 0;
 }
 
-int procfs_status(pid_t pid, struct procfs_status *out)
+/* Reads the file at path and parses it as a stat file into *stat, or as a
+ * status file into *status when stat is NULL. */
+static int procfs_parse_file(const char *path, struct procfs_stat *stat,
+    struct procfs_status *status)
 {
-	char path[64], buf[4096];
-	ssize_t n;
-	int fd, r;
+	char *text;
+	int r;
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return -errno;
-	/* The file is about 1.5 KiB: one read takes all of it. */
-	n = read(fd, buf, sizeof(buf) - 1);
-	r = n < 0 ? -errno : 0;
-	close(fd);
+	r = procfs_read_all(path, &text, NULL);
 	if (r < 0)
 		return r;
-	buf[n] = '\0';
-	return procfs_parse_status(buf, out);
+	r = stat != NULL ? procfs_parse_stat(text, stat) : procfs_parse_status(text, status);
+	free(text);
+	return r;
+}
+
+int procfs_status(pid_t pid, struct procfs_status *out)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	return procfs_parse_file(path, NULL, out);
+}
+
+int procfs_stat(pid_t pid, struct procfs_stat *out)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	return procfs_parse_file(path, out, NULL);
 }
 
 int procfs_start_time(pid_t pid, uint64_t *out)
 {
-	char path[64], buf[1024];
 	struct procfs_stat st;
-	int r;
+	int r = procfs_stat(pid, &st);
 
-	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	r = procfs_read(path, buf, sizeof(buf));
-	if (r < 0)
-		return r;
-	r = procfs_parse_stat(buf, &st);
 	if (r < 0)
 		return r;
 	*out = st.starttime;
+	return 0;
+}
+
+int procfs_names(pid_t pid, char *comm, size_t csize, char *exe, size_t esize)
+{
+	char path[64];
+	ssize_t n;
+	size_t len;
+	int r;
+
+	char *text;
+
+	snprintf(path, sizeof(path), "/proc/%d/comm", (int)pid);
+	r = procfs_read_all(path, &text, NULL);
+	if (r < 0)
+		return r;
+	snprintf(comm, csize, "%s", text);
+	free(text);
+	len = strlen(comm);
+	while (len > 0 && comm[len - 1] == '\n')
+		comm[--len] = '\0';
+	snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+	n = readlink(path, exe, esize - 1);
+	exe[n > 0 ? n : 0] = '\0';
 	return 0;
 }
 
@@ -164,7 +227,7 @@ static int procfs_boot_time(uint64_t *out)
 {
 	static uint64_t cached;
 	static int have;
-	char buf[16384];
+	char *text;
 	const char *p;
 	uint64_t v;
 	int r;
@@ -175,13 +238,14 @@ static int procfs_boot_time(uint64_t *out)
 		*out = __atomic_load_n(&cached, __ATOMIC_RELAXED);
 		return 0;
 	}
-	r = procfs_read("/proc/stat", buf, sizeof(buf));
+	r = procfs_read_all("/proc/stat", &text, NULL);
 	if (r < 0)
 		return r;
-	p = strstr(buf, "\nbtime ");
+	p = strstr(text, "\nbtime ");
+	v = p != NULL ? strtoull(p + 7, NULL, 10) : 0;
+	free(text);
 	if (p == NULL)
 		return -EINVAL;
-	v = strtoull(p + 7, NULL, 10);
 	__atomic_store_n(&cached, v, __ATOMIC_RELAXED);
 	__atomic_store_n(&have, 1, __ATOMIC_RELEASE);
 	*out = v;
@@ -216,7 +280,6 @@ static int procfs_count_fds(uint64_t *out)
 
 int procfs_self(struct procfs_self *out)
 {
-	char buf[1024];
 	struct procfs_stat st;
 	struct rlimit rl;
 	uint64_t btime;
@@ -226,10 +289,7 @@ int procfs_self(struct procfs_self *out)
 
 	if (tck <= 0 || page <= 0)
 		return -EINVAL;
-	r = procfs_read("/proc/self/stat", buf, sizeof(buf));
-	if (r < 0)
-		return r;
-	r = procfs_parse_stat(buf, &st);
+	r = procfs_parse_file("/proc/self/stat", &st, NULL);
 	if (r < 0)
 		return r;
 	r = procfs_boot_time(&btime);

@@ -2,6 +2,7 @@
 #ifndef MEMPROBE_PROCFS_H
 #define MEMPROBE_PROCFS_H
 
+#include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
 
@@ -32,7 +33,7 @@ struct procfs_status {
 };
 
 /*
- * Reads /proc/PID/status with one read(2). Returns 0, -ENOENT (or -ESRCH)
+ * Reads /proc/PID/status whole. Returns 0, -ENOENT (or -ESRCH)
  * when the process is gone, -EINVAL when a field is missing (a kernel
  * thread or a zombie has no Vm* lines), or another negative errno.
  */
@@ -42,6 +43,19 @@ int procfs_status(pid_t pid, struct procfs_status *out);
  * Returns 0 or -EINVAL. Exposed for unit tests. */
 int procfs_parse_status(const char *text, struct procfs_status *out);
 
+/* A file read this long is refused (-EFBIG): no /proc file we read comes
+ * near it. */
+#define PROCFS_READ_MAX (16u << 20)
+
+/*
+ * Reads the file at path whole, however long (a /proc file reports no
+ * size, so it is read until its end). Returns 0 and a NUL-terminated copy
+ * in *out (the caller free()s it) and its length in *len (when len is not
+ * NULL); or -ENOMEM, -EFBIG beyond PROCFS_READ_MAX, or open(2)'s and
+ * read(2)'s negative errno.
+ */
+int procfs_read_all(const char *path, char **out, size_t *len);
+
 /* Reads the daemon's own figures. Returns 0 or a negative errno. */
 int procfs_self(struct procfs_self *out);
 
@@ -49,8 +63,22 @@ int procfs_self(struct procfs_self *out);
  * 22 (starttime), 23 (vsize) and 24 (rss, pages). Returns 0 or -EINVAL.
  * Exposed for unit tests; comm may hold spaces and parentheses. */
 struct procfs_stat {
+	char state;                     /* field 3: R, S, Z, ... */
 	uint64_t utime, stime, starttime, vsize, rss;
+	uint64_t exit_code;             /* field 52: a wait status, for a zombie */
+	int have_exit_code;
 };
 int procfs_parse_stat(const char *text, struct procfs_stat *out);
+
+/* Reads and parses /proc/PID/stat. Returns 0 or a negative errno. */
+int procfs_stat(pid_t pid, struct procfs_stat *out);
+
+/*
+ * The kernel's name of process pid (/proc/PID/comm, without its newline)
+ * into comm, and the target of /proc/PID/exe into exe ("" when it cannot be
+ * read: a kernel thread, a zombie, another user's process). Returns 0, or a
+ * negative errno when comm cannot be read (the process is gone).
+ */
+int procfs_names(pid_t pid, char *comm, size_t csize, char *exe, size_t esize);
 
 #endif

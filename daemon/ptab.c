@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 
 enum ptab_state {
 	PTAB_LIVE,
@@ -16,6 +17,14 @@ enum ptab_state {
 struct ptab_gslot {
 	char name[PROTO_GAUGE_NAME_MAX + 1];
 	double value;
+};
+
+/* A shared region the entry holds: a read-only mapping, owned. */
+struct ptab_rg {
+	void *base;                     /* NULL: none */
+	uint64_t len;
+	struct region_hdr hdr;          /* as checked when it was taken */
+	uint64_t peak_seen;             /* the highest live figure read from it */
 };
 
 struct ptab_proc {
@@ -43,6 +52,12 @@ struct ptab_proc {
 	uint64_t gauges_dropped;
 	int have_procfs;
 	struct procfs_status pfs;
+	struct ptab_rg rg[3];           /* by enum proto_agent; [0] unused */
+	int watched;                    /* the caller watches it (ptab_region_open) */
+	struct proto_sample base;       /* counters of earlier images (exec) */
+	uint32_t base_have;
+	struct ptab_exit exit;
+	uint32_t size_source;           /* enum region_size_source of the C region */
 	struct ptab_hpoint *hist;       /* ring of hcap points, allocated lazily */
 	unsigned hcap, hlen, hpos;      /* hpos: index of the newest point */
 	double hslot;                   /* when the newest point started */
@@ -92,8 +107,17 @@ fail:
 	return NULL;
 }
 
+static void ptab_rg_drop(struct ptab_rg *rg)
+{
+	if (rg->base != NULL)
+		munmap(rg->base, rg->len);
+	memset(rg, 0, sizeof(*rg));
+}
+
 static void ptab_proc_free(struct ptab_proc *p)
 {
+	for (unsigned k = 0; k < 3; k++)
+		ptab_rg_drop(&p->rg[k]);
 	free(p->comm);
 	free(p->exe);
 	free(p->gauges);
@@ -110,18 +134,18 @@ static size_t ptab_strhash(const char *s)
 	return h & (PTAB_RET_BUCKETS - 1);
 }
 
-/* Adds the counters of an entry that is going away to its command's
- * retired sums. Bounded by max_processes commands; past that, dropped. */
-static void ptab_retire(struct ptab *pt, const struct ptab_proc *p)
+/* Adds the counters in s (sections `have`) to command comm's retired
+ * sums. Bounded by max_processes commands; past that, dropped. */
+static void ptab_retire_as(struct ptab *pt, const char *comm, uint32_t have,
+    const struct proto_sample *s)
 {
-	size_t h = ptab_strhash(p->comm);
+	size_t h = ptab_strhash(comm);
 	struct ptab_ret *r;
-	const struct proto_sample *s = &p->s;
 
-	if (p->samples == 0 || !(p->have & (PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON)))
+	if (!(have & (PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON)))
 		return;
 	for (r = pt->ret[h]; r != NULL; r = r->next)
-		if (strcmp(r->comm, p->comm) == 0)
+		if (strcmp(r->comm, comm) == 0)
 			break;
 	if (r == NULL) {
 		if (pt->nret >= pt->lim.max_processes)
@@ -129,7 +153,7 @@ static void ptab_retire(struct ptab *pt, const struct ptab_proc *p)
 		r = calloc(1, sizeof(*r));
 		if (r == NULL)
 			return;
-		r->comm = strdup(p->comm);
+		r->comm = strdup(comm);
 		if (r->comm == NULL) {
 			free(r);
 			return;
@@ -138,27 +162,35 @@ static void ptab_retire(struct ptab *pt, const struct ptab_proc *p)
 		pt->ret[h] = r;
 		pt->nret++;
 	}
-	r->have |= p->have & (PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON);
+	r->have |= have & (PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON);
 	r->s.flags = r->have;
 	r->s.samples_dropped += s->samples_dropped;
-	if (p->have & PROTO_S_HEAP) {
+	if (have & PROTO_S_HEAP) {
 		r->s.heap_allocations += s->heap_allocations;
 		r->s.heap_frees += s->heap_frees;
 		r->s.heap_allocated_bytes += s->heap_allocated_bytes;
 		r->s.heap_failed += s->heap_failed;
 	}
-	if (p->have & PROTO_S_HIST) {
+	if (have & PROTO_S_HIST) {
 		for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++)
 			r->s.hist_count[k] += s->hist_count[k];
 		r->s.hist_sum += s->hist_sum;
 	}
-	if (p->have & PROTO_S_PYTHON) {
+	if (have & PROTO_S_PYTHON) {
 		for (unsigned g = 0; g < 3; g++) {
 			r->s.py_gc_collections[g] += s->py_gc_collections[g];
 			r->s.py_gc_collected[g] += s->py_gc_collected[g];
 			r->s.py_gc_uncollectable[g] += s->py_gc_uncollectable[g];
 		}
 	}
+}
+
+/* An entry that is going away: its counters join its command's. */
+static void ptab_retire(struct ptab *pt, const struct ptab_proc *p)
+{
+	if (p->samples == 0)
+		return;
+	ptab_retire_as(pt, p->comm, p->have, &p->s);
 }
 
 void ptab_free(struct ptab *pt)
@@ -310,10 +342,11 @@ static char *utf8_dup(const char *s)
 	return out;
 }
 
-static int ptab_set_names(struct ptab *pt, struct ptab_proc *p, const struct proto_hello *h)
+static int ptab_set_names(struct ptab *pt, struct ptab_proc *p, const char *comm_in,
+    const char *exe_in)
 {
-	char *comm = utf8_dup(h->comm);
-	char *exe = utf8_dup(h->exe);
+	char *comm = utf8_dup(comm_in);
+	char *exe = utf8_dup(exe_in);
 
 	if (comm == NULL || exe == NULL) {
 		free(comm);
@@ -352,72 +385,92 @@ static unsigned ptab_agent_index(unsigned agent)
 	return agent < 3 ? agent : 0;
 }
 
-int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
-    const struct proto_hello *hello, double now, struct ptab_proc **out)
+/*
+ * The entry of key, found or made (a new one named comm and exe), with
+ * entries of the same pid and another start time removed or hidden. An
+ * exited entry comes back to life. Under the lock. Returns 0 and *out,
+ * -ENOSPC (table full) or -ENOMEM.
+ */
+static int ptab_enter(struct ptab *pt, const struct ptab_key *key, const char *comm,
+    const char *exe, double now, struct ptab_proc **out)
 {
 	struct ptab_proc *p, *found = NULL, *next;
-	unsigned ai = ptab_agent_index(hello->agent);
 	int r;
 
-	pthread_mutex_lock(&pt->lock);
 	/* Entries of this pid with another start time are dead processes. */
 	for (p = pt->buckets[ptab_hash(pt, key->pid)]; p != NULL; p = next) {
 		next = p->hnext;
 		if (p->pid != key->pid || p->state == PTAB_STALE)
 			continue;
-		if (p->start_time == key->start_time) {
+		if (p->start_time == key->start_time)
 			found = p;
-		} else if (p->nconn == 0) {
+		else if (p->nconn == 0 && !p->watched)
 			ptab_remove(pt, p);
-		} else {
+		else
 			p->state = PTAB_STALE;
-		}
 	}
 	p = found;
-	if (p == NULL) {
-		r = ptab_make_room(pt);
-		if (r < 0) {
-			pt->refused++;
-			goto fail;
-		}
-		p = calloc(1, sizeof(*p));
-		if (p == NULL) {
-			r = -ENOMEM;
-			goto fail;
-		}
-		r = ptab_set_names(pt, p, hello);
-		if (r < 0) {
-			free(p);
-			goto fail;
-		}
-		p->pid = key->pid;
-		p->start_time = key->start_time;
-		p->state = PTAB_LIVE;
-		p->created = now;
-		p->prev = pt->tail;
-		if (pt->tail != NULL)
-			pt->tail->next = p;
-		else
-			pt->head = p;
-		pt->tail = p;
-		p->hnext = pt->buckets[ptab_hash(pt, p->pid)];
-		pt->buckets[ptab_hash(pt, p->pid)] = p;
-		pt->n++;
-		ptab_grow(pt);
-	} else {
+	if (p != NULL) {
 		if (p->state == PTAB_EXITED) {
 			/* Back from exited (a reconnect, or an exec): a new life. */
 			p->state = PTAB_LIVE;
 			p->agents = 0;
 			p->exited_at = 0;
+			memset(&p->exit, 0, sizeof(p->exit));
 		}
-		/* The C agent's names win; a Python agent's only while no C
-		 * agent is connected, so labels do not flap between the two. */
-		if (hello->agent == PROTO_AGENT_C || p->conns[PROTO_AGENT_C] == 0) {
-			r = ptab_set_names(pt, p, hello);
-			if (r < 0)
-				goto fail;
-		}
+		*out = p;
+		return 0;
+	}
+	r = ptab_make_room(pt);
+	if (r < 0) {
+		pt->refused++;
+		return r;
+	}
+	p = calloc(1, sizeof(*p));
+	if (p == NULL)
+		return -ENOMEM;
+	r = ptab_set_names(pt, p, comm, exe);
+	if (r < 0) {
+		free(p);
+		return r;
+	}
+	p->pid = key->pid;
+	p->start_time = key->start_time;
+	p->state = PTAB_LIVE;
+	p->created = now;
+	p->prev = pt->tail;
+	if (pt->tail != NULL)
+		pt->tail->next = p;
+	else
+		pt->head = p;
+	pt->tail = p;
+	p->hnext = pt->buckets[ptab_hash(pt, p->pid)];
+	pt->buckets[ptab_hash(pt, p->pid)] = p;
+	pt->n++;
+	ptab_grow(pt);
+	*out = p;
+	return 0;
+}
+
+int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
+    const struct proto_hello *hello, double now, struct ptab_proc **out)
+{
+	unsigned ai = ptab_agent_index(hello->agent);
+	struct ptab_proc *p;
+	int r, fresh;
+
+	pthread_mutex_lock(&pt->lock);
+	fresh = pt->n;
+	r = ptab_enter(pt, key, hello->comm, hello->exe, now, &p);
+	if (r < 0)
+		goto fail;
+	fresh = pt->n != (size_t)fresh;
+	/* The C agent's names win; a Python agent's only while no C agent is
+	 * connected, so labels do not flap between the two. */
+	if (!fresh && (hello->agent == PROTO_AGENT_C || p->conns[PROTO_AGENT_C] == 0)) {
+		r = ptab_set_names(pt, p, hello->comm, hello->exe);
+		if (r < 0)
+			goto fail;
 	}
 	p->uid = uid;
 	p->agents |= PTAB_AGENT_BIT(ai);
@@ -430,6 +483,203 @@ int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
 fail:
 	pthread_mutex_unlock(&pt->lock);
 	return r;
+}
+
+/* The counter fields of s added into d. */
+static void ptab_add_counters(struct proto_sample *d, const struct proto_sample *s)
+{
+	d->heap_allocations += s->heap_allocations;
+	d->heap_frees += s->heap_frees;
+	d->heap_allocated_bytes += s->heap_allocated_bytes;
+	d->heap_failed += s->heap_failed;
+	for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++)
+		d->hist_count[k] += s->hist_count[k];
+	d->hist_sum += s->hist_sum;
+	for (unsigned g = 0; g < 3; g++) {
+		d->py_gc_collections[g] += s->py_gc_collections[g];
+		d->py_gc_collected[g] += s->py_gc_collected[g];
+		d->py_gc_uncollectable[g] += s->py_gc_uncollectable[g];
+	}
+}
+
+static void ptab_merge_sample(struct proto_sample *d, const struct proto_sample *s);
+static void ptab_hist_point(struct ptab *pt, struct ptab_proc *p, double now);
+static int ptab_gauge_locked(struct ptab *pt, struct ptab_proc *p, const char *name,
+    double value);
+
+/* Reads the entry's regions into its figures (and their gauges into its
+ * gauges). Under the lock. */
+static void ptab_read_regions(struct ptab *pt, struct ptab_proc *p)
+{
+	for (unsigned k = PROTO_AGENT_C; k <= PROTO_AGENT_PYTHON; k++) {
+		struct ptab_rg *rg = &p->rg[k];
+		struct proto_sample s;
+		char name[REGION_GAUGE_NAME_MAX + 1];
+		double value;
+
+		if (rg->base == NULL)
+			continue;
+		region_read(rg->base, &rg->hdr, &s, &rg->peak_seen, NULL, 0);
+		if (k == PROTO_AGENT_C)
+			ptab_add_counters(&s, &p->base);
+		ptab_merge_sample(&p->s, &s);
+		p->have |= s.flags;
+		if (k == PROTO_AGENT_C || !p->threads_from_c) {
+			p->s.threads = s.threads;
+			p->have_threads = 1;
+			if (k == PROTO_AGENT_C)
+				p->threads_from_c = 1;
+		}
+		if (k == PROTO_AGENT_C && p->hello_stack_limit == 0)
+			p->hello_stack_limit = s.stack_limit_bytes;
+		if (k == PROTO_AGENT_C)
+			p->size_source = __atomic_load_n(&((const struct region_hdr *)rg->base)->size_source,
+			    __ATOMIC_RELAXED);
+		p->samples++;
+		for (unsigned i = 0; i < REGION_GAUGES; i++)
+			if (region_gauge(rg->base, &rg->hdr, i, name, sizeof(name), &value))
+				ptab_gauge_locked(pt, p, name, value);
+	}
+}
+
+/* An exec: the old image's region of kind k goes. Its counters stay in the
+ * entry's base, or are retired under the old command when the name changed
+ * (the caller sets the new names after). */
+static void ptab_new_image(struct ptab *pt, struct ptab_proc *p, unsigned k, const char *comm)
+{
+	struct proto_sample s;
+
+	ptab_read_regions(pt, p);
+	ptab_rg_drop(&p->rg[k]);
+	if (k != PROTO_AGENT_C)
+		return;
+	memset(&s, 0, sizeof(s));
+	ptab_add_counters(&s, &p->s);
+	if (strcmp(comm, p->comm) != 0) {
+		ptab_retire_as(pt, p->comm, p->have, &s);
+		memset(&p->base, 0, sizeof(p->base));
+		memset(&p->s, 0, sizeof(p->s));
+		p->have = 0;
+		p->samples = 0;
+	} else {
+		p->base = s;
+	}
+}
+
+int ptab_region_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
+    const char *comm, const char *exe, void *base, uint64_t len,
+    const struct region_hdr *hdr, double now, struct ptab_proc **out, int *watch_new)
+{
+	unsigned k = ptab_agent_index(hdr->agent);
+	struct ptab_proc *p;
+	struct ptab_rg *rg;
+	int r;
+
+	pthread_mutex_lock(&pt->lock);
+	r = ptab_enter(pt, key, comm, exe, now, &p);
+	if (r < 0)
+		goto out;
+	rg = &p->rg[k];
+	if (rg->base != NULL && rg->hdr.instance == hdr->instance) {
+		if (hdr->generation <= rg->hdr.generation) {
+			r = -EALREADY;
+			goto out;
+		}
+		/* The agent moved its figures: the peak seen carries over. */
+		uint64_t peak = rg->peak_seen;
+
+		ptab_rg_drop(rg);
+		rg->peak_seen = peak;
+	} else if (rg->base != NULL) {
+		ptab_new_image(pt, p, k, comm);
+	}
+	if (k == PROTO_AGENT_C || p->conns[PROTO_AGENT_C] == 0) {
+		r = ptab_set_names(pt, p, comm, exe);
+		if (r < 0)
+			goto out;
+	}
+	rg->base = base;
+	rg->len = len;
+	rg->hdr = *hdr;
+	p->uid = uid;
+	p->agents |= PTAB_AGENT_BIT(k);
+	*watch_new = !p->watched;
+	p->watched = 1;
+	ptab_read_regions(pt, p);
+	*out = p;
+out:
+	pthread_mutex_unlock(&pt->lock);
+	return r;
+}
+
+/* The name of a size source, or NULL for none (or one not known here). */
+static const char *ptab_size_source_name(uint32_t src)
+{
+	static const char *const names[REGION_SIZE__COUNT] = {
+		[REGION_SIZE_GLIBC_HEADER] = "glibc_header",
+		[REGION_SIZE_USABLE] = "usable",
+		[REGION_SIZE_REQUESTED] = "requested",
+	};
+
+	return src < REGION_SIZE__COUNT ? names[src] : NULL;
+}
+
+/* Once nothing reports for an entry (no connection, no watch) it has
+ * exited; one whose pid was reused meanwhile goes at once. Under the lock. */
+static void ptab_maybe_exited(struct ptab *pt, struct ptab_proc *p, double now)
+{
+	if (p->nconn > 0 || p->watched)
+		return;
+	if (p->state == PTAB_STALE) {
+		ptab_remove(pt, p);
+	} else {
+		p->state = PTAB_EXITED;
+		p->exited_at = now;
+	}
+}
+
+void ptab_proc_key(const struct ptab_proc *p, struct ptab_key *out)
+{
+	out->pid = p->pid;
+	out->start_time = p->start_time;
+}
+
+void ptab_proc_exited(struct ptab *pt, struct ptab_proc *p, const struct ptab_exit *how,
+    double now)
+{
+	const struct region_hdr *c;
+
+	pthread_mutex_lock(&pt->lock);
+	ptab_read_regions(pt, p);
+	ptab_hist_point(pt, p, now);
+	if (how != NULL)
+		p->exit = *how;
+	/* Without the kernel's word (the parent reaped it first), the
+	 * agent's record of exit() stands: it can only be about itself. */
+	c = p->rg[PROTO_AGENT_C].base;
+	if (!p->exit.known && c != NULL &&
+	    __atomic_load_n(&c->exit_kind, __ATOMIC_ACQUIRE) == REGION_EXIT_EXIT) {
+		p->exit.known = 1;
+		p->exit.code = (int)(__atomic_load_n(&c->exit_status, __ATOMIC_RELAXED) & 0xff);
+		p->exit.signal = 0;
+	}
+	for (unsigned k = 0; k < 3; k++)
+		ptab_rg_drop(&p->rg[k]);
+	p->watched = 0;
+	ptab_maybe_exited(pt, p, now);
+	pthread_mutex_unlock(&pt->lock);
+}
+
+void ptab_tick(struct ptab *pt, double now)
+{
+	pthread_mutex_lock(&pt->lock);
+	for (struct ptab_proc *p = pt->head; p != NULL; p = p->next) {
+		if (p->state != PTAB_LIVE || !p->watched)
+			continue;
+		ptab_read_regions(pt, p);
+		ptab_hist_point(pt, p, now);
+	}
+	pthread_mutex_unlock(&pt->lock);
 }
 
 /* Copies the sections present in s into d. */
@@ -540,12 +790,13 @@ void ptab_sample(struct ptab *pt, struct ptab_proc *p, unsigned agent,
 	pthread_mutex_unlock(&pt->lock);
 }
 
-int ptab_gauge(struct ptab *pt, struct ptab_proc *p, const char *name, double value)
+/* Sets a gauge of the entry, under the lock. */
+static int ptab_gauge_locked(struct ptab *pt, struct ptab_proc *p, const char *name,
+    double value)
 {
 	unsigned lo = 0, hi, i;
 	int r = 0;
 
-	pthread_mutex_lock(&pt->lock);
 	hi = p->ngauges;
 	while (lo < hi) {
 		unsigned mid = lo + (hi - lo) / 2;
@@ -588,6 +839,15 @@ dropped:
 	p->gauges_dropped++;
 	pt->gauges_dropped++;
 out:
+	return r;
+}
+
+int ptab_gauge(struct ptab *pt, struct ptab_proc *p, const char *name, double value)
+{
+	int r;
+
+	pthread_mutex_lock(&pt->lock);
+	r = ptab_gauge_locked(pt, p, name, value);
 	pthread_mutex_unlock(&pt->lock);
 	return r;
 }
@@ -601,14 +861,7 @@ void ptab_conn_closed(struct ptab *pt, struct ptab_proc *p, unsigned agent, doub
 		p->conns[ai]--;
 	if (p->nconn > 0)
 		p->nconn--;
-	if (p->nconn == 0) {
-		if (p->state == PTAB_STALE) {
-			ptab_remove(pt, p);
-		} else {
-			p->state = PTAB_EXITED;
-			p->exited_at = now;
-		}
-	}
+	ptab_maybe_exited(pt, p, now);
 	pthread_mutex_unlock(&pt->lock);
 }
 
@@ -655,6 +908,9 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 	for (p = pt->head; p != NULL; p = p->next) {
 		if (p->state == PTAB_STALE)
 			continue;
+		/* Figures in shared memory are read now: exact at this instant. */
+		if (p->watched)
+			ptab_read_regions(pt, p);
 		nviews++;
 		ngauges += p->ngauges;
 		nchars += strlen(p->comm) + strlen(p->exe) + 2;
@@ -704,6 +960,8 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 		v->connections = p->nconn;
 		v->exited = p->state == PTAB_EXITED;
 		v->exited_seconds = v->exited ? now - p->exited_at : 0;
+		v->exit = p->exit;
+		v->size_source = ptab_size_source_name(p->size_source);
 		v->age_seconds = now - p->created;
 		v->hello_stack_limit = p->hello_stack_limit;
 		v->samples = p->samples;

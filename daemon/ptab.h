@@ -8,6 +8,7 @@
 
 #include "procfs.h"
 #include "proto.h"
+#include "region.h"
 
 /*
  * A process is keyed by (pid, start time): the start time is read from
@@ -61,6 +62,51 @@ void ptab_set_limits(struct ptab *pt, const struct ptab_limits *lim);
 int ptab_conn_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
     const struct proto_hello *hello, double now, struct ptab_proc **out);
 
+/*
+ * A process handed over a shared region (REGISTER): a read-only mapping of
+ * `len` bytes at `base`, checked by region_check() into *hdr. comm and exe
+ * were read from /proc by the caller. Finds or creates the entry of `key`
+ * as ptab_conn_open() does (and revives an exited one), and takes the
+ * mapping (unmapped when it is replaced, when the process has exited and
+ * its final figures are read, or with the entry):
+ *  - a region of the same agent kind and instance replaces the one held
+ *    when its generation is higher (the agent moved its figures);
+ *  - one of another instance is a new program image (exec): the old
+ *    image's counters are kept as the entry's base so they never go down,
+ *    or, when the command changed, retired under the old command.
+ * The caller watches the process (its pidfd) and calls ptab_proc_exited()
+ * once; `*watch_new` says whether this call started the entry's life (so a
+ * watch is needed) or the entry already has one.
+ * Returns 0 and *out; -EALREADY when an older or equal generation came (the
+ * caller unmaps it); -ENOSPC when refused (table full); -ENOMEM.
+ */
+int ptab_region_open(struct ptab *pt, const struct ptab_key *key, uid_t uid,
+    const char *comm, const char *exe, void *base, uint64_t len,
+    const struct region_hdr *hdr, double now, struct ptab_proc **out, int *watch_new);
+
+/* How a process ended, as far as the daemon could tell. */
+struct ptab_exit {
+	int known;                      /* 0: unknown */
+	int code;                       /* exit status, when exited normally */
+	int signal;                     /* the signal that killed it, or 0 */
+};
+
+/*
+ * The watched process is gone (its pidfd said so): its final figures are
+ * read from its regions, which are then unmapped, and it turns exited (once
+ * no legacy connection is open either). Exactly once per watch.
+ */
+void ptab_proc_exited(struct ptab *pt, struct ptab_proc *p, const struct ptab_exit *how,
+    double now);
+
+/* The start time the entry was keyed with, and its pid (for the caller's
+ * /proc reads when it exits). */
+void ptab_proc_key(const struct ptab_proc *p, struct ptab_key *out);
+
+/* Once a second: reads every live region into its entry's figures and adds
+ * a history point for each. */
+void ptab_tick(struct ptab *pt, double now);
+
 /* Stores a SAMPLE that arrived at `now` from a connection of agent kind
  * `agent` into its entry: each section present replaces that section's
  * figures; the thread count comes from the C agent when one reports. */
@@ -108,6 +154,9 @@ struct ptab_view {
 	unsigned connections;           /* open now */
 	int exited;
 	double exited_seconds;          /* since it exited; 0 while live */
+	struct ptab_exit exit;          /* how, once exited */
+	const char *size_source;        /* how the C agent sizes blocks ("glibc_header",
+	                                   "usable", "requested"); NULL: no C agent */
 	double age_seconds;             /* since the entry was created */
 	uint64_t hello_stack_limit;     /* from the last HELLO */
 	uint64_t samples;               /* SAMPLEs received */

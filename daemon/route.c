@@ -1,12 +1,40 @@
 /* route.c: the HTTP router: request path to endpoint and pid. */
 #include "route.h"
 
+#include <ctype.h>
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "page.h"
 
 #define API_PROCESSES "/api/v1/processes"
+
+size_t route_unescape(char *s)
+{
+	char *w = s;
+
+	for (const char *r = s; *r != '\0'; ) {
+		char hex[3] = { 0 };
+		unsigned long v = 0;
+
+		if (r[0] == '%' && isxdigit((unsigned char)r[1]) && isxdigit((unsigned char)r[2])) {
+			hex[0] = r[1];
+			hex[1] = r[2];
+			v = strtoul(hex, NULL, 16);
+		}
+		/* %00 stays as written: decoded, it would end the path early
+		 * and "/api/v1/processes/1%00junk" would be served as pid 1. */
+		if (v == 0) {
+			*w++ = *r++;
+			continue;
+		}
+		*w++ = (char)v;
+		r += 3;
+	}
+	*w = '\0';
+	return (size_t)(w - s);
+}
 
 int route_parse_pid(const char *s, size_t len, pid_t *out)
 {

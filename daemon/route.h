@@ -2,6 +2,7 @@
 #ifndef MEMPROBE_ROUTE_H
 #define MEMPROBE_ROUTE_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 enum route {
@@ -23,6 +24,16 @@ enum route {
  * answer is 400, not 404.
  */
 enum route route_match(const char *url, pid_t *pid, int *pid_ok);
+
+/*
+ * Decodes the %HH escapes of a request path (or query argument) in place,
+ * as libmicrohttpd's default does, except %00: that stays as written, so a
+ * decoded path holds no NUL before its end and a {pid} segment such as
+ * "1%00junk" is refused as a bad pid instead of being cut to "1". A '%'
+ * not followed by two hex digits stays too. Returns the new length
+ * (strlen(s)). For MHD_OPTION_UNESCAPE_CALLBACK.
+ */
+size_t route_unescape(char *s);
 
 /* Parses a pid as above. Returns 0 or -EINVAL. */
 int route_parse_pid(const char *s, size_t len, pid_t *out);

@@ -182,6 +182,8 @@ int sysd_listen(struct sysd_sockets *out, char *err, size_t errsize)
 	int n, r = 0;
 
 	out->agent = out->http = -1;
+	out->stored = NULL;
+	out->nstored = 0;
 	n = sysd_passed(&names);
 	if (n < 0) {
 		snprintf(err, errsize, "socket activation: LISTEN_PID, LISTEN_FDS or LISTEN_FDNAMES "
@@ -193,6 +195,18 @@ int sysd_listen(struct sysd_sockets *out, char *err, size_t errsize)
 		enum sysd_use got = sysd_classify(fd, what, sizeof(what)), want;
 
 		log_escape(names[i], esc, sizeof(esc));
+		if (strncmp(names[i], "mp-", 3) == 0) {
+			/* A region kept in systemd's store for a restart. */
+			if (out->stored == NULL)
+				out->stored = calloc((size_t)n, sizeof(*out->stored));
+			if (out->stored == NULL) {
+				close(fd);
+				continue;
+			}
+			snprintf(out->stored[out->nstored].name, FDSTORE_NAME_MAX, "%s", names[i]);
+			out->stored[out->nstored++].fd = fd;
+			continue;
+		}
 		if (strcmp(names[i], "agent") == 0) {
 			want = SYSD_AGENT;
 		} else if (strcmp(names[i], "http") == 0) {
@@ -231,9 +245,12 @@ int sysd_listen(struct sysd_sockets *out, char *err, size_t errsize)
 		for (int i = 0; i < n; i++)
 			close(SYSD_FDS_START + i);
 		out->agent = out->http = -1;
+		free(out->stored);
+		out->stored = NULL;
+		out->nstored = 0;
 		return r;
 	}
-	return n;
+	return n - (int)out->nstored;
 }
 
 /* The first failure to notify is logged; the next ones would say the

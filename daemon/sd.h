@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "fdstore.h"
+
 /*
  * The prefix is sysd_, not sd_: sd_ is libsystemd's.
  *
@@ -21,6 +23,11 @@
 struct sysd_sockets {
 	int agent;      /* AF_UNIX SOCK_SEQPACKET: the agent socket */
 	int http;       /* AF_INET or AF_INET6 SOCK_STREAM: HTTP */
+	/* What systemd's descriptor store kept for us: descriptors named
+	 * "mp-..." (fdstore.h). A new array; the caller takes each fd and
+	 * free()s it. */
+	struct fdstore_item *stored;
+	size_t nstored;
 };
 
 /*
@@ -30,6 +37,8 @@ struct sysd_sockets {
  * SOCK_SEQPACKET socket, one named "http" a listening AF_INET/AF_INET6
  * SOCK_STREAM socket; one of another name (a socket unit without
  * FileDescriptorName=) is taken by its type when that use is still free.
+ * Descriptors named "mp-..." are regions from systemd's descriptor store,
+ * returned in out->stored.
  * Anything else is an error: a descriptor of the wrong type, two of one use,
  * one that fits neither. Returns the number of sockets taken (0: not
  * socket-activated) with the caller owning them, or a negative errno with

@@ -48,4 +48,28 @@ static int harness_failed_tests;
 
 #define HARNESS_EXIT() (harness_failed_tests ? EXIT_FAILURE : EXIT_SUCCESS)
 
+/* Saves the n environment variables names[] into saved[] (copies, NULL
+ * for unset) and unsets them, for a test that sets its own. */
+static inline void harness_env_clear(const char *const names[], char *saved[], int n)
+{
+	for (int i = 0; i < n; i++) {
+		const char *v = getenv(names[i]);
+
+		saved[i] = v != NULL ? strdup(v) : NULL;
+		unsetenv(names[i]);
+	}
+}
+
+/* Puts back what harness_env_clear() saved, and frees it. */
+static inline void harness_env_restore(const char *const names[], char *saved[], int n)
+{
+	for (int i = 0; i < n; i++) {
+		if (saved[i] != NULL)
+			setenv(names[i], saved[i], 1);
+		else
+			unsetenv(names[i]);
+		free(saved[i]);
+	}
+}
+
 #endif

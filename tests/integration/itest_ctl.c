@@ -402,7 +402,10 @@ static void ctl_exit_codes(void)
 
 	/* 2: usage errors, each one line. */
 	{
-		char *const cases[][6] = {
+		/* Longer than the 107 bytes of a socket path. */
+		char lsock[] = "/tmp/" "0123456789012345678901234567890123456789"
+		    "0123456789012345678901234567890123456789" "0123456789012345678901234567890";
+		char *const cases[][8] = {
 			{ "--url", d.url, NULL },                       /* no command */
 			{ "--url", d.url, "frobnicate", NULL },
 			{ "--url", d.url, "ps", "--sort", "size", NULL },
@@ -412,6 +415,7 @@ static void ctl_exit_codes(void)
 			{ "--url", d.url, "show", "1", "2", NULL },
 			{ "--url", d.url, "watch", "--interval", "0", NULL },
 			{ "--url", d.url, "run", NULL },
+			{ "--url", d.url, "run", "--socket", lsock, "--", "/bin/true", NULL },
 		};
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {

@@ -12,6 +12,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <stdint.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -106,17 +107,6 @@ static int send_gauge(int fd, const char *name, double v)
 
 	snprintf(g.name, sizeof(g.name), "%s", name);
 	return send_msg(fd, buf, proto_encode_gauge(buf, &g));
-}
-
-/* Whether the peer closed fd within timeout_ms. */
-static int peer_closed(int fd, int timeout_ms)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
-	char c;
-
-	if (poll(&pfd, 1, timeout_ms) <= 0)
-		return 0;
-	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
 }
 
 /* ---- waiting on /metrics ---- */
@@ -218,7 +208,7 @@ static void spoofed_pid(void)
 	CHECK(wait_metric(d.url, REJECTED, "reason", "credentials", 3, 3));
 	/* The parent's figures did not move and its connection still works. */
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 1111);
-	CHECK(!peer_closed(fd, 0));
+	CHECK(!it_peer_closed(fd, 0));
 	REQUIRE(send_heap(fd, 2222) == 0);
 	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 2222, 2222));
 	CHECK(metric_now(d.url, "memprobe_process_info", "comm", "forger") == -1);
@@ -239,7 +229,7 @@ static void spoofed_pid(void)
 	}
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 2222);
-	CHECK(!peer_closed(fd, 0));
+	CHECK(!it_peer_closed(fd, 0));
 out:
 	if (fd >= 0)
 		close(fd);
@@ -272,7 +262,8 @@ static void merge_connections(void)
 	CHECK(it_json_num(e, "connections", &v) && v == 2);
 	agents = json_object_get(e, "agents");
 	CHECK(json_array_size(agents) == 2);
-	CHECK_STR(json_string_value(json_object_get(e, "comm")), "itest_merge");
+	/* The name is the kernel's (this program's), never what HELLO said. */
+	CHECK_STR(json_string_value(json_object_get(e, "comm")), "integration");
 	CHECK(it_json_num(e, "python.allocated_blocks", &v) && v == 777);
 	CHECK(it_json_num(e, "heap.live_bytes", &v) && v == 5555);
 	json_decref(e);
@@ -339,8 +330,11 @@ static pid_t start_child_agent(const char *sock, const char *comm, uint64_t live
 	pid = fork();
 	if (pid == 0) {
 		char c;
-		int fd = it_seqpacket_connect(sock);
+		int fd;
 
+		/* The daemon names a process by what the kernel says. */
+		prctl(PR_SET_NAME, comm);
+		fd = it_seqpacket_connect(sock);
 		close(p[1]);
 		if (fd >= 0 && send_hello(fd, PROTO_AGENT_C, comm) == 0)
 			send_heap(fd, live);
@@ -354,8 +348,9 @@ static pid_t start_child_agent(const char *sock, const char *comm, uint64_t live
 
 static void limits(void)
 {
+	/* The idle connections below must outlive any wait: no HELLO timeout. */
 	char *extra[] = { "--max-processes", "1", "--max-gauges", "1", "--max-connections", "3",
-		"--max-message-rate", "5", NULL };
+		"--max-message-rate", "5", "--hello-timeout", "3600", NULL };
 	struct it_daemon d;
 	char pid[16];
 	int fd = -1, f2 = -1, f3 = -1, f4 = -1, in1 = -1, st;
@@ -370,7 +365,7 @@ static void limits(void)
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_second") == 0);
-	CHECK(peer_closed(fd, IT_TIMEOUT_MS));
+	CHECK(it_peer_closed(fd, IT_TIMEOUT_MS));
 	close(fd);
 	fd = -1;
 	CHECK(wait_metric(d.url, "memprobe_daemon_processes_refused_total", NULL, NULL, 1, 1));
@@ -384,7 +379,7 @@ static void limits(void)
 	REQUIRE(wait_metric(d.url, "memprobe_daemon_connections_accepted_total", NULL, NULL, 4, 4));
 	f4 = it_seqpacket_connect(d.sock);
 	REQUIRE(f4 >= 0);               /* the kernel accepts; the daemon closes */
-	CHECK(peer_closed(f4, IT_TIMEOUT_MS));
+	CHECK(it_peer_closed(f4, IT_TIMEOUT_MS));
 	CHECK(wait_metric(d.url, "memprobe_daemon_connections_refused_total", NULL, NULL, 1, 1));
 	close(f2);
 	close(f3);
@@ -411,7 +406,7 @@ static void limits(void)
 	for (int i = 0; i < 40; i++)
 		send_heap(fd, 300);
 	CHECK(wait_metric(d.url, REJECTED, "reason", "rate", 1, 40));
-	CHECK(!peer_closed(fd, 0));
+	CHECK(!it_peer_closed(fd, 0));
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 300, 300));
 out:
@@ -532,9 +527,10 @@ static void sighup_reload(void)
 	CHECK(it_wait_log(d.log, "takes effect at the next start"));
 	/* --exited-ttl 60 on the command line wins over the file's 5. */
 	CHECK(!it_file_has(d.log, "exited_ttl changed"));
-	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "comm", "itest_hup", 3000, 3000));
+	/* Names come from /proc: this program's, whatever HELLO said. */
+	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "comm", "integration", 3000, 3000));
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
-	CHECK(metric_now(d.url, "memprobe_processes", "comm", "itest_hup") == 1);
+	CHECK(metric_now(d.url, "memprobe_processes", "comm", "integration") == 1);
 	{
 		struct stat st;
 
@@ -546,7 +542,7 @@ static void sighup_reload(void)
 	snprintf(want, sizeof(want), "%s:3: max_gauges: invalid value \"many\"", conf);
 	CHECK(it_wait_log(d.log, want));
 	CHECK(it_wait_log(d.log, "configuration unchanged"));
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "comm", "itest_hup") == 3000);
+	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "comm", "integration") == 3000);
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 out:
 	if (fd >= 0)
@@ -671,7 +667,7 @@ static void slow_client(void)
 		it_http_free(&r);
 	}
 	/* The silent one is closed after --web.timeout. */
-	CHECK(peer_closed(s[2], IT_TIMEOUT_MS));
+	CHECK(it_peer_closed(s[2], IT_TIMEOUT_MS));
 
 	/*
 	 * Slowloris: as many connections from one address as it may hold,
@@ -700,7 +696,7 @@ static void slow_client(void)
 		}
 	}
 	for (int i = 0; i < SLOW_PER_IP; i++)
-		CHECK(!peer_closed(slow[i], 0));
+		CHECK(!it_peer_closed(slow[i], 0));
 	/* Gone: the address is served again. */
 	for (int i = 0; i < SLOW_PER_IP; i++) {
 		close(slow[i]);

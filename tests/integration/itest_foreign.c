@@ -30,29 +30,26 @@ static struct allocator allocators[] = {
 	{ "glibc", "", "glibc_header" },
 	{ "jemalloc", "/usr/lib/x86_64-linux-gnu/libjemalloc.so.2", "usable" },
 	{ "tcmalloc", "/usr/lib/x86_64-linux-gnu/libtcmalloc_minimal.so.4", "usable" },
-	{ "bump", "", "side_table" },
+	{ "bump", "", "requested" },
 };
 #define NALLOC (sizeof(allocators) / sizeof(allocators[0]))
 
 /*
  * Runs argv (argv[0] absolute) to its end with LD_PRELOAD set to the agent
- * (when agent) followed by lib (when not empty), MEMPROBE_DEBUG=1 and extra
- * (NAME=VALUE, or NULL), stdout in out, stderr in err. Returns the wait status, or -1 when it could not
+ * (when agent) followed by lib (when not empty), MEMPROBE_DEBUG=1, stdout
+ * in out, stderr in err. Returns the wait status, or -1 when it could not
  * start or did not end within RUN_TIMEOUT_MS (it is killed).
  */
-static int run(char *const argv[], int agent, const char *lib, const char *extra, char *out,
-    char *err, size_t size)
+static int run(char *const argv[], int agent, const char *lib, char *out, char *err,
+    size_t size)
 {
-	char preload[2 * PATH_MAX + 32], errpath[PATH_MAX], dir[64] = "", more[128];
+	char preload[2 * PATH_MAX + 32], errpath[PATH_MAX], dir[64] = "";
 	char *env[] = { preload, "MEMPROBE_DEBUG=1", "MEMPROBE_SOCKET=/nonexistent/agent.sock",
-		more, NULL };
+		NULL };
 	struct it_proc p;
 	int status = -1;
 
 	out[0] = err[0] = '\0';
-	snprintf(more, sizeof(more), "%s", extra != NULL ? extra : "");
-	if (extra == NULL)
-		env[3] = NULL;
 	if (it_tmpdir(dir, sizeof(dir)) < 0)
 		return -1;
 	snprintf(errpath, sizeof(errpath), "%s/stderr", dir);
@@ -100,7 +97,7 @@ static void mmap_from_signal_handlers(void)
 	int st;
 
 	snprintf(bin, sizeof(bin), "%s/mmap_signal", progs);
-	st = run(argv, 1, "", NULL, out, err, sizeof(out));
+	st = run(argv, 1, "", out, err, sizeof(out));
 	check_ok("mmap_signal", st, out, err);
 }
 
@@ -113,11 +110,8 @@ static void stack_foreign_stacks(void)
 	int st;
 
 	snprintf(bin, sizeof(bin), "%s/foreign_stack", progs);
-	st = run(argv, 1, "", NULL, out, err, sizeof(out));
+	st = run(argv, 1, "", out, err, sizeof(out));
 	check_ok("foreign_stack", st, out, err);
-	/* The sampler reads the interrupted stack pointer: the same rule. */
-	st = run(argv, 1, "", "MEMPROBE_STACK_SAMPLE_HZ=10000", out, err, sizeof(out));
-	check_ok("foreign_stack, sampling", st, out, err);
 }
 
 /* Whether allocator a can be tested here; says so on stderr if not. */
@@ -162,8 +156,8 @@ static void allocator_edge_cases(void)
 		if (!installed(a))
 			continue;
 		argv[1] = cases;
-		st0 = run(argv, 0, a->path, NULL, plain, err, sizeof(plain));
-		st1 = run(argv, 1, a->path, NULL, with, err, sizeof(with));
+		st0 = run(argv, 0, a->path, plain, err, sizeof(plain));
+		st1 = run(argv, 1, a->path, with, err, sizeof(with));
 		if (!exited_ok(st0) || !exited_ok(st1)) {
 			fprintf(stderr, "  %s: cases: status 0x%x without the agent, 0x%x with\n%.2000s\n",
 			    a->name, st0, st1, err);
@@ -180,7 +174,7 @@ static void allocator_edge_cases(void)
 			CHECK(0);
 		}
 		argv[1] = figures;
-		st1 = run(argv, 1, a->path, NULL, with, err, sizeof(with));
+		st1 = run(argv, 1, a->path, with, err, sizeof(with));
 		check_ok(a->name, st1, with, err);
 	}
 }
@@ -202,8 +196,8 @@ static void allocator_workloads(void)
 			continue;
 		for (size_t i = 0; i < sizeof(cmds) / sizeof(cmds[0]); i++) {
 			char *argv[] = { sh, c, cmds[i], NULL };
-			int st0 = run(argv, 0, allocators[k].path, NULL, plain, err, sizeof(plain));
-			int st1 = run(argv, 1, allocators[k].path, NULL, with, err, sizeof(with));
+			int st0 = run(argv, 0, allocators[k].path, plain, err, sizeof(plain));
+			int st1 = run(argv, 1, allocators[k].path, with, err, sizeof(with));
 
 			if (!exited_ok(st0) || !exited_ok(st1) || strcmp(plain, with) != 0 ||
 			    plain[0] == '\0') {

@@ -248,7 +248,8 @@ static char python_workload[] =
 	"r = subprocess.run([sys.executable, '-c', 'import sys; print(sum(range(10**5))); sys.exit(4)'],\n"
 	"                   capture_output=True, text=True)\n"
 	"print('child', r.returncode, r.stdout.strip())\n"
-	"r = subprocess.run('echo hello | tr a-z A-Z', shell=True, capture_output=True, text=True)\n"
+	"r = subprocess.run('{ sleep 0.3; echo hello; } | tr a-z A-Z', shell=True, capture_output=True,\n"
+	"                   text=True)\n"
 	"print('shell', r.returncode, r.stdout.strip())\n"
 	"pool = mp.get_context('fork').Pool(2)\n"
 	"print('pool', sum(pool.map(abs, range(-3000, 3000))))\n"
@@ -257,7 +258,9 @@ static char python_workload[] =
 	"sys.stdout.flush()\n"
 	"sys.exit(3)\n";
 
-/* python3: threads, a child interpreter, a shell pipeline, a fork pool. */
+/* python3: threads, a child interpreter, a shell pipeline, a fork pool.
+ * tr waits for its input a while: the daemon names a process from /proc,
+ * so one gone before it could look is "?" (README, Troubleshooting). */
 static void transparent_python(void)
 {
 	struct it_daemon d = { 0 };
@@ -489,7 +492,7 @@ out:
 static const char *const required_syms[] = {
 	"malloc", "free", "calloc", "realloc", "reallocarray", "posix_memalign",
 	"aligned_alloc", "memalign", "valloc", "pvalloc", "malloc_usable_size",
-	"_exit", "_Exit", "memprobe_snapshot", "memprobe_flush", "memprobe_gauge_set",
+	"_exit", "_Exit", "exit", "quick_exit", "memprobe_snapshot", "memprobe_flush", "memprobe_gauge_set",
 };
 static const char *const optional_syms[] = {
 	"mmap", "mmap64", "munmap", "mremap", "pthread_create",

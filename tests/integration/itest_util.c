@@ -263,6 +263,16 @@ int it_seqpacket_connect(const char *path)
 	return fd;
 }
 
+int it_peer_closed(int fd, int timeout_ms)
+{
+	struct pollfd pfd = { .fd = fd, .events = POLLIN | POLLRDHUP };
+	char c;
+
+	if (poll(&pfd, 1, timeout_ms) <= 0)
+		return 0;
+	return recv(fd, &c, 1, MSG_DONTWAIT) <= 0;
+}
+
 int it_free_port(void)
 {
 	struct sockaddr_in sin;
@@ -1055,6 +1065,92 @@ int it_json_num(json_t *obj, const char *path, double *out)
 		return 0;
 	*out = json_number_value(obj);
 	return 1;
+}
+
+struct api_num_wait {
+	const char *url;
+	long pid;
+	const char *path;
+	double lo;
+	double last;            /* -1: not seen */
+};
+
+static int api_num_reached(void *arg)
+{
+	struct api_num_wait *w = arg;
+	json_t *e = it_api_process(w->url, w->pid);
+	double v;
+
+	if (e != NULL && it_json_num(e, w->path, &v))
+		w->last = v;
+	json_decref(e);
+	return w->last >= w->lo;
+}
+
+int it_wait_api_num(const char *base_url, long pid, const char *path, double lo)
+{
+	struct api_num_wait w = { base_url, pid, path, lo, -1 };
+
+	if (it_wait_until(api_num_reached, &w, IT_TIMEOUT_MS))
+		return 1;
+	fprintf(stderr, "  /api/v1/processes pid %ld: %s last %g (-1: never there), want >= %g\n",
+	    pid, path, w.last, lo);
+	return 0;
+}
+
+struct label_wait {
+	const char *url;
+	const char *name;
+	const char *label, *value;
+	double lo, hi;
+	double last;            /* -1: not there */
+};
+
+static int label_in_range(void *arg)
+{
+	struct label_wait *w = arg;
+	struct it_http r;
+	double v;
+
+	w->last = -1;
+	if (it_get(w->url, "/metrics", &r) == 0 && r.status == 200 &&
+	    it_metric(r.body, w->name, w->label, w->value, &v))
+		w->last = v;
+	it_http_free(&r);
+	return w->last >= w->lo && w->last <= w->hi;
+}
+
+double it_metric_now(const char *base_url, const char *name, const char *label,
+    const char *value)
+{
+	struct label_wait w = { base_url, name, label, value, 0, 0, -1 };
+
+	label_in_range(&w);
+	return w.last;
+}
+
+int it_wait_metric_label(const char *base_url, const char *name, const char *label,
+    const char *value, double lo, double hi)
+{
+	struct label_wait w = { base_url, name, label, value, lo, hi, -1 };
+
+	if (it_wait_until(label_in_range, &w, IT_TIMEOUT_MS))
+		return 1;
+	fprintf(stderr, "  %s{%s=\"%s\"}: last %g, want [%g, %g]\n", name,
+	    label ? label : "", value ? value : "", w.last, lo, hi);
+	return 0;
+}
+
+int it_is_json_error(const struct it_http *r)
+{
+	char ctype[128];
+	json_t *root = json_loadb(r->body, r->len, 0, NULL);
+	int ok = json_is_object(root) && json_is_string(json_object_get(root, "error")) &&
+	    it_http_header(r, "Content-Type", ctype, sizeof(ctype)) &&
+	    strncmp(ctype, "application/json", 16) == 0;
+
+	json_decref(root);
+	return ok;
 }
 
 uint64_t it_self_start_time(void)

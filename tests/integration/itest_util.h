@@ -85,6 +85,10 @@ int it_unix_addr(struct sockaddr_un *sun, const char *path);
  * the descriptor, or -errno. */
 int it_seqpacket_connect(const char *path);
 
+/* Whether the peer closed the connection fd within timeout_ms (what it
+ * sent before closing is consumed, a byte at a time). */
+int it_peer_closed(int fd, int timeout_ms);
+
 /* Returns a TCP port on 127.0.0.1 that was free a moment ago, or -errno. */
 int it_free_port(void);
 
@@ -296,6 +300,31 @@ struct json_t *it_api_process(const char *base_url, long pid);
  * a number. */
 int it_json_num(struct json_t *obj, const char *path, double *out);
 
+/*
+ * Polls the /api/v1/processes entry of pid until the number at `path` (as
+ * it_json_num()) is at least lo. Returns 1 if it was; 0 after IT_TIMEOUT_MS,
+ * having printed the last value (or its absence) on stderr.
+ */
+int it_wait_api_num(const char *base_url, long pid, const char *path, double lo);
+
+/*
+ * The value of metric name{label="value"} (any sample when label is NULL)
+ * in a scrape of base_url/metrics now, or -1 when it is not there.
+ */
+double it_metric_now(const char *base_url, const char *name, const char *label,
+    const char *value);
+
+/*
+ * Polls base_url/metrics until name{label="value"} is within [lo, hi].
+ * Returns 1 if it was; 0 after IT_TIMEOUT_MS, having printed the last value.
+ */
+int it_wait_metric_label(const char *base_url, const char *name, const char *label,
+    const char *value, double lo, double hi);
+
+/* The body of r is a JSON object {"error": "..."} and r's Content-Type
+ * is application/json. */
+int it_is_json_error(const struct it_http *r);
+
 /* Checks that must hold for the rest of a test to make sense: a failed one
  * counts like CHECK and jumps to the test's `out:` label. Used only in files
  * that include harness.h. */
@@ -323,6 +352,7 @@ int itest_page_run(void);        /* itest_page.c */
 int itest_systemd_run(void);     /* itest_systemd.c */
 int itest_faults_run(void);      /* itest_faults.c */
 int itest_webconf_run(void);     /* itest_webconf.c */
+int itest_hostile_run(void);     /* itest_hostile.c */
 int itest_foreign_run(void);     /* itest_foreign.c */
 
 #endif

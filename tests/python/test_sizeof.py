@@ -4,19 +4,10 @@ import sys
 import types
 
 import memprobe
+from harness import check, finish
 from memprobe import deep_sizeof
 
 size = sys.getsizeof
-failed = 0
-
-
-def check(name, got, want):
-    global failed
-    if got == want:
-        print("PASS", name)
-    else:
-        failed += 1
-        print("FAIL", name, "got", got, "want", want)
 
 
 def tuple_of_ints():
@@ -96,4 +87,4 @@ check("public_api", sorted(n for n in ("start", "stop", "deep_sizeof", "watch",
                                         "unwatch", "gauge_set") if hasattr(memprobe, n)),
       ["deep_sizeof", "gauge_set", "start", "stop", "unwatch", "watch"])
 
-sys.exit(1 if failed else 0)
+finish()

@@ -68,43 +68,34 @@ static void test_defaults(void)
 	conf_free(&c);
 }
 
+/* conf_init() takes memprobed's default socket from the shared rule
+ * (sockpath_listen, tested in test_sockpath.c) on the real environment. */
 static void test_default_socket(void)
 {
-	char buf[256];
-	char *saved = getenv("XDG_RUNTIME_DIR") ? strdup(getenv("XDG_RUNTIME_DIR")) : NULL;
-	char *saved_rt = getenv("RUNTIME_DIRECTORY") ? strdup(getenv("RUNTIME_DIRECTORY")) : NULL;
-	char want[256];
+	static const char *const names[] = { "MEMPROBE_SOCKET", "XDG_RUNTIME_DIR", "RUNTIME_DIRECTORY" };
+	char *saved[3], lng[200];
+	struct conf c;
 
-	/* systemd's RuntimeDirectory= wins, the first of several. */
+	harness_env_clear(names, saved, 3);
+	/* systemd's RuntimeDirectory= wins over the user's own socket. */
 	setenv("RUNTIME_DIRECTORY", "/run/memprobe-unit", 1);
-	conf_default_socket(buf, sizeof(buf));
-	CHECK_STR(buf, "/run/memprobe-unit/agent.sock");
-	setenv("RUNTIME_DIRECTORY", "/run/a:/run/b", 1);
-	conf_default_socket(buf, sizeof(buf));
-	CHECK_STR(buf, "/run/a/agent.sock");
-	unsetenv("RUNTIME_DIRECTORY");
-
-	setenv("XDG_RUNTIME_DIR", "/run/user/4242", 1);
-	conf_default_socket(buf, sizeof(buf));
-	if (geteuid() == 0) {
-		CHECK_STR(buf, "/run/memprobe/agent.sock");
-	} else {
-		CHECK_STR(buf, "/run/user/4242/memprobe/agent.sock");
-		unsetenv("XDG_RUNTIME_DIR");
-		conf_default_socket(buf, sizeof(buf));
-		snprintf(want, sizeof(want), "/tmp/memprobe-%u/agent.sock", (unsigned)getuid());
-		CHECK_STR(buf, want);
-	}
-	if (saved != NULL) {
-		setenv("XDG_RUNTIME_DIR", saved, 1);
-		free(saved);
-	} else {
-		unsetenv("XDG_RUNTIME_DIR");
-	}
-	if (saved_rt != NULL) {
-		setenv("RUNTIME_DIRECTORY", saved_rt, 1);
-		free(saved_rt);
-	}
+	CHECK(conf_init(&c) == 0);
+	CHECK_STR(c.agent_socket, "/run/memprobe-unit/agent.sock");
+	conf_free(&c);
+	/* MEMPROBE_SOCKET wins over both: daemon and agents agree on it. */
+	setenv("MEMPROBE_SOCKET", "/tmp/mine.sock", 1);
+	CHECK(conf_init(&c) == 0);
+	CHECK_STR(c.agent_socket, "/tmp/mine.sock");
+	conf_free(&c);
+	/* One too long for a socket is kept, for binding it to say so. */
+	memset(lng, 'a', sizeof(lng));
+	lng[0] = '/';
+	lng[sizeof(lng) - 1] = '\0';
+	setenv("MEMPROBE_SOCKET", lng, 1);
+	CHECK(conf_init(&c) == 0);
+	CHECK_STR(c.agent_socket, lng);
+	conf_free(&c);
+	harness_env_restore(names, saved, 3);
 }
 
 static void test_good_file(void)
@@ -369,6 +360,31 @@ static void test_new_keys(void)
 	conf_free(&c);
 }
 
+static void test_pending_keys(void)
+{
+	struct conf c;
+	char err[CONF_ERR_MAX];
+
+	CHECK(conf_init(&c) == 0);
+	CHECK_U64(c.max_pending_per_uid, ==, 64);
+	CHECK_U64(c.hello_timeout, ==, 5);
+	CHECK(conf_set(&c, "max_pending_per_uid", "1", err) == 0);
+	CHECK_U64(c.max_pending_per_uid, ==, 1);
+	CHECK(conf_set(&c, "max_pending_per_uid", "0", err) == -EINVAL);
+	CHECK(conf_set(&c, "hello_timeout", "0", err) == -EINVAL);
+	CHECK(conf_set(&c, "hello_timeout", "3601", err) == -EINVAL);
+	CHECK(strstr(err, "from 1 to 3600") != NULL);
+	CHECK(conf_set(&c, "hello_timeout", "1", err) == 0);
+	CHECK_U64(c.hello_timeout, ==, 1);
+	CHECK_STR(conf_key_for_flag("max-pending-per-uid"), "max_pending_per_uid");
+	CHECK_STR(conf_key_for_flag("hello-timeout"), "hello_timeout");
+	for (size_t i = 0; i < conf_nkeys(); i++)
+		if (strcmp(conf_key_name(i), "max_pending_per_uid") == 0 ||
+		    strcmp(conf_key_name(i), "hello_timeout") == 0)
+			CHECK(conf_key_live(i));
+	conf_free(&c);
+}
+
 static void cleanup(void)
 {
 	char cmd[300];
@@ -398,6 +414,7 @@ int main(void)
 	RUN_TEST(test_log_levels);
 	RUN_TEST(test_shipped_conf);
 	RUN_TEST(test_new_keys);
+	RUN_TEST(test_pending_keys);
 	cleanup();
 	return HARNESS_EXIT();
 }

@@ -14,10 +14,12 @@ and the agent reconnects quietly.
 
 import atexit
 import os
+import sys
 import threading
 
-from . import _proto
-from ._agent import Agent, default_socket
+from . import _proto, _sockpath
+from ._agent import Agent
+from ._sockpath import default_socket
 from ._sizeof import SHARED_TYPES, deep_sizeof
 
 __all__ = ["start", "stop", "deep_sizeof", "watch", "unwatch", "gauge_set",
@@ -32,16 +34,20 @@ _fork_hook_installed = False
 def start(socket=None, interval=1.0, exact_depth=False):
     """Starts reporting (idempotent: a second call returns the running agent).
 
-    socket: the agent socket; default MEMPROBE_SOCKET, else
-    $XDG_RUNTIME_DIR/memprobe/agent.sock if a daemon listens there, else
-    /run/memprobe/agent.sock.
+    socket: the agent socket; default MEMPROBE_SOCKET, else (as a user
+    other than root) the user's own memprobed socket when one is there,
+    $XDG_RUNTIME_DIR/memprobe/agent.sock or, without XDG_RUNTIME_DIR,
+    /tmp/memprobe-UID/agent.sock; else /run/memprobe/agent.sock. The same
+    rule as the C agent (memprobe/_sockpath.py), asked again at each
+    connection when neither socket nor MEMPROBE_SOCKET is given.
     interval: seconds between samples (0.01 to 3600).
     exact_depth: also install a profile hook (sys.setprofile for this thread,
     threading.setprofile for threads started later) that records the exact
     deepest stack, even of a recursion that lasts microseconds. It costs
     every Python call; see BENCHMARKS.md. Without it the depth is sampled
     once per interval, plus the depth of any uncaught RecursionError.
-    Returns True if reporting is on.
+    Returns True if reporting is on; False, having said why on stderr,
+    when the socket path is longer than a socket address can hold.
     """
     global _agent, _fork_hook_installed
     interval = float(interval)
@@ -50,7 +56,12 @@ def start(socket=None, interval=1.0, exact_depth=False):
     with _lock:
         if _agent is not None:
             return True
-        _agent = Agent(socket or default_socket(), interval, bool(exact_depth))
+        path = socket or os.environ.get("MEMPROBE_SOCKET") or None
+        if path is not None and not _sockpath.fits(path):
+            sys.stderr.write("memprobe: %s is longer than a socket path can be; not reporting\n"
+                             % ("the socket" if socket else "MEMPROBE_SOCKET"))
+            return False
+        _agent = Agent(path, interval, bool(exact_depth))
         _agent.start()
         if not _fork_hook_installed:
             os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -5,33 +5,15 @@ import gc
 import os
 import resource
 import socket
-import stat
 import sys
 import threading
 import time
 
-from . import _proto
+from . import _proto, _sockpath
 from ._sizeof import deep_sizeof
 
 _BACKOFF_MIN = 0.1
 _BACKOFF_MAX = 2.0
-
-
-def default_socket():
-    """MEMPROBE_SOCKET, else the user's runtime directory if a daemon listens
-    there, else the system socket: the same rule as the C agent."""
-    path = os.environ.get("MEMPROBE_SOCKET")
-    if path:
-        return path
-    xdg = os.environ.get("XDG_RUNTIME_DIR")
-    if xdg and xdg.startswith("/"):
-        candidate = os.path.join(xdg, "memprobe", "agent.sock")
-        try:
-            if stat.S_ISSOCK(os.stat(candidate).st_mode):
-                return candidate
-        except OSError:
-            pass
-    return "/run/memprobe/agent.sock"
 
 
 def _start_time():
@@ -72,7 +54,8 @@ class Agent:
     what the exact-depth profile hook and the exception hooks record."""
 
     def __init__(self, path, interval, exact_depth):
-        self.path = path
+        self.path = path                  # None: the rule, at each connection
+        self.told_unreachable = False
         self.interval = interval
         self.exact_depth = exact_depth
         self.peak_depth = 0
@@ -147,12 +130,17 @@ class Agent:
         now = time.monotonic()
         if now < self.next_connect:
             return False
+        # Without MEMPROBE_SOCKET at start, the socket files as they are
+        # now, so that a memprobed started later is found.
+        path = self.path or _sockpath.connect_path(
+            None, os.environ.get("XDG_RUNTIME_DIR"), os.geteuid())
         s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
         s.setblocking(False)
         try:
-            s.connect(self.path)
-        except OSError:
+            s.connect(path)
+        except OSError as e:
             s.close()
+            self._tell_unreachable(path, e)
             self.next_connect = now + self.backoff
             self.backoff = min(self.backoff * 2, _BACKOFF_MAX)
             return False
@@ -163,6 +151,15 @@ class Agent:
         if not self._send_locked(_proto.hello(_comm(), exe or "", _start_time(), _stack_limit())):
             return False
         return True
+
+    def _tell_unreachable(self, path, e):
+        """With MEMPROBE_DEBUG=1, says once why the agent is not reporting."""
+        if self.told_unreachable or os.environ.get("MEMPROBE_DEBUG") != "1":
+            return
+        self.told_unreachable = True
+        code = errno.errorcode.get(e.errno, "errno %s" % e.errno)
+        sys.stderr.write("memprobe: not reporting: cannot connect to memprobed at %s: %s (%s); "
+                         "trying again quietly\n" % (path, code, os.strerror(e.errno or 0)))
 
     def _close_locked(self):
         if self.sock is not None:

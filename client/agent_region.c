@@ -1,0 +1,621 @@
+/* agent_region.c: the shared region: making it, replacing it, and handing it to memprobed. */
+#include "agent.h"
+#include "sockpath.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <time.h>
+#include <unistd.h>
+
+#ifndef MFD_CLOEXEC
+#define MFD_CLOEXEC 0x0001U
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS (1024 + 9)
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/*
+ * The region starts as private anonymous memory: counting needs no daemon.
+ * Registering makes a memfd, moves the figures into it and hands it over;
+ * so does every later registration (a daemon that appeared or restarted,
+ * a fork child, a region that filled), because once its descriptor is
+ * closed a memfd can never be named again. Moving is safe while other
+ * threads count (see agent_region_replace), so nothing stops for it.
+ *
+ * Every descriptor the agent opens is closed before the call that opened
+ * it returns: a connection, the memfd and a pidfd live for microseconds.
+ */
+struct region_hdr *agent_region_ptr;
+
+static struct {
+	int configured;                 /* the constructor read the environment */
+	char path[sizeof(((struct sockaddr_un *)0)->sun_path)];
+	int path_from_env;
+	int shared;                     /* the region is a memfd mapping */
+	int registered;                 /* a daemon took the current region */
+	dev_t dev;                      /* the socket file it was taken on */
+	ino_t ino;
+	_Atomic uint64_t next_maint_ms;
+	uint64_t done, failed;
+	int said_why;                   /* the reason for not reporting was said */
+	uint64_t start_time;
+	pid_t start_time_pid;
+	pthread_mutex_t gauge_lock;
+} rg = {
+	.gauge_lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static void *raw_mmap(void *addr, size_t len, int prot, int flags, int fd)
+{
+	long r = syscall(SYS_mmap, addr, len, prot, flags, fd, 0);
+
+	return r == -1 ? NULL : (void *)r;
+}
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	/* The coarse clock is read from the vDSO: no system call. */
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+static uint64_t random_u64(void)
+{
+	uint64_t v = 0;
+
+	if (syscall(SYS_getrandom, &v, sizeof(v), 1 /* GRND_NONBLOCK */) != (long)sizeof(v)) {
+		struct timespec ts;
+
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		v = ((uint64_t)ts.tv_nsec << 32) ^ (uint64_t)ts.tv_sec ^
+		    ((uint64_t)getpid() << 16) ^ (uint64_t)(uintptr_t)&v;
+	}
+	return v | 1;
+}
+
+/* Start time of this process in clock ticks since boot (stat field 22). */
+static uint64_t start_time(void)
+{
+	char buf[1024];
+	const char *p;
+	uint64_t v = 0;
+	ssize_t n;
+	int fd;
+
+	if (rg.start_time_pid == agent_pid && agent_pid != 0)
+		return rg.start_time;
+	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	p = strrchr(buf, ')');
+	if (p == NULL)
+		return 0;
+	/* Field 3 follows ") "; field 22 is 19 spaces further on. */
+	for (int field = 2; field < 22 && *p != '\0'; p++)
+		if (*p == ' ')
+			field++;
+	while (*p >= '0' && *p <= '9')
+		v = v * 10 + (uint64_t)(*p++ - '0');
+	rg.start_time = v;
+	rg.start_time_pid = agent_pid;
+	return v;
+}
+
+static void hdr_init(struct region_hdr *h, uint32_t nslots, uint64_t size)
+{
+	h->magic = REGION_MAGIC;
+	h->layout = REGION_LAYOUT;
+	h->agent = PROTO_AGENT_C;
+	h->size = size;
+	h->slot_off = REGION_SLOT_OFF;
+	h->slot_size = sizeof(agent_slot);
+	h->nslots = nslots;
+	h->stack_limit = agent_stack_limit;
+	h->size_source = agent_size_kind;
+}
+
+int agent_region_create(uint32_t nslots)
+{
+	uint64_t size = region_size_for(nslots);
+	struct region_hdr *h = raw_mmap(NULL, size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1);
+
+	if (h == NULL)
+		return -ENOMEM;
+	hdr_init(h, nslots, size);
+	h->instance = random_u64();
+	rg.shared = 0;
+	__atomic_store_n(&agent_region_ptr, h, __ATOMIC_RELEASE);
+	return 0;
+}
+
+/* A new memfd of `size` bytes, mapped shared and sealed. Returns the
+ * mapping and its descriptor in *fd, or NULL with -errno in *err. */
+static void *memfd_region(uint64_t size, int *fd, int *err)
+{
+	void *p;
+
+	*fd = (int)syscall(SYS_memfd_create, "memprobe", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (*fd < 0) {
+		*err = -errno;
+		return NULL;
+	}
+	if (ftruncate(*fd, (off_t)size) < 0 ||
+	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+	    (p = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd)) == NULL) {
+		*err = -errno;
+		close(*fd);
+		*fd = -1;
+		return NULL;
+	}
+	return p;
+}
+
+/* ---- the socket ---- */
+
+/* The socket to register on now: MEMPROBE_SOCKET as the program started,
+ * else the daemons' socket files as they are now (common/sockpath.h). */
+static int socket_path(char *buf, size_t size)
+{
+	return sockpath_connect(buf, size, rg.path_from_env ? rg.path : NULL,
+	    getenv("XDG_RUNTIME_DIR"), geteuid(), sockpath_is_socket);
+}
+
+/* Connects to memprobed. Returns the descriptor (close it soon) or -errno,
+ * and the path it used in path. */
+static int reg_connect(char *path, size_t size)
+{
+	struct sockaddr_un sa = { .sun_family = AF_UNIX };
+	int fd = -1, err;
+
+	err = socket_path(path, size);
+	if (err == 0)
+		memcpy(sa.sun_path, path, strnlen(path, sizeof(sa.sun_path) - 1));
+	if (err == 0 && (fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0)) < 0)
+		err = -errno;
+	if (err == 0 && connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		err = -errno;
+	if (err == 0)
+		return fd;
+	if (fd >= 0)
+		close(fd);
+	if (!rg.said_why) {
+		rg.said_why = 1;
+		agent_debug_path("not reporting: cannot connect to memprobed at ", path, -err,
+		    "; trying again quietly");
+	}
+	return err;
+}
+
+/* Sends REGISTER with the memfd and a pidfd of ours. Returns 0 or -errno. */
+static int reg_send(int sock, int memfd)
+{
+	unsigned char buf[PROTO_MAX_MSG];
+	struct proto_register reg = { .agent = PROTO_AGENT_C, .layout = REGION_LAYOUT };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fds[2], nfd = 1, r;
+
+	fds[0] = memfd;
+	fds[1] = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	if (fds[1] >= 0)
+		nfd = 2;
+	memset(&ctl, 0, sizeof(ctl));
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = buf;
+	iov.iov_len = proto_encode_register(buf, &reg);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
+	r = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -errno;
+	if (nfd == 2)
+		close(fds[1]);
+	return r;
+}
+
+/* Remembers which socket file took the region, to notice a new daemon. */
+static void reg_remember(const char *path)
+{
+	struct stat st;
+
+	if (stat(path, &st) == 0) {
+		rg.dev = st.st_dev;
+		rg.ino = st.st_ino;
+	} else {
+		rg.dev = 0;
+		rg.ino = 0;
+	}
+}
+
+/* ---- replacing the region ---- */
+
+/* Copies a slot's figures and bookkeeping, not its replacement mark. */
+static void slot_copy(agent_slot *to, const agent_slot *from)
+{
+	uint64_t moved = to->agent.moved;
+
+	memcpy(to, from, sizeof(*to));
+	to->agent.moved = moved;
+}
+
+agent_slot *agent_region_follow(agent_slot *t)
+{
+	agent_slot *n;
+
+	while ((n = (agent_slot *)(uintptr_t)__atomic_load_n(&t->agent.moved,
+	    __ATOMIC_ACQUIRE)) != NULL) {
+		slot_copy(n, t);
+		if (agent_tls.saved == t)
+			agent_tls.saved = n;
+		if (agent_tls.slot == t)
+			agent_tls.slot = n;
+		t = n;
+	}
+	return t;
+}
+
+/* Raises *c to v. */
+static void raise_to(uint64_t *c, uint64_t v)
+{
+	uint64_t cur = __atomic_load_n(c, __ATOMIC_RELAXED);
+
+	while (v > cur && !__atomic_compare_exchange_n(c, &cur, v, 1,
+	    __ATOMIC_RELAXED, __ATOMIC_RELAXED))
+		;
+}
+
+void agent_region_raise_peak(uint64_t v)
+{
+	struct region_hdr *r = agent_region_get(), *r2;
+
+	if (r == NULL)
+		return;
+	raise_to(&r->heap_peak, v);
+	/* A replacement that copied the peak before this raise is caught up. */
+	r2 = agent_region_get();
+	if (r2 != r)
+		raise_to(&r2->heap_peak, v);
+}
+
+void agent_region_store_mmap(void)
+{
+	struct region_hdr *r;
+	uint64_t v;
+
+	/* Stores of the whole figure, repeated until neither it nor the region
+	 * changed meanwhile: racing stores and replacements settle on the
+	 * latest value. */
+	do {
+		v = agent_mmap_live();
+		r = agent_region_get();
+		if (r == NULL)
+			return;
+		__atomic_store_n(&r->mmap_live, v, __ATOMIC_RELAXED);
+	} while (agent_mmap_live() != v || agent_region_get() != r);
+}
+
+/*
+ * The moves, in order: (1) copy the header, gauges and every slot into the
+ * new region, (2) publish it, (3) mark each old slot with its copy and
+ * only then set its traps (hi = INT64_MIN, lo = INT64_MAX, tick_at = 0), so
+ * its owner's next allocation or free takes the slow path and copies its
+ * own, exact figures over the snapshot (agent_region_follow). Until then a
+ * reader sees the snapshot, at most one operation behind. An owner that
+ * rewrites its window just as the traps are set looks at `moved` after
+ * writing (agent_slot_slow), so no move is missed. The old region stays
+ * mapped: an idle thread may count into it until it moves.
+ */
+agent_slot *agent_region_replace(uint32_t nslots, agent_slot *self, int reg, int *err)
+{
+	struct region_hdr *old = agent_region_get(), *nw;
+	char path[sizeof(rg.path)];
+	agent_slot *os, *ns;
+	int sock = -1, fd = -1;
+	uint64_t size;
+	uint32_t used;
+
+	*err = 0;
+	if (old == NULL)
+		return self;
+	if (nslots < old->nslots)
+		nslots = old->nslots;
+	if (reg && rg.configured) {
+		sock = reg_connect(path, sizeof(path));
+		if (sock < 0) {
+			rg.failed++;
+			*err = sock;
+			if (nslots == old->nslots)
+				return self;    /* nothing to hand over, nothing to grow */
+		}
+	}
+	size = region_size_for(nslots);
+	nw = NULL;
+	if (sock >= 0) {
+		nw = memfd_region(size, &fd, err);
+		if (nw == NULL && !rg.said_why) {
+			rg.said_why = 1;
+			agent_debug_path("not reporting: cannot make a shared region ", "(memfd)",
+			    -*err, "");
+		}
+	}
+	if (nw == NULL) {
+		if (nslots == old->nslots) {
+			if (sock >= 0)
+				close(sock);
+			return self;
+		}
+		nw = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+		if (nw == NULL) {
+			if (sock >= 0)
+				close(sock);
+			*err = -ENOMEM;
+			return self;
+		}
+	}
+
+	/* (1) */
+	pthread_mutex_lock(&rg.gauge_lock);
+	used = __atomic_load_n(&old->slots_used, __ATOMIC_ACQUIRE);
+	memcpy(nw, old, REGION_SLOT_OFF);
+	hdr_init(nw, nslots, size);
+	nw->generation = old->generation + 1;
+	nw->slots_used = used;
+	os = agent_region_slots(old);
+	ns = agent_region_slots(nw);
+	for (uint32_t i = 0; i < used; i++) {
+		slot_copy(&ns[i], &os[i]);
+		ns[i].agent.moved = 0;
+	}
+	/* (2) */
+	__atomic_store_n(&agent_region_ptr, nw, __ATOMIC_SEQ_CST);
+	pthread_mutex_unlock(&rg.gauge_lock);
+	/* (3) */
+	for (uint32_t i = 0; i < used; i++) {
+		if (&os[i] == self)
+			continue;
+		__atomic_store_n(&os[i].agent.moved, (uint64_t)(uintptr_t)&ns[i], __ATOMIC_SEQ_CST);
+		__atomic_store_n(&os[i].agent.hi, INT64_MIN, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&os[i].agent.lo, INT64_MAX, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&os[i].agent.tick_at, 0, __ATOMIC_SEQ_CST);
+	}
+	if (self != NULL && self >= os && self < os + used) {
+		ns[self - os] = *self;          /* ours: exact, we are its writer */
+		ns[self - os].agent.moved = 0;
+		self->agent.moved = (uint64_t)(uintptr_t)&ns[self - os];
+		self = agent_region_follow(self);
+	}
+	raise_to(&nw->heap_peak, __atomic_load_n(&old->heap_peak, __ATOMIC_RELAXED));
+	agent_region_store_mmap();
+
+	rg.shared = fd >= 0;
+	rg.registered = 0;
+	if (fd >= 0) {
+		*err = reg_send(sock, fd);
+		if (*err == 0) {
+			rg.registered = 1;
+			rg.done++;
+			reg_remember(path);
+			agent_debug("registered with memprobed");
+		} else {
+			rg.failed++;
+			if (!rg.said_why) {
+				rg.said_why = 1;
+				agent_debug_path("not reporting: cannot send the region to ", path,
+				    -*err, "");
+			}
+		}
+		close(fd);
+	}
+	if (sock >= 0)
+		close(sock);
+	return self;
+}
+
+/* ---- the program's life ---- */
+
+void agent_region_start(void)
+{
+	const char *v = getenv("MEMPROBE_SOCKET");
+	struct region_hdr *r;
+	int err;
+
+	if (v != NULL && *v != '\0') {
+		if (strlen(v) >= sizeof(rg.path)) {
+			agent_warn("MEMPROBE_SOCKET is longer than a socket path can be; not reporting");
+			return;
+		}
+		strcpy(rg.path, v);
+		rg.path_from_env = 1;
+	}
+	agent_core_lock();
+	r = agent_region_get();
+	if (r == NULL)
+		agent_region_create(AGENT_FIRST_SLOTS);
+	r = agent_region_get();
+	if (r != NULL) {
+		r->start_time = start_time();
+		r->stack_limit = agent_stack_limit;
+		r->size_source = agent_size_kind;
+		rg.configured = 1;
+		agent_region_replace(r->nslots, agent_tls.saved, 1, &err);
+	}
+	agent_core_unlock();
+	atomic_store(&rg.next_maint_ms, now_ms() + 1000);
+}
+
+/* Whether the daemon that took our region is gone and another listens. */
+static int daemon_replaced(void)
+{
+	char path[sizeof(rg.path)];
+	struct stat st;
+
+	if (socket_path(path, sizeof(path)) < 0 || stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
+		return 0;               /* none there now: wait for one */
+	return st.st_dev != rg.dev || st.st_ino != rg.ino;
+}
+
+void agent_region_maintain(void)
+{
+	uint64_t now = now_ms(), next = atomic_load(&rg.next_maint_ms);
+	struct region_hdr *r;
+	int err;
+
+	if (now < next || !rg.configured || agent_disabled)
+		return;
+	if (!atomic_compare_exchange_strong(&rg.next_maint_ms, &next, now + 1000))
+		return;         /* another thread does it */
+	if (rg.registered && !daemon_replaced())
+		return;
+	agent_core_lock();
+	r = agent_region_get();
+	if (r != NULL && getpid() == agent_pid)
+		agent_region_replace(r->nslots, agent_tls.saved, 1, &err);
+	agent_core_unlock();
+}
+
+int agent_region_flush(void)
+{
+	int saved = errno, err = 0;
+	unsigned char mode;
+	struct region_hdr *r;
+
+	if (!rg.configured)
+		return -ECANCELED;
+	if (rg.registered && !daemon_replaced())
+		return 0;
+	mode = agent_enter();
+	agent_core_lock();
+	r = agent_region_get();
+	if (r != NULL)
+		agent_region_replace(r->nslots, agent_tls.saved, 1, &err);
+	agent_core_unlock();
+	agent_leave(mode);
+	errno = saved;
+	return err < 0 ? err : 0;
+}
+
+void agent_region_exit(int status)
+{
+	struct region_hdr *r = agent_region_get();
+
+	if (r == NULL || getpid() != agent_pid)
+		return;         /* a vfork child shares our memory but is not us */
+	__atomic_store_n(&r->exit_status, (int64_t)status, __ATOMIC_RELAXED);
+	__atomic_store_n(&r->exit_kind, REGION_EXIT_EXIT, __ATOMIC_RELEASE);
+}
+
+int agent_region_gauge(const char *name, double value)
+{
+	size_t n = name != NULL ? strnlen(name, REGION_GAUGE_NAME_MAX + 1) : 0;
+	struct region_hdr *r;
+	struct region_gauge *g;
+	unsigned i;
+	int err = 0;
+
+	if (!proto_gauge_name_ok(name, n))
+		return -EINVAL;
+	pthread_mutex_lock(&rg.gauge_lock);
+	r = agent_region_get();
+	if (r == NULL) {
+		err = -ENODEV;
+		goto out;
+	}
+	g = (struct region_gauge *)(void *)((char *)r + REGION_GAUGE_OFF);
+	for (i = 0; i < r->ngauges; i++)
+		if (strncmp(g[i].name, name, REGION_GAUGE_NAME_MAX) == 0)
+			break;
+	if (i == r->ngauges) {
+		if (i == REGION_GAUGES) {
+			err = -ENOSPC;
+			goto out;
+		}
+		memset(g[i].name, 0, sizeof(g[i].name));
+		memcpy(g[i].name, name, n);
+		__atomic_store_n(&r->ngauges, i + 1, __ATOMIC_RELEASE);
+	}
+	memcpy(&g[i].value, &value, sizeof(value));
+	__atomic_store_n(&g[i].state, 1, __ATOMIC_RELEASE);
+out:
+	pthread_mutex_unlock(&rg.gauge_lock);
+	return err;
+}
+
+void agent_region_counts(uint64_t *done, uint64_t *failed)
+{
+	*done = rg.done;
+	*failed = rg.failed;
+}
+
+void agent_region_postfork_child(void)
+{
+	struct region_hdr *r = agent_region_get();
+
+	pthread_mutex_init(&rg.gauge_lock, NULL);
+	rg.registered = 0;
+	rg.done = rg.failed = 0;
+	rg.said_why = 0;
+	atomic_store(&rg.next_maint_ms, 0);
+	if (r == NULL)
+		return;
+	if (rg.shared) {
+		/* The memfd's pages are the parent's too: move ours to private
+		 * memory at the same address before anything is counted. */
+		uint64_t used = REGION_SLOT_OFF + (uint64_t)r->slots_used * r->slot_size;
+		void *tmp = raw_mmap(NULL, r->size, PROT_READ | PROT_WRITE,
+		    MAP_PRIVATE | MAP_ANONYMOUS, -1);
+
+		if (tmp == NULL || used > r->size) {
+			agent_warn("fork child: cannot copy the region; counting stops");
+			agent_disabled = 1;
+			agent_tls.slot = NULL;
+			agent_tls.mode = AGENT_BUSY;
+			return;
+		}
+		memcpy(tmp, r, used);
+		if (syscall(SYS_mremap, tmp, r->size, r->size, MREMAP_MAYMOVE | MREMAP_FIXED, r) ==
+		    -1) {
+			agent_warn("fork child: cannot move the region; counting stops");
+			agent_disabled = 1;
+			agent_tls.slot = NULL;
+			agent_tls.mode = AGENT_BUSY;
+			return;
+		}
+		rg.shared = 0;
+	}
+	r->instance = random_u64();
+	r->generation = 0;
+	r->exit_kind = REGION_EXIT_NONE;
+	r->start_time = 0;
+}
