@@ -3,6 +3,7 @@
 #include "itest_util.h"
 
 #include <errno.h>
+#include <jansson.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -211,6 +212,62 @@ static void allocator_workloads(void)
 	}
 }
 
+struct source_wait {
+	const char *url;
+	long pid;
+	char got[32];
+};
+
+static int size_source_is_requested(void *arg)
+{
+	struct source_wait *w = arg;
+	json_t *e = it_api_process(w->url, w->pid);
+	const char *src = json_string_value(json_object_get(e, "size_source"));
+
+	snprintf(w->got, sizeof(w->got), "%s", src != NULL ? src : "(none)");
+	json_decref(e);
+	return strcmp(w->got, "requested") == 0;
+}
+
+/* Through the daemon: alloc_hold under the bump allocator shows
+ * size_source "requested" and its 64 blocks of 1000 bytes, exactly as
+ * asked, in memprobe_heap_live_bytes. */
+static void allocator_size_source_api(void)
+{
+	struct it_daemon d = { 0 };
+	struct it_proc p = { .pid = 0, .in_fd = -1, .out_fd = -1 };
+	char preload[3 * PATH_MAX], sockenv[PATH_MAX + 32], n[] = "64", sz[] = "1000";
+	char *env[] = { preload, sockenv, NULL };
+	char *argv[] = { itest.alloc_hold, n, sz, NULL };
+	struct source_wait w = { 0 };
+	char line[128];
+	double last = -1;
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	snprintf(preload, sizeof(preload), "LD_PRELOAD=%s:%s", itest.agent,
+	    allocators[NALLOC - 1].path);
+	snprintf(sockenv, sizeof(sockenv), "MEMPROBE_SOCKET=%s", d.sock);
+	REQUIRE(it_proc_start(&p, argv, env, NULL) == 0);
+	REQUIRE(it_proc_readline(&p, line, sizeof(line), IT_TIMEOUT_MS) > 0);
+	REQUIRE(strncmp(line, "ready ", 6) == 0);
+	w.url = d.url;
+	w.pid = strtol(line + 6, NULL, 10);
+	if (!it_wait_until(size_source_is_requested, &w, IT_TIMEOUT_MS)) {
+		fprintf(stderr, "  size_source of pid %ld: %s, want requested\n", w.pid, w.got);
+		CHECK(0);
+	}
+	/* 64 x 1000 and the 512-byte pointer array; what the runtime asked
+	 * for before main is small. */
+	if (!it_wait_metric(d.url, "memprobe_heap_live_bytes", w.pid, 64 * 1000 + 512,
+	    64 * 1000 + 512 + 256 * 1024, IT_TIMEOUT_MS, &last)) {
+		fprintf(stderr, "  memprobe_heap_live_bytes %.0f, want 64512 and a little\n", last);
+		CHECK(0);
+	}
+out:
+	it_proc_kill(&p);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
+}
+
 int itest_foreign_run(void)
 {
 	snprintf(progs, sizeof(progs), "%s/tests/progs", itest.build);
@@ -228,5 +285,7 @@ int itest_foreign_run(void)
 		RUN_TEST(allocator_edge_cases);
 	if (it_selected("allocator_workloads"))
 		RUN_TEST(allocator_workloads);
+	if (it_selected("allocator_size_source_api"))
+		RUN_TEST(allocator_size_source_api);
 	return harness_failed_tests;
 }
