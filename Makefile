@@ -132,9 +132,17 @@ $(BUILD)/tests/progs/lib%.so: tests/progs/lib/%.c
 	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -fPIC -fvisibility=hidden -shared -o $@ $< $(LDFLAGS)
 
 $(ITEST_BIN): $(ITEST_OBJ)
+	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST))
 
-TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(PROG_LIBS) $(ITEST_BIN)
+# The region layout and REGISTER as C sees them; tests/python/test_region.py
+# holds the Python agent's copy against it.
+LAYOUT_BIN = $(BUILD)/tests/region_layout
+$(LAYOUT_BIN): tests/python/region_layout.c common/proto.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS)
+
+TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(PROG_LIBS) $(ITEST_BIN) $(LAYOUT_BIN)
 
 # Installs what is missing when run as root; otherwise names it.
 deps:
@@ -170,6 +178,7 @@ bench: $(BUILD)/libmemprobe.so $(BUILD)/memprobed $(BENCH_BIN)
 	@CC="$(CC)" BENCH_CFLAGS="$(BENCH_CFLAGS)" sh tests/bench/run.sh $(BUILD)
 	@sh tests/bench/py_agent.sh
 	@sh tests/bench/daemon_away.sh $(BUILD)
+	@sh tests/bench/fork_loop.sh $(BUILD)
 
 # The daemon under load (tests/load/): see BENCHMARKS.md, "Daemon" and
 # "Load". `make bench-daemon` is the scrape-speed set at 1,000 and 10,000

@@ -48,6 +48,9 @@
  */
 #define AGENT_PEAK_BATCH (64 * 1024)
 #define AGENT_TICK_BYTES (256 * 1024)
+/* A fork child registers at its first tick, once it has allocated this
+ * much of its own; see fork_child(). */
+#define AGENT_CHILD_BYTES (64 * 1024)
 
 /*
  * Why the thread-local pointer is NULL, for the slow path. A thread's

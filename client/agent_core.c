@@ -405,10 +405,11 @@ static void fork_child(void)
 		self->is_main = 1;
 		self->tid = (uint32_t)agent_pid;
 		set_marks(self);
-		/* The child's first allocation takes the slow path, which hands
-		 * its region to memprobed: lazily, so a child that only execs
-		 * (or leaves at once) costs nothing. */
-		self->agent.tick_at = 0;
+		/* The child hands its region to memprobed once it has
+		 * allocated AGENT_CHILD_BYTES of its own: a child that only
+		 * execs, or leaves at once, costs nothing and is not seen;
+		 * its heap is its parent's. */
+		self->agent.tick_at = self->alloc_bytes + AGENT_CHILD_BYTES;
 	}
 	atomic_store_explicit(&live_published, live, memory_order_relaxed);
 }

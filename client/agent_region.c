@@ -47,8 +47,9 @@ static struct {
 	int path_from_env;
 	int shared;                     /* the region is a memfd mapping */
 	int registered;                 /* a daemon took the current region */
-	dev_t dev;                      /* the socket file it was taken on */
-	ino_t ino;
+	dev_t dev;                      /* the socket file it was taken on: a */
+	ino_t ino;                      /* new file may reuse the inode number, */
+	struct timespec ctime;          /* not its change time too */
 	_Atomic uint64_t next_maint_ms;
 	uint64_t done, failed;
 	int said_why;                   /* the reason for not reporting was said */
@@ -253,6 +254,7 @@ static void reg_remember(const char *path)
 	if (stat(path, &st) == 0) {
 		rg.dev = st.st_dev;
 		rg.ino = st.st_ino;
+		rg.ctime = st.st_ctim;
 	} else {
 		rg.dev = 0;
 		rg.ino = 0;
@@ -483,7 +485,8 @@ static int daemon_replaced(void)
 
 	if (socket_path(path, sizeof(path)) < 0 || stat(path, &st) < 0 || !S_ISSOCK(st.st_mode))
 		return 0;               /* none there now: wait for one */
-	return st.st_dev != rg.dev || st.st_ino != rg.ino;
+	return st.st_dev != rg.dev || st.st_ino != rg.ino || st.st_ctim.tv_sec != rg.ctime.tv_sec ||
+	    st.st_ctim.tv_nsec != rg.ctime.tv_nsec;
 }
 
 void agent_region_maintain(void)

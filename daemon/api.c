@@ -260,7 +260,12 @@ static char *api_put_proc(char *p, const struct ptab_view *v, int full)
 		p = api_put_u64(p, s->stack_main_peak_bytes);
 		p = API_LIT(p, ",\"limit_bytes\":");
 		p = api_put_u64(p, s->stack_limit_bytes);
-		*p++ = '}';
+		/* Where the resident-page floor of the peaks came from. */
+		p = v->stack_source == PTAB_STACK_PAGEMAP ?
+		    API_LIT(p, ",\"resident_source\":\"pagemap\"}") :
+		    v->stack_source == PTAB_STACK_VMSTK ?
+		    API_LIT(p, ",\"resident_source\":\"vmstk\"}") :
+		    API_LIT(p, ",\"resident_source\":null}");
 	} else {
 		p = API_LIT(p, "null");
 	}

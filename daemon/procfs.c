@@ -307,3 +307,117 @@ int procfs_self(struct procfs_self *out)
 	out->max_fds = rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
 	return 0;
 }
+
+int procfs_pagemap_open(pid_t pid)
+{
+	char path[64];
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/pagemap", (int)pid);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	return fd < 0 ? -errno : fd;
+}
+
+int procfs_pagemap_read(int fd, uint64_t vpn, uint64_t *words, size_t n)
+{
+	size_t want = n * sizeof(*words), got = 0;
+
+	if (vpn > UINT64_MAX / sizeof(*words) || vpn * sizeof(*words) > (uint64_t)INT64_MAX)
+		return -EINVAL;
+	while (got < want) {
+		ssize_t r = pread(fd, (char *)words + got, want - got,
+		    (off_t)(vpn * sizeof(*words) + got));
+
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			return -errno;
+		if (r == 0)
+			return -EIO;
+		got += (size_t)r;
+	}
+	return 0;
+}
+
+enum procfs_thp procfs_parse_thp(const char *text)
+{
+	static const struct {
+		const char *word;
+		enum procfs_thp mode;
+	} modes[] = {
+		{ "[always]", PROCFS_THP_ALWAYS },
+		{ "[madvise]", PROCFS_THP_MADVISE },
+		{ "[never]", PROCFS_THP_NEVER },
+	};
+
+	for (size_t i = 0; i < sizeof(modes) / sizeof(modes[0]); i++)
+		if (strstr(text, modes[i].word) != NULL)
+			return modes[i].mode;
+	return PROCFS_THP_UNKNOWN;
+}
+
+enum procfs_thp procfs_thp_mode(void)
+{
+	char *text;
+	enum procfs_thp m;
+
+	if (procfs_read_all("/sys/kernel/mm/transparent_hugepage/enabled", &text, NULL) < 0)
+		return PROCFS_THP_UNKNOWN;
+	m = procfs_parse_thp(text);
+	free(text);
+	return m;
+}
+
+int procfs_parse_smaps_huge(const char *text, uint64_t addr, uint64_t *out)
+{
+	const char *line = text;
+	int inside = 0;
+
+	/* A mapping's header line is "START-END PERMS ..." in hex; its fields
+	 * ("Name:   N kB") follow until the next header. */
+	while (line != NULL && *line != '\0') {
+		const char *nl = strchr(line, '\n');
+		char *end;
+		unsigned long long lo, hi;
+
+		errno = 0;
+		lo = strtoull(line, &end, 16);
+		if (end != line && *end == '-' && errno == 0) {
+			hi = strtoull(end + 1, &end, 16);
+			if (*end == ' ' && errno == 0) {
+				if (inside)
+					break;  /* the mapping had no AnonHugePages line */
+				inside = lo <= addr && addr < hi;
+			}
+		} else if (inside && strncmp(line, "AnonHugePages:", 14) == 0) {
+			unsigned long long kb;
+
+			errno = 0;
+			kb = strtoull(line + 14, &end, 10);
+			if (end == line + 14 || errno != 0)
+				return -EINVAL;
+			*out = (uint64_t)kb * 1024;
+			return 0;
+		}
+		line = nl != NULL ? nl + 1 : NULL;
+	}
+	if (inside) {
+		*out = 0;
+		return 0;
+	}
+	return -ESRCH;
+}
+
+int procfs_smaps_huge(pid_t pid, uint64_t addr, uint64_t *out)
+{
+	char path[64], *text;
+	int r;
+
+	snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+	r = procfs_read_all(path, &text, NULL);
+	if (r < 0)
+		return r;
+	r = procfs_parse_smaps_huge(text, addr, out);
+	free(text);
+	return r;
+}

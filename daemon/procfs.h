@@ -81,4 +81,51 @@ int procfs_stat(pid_t pid, struct procfs_stat *out);
  */
 int procfs_names(pid_t pid, char *comm, size_t csize, char *exe, size_t esize);
 
+/*
+ * /proc/PID/pagemap: one 64-bit word per virtual page (PROCFS_PAGE bytes),
+ * at offset (address / PROCFS_PAGE) * 8. Bit 63: present in RAM; bit 62:
+ * swapped out. Opening it needs ptrace-read access to the process (its own
+ * user without a stricter Yama or dumpable setting, or CAP_SYS_PTRACE).
+ */
+#define PROCFS_PAGE 4096u
+#define PROCFS_PM_PRESENT (1ull << 63)
+#define PROCFS_PM_SWAPPED (1ull << 62)
+
+/* Opens /proc/PID/pagemap: a descriptor (the caller closes it), or a
+ * negative errno: -EACCES or -EPERM when it is not ours to read, -ENOENT
+ * when the process is gone. */
+int procfs_pagemap_open(pid_t pid);
+
+/* Reads the words of pages [vpn, vpn + n) from a pagemap descriptor.
+ * Returns 0, or a negative errno (-EIO for a short read). */
+int procfs_pagemap_read(int fd, uint64_t vpn, uint64_t *words, size_t n);
+
+/* Transparent huge pages, system-wide
+ * (/sys/kernel/mm/transparent_hugepage/enabled). */
+enum procfs_thp {
+	PROCFS_THP_UNKNOWN,             /* no such file (a kernel without THP: never) */
+	PROCFS_THP_NEVER,
+	PROCFS_THP_MADVISE,             /* only ranges a program madvise()s */
+	PROCFS_THP_ALWAYS,
+};
+
+/* Parses that file's text ("always [madvise] never"): the bracketed mode,
+ * or PROCFS_THP_UNKNOWN. */
+enum procfs_thp procfs_parse_thp(const char *text);
+
+/* Reads the mode; PROCFS_THP_UNKNOWN when the file cannot be read. */
+enum procfs_thp procfs_thp_mode(void);
+
+/*
+ * The AnonHugePages of the mapping of process pid that contains address
+ * addr, in bytes, from /proc/PID/smaps (read whole: costly, so called
+ * rarely). Returns 0 and *out, -ESRCH when no mapping holds addr, or a
+ * negative errno.
+ */
+int procfs_smaps_huge(pid_t pid, uint64_t addr, uint64_t *out);
+
+/* Parses the text of a smaps file as procfs_smaps_huge() does. Exposed for
+ * unit tests. */
+int procfs_parse_smaps_huge(const char *text, uint64_t addr, uint64_t *out);
+
 #endif

@@ -52,6 +52,8 @@ struct ptab_proc {
 	uint64_t gauges_dropped;
 	int have_procfs;
 	struct procfs_status pfs;
+	uint64_t res_peak, res_main_peak;       /* resident-page peaks (stackres.h) */
+	enum ptab_stack_source stack_source;
 	struct ptab_rg rg[3];           /* by enum proto_agent; [0] unused */
 	int watched;                    /* the caller watches it (ptab_region_open) */
 	struct proto_sample base;       /* counters of earlier images (exec) */
@@ -507,6 +509,22 @@ static void ptab_hist_point(struct ptab *pt, struct ptab_proc *p, double now);
 static int ptab_gauge_locked(struct ptab *pt, struct ptab_proc *p, const char *name,
     double value);
 
+/* The reported stack peaks: the agent's (stack pointers at allocations)
+ * or the resident-page ones, whichever is deeper. Under the lock. */
+static void ptab_stack_apply(struct ptab_proc *p)
+{
+	struct proto_sample *s = &p->s;
+
+	if (!(p->have & PROTO_S_STACK))
+		return;
+	if (p->res_main_peak > s->stack_main_peak_bytes)
+		s->stack_main_peak_bytes = p->res_main_peak;
+	if (p->res_peak > s->stack_peak_bytes)
+		s->stack_peak_bytes = p->res_peak;
+	if (s->stack_main_peak_bytes > s->stack_peak_bytes)
+		s->stack_peak_bytes = s->stack_main_peak_bytes;
+}
+
 /* Reads the entry's regions into its figures (and their gauges into its
  * gauges). Under the lock. */
 static void ptab_read_regions(struct ptab *pt, struct ptab_proc *p)
@@ -540,6 +558,7 @@ static void ptab_read_regions(struct ptab *pt, struct ptab_proc *p)
 			if (region_gauge(rg->base, &rg->hdr, i, name, sizeof(name), &value))
 				ptab_gauge_locked(pt, p, name, value);
 	}
+	ptab_stack_apply(p);
 }
 
 /* An exec: the old image's region of kind k goes. Its counters stay in the
@@ -553,6 +572,9 @@ static void ptab_new_image(struct ptab *pt, struct ptab_proc *p, unsigned k, con
 	ptab_rg_drop(&p->rg[k]);
 	if (k != PROTO_AGENT_C)
 		return;
+	/* A new image has a new stack. */
+	p->res_peak = p->res_main_peak = 0;
+	p->stack_source = PTAB_STACK_AGENT;
 	memset(&s, 0, sizeof(s));
 	ptab_add_counters(&s, &p->s);
 	if (strcmp(comm, p->comm) != 0) {
@@ -778,6 +800,7 @@ void ptab_sample(struct ptab *pt, struct ptab_proc *p, unsigned agent,
 	pthread_mutex_lock(&pt->lock);
 	ptab_merge_sample(&p->s, s);
 	p->have |= s->flags;
+	ptab_stack_apply(p);
 	p->samples++;
 	/* Both agents count threads; the C agent sees them all. */
 	if (agent == PROTO_AGENT_C || !p->threads_from_c) {
@@ -979,6 +1002,7 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
 		v->gauges_dropped = p->gauges_dropped;
 		v->have_procfs = p->have_procfs;
 		v->pfs = p->pfs;
+		v->stack_source = p->stack_source;
 		if (!v->exited)
 			snap->live++;
 	}
@@ -1057,6 +1081,98 @@ void ptab_set_procfs(struct ptab *pt, const struct ptab_key *keys,
 			continue;
 		p->pfs = st[i];
 		p->have_procfs = 1;
+	}
+	pthread_mutex_unlock(&pt->lock);
+}
+
+int ptab_stack_ranges(struct ptab *pt, const struct ptab_key *keys, size_t n,
+    struct ptab_srange **out, size_t *nout)
+{
+	struct region_stack *st = NULL;
+	struct ptab_srange *o = NULL;
+	size_t stcap = 0, no = 0, ocap = 0;
+	int err = 0;
+
+	pthread_mutex_lock(&pt->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct ptab_proc *p = ptab_find(pt, &keys[i]);
+		struct ptab_rg *rg;
+		struct proto_sample s;
+		size_t ns;
+
+		if (p == NULL || p->state != PTAB_LIVE || p->rg[PROTO_AGENT_C].base == NULL)
+			continue;
+		rg = &p->rg[PROTO_AGENT_C];
+		if (rg->hdr.nslots > stcap) {
+			struct region_stack *g = realloc(st, rg->hdr.nslots * sizeof(*st));
+
+			if (g == NULL) {
+				err = -ENOMEM;
+				break;
+			}
+			st = g;
+			stcap = rg->hdr.nslots;
+		}
+		ns = region_read(rg->base, &rg->hdr, &s, NULL, st, stcap);
+		if (ns > stcap)
+			ns = stcap;
+		for (size_t j = 0; j < ns; j++) {
+			if (!st[j].live)
+				continue;
+			if (no == ocap) {
+				size_t cap = ocap ? 2 * ocap : 64;
+				struct ptab_srange *g = realloc(o, cap * sizeof(*o));
+
+				if (g == NULL) {
+					err = -ENOMEM;
+					goto out;
+				}
+				o = g;
+				ocap = cap;
+			}
+			o[no].key = i;
+			o[no].instance = rg->hdr.instance;
+			o[no].tid = st[j].tid;
+			o[no].is_main = st[j].is_main;
+			o[no].top = st[j].top;
+			o[no].size = st[j].size;
+			no++;
+		}
+	}
+out:
+	pthread_mutex_unlock(&pt->lock);
+	free(st);
+	if (err < 0) {
+		free(o);
+		return err;
+	}
+	*out = o;
+	*nout = no;
+	return 0;
+}
+
+void ptab_set_stack_depths(struct ptab *pt, const struct ptab_key *keys,
+    const struct ptab_sdepth *d, size_t n)
+{
+	pthread_mutex_lock(&pt->lock);
+	for (size_t i = 0; i < n; i++) {
+		struct ptab_proc *p;
+
+		if (!d[i].set)
+			continue;
+		p = ptab_find(pt, &keys[i]);
+		if (p == NULL || p->state != PTAB_LIVE)
+			continue;
+		/* Ranges of an image the process has left by exec. */
+		if (d[i].instance != 0 && p->rg[PROTO_AGENT_C].base != NULL &&
+		    p->rg[PROTO_AGENT_C].hdr.instance != d[i].instance)
+			continue;
+		if (d[i].peak > p->res_peak)
+			p->res_peak = d[i].peak;
+		if (d[i].main_peak > p->res_main_peak)
+			p->res_main_peak = d[i].main_peak;
+		p->stack_source = d[i].source;
+		ptab_stack_apply(p);
 	}
 	pthread_mutex_unlock(&pt->lock);
 }

@@ -137,6 +137,44 @@ int ptab_live_keys(struct ptab *pt, struct ptab_key **out, size_t *n);
 void ptab_set_procfs(struct ptab *pt, const struct ptab_key *keys,
     const struct procfs_status *st, const int *ok, size_t n);
 
+/*
+ * Stack depth from resident pages (stackres.h), measured outside the lock
+ * like the /proc figures. ptab_stack_ranges() copies the stack range of
+ * every live thread of the live entries keys[0..n) (as their C agent's
+ * region says now) into a new array (the caller free()s *out), each
+ * tagged with the index of its key; ptab_set_stack_depths() stores what
+ * was measured for keys[i] in d[i]. Returns 0 or -ENOMEM.
+ */
+struct ptab_srange {
+	size_t key;                     /* index into keys */
+	uint64_t instance;              /* the region's program image */
+	uint32_t tid;
+	int is_main;
+	uint64_t top, size;             /* region.h: struct region_stack */
+};
+int ptab_stack_ranges(struct ptab *pt, const struct ptab_key *keys, size_t n,
+    struct ptab_srange **out, size_t *nout);
+
+/* Where a process's resident stack figures come from. */
+enum ptab_stack_source {
+	PTAB_STACK_AGENT,               /* none: stack pointers at allocations only */
+	PTAB_STACK_VMSTK,               /* main thread from VmStk; others from the agent */
+	PTAB_STACK_PAGEMAP,             /* every live thread's resident pages */
+};
+
+/* Resident-page figures of one process, in bytes. Each is a floor that
+ * the entry keeps as a peak: its reported stack_peak_bytes and
+ * stack_main_peak_bytes are the larger of these peaks and the agent's. */
+struct ptab_sdepth {
+	int set;                        /* 0: nothing measured; skipped */
+	uint64_t instance;              /* of the ranges measured; 0: any */
+	enum ptab_stack_source source;
+	uint64_t peak;                  /* deepest thread */
+	uint64_t main_peak;             /* the main thread */
+};
+void ptab_set_stack_depths(struct ptab *pt, const struct ptab_key *keys,
+    const struct ptab_sdepth *d, size_t n);
+
 /* ---- snapshots: plain data, copied out under the lock ---- */
 
 struct ptab_gauge {
@@ -165,6 +203,7 @@ struct ptab_view {
 	struct proto_sample s;          /* latest figures of each section */
 	int have_procfs;                /* pfs is set */
 	struct procfs_status pfs;       /* latest /proc figures */
+	enum ptab_stack_source stack_source;    /* of the resident-page figures */
 	size_t ngauges;
 	const struct ptab_gauge *gauges;        /* sorted by name */
 	uint64_t gauges_dropped;

@@ -4,11 +4,13 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 
 #include "clock.h"
 #include "log.h"
 #include "procfs.h"
+#include "stackres.h"
 
 struct refresh {
 	pthread_t thread;
@@ -19,7 +21,62 @@ struct refresh {
 	int stop;                       /* guarded by lock */
 	double last_seconds;            /* guarded by lock */
 	uint64_t last_processes;
+	/* The refresh thread's own: */
+	struct stackres *sr;            /* per (process, thread) pagemap scans */
+	int said_thp, said_huge, said_denied;
 };
+
+/* The resident-page stack figures (stackres.h) of the live processes
+ * keys[0..n), whose /proc/PID/status was read into st (ok[i]). */
+static void refresh_stacks(struct refresh *r, const struct ptab_key *keys, size_t n,
+    const struct procfs_status *st, const int *ok)
+{
+	enum procfs_thp thp = procfs_thp_mode();
+	struct ptab_srange *rg = NULL;
+	struct ptab_sdepth *d;
+	size_t nrg = 0, j = 0;
+
+	d = calloc(n ? n : 1, sizeof(*d));
+	if (d == NULL || ptab_stack_ranges(r->pt, keys, n, &rg, &nrg) < 0) {
+		log_ratelimited("refresh", "/proc refresh: out of memory; stack figures not updated");
+		free(d);
+		return;
+	}
+	if (thp == PROCFS_THP_ALWAYS && !r->said_thp) {
+		log_info("transparent huge pages are \"always\": a first touch can make 2 MiB "
+		    "of a stack resident, so pagemap is not read; stack depth comes from "
+		    "VmStk (main threads) and stack pointers at allocations");
+		r->said_thp = 1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct stackres_result res = { 0 };
+		size_t first = j;
+		int e = 0, huge = 0;
+
+		while (j < nrg && rg[j].key == i)
+			j++;
+		if (j > first)
+			e = stackres_measure(r->sr, &keys[i], rg + first, j - first, thp, &res, &huge);
+		if (huge && !r->said_huge) {
+			log_info("pid %d: a thread's stack has transparent huge pages; its depth "
+			    "comes from stack pointers at allocations (VmStk for a main thread)",
+			    (int)keys[i].pid);
+			r->said_huge = 1;
+		}
+		if (res.denied && !r->said_denied) {
+			log_info("/proc/%d/pagemap: %s; stack depth of processes not ours to "
+			    "read comes from VmStk (main threads) and stack pointers at "
+			    "allocations (other threads)", (int)keys[i].pid, strerror(-e));
+			r->said_denied = 1;
+		}
+		stackres_figures(&res, ok[i], st[i].stack_mapped, &d[i]);
+		d[i].instance = j > first ? rg[first].instance : 0;
+	}
+	stackres_sweep(r->sr);
+	ptab_set_stack_depths(r->pt, keys, d, n);
+	free(rg);
+	free(d);
+}
 
 static void refresh_pass(struct refresh *r)
 {
@@ -41,6 +98,7 @@ static void refresh_pass(struct refresh *r)
 	for (size_t i = 0; i < n; i++)
 		ok[i] = procfs_status(keys[i].pid, &st[i]) == 0;
 	ptab_set_procfs(r->pt, keys, st, ok, n);
+	refresh_stacks(r, keys, n, st, ok);
 	pthread_mutex_lock(&r->lock);
 	r->last_seconds = clock_mono() - t0;
 	r->last_processes = n;
@@ -93,6 +151,11 @@ int refresh_start(struct refresh **out, struct ptab *pt, double interval)
 		return -ENOMEM;
 	r->pt = pt;
 	r->interval = interval;
+	r->sr = stackres_new();
+	if (r->sr == NULL) {
+		free(r);
+		return -ENOMEM;
+	}
 	pthread_mutex_init(&r->lock, NULL);
 	pthread_condattr_init(&ca);
 	pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
@@ -102,6 +165,7 @@ int refresh_start(struct refresh **out, struct ptab *pt, double interval)
 	if (e != 0) {
 		pthread_cond_destroy(&r->cond);
 		pthread_mutex_destroy(&r->lock);
+		stackres_free(r->sr);
 		free(r);
 		return -e;
 	}
@@ -136,5 +200,6 @@ void refresh_stop(struct refresh *r)
 	pthread_join(r->thread, NULL);
 	pthread_cond_destroy(&r->cond);
 	pthread_mutex_destroy(&r->lock);
+	stackres_free(r->sr);
 	free(r);
 }

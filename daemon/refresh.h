@@ -8,7 +8,10 @@
  * /proc is read off the ingest thread and outside the table's lock, so
  * neither agents nor scrapes wait for it: the thread copies the live keys,
  * reads /proc/PID/status once per process, then stores the figures under
- * the lock in one go. A scrape shows the figures of the latest pass.
+ * the lock in one go. It then copies out the stack ranges of their live
+ * threads and reads the part of /proc/PID/pagemap below each thread's
+ * deepest page found so far (stackres.h), and stores the depths the same
+ * way. A scrape shows the figures of the latest pass.
  */
 struct refresh;
 

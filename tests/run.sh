@@ -59,10 +59,20 @@ for bin in "$BUILD"/tests/test_*; do
 	run "$(basename "$bin")" "$bin"
 done
 
-# The Python agent's unit tests, against the package in the source tree.
+# The Python agent's unit tests, against the package in the source tree,
+# under python3 and, when it is another interpreter, the system's too.
+pyid='import sys; print(sys.version, sys.prefix)'
+syspy=
+if [ -x /usr/bin/python3 ] &&
+    [ "$(/usr/bin/python3 -c "$pyid" 2>&1)" != "$(python3 -c "$pyid" 2>&1)" ]; then
+	syspy=/usr/bin/python3
+fi
 for t in tests/python/test_*.py; do
 	[ -f "$t" ] || continue
-	run "$(basename "$t")" env PYTHONPATH=client/python python3 "$t"
+	run "$(basename "$t")" env PYTHONPATH=client/python MEMPROBE_BUILD="$BUILD" python3 "$t"
+	[ -n "$syspy" ] || continue
+	run "system-python:$(basename "$t")" env PYTHONPATH=client/python MEMPROBE_BUILD="$BUILD" \
+	    "$syspy" "$t"
 done
 
 # Shell tests (tests/shell/test_*.sh BUILD): installation and the systemd units.

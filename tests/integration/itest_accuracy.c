@@ -390,6 +390,19 @@ static void stack_thread(void)
 	run_scenario("stack_thread", 1);
 }
 
+/* 4 MiB of recursion in the main thread without one allocation: the
+ * daemon finds the depth from resident stack pages (pagemap, or VmStk). */
+static void stack_main_quiet(void)
+{
+	run_scenario("stack_main_quiet", 1);
+}
+
+/* The same in a live thread with an 8 MiB stack: pagemap only. */
+static void stack_thread_quiet(void)
+{
+	run_scenario("stack_thread_quiet", 1);
+}
+
 /* exec with LD_PRELOAD set: the same pid is tracked on, with the new
  * image's figures and name. */
 static void accuracy_exec(void)
@@ -485,5 +498,9 @@ int itest_accuracy_run(void)
 		RUN_TEST(stack_main);
 	if (it_selected("stack_thread"))
 		RUN_TEST(stack_thread);
+	if (it_selected("stack_main_quiet"))
+		RUN_TEST(stack_main_quiet);
+	if (it_selected("stack_thread_quiet"))
+		RUN_TEST(stack_thread_quiet);
 	return harness_failed_tests;
 }

@@ -22,38 +22,6 @@
 
 /* ---- a hand-built agent: the protocol spoken with common/proto.c ---- */
 
-static int send_msg(int fd, const unsigned char *buf, size_t n)
-{
-	return n > 0 && send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
-}
-
-static int send_hello(int fd, unsigned agent, const char *comm)
-{
-	static unsigned char buf[PROTO_MAX_MSG];
-	struct proto_hello h = { .agent = (uint16_t)agent, .stack_limit = 8 << 20 };
-
-	h.start_time = it_self_start_time();
-	snprintf(h.comm, sizeof(h.comm), "%s", comm);
-	snprintf(h.exe, sizeof(h.exe), "/nonexistent/%s", comm);
-	return send_msg(fd, buf, proto_encode_hello(buf, &h));
-}
-
-static int send_heap(int fd, uint64_t live)
-{
-	static unsigned char buf[PROTO_MAX_MSG];
-	struct proto_sample s = { .flags = PROTO_S_HEAP | PROTO_S_STACK, .seq = 1, .threads = 1 };
-
-	s.heap_live_bytes = live;
-	s.heap_live_blocks = 3;
-	s.heap_peak_bytes = live;
-	s.heap_allocations = 3;
-	s.heap_allocated_bytes = live;
-	s.stack_peak_bytes = 4096;
-	s.stack_main_peak_bytes = 4096;
-	s.stack_limit_bytes = 8 << 20;
-	return send_msg(fd, buf, proto_encode_sample(buf, &s));
-}
-
 /*
  * Sends a heap SAMPLE whose SCM_CREDENTIALS claim pid `claimed`: the
  * kernel lets only CAP_SYS_ADMIN name another process. Returns 0, or
@@ -97,7 +65,7 @@ static int send_python(int fd, uint64_t blocks)
 	s.py_allocated_blocks = blocks;
 	s.py_recursion_limit = 1000;
 	s.py_stack_depth_peak = 12;
-	return send_msg(fd, buf, proto_encode_sample(buf, &s));
+	return it_send_msg(fd, buf, proto_encode_sample(buf, &s));
 }
 
 static int send_gauge(int fd, const char *name, double v)
@@ -106,7 +74,7 @@ static int send_gauge(int fd, const char *name, double v)
 	struct proto_gauge g = { .value = v };
 
 	snprintf(g.name, sizeof(g.name), "%s", name);
-	return send_msg(fd, buf, proto_encode_gauge(buf, &g));
+	return it_send_msg(fd, buf, proto_encode_gauge(buf, &g));
 }
 
 /* ---- waiting on /metrics ---- */
@@ -187,8 +155,8 @@ static void spoofed_pid(void)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
-	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_parent") == 0);
-	REQUIRE(send_heap(fd, 1111) == 0);
+	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_parent", NULL) == 0);
+	REQUIRE(it_send_heap(fd, 1111) == 0);
 	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 1111, 1111));
 	CHECK(metric_now(d.url, REJECTED, "reason", "credentials") == 0);
 
@@ -198,7 +166,7 @@ static void spoofed_pid(void)
 	if (child == 0) {
 		/* Another process on the inherited descriptor: a SAMPLE, a
 		 * HELLO and an empty datagram, none of which may count. */
-		int bad = send_heap(fd, 999999) | send_hello(fd, PROTO_AGENT_C, "forger");
+		int bad = it_send_heap(fd, 999999) | it_send_hello(fd, PROTO_AGENT_C, "forger", NULL);
 
 		bad |= send(fd, "", 0, MSG_NOSIGNAL) < 0;
 		_exit(bad ? 1 : 0);
@@ -209,7 +177,7 @@ static void spoofed_pid(void)
 	/* The parent's figures did not move and its connection still works. */
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 1111);
 	CHECK(!it_peer_closed(fd, 0));
-	REQUIRE(send_heap(fd, 2222) == 0);
+	REQUIRE(it_send_heap(fd, 2222) == 0);
 	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 2222, 2222));
 	CHECK(metric_now(d.url, "memprobe_process_info", "comm", "forger") == -1);
 	/* No entry was made under the child's pid. */
@@ -250,9 +218,9 @@ static void merge_connections(void)
 	c = it_seqpacket_connect(d.sock);
 	py = it_seqpacket_connect(d.sock);
 	REQUIRE(c >= 0 && py >= 0);
-	REQUIRE(send_hello(c, PROTO_AGENT_C, "itest_merge") == 0);
-	REQUIRE(send_hello(py, PROTO_AGENT_PYTHON, "python3") == 0);
-	REQUIRE(send_heap(c, 5555) == 0);
+	REQUIRE(it_send_hello(c, PROTO_AGENT_C, "itest_merge", NULL) == 0);
+	REQUIRE(it_send_hello(py, PROTO_AGENT_PYTHON, "python3", NULL) == 0);
+	REQUIRE(it_send_heap(c, 5555) == 0);
 	REQUIRE(send_python(py, 777) == 0);
 	REQUIRE(wait_metric(d.url, "memprobe_python_allocated_blocks", "pid", pid, 777, 777));
 	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 5555);
@@ -271,7 +239,7 @@ static void merge_connections(void)
 	/* One of the two goes: still live. Both: exited. */
 	close(py);
 	py = -1;
-	REQUIRE(send_heap(c, 6666) == 0);
+	REQUIRE(it_send_heap(c, 6666) == 0);
 	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 6666, 6666));
 	CHECK(metric_now(d.url, "memprobe_process_exited", "pid", pid) == 0);
 	close(c);
@@ -302,8 +270,8 @@ static void exited_ttl(void)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
-	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_ttl") == 0);
-	REQUIRE(send_heap(fd, 4242) == 0);
+	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_ttl", NULL) == 0);
+	REQUIRE(it_send_heap(fd, 4242) == 0);
 	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 4242, 4242));
 	close(fd);
 	fd = -1;
@@ -336,8 +304,8 @@ static pid_t start_child_agent(const char *sock, const char *comm, uint64_t live
 		prctl(PR_SET_NAME, comm);
 		fd = it_seqpacket_connect(sock);
 		close(p[1]);
-		if (fd >= 0 && send_hello(fd, PROTO_AGENT_C, comm) == 0)
-			send_heap(fd, live);
+		if (fd >= 0 && it_send_hello(fd, PROTO_AGENT_C, comm, NULL) == 0)
+			it_send_heap(fd, live);
 		(void)!read(p[0], &c, 1);
 		_exit(0);
 	}
@@ -364,7 +332,7 @@ static void limits(void)
 	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 100, 100));
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
-	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_second") == 0);
+	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_second", NULL) == 0);
 	CHECK(it_peer_closed(fd, IT_TIMEOUT_MS));
 	close(fd);
 	fd = -1;
@@ -396,7 +364,7 @@ static void limits(void)
 	CHECK(wait_metric(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
-	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_limits") == 0);
+	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_limits", NULL) == 0);
 	REQUIRE(send_gauge(fd, "a", 1) == 0);
 	REQUIRE(send_gauge(fd, "b", 2) == 0);
 	CHECK(wait_metric(d.url, "memprobe_daemon_gauges_dropped_total", NULL, NULL, 1, 1));
@@ -404,7 +372,7 @@ static void limits(void)
 	CHECK(metric_now(d.url, "memprobe_program_value", "name", "b") == -1);
 	/* max_message_rate 5: a burst of 40 in well under a second. */
 	for (int i = 0; i < 40; i++)
-		send_heap(fd, 300);
+		it_send_heap(fd, 300);
 	CHECK(wait_metric(d.url, REJECTED, "reason", "rate", 1, 40));
 	CHECK(!it_peer_closed(fd, 0));
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
@@ -512,8 +480,8 @@ static void sighup_reload(void)
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
-	REQUIRE(send_hello(fd, PROTO_AGENT_C, "itest_hup") == 0);
-	REQUIRE(send_heap(fd, 3000) == 0);
+	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_hup", NULL) == 0);
+	REQUIRE(it_send_heap(fd, 3000) == 0);
 	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 3000, 3000));
 
 	/* Live keys change; the HTTP timeout needs a restart and stays. */

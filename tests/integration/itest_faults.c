@@ -17,31 +17,6 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-/* (Re)starts memprobed on d's socket and port, as it_daemon_start did. */
-static int daemon_restart(struct it_daemon *d, int ttl)
-{
-	char listen[64], ttls[16];
-	char *argv[] = { itest.memprobed, "--agent-socket", d->sock, "--web.listen-address",
-	    listen, "--exited-ttl", ttls, "--log-level", "debug", NULL };
-	struct it_http r = { 0 };
-	long long deadline = it_now_ms() + IT_START_TIMEOUT_MS;
-
-	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
-	snprintf(ttls, sizeof(ttls), "%d", ttl);
-	if (it_proc_start(&d->proc, argv, NULL, d->log) < 0)
-		return -1;
-	while (it_now_ms() < deadline) {
-		if (it_get(d->url, "/healthz", &r) == 0 && r.status == 200) {
-			it_http_free(&r);
-			return 0;
-		}
-		it_http_free(&r);
-		if (it_proc_wait(&d->proc, 20) == 0)
-			return -1;      /* it exited */
-	}
-	return -1;
-}
-
 struct api_seen {
 	const char *url;
 	long pid;
@@ -94,7 +69,7 @@ static void fault_daemon_killed_and_restarted(void)
 	CHECK_STR(line, "freed");
 
 	t0 = it_now_ms();
-	REQUIRE(daemon_restart(&d, 60) == 0);
+	REQUIRE(it_daemon_restart(&d, 60) == 0);
 	CHECK(it_wait_until(api_has, &wa, 3 * IT_TIMEOUT_MS));
 	CHECK(it_wait_until(api_has, &wb, 3 * IT_TIMEOUT_MS));
 	printf("info fault_daemon_killed_and_restarted: both programs back %lld ms after the restart began\n",

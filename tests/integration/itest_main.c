@@ -42,6 +42,7 @@ int main(int argc, char **argv)
 	failed += itest_faults_run();
 	failed += itest_webconf_run();
 	failed += itest_hostile_run();
+	failed += itest_guest_run();
 	failed += itest_foreign_run();
 
 	curl_global_cleanup();

@@ -1,8 +1,9 @@
-/* itest_python.c: the Python agent against the real daemon: interpreter figures, depth, both agents in one entry. */
+/* itest_python.c: the Python agent against the real daemon: interpreter figures, depth, both agents in one entry, no descriptor, kills and restarts. */
 #include "harness.h"
 #include "itest_util.h"
 
 #include <jansson.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/wait.h>
@@ -220,6 +221,95 @@ out:
 	py_stop(&t);
 }
 
+/*
+ * The agent keeps no descriptor: the program's descriptors are the same
+ * before memprobe.start() as once memprobed shows its figures, and none of
+ * them is a socket or a memfd.
+ */
+static void py_no_descriptors(void)
+{
+	struct py t;
+	char before[2048], after[2048], pid[24];
+
+	REQUIRE(py_start(&t, "--no-agent", 0) == 0);
+	REQUIRE(py_cmd(&t, "fds\n", "fds", before, sizeof(before)) == 0);
+	REQUIRE(py_cmd(&t, "start\n", "started", NULL, 0) == 0);
+	snprintf(pid, sizeof(pid), "%ld", t.pid);
+	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, NULL));
+	REQUIRE(py_cmd(&t, "fds\n", "fds", after, sizeof(after)) == 0);
+	CHECK_STR(after, before);
+	CHECK(strstr(after, "socket:") == NULL && strstr(after, "memfd:") == NULL);
+out:
+	py_stop(&t);
+}
+
+/* SIGKILL of the Python program: its last figures and gauges stay, shown
+ * as exited (memprobed reads its region after the process is gone). */
+static void py_killed_keeps_figures(void)
+{
+	struct py t;
+	json_t *e = NULL, *st;
+	double base = 0, v = -1;
+	char pid[24];
+
+	REQUIRE(py_start(&t, NULL, 0) == 0);
+	snprintf(pid, sizeof(pid), "%ld", t.pid);
+	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, &base));
+	REQUIRE(py_cmd(&t, "hold 50000\n", "held", NULL, 0) == 0);
+	REQUIRE(py_cmd(&t, "gauge last_words 7\n", "gauge", NULL, 0) == 0);
+	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, base + 50000, NULL));
+	REQUIRE(wait_metric(&t, "memprobe_program_value", "name", "last_words", 7, NULL));
+	it_proc_kill(&t.proc);                          /* SIGKILL */
+	CHECK(it_wait_metric(t.d.url, "memprobe_process_exited", t.pid, 1, 1, IT_TIMEOUT_MS, &v));
+	e = it_api_process(t.d.url, t.pid);
+	REQUIRE(e != NULL);
+	st = json_object_get(e, "state");
+	CHECK(json_is_string(st) && strcmp(json_string_value(st), "exited") == 0);
+	/* The held objects are in the final figure (a few other blocks may
+	 * have come and gone meanwhile). */
+	CHECK(it_json_num(e, "python.allocated_blocks", &v) && v >= base + 45000);
+	CHECK(it_json_num(e, "gauges.last_words", &v) && v == 7);
+out:
+	json_decref(e);
+	py_stop(&t);
+}
+
+/*
+ * memprobed stopped with sig and started again on the same socket. After
+ * SIGTERM it has let its keeper go, so only the agent can bring the
+ * process back: it sees a new socket file and registers a new region
+ * (generation 1). After SIGKILL the keeper hands the old region to the new
+ * daemon and the agent registers the newer one on top, which must be
+ * harmless. Either way the figures written after the restart are shown.
+ */
+static void py_daemon_back(int sig)
+{
+	struct py t;
+	double base = 0;
+	char pid[24];
+
+	REQUIRE(py_start(&t, NULL, 0) == 0);
+	snprintf(pid, sizeof(pid), "%ld", t.pid);
+	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, &base));
+	REQUIRE(it_proc_stop(&t.d.proc, sig, IT_TIMEOUT_MS) == 0);
+	REQUIRE(it_daemon_restart(&t.d, 60) == 0);
+	CHECK(it_wait_log(t.d.log, "python region (generation 1,"));
+	REQUIRE(py_cmd(&t, "hold 50000\n", "held", NULL, 0) == 0);
+	CHECK(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, base + 50000, NULL));
+out:
+	py_stop(&t);
+}
+
+static void py_daemon_restarted(void)
+{
+	py_daemon_back(SIGTERM);
+}
+
+static void py_daemon_killed(void)
+{
+	py_daemon_back(SIGKILL);
+}
+
 /* python -m memprobe run: re-executes with the C agent preloaded, so both
  * halves report, and passes the script's exit status through. */
 static void py_module_run(void)
@@ -293,5 +383,13 @@ int itest_python_run(void)
 		RUN_TEST(py_gauge);
 	if (it_selected("py_module_run"))
 		RUN_TEST(py_module_run);
+	if (it_selected("py_no_descriptors"))
+		RUN_TEST(py_no_descriptors);
+	if (it_selected("py_killed_keeps_figures"))
+		RUN_TEST(py_killed_keeps_figures);
+	if (it_selected("py_daemon_restarted"))
+		RUN_TEST(py_daemon_restarted);
+	if (it_selected("py_daemon_killed"))
+		RUN_TEST(py_daemon_killed);
 	return harness_failed_tests;
 }

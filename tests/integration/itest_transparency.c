@@ -19,213 +19,18 @@
  * lost status shows.
  */
 
-#define OUT_MAX (8u << 20)      /* sort's output is about 3 MiB */
-#define RUN_TIMEOUT_MS 60000    /* a whole workload, under load */
-
-struct outcome {
-	char *out;              /* stdout, NUL-terminated; owned */
-	long len;
-	char err[4096];         /* stderr, cut */
-	int status;             /* wait status; -1 if it did not finish */
-	long pid;
-};
-
-static void outcome_free(struct outcome *o)
-{
-	free(o->out);
-	o->out = NULL;
-}
-
-/* Finds an executable on PATH; 0 or -ENOENT. */
-static int which(const char *name, char *out, size_t size)
-{
-	const char *path = getenv("PATH");
-
-	if (name[0] == '/') {
-		snprintf(out, size, "%s", name);
-		return access(out, X_OK) == 0 ? 0 : -ENOENT;
-	}
-	while (path != NULL && *path != '\0') {
-		size_t n = strcspn(path, ":");
-
-		snprintf(out, size, "%.*s/%s", (int)n, path, name);
-		if (n > 0 && access(out, X_OK) == 0)
-			return 0;
-		path += n;
-		if (*path == ':')
-			path++;
-	}
-	return -ENOENT;
-}
-
-/*
- * Runs argv (argv[0] absolute) in directory dir (NULL: here) to its end,
- * with the agent reporting to sock, or without it when sock is NULL; extra
- * is one more NAME=VALUE for the environment, or NULL.
- */
-static void run_workload(char *const argv[], const char *dir, const char *sock,
-    const char *extra, const char *errpath, struct outcome *o)
-{
-	char storage[2 * PATH_MAX + 64], cwd[PATH_MAX], more[PATH_MAX + 16];
-	char *env[6] = { NULL };
-	struct it_proc p;
-	int n = 0, moved = 0;
-
-	memset(o, 0, sizeof(*o));
-	o->status = -1;
-	o->out = calloc(1, OUT_MAX);
-	if (o->out == NULL)
-		return;
-	if (sock != NULL) {
-		it_agent_env(env, storage, sock);
-		n = 3;
-	}
-	if (extra != NULL) {
-		snprintf(more, sizeof(more), "%s", extra);
-		env[n++] = more;
-	}
-	env[n] = NULL;
-	/* it_proc_start runs the child in our directory; move there and back. */
-	if (dir != NULL) {
-		if (getcwd(cwd, sizeof(cwd)) == NULL || chdir(dir) < 0)
-			return;
-		moved = 1;
-	}
-	n = it_proc_start(&p, argv, env, errpath);
-	if (moved && chdir(cwd) < 0)
-		fprintf(stderr, "  chdir back to %s: %s\n", cwd, strerror(errno));
-	if (n < 0) {
-		fprintf(stderr, "  start %s: %s\n", argv[0], strerror(-n));
-		return;
-	}
-	o->pid = p.pid;
-	it_proc_close_stdin(&p);
-	o->len = it_proc_read_all(&p, o->out, OUT_MAX, RUN_TIMEOUT_MS);
-	if (o->len < 0) {
-		fprintf(stderr, "  %s (agent %s): output did not end\n", argv[0], sock ? "on" : "off");
-		it_proc_kill(&p);
-		return;
-	}
-	if (it_proc_wait(&p, RUN_TIMEOUT_MS) < 0) {
-		fprintf(stderr, "  %s (agent %s): did not exit\n", argv[0], sock ? "on" : "off");
-		it_proc_kill(&p);
-		return;
-	}
-	o->status = p.status;
-	it_slurp(errpath, o->err, sizeof(o->err));
-	it_proc_kill(&p);
-}
-
-/* Shows where two outputs first differ. */
-static void show_diff(const char *what, const char *a, const char *b)
-{
-	size_t i = 0;
-
-	while (a[i] != '\0' && a[i] == b[i])
-		i++;
-	fprintf(stderr, "  %s differs at byte %zu:\n    without: \"%.120s\"\n    with:    \"%.120s\"\n",
-	    what, i, a + (i > 40 ? i - 40 : 0), b + (i > 40 ? i - 40 : 0));
-}
-
-/* Checks the run with the agent against the one without. */
-static void compare(const char *name, const struct outcome *plain, const struct outcome *with)
-{
-	if (plain->status == -1 || with->status == -1) {
-		fprintf(stderr, "  %s: did not finish (without: %d, with: %d)\n", name,
-		    plain->status, with->status);
-		CHECK(0);
-		return;
-	}
-	if (plain->len != with->len || memcmp(plain->out, with->out, (size_t)plain->len) != 0) {
-		show_diff("stdout", plain->out, with->out);
-		CHECK(0);
-	}
-	if (strcmp(plain->err, with->err) != 0) {
-		show_diff("stderr", plain->err, with->err);
-		CHECK(0);
-	}
-	if (plain->status != with->status) {
-		fprintf(stderr, "  %s: wait status 0x%x without the agent, 0x%x with\n", name,
-		    plain->status, with->status);
-		CHECK(0);
-	}
-}
-
-/* ---- the daemon's view ---- */
-
-struct seen_wait {
-	const char *url;
-	long pid;               /* wanted pid, or 0 */
-	const char *comm;       /* wanted comm, or NULL */
-	int min;                /* at least this many entries of comm */
-	int count;              /* last count */
-};
-
-/* Counts entries of /api/v1/processes with w->comm, or finds w->pid. */
-static int seen(void *arg)
-{
-	struct seen_wait *w = arg;
-	json_t *root = NULL, *list, *e;
-	struct it_http r;
-	size_t i;
-
-	w->count = 0;
-	if (it_get(w->url, "/api/v1/processes", &r) == 0 && r.status == 200)
-		root = json_loadb(r.body, r.len, 0, NULL);
-	it_http_free(&r);
-	list = json_object_get(root, "processes");
-	json_array_foreach(list, i, e) {
-		json_t *pid = json_object_get(e, "pid");
-		const char *comm = json_string_value(json_object_get(e, "comm"));
-
-		if (w->pid > 0 && json_integer_value(pid) == w->pid)
-			w->count++;
-		else if (w->comm != NULL && comm != NULL && strcmp(comm, w->comm) == 0)
-			w->count++;
-	}
-	json_decref(root);
-	return w->count >= w->min;
-}
-
-static void check_seen_pid(const struct it_daemon *d, long pid, const char *what)
-{
-	struct seen_wait w = { d->url, pid, NULL, 1, 0 };
-
-	if (!it_wait_until(seen, &w, IT_TIMEOUT_MS)) {
-		fprintf(stderr, "  %s (pid %ld) never appeared in /api/v1/processes\n", what, pid);
-		CHECK(0);
-	}
-}
-
-static void check_seen_comm(const struct it_daemon *d, const char *comm, int min)
-{
-	struct seen_wait w = { d->url, 0, comm, min, 0 };
-
-	if (!it_wait_until(seen, &w, IT_TIMEOUT_MS)) {
-		fprintf(stderr, "  /api/v1/processes: %d processes named %s, want at least %d\n",
-		    w.count, comm, min);
-		CHECK(0);
-	}
-}
-
 /*
  * Runs argv without and with the agent, compares, and checks the top
  * process was seen. The daemon is started here; *d is stopped by the caller.
  */
 static int both_ways(struct it_daemon *d, char *const argv[], const char *dir,
-    const char *extra, struct outcome *plain, struct outcome *with)
+    const char *extra, struct it_outcome *plain, struct it_outcome *with)
 {
-	char errpath[PATH_MAX];
-
 	if (it_daemon_start(d, 60) < 0)
 		return -1;
-	snprintf(errpath, sizeof(errpath), "%s/plain.stderr", d->dir);
-	run_workload(argv, dir, NULL, extra, errpath, plain);
-	snprintf(errpath, sizeof(errpath), "%s/agent.stderr", d->dir);
-	run_workload(argv, dir, d->sock, extra, errpath, with);
-	compare(argv[0], plain, with);
+	CHECK(it_run_both(d, argv, dir, extra, plain, with) == 0);
 	if (with->pid > 0)
-		check_seen_pid(d, with->pid, argv[0]);
+		CHECK(it_wait_seen_pid(d->url, with->pid, argv[0]));
 	return 0;
 }
 
@@ -264,7 +69,7 @@ static char python_workload[] =
 static void transparent_python(void)
 {
 	struct it_daemon d = { 0 };
-	struct outcome plain = { 0 }, with = { 0 };
+	struct it_outcome plain = { 0 }, with = { 0 };
 	char py[PATH_MAX];
 	char *argv[] = { py, "-c", python_workload, NULL };
 
@@ -273,18 +78,18 @@ static void transparent_python(void)
 	if (access("/usr/bin/python3", X_OK) == 0)
 		snprintf(py, sizeof(py), "/usr/bin/python3");
 	else
-		REQUIRE(which("python3", py, sizeof(py)) == 0);
+		REQUIRE(it_which("python3", py, sizeof(py)) == 0);
 	REQUIRE(both_ways(&d, argv, NULL, NULL, &plain, &with) == 0);
 	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 3);
 	CHECK(strstr(with.out, "child 4 4999950000\n") != NULL);
 	CHECK(strstr(with.out, "shell 0 HELLO\n") != NULL);
 	CHECK(strstr(with.out, "pool 9000000\n") != NULL);
 	/* The top interpreter, the child one and the pool's two workers. */
-	check_seen_comm(&d, "python3", 4);
-	check_seen_comm(&d, "tr", 1);
+	CHECK(it_wait_seen_comm(d.url, "python3", 4));
+	CHECK(it_wait_seen_comm(d.url, "tr", 1));
 out:
-	outcome_free(&plain);
-	outcome_free(&with);
+	it_outcome_free(&plain);
+	it_outcome_free(&with);
 	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
@@ -303,21 +108,21 @@ static char bash_workload[] =
 static void transparent_bash(void)
 {
 	struct it_daemon d = { 0 };
-	struct outcome plain = { 0 }, with = { 0 };
+	struct it_outcome plain = { 0 }, with = { 0 };
 	char bash[PATH_MAX];
 	char *argv[] = { bash, "-c", bash_workload, NULL };
 
-	REQUIRE(which("bash", bash, sizeof(bash)) == 0);
+	REQUIRE(it_which("bash", bash, sizeof(bash)) == 0);
 	REQUIRE(both_ways(&d, argv, NULL, NULL, &plain, &with) == 0);
 	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 5);
 	CHECK(strstr(with.out, "pipe 0 0 0 0\nsum 1640\nsubshell 7\n") != NULL);
-	check_seen_comm(&d, "seq", 2);
-	check_seen_comm(&d, "sort", 1);
-	check_seen_comm(&d, "tr", 1);
-	check_seen_comm(&d, "md5sum", 1);
+	CHECK(it_wait_seen_comm(d.url, "seq", 2));
+	CHECK(it_wait_seen_comm(d.url, "sort", 1));
+	CHECK(it_wait_seen_comm(d.url, "tr", 1));
+	CHECK(it_wait_seen_comm(d.url, "md5sum", 1));
 out:
-	outcome_free(&plain);
-	outcome_free(&with);
+	it_outcome_free(&plain);
+	it_outcome_free(&with);
 	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
@@ -343,13 +148,13 @@ static int write_lines(const char *path, int n)
 static void transparent_sort(void)
 {
 	struct it_daemon d = { 0 };
-	struct outcome plain = { 0 }, with = { 0 };
+	struct it_outcome plain = { 0 }, with = { 0 };
 	char sort[PATH_MAX], file[PATH_MAX], tmp[PATH_MAX];
 	char *argv[] = { sort, "--parallel=4", "-S", "1M", "-T", tmp, "-k2,2n", "-k1,1",
 		file, NULL };
 
 	file[0] = tmp[0] = '\0';
-	REQUIRE(which("sort", sort, sizeof(sort)) == 0);
+	REQUIRE(it_which("sort", sort, sizeof(sort)) == 0);
 	REQUIRE(it_tmpdir(tmp, sizeof(tmp)) == 0);
 	snprintf(file, sizeof(file), "%s/lines.txt", tmp);
 	REQUIRE(write_lines(file, 200000) == 0);
@@ -357,8 +162,8 @@ static void transparent_sort(void)
 	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 0);
 	CHECK(with.len > 200000 * 20);
 out:
-	outcome_free(&plain);
-	outcome_free(&with);
+	it_outcome_free(&plain);
+	it_outcome_free(&with);
 	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 	it_rmtree(tmp);
 }
@@ -408,37 +213,37 @@ static int write_project(const char *dir)
 static void transparent_make(void)
 {
 	struct it_daemon d = { 0 };
-	struct outcome plain = { 0 }, with = { 0 };
+	struct it_outcome plain = { 0 }, with = { 0 };
 	char make[PATH_MAX], cc[PATH_MAX], dir[PATH_MAX] = "", errpath[PATH_MAX];
 	char *argv[] = { make, "-s", "-j4", "--no-print-directory", NULL };
 	char *clean[] = { make, "-s", "clean", NULL };
 	char ccvar[PATH_MAX + 8];
-	struct outcome c = { 0 };
+	struct it_outcome c = { 0 };
 
-	REQUIRE(which("make", make, sizeof(make)) == 0);
-	if (which("cc", cc, sizeof(cc)) < 0)
-		REQUIRE(which("gcc", cc, sizeof(cc)) == 0);
+	REQUIRE(it_which("make", make, sizeof(make)) == 0);
+	if (it_which("cc", cc, sizeof(cc)) < 0)
+		REQUIRE(it_which("gcc", cc, sizeof(cc)) == 0);
 	snprintf(ccvar, sizeof(ccvar), "CC=%s", cc);
 	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
 	REQUIRE(write_project(dir) == 0);
 	REQUIRE(it_daemon_start(&d, 60) == 0);
 	snprintf(errpath, sizeof(errpath), "%s/plain.stderr", d.dir);
-	run_workload(argv, dir, NULL, ccvar, errpath, &plain);
-	run_workload(clean, dir, NULL, ccvar, errpath, &c);
+	it_run_workload(argv, dir, NULL, ccvar, errpath, &plain);
+	it_run_workload(clean, dir, NULL, ccvar, errpath, &c);
 	CHECK(c.status == 0);
 	snprintf(errpath, sizeof(errpath), "%s/agent.stderr", d.dir);
-	run_workload(argv, dir, d.sock, ccvar, errpath, &with);
-	compare("make", &plain, &with);
+	it_run_workload(argv, dir, d.sock, ccvar, errpath, &with);
+	CHECK(it_compare("make", &plain, &with) == 0);
 	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 0);
 	CHECK(strstr(with.out, "total ") != NULL && strstr(with.out, "prog exit 1") != NULL);
 	if (with.pid > 0)
-		check_seen_pid(&d, with.pid, "make");
-	check_seen_comm(&d, "prog", 1);
-	check_seen_comm(&d, "cc1", 9);
+		CHECK(it_wait_seen_pid(d.url, with.pid, "make"));
+	CHECK(it_wait_seen_comm(d.url, "prog", 1));
+	CHECK(it_wait_seen_comm(d.url, "cc1", 9));
 out:
-	outcome_free(&plain);
-	outcome_free(&with);
-	outcome_free(&c);
+	it_outcome_free(&plain);
+	it_outcome_free(&with);
+	it_outcome_free(&c);
 	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 	it_rmtree(dir);
 }
@@ -448,7 +253,7 @@ out:
 static void transparent_stress(void)
 {
 	struct it_daemon d = { 0 };
-	struct outcome plain = { 0 }, with = { 0 };
+	struct it_outcome plain = { 0 }, with = { 0 };
 	char bin[PATH_MAX + 32];
 	char *argv[] = { bin, "3", NULL };
 	unsigned long long allocs, frees, reallocs;
@@ -480,8 +285,8 @@ static void transparent_stress(void)
 	CHECK_U64(v, ==, 0);
 out:
 	it_http_free(&r);
-	outcome_free(&plain);
-	outcome_free(&with);
+	it_outcome_free(&plain);
+	it_outcome_free(&with);
 	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
@@ -568,7 +373,7 @@ out:
 static void transparent_daemon_stopped_killed(void)
 {
 	struct it_daemon d = { 0 };
-	struct outcome plain = { 0 }, stopped = { 0 }, killed = { 0 };
+	struct it_outcome plain = { 0 }, stopped = { 0 }, killed = { 0 };
 	char bin[PATH_MAX + 32], errpath[PATH_MAX];
 	char *argv[] = { bin, "20", NULL };
 	const char *fast = "MEMPROBE_INTERVAL_MS=10";
@@ -579,16 +384,16 @@ static void transparent_daemon_stopped_killed(void)
 	REQUIRE(it_daemon_start(&d, 60) == 0);
 	snprintf(errpath, sizeof(errpath), "%s/plain.stderr", d.dir);
 	t0 = it_now_ms();
-	run_workload(argv, NULL, NULL, NULL, errpath, &plain);
+	it_run_workload(argv, NULL, NULL, NULL, errpath, &plain);
 	t_plain = it_now_ms() - t0;
 
 	REQUIRE(kill(d.proc.pid, SIGSTOP) == 0);
 	snprintf(errpath, sizeof(errpath), "%s/stopped.stderr", d.dir);
 	t0 = it_now_ms();
-	run_workload(argv, NULL, d.sock, fast, errpath, &stopped);
+	it_run_workload(argv, NULL, d.sock, fast, errpath, &stopped);
 	t_stopped = it_now_ms() - t0;
 	REQUIRE(kill(d.proc.pid, SIGCONT) == 0);
-	compare("stress, daemon stopped", &plain, &stopped);
+	CHECK(it_compare("stress, daemon stopped", &plain, &stopped) == 0);
 	CHECK(WIFEXITED(stopped.status) && WEXITSTATUS(stopped.status) == 0);
 	CHECK(it_wait_metric(d.url, "memprobe_process_exited", stopped.pid, 1, 1, IT_TIMEOUT_MS, &v));
 
@@ -596,9 +401,9 @@ static void transparent_daemon_stopped_killed(void)
 	REQUIRE(access(d.sock, F_OK) == 0);
 	snprintf(errpath, sizeof(errpath), "%s/killed.stderr", d.dir);
 	t0 = it_now_ms();
-	run_workload(argv, NULL, d.sock, fast, errpath, &killed);
+	it_run_workload(argv, NULL, d.sock, fast, errpath, &killed);
 	t_killed = it_now_ms() - t0;
-	compare("stress, daemon killed", &plain, &killed);
+	CHECK(it_compare("stress, daemon killed", &plain, &killed) == 0);
 	CHECK(WIFEXITED(killed.status) && WEXITSTATUS(killed.status) == 0);
 	printf("info transparent_daemon_stopped_killed: stress 20 took %lld ms without the agent, "
 	    "%lld ms with it and the daemon stopped, %lld ms with the daemon killed\n",
@@ -606,9 +411,9 @@ static void transparent_daemon_stopped_killed(void)
 out:
 	if (harness_failures)
 		it_daemon_dump_log(&d);
-	outcome_free(&plain);
-	outcome_free(&stopped);
-	outcome_free(&killed);
+	it_outcome_free(&plain);
+	it_outcome_free(&stopped);
+	it_outcome_free(&killed);
 	if (d.proc.pid != 0)
 		kill(d.proc.pid, SIGCONT);
 	it_daemon_stop(&d);

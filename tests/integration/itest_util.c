@@ -1,5 +1,6 @@
 /* itest_util.c: process, daemon, HTTP and exposition helpers shared by the integration tests. */
 #include "itest_util.h"
+#include "proto.h"
 
 #include <arpa/inet.h>
 #include <curl/curl.h>
@@ -642,6 +643,25 @@ int it_daemon_start_args(struct it_daemon *d, int exited_ttl, char *const extra[
 	return -EADDRINUSE;
 }
 
+int it_daemon_restart(struct it_daemon *d, int exited_ttl)
+{
+	char listen[64], ttl[32];
+	char *argv[] = { itest.memprobed, "--agent-socket", d->sock, "--web.listen-address",
+	    listen, "--exited-ttl", ttl, "--log-level", "debug", NULL };
+
+	snprintf(listen, sizeof(listen), "127.0.0.1:%d", d->port);
+	snprintf(ttl, sizeof(ttl), "%d", exited_ttl);
+	if (it_proc_start(&d->proc, argv, NULL, d->log) < 0)
+		return -1;
+	if (!it_wait_until(daemon_up, d, IT_START_TIMEOUT_MS) || d->proc.pid == 0) {
+		fprintf(stderr, "integration: memprobed did not come back on %s and %s\n", d->url,
+		    d->sock);
+		it_daemon_dump_log(d);
+		return -1;
+	}
+	return 0;
+}
+
 void it_daemon_dump_log(const struct it_daemon *d)
 {
 	char line[1024];
@@ -1218,4 +1238,228 @@ int it_daemon_run_once(char *const args[], const char *dir, char *err, size_t si
 		fclose(f);
 	}
 	return status;
+}
+
+/* ---- one program run without and with the agent ---- */
+
+void it_outcome_free(struct it_outcome *o)
+{
+	free(o->out);
+	o->out = NULL;
+}
+
+int it_which(const char *name, char *out, size_t size)
+{
+	const char *path = getenv("PATH");
+
+	if (name[0] == '/') {
+		snprintf(out, size, "%s", name);
+		return access(out, X_OK) == 0 ? 0 : -ENOENT;
+	}
+	while (path != NULL && *path != '\0') {
+		size_t n = strcspn(path, ":");
+
+		snprintf(out, size, "%.*s/%s", (int)n, path, name);
+		if (n > 0 && access(out, X_OK) == 0)
+			return 0;
+		path += n;
+		if (*path == ':')
+			path++;
+	}
+	return -ENOENT;
+}
+
+void it_run_workload(char *const argv[], const char *dir, const char *sock,
+    const char *extra, const char *errpath, struct it_outcome *o)
+{
+	char storage[2 * PATH_MAX + 64], cwd[PATH_MAX], more[PATH_MAX + 16];
+	char *env[6] = { NULL };
+	struct it_proc p;
+	int n = 0, moved = 0;
+
+	memset(o, 0, sizeof(*o));
+	o->status = -1;
+	o->out = calloc(1, IT_OUT_MAX);
+	if (o->out == NULL)
+		return;
+	if (sock != NULL) {
+		it_agent_env(env, storage, sock);
+		n = 3;
+	}
+	if (extra != NULL) {
+		snprintf(more, sizeof(more), "%s", extra);
+		env[n++] = more;
+	}
+	env[n] = NULL;
+	/* it_proc_start runs the child in our directory; move there and back. */
+	if (dir != NULL) {
+		if (getcwd(cwd, sizeof(cwd)) == NULL || chdir(dir) < 0)
+			return;
+		moved = 1;
+	}
+	n = it_proc_start(&p, argv, env, errpath);
+	if (moved && chdir(cwd) < 0)
+		fprintf(stderr, "  chdir back to %s: %s\n", cwd, strerror(errno));
+	if (n < 0) {
+		fprintf(stderr, "  start %s: %s\n", argv[0], strerror(-n));
+		return;
+	}
+	o->pid = p.pid;
+	it_proc_close_stdin(&p);
+	o->len = it_proc_read_all(&p, o->out, IT_OUT_MAX, IT_RUN_TIMEOUT_MS);
+	if (o->len < 0) {
+		fprintf(stderr, "  %s (agent %s): output did not end\n", argv[0], sock ? "on" : "off");
+		it_proc_kill(&p);
+		return;
+	}
+	if (it_proc_wait(&p, IT_RUN_TIMEOUT_MS) < 0) {
+		fprintf(stderr, "  %s (agent %s): did not exit\n", argv[0], sock ? "on" : "off");
+		it_proc_kill(&p);
+		return;
+	}
+	o->status = p.status;
+	it_slurp(errpath, o->err, sizeof(o->err));
+	it_proc_kill(&p);
+}
+
+/* Shows where two outputs first differ. */
+static void show_diff(const char *what, const char *a, const char *b)
+{
+	size_t i = 0;
+
+	while (a[i] != '\0' && a[i] == b[i])
+		i++;
+	fprintf(stderr, "  %s differs at byte %zu:\n    without: \"%.120s\"\n    with:    \"%.120s\"\n",
+	    what, i, a + (i > 40 ? i - 40 : 0), b + (i > 40 ? i - 40 : 0));
+}
+
+int it_compare(const char *name, const struct it_outcome *plain, const struct it_outcome *with)
+{
+	int differ = 0;
+
+	if (plain->status == -1 || with->status == -1) {
+		fprintf(stderr, "  %s: did not finish (without: %d, with: %d)\n", name,
+		    plain->status, with->status);
+		return 1;
+	}
+	if (plain->len != with->len || memcmp(plain->out, with->out, (size_t)plain->len) != 0) {
+		show_diff("stdout", plain->out, with->out);
+		differ++;
+	}
+	if (strcmp(plain->err, with->err) != 0) {
+		show_diff("stderr", plain->err, with->err);
+		differ++;
+	}
+	if (plain->status != with->status) {
+		fprintf(stderr, "  %s: wait status 0x%x without the agent, 0x%x with\n", name,
+		    plain->status, with->status);
+		differ++;
+	}
+	return differ;
+}
+
+int it_run_both(const struct it_daemon *d, char *const argv[], const char *dir,
+    const char *extra, struct it_outcome *plain, struct it_outcome *with)
+{
+	char errpath[PATH_MAX];
+
+	snprintf(errpath, sizeof(errpath), "%s/plain.stderr", d->dir);
+	it_run_workload(argv, dir, NULL, extra, errpath, plain);
+	snprintf(errpath, sizeof(errpath), "%s/agent.stderr", d->dir);
+	it_run_workload(argv, dir, d->sock, extra, errpath, with);
+	return it_compare(argv[0], plain, with);
+}
+
+/* ---- the daemon's view ---- */
+
+struct seen_wait {
+	const char *url;
+	long pid;               /* wanted pid, or 0 */
+	const char *comm;       /* wanted comm, or NULL */
+	int min;                /* at least this many entries of comm */
+	int count;              /* last count */
+};
+
+/* Counts entries of /api/v1/processes with w->comm, or finds w->pid. */
+static int seen(void *arg)
+{
+	struct seen_wait *w = arg;
+	json_t *root = NULL, *list, *e;
+	struct it_http r;
+	size_t i;
+
+	w->count = 0;
+	if (it_get(w->url, "/api/v1/processes", &r) == 0 && r.status == 200)
+		root = json_loadb(r.body, r.len, 0, NULL);
+	it_http_free(&r);
+	list = json_object_get(root, "processes");
+	json_array_foreach(list, i, e) {
+		json_t *pid = json_object_get(e, "pid");
+		const char *comm = json_string_value(json_object_get(e, "comm"));
+
+		if (w->pid > 0 && json_integer_value(pid) == w->pid)
+			w->count++;
+		else if (w->comm != NULL && comm != NULL && strcmp(comm, w->comm) == 0)
+			w->count++;
+	}
+	json_decref(root);
+	return w->count >= w->min;
+}
+
+int it_wait_seen_pid(const char *base_url, long pid, const char *what)
+{
+	struct seen_wait w = { base_url, pid, NULL, 1, 0 };
+
+	if (it_wait_until(seen, &w, IT_TIMEOUT_MS))
+		return 1;
+	fprintf(stderr, "  %s (pid %ld) never appeared in /api/v1/processes\n", what, pid);
+	return 0;
+}
+
+int it_wait_seen_comm(const char *base_url, const char *comm, int min)
+{
+	struct seen_wait w = { base_url, 0, comm, min, 0 };
+
+	if (it_wait_until(seen, &w, IT_TIMEOUT_MS))
+		return 1;
+	fprintf(stderr, "  /api/v1/processes: %d processes named %s, want at least %d\n",
+	    w.count, comm, min);
+	return 0;
+}
+
+/* ---- a hand-built agent ---- */
+
+int it_send_msg(int fd, const unsigned char *buf, size_t n)
+{
+	return n > 0 && send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+int it_send_hello(int fd, unsigned agent, const char *comm, const char *exe)
+{
+	static unsigned char buf[PROTO_MAX_MSG];
+	struct proto_hello h = { .agent = (uint16_t)agent, .stack_limit = 8 << 20 };
+
+	h.start_time = it_self_start_time();
+	snprintf(h.comm, sizeof(h.comm), "%s", comm);
+	if (exe != NULL)
+		snprintf(h.exe, sizeof(h.exe), "%s", exe);
+	else
+		snprintf(h.exe, sizeof(h.exe), "/nonexistent/%s", comm);
+	return it_send_msg(fd, buf, proto_encode_hello(buf, &h));
+}
+
+int it_send_heap(int fd, uint64_t live)
+{
+	static unsigned char buf[PROTO_MAX_MSG];
+	struct proto_sample s = { .flags = PROTO_S_HEAP | PROTO_S_STACK, .seq = 1, .threads = 1 };
+
+	s.heap_live_bytes = live;
+	s.heap_live_blocks = 3;
+	s.heap_peak_bytes = live;
+	s.heap_allocations = 3;
+	s.heap_allocated_bytes = live;
+	s.stack_peak_bytes = 4096;
+	s.stack_main_peak_bytes = 4096;
+	s.stack_limit_bytes = 8 << 20;
+	return it_send_msg(fd, buf, proto_encode_sample(buf, &s));
 }

@@ -168,6 +168,13 @@ int it_daemon_start(struct it_daemon *d, int exited_ttl);
  * after the others, so they win; NULL: none). */
 int it_daemon_start_args(struct it_daemon *d, int exited_ttl, char *const extra[]);
 
+/*
+ * Starts memprobed again on d's socket, port and log (after d's daemon was
+ * stopped or killed, its temp dir kept) and waits as it_daemon_start().
+ * Returns 0, or -1 having said why on stderr.
+ */
+int it_daemon_restart(struct it_daemon *d, int exited_ttl);
+
 /* Prints the daemon's log to stderr (after a failed check). */
 void it_daemon_dump_log(const struct it_daemon *d);
 
@@ -325,6 +332,67 @@ int it_wait_metric_label(const char *base_url, const char *name, const char *lab
  * is application/json. */
 int it_is_json_error(const struct it_http *r);
 
+/* ---- a hand-built agent: the protocol spoken with common/proto.c ---- */
+
+/* Sends the n bytes of buf as one datagram. Returns 0 or -1. */
+int it_send_msg(int fd, const unsigned char *buf, size_t n);
+
+/* Sends a HELLO of agent kind `agent` (enum proto_agent) claiming comm and
+ * exe (NULL: "/nonexistent/COMM"), with this process's start time. */
+int it_send_hello(int fd, unsigned agent, const char *comm, const char *exe);
+
+/* Sends a heap and stack SAMPLE with `live` live heap bytes. */
+int it_send_heap(int fd, uint64_t live);
+
+/* ---- one program run without and with the agent ---- */
+
+#define IT_OUT_MAX (8u << 20)           /* stdout kept of a workload */
+#define IT_RUN_TIMEOUT_MS 60000         /* a whole workload, under load */
+
+/* How a workload ended. */
+struct it_outcome {
+	char *out;              /* stdout, NUL-terminated; owned */
+	long len;
+	char err[4096];         /* stderr, cut */
+	int status;             /* wait status; -1 if it did not finish */
+	long pid;
+};
+
+/* Frees o->out; safe on a zeroed *o and more than once. */
+void it_outcome_free(struct it_outcome *o);
+
+/* Finds an executable on PATH (or checks an absolute name) into out.
+ * Returns 0 or -ENOENT. */
+int it_which(const char *name, char *out, size_t size);
+
+/*
+ * Runs argv (argv[0] absolute) in directory dir (NULL: here) to its end,
+ * stdin closed, with the agent reporting to sock, or without it when sock
+ * is NULL; extra is one more NAME=VALUE for the environment, or NULL;
+ * stderr to errpath. Fills *o (o->status -1 when it did not finish within
+ * IT_RUN_TIMEOUT_MS; it is killed then).
+ */
+void it_run_workload(char *const argv[], const char *dir, const char *sock,
+    const char *extra, const char *errpath, struct it_outcome *o);
+
+/* Compares the run with the agent against the one without: stdout,
+ * stderr and wait status. Returns how many differ (each said on stderr);
+ * a run that did not finish counts as one. */
+int it_compare(const char *name, const struct it_outcome *plain, const struct it_outcome *with);
+
+/* it_run_workload() without the agent and then with it reporting to d
+ * (stderr files in d->dir), then it_compare(); returns what that returns. */
+int it_run_both(const struct it_daemon *d, char *const argv[], const char *dir,
+    const char *extra, struct it_outcome *plain, struct it_outcome *with);
+
+/* Waits until /api/v1/processes of base_url lists pid. Returns 1, or 0
+ * having said so on stderr (what names the program). */
+int it_wait_seen_pid(const char *base_url, long pid, const char *what);
+
+/* Waits until /api/v1/processes lists at least min entries whose comm is
+ * comm. Returns 1, or 0 having said how many there were. */
+int it_wait_seen_comm(const char *base_url, const char *comm, int min);
+
 /* Checks that must hold for the rest of a test to make sense: a failed one
  * counts like CHECK and jumps to the test's `out:` label. Used only in files
  * that include harness.h. */
@@ -353,6 +421,7 @@ int itest_systemd_run(void);     /* itest_systemd.c */
 int itest_faults_run(void);      /* itest_faults.c */
 int itest_webconf_run(void);     /* itest_webconf.c */
 int itest_hostile_run(void);     /* itest_hostile.c */
+int itest_guest_run(void);       /* itest_guest.c */
 int itest_foreign_run(void);     /* itest_foreign.c */
 
 #endif

@@ -21,6 +21,7 @@
 #include <unistd.h>
 
 #include "memprobe.h"
+#include "progs/progs.h"
 
 /*
  * Usage: accuracy SCENARIO [ARGS]
@@ -45,7 +46,7 @@
  *
  * Scenarios: entries failed threads thread_exit peak peak_threads fork
  * exit_while_forking exec gauge mmap
- * stack_main stack_thread.
+ * stack_main stack_thread stack_main_quiet stack_thread_quiet.
  */
 
 #define KIB 1024ul
@@ -125,18 +126,7 @@ static void expect_eq(const char *metric, double v)
 /* Reads one line of stdin; returns 0 for a line, -1 at end of input. */
 static int wait_line(void)
 {
-	char c;
-
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, &c, 1);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		if (c == '\n')
-			return 0;
-	}
+	return prog_read_line(NULL, 0) < 0 ? -1 : 0;
 }
 
 static int ready(void)
@@ -1307,8 +1297,10 @@ static int mapped(void)
 
 static uintptr_t deepest;           /* address of the deepest frame's buffer */
 
-/* Recurses n frames of about FRAME bytes and allocates only at the bottom. */
-static __attribute__((noinline)) int recurse(int n)
+/* Recurses n frames of about FRAME bytes, touching each, and allocates
+ * only at the bottom, or (quiet) never: then only resident pages can tell
+ * how deep it went. */
+static __attribute__((noinline)) int recurse(int n, int quiet)
 {
 	volatile char buf[FRAME];
 	int r;
@@ -1316,13 +1308,13 @@ static __attribute__((noinline)) int recurse(int n)
 	buf[0] = (char)n;
 	buf[FRAME - 1] = (char)n;
 	if (n == 0) {
-		void *p = malloc(100);
+		void *p = quiet ? NULL : malloc(100);
 
 		deepest = (uintptr_t)&buf[0];
-		r = p != NULL;
+		r = quiet || p != NULL;
 		free(p);
 	} else {
-		r = recurse(n - 1);
+		r = recurse(n - 1, quiet);
 	}
 	/* Used after the call: no tail call, the frame stays. */
 	return r + buf[0] + buf[FRAME - 1] - 2 * (char)n;
@@ -1374,24 +1366,36 @@ static void check_depth(const char *when, uint64_t got, double truth)
 		FAIL("snapshot %s: %llu, want %.0f +- 10%%\n", when, (unsigned long long)got, truth);
 }
 
-/* The main thread allocates shallow, then at the bottom of 1 MiB. */
-static int stack_main(void)
+/* Recurses `frames` frames in the main thread (see recurse()) and returns
+ * the depth reached, from the end of [stack] as the agent takes it; 0
+ * having said why when it cannot tell. */
+static double main_depth(int frames, int quiet)
 {
-	struct memprobe_stats s;
 	uintptr_t top;
-	double truth;
-	void *p = malloc(32);
 
-	free(p);
-	if (recurse(256) != 1)
+	if (recurse(frames, quiet) != 1)
 		FAIL("recursion\n");
 	top = main_stack_top();
 	if (top == 0 || deepest == 0 || deepest > top) {
 		FAIL("no [stack] in /proc/self/maps\n");
-		return failures;
+		return 0;
 	}
-	truth = (double)(top - deepest);
-	say("info main thread depth %.0f\n", truth);
+	say("info main thread depth %lu%s\n", (unsigned long)(top - deepest),
+	    quiet ? ", no allocation" : "");
+	return (double)(top - deepest);
+}
+
+/* The main thread allocates shallow, then at the bottom of 1 MiB. */
+static int stack_main(void)
+{
+	struct memprobe_stats s;
+	double truth;
+	void *p = malloc(32);
+
+	free(p);
+	truth = main_depth(256, 0);
+	if (truth == 0)
+		return failures;
 	snapshot(&s);
 	check_depth("stack_main_peak_bytes", s.stack_main_peak_bytes, truth);
 	check_depth("stack_peak_bytes", s.stack_peak_bytes, truth);
@@ -1412,7 +1416,7 @@ static void *deep_thread(void *arg)
 	size_t size;
 
 	(void)arg;
-	if (recurse(512) != 1)
+	if (recurse(512, 0) != 1)
 		FAIL("recursion\n");
 	if (pthread_getattr_np(pthread_self(), &attr) != 0 ||
 	    pthread_attr_getstack(&attr, &addr, &size) != 0) {
@@ -1455,6 +1459,92 @@ static int stack_thread(void)
 	return failures;
 }
 
+/* ---- stack depth without allocations ---- */
+
+#define QUIET_DEPTH (4 * MIB)
+#define QUIET_FRAMES (QUIET_DEPTH / FRAME)
+
+/* The daemon must find `truth` bytes (+- 10 % and a page) from resident
+ * pages alone, now and once the program has exited. */
+static void expect_quiet(const char *metric, double truth)
+{
+	expect(metric, NULL, truth * 0.9 - 4096, truth * 1.1 + 4096);
+	expect_kind("final", self_pid, metric, NULL, truth * 0.9 - 4096, truth * 1.1 + 4096);
+}
+
+/* The main thread goes 4 MiB deep without allocating. */
+static int stack_main_quiet(void)
+{
+	struct rlimit rl;
+	double truth;
+
+	if (getrlimit(RLIMIT_STACK, &rl) != 0 ||
+	    (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < QUIET_DEPTH + 2 * MIB)) {
+		FAIL("RLIMIT_STACK below 6 MiB: cannot recurse 4 MiB\n");
+		return failures;
+	}
+	truth = main_depth((int)QUIET_FRAMES, 1);
+	if (truth == 0)
+		return failures;
+	expect_quiet("memprobe_stack_main_peak_bytes", truth);
+	expect_quiet("memprobe_stack_peak_bytes", truth);
+	ready();
+	return failures;
+}
+
+static sem_t quiet_done, quiet_exit;
+static double quiet_truth;
+
+/* Goes 4 MiB deep in its 8 MiB stack, then stays alive until told. */
+static void *quiet_thread(void *arg)
+{
+	pthread_attr_t attr;
+	void *addr;
+	size_t size;
+
+	(void)arg;
+	if (recurse((int)QUIET_FRAMES, 1) != 1)
+		FAIL("recursion\n");
+	if (pthread_getattr_np(pthread_self(), &attr) != 0 ||
+	    pthread_attr_getstack(&attr, &addr, &size) != 0) {
+		FAIL("pthread_getattr_np\n");
+	} else {
+		pthread_attr_destroy(&attr);
+		quiet_truth = (double)((uintptr_t)addr + size - deepest);
+	}
+	sem_post(&quiet_done);
+	sem_wait(&quiet_exit);
+	return NULL;
+}
+
+/* A thread goes 4 MiB deep without allocating, and lives on meanwhile. */
+static int stack_thread_quiet(void)
+{
+	pthread_attr_t attr;
+	pthread_t th;
+
+	sem_init(&quiet_done, 0, 0);
+	sem_init(&quiet_exit, 0, 0);
+	pthread_attr_init(&attr);
+	pthread_attr_setstacksize(&attr, 2 * QUIET_DEPTH);
+	if (pthread_create(&th, &attr, quiet_thread, NULL) != 0) {
+		FAIL("pthread_create\n");
+		return failures;
+	}
+	pthread_attr_destroy(&attr);
+	sem_wait(&quiet_done);
+	if (quiet_truth > 0) {
+		say("info thread depth %.0f, no allocation\n", quiet_truth);
+		expect_quiet("memprobe_stack_peak_bytes", quiet_truth);
+		/* The main thread stays shallow. */
+		expect("memprobe_stack_main_peak_bytes", NULL, 1, 512 * KIB);
+	}
+	ready();
+	sem_post(&quiet_exit);
+	pthread_join(th, NULL);
+	return failures;
+}
+
 int main(int argc, char **argv)
 {
 	const char *what = argc > 1 ? argv[1] : "";
@@ -1487,10 +1577,15 @@ int main(int argc, char **argv)
 		stack_main();
 	else if (strcmp(what, "stack_thread") == 0)
 		stack_thread();
+	else if (strcmp(what, "stack_main_quiet") == 0)
+		stack_main_quiet();
+	else if (strcmp(what, "stack_thread_quiet") == 0)
+		stack_thread_quiet();
 	else {
 		say("usage: accuracy entries|failed|threads|thread_exit|peak|peak_threads|fork|"
 		    "exit_while_forking|"
-		    "exec ALLOC_HOLD|gauge|mmap|stack_main|stack_thread\n");
+		    "exec ALLOC_HOLD|gauge|mmap|stack_main|stack_thread|stack_main_quiet|"
+		    "stack_thread_quiet\n");
 		return 2;
 	}
 	return failures ? 1 : 0;

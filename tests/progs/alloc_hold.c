@@ -5,6 +5,8 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "progs/progs.h"
+
 /*
  * Usage: alloc_hold NBLOCKS SIZE
  *
@@ -20,43 +22,6 @@
 
 static char outbuf[64];
 static char inbuf[256];
-
-static int say(const char *line)
-{
-	size_t len = strlen(line), off = 0;
-
-	while (off < len) {
-		ssize_t n = write(STDOUT_FILENO, line + off, len - off);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return -1;
-		off += (size_t)n;
-	}
-	return 0;
-}
-
-/* Reads one line (without its newline) into inbuf. Returns its length, or -1
- * at end of input. A line longer than inbuf is cut; the rest is dropped. */
-static long read_line(void)
-{
-	size_t len = 0;
-	char c;
-
-	for (;;) {
-		ssize_t n = read(STDIN_FILENO, &c, 1);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0)
-			return len > 0 ? (long)len : -1;
-		if (c == '\n')
-			break;
-		if (len < sizeof(inbuf) - 1)
-			inbuf[len++] = c;
-	}
-	inbuf[len] = '\0';
-	return (long)len;
-}
 
 int main(int argc, char **argv)
 {
@@ -88,15 +53,15 @@ int main(int argc, char **argv)
 	}
 
 	snprintf(outbuf, sizeof(outbuf), "ready %ld\n", (long)getpid());
-	if (say(outbuf) < 0)
+	if (prog_say(outbuf) < 0)
 		return 1;
 
-	while (read_line() >= 0) {
+	while (prog_read_line(inbuf, sizeof(inbuf)) >= 0) {
 		if (strcmp(inbuf, "free") == 0 && held) {
 			for (i = 0; i < nblocks; i++)
 				free(blocks[i]);
 			held = 0;
-			if (say("freed\n") < 0)
+			if (prog_say("freed\n") < 0)
 				return 1;
 		}
 	}

@@ -8,6 +8,8 @@ Prints "ready PID" once the agent is started, then reads commands:
   flash N    recurse to depth N and return at once; prints "flashed D"
   overflow   recurse until RecursionError, caught; prints "caught D"
   gauge N V  memprobe.gauge_set(N, V); prints "gauge"
+  start      memprobe.start() (after --no-agent); prints "started"
+  fds        prints "fds" and each open descriptor as FD=TARGET (readlink)
 EOF: exit 0. Arguments: [--exact] [--no-agent].
 """
 
@@ -48,9 +50,25 @@ def forever(n):
     return forever(n + 1) + 1
 
 
+def fds():
+    """This process's descriptors and what they are, in order; the one
+    listdir itself used is gone by the time it is looked at."""
+    out = []
+    for name in sorted(os.listdir("/proc/self/fd"), key=int):
+        try:
+            out.append("%s=%s" % (name, os.readlink("/proc/self/fd/" + name)))
+        except OSError:
+            pass
+    return " ".join(out)
+
+
+def start():
+    memprobe.start(interval=0.1, exact_depth="--exact" in sys.argv)
+
+
 def main():
     if "--no-agent" not in sys.argv:
-        memprobe.start(interval=0.1, exact_depth="--exact" in sys.argv)
+        start()
     print("ready", os.getpid(), flush=True)
     for line in sys.stdin:
         words = line.split()
@@ -75,6 +93,11 @@ def main():
         elif cmd == "gauge":
             memprobe.gauge_set(words[1], float(words[2]))
             print("gauge", flush=True)
+        elif cmd == "start":
+            start()
+            print("started", flush=True)
+        elif cmd == "fds":
+            print("fds", fds(), flush=True)
     return 0
 
 

@@ -140,12 +140,11 @@ def debug_unreachable():
 
         def tries():
             for _ in range(3):
-                agent.next_connect = 0.0
-                agent._connect_locked()
+                agent.register()
 
         err = with_env({"MEMPROBE_DEBUG": "1"}, lambda: captured_stderr(tries))
         quiet = with_env({"MEMPROBE_DEBUG": None}, lambda: captured_stderr(
-            lambda: Agent(path, 1.0, False)._connect_locked()))
+            lambda: Agent(path, 1.0, False).register()))
     want = "memprobe: not reporting: cannot connect to memprobed at %s: ENOENT" % path
     return (err.count("\n"), err.startswith(want), quiet), (1, True, "")
 

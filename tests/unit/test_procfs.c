@@ -159,10 +159,70 @@ out:
 	}
 }
 
+/* The THP mode is the bracketed word. */
+static void parse_thp_mode(void)
+{
+	CHECK(procfs_parse_thp("[always] madvise never\n") == PROCFS_THP_ALWAYS);
+	CHECK(procfs_parse_thp("always [madvise] never\n") == PROCFS_THP_MADVISE);
+	CHECK(procfs_parse_thp("always madvise [never]\n") == PROCFS_THP_NEVER);
+	CHECK(procfs_parse_thp("") == PROCFS_THP_UNKNOWN);
+}
+
+static const char smaps_text[] =
+    "55d0a0000000-55d0a0021000 rw-p 00000000 00:00 0                          [heap]\n"
+    "Size:                132 kB\n"
+    "Anonymous:            12 kB\n"
+    "AnonHugePages:         0 kB\n"
+    "VmFlags: rd wr mr mw me ac sd\n"
+    "7f3a40000000-7f3a40801000 rw-p 00000000 00:00 0 \n"
+    "Size:               8196 kB\n"
+    "Anonymous:          4100 kB\n"
+    "AnonHugePages:      2048 kB\n"
+    "VmFlags: rd wr mr mw me ac hg\n"
+    "7ffc10000000-7ffc10021000 rw-p 00000000 00:00 0                          [stack]\n"
+    "Size:                132 kB\n"
+    "VmFlags: rd wr mr mw me gd ac\n";
+
+/* AnonHugePages of the mapping holding an address; none (0) when the
+ * mapping has no such line; -ESRCH outside every mapping. */
+static void parse_smaps_huge(void)
+{
+	uint64_t v = 1;
+
+	CHECK(procfs_parse_smaps_huge(smaps_text, 0x7f3a40400000ull, &v) == 0);
+	CHECK_U64(v, ==, 2048 * 1024);
+	CHECK(procfs_parse_smaps_huge(smaps_text, 0x55d0a0000000ull, &v) == 0);
+	CHECK_U64(v, ==, 0);
+	v = 1;
+	CHECK(procfs_parse_smaps_huge(smaps_text, 0x7ffc10020fffull, &v) == 0);
+	CHECK_U64(v, ==, 0);
+	CHECK(procfs_parse_smaps_huge(smaps_text, 0x7f3a40801000ull, &v) == -ESRCH);
+	CHECK(procfs_parse_smaps_huge("", 0x1000, &v) == -ESRCH);
+}
+
+/* This process's own pagemap: the page of a local variable is present. */
+static void pagemap_of_self(void)
+{
+	volatile char here = 1;
+	uint64_t w[2] = { 0, 0 };
+	int fd = procfs_pagemap_open(getpid());
+
+	CHECK(fd >= 0);
+	if (fd < 0)
+		return;
+	CHECK(procfs_pagemap_read(fd, (uint64_t)(uintptr_t)&here / PROCFS_PAGE, w, 2) == 0);
+	CHECK(w[0] & PROCFS_PM_PRESENT);
+	close(fd);
+	CHECK(procfs_pagemap_open(0x3fffffff) == -ENOENT);
+}
+
 int main(void)
 {
 	RUN_TEST(parse_long_groups_line);
 	RUN_TEST(read_all_whole);
 	RUN_TEST(status_of_process_in_many_groups);
+	RUN_TEST(parse_thp_mode);
+	RUN_TEST(parse_smaps_huge);
+	RUN_TEST(pagemap_of_self);
 	return HARNESS_EXIT();
 }

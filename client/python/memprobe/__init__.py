@@ -3,13 +3,15 @@
     import memprobe
     memprobe.start()
 
-starts a daemon thread that sends, every interval, sys.getallocatedblocks(),
-the garbage collector's figures per generation, the recursion limit, the
-deepest Python stack seen (in frames) and the thread count to memprobed over
-its agent socket. When the C agent (libmemprobe.so) is preloaded too, both
-report into the same process entry. Nothing here ever raises into the
-program because of the daemon: if it is absent or slow, samples are dropped
-and the agent reconnects quietly.
+keeps sys.getallocatedblocks(), the garbage collector's figures per
+generation, the recursion limit, the deepest Python stack seen (in frames)
+and the thread count in a shared memory region that memprobed reads (see
+_agent.py): a daemon thread writes them every interval, since only Python
+code can read them. The region is handed to memprobed once, over its agent
+socket, and no descriptor stays open. When the C agent (libmemprobe.so) is
+preloaded too, both report into the same process entry. Nothing here ever
+raises into the program because of the daemon: if it is absent, slow or
+restarted, the agent registers again quietly.
 """
 
 import atexit
@@ -29,6 +31,7 @@ __version__ = "0.1.0"
 _agent = None
 _lock = threading.Lock()
 _fork_hook_installed = False
+_kept = None            # (pid, region) of a stopped agent, for the next start()
 
 
 def start(socket=None, interval=1.0, exact_depth=False):
@@ -39,7 +42,7 @@ def start(socket=None, interval=1.0, exact_depth=False):
     $XDG_RUNTIME_DIR/memprobe/agent.sock or, without XDG_RUNTIME_DIR,
     /tmp/memprobe-UID/agent.sock; else /run/memprobe/agent.sock. The same
     rule as the C agent (memprobe/_sockpath.py), asked again at each
-    connection when neither socket nor MEMPROBE_SOCKET is given.
+    registration when neither socket nor MEMPROBE_SOCKET is given.
     interval: seconds between samples (0.01 to 3600).
     exact_depth: also install a profile hook (sys.setprofile for this thread,
     threading.setprofile for threads started later) that records the exact
@@ -61,7 +64,8 @@ def start(socket=None, interval=1.0, exact_depth=False):
             sys.stderr.write("memprobe: %s is longer than a socket path can be; not reporting\n"
                              % ("the socket" if socket else "MEMPROBE_SOCKET"))
             return False
-        _agent = Agent(path, interval, bool(exact_depth))
+        region = _kept[1] if _kept is not None and _kept[0] == os.getpid() else None
+        _agent = Agent(path, interval, bool(exact_depth), region)
         _agent.start()
         if not _fork_hook_installed:
             os.register_at_fork(after_in_child=_after_fork_in_child)
@@ -71,8 +75,10 @@ def start(socket=None, interval=1.0, exact_depth=False):
 
 
 def stop():
-    """Sends a final sample, says goodbye, and stops the reporter."""
-    global _agent
+    """Writes the figures a last time and stops the reporter. memprobed
+    keeps the process's entry until it exits; a later start() goes on in
+    the same region."""
+    global _agent, _kept
     with _lock:
         agent, _agent = _agent, None
     if agent is not None:
@@ -80,6 +86,7 @@ def stop():
             agent.stop(final=True)
         except Exception:
             pass
+        _kept = (agent.pid, agent.region)
 
 
 def running():
@@ -88,12 +95,24 @@ def running():
 
 def gauge_set(name, value):
     """Sets a gauge of the program's own, exported as
-    memprobe_program_value{name=NAME}. NAME: 1..128 of [A-Za-z0-9_.:-]."""
+    memprobe_program_value{name=NAME}. NAME: 1..128 of [A-Za-z0-9_.:-].
+    A process has room for 64 names; later new names are not reported."""
     if not _proto.gauge_name_ok(name):
         raise ValueError("gauge name must be 1..128 of [A-Za-z0-9_.:-]")
     agent = _agent
     if agent is not None:
         agent.set_gauge(name, value)
+
+
+def _note_exit(status):
+    """The exit status the program is about to end with, where we see it
+    (python -m memprobe run)."""
+    agent = _agent
+    if agent is not None:
+        try:
+            agent.note_exit(status)
+        except Exception:
+            pass
 
 
 def watch(obj, name, every=1):
@@ -116,6 +135,8 @@ def unwatch(name):
 
 
 def _after_fork_in_child():
+    global _kept
+    _kept = None        # the parent's pages: never ours to write
     agent = _agent
     if agent is not None:
         try:

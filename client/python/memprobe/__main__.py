@@ -74,10 +74,25 @@ def main(argv):
     try:
         runpy.run_path(script, run_name="__main__")
     except SystemExit as e:
+        memprobe._note_exit(_exit_status(e.code))
         memprobe.stop()
         raise
+    except Exception:
+        memprobe._note_exit(1)      # the interpreter's status for an uncaught exception
+        memprobe.stop()
+        raise
+    memprobe._note_exit(0)
     memprobe.stop()
     return 0
+
+
+def _exit_status(code):
+    """The status sys.exit(code) ends the interpreter with."""
+    if code is None:
+        return 0
+    if isinstance(code, int):
+        return code & 0xFF
+    return 1
 
 
 if __name__ == "__main__":

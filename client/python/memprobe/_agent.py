@@ -1,19 +1,38 @@
-"""The reporter: a daemon thread that sends the interpreter's figures to memprobed."""
+"""The reporter: the agent's thread, which writes the interpreter's figures into the shared region memprobed reads.
+
+The agent keeps no descriptor. Its figures live in a sealed memfd mapped
+shared (memprobe/_region.py); registering hands the memfd and a pidfd of
+this process to memprobed in one REGISTER message over the agent socket
+and closes all three. memprobed maps the region read-only, reads it when
+asked, and keeps the last figures when the process ends, however it ends.
+
+The thread stays because the interpreter's figures (sys.getallocatedblocks(),
+gc.get_stats(), the frames of every thread) can only be read by Python code;
+writing them into shared memory needs no descriptor. It also registers
+again when no daemon took the region yet (with a backoff) or when the
+socket file is a new one (a restarted daemon). A memfd cannot be sent
+again once its descriptor is closed, so each registration after the first
+makes a new memfd with a copy of the figures and the next generation;
+memprobed then reads the newer one.
+"""
 
 import errno
 import gc
 import os
 import resource
 import socket
+import stat
 import sys
 import threading
 import time
 
-from . import _proto, _sockpath
+from . import _proto, _region, _sockpath
 from ._sizeof import deep_sizeof
 
-_BACKOFF_MIN = 0.1
-_BACKOFF_MAX = 2.0
+_BACKOFF_MIN = 1.0
+_BACKOFF_MAX = 4.0
+_CHECK_EVERY = 1.0      # seconds between looks at the socket file once registered
+_SEND_FLAGS = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
 
 
 def _start_time():
@@ -25,20 +44,41 @@ def _start_time():
         return 0
 
 
-def _comm():
-    try:
-        with open("/proc/self/comm", "r", errors="replace") as f:
-            return f.read().strip() or "python"
-    except OSError:
-        return "python"
-
-
 def _stack_limit():
     try:
         soft = resource.getrlimit(resource.RLIMIT_STACK)[0]
         return 0 if soft == resource.RLIM_INFINITY else soft
     except (OSError, ValueError):
         return 0
+
+
+def _close(fd):
+    if fd >= 0:
+        try:
+            os.close(fd)
+        except OSError:
+            pass
+
+
+def _pidfd():
+    """A pidfd of this process, or -1 (Python < 3.9, Linux < 5.3): memprobed
+    then opens one itself."""
+    try:
+        return os.pidfd_open(os.getpid())
+    except (AttributeError, OSError):
+        return -1
+
+
+def _new_region():
+    """A fresh region and its memfd, or -1 when no memfd can be made (the
+    figures are then kept in private memory until one can)."""
+    try:
+        fd, mm = _region.new_memfd()
+    except (AttributeError, ImportError, OSError):
+        fd, mm = -1, _region.anonymous()
+    r = _region.Region(mm)
+    r.init_header(_region.random_instance(), _start_time(), _stack_limit())
+    return r, fd
 
 
 def frame_depth(frame):
@@ -50,23 +90,29 @@ def frame_depth(frame):
 
 
 class Agent:
-    """One per process. All figures are read in the reporter thread, except
-    what the exact-depth profile hook and the exception hooks record."""
+    """One per process. The region is written under `lock` only: by the
+    reporter thread, by gauge setters and by registration, which copies it;
+    so a copy is never torn. The exact-depth profile hook and the exception
+    hooks only raise peak_depth, which the reporter writes."""
 
-    def __init__(self, path, interval, exact_depth):
-        self.path = path                  # None: the rule, at each connection
-        self.told_unreachable = False
+    def __init__(self, path, interval, exact_depth, region=None):
+        self.path = path                  # None: the rule, at each registration
         self.interval = interval
         self.exact_depth = exact_depth
-        self.peak_depth = 0
-        self.lock = threading.Lock()      # guards sock, seq, gauges, watches
-        self.sock = None
-        self.seq = 0
-        self.dropped = 0
-        self.sent = 0
-        self.next_connect = 0.0
+        self.lock = threading.Lock()      # guards region and watches
+        self.reg_lock = threading.Lock()  # one registration at a time
+        self.memfd = -1                   # the first region's, until start() hands it over
+        if region is None:
+            region, self.memfd = _new_region()
+        self.region = region
+        self.peak_depth = region.get("py_stack_depth_peak")
+        self.registered = False
+        self.reg_id = None                # _file_id() of the socket file that took it
+        self.next_attempt = 0.0
         self.backoff = _BACKOFF_MIN
-        self.gauges = {}                  # name -> (value, dirty)
+        self.next_check = 0.0
+        self.said_why = False
+        self.said_full = False
         self.watches = {}                 # name -> (obj, every, countdown)
         self.stopping = threading.Event()
         self.thread = None
@@ -77,125 +123,101 @@ class Agent:
     # ---- life cycle ----
 
     def start(self):
+        """Writes the first figures and registers at once (never blocking),
+        then starts the reporter thread."""
         self._install_hooks()
-        self.thread = threading.Thread(target=self._run, name="memprobe-reporter",
-                                       daemon=True)
+        try:
+            self.tick(final=False)
+        except Exception:               # never into the program
+            pass
+        finally:
+            _close(self.memfd)
+            self.memfd = -1
+        self._start_thread(at_once=False)
+
+    def _start_thread(self, at_once):
+        self.thread = threading.Thread(target=self._run, args=(at_once,),
+                                       name="memprobe-reporter", daemon=True)
         self.thread.start()
 
     def stop(self, final=True):
+        """Stops the reporter; with final, writes the figures a last time.
+        The region stays mapped: memprobed keeps reading it."""
         self.stopping.set()
         t = self.thread
         if t is not None and t is not threading.current_thread():
             t.join(timeout=max(1.0, 2 * self.interval))
         self._remove_hooks()
         if final and os.getpid() == self.pid:
-            with self.lock:
-                self._tick_locked(final=True)
-        with self.lock:
-            self._close_locked()
+            self.tick(final=True)
 
     def after_fork_in_child(self):
-        """The child has its own pid and must not speak on the parent's
-        connection; the reporter thread did not come along."""
+        """The child must not write the parent's region (its pages are
+        shared): its figures move to private memory under a new instance,
+        which the restarted reporter registers at once."""
         self.lock = threading.Lock()
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-        self.sock = None
-        self.seq = self.dropped = self.sent = 0
-        self.next_connect = 0.0
+        self.reg_lock = threading.Lock()
+        old = self.region
+        new = old.copy_into(_region.anonymous())
+        new.set("instance", _region.random_instance())
+        new.set("generation", 0)
+        new.set("start_time", _start_time())
+        new.set("exit_kind", 0)
+        new.set("exit_status", 0)
+        self.region = new
+        old.close()
+        _close(self.memfd)
+        self.memfd = -1
+        self.registered = False
+        self.reg_id = None
+        self.next_attempt = self.next_check = 0.0
         self.backoff = _BACKOFF_MIN
+        self.said_why = False
         self.pid = os.getpid()
-        self.gauges = {k: (v, True) for k, (v, _) in self.gauges.items()}
         self.stopping = threading.Event()
-        self.thread = threading.Thread(target=self._run, name="memprobe-reporter",
-                                       daemon=True)
-        self.thread.start()
+        self._start_thread(at_once=True)
+
+    def note_exit(self, status):
+        """Records how the program is ending (exit status), as far as we see it."""
+        with self.lock:
+            self.region.set_exit(status)
 
     # ---- the reporter thread ----
 
-    def _run(self):
-        while True:
-            try:
-                with self.lock:
-                    self._tick_locked(final=False)
-            except Exception:           # never into the program
-                pass
-            if self.stopping.wait(self.interval):
-                return
+    def _run(self, at_once):
+        if at_once or not self.stopping.wait(self.interval):
+            while True:
+                try:
+                    self.tick(final=False)
+                except Exception:       # never into the program
+                    pass
+                if self.stopping.wait(self.interval):
+                    return
 
-    def _connect_locked(self):
-        now = time.monotonic()
-        if now < self.next_connect:
-            return False
-        # Without MEMPROBE_SOCKET at start, the socket files as they are
-        # now, so that a memprobed started later is found.
-        path = self.path or _sockpath.connect_path(
-            None, os.environ.get("XDG_RUNTIME_DIR"), os.geteuid())
-        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
-        s.setblocking(False)
-        try:
-            s.connect(path)
-        except OSError as e:
-            s.close()
-            self._tell_unreachable(path, e)
-            self.next_connect = now + self.backoff
-            self.backoff = min(self.backoff * 2, _BACKOFF_MAX)
-            return False
-        self.sock = s
-        self.backoff = _BACKOFF_MIN
-        self.gauges = {k: (v, True) for k, (v, _) in self.gauges.items()}
-        exe = os.path.realpath("/proc/self/exe") if os.path.exists("/proc/self/exe") else sys.executable
-        if not self._send_locked(_proto.hello(_comm(), exe or "", _start_time(), _stack_limit())):
-            return False
-        return True
-
-    def _tell_unreachable(self, path, e):
-        """With MEMPROBE_DEBUG=1, says once why the agent is not reporting."""
-        if self.told_unreachable or os.environ.get("MEMPROBE_DEBUG") != "1":
-            return
-        self.told_unreachable = True
-        code = errno.errorcode.get(e.errno, "errno %s" % e.errno)
-        sys.stderr.write("memprobe: not reporting: cannot connect to memprobed at %s: %s (%s); "
-                         "trying again quietly\n" % (path, code, os.strerror(e.errno or 0)))
-
-    def _close_locked(self):
-        if self.sock is not None:
-            try:
-                self.sock.close()
-            except OSError:
-                pass
-        self.sock = None
-
-    def _send_locked(self, msg):
-        """Sends without blocking. False if the message was dropped."""
-        if self.sock is None:
-            return False
-        try:
-            self.sock.send(msg, socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL)
-            return True
-        except BlockingIOError:
-            return False
-        except OSError as e:
-            if e.errno in (errno.EAGAIN, errno.ENOBUFS):
-                return False
-            self._close_locked()
-            return False
+    def tick(self, final):
+        """Writes the figures, then registers when that is due."""
+        sizes = self._watched_sizes(final)
+        threads, py = self._figures()
+        with self.lock:
+            for name, size in sizes:
+                if name in self.watches:
+                    self._gauge_locked(name, size)
+            self.region.write_python(threads, py)
+        self._maintain(time.monotonic(), final)
 
     def _figures(self):
-        me = threading.get_ident()
+        t = self.thread
+        reporter = t.ident if t is not None and t.is_alive() else None
         frames = sys._current_frames()
         for ident, frame in frames.items():
-            if ident != me:
+            if ident != reporter:
                 d = frame_depth(frame)
                 if d > self.peak_depth:
                     self.peak_depth = d
         del frames
         stats = gc.get_stats()
-        threads = max(0, threading.active_count() - 1)
-        return threads, (
+        threads = threading.active_count() - (reporter is not None)
+        return max(0, threads), (
             sys.getallocatedblocks(),
             sys.getrecursionlimit(),
             self.peak_depth,
@@ -205,53 +227,158 @@ class Agent:
             list(gc.get_count())[:3],
         )
 
-    def _tick_locked(self, final):
-        self._update_watches_locked(final)
-        if self.sock is None:
-            if final:
-                self.next_connect = 0.0
-            if not self._connect_locked():
-                self.dropped += 1
-                return
-        threads, py = self._figures()
-        self.seq += 1
-        if not self._send_locked(_proto.sample(self.seq, threads, self.dropped, py)):
-            self.dropped += 1
-            return
-        self.sent += 1
-        for name, (value, dirty) in list(self.gauges.items()):
-            if dirty:
-                if not self._send_locked(_proto.gauge(name, value)):
-                    break
-                self.gauges[name] = (value, False)
-        if final:
-            self._send_locked(_proto.bye())
+    def _watched_sizes(self, final):
+        """deep_sizeof() of the watches that are due, measured outside the
+        lock (a big object takes a while): [(name, bytes)]."""
+        due = []
+        with self.lock:
+            for name, (obj, every, countdown) in list(self.watches.items()):
+                countdown -= 1
+                if countdown <= 0 or final:
+                    due.append((name, obj))
+                    countdown = every
+                self.watches[name] = (obj, every, countdown)
+        sizes = []
+        for name, obj in due:
+            try:
+                sizes.append((name, float(deep_sizeof(obj))))
+            except Exception:
+                pass
+        return sizes
 
-    def _update_watches_locked(self, final):
-        for name, (obj, every, countdown) in list(self.watches.items()):
-            countdown -= 1
-            if countdown <= 0 or final:
+    # ---- registration ----
+
+    def _socket_path(self):
+        # Without MEMPROBE_SOCKET at start, the socket files as they are
+        # now, so that a memprobed started later is found.
+        return self.path or _sockpath.connect_path(
+            None, os.environ.get("XDG_RUNTIME_DIR"), os.geteuid())
+
+    def _maintain(self, now, final):
+        if self.registered:
+            if now < self.next_check and not final:
+                return
+            self.next_check = now + _CHECK_EVERY
+            if not self._daemon_replaced():
+                return
+            self.registered = False
+            self.next_attempt = 0.0
+        if (final or now >= self.next_attempt) and self.reg_lock.acquire(blocking=False):
+            try:
+                self.register()
+            finally:
+                self.reg_lock.release()
+
+    def _daemon_replaced(self):
+        """Whether the socket file that took the region was replaced by
+        another (a daemon restarted). No socket there: wait for one."""
+        try:
+            st = os.stat(self._socket_path())
+        except (OSError, ValueError):
+            return False
+        return stat.S_ISSOCK(st.st_mode) and _file_id(st) != self.reg_id
+
+    def register(self):
+        """Hands the region to memprobed: the first memfd while start() holds
+        it, else a new memfd with a copy of the figures and the next
+        generation, which the writer moves to only once it was sent (a
+        daemon may be reading the old one). Closes every descriptor it
+        opened before it returns. Returns True if a daemon took it."""
+        now = time.monotonic()
+        path = self._socket_path()
+        sock = self._connect(path)
+        if sock is None:
+            self._later(now)
+            return False
+        fd, self.memfd = self.memfd, -1
+        pidfd, mm, err = -1, None, None
+        try:
+            if fd < 0:
                 try:
-                    self.gauges[name] = (float(deep_sizeof(obj)), True)
-                except Exception:
-                    pass
-                countdown = every
-            self.watches[name] = (obj, every, countdown)
+                    fd, mm = _region.new_memfd()
+                except (AttributeError, ImportError, OSError) as e:
+                    self._tell("cannot make a shared region (memfd): %s" % _why(e))
+                    self._later(now)
+                    return False
+            pidfd = _pidfd()
+            fds = [fd] if pidfd < 0 else [fd, pidfd]
+            msg = _proto.register(_region.LAYOUT)
+            with self.lock:
+                region = self.region
+                if mm is not None:
+                    region = region.copy_into(mm)
+                    region.set("generation", self.region.get("generation") + 1)
+                try:
+                    if socket.send_fds(sock, [msg], fds, _SEND_FLAGS) != len(msg):
+                        err = OSError(errno.EMSGSIZE, os.strerror(errno.EMSGSIZE))
+                except OSError as e:
+                    err = e
+                if err is None and region is not self.region:
+                    self.region, region = region, self.region
+                if mm is not None:
+                    region.close()      # the one we no longer write
+        finally:
+            _close(pidfd)
+            _close(fd)
+            sock.close()
+        if err is not None:
+            self._tell("cannot send the region to %s: %s" % (path, _why(err)))
+            self._later(now)
+            return False
+        try:
+            self.reg_id = _file_id(os.stat(path))
+        except (OSError, ValueError):
+            self.reg_id = None
+        self.registered = True
+        self.backoff = _BACKOFF_MIN
+        self.next_check = now + _CHECK_EVERY
+        return True
+
+    def _connect(self, path):
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET | socket.SOCK_CLOEXEC)
+        try:
+            s.setblocking(False)
+            s.connect(path)
+        except (OSError, ValueError) as e:
+            s.close()
+            self._tell("cannot connect to memprobed at %s: %s" % (path, _why(e)))
+            return None
+        return s
+
+    def _later(self, now):
+        self.next_attempt = now + self.backoff
+        self.backoff = min(self.backoff * 2, _BACKOFF_MAX)
+
+    def _tell(self, what):
+        """With MEMPROBE_DEBUG=1, says once why the agent is not reporting."""
+        if self.said_why or os.environ.get("MEMPROBE_DEBUG") != "1":
+            return
+        self.said_why = True
+        sys.stderr.write("memprobe: not reporting: %s; trying again quietly\n" % what)
 
     # ---- program-facing ----
 
     def set_gauge(self, name, value):
+        value = float(value)
         with self.lock:
-            self.gauges[name] = (float(value), True)
+            self._gauge_locked(name, value)
+
+    def _gauge_locked(self, name, value):
+        if not self.region.set_gauge(name, value) and not self.said_full:
+            self.said_full = True
+            if os.environ.get("MEMPROBE_DEBUG") == "1":
+                sys.stderr.write("memprobe: %d gauges already; %s and later new names are "
+                                 "not reported\n" % (_region.GAUGES, name))
 
     def watch(self, obj, name, every):
         with self.lock:
             self.watches[name] = (obj, every, 0)
 
     def unwatch(self, name):
+        """Stops measuring; the gauge keeps its last value (a region's
+        gauge names never change once set)."""
         with self.lock:
             self.watches.pop(name, None)
-            self.gauges.pop(name, None)
 
     # ---- hooks: exact depth and RecursionError ----
 
@@ -324,3 +451,18 @@ def _tb_depth(tb):
         n += 1
         tb = tb.tb_next
     return n
+
+
+def _file_id(st):
+    """Which socket file this is. The inode number alone is not enough: ext4
+    gives a file made just after another was removed the same number, as
+    when a restarted daemon binds its socket anew; its ctime differs."""
+    return st.st_dev, st.st_ino, st.st_ctime_ns
+
+
+def _why(e):
+    """ENOENT (No such file or directory), for an OSError."""
+    if isinstance(e, OSError) and e.errno:
+        return "%s (%s)" % (errno.errorcode.get(e.errno, "errno %d" % e.errno),
+                            os.strerror(e.errno))
+    return str(e)
