@@ -125,6 +125,12 @@ $(BUILD)/tests/progs/%: tests/progs/%.c
 	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(PROG_SAN) -O1 -fno-builtin -o $@ $< \
 		$(PROG_SAN) $(LDFLAGS) -lpthread -ldl
 
+# An allocator for the tests to preload after the agent (tests/progs/lib/).
+PROG_LIBS  = $(BUILD)/tests/progs/libbump.so
+$(BUILD)/tests/progs/lib%.so: tests/progs/lib/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) -O1 -fPIC -fvisibility=hidden -shared -o $@ $< $(LDFLAGS)
+
 $(ITEST_BIN): $(ITEST_OBJ)
 	@mkdir -p $(@D)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST))
@@ -136,7 +142,7 @@ $(LAYOUT_BIN): tests/python/region_layout.c common/proto.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS)
 
-TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(ITEST_BIN) $(LAYOUT_BIN)
+TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(PROG_LIBS) $(ITEST_BIN) $(LAYOUT_BIN)
 
 # Installs what is missing when run as root; otherwise names it.
 deps:

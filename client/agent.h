@@ -3,7 +3,6 @@
 #define MEMPROBE_AGENT_H
 
 #include <pthread.h>
-#include <signal.h>
 #include <stdatomic.h>
 #include <sys/types.h>
 #include <stddef.h>
@@ -126,6 +125,27 @@ static inline __attribute__((always_inline)) uintptr_t agent_sp(void)
 	return sp;
 }
 
+/* The span a stack pointer is accepted in below stack_top when the
+ * thread's stack size is not known (main thread, RLIMIT_STACK unlimited). */
+#define AGENT_STACK_SPAN_UNKNOWN (4ull << 30)
+
+/*
+ * Takes sp, already known to be below t->stack_low, as the thread's new
+ * lowest stack pointer if it lies inside the thread's own stack,
+ * [stack_top - stack_size, stack_top]: a coroutine's stack (ucontext on a
+ * heap block), a sigaltstack handler or a stack not known yet (stack_top
+ * 0) must not be taken for a depth. Only reached when sp is below the
+ * lowest seen, so the common case pays nothing for it.
+ */
+static inline __attribute__((always_inline))
+void agent_stack_seen(agent_slot *t, uintptr_t sp)
+{
+	uint64_t span = t->stack_size != 0 ? t->stack_size : AGENT_STACK_SPAN_UNKNOWN;
+
+	if (t->stack_top - sp <= span)
+		t->stack_low = sp;
+}
+
 /* Whether the slow path is due after an allocation brought the slot to
  * `net` and `alloc_bytes`. */
 #define AGENT_ALLOC_DUE(t, net, ab) \
@@ -143,8 +163,8 @@ void agent_on_alloc(agent_slot *t, uint64_t usable)
 	t->alloc_bytes = ab;
 	t->bins[agent_bin(usable)]++;
 	/* stack_low starts at UINT64_MAX, so one compare covers "none yet" */
-	if (sp < t->stack_low)
-		t->stack_low = sp;
+	if (__builtin_expect(sp < t->stack_low, 0))
+		agent_stack_seen(t, sp);
 	if (AGENT_ALLOC_DUE(t, net, ab))
 		agent_slot_slow(t);
 }
@@ -265,25 +285,84 @@ int agent_outside(int (*fn)(void *), void *arg);
 /* ---- the program's anonymous mappings (agent_mmap.c) ---- */
 
 /*
- * The hooks hold the table's lock across the real call and the update, so
- * no other thread can map the same addresses in between. The lock blocks
- * every signal of the thread until it is released (the old mask goes to
- * *saved), so a handler that maps never waits for its own thread.
+ * No lock is held across the system call, and a hook never waits for
+ * another thread: see agent_mmap.c. A hook calls agent_mmap_begin() before
+ * its system call, then exactly one of agent_mmap_mapped / _unmapped /
+ * _moved with the ticket it got (on success) or agent_mmap_abort() (on
+ * failure). All are async-signal-safe.
  */
-void agent_mmap_lock(sigset_t *saved);
-void agent_mmap_unlock(const sigset_t *saved);
+uint64_t agent_mmap_begin(void);
+void agent_mmap_abort(void);
 /* A mapping of len bytes at addr was made: counted if anonymous; a file
  * mapping placed over counted ranges (MAP_FIXED) uncounts them. */
-void agent_mmap_added_locked(void *addr, size_t len, int anonymous);
+void agent_mmap_mapped(uint64_t ticket, void *addr, size_t len, int anonymous);
 /* [addr, addr + len) was unmapped. */
-void agent_mmap_removed_locked(void *addr, size_t len);
+void agent_mmap_unmapped(uint64_t ticket, void *addr, size_t len);
 /* mremap moved or resized old to new; keep_old for MREMAP_DONTUNMAP. */
-void agent_mmap_moved_locked(void *old, size_t old_len, void *new, size_t new_len,
+void agent_mmap_moved(uint64_t ticket, void *old, size_t old_len, void *new, size_t new_len,
     int keep_old);
 /* Bytes in counted mappings now. */
 uint64_t agent_mmap_live(void);
 void agent_mmap_prefork(void);
 void agent_mmap_postfork(int child);
+
+/* ---- the allocator under the agent (agent_alloc.c, agent_sizes.c) ---- */
+
+/*
+ * The entry points the shim forwards to, each proved to belong to the
+ * object that defines malloc (the owner), or built from the owner's own
+ * (see agent_alloc.c). own_* are the owner's (NULL when it lacks them);
+ * realloc, reallocarray and usable are NULL when the owner lacks them.
+ */
+struct agent_alloc {
+	void *(*malloc)(size_t);
+	void (*free)(void *);
+	void *(*calloc)(size_t, size_t);
+	void *(*realloc)(void *, size_t);
+	void *(*reallocarray)(void *, size_t, size_t);
+	int (*posix_memalign)(void **, size_t, size_t);
+	void *(*aligned_alloc)(size_t, size_t);
+	void *(*memalign)(size_t, size_t);
+	void *(*valloc)(size_t);
+	void *(*pvalloc)(size_t);
+	size_t (*usable)(void *);
+	void *(*own_memalign)(size_t, size_t);
+	int (*own_posix_memalign)(void **, size_t, size_t);
+	void *(*own_aligned_alloc)(size_t, size_t);
+	const char *owner;              /* the owner's file name */
+	size_t page;
+};
+
+/* Fills *a (kept: the built entry points use it). Returns 0, or -1 when
+ * there is no malloc or free to forward to. Calls dlsym: run it with the
+ * boot pool serving allocations. */
+int agent_alloc_resolve(struct agent_alloc *a);
+/* The size pvalloc(size) asks for: rounded up to a page, at least one. */
+size_t agent_alloc_pvalloc_size(const struct agent_alloc *a, size_t size);
+/* Says under MEMPROBE_DEBUG=1 which allocator, how sizes are read, and
+ * which entry points were built. */
+void agent_alloc_describe(const struct agent_alloc *a, const char *size_source);
+
+/*
+ * How block sizes are known, process-wide, set once at start:
+ * "glibc_header" (read from glibc's chunk headers, on the fast path),
+ * "usable" (asked of the allocator's own malloc_usable_size) or
+ * "requested" (the requested size, recorded by the agent in a side table:
+ * the allocator has no malloc_usable_size). agent_size_kind is the same as
+ * an enum region_size_source, for the region.
+ */
+extern const char *agent_size_source;
+extern uint32_t agent_size_kind;
+
+/* The side table (agent_sizes.c): records block's size. Returns 0, or -1
+ * when it could not (then the block is not counted). Async-signal-safe;
+ * never waits on a lock across a system call. */
+int agent_sizes_put(void *block, size_t size);
+/* Finds block's size into *size, removing it if take. Returns 0, or -1
+ * when it is not there (or the table could not be read). */
+int agent_sizes_get(void *block, size_t *size, int take);
+/* In a fork child. */
+void agent_sizes_postfork(void);
 
 /* ---- small utilities (agent_util.c): no allocation, no stdio ---- */
 

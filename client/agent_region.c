@@ -133,7 +133,7 @@ static void hdr_init(struct region_hdr *h, uint32_t nslots, uint64_t size)
 	h->slot_size = sizeof(agent_slot);
 	h->nslots = nslots;
 	h->stack_limit = agent_stack_limit;
-	h->size_source = agent_glibc_sizes ? REGION_SIZE_GLIBC_HEADER : REGION_SIZE_USABLE;
+	h->size_source = agent_size_kind;
 }
 
 int agent_region_create(uint32_t nslots)
@@ -526,7 +526,7 @@ void agent_region_start(void)
 	if (r != NULL) {
 		r->start_time = start_time();
 		r->stack_limit = agent_stack_limit;
-		r->size_source = agent_glibc_sizes ? REGION_SIZE_GLIBC_HEADER : REGION_SIZE_USABLE;
+		r->size_source = agent_size_kind;
 		rg.configured = 1;
 		agent_region_replace(r->nslots, agent_tls.saved, 1, &err);
 	}

@@ -16,17 +16,11 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #define ALWAYS_INLINE inline __attribute__((always_inline))
 
+/* The allocator's entry points (agent_alloc.c): `owner` as found (and
+ * built), `real` what the hooks call (in "requested" mode, wrappers that
+ * record sizes); and the rest. */
+static struct agent_alloc owner, real;
 static struct {
-	void *(*malloc)(size_t);
-	void (*free)(void *);
-	void *(*calloc)(size_t, size_t);
-	void *(*realloc)(void *, size_t);
-	int (*posix_memalign)(void **, size_t, size_t);
-	void *(*aligned_alloc)(size_t, size_t);
-	void *(*memalign)(size_t, size_t);
-	void *(*valloc)(size_t);
-	void *(*pvalloc)(size_t);
-	size_t (*usable)(void *);
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
 	int (*munmap)(void *, size_t);
 	void *(*mremap)(void *, size_t, size_t, int, ...);
@@ -34,7 +28,7 @@ static struct {
 	void (*Exit_)(int) __attribute__((noreturn));
 	void (*exit)(int) __attribute__((noreturn));
 	void (*quick_exit)(int) __attribute__((noreturn));
-} real;
+} sys;
 
 int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
     void *(*)(void *), void *);
@@ -84,14 +78,31 @@ static void *boot_alloc(size_t size, size_t align)
 /* ---- sizes ---- */
 
 /*
- * The usable size of a live block. With glibc's malloc below us it is read
- * straight from the chunk header, as glibc's malloc_usable_size does: the
- * size field less one word (two for an mmapped chunk). That is chosen at
- * start only if the real malloc lives in libc.so.6 and a self-check agrees
- * with the real malloc_usable_size on blocks from malloc, memalign and
- * valloc of small and mmapped sizes. With any other allocator (jemalloc or
- * tcmalloc preloaded after us) it is asked, on the slow path.
+ * How a live block's size is known (agent_size_source, the region's
+ * size_source), chosen once at
+ * start:
+ *
+ * glibc_header: with glibc's malloc below us it is read straight from the
+ * chunk header, as glibc's malloc_usable_size does: the size field less one
+ * word (two for an mmapped chunk). Chosen only if the owner of malloc is
+ * libc.so.6 and a self-check agrees with its malloc_usable_size on blocks
+ * from malloc, memalign and valloc of small and mmapped sizes.
+ *
+ * usable: any other allocator with a malloc_usable_size of its own
+ * (jemalloc, tcmalloc preloaded after us) is asked, on the slow path.
+ *
+ * requested: an allocator without one (arena and bump allocators) gets
+ * each block's requested size recorded by the agent (agent_sizes.c) and
+ * taken back at free; a zero-byte block counts as one byte. Blocks the
+ * table could not record are not counted, nor are their frees. The
+ * recording is done by wrappers that stand in `real` for the owner's
+ * functions, so the hooks' fast path is the same in every mode.
  */
+enum { SIZES_GLIBC, SIZES_USABLE, SIZES_TABLE };
+static int size_mode;
+const char *agent_size_source = "glibc_header";
+uint32_t agent_size_kind = REGION_SIZE_GLIBC_HEADER;
+
 static ALWAYS_INLINE size_t chunk_usable(const void *p)
 {
 	size_t hdr = ((const size_t *)p)[-1];
@@ -99,9 +110,10 @@ static ALWAYS_INLINE size_t chunk_usable(const void *p)
 	return (hdr & ~(size_t)7) - sizeof(size_t) - ((hdr & CHUNK_IS_MMAPPED) << 2);
 }
 
+/* The size of a live block in the glibc_header and usable modes. */
 static size_t usable_of(void *p)
 {
-	return agent_glibc_sizes ? chunk_usable(p) : real.usable(p);
+	return size_mode == SIZES_GLIBC ? chunk_usable(p) : real.usable(p);
 }
 
 static int chunk_check(size_t (*usable)(void *), void *p)
@@ -109,31 +121,76 @@ static int chunk_check(size_t (*usable)(void *), void *p)
 	return p == NULL || chunk_usable(p) == usable(p);
 }
 
-static int glibc_sizes_work(void)
+static int glibc_sizes_work(const struct agent_alloc *a)
 {
 	static const size_t sizes[] = { 0, 1, 24, 25, 1000, 4096, 200000, 300000 };
-	void *(*mal)(size_t) = dlsym(RTLD_NEXT, "malloc");
-	void *(*mem)(size_t, size_t) = dlsym(RTLD_NEXT, "memalign");
-	void *(*val)(size_t) = dlsym(RTLD_NEXT, "valloc");
-	void (*fr)(void *) = dlsym(RTLD_NEXT, "free");
-	size_t (*us)(void *) = dlsym(RTLD_NEXT, "malloc_usable_size");
-	Dl_info info;
 	int ok = 1;
 
-	if (mal == NULL || mem == NULL || val == NULL || fr == NULL || us == NULL)
-		return 0;
-	if (dladdr((void *)(uintptr_t)mal, &info) == 0 || info.dli_fname == NULL ||
-	    strstr(info.dli_fname, "/libc.so.6") == NULL)
+	if (a->usable == NULL || a->own_memalign == NULL || a->valloc == NULL ||
+	    strstr(a->owner, "/libc.so.6") == NULL)
 		return 0;
 	for (size_t i = 0; i < sizeof(sizes) / sizeof(sizes[0]) && ok; i++) {
-		void *a = mal(sizes[i]), *b = mem(256, sizes[i] + 1), *c = val(sizes[i] + 1);
+		void *x = a->malloc(sizes[i]), *y = a->memalign(256, sizes[i] + 1);
+		void *z = a->valloc(sizes[i] + 1);
 
-		ok = chunk_check(us, a) && chunk_check(us, b) && chunk_check(us, c);
-		fr(a);
-		fr(b);
-		fr(c);
+		ok = chunk_check(a->usable, x) && chunk_check(a->usable, y) &&
+		    chunk_check(a->usable, z);
+		a->free(x);
+		a->free(y);
+		a->free(z);
 	}
 	return ok;
+}
+
+/* Records p's requested size (not for the agent's own blocks). */
+static void *record(void *p, size_t size)
+{
+	if (p != NULL && agent_tls.mode != AGENT_BUSY) {
+		int saved = errno;
+
+		agent_sizes_put(p, size != 0 ? size : 1);
+		errno = saved;
+	}
+	return p;
+}
+
+static void *rec_malloc(size_t size)
+{
+	return record(owner.malloc(size), size);
+}
+
+static void *rec_calloc(size_t n, size_t size)
+{
+	return record(owner.calloc(n, size), n * size);
+}
+
+static void *rec_memalign(size_t align, size_t size)
+{
+	return record(owner.memalign(align, size), size);
+}
+
+static void *rec_aligned_alloc(size_t align, size_t size)
+{
+	return record(owner.aligned_alloc(align, size), size);
+}
+
+static void *rec_valloc(size_t size)
+{
+	return record(owner.valloc(size), size);
+}
+
+static void *rec_pvalloc(size_t size)
+{
+	return record(owner.pvalloc(size), agent_alloc_pvalloc_size(&owner, size));
+}
+
+static int rec_posix_memalign(void **out, size_t align, size_t size)
+{
+	int err = owner.posix_memalign(out, align, size);
+
+	if (err == 0)
+		record(*out, size);
+	return err;
 }
 
 static void *sym(const char *name)
@@ -148,35 +205,53 @@ static void *sym(const char *name)
  */
 static int resolve(void)
 {
+	static struct agent_alloc a;
+
 	if (resolving)
 		return -1;
 	resolving = 1;
-	agent_glibc_sizes = glibc_sizes_work();
-	real.free = sym("free");
-	real.calloc = sym("calloc");
-	real.realloc = sym("realloc");
-	real.posix_memalign = sym("posix_memalign");
-	real.aligned_alloc = sym("aligned_alloc");
-	real.memalign = sym("memalign");
-	real.valloc = sym("valloc");
-	real.pvalloc = sym("pvalloc");
-	real.usable = sym("malloc_usable_size");
-	real.mmap = sym("mmap");
-	real.munmap = sym("munmap");
-	real.mremap = sym("mremap");
-	agent_real_pthread_create = sym("pthread_create");
-	real.exit_ = sym("_exit");
-	real.Exit_ = sym("_Exit");
-	real.exit = sym("exit");
-	real.quick_exit = sym("quick_exit");
-	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
-	real.malloc = sym("malloc");
-	resolving = 0;
-	if (real.malloc == NULL || real.free == NULL || real.calloc == NULL ||
-	    real.realloc == NULL || real.usable == NULL || agent_real_pthread_create == NULL) {
+	if (agent_alloc_resolve(&a) < 0 || (agent_real_pthread_create = sym("pthread_create")) == NULL) {
 		agent_warn("cannot find the real allocator (static binary?); aborting");
 		abort();
 	}
+	if (glibc_sizes_work(&a)) {
+		size_mode = SIZES_GLIBC;
+	} else if (a.usable != NULL) {
+		size_mode = SIZES_USABLE;
+		agent_size_source = "usable";
+		agent_size_kind = REGION_SIZE_USABLE;
+	} else {
+		size_mode = SIZES_TABLE;
+		agent_size_source = "requested";
+		agent_size_kind = REGION_SIZE_REQUESTED;
+	}
+	agent_glibc_sizes = size_mode == SIZES_GLIBC;
+	sys.mmap = sym("mmap");
+	sys.munmap = sym("munmap");
+	sys.mremap = sym("mremap");
+	sys.exit_ = sym("_exit");
+	sys.Exit_ = sym("_Exit");
+	sys.exit = sym("exit");
+	sys.quick_exit = sym("quick_exit");
+	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
+	owner = a;
+	real = a;
+	if (size_mode == SIZES_TABLE) {
+		real.malloc = rec_malloc;
+		real.calloc = rec_calloc;
+		real.memalign = rec_memalign;
+		real.aligned_alloc = rec_aligned_alloc;
+		real.valloc = rec_valloc;
+		real.pvalloc = rec_pvalloc;
+		real.posix_memalign = rec_posix_memalign;
+	}
+	{
+		void *(*m)(size_t) = real.malloc;
+
+		real.malloc = NULL;
+		__atomic_store_n(&real.malloc, m, __ATOMIC_RELEASE);
+	}
+	resolving = 0;
 	return 0;
 }
 
@@ -192,17 +267,36 @@ static int resolve(void)
  * paths.
  */
 
-/* Counts an allocation's result off the fast path; returns p. */
-static __attribute__((noinline)) void *count_alloc_slow(void *p)
+static void count_alloc_errno_kept(void *p)
 {
 	agent_slot *t = agent_thread_slow();
+	size_t size;
 
-	if (t != NULL) {
-		if (p != NULL)
-			agent_on_alloc(t, usable_of(p));
-		else
-			agent_on_fail(t);
+	if (t == NULL)
+		return;                         /* inside the agent: not counted */
+	if (p == NULL) {
+		size = 0;
+	} else if (size_mode == SIZES_TABLE) {
+		if (agent_sizes_get(p, &size, 0) < 0)
+			return;                 /* not recorded: not counted */
+	} else {
+		size = usable_of(p);
 	}
+	if (p != NULL)
+		agent_on_alloc(t, size);
+	else
+		agent_on_fail(t);
+}
+
+/* Counts an allocation's result off the fast path; returns p. Registering
+ * a thread or growing the side table makes system calls: errno is the
+ * allocator's still. */
+static __attribute__((noinline)) void *count_alloc_slow(void *p)
+{
+	int saved = errno;
+
+	count_alloc_errno_kept(p);
+	errno = saved;
 	return p;
 }
 
@@ -231,8 +325,8 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
 		return count_alloc_slow(p);
 	usable = (hdr & ~(size_t)7) - sizeof(size_t);
-	if (sp < t->stack_low)
-		t->stack_low = sp;
+	if (unlikely(sp < t->stack_low))
+		agent_stack_seen(t, sp);
 	net = t->net + (int64_t)usable;
 	ab = t->alloc_bytes + usable;
 	t->net = net;
@@ -254,13 +348,27 @@ static __attribute__((noinline)) void count_free_slow(size_t usable)
 		agent_on_free(t, usable);
 }
 
+/* Takes block p's size out of the side table; 0 if it was not counted. */
+static int table_take(void *p, size_t *size)
+{
+	return agent_sizes_get(p, size, 1);
+}
+
 /* free() off the fast path: boot blocks, mmapped chunks, other allocators,
  * threads not counting on the fast path. */
 static __attribute__((noinline)) void free_slow(void *p)
 {
+	size_t size;
+	int saved;
+
 	if (in_boot(p) || !READY())
 		return;
-	count_free_slow(usable_of(p));
+	saved = errno;
+	if (size_mode != SIZES_TABLE)
+		count_free_slow(usable_of(p));
+	else if (table_take(p, &size) == 0)
+		count_free_slow(size);
+	errno = saved;
 	real.free(p);
 }
 
@@ -307,19 +415,20 @@ slow:
 		free_slow(p);
 }
 
+/* calloc's n * size overflow is the allocator's to report (its errno);
+ * only the boot pool checks it here. */
 EXPORT void *calloc(size_t n, size_t size)
 {
 	size_t total;
 	void *p;
 
-	if (__builtin_mul_overflow(n, size, &total)) {
-		errno = ENOMEM;
-		if (real.malloc != NULL)
-			count_alloc(NULL);
-		return NULL;
-	}
-	if (!READY())
+	if (!READY()) {
+		if (__builtin_mul_overflow(n, size, &total)) {
+			errno = ENOMEM;
+			return NULL;
+		}
 		return boot_alloc(total, 16);   /* the pool is zeroed and never reused */
+	}
 	p = real.calloc(n, size);
 	return count_alloc(p);
 }
@@ -335,6 +444,58 @@ static void *boot_realloc(void *old, size_t size)
 	return p;
 }
 
+/*
+ * realloc where the owner has none: a new block, the old one's `have`
+ * bytes copied, the old one freed; realloc(p, 0) frees and returns NULL,
+ * as glibc's does. Fails with ENOMEM, the old block untouched, when its
+ * size is not known.
+ */
+static void *realloc_by_copy(void *old, size_t size, size_t have, int known)
+{
+	void *p;
+
+	if (size == 0) {
+		real.free(old);
+		return NULL;
+	}
+	if (!known) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	p = real.malloc(size);
+	if (p != NULL) {
+		memcpy(p, old, have < size ? have : size);
+		real.free(old);
+	}
+	return p;
+}
+
+/* realloc with the side table: the old size is taken out before the real
+ * call (another thread may get the address as soon as it is freed) and put
+ * back if the call fails. */
+static void *realloc_table(void *old, size_t size)
+{
+	size_t have = 0;
+	int known = table_take(old, &have) == 0;
+	void *p;
+
+	if (real.realloc != NULL)
+		p = real.realloc(old, size);
+	else
+		p = realloc_by_copy(old, size, have, known);
+	if (p == NULL && size != 0) {
+		if (known)
+			agent_sizes_put(old, have);
+		count_alloc_slow(NULL);
+		return NULL;
+	}
+	if (known)
+		count_free_slow(have);
+	if (p != NULL)
+		count_alloc_slow(record(p, size));
+	return p;
+}
+
 EXPORT void *realloc(void *old, size_t size)
 {
 	size_t old_usable;
@@ -346,10 +507,15 @@ EXPORT void *realloc(void *old, size_t size)
 		return boot_realloc(old, size);
 	if (!READY())
 		return NULL;
+	if (size_mode == SIZES_TABLE)
+		return realloc_table(old, size);
 	old_usable = usable_of(old);
-	p = real.realloc(old, size);
+	if (likely(real.realloc != NULL))
+		p = real.realloc(old, size);
+	else
+		p = realloc_by_copy(old, size, old_usable, 1);
 	if (p == NULL && size != 0) {
-		count_alloc(NULL);          /* the old block is untouched */
+		count_alloc(NULL);       /* the old block is untouched */
 		return NULL;
 	}
 	/* Counted as a free of the old block and, unless size is 0 (which
@@ -363,15 +529,22 @@ EXPORT void *realloc(void *old, size_t size)
 	return p;
 }
 
+/* An overflowing n * size goes to the owner's reallocarray when it has one
+ * (its errno); otherwise it fails with ENOMEM, as glibc's does (the one the
+ * program would have reached). */
 EXPORT void *reallocarray(void *old, size_t n, size_t size)
 {
 	size_t total;
+	void *p = NULL;
 
 	if (__builtin_mul_overflow(n, size, &total)) {
-		errno = ENOMEM;
-		if (real.malloc != NULL)
+		if (READY() && real.reallocarray != NULL)
+			p = real.reallocarray(old, n, size);
+		else
+			errno = ENOMEM;
+		if (p == NULL && real.malloc != NULL)
 			count_alloc(NULL);
-		return NULL;
+		return p;
 	}
 	return realloc(old, total);
 }
@@ -451,14 +624,21 @@ EXPORT void *pvalloc(size_t size)
 	return p;
 }
 
+/* With no malloc_usable_size below us, the size the block was asked with
+ * (0 if the agent does not know the block) rather than another
+ * allocator's answer, which would crash. */
 EXPORT size_t malloc_usable_size(void *p)
 {
+	size_t size = 0;
+
 	if (p == NULL)
 		return 0;
 	if (in_boot(p))
 		return boot_size(p);
 	if (!READY())
 		return 0;
+	if (size_mode == SIZES_TABLE)
+		return agent_sizes_get(p, &size, 0) == 0 ? size : 0;
 	return real.usable(p);
 }
 
@@ -477,8 +657,11 @@ static void *thread_trampoline(void *p)
 {
 	struct thread_start s = *(struct thread_start *)p;
 
-	real.free(p);             /* the agent's own block: never counted */
+	int saved = errno;
+
+	owner.free(p);            /* the agent's own block: never counted */
 	agent_thread_started();   /* registers this thread, on its own stack */
+	errno = saved;            /* a new thread starts with errno 0 */
 	return s.fn(s.arg);
 }
 
@@ -490,13 +673,13 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
 
 	if (!READY())
 		return EAGAIN;
-	if (agent_disabled || (s = real.malloc(sizeof(*s))) == NULL)
+	if (agent_disabled || (s = owner.malloc(sizeof(*s))) == NULL)
 		return agent_real_pthread_create(th, attr, fn, arg);
 	s->fn = fn;
 	s->arg = arg;
 	err = agent_real_pthread_create(th, attr, thread_trampoline, s);
 	if (err != 0)
-		real.free(s);
+		owner.free(s);
 	return err;
 }
 
@@ -505,34 +688,36 @@ EXPORT int pthread_create(pthread_t *th, const pthread_attr_t *attr,
  * that never reach these hooks, so what is counted here is what the program
  * and its libraries map themselves (Python's arenas, say), apart from the
  * heap. Before the real functions are known, the system calls are made
- * directly.
+ * directly. The system call comes first and the table is written after it,
+ * with no lock held across either (agent_mmap.c), so a signal handler that
+ * maps while its thread is inside one of these hooks cannot deadlock.
+ * Every successful call is recorded; a mapping made inside the agent itself
+ * (AGENT_BUSY) is recorded as not counted, so it still uncounts what it
+ * replaces.
  */
-static int counting_maps(void)
-{
-	return !agent_disabled && agent_tls.mode != AGENT_BUSY;
-}
-
 static void *do_mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
-	if (real.mmap != NULL)
-		return real.mmap(addr, len, prot, flags, fd, off);
+	if (sys.mmap != NULL)
+		return sys.mmap(addr, len, prot, flags, fd, off);
 	return (void *)syscall(SYS_mmap, addr, len, prot, flags, fd, off);
 }
 
 EXPORT void *mmap(void *addr, size_t len, int prot, int flags, int fd, off_t off)
 {
+	uint64_t ticket;
 	void *p;
-	sigset_t mask;
 	int saved;
 
-	if (!counting_maps())
+	if (agent_disabled)
 		return do_mmap(addr, len, prot, flags, fd, off);
-	agent_mmap_lock(&mask);
+	ticket = agent_mmap_begin();
 	p = do_mmap(addr, len, prot, flags, fd, off);
 	saved = errno;
 	if (p != MAP_FAILED)
-		agent_mmap_added_locked(p, len, (flags & MAP_ANONYMOUS) != 0);
-	agent_mmap_unlock(&mask);
+		agent_mmap_mapped(ticket, p, len,
+		    (flags & MAP_ANONYMOUS) != 0 && agent_tls.mode != AGENT_BUSY);
+	else
+		agent_mmap_abort();
 	agent_region_store_mmap();
 	errno = saved;
 	return p;
@@ -543,20 +728,27 @@ EXPORT void *mmap64(void *addr, size_t len, int prot, int flags, int fd, off64_t
 	return mmap(addr, len, prot, flags, fd, (off_t)off);
 }
 
+static int do_munmap(void *addr, size_t len)
+{
+	if (sys.munmap != NULL)
+		return sys.munmap(addr, len);
+	return (int)syscall(SYS_munmap, addr, len);
+}
+
 EXPORT int munmap(void *addr, size_t len)
 {
-	sigset_t mask;
+	uint64_t ticket;
 	int r, saved;
 
-	if (!counting_maps())
-		return real.munmap != NULL ? real.munmap(addr, len) :
-		    (int)syscall(SYS_munmap, addr, len);
-	agent_mmap_lock(&mask);
-	r = real.munmap != NULL ? real.munmap(addr, len) : (int)syscall(SYS_munmap, addr, len);
+	if (agent_disabled)
+		return do_munmap(addr, len);
+	ticket = agent_mmap_begin();     /* before the call: see agent_mmap.c */
+	r = do_munmap(addr, len);
 	saved = errno;
 	if (r == 0)
-		agent_mmap_removed_locked(addr, len);
-	agent_mmap_unlock(&mask);
+		agent_mmap_unmapped(ticket, addr, len);
+	else
+		agent_mmap_abort();
 	agent_region_store_mmap();
 	errno = saved;
 	return r;
@@ -569,7 +761,7 @@ EXPORT int munmap(void *addr, size_t len)
 EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 {
 	void *new_addr = NULL, *p;
-	sigset_t mask;
+	uint64_t ticket;
 	int saved;
 
 	if (flags & MREMAP_FIXED) {
@@ -579,16 +771,17 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 		new_addr = va_arg(ap, void *);
 		va_end(ap);
 	}
-	if (real.mremap == NULL)
+	if (sys.mremap == NULL)
 		return (void *)syscall(SYS_mremap, old, old_len, new_len, flags, new_addr);
-	if (!counting_maps())
-		return real.mremap(old, old_len, new_len, flags, new_addr);
-	agent_mmap_lock(&mask);
-	p = real.mremap(old, old_len, new_len, flags, new_addr);
+	if (agent_disabled)
+		return sys.mremap(old, old_len, new_len, flags, new_addr);
+	ticket = agent_mmap_begin();
+	p = sys.mremap(old, old_len, new_len, flags, new_addr);
 	saved = errno;
 	if (p != MAP_FAILED)
-		agent_mmap_moved_locked(old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
-	agent_mmap_unlock(&mask);
+		agent_mmap_moved(ticket, old, old_len, p, new_len, (flags & MREMAP_DONTUNMAP) != 0);
+	else
+		agent_mmap_abort();
 	agent_region_store_mmap();
 	errno = saved;
 	return p;
@@ -603,8 +796,8 @@ EXPORT void *mremap(void *old, size_t old_len, size_t new_len, int flags, ...)
 EXPORT void _exit(int status)
 {
 	agent_region_exit(status);
-	if (real.exit_ != NULL)
-		real.exit_(status);
+	if (sys.exit_ != NULL)
+		sys.exit_(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -612,8 +805,8 @@ EXPORT void _exit(int status)
 EXPORT void _Exit(int status)
 {
 	agent_region_exit(status);
-	if (real.Exit_ != NULL)
-		real.Exit_(status);
+	if (sys.Exit_ != NULL)
+		sys.Exit_(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -621,8 +814,8 @@ EXPORT void _Exit(int status)
 EXPORT void exit(int status)
 {
 	agent_region_exit(status);
-	if (real.exit != NULL)
-		real.exit(status);
+	if (sys.exit != NULL)
+		sys.exit(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -630,8 +823,8 @@ EXPORT void exit(int status)
 EXPORT void quick_exit(int status)
 {
 	agent_region_exit(status);
-	if (real.quick_exit != NULL)
-		real.quick_exit(status);
+	if (sys.quick_exit != NULL)
+		sys.quick_exit(status);
 	syscall(SYS_exit_group, status);
 	__builtin_unreachable();
 }
@@ -650,8 +843,7 @@ static void agent_init(void)
 	mode = agent_enter();
 	v = getenv("MEMPROBE_DEBUG");
 	agent_debug_on = v != NULL && strcmp(v, "1") == 0;
-	if (!agent_glibc_sizes)
-		agent_debug("allocator is not glibc's: sizes asked of it, on the slow path");
+	agent_alloc_describe(&real, agent_size_source);
 	v = getenv("MEMPROBE_DISABLE");
 	if (v != NULL && strcmp(v, "1") == 0) {
 		agent_disabled = 1;
@@ -659,6 +851,8 @@ static void agent_init(void)
 		agent_leave(mode);
 		return;
 	}
+	if (size_mode == SIZES_TABLE)
+		pthread_atfork(NULL, NULL, agent_sizes_postfork);
 	err = agent_core_init();
 	if (err != 0) {
 		agent_warn("cannot start; counting nothing, the program runs on");
