@@ -38,21 +38,17 @@
  * one thread can make another's publication overstate the sum). With one
  * thread it is never above the true peak and at most AGENT_PEAK_BATCH below.
  *
- * Besides the peak window, a thread takes the slow path each AGENT_TICK_BYTES
- * it allocates (one more compare on the hot path): that is when the agent
- * registers with a daemon that was not there at start, or notices that the
- * daemon restarted and registers again. So a program that allocates less
- * than that between a daemon's restart and a look at it is not seen by the
- * new daemon until it does (under systemd the daemon's descriptor store
- * brings every process back at once).
+ * The slow path a publication takes is also the agent's tick, at most once
+ * a second per process (agent_region_maintain()): that is when it registers
+ * with a daemon that was not there at start, or sees that the daemon was
+ * replaced and registers again. It costs the hot path nothing more than the
+ * window's compare. So a program whose heap stays within the window is not
+ * seen by a daemon started after it until its heap moves (a daemon that
+ * restarts gets every process back from its descriptor store at once). A
+ * fork child's first publication, once its heap has grown by
+ * AGENT_PEAK_BATCH, hands its own region over (fork_child()).
  */
 #define AGENT_PEAK_BATCH (64 * 1024)
-#define AGENT_TICK_BYTES (256 * 1024)
-/* A fork child registers at its first tick, once it has allocated this
- * much of its own; see fork_child(). */
-#ifndef AGENT_CHILD_BYTES
-#define AGENT_CHILD_BYTES (64 * 1024)
-#endif
 
 /*
  * Why the thread-local pointer is NULL, for the slow path. A thread's
@@ -148,8 +144,7 @@ void agent_stack_seen(agent_slot *t, uintptr_t sp)
 
 /* Whether the slow path is due after an allocation brought the slot to
  * `net` and `alloc_bytes`. */
-#define AGENT_ALLOC_DUE(t, net, ab) \
-	(__builtin_expect((net) > (t)->agent.hi || (ab) > (t)->agent.tick_at, 0))
+#define AGENT_ALLOC_DUE(t, net, ab) (__builtin_expect((net) > (t)->agent.hi, 0))
 
 /* Counts a block of `usable` bytes handed out, on a counting thread. */
 static inline __attribute__((always_inline))

@@ -77,24 +77,20 @@ static void publish(agent_slot *t)
 
 agent_slot *agent_slot_slow(agent_slot *t)
 {
-	int tick = 0;
-
 	t = agent_region_follow(t);
 	if (t->net > t->agent.hi || t->net < t->agent.lo)
 		publish(t);
-	if (t->alloc_bytes > t->agent.tick_at) {
-		t->agent.tick_at = t->alloc_bytes + AGENT_TICK_BYTES;
-		tick = 1;
-	}
 	/*
 	 * The window was just written; a replacement may have set its traps
-	 * (hi, lo, tick_at) a moment before and been overwritten. The
+	 * (hi, lo) a moment before and been overwritten. The
 	 * replacement marks `moved` before it sets the traps, so looking at
 	 * `moved` after writing the window never misses one.
 	 */
 	atomic_thread_fence(memory_order_seq_cst);
 	t = agent_region_follow(t);
-	if (tick && agent_tls.mode != AGENT_BUSY) {
+	/* The tick: the coarse clock is read from the vDSO, and anything more
+	 * happens at most once a second. */
+	if (agent_tls.mode != AGENT_BUSY) {
 		int saved_errno = errno;
 		unsigned char mode = agent_enter();
 
@@ -272,7 +268,6 @@ static agent_slot *thread_register(void)
 		t->tid = (uint32_t)tid;
 		t->is_main = (uint32_t)is_main;
 		set_marks(t);
-		t->agent.tick_at = t->alloc_bytes + AGENT_TICK_BYTES;
 		t->agent.moved = 0;
 		__atomic_store_n(&t->state, REGION_SLOT_LIVE, __ATOMIC_RELEASE);
 	}
@@ -405,11 +400,10 @@ static void fork_child(void)
 		self->is_main = 1;
 		self->tid = (uint32_t)agent_pid;
 		set_marks(self);
-		/* The child hands its region to memprobed once it has
-		 * allocated AGENT_CHILD_BYTES of its own: a child that only
-		 * execs, or leaves at once, costs nothing and is not seen;
-		 * its heap is its parent's. */
-		self->agent.tick_at = self->alloc_bytes + AGENT_CHILD_BYTES;
+		/* The child hands its region to memprobed at its first
+		 * publication, once its heap has grown by AGENT_PEAK_BATCH: a
+		 * child that only execs, or leaves at once, costs nothing and
+		 * is not seen; its heap is its parent's. */
 	}
 	atomic_store_explicit(&live_published, live, memory_order_relaxed);
 }

@@ -331,7 +331,7 @@ void agent_region_store_mmap(void)
 /*
  * The moves, in order: (1) copy the header, gauges and every slot into the
  * new region, (2) publish it, (3) mark each old slot with its copy and
- * only then set its traps (hi = INT64_MIN, lo = INT64_MAX, tick_at = 0), so
+ * only then set its traps (hi = INT64_MIN, lo = INT64_MAX), so
  * its owner's next allocation or free takes the slow path and copies its
  * own, exact figures over the snapshot (agent_region_follow). Until then a
  * reader sees the snapshot, at most one operation behind. An owner that
@@ -410,7 +410,6 @@ static agent_slot *region_replace_here(uint32_t nslots, agent_slot *self, int re
 		__atomic_store_n(&os[i].agent.moved, (uint64_t)(uintptr_t)&ns[i], __ATOMIC_SEQ_CST);
 		__atomic_store_n(&os[i].agent.hi, INT64_MIN, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&os[i].agent.lo, INT64_MAX, __ATOMIC_SEQ_CST);
-		__atomic_store_n(&os[i].agent.tick_at, 0, __ATOMIC_SEQ_CST);
 	}
 	if (self != NULL && self >= os && self < os + used) {
 		ns[self - os] = *self;          /* ours: exact, we are its writer */

@@ -144,7 +144,7 @@ struct region_slot {
 	struct region_agent_private {
 		int64_t hi, lo;         /* publish the peak when net leaves (lo, hi) */
 		int64_t mark;           /* net at the last publication */
-		uint64_t tick_at;       /* take the slow path when alloc_bytes passes it */
+		uint64_t spare;
 		uint64_t moved;         /* the slot's copy in a newer region, once replaced */
 		uint64_t reserved[3];
 	} agent;

@@ -150,7 +150,8 @@ static void status_of_process_in_many_groups(void)
 	memset(&st, 0, sizeof(st));
 	CHECK(procfs_status(child, &st) == 0);
 	CHECK(st.resident > 0);
-	CHECK_U64(st.threads, ==, 1);
+	/* One thread of its own; a sanitizer's runtime (TSan) may add one. */
+	CHECK(st.threads >= 1 && st.threads <= 2);
 out:
 	close(p[0]);
 	if (child > 0) {
