@@ -29,6 +29,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	case PROTO_BYE:
 		n = proto_encode_bye(buf);
 		break;
+	case PROTO_REGISTER:
+		n = proto_encode_register(buf, &m.u.reg);
+		break;
 	default:
 		abort();
 	}

@@ -256,9 +256,36 @@ static void histogram_buckets(void)
 	CHECK_U64(proto_hist_bucket(UINT64_MAX), ==, PROTO_HIST_BUCKETS - 1);
 }
 
+/* REGISTER: a fixed body; a wrong agent, a non-zero reserved field or any
+ * byte too many or too few is refused. */
+static void register_roundtrip_and_lies(void)
+{
+	struct proto_register r = { .agent = PROTO_AGENT_PYTHON, .layout = 1 };
+	struct proto_msg m;
+	size_t n = proto_encode_register(buf, &r);
+
+	CHECK_U64(n, ==, PROTO_HDR_SIZE + 8);
+	CHECK(proto_decode(buf, n, &m) == PROTO_OK);
+	CHECK_U64(m.type, ==, PROTO_REGISTER);
+	CHECK_U64(m.u.reg.agent, ==, PROTO_AGENT_PYTHON);
+	CHECK_U64(m.u.reg.layout, ==, 1);
+	buf[PROTO_HDR_SIZE + 2] = 1;            /* reserved */
+	CHECK(proto_decode(buf, n, &m) == PROTO_E_BODY);
+	r.agent = 7;
+	CHECK_U64(proto_encode_register(buf, &r), ==, 0);
+	r.agent = PROTO_AGENT_C;
+	n = proto_encode_register(buf, &r);
+	buf[PROTO_HDR_SIZE] = 9;                /* agent */
+	CHECK(proto_decode(buf, n, &m) == PROTO_E_BODY);
+	n = proto_encode_register(buf, &r);
+	put_u32(buf + 8, 4);                    /* a body shorter than REGISTER's */
+	CHECK(proto_decode(buf, PROTO_HDR_SIZE + 4, &m) == PROTO_E_BODY);
+}
+
 int main(void)
 {
 	RUN_TEST(hello_roundtrip);
+	RUN_TEST(register_roundtrip_and_lies);
 	RUN_TEST(header_is_little_endian);
 	RUN_TEST(sample_roundtrip_all_sections);
 	RUN_TEST(sample_sections_are_optional);
