@@ -1195,6 +1195,11 @@ int ptab_history(struct ptab *pt, pid_t pid, struct ptab_hist **out)
 		return -ENOENT;
 	}
 	p = found;
+	/* The newest point is read now from shared memory, as a scrape is. */
+	if (p->watched && p->hlen > 0) {
+		ptab_read_regions(pt, p);
+		ptab_hist_point(pt, p, p->hslot);
+	}
 	clen = strlen(p->comm) + 1;
 	off_pts = ALIGN8(sizeof(*h));
 	off_chars = off_pts + (size_t)p->hlen * sizeof(*pts);

@@ -90,7 +90,7 @@ static void transparent_python(void)
 	CHECK(strstr(with.out, "pool bytes 800000\n") != NULL);
 	/* The top interpreter, the child one and the pool's two workers. */
 	CHECK(it_wait_seen_comm(d.url, "python3", 4));
-	CHECK(it_wait_seen_comm(d.url, "tr", 1));
+	CHECK(it_wait_seen_short(d.url, "tr", 1));
 out:
 	it_outcome_free(&plain);
 	it_outcome_free(&with);
@@ -120,10 +120,10 @@ static void transparent_bash(void)
 	REQUIRE(both_ways(&d, argv, NULL, NULL, &plain, &with) == 0);
 	CHECK(WIFEXITED(with.status) && WEXITSTATUS(with.status) == 5);
 	CHECK(strstr(with.out, "pipe 0 0 0 0\nsum 1640\nsubshell 7\n") != NULL);
-	CHECK(it_wait_seen_comm(d.url, "seq", 2));
-	CHECK(it_wait_seen_comm(d.url, "sort", 1));
-	CHECK(it_wait_seen_comm(d.url, "tr", 1));
-	CHECK(it_wait_seen_comm(d.url, "md5sum", 1));
+	CHECK(it_wait_seen_short(d.url, "seq", 2));
+	CHECK(it_wait_seen_short(d.url, "sort", 1));
+	CHECK(it_wait_seen_short(d.url, "tr", 1));
+	CHECK(it_wait_seen_short(d.url, "md5sum", 1));
 out:
 	it_outcome_free(&plain);
 	it_outcome_free(&with);
@@ -242,8 +242,8 @@ static void transparent_make(void)
 	CHECK(strstr(with.out, "total ") != NULL && strstr(with.out, "prog exit 1") != NULL);
 	if (with.pid > 0)
 		CHECK(it_wait_seen_pid(d.url, with.pid, "make"));
-	CHECK(it_wait_seen_comm(d.url, "prog", 1));
-	CHECK(it_wait_seen_comm(d.url, "cc1", 9));
+	CHECK(it_wait_seen_short(d.url, "prog", 1));
+	CHECK(it_wait_seen_short(d.url, "cc1", 9));
 out:
 	it_outcome_free(&plain);
 	it_outcome_free(&with);

@@ -1378,6 +1378,7 @@ struct seen_wait {
 	const char *comm;       /* wanted comm, or NULL */
 	int min;                /* at least this many entries of comm */
 	int count;              /* last count */
+	int or_gone;            /* exited entries named "?" count too */
 };
 
 /* Counts entries of /api/v1/processes with w->comm, or finds w->pid. */
@@ -1401,6 +1402,10 @@ static int seen(void *arg)
 			w->count++;
 		else if (w->comm != NULL && comm != NULL && strcmp(comm, w->comm) == 0)
 			w->count++;
+		else if (w->or_gone && comm != NULL && strcmp(comm, "?") == 0 &&
+		    json_is_string(json_object_get(e, "state")) &&
+		    strcmp(json_string_value(json_object_get(e, "state")), "exited") == 0)
+			w->count++;
 	}
 	json_decref(root);
 	return w->count >= w->min;
@@ -1418,11 +1423,22 @@ int it_wait_seen_pid(const char *base_url, long pid, const char *what)
 
 int it_wait_seen_comm(const char *base_url, const char *comm, int min)
 {
-	struct seen_wait w = { base_url, 0, comm, min, 0 };
+	struct seen_wait w = { base_url, 0, comm, min, 0, 0 };
 
 	if (it_wait_until(seen, &w, IT_TIMEOUT_MS))
 		return 1;
 	fprintf(stderr, "  /api/v1/processes: %d processes named %s, want at least %d\n",
+	    w.count, comm, min);
+	return 0;
+}
+
+int it_wait_seen_short(const char *base_url, const char *comm, int min)
+{
+	struct seen_wait w = { base_url, 0, comm, min, 0, 1 };
+
+	if (it_wait_until(seen, &w, IT_TIMEOUT_MS))
+		return 1;
+	fprintf(stderr, "  /api/v1/processes: %d processes named %s or ended unnamed, want at least %d\n",
 	    w.count, comm, min);
 	return 0;
 }

@@ -392,6 +392,11 @@ int it_wait_seen_pid(const char *base_url, long pid, const char *what);
 /* Waits until /api/v1/processes lists at least min entries whose comm is
  * comm. Returns 1, or 0 having said how many there were. */
 int it_wait_seen_comm(const char *base_url, const char *comm, int min);
+/* As it_wait_seen_comm() for short-lived programs: exited entries named
+ * "?" count too. memprobed names a process from /proc, so one that ended
+ * before memprobed could read it has its name lost (its figures are
+ * still taken). */
+int it_wait_seen_short(const char *base_url, const char *comm, int min);
 
 /* Checks that must hold for the rest of a test to make sense: a failed one
  * counts like CHECK and jumps to the test's `out:` label. Used only in files
