@@ -1,6 +1,8 @@
 /* itest_hostile.c: the daemon against hostile input and starved resources (issue 12). */
 #include "harness.h"
 #include "itest_util.h"
+#include "proto.h"
+#include "region.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -9,6 +11,8 @@
 #include <stdlib.h>
 #include <stdio.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/time.h>
@@ -398,10 +402,130 @@ out:
 	it_daemon_finish(&d, harness_failures);
 }
 
+/* Sends REGISTER on a new connection with memfd (and no pidfd). Returns
+ * 0 or -1. */
+static int send_region(const char *sock, int memfd, unsigned agent)
+{
+	static unsigned char buf[PROTO_MAX_MSG];
+	struct proto_register reg = { .agent = (uint16_t)agent, .layout = REGION_LAYOUT };
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(int))];
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fd = it_seqpacket_connect(sock), r;
+
+	if (fd < 0)
+		return -1;
+	memset(&mh, 0, sizeof(mh));
+	memset(&ctl, 0, sizeof(ctl));
+	iov.iov_base = buf;
+	iov.iov_len = proto_encode_register(buf, &reg);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = sizeof(ctl.b);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
+	r = sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+	close(fd);
+	return r;
+}
+
+/* A memfd holding a region of nslots slots (valid header), sealed with
+ * `seals`; hdr_fix may then spoil the header. Returns the memfd or -1. */
+static int make_region(uint32_t nslots, int seals, void (*hdr_fix)(struct region_hdr *))
+{
+	uint64_t size = region_size_for(nslots);
+	struct region_hdr *h;
+	int fd = memfd_create("hostile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+
+	if (fd < 0 || ftruncate(fd, (off_t)size) < 0)
+		return -1;
+	h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+	if (h == MAP_FAILED)
+		return -1;
+	h->magic = REGION_MAGIC;
+	h->layout = REGION_LAYOUT;
+	h->agent = PROTO_AGENT_C;
+	h->size = size;
+	h->slot_off = REGION_SLOT_OFF;
+	h->slot_size = sizeof(struct region_slot);
+	h->nslots = nslots;
+	if (hdr_fix != NULL)
+		hdr_fix(h);
+	munmap(h, size);
+	if (seals != 0 && fcntl(fd, F_ADD_SEALS, seals) < 0)
+		return -1;
+	return fd;
+}
+
+static void lie_nslots(struct region_hdr *h) { h->nslots = 1u << 20; }
+static void lie_size(struct region_hdr *h) { h->size += 4096; }
+static void lie_agent(struct region_hdr *h) { h->agent = PROTO_AGENT_PYTHON; }
+static void lie_slot_size(struct region_hdr *h) { h->slot_size = 8; }
+
+/*
+ * Regions a hostile process could hand over: an unsealed memfd (it could
+ * shrink it under the daemon's reads: SIGBUS), one sealed against growing
+ * only, a header that lies about its slots, its size, its kind or its slot
+ * size, and a descriptor that is no memfd at all. Each is refused and
+ * counted (reason "region"); the daemon goes on serving the real program.
+ */
+static void hostile_regions(void)
+{
+	static const struct {
+		const char *what;
+		int seals;
+		void (*fix)(struct region_hdr *);
+	} cases[] = {
+		{ "unsealed", 0, NULL },
+		{ "sealed against growing only", F_SEAL_GROW, NULL },
+		{ "too many slots", F_SEAL_SHRINK | F_SEAL_GROW, lie_nslots },
+		{ "size unlike the file's", F_SEAL_SHRINK | F_SEAL_GROW, lie_size },
+		{ "kind unlike the message's", F_SEAL_SHRINK | F_SEAL_GROW, lie_agent },
+		{ "slot size", F_SEAL_SHRINK | F_SEAL_GROW, lie_slot_size },
+	};
+	const unsigned n = sizeof(cases) / sizeof(cases[0]);
+	struct it_daemon d;
+	struct it_proc hold = { .in_fd = -1, .out_fd = -1 };
+	long pid;
+	int fd;
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	pid = it_hold_start(&hold, d.sock, HOLD_BLOCKS, HOLD_SIZE, NULL);
+	REQUIRE(pid > 0);
+	for (unsigned i = 0; i < n; i++) {
+		fd = make_region(4, cases[i].seals, cases[i].fix);
+		REQUIRE(fd >= 0);
+		if (send_region(d.sock, fd, PROTO_AGENT_C) < 0)
+			fprintf(stderr, "  %s: could not send\n", cases[i].what);
+		close(fd);
+	}
+	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
+	REQUIRE(fd >= 0);
+	CHECK(send_region(d.sock, fd, PROTO_AGENT_C) == 0);
+	close(fd);
+	CHECK(it_wait_metric_label(d.url, REJECTED, "reason", "region", n + 1, n + 1));
+	/* None of them became an entry of this process. */
+	CHECK(it_api_process(d.url, getpid()) == NULL);
+	CHECK(it_wait_api_num(d.url, pid, "heap.live_bytes", HOLD_BLOCKS * (double)HOLD_SIZE));
+out:
+	it_proc_kill(&hold);
+	CHECK(it_daemon_finish(&d, harness_failures) == 0);
+}
+
 int itest_hostile_run(void)
 {
 	if (it_selected("pid_nul_400"))
 		RUN_TEST(pid_nul_400);
+	if (it_selected("hostile_regions"))
+		RUN_TEST(hostile_regions);
 	if (it_selected("proc_many_groups"))
 		RUN_TEST(proc_many_groups);
 	if (it_selected("pending_limit"))

@@ -1413,7 +1413,7 @@ static int seen(void *arg)
 
 int it_wait_seen_pid(const char *base_url, long pid, const char *what)
 {
-	struct seen_wait w = { base_url, pid, NULL, 1, 0 };
+	struct seen_wait w = { base_url, pid, NULL, 1, 0, 0 };
 
 	if (it_wait_until(seen, &w, IT_TIMEOUT_MS))
 		return 1;
