@@ -205,8 +205,8 @@ void agent_mmap_prefork(void)
 void agent_mmap_postfork(int child)
 {
 	/* The child keeps every mapping, so it keeps the table too. */
-	if (child)
-		pthread_mutex_init(&mm_lock, NULL);
+	if (child)       /* an assignment: see agent_region_postfork_child() */
+		mm_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	else
 		pthread_mutex_unlock(&mm_lock);
 }
