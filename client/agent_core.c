@@ -372,7 +372,8 @@ static void fork_child(void)
 	int64_t live = 0;
 
 	agent_mmap_postfork(1);
-	pthread_mutex_init(&reg_lock, NULL);
+	/* Not pthread_mutex_init(): see agent_region_postfork_child(). */
+	reg_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	agent_pid = getpid();
 	agent_region_postfork_child();
 	r = agent_region_get();

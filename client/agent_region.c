@@ -641,7 +641,10 @@ void agent_region_postfork_child(void)
 {
 	struct region_hdr *r = agent_region_get();
 
-	pthread_mutex_init(&rg.gauge_lock, NULL);
+	/* An assignment, not pthread_mutex_init(): every page the child
+	 * touches is a page fault, and a first call through the PLT here
+	 * would fault on several (the lazy binding's lookups, our GOT). */
+	rg.gauge_lock = (pthread_mutex_t)PTHREAD_MUTEX_INITIALIZER;
 	rg.registered = 0;
 	rg.done = rg.failed = 0;
 	rg.said_why = 0;
@@ -650,9 +653,12 @@ void agent_region_postfork_child(void)
 		return;
 	if (rg.shared) {
 		/* The memfd's pages are the parent's too: move ours to private
-		 * memory at the same address before anything is counted. */
+		 * memory at the same address before anything is counted. Only
+		 * what is in use is copied (the header, the gauges set, the
+		 * slots used): each page written is a fault in every child. */
 		uint64_t used = REGION_SLOT_OFF + (uint64_t)r->slots_used * r->slot_size;
-		void *tmp = raw_mmap(NULL, r->size, PROT_READ | PROT_WRITE,
+		uint32_t ng = r->ngauges < REGION_GAUGES ? r->ngauges : REGION_GAUGES;
+		char *tmp = raw_mmap(NULL, r->size, PROT_READ | PROT_WRITE,
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1);
 
 		if (tmp == NULL || used > r->size) {
@@ -662,7 +668,10 @@ void agent_region_postfork_child(void)
 			agent_tls.mode = AGENT_BUSY;
 			return;
 		}
-		memcpy(tmp, r, used);
+		memcpy(tmp, r, sizeof(*r));
+		memcpy(tmp + REGION_GAUGE_OFF, (char *)r + REGION_GAUGE_OFF,
+		    ng * sizeof(struct region_gauge));
+		memcpy(tmp + REGION_SLOT_OFF, (char *)r + REGION_SLOT_OFF, used - REGION_SLOT_OFF);
 		if (syscall(SYS_mremap, tmp, r->size, r->size, MREMAP_MAYMOVE | MREMAP_FIXED, r) ==
 		    -1) {
 			agent_warn("fork child: cannot move the region; counting stops");

@@ -2,9 +2,10 @@
 # fork_loop.sh: `make bench`: a fork/malloc/_exit loop with no agent and with the agent, the daemon up.
 #
 # usage: sh tests/bench/fork_loop.sh BUILD_DIR
-# The agent's cost per fork: a child registers its own region lazily, at its
-# first allocation (memfd, one connection, closed at once), so this loop is
-# its worst case. Wall time with hyperfine (BENCH_FORK_RUNS runs of
+# The agent's cost per fork: a child registers its own region (memfd, one
+# connection, closed at once) only once it has allocated AGENT_CHILD_BYTES
+# (64 KiB) of its own, so no child of this loop registers; what it measures
+# is the fork path itself (BENCHMARKS.md, "The invisible guest"). Wall time with hyperfine (BENCH_FORK_RUNS runs of
 # BENCH_FORK_ITER forks, defaults 20 and 2000); instructions with callgrind
 # are not meaningful across processes and are not taken. Prints a table;
 # exits 0 whatever the figures.

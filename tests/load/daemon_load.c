@@ -1,7 +1,7 @@
 /* daemon_load.c: memprobed under load: N helper processes, each its own agent connection; scrape latency, ingest, memory. */
 
 /*
- * Usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter] [--wrk CONNECTIONS]
+ * Usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter] [--wrk CONNECTIONS] [--regions]
  *
  * Starts BUILD/memprobed (history_length 0, /proc every 5 s) on a temporary
  * socket and a free port, forks N helpers that each connect, say HELLO and
@@ -17,6 +17,14 @@
  * connections for the whole ingest window (the load test of issue 8: 1,000
  * agents at 10 Hz under 50 scrapers), and its latency percentiles, request
  * and error counts are printed as well.
+ * With --regions the helpers are what the agent leaves since issue 12
+ * instead: each makes a sealed memfd region as client/agent_region.c does
+ * (header and one slot of counters, common/region.h), hands it over with
+ * one REGISTER carrying SCM_RIGHTS [memfd, pidfd of itself] on a fresh
+ * connection, closes every descriptor and pauses until killed; memprobed
+ * reads the figures from the regions at scrape time. INTERVAL_MS is then
+ * unused and SECONDS is a settling time (the daemon's /proc pass runs);
+ * the helpers are one process group, killed at the end.
  * Prints one "key value" line per figure. Exit 0 unless
  * something could not be set up. Needs RLIMIT_NOFILE above N (raised here).
  */
@@ -42,6 +50,23 @@
 #include <unistd.h>
 
 #include "proto.h"
+#include "region.h"
+
+#include <sys/syscall.h>
+
+#ifndef MFD_ALLOW_SEALING
+#define MFD_CLOEXEC 0x0001U
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS (1024 + 9)
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
 
 static double now_s(void)
 {
@@ -133,6 +158,113 @@ static void helper(const char *sock, int ctl, int interval_ms, struct shared *sh
 		if (poll(&p, 1, interval_ms) != 0)
 			_exit(0);
 	}
+}
+
+/* Slots in a helper's region: as many as the agent's first region
+ * (AGENT_FIRST_SLOTS), so the daemon maps as much as it would. */
+#define REGION_HELPER_SLOTS 256
+
+/* Sends REGISTER with the memfd and a pidfd of ours on sock. Returns 0 or -1. */
+static int send_register(int sock, int memfd)
+{
+	unsigned char buf[PROTO_MAX_MSG];
+	struct proto_register reg = { .agent = PROTO_AGENT_C, .layout = REGION_LAYOUT };
+	union {
+		struct cmsghdr align;
+		char buf[CMSG_SPACE(2 * sizeof(int))];
+	} ctl;
+	struct iovec iov;
+	struct msghdr mh;
+	struct cmsghdr *cm;
+	int fds[2] = { memfd, (int)syscall(SYS_pidfd_open, getpid(), 0) }, r;
+
+	if (fds[1] < 0)
+		return -1;
+	memset(&ctl, 0, sizeof(ctl));
+	memset(&mh, 0, sizeof(mh));
+	iov.iov_base = buf;
+	iov.iov_len = proto_encode_register(buf, &reg);
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.buf;
+	mh.msg_controllen = CMSG_SPACE(2 * sizeof(int));
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = SCM_RIGHTS;
+	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
+	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
+	r = sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+	close(fds[1]);
+	return r;
+}
+
+/*
+ * One --regions helper: a region like the agent's (a header and one live
+ * slot with heap, histogram and stack figures), sealed, registered once,
+ * every descriptor closed; then it waits to be killed. The mapping stays,
+ * as the agent's does.
+ */
+static void region_helper(const char *sock, struct shared *sh, int idx)
+{
+	struct sockaddr_un sun = { .sun_family = AF_UNIX };
+	uint64_t size = region_size_for(REGION_HELPER_SLOTS);
+	uintptr_t top = ((uintptr_t)__builtin_frame_address(0) + 65536) & ~(uintptr_t)4095;
+	struct region_hdr *h;
+	struct region_slot *sl;
+	int mfd, fd = -1;
+
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	mfd = (int)syscall(SYS_memfd_create, "memprobe", MFD_CLOEXEC | MFD_ALLOW_SEALING);
+	if (mfd < 0 || ftruncate(mfd, (off_t)size) < 0 ||
+	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+		_exit(1);
+	h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
+	if (h == MAP_FAILED)
+		_exit(1);
+	h->magic = REGION_MAGIC;
+	h->layout = REGION_LAYOUT;
+	h->agent = PROTO_AGENT_C;
+	h->size = size;
+	h->instance = ((uint64_t)getpid() << 32 | (uint64_t)idx) | 1;
+	h->slot_off = REGION_SLOT_OFF;
+	h->slot_size = sizeof(struct region_slot);
+	h->nslots = REGION_HELPER_SLOTS;
+	h->stack_limit = 8 << 20;
+	h->heap_peak = 2000000;
+	h->size_source = REGION_SIZE_GLIBC_HEADER;
+	sl = (struct region_slot *)(void *)((char *)h + REGION_SLOT_OFF);
+	sl->net = 1000000 + idx;
+	sl->alloc_bytes = 10000000;
+	sl->frees = 9000;
+	sl->bins[5] = 5000;             /* allocations: the bins' sum */
+	sl->bins[8] = 5000;
+	sl->stack_top = top;
+	sl->stack_low = top - 20000;
+	sl->stack_size = 8 << 20;
+	sl->tid = (uint32_t)getpid();
+	sl->is_main = 1;
+	__atomic_store_n(&sl->state, REGION_SLOT_LIVE, __ATOMIC_RELEASE);
+	__atomic_store_n(&h->slots_used, 1, __ATOMIC_RELEASE);
+
+	snprintf(sun.sun_path, sizeof(sun.sun_path), "%.100s", sock);
+	for (int tries = 0;; tries++) {
+		fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+		if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) == 0)
+			break;
+		if (fd >= 0)
+			close(fd);
+		if (tries > 1000)
+			_exit(1);
+		nap_ms(10);     /* the backlog is full: memprobed is accepting */
+	}
+	if (send_register(fd, mfd) == 0)
+		__atomic_fetch_add(&sh->connected, 1, __ATOMIC_RELAXED);
+	else
+		__atomic_fetch_add(&sh->failed, 1, __ATOMIC_RELAXED);
+	close(fd);
+	close(mfd);
+	for (;;)
+		pause();
 }
 
 struct body {
@@ -342,21 +474,34 @@ static double live(const char *base)
 	return v;
 }
 
-static double rss_kib(pid_t pid)
+/* A "Key:   N kB" line of a /proc status-like file, or -1. */
+static double kib_of(const char *path, const char *key)
 {
-	char path[64], line[256];
+	char line[256];
+	size_t n = strlen(key);
 	double v = -1;
-	FILE *f;
+	FILE *f = fopen(path, "r");
 
-	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
-	f = fopen(path, "r");
 	if (f == NULL)
 		return -1;
 	while (fgets(line, sizeof(line), f) != NULL)
-		if (strncmp(line, "VmRSS:", 6) == 0)
-			v = strtod(line + 6, NULL);
+		if (strncmp(line, key, n) == 0 && line[n] == ':')
+			v = strtod(line + n + 1, NULL);
 	fclose(f);
 	return v;
+}
+
+static double status_kib(pid_t pid, const char *key)
+{
+	char path[64];
+
+	snprintf(path, sizeof(path), "/proc/%d/status", (int)pid);
+	return kib_of(path, key);
+}
+
+static double rss_kib(pid_t pid)
+{
+	return status_kib(pid, "VmRSS");
 }
 
 int main(int argc, char **argv)
@@ -366,11 +511,13 @@ int main(int argc, char **argv)
 	struct shared *sh;
 	struct rlimit rl;
 	pid_t daemon, exporter = -1, *kids;
-	int n, interval, seconds, ctl[2], port, with_exporter = 0, wrk_conns = 0;
-	double rss0, rss1, t0, recv0, recv1, rej, elapsed;
+	int n, interval, seconds, ctl[2], port, with_exporter = 0, wrk_conns = 0, regions = 0;
+	double rss0, rss1, anon0, t0, recv0, recv1, rej, elapsed, avail0;
+	pid_t pgid = 0;
 
 	if (argc < 5) {
-		fprintf(stderr, "usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter]\n");
+		fprintf(stderr, "usage: daemon_load BUILD N INTERVAL_MS SECONDS [--exporter] "
+		    "[--wrk CONNECTIONS] [--regions]\n");
 		return 2;
 	}
 	build = argv[1];
@@ -382,6 +529,12 @@ int main(int argc, char **argv)
 			with_exporter = 1;
 		else if (strcmp(argv[i], "--wrk") == 0 && i + 1 < argc)
 			wrk_conns = atoi(argv[++i]);
+		else if (strcmp(argv[i], "--regions") == 0)
+			regions = 1;
+	}
+	if (regions && wrk_conns > 0) {
+		fprintf(stderr, "daemon_load: --wrk measures ingest; it does not go with --regions\n");
+		return 2;
 	}
 	signal(SIGPIPE, SIG_IGN);
 	getrlimit(RLIMIT_NOFILE, &rl);
@@ -415,16 +568,22 @@ int main(int argc, char **argv)
 	for (int i = 0; i < 500 && metric(base, "memprobe_build_info") < 0; i++)
 		nap_ms(20);
 	rss0 = rss_kib(daemon);
+	anon0 = status_kib(daemon, "RssAnon");
 
 	sh = mmap(NULL, sizeof(*sh), PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
 	kids = calloc((size_t)n, sizeof(*kids));
 	if (sh == MAP_FAILED || kids == NULL || pipe(ctl) < 0)
 		return 1;
+	avail0 = kib_of("/proc/meminfo", "MemAvailable");
 	t0 = now_s();
 	for (int i = 0; i < n; i++) {
 		kids[i] = fork();
 		if (kids[i] == 0) {
 			close(ctl[1]);
+			if (regions) {
+				setpgid(0, pgid);
+				region_helper(sock, sh, i);
+			}
 			helper(sock, ctl[0], interval, sh, i);
 		}
 		if (kids[i] < 0) {
@@ -432,19 +591,43 @@ int main(int argc, char **argv)
 			n = i;
 			break;
 		}
+		if (regions) {
+			/* One group, set on both sides so that neither waits. */
+			setpgid(kids[i], pgid);
+			if (pgid == 0)
+				pgid = kids[i];
+		}
 	}
 	close(ctl[0]);
-	while (live(base) < n && now_s() - t0 < 120)
+	while (live(base) < n && now_s() - t0 < 300)
 		nap_ms(100);
 	printf("processes %d\ninterval_ms %d\nstart_seconds %.1f\n", n, interval, now_s() - t0);
 	printf("tracked %.0f\n", live(base));
+	if (regions) {
+		printf("registered %llu\nregister_failed %llu\n",
+		    (unsigned long long)sh->connected, (unsigned long long)sh->failed);
+		printf("helpers_memory_mib %.0f\n",
+		    (avail0 - kib_of("/proc/meminfo", "MemAvailable")) / 1024);
+	}
 
 	/* Memory per tracked process, before any scrape body. */
 	nap_ms(1000);
 	rss1 = rss_kib(daemon);
 	printf("daemon_rss_kib_before %.0f\ndaemon_rss_kib_tracking %.0f\nbytes_per_process %.0f\n",
 	    rss0, rss1, (rss1 - rss0) * 1024 / n);
+	/* RssShmem is the regions' pages the daemon has read: the agents'
+	 * memory, shared, counted in the daemon's RSS too. */
+	printf("anon_bytes_per_process %.0f\n",
+	    (status_kib(daemon, "RssAnon") - anon0) * 1024 / n);
 
+	if (regions) {
+		/* Nothing is sent: let the daemon's /proc pass run over them. */
+		nap_ms((long)seconds * 1000);
+		printf("received_register %.0f\nrejected_all %.0f\n",
+		    metric(base, "memprobe_daemon_messages_received_total{type=\"register\"}"),
+		    metric_sum(base, "memprobe_daemon_messages_rejected_total"));
+		goto scrape;
+	}
 	/* Ingest: every SAMPLE the helpers sent, since they started, against
 	 * what the daemon counted once they stop. */
 	recv0 = metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}");
@@ -464,12 +647,15 @@ int main(int argc, char **argv)
 	    (unsigned long long)sh->sent, (unsigned long long)sh->failed,
 	    metric(base, "memprobe_daemon_messages_received_total{type=\"sample\"}"), rej);
 
+scrape:
 	snprintf(url, sizeof(url), "%s/metrics", base);
 	latency("metrics", url, 0, NGET);
 	latency("metrics_gzip", url, 1, NGET);
 	snprintf(url, sizeof(url), "%s/api/v1/processes", base);
 	latency("api_processes", url, 0, NGET);
 	printf("daemon_rss_kib_after_scrapes %.0f\n", rss_kib(daemon));
+	printf("daemon_rss_anon_kib %.0f\ndaemon_rss_shmem_kib %.0f\n",
+	    status_kib(daemon, "RssAnon"), status_kib(daemon, "RssShmem"));
 
 	if (with_exporter) {
 		int eport = free_port();
@@ -495,6 +681,8 @@ int main(int argc, char **argv)
 	}
 
 	close(ctl[1]);
+	if (regions && pgid > 0)
+		killpg(pgid, SIGKILL);
 	for (int i = 0; i < n; i++)
 		waitpid(kids[i], NULL, 0);
 	kill(daemon, SIGTERM);
