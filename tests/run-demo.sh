@@ -64,7 +64,7 @@ until curl -s --max-time 1 --noproxy '*' "$URL/healthz" 2>/dev/null | grep -q ok
 	sleep 0.1
 done
 
-MEMPROBE_SOCKET=$sock MEMPROBE_INTERVAL_MS=500 LD_PRELOAD=$agent \
+MEMPROBE_SOCKET=$sock LD_PRELOAD=$agent \
 	"$BUILD/tests/progs/demo" &
 demo_pid=$!
 
@@ -74,7 +74,7 @@ cat <<MSG
 
 memprobe demo running
   memprobed   pid $daemon_pid, HTTP $URL, agent socket $sock
-  demo        pid $demo_pid, watched by the agent (a sample every 500 ms)
+  demo        pid $demo_pid, watched by the agent (memprobed reads its figures when asked)
 
 Try, in another terminal:
   curl -s localhost:$PORT/metrics | grep memprobe_heap
