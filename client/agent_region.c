@@ -14,20 +14,6 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifndef MFD_CLOEXEC
-#define MFD_CLOEXEC 0x0001U
-#define MFD_ALLOW_SEALING 0x0002U
-#endif
-#ifndef F_ADD_SEALS
-#define F_ADD_SEALS (1024 + 9)
-#define F_SEAL_SEAL 0x0001
-#define F_SEAL_SHRINK 0x0002
-#define F_SEAL_GROW 0x0004
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
 /*
  * The region starts as private anonymous memory: counting needs no daemon.
  * Registering makes a memfd, moves the figures into it and hands it over;
@@ -123,15 +109,9 @@ static uint64_t start_time(void)
 	return v;
 }
 
-static void hdr_init(struct region_hdr *h, uint32_t nslots, uint64_t size)
+static void hdr_init(struct region_hdr *h, uint32_t nslots)
 {
-	h->magic = REGION_MAGIC;
-	h->layout = REGION_LAYOUT;
-	h->agent = PROTO_AGENT_C;
-	h->size = size;
-	h->slot_off = REGION_SLOT_OFF;
-	h->slot_size = sizeof(agent_slot);
-	h->nslots = nslots;
+	region_hdr_init(h, PROTO_AGENT_C, nslots);
 	h->stack_limit = agent_stack_limit;
 	h->size_source = agent_size_kind;
 }
@@ -144,7 +124,7 @@ int agent_region_create(uint32_t nslots)
 
 	if (h == NULL)
 		return -ENOMEM;
-	hdr_init(h, nslots, size);
+	hdr_init(h, nslots);
 	h->instance = random_u64();
 	rg.shared = 0;
 	__atomic_store_n(&agent_region_ptr, h, __ATOMIC_RELEASE);
@@ -163,7 +143,7 @@ static void *memfd_region(uint64_t size, int *fd, int *err)
 		return NULL;
 	}
 	if (ftruncate(*fd, (off_t)size) < 0 ||
-	    fcntl(*fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0 ||
+	    fcntl(*fd, F_ADD_SEALS, REGION_SEALS) < 0 ||
 	    (p = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, *fd)) == NULL) {
 		*err = -errno;
 		close(*fd);
@@ -391,7 +371,7 @@ static agent_slot *region_replace_here(uint32_t nslots, agent_slot *self, int re
 	pthread_mutex_lock(&rg.gauge_lock);
 	used = __atomic_load_n(&old->slots_used, __ATOMIC_ACQUIRE);
 	memcpy(nw, old, REGION_SLOT_OFF);
-	hdr_init(nw, nslots, size);
+	hdr_init(nw, nslots);
 	nw->generation = old->generation + 1;
 	nw->slots_used = used;
 	os = agent_region_slots(old);

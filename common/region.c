@@ -14,6 +14,17 @@ _Static_assert(sizeof(struct region_gauge) == 144, "gauge layout");
 /* A field the writer may change at any time, read once. */
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
 
+void region_hdr_init(struct region_hdr *h, unsigned agent, uint32_t nslots)
+{
+	h->magic = REGION_MAGIC;
+	h->layout = REGION_LAYOUT;
+	h->agent = agent;
+	h->size = region_size_for(nslots);
+	h->slot_off = REGION_SLOT_OFF;
+	h->slot_size = sizeof(struct region_slot);
+	h->nslots = nslots;
+}
+
 int region_check(const void *base, uint64_t len, struct region_hdr *hdr_out)
 {
 	const struct region_hdr *h = base;

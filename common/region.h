@@ -5,6 +5,26 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* The system interface a region needs, for C libraries that predate it
+ * (memfd seals: Linux 3.17; pidfd_open: 5.3). */
+#ifndef MFD_ALLOW_SEALING
+#define MFD_CLOEXEC 0x0001U
+#define MFD_ALLOW_SEALING 0x0002U
+#endif
+#ifndef F_ADD_SEALS
+#define F_ADD_SEALS (1024 + 9)
+#define F_GET_SEALS (1024 + 10)
+#define F_SEAL_SEAL 0x0001
+#define F_SEAL_SHRINK 0x0002
+#define F_SEAL_GROW 0x0004
+#endif
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* The seals an agent puts on its region; memprobed needs SHRINK and GROW. */
+#define REGION_SEALS (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+
 /*
  * An agent keeps its figures in a memfd of its own: it sizes it, seals it
  * against shrinking and growing (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL),
@@ -160,6 +180,12 @@ static inline uint64_t region_size_for(uint32_t nslots)
 
 	return (n + 4095) & ~(uint64_t)4095;
 }
+
+/* Writes the fixed part of a fresh header of agent kind `agent` (enum
+ * proto_agent) with nslots slots: magic, layout, kind, size
+ * (region_size_for(nslots)) and the slot array's place. The writer sets
+ * the rest. */
+void region_hdr_init(struct region_hdr *h, unsigned agent, uint32_t nslots);
 
 /* ---- the reader (memprobed) ---- */
 

@@ -44,15 +44,6 @@
 #define INGEST_RECV_BATCH   32
 #define INGEST_EVENTS       64
 
-#ifndef F_GET_SEALS
-#define F_GET_SEALS (1024 + 10)
-#define F_SEAL_SHRINK 0x0002
-#define F_SEAL_GROW 0x0004
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
 /* What an epoll event's pointer names (its first field). */
 enum ingest_kind {
 	INGEST_K_CONN = 1,

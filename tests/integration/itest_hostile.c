@@ -450,13 +450,7 @@ static int make_region(uint32_t nslots, int seals, void (*hdr_fix)(struct region
 	h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
 	if (h == MAP_FAILED)
 		return -1;
-	h->magic = REGION_MAGIC;
-	h->layout = REGION_LAYOUT;
-	h->agent = PROTO_AGENT_C;
-	h->size = size;
-	h->slot_off = REGION_SLOT_OFF;
-	h->slot_size = sizeof(struct region_slot);
-	h->nslots = nslots;
+	region_hdr_init(h, PROTO_AGENT_C, nslots);
 	if (hdr_fix != NULL)
 		hdr_fix(h);
 	munmap(h, size);

@@ -1421,26 +1421,25 @@ int it_wait_seen_pid(const char *base_url, long pid, const char *what)
 	return 0;
 }
 
-int it_wait_seen_comm(const char *base_url, const char *comm, int min)
+static int wait_seen_named(const char *base_url, const char *comm, int min, int or_gone)
 {
-	struct seen_wait w = { base_url, 0, comm, min, 0, 0 };
+	struct seen_wait w = { base_url, 0, comm, min, 0, or_gone };
 
 	if (it_wait_until(seen, &w, IT_TIMEOUT_MS))
 		return 1;
-	fprintf(stderr, "  /api/v1/processes: %d processes named %s, want at least %d\n",
-	    w.count, comm, min);
+	fprintf(stderr, "  /api/v1/processes: %d processes named %s%s, want at least %d\n",
+	    w.count, comm, or_gone ? " or ended unnamed" : "", min);
 	return 0;
+}
+
+int it_wait_seen_comm(const char *base_url, const char *comm, int min)
+{
+	return wait_seen_named(base_url, comm, min, 0);
 }
 
 int it_wait_seen_short(const char *base_url, const char *comm, int min)
 {
-	struct seen_wait w = { base_url, 0, comm, min, 0, 1 };
-
-	if (it_wait_until(seen, &w, IT_TIMEOUT_MS))
-		return 1;
-	fprintf(stderr, "  /api/v1/processes: %d processes named %s or ended unnamed, want at least %d\n",
-	    w.count, comm, min);
-	return 0;
+	return wait_seen_named(base_url, comm, min, 1);
 }
 
 /* ---- a hand-built agent ---- */

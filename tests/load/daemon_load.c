@@ -54,20 +54,6 @@
 
 #include <sys/syscall.h>
 
-#ifndef MFD_ALLOW_SEALING
-#define MFD_CLOEXEC 0x0001U
-#define MFD_ALLOW_SEALING 0x0002U
-#endif
-#ifndef F_ADD_SEALS
-#define F_ADD_SEALS (1024 + 9)
-#define F_SEAL_SEAL 0x0001
-#define F_SEAL_SHRINK 0x0002
-#define F_SEAL_GROW 0x0004
-#endif
-#ifndef SYS_pidfd_open
-#define SYS_pidfd_open 434
-#endif
-
 static double now_s(void)
 {
 	struct timespec ts;
@@ -216,19 +202,13 @@ static void region_helper(const char *sock, struct shared *sh, int idx)
 	prctl(PR_SET_PDEATHSIG, SIGKILL);
 	mfd = (int)syscall(SYS_memfd_create, "memprobe", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	if (mfd < 0 || ftruncate(mfd, (off_t)size) < 0 ||
-	    fcntl(mfd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL) < 0)
+	    fcntl(mfd, F_ADD_SEALS, REGION_SEALS) < 0)
 		_exit(1);
 	h = mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_SHARED, mfd, 0);
 	if (h == MAP_FAILED)
 		_exit(1);
-	h->magic = REGION_MAGIC;
-	h->layout = REGION_LAYOUT;
-	h->agent = PROTO_AGENT_C;
-	h->size = size;
+	region_hdr_init(h, PROTO_AGENT_C, REGION_HELPER_SLOTS);
 	h->instance = ((uint64_t)getpid() << 32 | (uint64_t)idx) | 1;
-	h->slot_off = REGION_SLOT_OFF;
-	h->slot_size = sizeof(struct region_slot);
-	h->nslots = REGION_HELPER_SLOTS;
 	h->stack_limit = 8 << 20;
 	h->heap_peak = 2000000;
 	h->size_source = REGION_SIZE_GLIBC_HEADER;

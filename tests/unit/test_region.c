@@ -11,13 +11,7 @@ static struct region_hdr *make(uint32_t nslots)
 	uint64_t size = region_size_for(nslots);
 	struct region_hdr *h = calloc(1, size);
 
-	h->magic = REGION_MAGIC;
-	h->layout = REGION_LAYOUT;
-	h->agent = PROTO_AGENT_C;
-	h->size = size;
-	h->slot_off = REGION_SLOT_OFF;
-	h->slot_size = sizeof(struct region_slot);
-	h->nslots = nslots;
+	region_hdr_init(h, PROTO_AGENT_C, nslots);
 	return h;
 }
 
