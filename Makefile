@@ -6,7 +6,13 @@ OPT      ?= -O2 -g
 WERROR   ?= -Werror
 WARN      = -Wall -Wextra -Wstrict-prototypes -Wmissing-prototypes -Wshadow \
             -Wpointer-arith -Wcast-qual -Wsign-compare $(WERROR)
-CPPFLAGS += -D_GNU_SOURCE -Icommon -Iclient -Idaemon -Itests
+CPPFLAGS += -D_GNU_SOURCE -Icommon
+# Each part sees common/ and its own headers only: the agent cannot include
+# the CLI's headers or the daemon's, nor the CLI the daemon's. Tests see all.
+INC_DAEMON = -Idaemon
+INC_AGENT  = -Iclient/agent
+INC_CTL    = -Iclient/ctl
+INC_TESTS  = -Itests $(INC_DAEMON) $(INC_AGENT) $(INC_CTL)
 BASE_CFLAGS = -std=c11 $(WARN) $(OPT) $(CFLAGS) -MMD -MP
 ALL_CFLAGS = $(BASE_CFLAGS) $(SAN)
 ALL_LDFLAGS = $(SAN) $(LDFLAGS)
@@ -38,8 +44,8 @@ endif
 
 COMMON_SRC = common/proto.c common/region.c common/sockpath.c
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
-AGENT_SRC  = $(wildcard client/agent_*.c) $(COMMON_SRC)
-CTL_SRC    = $(wildcard client/ctl_*.c) common/sockpath.c
+AGENT_SRC  = $(wildcard client/agent/*.c) $(COMMON_SRC)
+CTL_SRC    = $(wildcard client/ctl/*.c) common/sockpath.c
 
 DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/pic/%.o)
@@ -58,14 +64,26 @@ PROGRAMS = $(BUILD)/memprobed $(BUILD)/libmemprobe.so $(BUILD)/memprobectl
 .PHONY: all test check run deps clean asan tsan fuzz bench bench-daemon load
 all: $(PROGRAMS)
 
-$(BUILD)/obj/%.o: %.c
+$(BUILD)/obj/common/%.o: common/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON) $(PKGS_CTL)) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/obj/daemon/%.o: daemon/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INC_DAEMON) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -c -o $@ $<
+
+$(BUILD)/obj/client/ctl/%.o: client/ctl/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INC_CTL) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_CTL)) -c -o $@ $<
+
+$(BUILD)/obj/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_TEST)) -c -o $@ $<
 
 # The agent lives in other programs: position-independent, internals hidden.
 $(BUILD)/pic/%.o: %.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(AGENT_SAN) -fPIC -fvisibility=hidden \
+	$(CC) $(CPPFLAGS) $(INC_AGENT) $(BASE_CFLAGS) $(AGENT_SAN) -fPIC -fvisibility=hidden \
 		-ftls-model=initial-exec -c -o $@ $<
 
 # The live page (web/) is compiled into memprobed: tools/embed.sh writes
@@ -80,7 +98,7 @@ $(PAGE_GEN): $(WEB_SRC) tools/embed.sh
 
 $(PAGE_OBJ): $(PAGE_GEN)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+	$(CC) $(CPPFLAGS) $(INC_DAEMON) $(ALL_CFLAGS) -c -o $@ $<
 
 $(BUILD)/memprobed: $(DAEMON_OBJ) $(PAGE_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
@@ -94,35 +112,35 @@ $(BUILD)/memprobectl: $(CTL_OBJ)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(PAGE_GEN)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -o $@ $(filter %.c,$^) \
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -o $@ $(filter %.c,$^) \
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
 
 # Client unit tests link the one ctl module they test, not the daemon.
-$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl_%.c
+$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_CTL)) -o $@ $(filter %.c,$^) \
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_CTL)) -o $@ $(filter %.c,$^) \
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_CTL))
 # The views print through the formatting helpers.
-$(BUILD)/tests/test_ctl_view: client/ctl_fmt.c
+$(BUILD)/tests/test_ctl_view: client/ctl/ctl_fmt.c
 
 # sd.c's unit test links sd.c alone, built both ways: by hand (test_sd)
 # and, when libsystemd is there, through it (test_sd_libsystemd).
 $(BUILD)/tests/test_sd: tests/unit/test_sd.c daemon/sd.c daemon/log.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread
 
 ifeq ($(WITH_LIBSYSTEMD),yes)
 UNIT_BIN += $(BUILD)/tests/test_sd_libsystemd
 $(BUILD)/tests/test_sd_libsystemd: tests/unit/test_sd.c daemon/sd.c daemon/log.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) -DHAVE_LIBSYSTEMD $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) \
+	$(CC) $(CPPFLAGS) $(INC_TESTS) -DHAVE_LIBSYSTEMD $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) \
 		$(call pkg_libs,libsystemd) -lpthread
 endif
 
 # Test programs are plain programs: the agent is preloaded, never linked.
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(BASE_CFLAGS) $(PROG_SAN) -O1 -fno-builtin -o $@ $< \
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(BASE_CFLAGS) $(PROG_SAN) -O1 -fno-builtin -o $@ $< \
 		$(PROG_SAN) $(LDFLAGS) -lpthread -ldl
 
 # An allocator for the tests to preload after the agent (tests/progs/lib/).
@@ -140,7 +158,7 @@ $(ITEST_BIN): $(ITEST_OBJ)
 LAYOUT_BIN = $(BUILD)/tests/region_layout
 $(LAYOUT_BIN): tests/python/region_layout.c common/proto.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS)
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS)
 
 TEST_BINS = $(UNIT_BIN) $(PROG_BIN) $(PROG_LIBS) $(ITEST_BIN) $(LAYOUT_BIN)
 
@@ -223,7 +241,7 @@ FUZZ_LIBS_route = $(call pkg_libs,libmicrohttpd)
 
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard daemon/*.c daemon/*.h) $(PAGE_GEN)
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 $(WARN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) \
+	$(FUZZ_CC) $(CPPFLAGS) $(INC_TESTS) -std=c11 $(WARN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) \
 		$(call pkg_libs,inih) $(FUZZ_LIBS_$*)
 
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
@@ -257,14 +275,14 @@ install: $(PROGRAMS)
 	@mkdir -p $(BUILD)/install
 	$(INSTALL_SED) systemd/memprobed.service >$(BUILD)/install/memprobed.service
 	$(INSTALL_SED) systemd/memprobe-agent.conf >$(BUILD)/install/memprobe-agent.conf
-	$(INSTALL_SED) client/memprobe.pc.in >$(BUILD)/install/memprobe.pc
+	$(INSTALL_SED) client/agent/memprobe.pc.in >$(BUILD)/install/memprobe.pc
 	$(INSTALL) -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(SBINDIR) $(DESTDIR)$(LIBDIR) \
 		$(DESTDIR)$(INCLUDEDIR) $(DESTDIR)$(PKGCONFIGDIR) $(DESTDIR)$(DOCDIR) \
 		$(DESTDIR)$(SYSTEMDUNITDIR) $(DESTDIR)$(SYSUSERSDIR) $(DESTDIR)$(CONFDIR)
 	$(INSTALL) -m 0755 $(BUILD)/memprobed $(DESTDIR)$(SBINDIR)/memprobed
 	$(INSTALL) -m 0755 $(BUILD)/memprobectl $(DESTDIR)$(BINDIR)/memprobectl
 	$(INSTALL) -m 0755 $(BUILD)/libmemprobe.so $(DESTDIR)$(LIBDIR)/libmemprobe.so
-	$(INSTALL) -m 0644 client/memprobe.h $(DESTDIR)$(INCLUDEDIR)/memprobe.h
+	$(INSTALL) -m 0644 client/agent/memprobe.h $(DESTDIR)$(INCLUDEDIR)/memprobe.h
 	$(INSTALL) -m 0644 $(BUILD)/install/memprobe.pc $(DESTDIR)$(PKGCONFIGDIR)/memprobe.pc
 	$(INSTALL) -m 0644 $(BUILD)/install/memprobed.service systemd/memprobed.socket \
 		systemd/memprobed-http.socket $(DESTDIR)$(SYSTEMDUNITDIR)/

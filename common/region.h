@@ -160,7 +160,7 @@ struct region_slot {
 	uint32_t is_main;
 	uint32_t reserved0;
 	uint64_t reserved[6];           /* zero; pads the slot to whole cache lines */
-	/* The C agent's own bookkeeping (client/agent.h); readers ignore it. */
+	/* The C agent's own bookkeeping (client/agent/agent.h); readers ignore it. */
 	struct region_agent_private {
 		int64_t hi, lo;         /* publish the peak when net leaves (lo, hi) */
 		int64_t mark;           /* net at the last publication */

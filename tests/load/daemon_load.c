@@ -18,7 +18,7 @@
  * agents at 10 Hz under 50 scrapers), and its latency percentiles, request
  * and error counts are printed as well.
  * With --regions the helpers are what the agent leaves since issue 12
- * instead: each makes a sealed memfd region as client/agent_region.c does
+ * instead: each makes a sealed memfd region as client/agent/agent_region.c does
  * (header and one slot of counters, common/region.h), hands it over with
  * one REGISTER carrying SCM_RIGHTS [memfd, pidfd of itself] on a fresh
  * connection, closes every descriptor and pauses until killed; memprobed

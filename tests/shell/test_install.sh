@@ -76,7 +76,7 @@ echo "installed files:"
 sed 's|^|  /|' "$tmp/got"
 cmp -s "$BUILD/memprobed" "$dest$prefix/sbin/memprobed" || fail "sbin/memprobed is not $BUILD/memprobed"
 cmp -s "$BUILD/libmemprobe.so" "$dest$prefix/lib/libmemprobe.so" || fail "lib/libmemprobe.so differs"
-cmp -s client/memprobe.h "$dest$prefix/include/memprobe.h" || fail "include/memprobe.h differs"
+cmp -s client/agent/memprobe.h "$dest$prefix/include/memprobe.h" || fail "include/memprobe.h differs"
 cmp -s config/memprobed.conf "$dest/etc/memprobe/memprobed.conf" || fail "memprobed.conf differs"
 [ -x "$dest$prefix/sbin/memprobed" ] && [ -x "$dest$prefix/bin/memprobectl" ] ||
 	fail "binaries not executable"

@@ -1,4 +1,4 @@
-/* test_ctl_fmt.c: unit tests of memprobectl's output helpers (client/ctl_fmt.c). */
+/* test_ctl_fmt.c: unit tests of memprobectl's output helpers (client/ctl/ctl_fmt.c). */
 #include "ctl_fmt.h"
 #include "harness.h"
 

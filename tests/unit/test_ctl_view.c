@@ -1,4 +1,4 @@
-/* test_ctl_view.c: unit tests of memprobectl's views of the API's JSON (client/ctl_view.c). */
+/* test_ctl_view.c: unit tests of memprobectl's views of the API's JSON (client/ctl/ctl_view.c). */
 #include "ctl_view.h"
 #include "harness.h"
 
