@@ -2,6 +2,7 @@
 #ifndef MEMPROBE_CTL_CMD_H
 #define MEMPROBE_CTL_CMD_H
 
+#include <getopt.h>
 #include <jansson.h>
 #include <stdbool.h>
 
@@ -35,24 +36,42 @@ struct ctl_opts {
 void ctl_errx(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 
 /*
- * Tries argv[*i] as a global option (--url, --json, --bytes, --help,
- * --version, --ca-file, --cert, --key, --user, --password-file). Returns 1 when it is one, with *i advanced past any separate
- * value; 0 when it is not; -1 when the command must stop and exit with
- * *code (help or version printed: 0; a missing value reported: 2).
+ * Option parsing, one getopt_long() loop shared by main and the commands:
+ * the global options (--url, --json, --bytes, -h/--help, --version,
+ * --ca-file, --cert, --key, --user, --password-file) are taken everywhere,
+ * and a command adds its own. "--opt VALUE" and "--opt=VALUE" both work.
  */
-int ctl_opt_global(struct ctl_opts *o, int argc, char **argv, int *i, int *code);
+enum {
+	CTL_OPT_EXIT = -2,      /* stop and exit with *code */
+	CTL_OPT_END  = -1,      /* no options left: optind is the first argument left */
+	CTL_OPT_ARG  = 1,       /* an argument among the options, in *value */
+	CTL_OPT_OWN  = 512,     /* a command's own options have val >= this */
+};
+
+/* One command's options. A zeroed struct besides cmd and own starts the parse. */
+struct ctl_getopt {
+	const char *cmd;                /* for messages; NULL before the command */
+	const struct option *own;       /* the command's options, ended by a zero row,
+					 * each val >= CTL_OPT_OWN; NULL: none */
+	bool stop_at_arg;               /* the first argument ends the options (the
+					 * command's name; run's CMD) */
+	bool started;
+};
 
 /*
- * Matches argv[*i] against the long option NAME (with its dashes) that
- * takes a value, as "NAME VALUE" or "NAME=VALUE". Returns 1 with *value
- * set (and *i advanced past a separate value), 0 when argv[*i] is another
- * argument, or -1 after reporting a missing value.
+ * The next option in ARGV (argv[0] is the program's or the command's name).
+ * Global options are applied to O. Returns an own option's val with *value
+ * its argument (NULL when it takes none); CTL_OPT_ARG with *value an
+ * argument (only without stop_at_arg); CTL_OPT_END; or CTL_OPT_EXIT when
+ * the command must exit with *code: help or version printed (0), or a
+ * usage error reported on stderr (2).
  */
-int ctl_opt_value(int argc, char **argv, int *i, const char *name, const char **value);
+int ctl_getopt(struct ctl_getopt *g, struct ctl_opts *o, int argc, char **argv,
+    const char **value, int *code);
 
 /*
- * Reports argv[i], which no option matched, as a usage error of command
- * CMD ("unknown option" or "unexpected argument"). Returns CTL_EXIT_USAGE.
+ * Reports ARG, which no option matched, as a usage error of command CMD
+ * ("unknown option" or "unexpected argument"). Returns CTL_EXIT_USAGE.
  */
 int ctl_bad_arg(const char *cmd, const char *arg);
 

@@ -142,6 +142,32 @@ ctl_http_fini(void)
 	curl_global_cleanup();
 }
 
+/*
+ * What a failed transfer (CC, libcurl's DETAIL) means for the caller:
+ * -ECONNREFUSED, -EPROTONOSUPPORT or -EIO (ctl_http.h).
+ */
+static int
+transfer_error(CURLcode cc, const char *detail)
+{
+	/* How each TLS library words a first record that is not TLS, as
+	 * when an HTTP server answers a ClientHello with its 400 page:
+	 * OpenSSL, and GnuTLS. A server that refuses the handshake (no or
+	 * a wrong client certificate) says so with an alert instead. */
+	static const char *const not_tls[] = {
+		"wrong version number", "packet length too long",
+		"unexpected TLS packet", "TLS packet with unexpected length",
+	};
+
+	if (cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
+	    cc == CURLE_OPERATION_TIMEDOUT)
+		return -ECONNREFUSED;
+	if (cc == CURLE_SSL_CONNECT_ERROR)
+		for (size_t i = 0; i < sizeof(not_tls) / sizeof(not_tls[0]); i++)
+			if (strcasestr(detail, not_tls[i]) != NULL)
+				return -EPROTONOSUPPORT;
+	return -EIO;
+}
+
 int
 ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
     char *err, size_t errlen)
@@ -212,8 +238,7 @@ ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
 		} else {
 			/* libcurl's detail says which address, certificate or file,
 			 * and why. */
-			rc = cc == CURLE_COULDNT_CONNECT || cc == CURLE_COULDNT_RESOLVE_HOST ||
-			    cc == CURLE_OPERATION_TIMEDOUT ? -ECONNREFUSED : -EIO;
+			rc = transfer_error(cc, detail);
 			snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(cc));
 		}
 		goto fail;

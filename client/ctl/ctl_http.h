@@ -49,6 +49,8 @@ void ctl_http_fini(void);
  *   -ENOMEM    out of memory
  *   -EPROTO    the server answered in something that is not HTTP
  *   -ECONNREFUSED  no connection: refused, unresolved, timed out
+ *   -EPROTONOSUPPORT  an https URL, and the server answered the TLS
+ *              handshake in something that is not TLS (plain HTTP)
  *   -EIO       anything else: TLS, a connection closed early, ... (libcurl's
  *              detail)
  */

@@ -86,86 +86,162 @@ ctl_errx(const char *fmt, ...)
 	fputc('\n', stderr);
 }
 
-int
-ctl_opt_value(int argc, char **argv, int *i, const char *name, const char **value)
-{
-	const char *arg = argv[*i];
-	size_t n = strlen(name);
-
-	if (strncmp(arg, name, n) != 0)
-		return 0;
-	if (arg[n] == '=') {
-		*value = arg + n + 1;
-		return 1;
-	}
-	if (arg[n] != '\0')
-		return 0;
-	if (*i + 1 >= argc) {
-		ctl_errx("option %s needs a value", name);
-		return -1;
-	}
-	*value = argv[++*i];
-	return 1;
-}
-
-/* The global options that take a value, and where it goes. */
-static const struct {
-	const char *name;
-	size_t off;
-} path_opts[] = {
-	{ "--url", offsetof(struct ctl_opts, url) },
-	{ "--ca-file", offsetof(struct ctl_opts, ca_file) },
-	{ "--cert", offsetof(struct ctl_opts, cert) },
-	{ "--key", offsetof(struct ctl_opts, key) },
-	{ "--user", offsetof(struct ctl_opts, user) },
-	{ "--password-file", offsetof(struct ctl_opts, password_file) },
+/* The global options' vals; a command's own start at CTL_OPT_OWN. */
+enum {
+	OPT_HELP = 'h',
+	OPT_URL = 256,
+	OPT_CA_FILE,
+	OPT_CERT,
+	OPT_KEY,
+	OPT_USER,
+	OPT_PASSWORD_FILE,
+	OPT_JSON,
+	OPT_BYTES,
+	OPT_VERSION,
 };
 
-int
-ctl_opt_global(struct ctl_opts *o, int argc, char **argv, int *i, int *code)
-{
-	const char *arg = argv[*i], *v;
-	int r;
+static const struct option global_opts[] = {
+	{ "url", required_argument, NULL, OPT_URL },
+	{ "ca-file", required_argument, NULL, OPT_CA_FILE },
+	{ "cert", required_argument, NULL, OPT_CERT },
+	{ "key", required_argument, NULL, OPT_KEY },
+	{ "user", required_argument, NULL, OPT_USER },
+	{ "password-file", required_argument, NULL, OPT_PASSWORD_FILE },
+	{ "json", no_argument, NULL, OPT_JSON },
+	{ "bytes", no_argument, NULL, OPT_BYTES },
+	{ "help", no_argument, NULL, OPT_HELP },
+	{ "version", no_argument, NULL, OPT_VERSION },
+};
 
-	if (strcmp(arg, "--json") == 0) {
+#define GLOBAL_N (sizeof(global_opts) / sizeof(global_opts[0]))
+#define OWN_MAX  8              /* a command's own options, at most */
+
+/* The global options and G's own, ended by a zero row. */
+static void
+option_table(const struct ctl_getopt *g, struct option table[GLOBAL_N + OWN_MAX + 1])
+{
+	size_t n = GLOBAL_N;
+
+	memcpy(table, global_opts, sizeof(global_opts));
+	for (const struct option *p = g->own; p != NULL && p->name != NULL && n < GLOBAL_N + OWN_MAX;
+	    p++)
+		table[n++] = *p;
+	memset(&table[n], 0, sizeof(table[n]));
+}
+
+/* The name of TABLE's option VAL, for messages. */
+static const char *
+option_name(const struct option *table, int val)
+{
+	for (; table->name != NULL; table++)
+		if (table->val == val)
+			return table->name;
+	return "?";
+}
+
+/* Where the global option VAL, which takes a value, puts it. */
+static const char **
+option_slot(struct ctl_opts *o, int val)
+{
+	switch (val) {
+	case OPT_URL:
+		return &o->url;
+	case OPT_CA_FILE:
+		return &o->ca_file;
+	case OPT_CERT:
+		return &o->cert;
+	case OPT_KEY:
+		return &o->key;
+	case OPT_USER:
+		return &o->user;
+	default:
+		return &o->password_file;
+	}
+}
+
+/*
+ * Applies the global option VAL (VALUE its argument) to O. Returns 0, or
+ * CTL_OPT_EXIT with *code set.
+ */
+static int
+apply_global(struct ctl_opts *o, const struct option *table, int val, const char *value,
+    int *code)
+{
+	switch (val) {
+	case OPT_JSON:
 		o->json = true;
-		return 1;
-	}
-	if (strcmp(arg, "--bytes") == 0) {
+		return 0;
+	case OPT_BYTES:
 		o->bytes = true;
-		return 1;
-	}
-	if (strcmp(arg, "-h") == 0 || strcmp(arg, "--help") == 0) {
+		return 0;
+	case OPT_HELP:
 		if (o->help != NULL)
 			fputs(o->help, stdout);
 		else
 			usage(stdout);
 		*code = CTL_EXIT_OK;
-		return -1;
-	}
-	if (strcmp(arg, "--version") == 0) {
+		return CTL_OPT_EXIT;
+	case OPT_VERSION:
 		printf(PROG " %s\n", MEMPROBE_VERSION);
 		*code = CTL_EXIT_OK;
-		return -1;
+		return CTL_OPT_EXIT;
 	}
-	for (size_t k = 0; k < sizeof(path_opts) / sizeof(path_opts[0]); k++) {
-		const char **dst = (const char **)((char *)o + path_opts[k].off);
-
-		r = ctl_opt_value(argc, argv, i, path_opts[k].name, &v);
-		if (r > 0 && *v == '\0') {
-			ctl_errx("option %s needs a non-empty value", path_opts[k].name);
-			r = -1;
-		}
-		if (r < 0) {
-			*code = CTL_EXIT_USAGE;
-			return -1;
-		}
-		if (r > 0) {
-			*dst = v;
-			return 1;
-		}
+	if (*value == '\0') {
+		ctl_errx("option --%s needs a non-empty value", option_name(table, val));
+		*code = CTL_EXIT_USAGE;
+		return CTL_OPT_EXIT;
 	}
+	*option_slot(o, val) = value;
 	return 0;
+}
+
+int
+ctl_getopt(struct ctl_getopt *g, struct ctl_opts *o, int argc, char **argv,
+    const char **value, int *code)
+{
+	struct option table[GLOBAL_N + OWN_MAX + 1];
+	const char *arg;
+	int at, c;
+
+	option_table(g, table);
+	if (!g->started) {
+		optind = 0;             /* glibc: start afresh at argv[1] */
+		opterr = 0;             /* the messages are ours */
+		g->started = true;
+	}
+	for (;;) {
+		/* The element getopt is at, for a message about it. */
+		at = optind > 0 ? optind : 1;
+		arg = at < argc ? argv[at] : "";
+		*value = NULL;
+		/* "+": stop at the first argument; "-": return arguments in order.
+		 * Either way POSIXLY_CORRECT changes nothing. */
+		c = getopt_long(argc, argv, g->stop_at_arg ? "+:h" : "-:h", table, NULL);
+		switch (c) {
+		case -1:
+			return CTL_OPT_END;
+		case 1:
+			*value = optarg;
+			return CTL_OPT_ARG;
+		case '?':
+			if (g->cmd != NULL)
+				ctl_bad_arg(g->cmd, arg);
+			else
+				ctl_errx("unknown option '%s'; try '" PROG " --help'", arg);
+			*code = CTL_EXIT_USAGE;
+			return CTL_OPT_EXIT;
+		case ':':
+			ctl_errx("option --%s needs a value", option_name(table, optopt));
+			*code = CTL_EXIT_USAGE;
+			return CTL_OPT_EXIT;
+		}
+		if (c >= CTL_OPT_OWN) {
+			*value = optarg;
+			return c;
+		}
+		if (apply_global(o, table, c, optarg, code) != 0)
+			return CTL_OPT_EXIT;
+	}
 }
 
 int
@@ -193,103 +269,144 @@ reply_error(const struct ctl_http_reply *reply, char *buf, size_t size)
 	return have ? buf : NULL;
 }
 
-int
-ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
-    char *errmsg, size_t errlen)
+/*
+ * PATH on the daemon at BASE ("http://host:port/" and "http://host:port"
+ * name the same daemon): a new string, or NULL when out of memory.
+ */
+static char *
+api_url(const char *base, const char *path)
 {
-	struct ctl_http_reply reply = { 0 };
-	char err[ERRMSG_MAX], *url;
-	size_t base = strlen(o->url), len;
-	json_error_t jerr;
-	json_t *root;
-	int rc;
+	size_t n = strlen(base), len;
+	char *url;
 
-	/* "http://host:port/" and "http://host:port" name the same daemon. */
-	while (base > 0 && o->url[base - 1] == '/')
-		base--;
-	len = base + strlen(path) + 1;
+	while (n > 0 && base[n - 1] == '/')
+		n--;
+	len = n + strlen(path) + 1;
 	url = malloc(len);
-	if (url == NULL) {
-		snprintf(errmsg, errlen, "out of memory");
-		return CTL_EXIT_INTERNAL;
-	}
-	snprintf(url, len, "%.*s%s", (int)base, o->url, path);
+	if (url != NULL)
+		snprintf(url, len, "%.*s%s", (int)n, base, path);
+	return url;
+}
 
-	err[0] = '\0';
-	rc = ctl_http_get(url, HTTP_TIMEOUT_MS, &reply, err, sizeof(err));
+/*
+ * Says in ERRMSG why no response came from the daemon at o->url:
+ * ctl_http_get()'s RC and its reason ERR. Returns the exit code.
+ */
+static int
+transfer_failed(const struct ctl_opts *o, int rc, const char *err, char *errmsg, size_t errlen)
+{
+	bool https = strncmp(o->url, "https:", 6) == 0;
+
 	switch (rc) {
-	case 0:
-		break;
 	case -EINVAL:
 		snprintf(errmsg, errlen, "invalid URL '%s': %s", o->url, err);
-		rc = CTL_EXIT_USAGE;
-		goto out;
+		return CTL_EXIT_USAGE;
 	case -ENOMEM:
 		snprintf(errmsg, errlen, "out of memory");
-		rc = CTL_EXIT_INTERNAL;
-		goto out;
+		return CTL_EXIT_INTERNAL;
 	case -EMSGSIZE:
 	case -EPROTO:
 		snprintf(errmsg, errlen, "bad response from memprobed at %s: %s", o->url, err);
-		rc = CTL_EXIT_UNREACHABLE;
-		goto out;
+		return CTL_EXIT_UNREACHABLE;
+	case -EPROTONOSUPPORT:
+		snprintf(errmsg, errlen, "cannot reach memprobed at %s: %s (it answers in plain "
+		    "HTTP, not TLS: try http%s)", o->url, err, https ? o->url + 5 : "://");
+		return CTL_EXIT_UNREACHABLE;
 	default:
 		/* A TLS 1.3 server that wants a client certificate closes the
 		 * connection after the handshake when none came. */
 		snprintf(errmsg, errlen, "cannot reach memprobed at %s: %s%s", o->url, err,
-		    rc == -EIO && o->cert == NULL && strncmp(o->url, "https:", 6) == 0 &&
+		    rc == -EIO && o->cert == NULL && https &&
 		    strstr(err, "SSL certificate problem") == NULL ?
 		    " (does it want a client certificate? --cert, --key)" : "");
-		rc = CTL_EXIT_UNREACHABLE;
-		goto out;
+		return CTL_EXIT_UNREACHABLE;
 	}
+}
 
-	if (reply.status == 404) {
-		const char *msg = reply_error(&reply, err, sizeof(err));
+/*
+ * Says in ERRMSG what a response other than 2xx for PATH (at URL) means.
+ * Returns the exit code, or CTL_EXIT_OK for a 2xx.
+ */
+static int
+status_failed(const struct ctl_opts *o, const char *path, const char *url,
+    const struct ctl_http_reply *reply, char *errmsg, size_t errlen)
+{
+	char err[ERRMSG_MAX];
+	const char *msg;
 
-		snprintf(errmsg, errlen, "%s: %s (HTTP 404)", url, msg ? msg : "not found");
-		rc = CTL_EXIT_NOTFOUND;
-		goto out;
-	}
-	if (reply.status == 401 || reply.status == 403) {
-		if (reply.status == 403)
-			snprintf(errmsg, errlen, "memprobed at %s wants a client certificate its CA "
-			    "signed (--cert, --key) (HTTP 403)", o->url);
-		else if (o->user == NULL)
+	if (reply->status >= 200 && reply->status <= 299)
+		return CTL_EXIT_OK;
+	if (reply->status == 401) {
+		if (o->user == NULL)
 			snprintf(errmsg, errlen, "memprobed at %s wants a user and password (--user, "
 			    "with --password-file or $MEMPROBE_PASSWORD) (HTTP 401)", o->url);
 		else
 			snprintf(errmsg, errlen, "memprobed at %s refused user '%s': wrong user or "
 			    "password (HTTP 401)", o->url, ctl_fmt_text(err, sizeof(err), o->user));
-		rc = CTL_EXIT_UNREACHABLE;
-		goto out;
+		return CTL_EXIT_UNREACHABLE;
 	}
-	if (reply.status < 200 || reply.status > 299) {
-		const char *msg = reply_error(&reply, err, sizeof(err));
-
-		snprintf(errmsg, errlen, "memprobed at %s answered HTTP %ld for %s%s%s", o->url,
-		    reply.status, path, msg ? ": " : "", msg ? msg : "");
-		rc = CTL_EXIT_UNREACHABLE;
-		goto out;
+	if (reply->status == 403) {
+		snprintf(errmsg, errlen, "memprobed at %s wants a client certificate its CA "
+		    "signed (--cert, --key) (HTTP 403)", o->url);
+		return CTL_EXIT_UNREACHABLE;
 	}
+	msg = reply_error(reply, err, sizeof(err));
+	if (reply->status == 404) {
+		snprintf(errmsg, errlen, "%s: %s (HTTP 404)", url, msg ? msg : "not found");
+		return CTL_EXIT_NOTFOUND;
+	}
+	snprintf(errmsg, errlen, "memprobed at %s answered HTTP %ld for %s%s%s", o->url,
+	    reply->status, path, msg ? ": " : "", msg ? msg : "");
+	return CTL_EXIT_UNREACHABLE;
+}
 
-	root = json_loadb(reply.body, reply.len, 0, &jerr);
+/*
+ * Parses the body of REPLY for PATH, which must be a JSON object, into
+ * *out (a new reference). Returns the exit code, with ERRMSG set if not 0.
+ */
+static int
+parse_object(const struct ctl_opts *o, const char *path, const struct ctl_http_reply *reply,
+    json_t **out, char *errmsg, size_t errlen)
+{
+	char err[ERRMSG_MAX];
+	json_error_t jerr;
+	json_t *root = json_loadb(reply->body, reply->len, 0, &jerr);
+
 	if (root == NULL) {
 		snprintf(errmsg, errlen, "bad response from memprobed at %s: %s: %s (line %d)",
 		    o->url, path, ctl_fmt_text(err, sizeof(err), jerr.text), jerr.line);
-		rc = CTL_EXIT_UNREACHABLE;
-		goto out;
+		return CTL_EXIT_UNREACHABLE;
 	}
 	if (!json_is_object(root)) {
 		json_decref(root);
 		snprintf(errmsg, errlen, "bad response from memprobed at %s: %s: not a JSON object",
 		    o->url, path);
-		rc = CTL_EXIT_UNREACHABLE;
-		goto out;
+		return CTL_EXIT_UNREACHABLE;
 	}
 	*out = root;
-	rc = CTL_EXIT_OK;
-out:
+	return CTL_EXIT_OK;
+}
+
+int
+ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
+    char *errmsg, size_t errlen)
+{
+	struct ctl_http_reply reply = { 0 };
+	char err[ERRMSG_MAX] = "";
+	char *url = api_url(o->url, path);
+	int rc;
+
+	if (url == NULL) {
+		snprintf(errmsg, errlen, "out of memory");
+		return CTL_EXIT_INTERNAL;
+	}
+	rc = ctl_http_get(url, HTTP_TIMEOUT_MS, &reply, err, sizeof(err));
+	if (rc < 0)
+		rc = transfer_failed(o, rc, err, errmsg, errlen);
+	else
+		rc = status_failed(o, path, url, &reply, errmsg, errlen);
+	if (rc == CTL_EXIT_OK)
+		rc = parse_object(o, path, &reply, out, errmsg, errlen);
 	ctl_http_reply_free(&reply);
 	free(url);
 	return rc;
@@ -478,8 +595,10 @@ main(int argc, char **argv)
 	struct ctl_opts opts = { 0 };
 	const struct ctl_command *cmd;
 	const char *env = getenv("MEMPROBE_URL");
+	struct ctl_getopt g = { .stop_at_arg = true };
 	char password[PASSWORD_MAX + 2];
-	int i, r, code = CTL_EXIT_OK;
+	const char *v;
+	int i, code = CTL_EXIT_OK;
 
 	opts.url = env != NULL && *env != '\0' ? env : DEFAULT_URL;
 	opts.ca_file = env_or_null("MEMPROBE_CA_FILE");
@@ -487,19 +606,10 @@ main(int argc, char **argv)
 	opts.key = env_or_null("MEMPROBE_KEY");
 	opts.user = env_or_null("MEMPROBE_USER");
 
-	for (i = 1; i < argc && argv[i][0] == '-'; i++) {
-		if (strcmp(argv[i], "--") == 0) {
-			i++;
-			break;
-		}
-		r = ctl_opt_global(&opts, argc, argv, &i, &code);
-		if (r < 0)
-			return finish_output(code);
-		if (r == 0) {
-			ctl_errx("unknown option '%s'; try '" PROG " --help'", argv[i]);
-			return CTL_EXIT_USAGE;
-		}
-	}
+	/* The global options before the command; the rest is the command's. */
+	if (ctl_getopt(&g, &opts, argc, argv, &v, &code) == CTL_OPT_EXIT)
+		return finish_output(code);
+	i = optind;
 	if (i >= argc) {
 		ctl_errx("no command given; try '" PROG " --help'");
 		return CTL_EXIT_USAGE;

@@ -27,33 +27,30 @@ const char ctl_help_ps[] =
     "  --json         the daemon's /api/v1/processes, pretty-printed, as it is\n"
     "  --url URL      memprobed's HTTP address\n";
 
+enum { OPT_SORT = CTL_OPT_OWN };
+
 int
 ctl_cmd_ps(int argc, char **argv, struct ctl_opts *o)
 {
+	static const struct option own[] = {
+		{ "sort", required_argument, NULL, OPT_SORT },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct ctl_getopt g = { .cmd = "ps", .own = own };
 	enum ctl_sort sort = CTL_SORT_HEAP;
-	const char *key = NULL;
+	const char *key = NULL, *v;
 	json_t *root = NULL;
-	int a, r, rc;
+	int r, rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--") == 0) {
-			a++;
-			break;
-		}
-		r = ctl_opt_value(argc, argv, &a, "--sort", &key);
-		if (r < 0)
-			return CTL_EXIT_USAGE;
-		if (r > 0)
-			continue;
-		r = ctl_opt_global(o, argc, argv, &a, &rc);
-		if (r < 0)
+	while ((r = ctl_getopt(&g, o, argc, argv, &v, &rc)) != CTL_OPT_END) {
+		if (r == CTL_OPT_EXIT)
 			return rc;
-		if (r > 0)
-			continue;
-		return ctl_bad_arg("ps", argv[a]);
+		if (r != OPT_SORT)
+			return ctl_bad_arg("ps", v);
+		key = v;
 	}
-	if (a < argc)
-		return ctl_bad_arg("ps", argv[a]);
+	if (optind < argc)
+		return ctl_bad_arg("ps", argv[optind]);
 	if (key != NULL && ctl_sort_parse(key, &sort) < 0) {
 		ctl_errx("ps: unknown sort key '%s' (" CTL_SORT_KEYS ")", key);
 		return CTL_EXIT_USAGE;

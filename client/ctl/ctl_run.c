@@ -479,10 +479,34 @@ wait_child(pid_t pid, int *status, const sigset_t *old)
 	return err != 0 ? -1 : 0;
 }
 
+enum { OPT_SOCKET = CTL_OPT_OWN, OPT_WAIT };
+
+static const struct option run_opts[] = {
+	{ "socket", required_argument, NULL, OPT_SOCKET },
+	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* --wait V into *wait. Returns 0, or -1 after a line on stderr. */
+static int
+parse_wait(const char *v, double *wait)
+{
+	char *end;
+
+	errno = 0;
+	*wait = strtod(v, &end);
+	if (errno != 0 || end == v || *end != '\0' || !(*wait >= 0 && *wait <= WAIT_MAX)) {
+		ctl_errx("run: --wait '%s': expected seconds from 0 to %g", v, WAIT_MAX);
+		return -1;
+	}
+	return 0;
+}
+
 int
 ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 {
 	struct outcome out = { .fetch_rc = CTL_EXIT_NOTFOUND };
+	struct ctl_getopt g = { .cmd = "run", .own = run_opts, .stop_at_arg = true };
 	const char *sockopt = NULL, *socket, *v;
 	char lib[PATH_MAX], sockbuf[PATH_MAX];
 	double wait = WAIT_DEFAULT;
@@ -490,41 +514,20 @@ ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 	pid_t pid;
 	int a, r, rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--") == 0) {
-			a++;
-			break;
-		}
-		if (argv[a][0] != '-' || argv[a][1] == '\0')
-			break;          /* CMD: what follows is its own */
-		if ((r = ctl_opt_value(argc, argv, &a, "--socket", &sockopt)) != 0) {
-			if (r < 0)
-				return CTL_EXIT_USAGE;
-			if (*sockopt == '\0') {
-				ctl_errx("run: --socket needs a path");
-				return CTL_EXIT_USAGE;
-			}
-			continue;
-		}
-		if ((r = ctl_opt_value(argc, argv, &a, "--wait", &v)) != 0) {
-			char *end;
-
-			if (r < 0)
-				return CTL_EXIT_USAGE;
-			errno = 0;
-			wait = strtod(v, &end);
-			if (errno != 0 || end == v || *end != '\0' || !(wait >= 0 && wait <= WAIT_MAX)) {
-				ctl_errx("run: --wait '%s': expected seconds from 0 to %g", v, WAIT_MAX);
-				return CTL_EXIT_USAGE;
-			}
-			continue;
-		}
-		r = ctl_opt_global(o, argc, argv, &a, &rc);
-		if (r < 0)
+	while ((r = ctl_getopt(&g, o, argc, argv, &v, &rc)) != CTL_OPT_END) {
+		if (r == CTL_OPT_EXIT)
 			return rc;
-		if (r == 0)
-			return ctl_bad_arg("run", argv[a]);
+		if (r == OPT_SOCKET)
+			sockopt = v;
+		else if (parse_wait(v, &wait) < 0)
+			return CTL_EXIT_USAGE;
 	}
+	if (sockopt != NULL && *sockopt == '\0') {
+		ctl_errx("run: --socket needs a path");
+		return CTL_EXIT_USAGE;
+	}
+	/* CMD: what follows is its own. */
+	a = optind;
 	if (a >= argc) {
 		ctl_errx("run: no command given; usage: memprobectl run [--] CMD [ARGS...]");
 		return CTL_EXIT_USAGE;

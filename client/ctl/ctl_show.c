@@ -29,32 +29,24 @@ const char ctl_help_show[] =
 int
 ctl_cmd_show(int argc, char **argv, struct ctl_opts *o)
 {
-	const char *pidarg = NULL;
+	struct ctl_getopt g = { .cmd = "show" };
+	const char *pidarg = NULL, *v;
 	json_t *root = NULL;
 	char path[64], err[512];
 	long pid;
 	int a, r, rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--") == 0) {
-			a++;
-			break;
-		}
-		if (argv[a][0] == '-' && argv[a][1] != '\0') {
-			r = ctl_opt_global(o, argc, argv, &a, &rc);
-			if (r < 0)
-				return rc;
-			if (r > 0)
-				continue;
-			return ctl_bad_arg("show", argv[a]);
-		}
+	while ((r = ctl_getopt(&g, o, argc, argv, &v, &rc)) != CTL_OPT_END) {
+		if (r == CTL_OPT_EXIT)
+			return rc;
+		if (pidarg != NULL)
+			return ctl_bad_arg("show", v);
+		pidarg = v;
+	}
+	/* After "--". */
+	for (a = optind; a < argc; a++) {
 		if (pidarg != NULL)
 			return ctl_bad_arg("show", argv[a]);
-		pidarg = argv[a];
-	}
-	if (a < argc) {
-		if (pidarg != NULL || a + 1 < argc)
-			return ctl_bad_arg("show", argv[pidarg != NULL ? a : a + 1]);
 		pidarg = argv[a];
 	}
 	if (pidarg == NULL) {

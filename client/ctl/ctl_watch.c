@@ -453,60 +453,64 @@ run_screen(struct watch *w)
 	return CTL_EXIT_OK;
 }
 
+enum { OPT_INTERVAL = CTL_OPT_OWN, OPT_COUNT, OPT_SORT };
+
+static const struct option watch_opts[] = {
+	{ "interval", required_argument, NULL, OPT_INTERVAL },
+	{ "count", required_argument, NULL, OPT_COUNT },
+	{ "sort", required_argument, NULL, OPT_SORT },
+	{ NULL, 0, NULL, 0 },
+};
+
+/* Applies watch's own option OPT with value V. Returns 0, or -1 after a line on stderr. */
+static int
+watch_option(struct watch *w, int opt, const char *v)
+{
+	switch (opt) {
+	case OPT_INTERVAL:
+		if (parse_interval(v, &w->interval) < 0) {
+			ctl_errx("watch: --interval '%s': expected seconds from %g to %g",
+			    v, INTERVAL_MIN, INTERVAL_MAX);
+			return -1;
+		}
+		return 0;
+	case OPT_COUNT:
+		if (parse_count(v, &w->count) < 0) {
+			ctl_errx("watch: --count '%s': expected a positive whole number", v);
+			return -1;
+		}
+		return 0;
+	default:
+		if (ctl_sort_parse(v, &w->sort) < 0) {
+			ctl_errx("watch: unknown sort key '%s' (" CTL_SORT_KEYS ")", v);
+			return -1;
+		}
+		return 0;
+	}
+}
+
 int
 ctl_cmd_watch(int argc, char **argv, struct ctl_opts *o)
 {
 	struct watch w = { .o = o, .sort = CTL_SORT_HEAP, .interval = 1.0 };
+	struct ctl_getopt g = { .cmd = "watch", .own = watch_opts };
 	const char *pidarg = NULL, *v;
 	const char *cs;
 	int a, r, rc;
 
-	for (a = 1; a < argc; a++) {
-		if (strcmp(argv[a], "--") == 0) {
-			a++;
-			break;
-		}
-		if (argv[a][0] != '-' || argv[a][1] == '\0') {
-			if (pidarg != NULL)
-				return ctl_bad_arg("watch", argv[a]);
-			pidarg = argv[a];
-			continue;
-		}
-		if ((r = ctl_opt_value(argc, argv, &a, "--interval", &v)) != 0) {
-			if (r < 0)
-				return CTL_EXIT_USAGE;
-			if (parse_interval(v, &w.interval) < 0) {
-				ctl_errx("watch: --interval '%s': expected seconds from %g to %g",
-				    v, INTERVAL_MIN, INTERVAL_MAX);
-				return CTL_EXIT_USAGE;
-			}
-			continue;
-		}
-		if ((r = ctl_opt_value(argc, argv, &a, "--count", &v)) != 0) {
-			if (r < 0)
-				return CTL_EXIT_USAGE;
-			if (parse_count(v, &w.count) < 0) {
-				ctl_errx("watch: --count '%s': expected a positive whole number", v);
-				return CTL_EXIT_USAGE;
-			}
-			continue;
-		}
-		if ((r = ctl_opt_value(argc, argv, &a, "--sort", &v)) != 0) {
-			if (r < 0)
-				return CTL_EXIT_USAGE;
-			if (ctl_sort_parse(v, &w.sort) < 0) {
-				ctl_errx("watch: unknown sort key '%s' (" CTL_SORT_KEYS ")", v);
-				return CTL_EXIT_USAGE;
-			}
-			continue;
-		}
-		r = ctl_opt_global(o, argc, argv, &a, &rc);
-		if (r < 0)
+	while ((r = ctl_getopt(&g, o, argc, argv, &v, &rc)) != CTL_OPT_END) {
+		if (r == CTL_OPT_EXIT)
 			return rc;
-		if (r == 0)
-			return ctl_bad_arg("watch", argv[a]);
+		if (r == CTL_OPT_ARG) {
+			if (pidarg != NULL)
+				return ctl_bad_arg("watch", v);
+			pidarg = v;
+		} else if (watch_option(&w, r, v) < 0) {
+			return CTL_EXIT_USAGE;
+		}
 	}
-	for (; a < argc; a++) {
+	/* After "--". */
+	for (a = optind; a < argc; a++) {
 		if (pidarg != NULL)
 			return ctl_bad_arg("watch", argv[a]);
 		pidarg = argv[a];

@@ -410,6 +410,9 @@ static void ctl_exit_codes(void)
 			{ "--url", d.url, "frobnicate", NULL },
 			{ "--url", d.url, "ps", "--sort", "size", NULL },
 			{ "--url", d.url, "ps", "--bogus", NULL },
+			{ "--url", d.url, "ps", "--sort", NULL },
+			{ "--url", d.url, "ps", "--sort=size", NULL },
+			{ "--url", d.url, "--bogus", "ps", NULL },
 			{ "--url", d.url, "show", NULL },
 			{ "--url", d.url, "show", "abc", NULL },
 			{ "--url", d.url, "show", "1", "2", NULL },
@@ -450,9 +453,36 @@ static void ctl_exit_codes(void)
 		REQUIRE(ctl_exec(&r, (char *[]){ "ps", NULL }, (char *[]){ env, NULL }) == 0);
 		CHECK(r.status == 0);
 	}
-	/* Help: 0, on stdout, per command. */
+	/* An https URL against this plain-HTTP daemon: the hint names plain
+	 * HTTP and the http:// URL, and blames no client certificate. */
+	{
+		char https[96], want[112];
+
+		REQUIRE(strncmp(d.url, "http://", 7) == 0);
+		snprintf(https, sizeof(https), "https%s", d.url + 4);
+		snprintf(want, sizeof(want), "plain HTTP, not TLS: try %s)", d.url);
+		REQUIRE(ctl_exec(&r, (char *[]){ "--url", https, "ps", NULL }, NULL) == 0);
+		CHECK(r.status == 3);
+		CHECK(count_lines(r.err) == 1 && strstr(r.err, "cannot reach memprobed") != NULL);
+		CHECK(strstr(r.err, want) != NULL && strstr(r.err, "--cert") == NULL);
+		if (harness_failures)
+			ctl_dump("--url https://... ps", &r);
+	}
+	/* Help: 0, on stdout, per command; -h as --help. */
 	REQUIRE(ctl_exec(&r, (char *[]){ "run", "--help", NULL }, NULL) == 0);
 	CHECK(r.status == 0 && strncmp(r.out, "usage: memprobectl run", 22) == 0);
+	REQUIRE(ctl_exec(&r, (char *[]){ "-h", NULL }, NULL) == 0);
+	CHECK(r.status == 0 && strncmp(r.out, "usage: memprobectl [", 20) == 0 && r.err[0] == '\0');
+	REQUIRE(ctl_exec(&r, (char *[]){ "ps", "-h", NULL }, NULL) == 0);
+	CHECK(r.status == 0 && strncmp(r.out, "usage: memprobectl ps", 21) == 0);
+	/* "--opt=VALUE" as "--opt VALUE". */
+	{
+		char urlopt[96];
+
+		snprintf(urlopt, sizeof(urlopt), "--url=%s", d.url);
+		REQUIRE(ctl_exec(&r, (char *[]){ urlopt, "ps", "--sort=pid", NULL }, NULL) == 0);
+		CHECK(r.status == 0 && strstr(r.out, "PID") != NULL);
+	}
 	REQUIRE(ctl_exec(&r, (char *[]){ "help", "watch", NULL }, NULL) == 0);
 	CHECK(r.status == 0 && strncmp(r.out, "usage: memprobectl watch", 24) == 0);
 out:
