@@ -17,10 +17,11 @@ set -u
 # certificates and bcrypt for --web.config.file. libpython3.11-testsuite:
 # CPython's own tests, run under the agent (tests/shell/test_cpython.sh).
 # libjemalloc2 and libtcmalloc-minimal4: allocators the agent is tested above.
+# jq and less: the docs' examples pipe into them (tests/shell/test_docs.sh).
 PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev prometheus curl python3
 python3-prometheus-client systemd procps chromium openssl libpython3.11-testsuite libjemalloc2
-libtcmalloc-minimal4"
+libtcmalloc-minimal4 jq less"
 
 installed() {
 	case $1 in

@@ -81,7 +81,8 @@ Try, in another terminal:
   $ctl ps
   curl -s $URL/api/v1/processes
   curl -s $URL/api/v1/processes/$demo_pid/history
-  $URL/ in a browser: a landing page with links
+  $URL/ in a browser: a live table of the processes (click one for its heap
+    and stack over time), with links to /metrics and the JSON API
 
 The daemon's log: $tmp/memprobed.log (removed on exit).
 Press Ctrl-C to stop.
