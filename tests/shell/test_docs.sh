@@ -57,22 +57,7 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-failures=0
-failed=0
-# fail MESSAGE: the running test fails, and says why on stderr.
-fail() {
-	echo "  $*" >&2
-	failed=1
-}
-end() {
-	if [ "$failed" -eq 0 ]; then
-		echo "PASS $1"
-	else
-		echo "FAIL $1"
-		failures=$((failures + 1))
-	fi
-	failed=0
-}
+. "$(dirname "$0")/harness.sh"
 
 # poll CMD...: runs CMD until it succeeds, at most POLL_TRIES times.
 poll() {
@@ -373,12 +358,14 @@ run_doc() {
 }
 
 # Everything the documents run lands in these; a failure closes the doc's test.
+begin
 readme_blocks >"$tmp/readme.tsv"
 run_doc README.md <"$tmp/readme.tsv"
 [ -s "$tmp/readme.tsv" ] || fail "README.md: no code blocks found"
 end docs_README.md
 
 for page in man/*.[1-8]; do
+	begin
 	man_blocks "$page" >"$tmp/man.tsv"
 	run_doc "$page" <"$tmp/man.tsv"
 	end "docs_$(basename "$page")"

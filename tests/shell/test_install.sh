@@ -18,23 +18,7 @@ dest=$tmp/root
 prefix=/usr/local
 units=$dest$prefix/lib/systemd/system
 
-failures=0
-# fail MESSAGE: the running test fails, and says why on stderr.
-fail() {
-	echo "  $*" >&2
-	failed=1
-}
-begin() {
-	failed=0
-}
-end() {
-	if [ "$failed" -eq 0 ]; then
-		echo "PASS $1"
-	else
-		echo "FAIL $1"
-		failures=$((failures + 1))
-	fi
-}
+. "$(dirname "$0")/harness.sh"
 
 # make install from this tree into $1 with PREFIX $2; output in $tmp/make.log.
 do_install() {
