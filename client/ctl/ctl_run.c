@@ -96,10 +96,10 @@ readable(const char *path)
 
 /*
  * The agent library, as an absolute path in OUT. Returns 0, or -ENOENT
- * after saying where it looked.
+ * with where it looked in ERR.
  */
 static int
-find_library(char *out, size_t size)
+find_library(char *out, size_t size, char *err, size_t errlen)
 {
 	static const char *const rel[] = {
 		LIB_NAME, "../lib/" LIB_NAME, "../lib/memprobe/" LIB_NAME, "build/" LIB_NAME,
@@ -110,14 +110,14 @@ find_library(char *out, size_t size)
 
 	if (env != NULL && *env != '\0') {
 		if (!readable(env) || size < PATH_MAX || realpath(env, out) == NULL) {
-			ctl_errx("run: MEMPROBE_LIBRARY=%s: not a readable file", env);
+			snprintf(err, errlen, "MEMPROBE_LIBRARY=%s: not a readable file", env);
 			return -ENOENT;
 		}
 		return 0;
 	}
 	n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	if (n <= 0) {
-		ctl_errx("run: cannot find where memprobectl is (/proc/self/exe: %s); "
+		snprintf(err, errlen, "cannot find where memprobectl is (/proc/self/exe: %s); "
 		    "set MEMPROBE_LIBRARY to the path of " LIB_NAME, strerror(errno));
 		return -ENOENT;
 	}
@@ -130,15 +130,15 @@ find_library(char *out, size_t size)
 		if (readable(path) && size >= PATH_MAX && realpath(path, out) != NULL)
 			return 0;
 	}
-	ctl_errx("run: " LIB_NAME " is not next to memprobectl (looked in %s, ../lib, "
+	snprintf(err, errlen, LIB_NAME " is not next to memprobectl (looked in %s, ../lib, "
 	    "../lib/memprobe and build/); set MEMPROBE_LIBRARY to its path", exe);
 	return -ENOENT;
 }
 
 /* The agent socket for CMD into buf: --socket (opt), else the clients'
- * rule (sockpath.h). Returns 0, or -ENAMETOOLONG after saying why. */
+ * rule (sockpath.h). Returns 0, or -ENAMETOOLONG with why in ERR. */
 static int
-find_socket(const char *opt, char *buf, size_t size)
+find_socket(const char *opt, char *buf, size_t size, char *err, size_t errlen)
 {
 	int r;
 
@@ -147,15 +147,15 @@ find_socket(const char *opt, char *buf, size_t size)
 	else
 		r = sockpath_connect_env(buf, size);
 	if (r < 0)
-		ctl_errx("run: %s '%s': longer than the %d bytes a socket path can have",
+		snprintf(err, errlen, "%s '%s': longer than the %d bytes a socket path can have",
 		    opt != NULL ? "--socket" : "MEMPROBE_SOCKET", opt != NULL ? opt :
 		    getenv("MEMPROBE_SOCKET"), SOCKPATH_MAX);
 	return r;
 }
 
-/* Puts LIB first in LD_PRELOAD. Returns 0, or -ENOMEM / -EINVAL after saying why. */
+/* Puts LIB first in LD_PRELOAD. Returns 0, or -ENOMEM / -EINVAL with why in ERR. */
 static int
-set_preload(const char *lib)
+set_preload(const char *lib, char *err, size_t errlen)
 {
 	const char *old = getenv("LD_PRELOAD");
 	char *val;
@@ -164,19 +164,25 @@ set_preload(const char *lib)
 
 	/* The loader splits LD_PRELOAD at blanks and colons. */
 	if (strpbrk(lib, " :\t") != NULL) {
-		ctl_errx("run: the agent's path '%s' holds a blank or a colon, which LD_PRELOAD "
-		    "cannot carry; set MEMPROBE_LIBRARY to another path", lib);
+		snprintf(err, errlen, "the agent's path '%s' holds a blank or a colon, which "
+		    "LD_PRELOAD cannot carry; set MEMPROBE_LIBRARY to another path", lib);
 		return -EINVAL;
 	}
-	if (old == NULL || *old == '\0')
-		return setenv("LD_PRELOAD", lib, 1) == 0 ? 0 : -ENOMEM;
-	len = strlen(lib) + 1 + strlen(old) + 1;
-	val = malloc(len);
-	if (val == NULL)
-		return -ENOMEM;
-	snprintf(val, len, "%s:%s", lib, old);
-	r = setenv("LD_PRELOAD", val, 1) == 0 ? 0 : -ENOMEM;
-	free(val);
+	if (old == NULL || *old == '\0') {
+		r = setenv("LD_PRELOAD", lib, 1) == 0 ? 0 : -ENOMEM;
+	} else {
+		len = strlen(lib) + 1 + strlen(old) + 1;
+		val = malloc(len);
+		if (val == NULL) {
+			r = -ENOMEM;
+		} else {
+			snprintf(val, len, "%s:%s", lib, old);
+			r = setenv("LD_PRELOAD", val, 1) == 0 ? 0 : -ENOMEM;
+			free(val);
+		}
+	}
+	if (r < 0)
+		snprintf(err, errlen, "out of memory");
 	return r;
 }
 
@@ -382,10 +388,10 @@ report_json(const struct outcome *out)
  * memprobectl from here until wait_child() has CMD's status (*old is the
  * mask to restore then); CMD starts with the mask and dispositions
  * memprobectl was given. Returns 0 and *pid, or the exit code of a failure
- * (after saying why).
+ * with why in ERRMSG.
  */
 static int
-spawn(char **argv, pid_t *pid, sigset_t *old)
+spawn(char **argv, pid_t *pid, sigset_t *old, char *errmsg, size_t errlen)
 {
 	struct sigaction dfl;
 	sigset_t block;
@@ -393,7 +399,7 @@ spawn(char **argv, pid_t *pid, sigset_t *old)
 	ssize_t n;
 
 	if (pipe2(pfd, O_CLOEXEC) < 0) {
-		ctl_errx("run: pipe: %s", strerror(errno));
+		snprintf(errmsg, errlen, "pipe: %s", strerror(errno));
 		return CTL_EXIT_INTERNAL;
 	}
 	/* An inherited SIG_IGN for SIGCHLD would reap CMD behind our back. */
@@ -410,7 +416,7 @@ spawn(char **argv, pid_t *pid, sigset_t *old)
 		sigprocmask(SIG_SETMASK, old, NULL);
 		close(pfd[0]);
 		close(pfd[1]);
-		ctl_errx("run: fork: %s", strerror(err));
+		snprintf(errmsg, errlen, "fork: %s", strerror(err));
 		return CTL_EXIT_INTERNAL;
 	}
 	if (*pid == 0) {
@@ -433,7 +439,7 @@ spawn(char **argv, pid_t *pid, sigset_t *old)
 		while (waitpid(*pid, &status, 0) < 0 && errno == EINTR)
 			;
 		sigprocmask(SIG_SETMASK, old, NULL);
-		ctl_errx("run: cannot run '%s': %s", argv[0], strerror(err));
+		snprintf(errmsg, errlen, "cannot run '%s': %s", argv[0], strerror(err));
 		return err == ENOENT ? 127 : 126;
 	}
 	return 0;
@@ -502,13 +508,38 @@ parse_wait(const char *v, double *wait)
 	return 0;
 }
 
+/*
+ * CMD's environment: the agent first in LD_PRELOAD, and MEMPROBE_SOCKET,
+ * from --socket SOCKOPT or the clients' rule, also put in SOCKET. Returns
+ * an exit code, with why in ERR if not 0.
+ */
+static int
+agent_env(const char *sockopt, char *socket, size_t size, char *err, size_t errlen)
+{
+	char lib[PATH_MAX];
+	int r;
+
+	if (find_library(lib, sizeof(lib), err, errlen) < 0)
+		return CTL_EXIT_INTERNAL;
+	r = set_preload(lib, err, errlen);
+	if (r < 0)
+		return r == -EINVAL ? CTL_EXIT_USAGE : CTL_EXIT_INTERNAL;
+	if (find_socket(sockopt, socket, size, err, errlen) < 0)
+		return CTL_EXIT_USAGE;
+	if (setenv("MEMPROBE_SOCKET", socket, 1) < 0) {
+		snprintf(err, errlen, "out of memory");
+		return CTL_EXIT_INTERNAL;
+	}
+	return CTL_EXIT_OK;
+}
+
 int
 ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 {
 	struct outcome out = { .fetch_rc = CTL_EXIT_NOTFOUND };
 	struct ctl_getopt g = { .cmd = "run", .own = run_opts, .stop_at_arg = true };
-	const char *sockopt = NULL, *socket, *v;
-	char lib[PATH_MAX], sockbuf[PATH_MAX];
+	const char *sockopt = NULL, *v;
+	char socket[PATH_MAX], err[PATH_MAX + ERR_LEN];   /* room for a path */
 	double wait = WAIT_DEFAULT;
 	sigset_t mask;
 	pid_t pid;
@@ -533,22 +564,13 @@ ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 		return CTL_EXIT_USAGE;
 	}
 
-	if (find_library(lib, sizeof(lib)) < 0)
-		return CTL_EXIT_INTERNAL;
-	r = set_preload(lib);
-	if (r == -EINVAL)
-		return CTL_EXIT_USAGE;
-	if (find_socket(sockopt, sockbuf, sizeof(sockbuf)) < 0)
-		return CTL_EXIT_USAGE;
-	socket = sockbuf;
-	if (r < 0 || setenv("MEMPROBE_SOCKET", socket, 1) < 0) {
-		ctl_errx("out of memory");
-		return CTL_EXIT_INTERNAL;
-	}
-
-	rc = spawn(argv + a, &pid, &mask);
-	if (rc != 0)
+	rc = agent_env(sockopt, socket, sizeof(socket), err, sizeof(err));
+	if (rc == CTL_EXIT_OK)
+		rc = spawn(argv + a, &pid, &mask, err, sizeof(err));
+	if (rc != CTL_EXIT_OK) {
+		ctl_errx("run: %s", err);
 		return rc;
+	}
 	out.pid = pid;
 	out.cmd = argv[a];
 	/* Set at fork, kept across exec: read while the pid is surely ours. */
