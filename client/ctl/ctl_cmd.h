@@ -48,14 +48,15 @@ enum {
 	CTL_OPT_OWN  = 512,     /* a command's own options have val >= this */
 };
 
-/* One command's options. A zeroed struct besides cmd and own starts the parse. */
+/* One parse of one argv: the caller sets cmd, own and stop_at_arg. */
 struct ctl_getopt {
 	const char *cmd;                /* for messages; NULL before the command */
-	const struct option *own;       /* the command's options, ended by a zero row,
-					 * each val >= CTL_OPT_OWN; NULL: none */
+	const struct option *own;       /* the command's options (at most 8), ended
+					 * by a zero row, each val >= CTL_OPT_OWN;
+					 * NULL: none */
 	bool stop_at_arg;               /* the first argument ends the options (the
 					 * command's name; run's CMD) */
-	bool started;
+	bool started;                   /* false: the first call resets getopt */
 };
 
 /*
