@@ -1,4 +1,4 @@
-/* webconf.h: the web configuration file (--web.config.file): exporter-toolkit's format, read by a strict YAML-subset parser. */
+/* webconf.h: the web configuration file (--web.config.file): exporter-toolkit's format, read with libyaml, and its schema. */
 #ifndef MEMPROBE_WEBCONF_H
 #define MEMPROBE_WEBCONF_H
 
@@ -26,13 +26,13 @@
  *   auth_excluded_paths:               # served without basic auth
  *     - /healthz
  *
- * The YAML understood is block mappings (keys indented consistently
- * under their parent), block sequences of scalars, plain, 'single' and
- * "double" quoted scalars on one line, comments, `{}` and `[]`. Anything
- * else (anchors, aliases, tags, flow collections, block scalars,
- * multi-line values, several documents, duplicate keys, tabs in the
- * indentation) and every key exporter-toolkit has but memprobed does not
- * implement is an error naming FILE:LINE, never silently ignored.
+ * The file is read with libyaml: any YAML 1.1 one document holds (block
+ * and flow collections, plain, quoted and block scalars, values over
+ * several lines, comments), except anchors, aliases, tags, directives, a
+ * '...' end marker and keys that are not scalars. Those, duplicate keys,
+ * NUL, control characters, invalid UTF-8 and every key exporter-toolkit
+ * has but memprobed does not implement are errors naming FILE:LINE,
+ * never silently ignored.
  */
 
 enum webconf_client_auth {

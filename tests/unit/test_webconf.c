@@ -163,23 +163,67 @@ out:
 	return;
 }
 
+/* YAML as exporter-toolkit's users write it: flow collections, block
+ * scalars, values continued on the next line, explicit keys. */
+static void test_full_yaml(void)
+{
+	struct webconf wc;
+	char err[WEBCONF_ERR_MAX];
+
+	REQUIRE(parse("tls_server_config: {cert_file: a, key_file: \"b\",\n"
+	    "  client_ca_file: c, client_auth_type: RequireAndVerifyClientCert,\n"
+	    "  curve_preferences: [X25519],\n"
+	    "  cipher_suites: [TLS_AES_128_GCM_SHA256, 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'],\n"
+	    "  client_allowed_sans: [\"scraper.example\"]}\n"
+	    "auth_excluded_paths: [/healthz]\n", &wc, err) == 0);
+	CHECK_STR(wc.cert_file, "a");
+	CHECK_STR(wc.key_file, "b");
+	REQUIRE(wc.ncurves == 1);
+	CHECK_STR(wc.curves[0]->name, "X25519");
+	CHECK_U64(wc.curves_line, ==, 3);
+	REQUIRE(wc.nsuites == 2);
+	CHECK_U64(wc.suites[1]->id, ==, 0xc02f);
+	REQUIRE(wc.nsans == 1);
+	CHECK_STR(wc.sans[0], "scraper.example");
+	CHECK_U64(wc.sans_line, ==, 5);
+	REQUIRE(wc.nexcluded == 1);
+	CHECK_STR(wc.excluded[0], "/healthz");
+	webconf_free(&wc);
+	/* The flow sequence of the issue, in block style around it. */
+	REQUIRE(parse("tls_server_config:\n  cert_file: a\n  key_file: b\n"
+	    "  curve_preferences: [X25519]\n", &wc, err) == 0);
+	REQUIRE(wc.ncurves == 1);
+	CHECK_STR(wc.curves[0]->group, "GROUP-X25519");
+	CHECK_U64(wc.curves_line, ==, 4);
+	webconf_free(&wc);
+	REQUIRE(parse("tls_server_config:\n  cert_file: |\n    x\n  key_file: >-\n    long\n"
+	    "    name\n  client_ca_file: a\n    b\n  client_auth_type: RequireAndVerifyClientCert\n"
+	    "  ? min_version\n  : TLS13\n", &wc, err) == 0);
+	CHECK_STR(wc.cert_file, "x\n");
+	CHECK_STR(wc.key_file, "long name");
+	CHECK_STR(wc.client_ca_file, "a b");
+	CHECK_U64(wc.key_line, ==, 4);
+	CHECK_U64(wc.client_ca_line, ==, 7);
+	CHECK_U64(wc.min_version, ==, WEBCONF_TLS13);
+	webconf_free(&wc);
+out:
+	return;
+}
+
 static void test_yaml_errors(void)
 {
 	ERR_AT("a: b\n\tc: d\n", 2, "tab in the indentation");
 	ERR_AT("tls_server_config:\n  cert_file: &x a\n", 2, "anchors");
 	ERR_AT("tls_server_config:\n  cert_file: *x\n", 2, "aliases");
 	ERR_AT("tls_server_config:\n  cert_file: !!str a\n", 2, "tags");
-	ERR_AT("tls_server_config: {cert_file: a}\n", 1, "flow mappings");
-	ERR_AT("tls_server_config:\n  cert_file: [a]\n", 2, "flow sequences");
-	ERR_AT("tls_server_config:\n  cert_file: |\n    x\n", 2, "block scalars");
-	ERR_AT("tls_server_config:\n  cert_file: >\n", 2, "block scalars");
-	ERR_AT("tls_server_config:\n  cert_file: a\n    b\n", 3, "unexpected indentation");
+	ERR_AT("tls_server_config:\n  cert_file: [a]\n", 2, "cert_file: expected a string, "
+	    "found a sequence");
 	ERR_AT("tls_server_config:\n    cert_file: a\n  key_file: b\n", 3, "unexpected indentation");
 	ERR_AT("  tls_server_config: {}\nbasic_auth_users: {}\n", 2, "indented less than the first");
 	ERR_AT("tls_server_config:\n  cert_file: a\n  cert_file: b\n", 3,
 	    "duplicate key \"cert_file\" (first on line 2)");
-	ERR_AT("tls_server_config:\n  cert_file: \"abc\n", 2, "not closed on its line");
-	ERR_AT("tls_server_config:\n  cert_file: 'abc\n", 2, "not closed on its line");
+	ERR_AT("tls_server_config:\n  cert_file: \"abc\n", 2, "not closed");
+	ERR_AT("tls_server_config:\n  cert_file: 'abc\n", 2, "not closed");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\\qb\"\n", 2, "unknown escape");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\\0b\"\n", 2, "NUL");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\\x00b\"\n", 2, "NUL, a surrogate");
@@ -187,7 +231,8 @@ static void test_yaml_errors(void)
 	ERR_AT("tls_server_config:\n  cert_file: \"\\u12\"\n", 2, "hexadecimal escape");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\" b\n", 2, "text after the closing quote");
 	ERR_AT("tls_server_config:\n  cert_file: a: b\n", 2, "':' followed by a space");
-	ERR_AT("tls_server_config:\n  cert_file:a\n", 2, "expected \"key: value\"");
+	ERR_AT("tls_server_config:\n  cert_file:a\n", 1, "tls_server_config: expected a mapping, "
+	    "found a value");
 	ERR_AT("tls_server_config\n", 1, "expected \"key: value\"");
 	ERR_AT("tls_server_config:\n  - a\n", 1, "tls_server_config: expected a mapping, found a sequence");
 	ERR_AT("- a\n- b\n", 1, "expected a mapping");
@@ -195,7 +240,7 @@ static void test_yaml_errors(void)
 	ERR_AT("a: b\n---\nc: d\n", 2, "a second document");
 	ERR_AT("a: b\n...\n", 2, "document end marker");
 	ERR_AT("%YAML 1.2\n---\na: b\n", 1, "directives");
-	ERR_AT("? a\n: b\n", 1, "complex keys");
+	ERR_AT("? [a]\n: b\n", 1, "complex keys");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\"\x01\n", 2, "control character 0x01");
 	ERR_AT("tls_server_config:\n  cert_file: \xff\n", 2, "invalid UTF-8");
 	ERR_AT("tls_server_config:\n  cert_file: \xc0\xaf\n", 2, "invalid UTF-8");
@@ -244,9 +289,8 @@ static void test_schema_errors(void)
 	    "  client_auth_type: RequireAndVerifyClientCert\n", 4, "needs client_ca_file");
 	ERR_AT("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Always\n", 4,
 	    "expected NoClientCert, RequestClientCert");
-	ERR_AT("tls_server_config:\n  cert: |\n", 2, "block scalars");
+	ERR_AT("tls_server_config:\n  cert: |\n", 2, "inline PEM is not supported");
 	ERR_AT("tls_server_config:\n  cert: \"-----BEGIN\"\n", 2, "inline PEM is not supported");
-	ERR_AT("tls_server_config:\n  client_allowed_sans: [\"a\"]\n", 2, "flow sequences");
 	ERR_AT("tls_server_config:\n  cert_file:\n    x: y\n", 2, "expected a string, found a mapping");
 	ERR_AT("tls_server_config: a\n", 1, "expected a mapping, found a value");
 	ERR_AT("rate_limit:\n  burst: 10\n", 1, "rate_limit is not supported");
@@ -680,6 +724,7 @@ int main(void)
 	RUN_TEST(test_full);
 	RUN_TEST(test_defaults_and_empty);
 	RUN_TEST(test_escapes);
+	RUN_TEST(test_full_yaml);
 	RUN_TEST(test_yaml_errors);
 	RUN_TEST(test_embedded_nul);
 	RUN_TEST(test_schema_errors);
