@@ -666,31 +666,30 @@ static int client_auth(struct wparser *w, const struct ynode *n, int *line)
 
 /*
  * The cipher suites Go's crypto/tls calls secure (tls.CipherSuites(), the
- * list exporter-toolkit takes names from), and how GnuTLS makes each.
+ * list exporter-toolkit takes names from).
  */
 static const struct webconf_suite suites[] = {
-	{ "TLS_RSA_WITH_AES_128_CBC_SHA", 0x002f, "RSA", "AES-128-CBC", "SHA1" },
-	{ "TLS_RSA_WITH_AES_256_CBC_SHA", 0x0035, "RSA", "AES-256-CBC", "SHA1" },
-	{ "TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009c, "RSA", "AES-128-GCM", "AEAD" },
-	{ "TLS_RSA_WITH_AES_256_GCM_SHA384", 0x009d, "RSA", "AES-256-GCM", "AEAD" },
-	{ "TLS_AES_128_GCM_SHA256", 0x1301, NULL, NULL, NULL },
-	{ "TLS_AES_256_GCM_SHA384", 0x1302, NULL, NULL, NULL },
-	{ "TLS_CHACHA20_POLY1305_SHA256", 0x1303, NULL, NULL, NULL },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", 0xc009, "ECDHE-ECDSA", "AES-128-CBC", "SHA1" },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", 0xc00a, "ECDHE-ECDSA", "AES-256-CBC", "SHA1" },
-	{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xc013, "ECDHE-RSA", "AES-128-CBC", "SHA1" },
-	{ "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", 0xc014, "ECDHE-RSA", "AES-256-CBC", "SHA1" },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xc02b, "ECDHE-ECDSA", "AES-128-GCM", "AEAD" },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xc02c, "ECDHE-ECDSA", "AES-256-GCM", "AEAD" },
-	{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xc02f, "ECDHE-RSA", "AES-128-GCM", "AEAD" },
-	{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 0xc030, "ECDHE-RSA", "AES-256-GCM", "AEAD" },
-	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca8, "ECDHE-RSA", "CHACHA20-POLY1305", "AEAD" },
-	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca9, "ECDHE-ECDSA", "CHACHA20-POLY1305", "AEAD" },
+	{ "TLS_RSA_WITH_AES_128_CBC_SHA", 0x002f, 1 },
+	{ "TLS_RSA_WITH_AES_256_CBC_SHA", 0x0035, 1 },
+	{ "TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009c, 1 },
+	{ "TLS_RSA_WITH_AES_256_GCM_SHA384", 0x009d, 1 },
+	{ "TLS_AES_128_GCM_SHA256", 0x1301, 0 },
+	{ "TLS_AES_256_GCM_SHA384", 0x1302, 0 },
+	{ "TLS_CHACHA20_POLY1305_SHA256", 0x1303, 0 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", 0xc009, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", 0xc00a, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xc013, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", 0xc014, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xc02b, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xc02c, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xc02f, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 0xc030, 1 },
+	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca8, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca9, 1 },
 };
 
 /* Suites Go has but memprobed does not offer: 3DES (Sweet32), RC4 and the
- * CBC-SHA256 ones (Go's InsecureCipherSuites(); GnuTLS leaves 3DES and RC4
- * out of its NORMAL set). */
+ * CBC-SHA256 ones (Go's InsecureCipherSuites()). */
 static const char *const refused_suites[] = {
 	"TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
 	"TLS_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
@@ -700,10 +699,7 @@ static const char *const refused_suites[] = {
 
 /* exporter-toolkit's curves. */
 static const struct webconf_curve curves[] = {
-	{ "CurveP256", "GROUP-SECP256R1" },
-	{ "CurveP384", "GROUP-SECP384R1" },
-	{ "CurveP521", "GROUP-SECP521R1" },
-	{ "X25519", "GROUP-X25519" },
+	{ "CurveP256" }, { "CurveP384" }, { "CurveP521" }, { "X25519" },
 };
 
 const struct webconf_suite *webconf_suite_by_name(const char *name)
@@ -938,7 +934,7 @@ static int suites_check(struct wparser *w, struct webconf *wc)
 		    "with min_version TLS13 (TLS 1.3 suites are not configurable)",
 		    w->y->name, wc->suites_line);
 	for (size_t i = 0; i < wc->nsuites; i++)
-		if (wc->suites[i]->kx != NULL)
+		if (wc->suites[i]->tls12)
 			tls12 = 1;
 	if (tls12)
 		return 0;

@@ -48,21 +48,20 @@ enum webconf_client_auth {
 #define WEBCONF_TLS13 13
 
 /*
- * A cipher suite cipher_suites may name: Go's name (crypto/tls), its IANA
- * number, and the GnuTLS priority items that make it in TLS 1.2. kx is
- * NULL for a TLS 1.3 suite: accepted and without effect, as in Go, where
- * TLS 1.3 suites are not configurable.
+ * A cipher suite cipher_suites may name: Go's name (crypto/tls) and its
+ * IANA number. A TLS 1.3 suite (tls12 0) is accepted and without effect,
+ * as in Go, where TLS 1.3 suites are not configurable. tls.c says how
+ * the TLS library makes each.
  */
 struct webconf_suite {
 	const char *name;               /* "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" */
 	unsigned id;                    /* 0xc02f */
-	const char *kx, *cipher, *mac;  /* "ECDHE-RSA", "AES-128-GCM", "AEAD" */
+	int tls12;                      /* a TLS 1.2 suite */
 };
 
-/* A curve curve_preferences may name: Go's name and the GnuTLS group. */
+/* A curve curve_preferences may name, as Go names it. */
 struct webconf_curve {
 	const char *name;               /* "CurveP256" */
-	const char *group;              /* "GROUP-SECP256R1" */
 };
 
 /* Room for every suite and curve (the lists take each once). */
@@ -91,7 +90,7 @@ struct webconf {
 	enum webconf_client_auth client_auth;
 	int min_version, max_version;   /* WEBCONF_TLS12 or WEBCONF_TLS13 */
 	/* cipher_suites and curve_preferences in file order, each entry
-	 * pointing into the static tables of webconf.c; none: GnuTLS's
+	 * pointing into the static tables of webconf.c; none: the TLS library's
 	 * defaults. The lines are those of the keys. */
 	const struct webconf_suite *suites[WEBCONF_MAX_SUITES];
 	size_t nsuites;

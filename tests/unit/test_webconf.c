@@ -1,10 +1,12 @@
-/* test_webconf.c: unit tests of the web configuration parser (daemon/webconf.c) and the basic auth checks (daemon/webauth.c). */
+/* test_webconf.c: unit tests of the web configuration parser (daemon/webconf.c), its GnuTLS names (daemon/tls.c) and basic auth (daemon/basicauth.c). */
 #include <crypt.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basicauth.h"
 #include "harness.h"
+#include "tls.h"
 #include "webauth.h"
 #include "webconf.h"
 
@@ -193,7 +195,7 @@ static void test_full_yaml(void)
 	REQUIRE(parse("tls_server_config:\n  cert_file: a\n  key_file: b\n"
 	    "  curve_preferences: [X25519]\n", &wc, err) == 0);
 	REQUIRE(wc.ncurves == 1);
-	CHECK_STR(wc.curves[0]->group, "GROUP-X25519");
+	CHECK_STR(wc.curves[0]->name, "X25519");
 	CHECK_U64(wc.curves_line, ==, 4);
 	webconf_free(&wc);
 	REQUIRE(parse("tls_server_config:\n  cert_file: |\n    x\n  key_file: >-\n    long\n"
@@ -351,12 +353,15 @@ static void test_cipher_suites(void)
 	CHECK_U64(wc.suites_line, ==, 4);
 	CHECK_STR(wc.suites[0]->name, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
 	CHECK_U64(wc.suites[0]->id, ==, 0xcca8);
-	CHECK_STR(wc.suites[0]->kx, "ECDHE-RSA");
-	CHECK_STR(wc.suites[0]->cipher, "CHACHA20-POLY1305");
-	CHECK_STR(wc.suites[0]->mac, "AEAD");
-	CHECK_STR(wc.suites[1]->cipher, "AES-128-CBC");
-	CHECK_STR(wc.suites[1]->mac, "SHA1");
-	CHECK(wc.suites[2]->kx == NULL);        /* TLS 1.3's: no effect */
+	REQUIRE(tls_suite_items(wc.suites[0]->id) != NULL);
+	REQUIRE(tls_suite_items(wc.suites[1]->id) != NULL);
+	CHECK_STR(tls_suite_items(wc.suites[0]->id)->kx, "ECDHE-RSA");
+	CHECK_STR(tls_suite_items(wc.suites[0]->id)->cipher, "CHACHA20-POLY1305");
+	CHECK_STR(tls_suite_items(wc.suites[0]->id)->mac, "AEAD");
+	CHECK_STR(tls_suite_items(wc.suites[1]->id)->cipher, "AES-128-CBC");
+	CHECK_STR(tls_suite_items(wc.suites[1]->id)->mac, "SHA1");
+	CHECK(!wc.suites[2]->tls12);            /* TLS 1.3's: no effect */
+	CHECK(tls_suite_items(wc.suites[2]->id) == NULL);
 	CHECK(wc.prefer_server);
 	CHECK_U64(wc.nwarnings, ==, 0);
 	webconf_free(&wc);
@@ -421,11 +426,11 @@ static void test_curves(void)
 	    "  - \"CurveP256\"\n  - CurveP384\n", &wc, err) == 0);
 	REQUIRE(wc.ncurves == 4);
 	CHECK_U64(wc.curves_line, ==, 4);
-	CHECK_STR(wc.curves[0]->group, "GROUP-X25519");
-	CHECK_STR(wc.curves[1]->group, "GROUP-SECP521R1");
+	CHECK_STR(tls_curve_group(wc.curves[0]->name), "GROUP-X25519");
+	CHECK_STR(tls_curve_group(wc.curves[1]->name), "GROUP-SECP521R1");
 	CHECK_STR(wc.curves[2]->name, "CurveP256");
-	CHECK_STR(wc.curves[2]->group, "GROUP-SECP256R1");
-	CHECK_STR(wc.curves[3]->group, "GROUP-SECP384R1");
+	CHECK_STR(tls_curve_group(wc.curves[2]->name), "GROUP-SECP256R1");
+	CHECK_STR(tls_curve_group(wc.curves[3]->name), "GROUP-SECP384R1");
 	webconf_free(&wc);
 	ERR_AT(TLS_HEAD "  curve_preferences:\n  - X25519\n  - X25519Kyber768Draft00\n", 6,
 	    "tls_server_config.curve_preferences: unknown curve \"X25519Kyber768Draft00\" "
@@ -602,24 +607,24 @@ out:
 
 static void test_parse_basic(void)
 {
-	char user[WEBAUTH_MAX_USER + 1], pass[WEBAUTH_MAX_PASSWORD + 1];
+	char user[BASICAUTH_MAX_USER + 1], pass[BASICAUTH_MAX_PASSWORD + 1];
 
 	/* "alice:s3cret" */
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, sizeof(user), pass,
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, sizeof(user), pass,
 	    sizeof(pass)) == 0);
 	CHECK_STR(user, "alice");
 	CHECK_STR(pass, "s3cret");
-	CHECK(webauth_parse_basic("  bAsIc   YWxpY2U6czNjcmV0  ", user, sizeof(user), pass,
+	CHECK(basicauth_parse("  bAsIc   YWxpY2U6czNjcmV0  ", user, sizeof(user), pass,
 	    sizeof(pass)) == 0);
 	/* "a:b:c": the password keeps its ':'; ":" alone is two empties. */
-	CHECK(webauth_parse_basic("Basic YTpiOmM=", user, sizeof(user), pass, sizeof(pass)) == 0);
+	CHECK(basicauth_parse("Basic YTpiOmM=", user, sizeof(user), pass, sizeof(pass)) == 0);
 	CHECK_STR(user, "a");
 	CHECK_STR(pass, "b:c");
-	CHECK(webauth_parse_basic("Basic Og==", user, sizeof(user), pass, sizeof(pass)) == 0);
+	CHECK(basicauth_parse("Basic Og==", user, sizeof(user), pass, sizeof(pass)) == 0);
 	CHECK_STR(user, "");
 	CHECK_STR(pass, "");
 	/* "ab:" */
-	CHECK(webauth_parse_basic("Basic YWI6", user, sizeof(user), pass, sizeof(pass)) == 0);
+	CHECK(basicauth_parse("Basic YWI6", user, sizeof(user), pass, sizeof(pass)) == 0);
 	CHECK_STR(user, "ab");
 	CHECK_STR(pass, "");
 	/* Refused: other schemes, no token, bad padding, stray bytes, bits
@@ -631,22 +636,22 @@ static void test_parse_basic(void)
 		"Basic =", "Basic YQ", "Basic Y===",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (webauth_parse_basic(bad[i], user, sizeof(user), pass, sizeof(pass)) != -EINVAL) {
+		if (basicauth_parse(bad[i], user, sizeof(user), pass, sizeof(pass)) != -EINVAL) {
 			fprintf(stderr, "  accepted \"%s\"\n", bad[i]);
 			CHECK(0);
 		}
 	}
 	/* Room: "alice:s3cret" needs 6 bytes for the user, 7 for the password. */
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, 5, pass, sizeof(pass)) == -EINVAL);
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, 6, pass, 6) == -EINVAL);
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, 6, pass, 7) == 0);
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, 5, pass, sizeof(pass)) == -EINVAL);
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, 6, pass, 6) == -EINVAL);
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, 6, pass, 7) == 0);
 	{
 		char big[4096] = "Basic ";
 
 		for (size_t i = 6; i < sizeof(big) - 1; i++)
 			big[i] = 'A';
 		big[sizeof(big) - 1] = '\0';
-		CHECK(webauth_parse_basic(big, user, sizeof(user), pass, sizeof(pass)) == -EINVAL);
+		CHECK(basicauth_parse(big, user, sizeof(user), pass, sizeof(pass)) == -EINVAL);
 	}
 }
 
@@ -667,6 +672,7 @@ static void test_passwords(void)
 {
 	struct webconf wc;
 	struct webauth *a = NULL;
+	struct basicauth *b = NULL;
 	char err[WEBCONF_ERR_MAX], h1[128], h2[128], text[512], desc[256];
 
 	make_hash("s3cret", h1, sizeof(h1));
@@ -675,35 +681,40 @@ static void test_passwords(void)
 	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\n  bob: \"%s\"\n", h1, h2);
 	REQUIRE(parse(text, &wc, err) == 0);
 	REQUIRE(webauth_new(&a, &wc, err, sizeof(err)) == 0);
+	REQUIRE(basicauth_new(&b, &wc, err, sizeof(err)) == 0);
 	webconf_free(&wc);
 	CHECK(!webauth_tls(a));
 	CHECK_U64(webauth_mhd_flags(a), ==, 0);
 	webauth_describe(a, desc, sizeof(desc));
 	CHECK_STR(desc, "no TLS, basic auth (2 users)");
-	CHECK(webauth_password_ok(a, "alice", "s3cret", 100.0) == 1);
-	CHECK(webauth_password_ok(a, "alice", "s3cret", 101.0) == 1);          /* cached */
-	CHECK(webauth_password_ok(a, "bob", "other pass", 100.0) == 1);
-	CHECK(webauth_password_ok(a, "alice", "other pass", 100.0) == 0);      /* bob's */
-	CHECK(webauth_password_ok(a, "bob", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alice", "s3cre", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alice", "s3cret ", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alice", "", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "Alice", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alic", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alicex", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "", "", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret", 100.0) == 1);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret", 101.0) == 1);          /* cached */
+	CHECK(basicauth_password_ok(b, "bob", "other pass", 100.0) == 1);
+	CHECK(basicauth_password_ok(b, "alice", "other pass", 100.0) == 0);      /* bob's */
+	CHECK(basicauth_password_ok(b, "bob", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "s3cre", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret ", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "Alice", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alic", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alicex", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "", "", 100.0) == 0);
 	/* An expired entry is verified again, and still passes. */
-	CHECK(webauth_password_ok(a, "alice", "s3cret", 100.0 + 10 * WEBAUTH_CACHE_SECONDS) == 1);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret", 100.0 + 10 * BASICAUTH_CACHE_SECONDS) == 1);
 	webauth_free(a);
 	a = NULL;
+	basicauth_free(b);
+	b = NULL;
 
 	/* A hash of the right form libxcrypt refuses is named. */
 	REQUIRE(parse("basic_auth_users:\n  carol: "
 	    "$2b$10$zzzzzzzzzzzzzzzzzzzzz$zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n", &wc, err) < 0);
 	CHECK(strstr(err, "web.yml:2: basic_auth_users.carol: not a bcrypt hash") != NULL);
 	webauth_free(NULL);
+	basicauth_free(NULL);
 out:
 	webauth_free(a);
+	basicauth_free(b);
 }
 
 static void cleanup(void)
