@@ -948,55 +948,49 @@ static int suites_check(struct wparser *w, struct webconf *wc)
 	    w->y->name, wc->suites_line);
 }
 
-static int webconf_tls(struct wparser *w, const struct ynode *tls)
+/* One key of tls_server_config; *auth_line gets client_auth_type's line. */
+static int tls_key(struct wparser *w, const struct ynode *n, int *auth_line)
 {
 	struct webconf *wc = w->wc;
-	int auth_line = 0, r = 0;
+	const char *k = n->key;
 
-	if (want_map(w, tls, "tls_server_config") < 0)
-		return -EINVAL;
-	wc->tls_line = tls->line;
-	if (tls->child == NULL)
-		return 0;               /* empty: no TLS, as in exporter-toolkit */
-	for (const struct ynode *n = tls->child; n != NULL && r == 0; n = n->next) {
-		const char *k = n->key;
+	if (strcmp(k, "cert_file") == 0)
+		return want_string(w, n, "tls_server_config", &wc->cert_file, &wc->cert_line);
+	if (strcmp(k, "key_file") == 0)
+		return want_string(w, n, "tls_server_config", &wc->key_file, &wc->key_line);
+	if (strcmp(k, "client_ca_file") == 0)
+		return want_string(w, n, "tls_server_config", &wc->client_ca_file,
+		    &wc->client_ca_line);
+	if (strcmp(k, "client_auth_type") == 0)
+		return client_auth(w, n, auth_line);
+	if (strcmp(k, "min_version") == 0)
+		return tls_version(w, n, &wc->min_version);
+	if (strcmp(k, "max_version") == 0)
+		return tls_version(w, n, &wc->max_version);
+	if (strcmp(k, "prefer_server_cipher_suites") == 0)
+		return want_bool(w, n, &wc->prefer_server);
+	if (strcmp(k, "cipher_suites") == 0)
+		return cipher_suites(w, n);
+	if (strcmp(k, "curve_preferences") == 0)
+		return curve_preferences(w, n);
+	if (strcmp(k, "client_allowed_sans") == 0)
+		return client_allowed_sans(w, n);
+	if (strcmp(k, "cert") == 0 || strcmp(k, "key") == 0 || strcmp(k, "client_ca") == 0)
+		yerror(w->y, n->line, "tls_server_config.%s: inline PEM is not supported "
+		    "by memprobed: use %s_file", k, k);
+	else
+		yerror(w->y, n->line, "tls_server_config: unknown key \"%.64s\" (expected "
+		    "cert_file, key_file, client_ca_file, client_auth_type, min_version, "
+		    "max_version, cipher_suites, curve_preferences, "
+		    "prefer_server_cipher_suites or client_allowed_sans)", k);
+	return -EINVAL;
+}
 
-		if (strcmp(k, "cert_file") == 0)
-			r = want_string(w, n, "tls_server_config", &wc->cert_file, &wc->cert_line);
-		else if (strcmp(k, "key_file") == 0)
-			r = want_string(w, n, "tls_server_config", &wc->key_file, &wc->key_line);
-		else if (strcmp(k, "client_ca_file") == 0)
-			r = want_string(w, n, "tls_server_config", &wc->client_ca_file,
-			    &wc->client_ca_line);
-		else if (strcmp(k, "client_auth_type") == 0)
-			r = client_auth(w, n, &auth_line);
-		else if (strcmp(k, "min_version") == 0)
-			r = tls_version(w, n, &wc->min_version);
-		else if (strcmp(k, "max_version") == 0)
-			r = tls_version(w, n, &wc->max_version);
-		else if (strcmp(k, "cert") == 0 || strcmp(k, "key") == 0 ||
-		    strcmp(k, "client_ca") == 0) {
-			yerror(w->y, n->line, "tls_server_config.%s: inline PEM is not supported "
-			    "by memprobed: use %s_file", k, k);
-			r = -EINVAL;
-		} else if (strcmp(k, "prefer_server_cipher_suites") == 0) {
-			r = want_bool(w, n, &wc->prefer_server);
-		} else if (strcmp(k, "cipher_suites") == 0) {
-			r = cipher_suites(w, n);
-		} else if (strcmp(k, "curve_preferences") == 0) {
-			r = curve_preferences(w, n);
-		} else if (strcmp(k, "client_allowed_sans") == 0) {
-			r = client_allowed_sans(w, n);
-		} else {
-			yerror(w->y, n->line, "tls_server_config: unknown key \"%.64s\" (expected "
-			    "cert_file, key_file, client_ca_file, client_auth_type, min_version, "
-			    "max_version, cipher_suites, curve_preferences, "
-			    "prefer_server_cipher_suites or client_allowed_sans)", k);
-			r = -EINVAL;
-		}
-	}
-	if (r < 0)
-		return r;
+/* The keys of tls_server_config together: what one needs of another. */
+static int tls_consistent(struct wparser *w, const struct ynode *tls, int auth_line)
+{
+	struct webconf *wc = w->wc;
+
 	/* Stricter than exporter-toolkit, which serves plain HTTP when both
 	 * are missing: a TLS section that cannot work is an error. */
 	if (wc->cert_file == NULL || wc->key_file == NULL) {
@@ -1032,7 +1026,23 @@ static int webconf_tls(struct wparser *w, const struct ynode *tls)
 		    webconf_client_auth_name(wc->client_auth));
 		return -EINVAL;
 	}
-	r = suites_check(w, wc);
+	return suites_check(w, wc);
+}
+
+static int webconf_tls(struct wparser *w, const struct ynode *tls)
+{
+	struct webconf *wc = w->wc;
+	int auth_line = 0, r = 0;
+
+	if (want_map(w, tls, "tls_server_config") < 0)
+		return -EINVAL;
+	wc->tls_line = tls->line;
+	if (tls->child == NULL)
+		return 0;               /* empty: no TLS, as in exporter-toolkit */
+	for (const struct ynode *n = tls->child; n != NULL && r == 0; n = n->next)
+		r = tls_key(w, n, &auth_line);
+	if (r == 0)
+		r = tls_consistent(w, tls, auth_line);
 	if (r < 0)
 		return r;
 	if (wc->client_auth != WEBCONF_NO_CLIENT_CERT &&
