@@ -24,10 +24,10 @@ PROG_SAN  ?= $(SAN)
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
 
-# yaml-0.1 (libyaml): the web config file (daemon/webconf.c); gnutls: TLS and
-# client certificate checks (daemon/tls.c), SHA-256 and base64 for basic auth
-# (daemon/basicauth.c) (libmicrohttpd
-# already runs on it); libxcrypt: bcrypt for basic auth (also in the tests).
+# yaml-0.1 (libyaml): the web config file (daemon/webconf.c). gnutls, which
+# libmicrohttpd already runs on: TLS and client certificate checks
+# (daemon/tls.c), SHA-256 and base64 for basic auth (daemon/basicauth.c).
+# libxcrypt: bcrypt for basic auth (also in the tests).
 PKGS_DAEMON = libmicrohttpd jansson inih zlib gnutls libxcrypt yaml-0.1
 PKGS_CTL    = libcurl jansson
 PKGS_TEST   = libcurl jansson libxcrypt
