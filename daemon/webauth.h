@@ -1,4 +1,4 @@
-/* webauth.h: who may use the HTTP server: TLS through libmicrohttpd's GnuTLS, client certificates, basic auth with bcrypt (libxcrypt). */
+/* webauth.h: who may use the HTTP server: the rules of a web config (TLS from tls.h, basic auth from basicauth.h), checked per request and replaced on reload. */
 #ifndef MEMPROBE_WEBAUTH_H
 #define MEMPROBE_WEBAUTH_H
 
@@ -16,18 +16,10 @@ enum webauth_verdict {
 	WEBAUTH_BAD_CERT,               /* 403: client certificate missing or not verified */
 };
 
-/* How long a successful basic auth verification is remembered. */
-#define WEBAUTH_CACHE_SECONDS 60
-#define WEBAUTH_CACHE_SIZE 64
-/* Longest user name and password taken from an Authorization header. */
-#define WEBAUTH_MAX_USER 256
-#define WEBAUTH_MAX_PASSWORD 1024
-
 /*
  * Builds the access rules of a loaded web configuration (webconf_load(),
- * which read the PEM files): checks that the certificate, key and client
- * CA are what GnuTLS can use and belong together, that libmicrohttpd has
- * TLS and that libxcrypt takes each bcrypt hash. Copies what it keeps; wc
+ * which read the PEM files): its TLS (tls_new()), its basic auth users
+ * (basicauth_new()) and auth_excluded_paths. Copies what it keeps; wc
  * may be freed afterwards. Returns 0 and *out, or a negative errno with
  * one line in err naming the file, line and key.
  */
@@ -82,23 +74,5 @@ enum webauth_verdict webauth_check(struct webauth *a, struct MHD_Connection *con
 /* Queues the answer to a refused request: 401 with
  * `WWW-Authenticate: Basic realm="memprobe"` or 403, a JSON error body. */
 enum MHD_Result webauth_respond(struct MHD_Connection *conn, enum webauth_verdict v);
-
-/*
- * Decodes an Authorization header value "Basic BASE64(user:password)"
- * (scheme case-insensitive, strict base64 with padding) into user and
- * pass. Returns 0, or -EINVAL when it is not that, holds a NUL, has no
- * ':' or does not fit (usize, psize include the NUL). A pure function.
- */
-int webauth_parse_basic(const char *header, char *user, size_t usize, char *pass, size_t psize);
-
-/*
- * Whether user and pass are a configured user and their password: bcrypt
- * of pass against the user's hash, or against a dummy hash of the highest
- * configured cost for an unknown user, compared in constant time; a
- * success is remembered WEBAUTH_CACHE_SECONDS (keyed by a salted SHA-256
- * of user, password and hash) so scrapes do not pay bcrypt each time.
- * now is CLOCK_MONOTONIC seconds. Returns 1 or 0. Thread-safe.
- */
-int webauth_password_ok(struct webauth *a, const char *user, const char *pass, double now);
 
 #endif

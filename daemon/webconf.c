@@ -1,4 +1,4 @@
-/* webconf.c: the web configuration file (--web.config.file): exporter-toolkit's format, read by a strict YAML-subset parser. */
+/* webconf.c: the web configuration file (--web.config.file): exporter-toolkit's format, read with libyaml, and its schema. */
 #include "webconf.h"
 
 #include <errno.h>
@@ -9,13 +9,13 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
+#include <yaml.h>
 
 /*
- * Two passes. The YAML pass turns the text into a small tree (mappings,
- * sequences, scalars, nulls), line by line: each content line is either
- * "key: value", "key:" (a nested block or null follows) or "- value". The
- * schema pass walks the tree and fills struct webconf. Both stop at the
- * first error, which names the line.
+ * Two passes. libyaml turns the text into events, which yaml_node() builds
+ * into a small tree (mappings, sequences, scalars, nulls) with the line of
+ * each key or item. The schema pass walks the tree and fills struct
+ * webconf. Both stop at the first error, which names the line.
  */
 
 /* Bounds: the schema needs three levels and a handful of keys. */
@@ -31,25 +31,17 @@ struct ynode {
 	int line;                       /* of its key, or of the item */
 	char *key;                      /* in a mapping; else NULL */
 	char *value;                    /* YN_SCALAR, NUL-free */
-	int quoted;                     /* a scalar that was quoted */
+	int quoted;                     /* a scalar not written plain */
 	struct ynode *child, *last;     /* YN_MAP, YN_SEQ: entries in order */
 	struct ynode *next;
 };
 
-/* One content line: no blank or comment-only lines get here. */
-struct yline {
-	int no;
-	int indent;                     /* spaces before s */
-	const char *s;                  /* the text after the indentation */
-	size_t len;                     /* up to the newline, CR and trailing blanks cut */
-};
-
 struct yparser {
 	const char *name;
-	struct yline *lines;
-	size_t nlines, i;
+	const char *text;
+	size_t len;
+	yaml_parser_t lib;
 	size_t nodes;
-	int depth;
 	int err;                        /* 0, -EINVAL or -ENOMEM */
 	char *msg;
 	size_t msgsize;
@@ -124,7 +116,7 @@ static void ynode_append(struct ynode *parent, struct ynode *n)
 	parent->last = n;
 }
 
-/* ---- the text, line by line ---- */
+/* ---- the bytes ---- */
 
 /* Length of the UTF-8 sequence at s (at most n bytes), or 0 if invalid:
  * overlong forms, surrogates and code points past U+10FFFF included. */
@@ -160,586 +152,385 @@ static size_t utf8_len(const unsigned char *s, size_t n)
 }
 
 /*
- * Splits the text into content lines: checks each byte (no NUL, no control
- * character but tab, valid UTF-8, CR only before LF), skips blank and
- * comment lines, measures the indentation (spaces only) and handles the
- * document markers. Fills p->lines.
+ * Checks each byte before libyaml sees the text, so the message names the
+ * byte and its line: no NUL, no control character but tab and newline,
+ * CR only before LF (YAML would take a lone CR as a line end), valid UTF-8.
  */
-static int yaml_lines(struct yparser *p, const char *text, size_t len)
+static int yaml_bytes(struct yparser *p, const char *text, size_t len)
 {
-	size_t pos = 0, cap = 0;
-	int no = 0, seen_content = 0, seen_start = 0;
+	int no = 1;
 
-	/* A byte-order mark may open the file. */
-	if (len >= 3 && memcmp(text, "\xef\xbb\xbf", 3) == 0)
-		pos = 3;
-	while (pos < len) {
-		const char *line = text + pos;
-		size_t n = 0, end, k;
-		int indent = 0;
+	for (size_t k = 0; k < len;) {
+		unsigned char c = (unsigned char)text[k];
+		size_t u;
 
-		no++;
-		while (pos + n < len && text[pos + n] != '\n')
-			n++;
-		pos += n + (pos + n < len);
-		end = n;
-		if (end > 0 && line[end - 1] == '\r')
-			end--;
-		for (k = 0; k < end;) {
-			unsigned char c = (unsigned char)line[k];
-			size_t u;
-
-			if (c == '\0') {
-				yerror(p, no, "NUL byte");
-				return -EINVAL;
-			}
-			if ((c < 0x20 && c != '\t') || c == 0x7f) {
-				yerror(p, no, "control character 0x%02x", c);
-				return -EINVAL;
-			}
-			u = utf8_len((const unsigned char *)line + k, end - k);
-			if (u == 0) {
-				yerror(p, no, "invalid UTF-8");
-				return -EINVAL;
-			}
-			k += u;
-		}
-		while (indent < (int)end && line[indent] == ' ')
-			indent++;
-		while (end > (size_t)indent && (line[end - 1] == ' ' || line[end - 1] == '\t'))
-			end--;
-		if (end == (size_t)indent || line[indent] == '#')
-			continue;               /* blank or a comment */
-		if (line[indent] == '\t') {
-			size_t t = (size_t)indent;
-
-			while (line[t] == ' ' || line[t] == '\t')
-				t++;
-			if (line[t] == '#')
-				continue;
-			yerror(p, no, "tab in the indentation: indent with spaces");
-			return -EINVAL;
-		}
-		if (indent == 0 && end >= 3 && memcmp(line, "---", 3) == 0 &&
-		    (end == 3 || line[3] == ' ' || line[3] == '\t')) {
-			const char *rest = line + 3;
-
-			while (rest < line + end && (*rest == ' ' || *rest == '\t'))
-				rest++;
-			if (seen_content || seen_start) {
-				yerror(p, no, "a second document ('---'): one document only");
-				return -EINVAL;
-			}
-			if (rest < line + end && *rest != '#') {
-				yerror(p, no, "content after '---': start the mapping on the next line");
-				return -EINVAL;
-			}
-			seen_start = 1;
+		if (c == '\n') {
+			no++;
+			k++;
 			continue;
 		}
-		if (indent == 0 && end >= 3 && memcmp(line, "...", 3) == 0 &&
-		    (end == 3 || line[3] == ' ' || line[3] == '\t')) {
-			yerror(p, no, "document end marker ('...') is not supported");
+		if (c == '\r' && k + 1 < len && text[k + 1] == '\n') {
+			k++;
+			continue;
+		}
+		if (c == '\0') {
+			yerror(p, no, "NUL byte");
 			return -EINVAL;
 		}
-		if (indent == 0 && line[0] == '%') {
-			yerror(p, no, "YAML directives ('%%') are not supported");
+		if ((c < 0x20 && c != '\t') || c == 0x7f) {
+			yerror(p, no, "control character 0x%02x", c);
 			return -EINVAL;
 		}
-		if (p->nlines == cap) {
-			size_t ncap = cap ? cap * 2 : 32;
-			struct yline *l = realloc(p->lines, ncap * sizeof(*l));
-
-			if (l == NULL) {
-				yoom(p);
-				return -ENOMEM;
-			}
-			p->lines = l;
-			cap = ncap;
+		u = utf8_len((const unsigned char *)text + k, len - k);
+		if (u == 0) {
+			yerror(p, no, "invalid UTF-8");
+			return -EINVAL;
 		}
-		p->lines[p->nlines].no = no;
-		p->lines[p->nlines].indent = indent;
-		p->lines[p->nlines].s = line + indent;
-		p->lines[p->nlines].len = end - (size_t)indent;
-		p->nlines++;
-		seen_content = 1;
+		k += u;
 	}
 	return 0;
 }
 
-/* ---- scalars ---- */
-
-/* Appends code point cp to out as UTF-8. */
-static size_t utf8_put(char *out, unsigned cp)
-{
-	if (cp < 0x80) {
-		out[0] = (char)cp;
-		return 1;
-	}
-	if (cp < 0x800) {
-		out[0] = (char)(0xc0 | cp >> 6);
-		out[1] = (char)(0x80 | (cp & 0x3f));
-		return 2;
-	}
-	if (cp < 0x10000) {
-		out[0] = (char)(0xe0 | cp >> 12);
-		out[1] = (char)(0x80 | (cp >> 6 & 0x3f));
-		out[2] = (char)(0x80 | (cp & 0x3f));
-		return 3;
-	}
-	out[0] = (char)(0xf0 | cp >> 18);
-	out[1] = (char)(0x80 | (cp >> 12 & 0x3f));
-	out[2] = (char)(0x80 | (cp >> 6 & 0x3f));
-	out[3] = (char)(0x80 | (cp & 0x3f));
-	return 4;
-}
-
-static int hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
+/* ---- the tree, from libyaml's events ---- */
 
 /*
- * Reads the quoted scalar at s (its opening quote; end is the end of the
- * line) into a new string at *out. Returns the position after the closing
- * quote, or NULL on error (recorded). No escape writes more than twice the
- * bytes it takes (\L: 2 for 3), which bounds the buffer.
+ * libyaml's problems that a web config's author most often meets, said in
+ * the file's terms. at_start: the line is where the token began (a quote
+ * never closed), not where libyaml gave up.
  */
-static const char *yaml_quoted(struct yparser *p, int no, const char *s, const char *end,
-    char **out)
-{
-	char q = *s++;
-	char *buf = malloc(2 * (size_t)(end - s) + 1), *o = buf;
+static const struct {
+	const char *problem;            /* a part of libyaml's message */
+	const char *say;
+	int at_start;
+} yaml_hints[] = {
+	{ "tab character", "tab in the indentation: indent with spaces", 0 },
+	{ "unexpected end of stream", "quoted string not closed", 1 },
+	{ "hexdecimal number", "short or bad hexadecimal escape in a double-quoted string", 0 },
+	{ "invalid Unicode character escape", "escape for a surrogate or a code point out "
+	    "of range in a double-quoted string", 0 },
+	{ "did not find expected key", "unexpected indentation, or text after the closing "
+	    "quote of a value", 0 },
+	{ "did not find expected <document start>", "indented less than the first line of "
+	    "the file", 0 },
+	{ "mapping values are not allowed", "':' followed by a space in a plain value: quote "
+	    "the value", 0 },
+	{ "did not find expected '-' indicator", "expected a sequence item ('- value') "
+	    "indented as the ones before", 0 },
+};
 
-	if (buf == NULL) {
+/* Records libyaml's error at its line (1-based; libyaml counts from 0):
+ * a hint from yaml_hints, or libyaml's own words. */
+static void yaml_lib_error(struct yparser *p)
+{
+	const yaml_parser_t *lib = &p->lib;
+	const char *problem = lib->problem != NULL ? lib->problem : "not YAML";
+	size_t off = lib->problem_mark.index;
+	char c = off < p->len ? p->text[off] : '\0';
+	int line = (int)lib->problem_mark.line + 1;
+
+	if (lib->error == YAML_MEMORY_ERROR) {
+		yoom(p);
+		return;
+	}
+	for (size_t i = 0; i < sizeof(yaml_hints) / sizeof(yaml_hints[0]); i++) {
+		if (strstr(problem, yaml_hints[i].problem) != NULL) {
+			yerror(p, yaml_hints[i].at_start ? (int)lib->context_mark.line + 1 : line,
+			    "%s", yaml_hints[i].say);
+			return;
+		}
+	}
+	if (strstr(problem, "cannot start any token") != NULL && c == '\t')
+		yerror(p, line, "tab in the indentation: indent with spaces");
+	else if (strstr(problem, "cannot start any token") != NULL && (c == '@' || c == '`'))
+		yerror(p, line, "a plain value cannot start with '%c': quote it", c);
+	else
+		yerror(p, line, "%s%s%s", lib->context != NULL ? lib->context : "",
+		    lib->context != NULL ? " " : "", problem);
+}
+
+/* The next event into *ev; on an error, recorded, -EINVAL. */
+static int yaml_next(struct yparser *p, yaml_event_t *ev)
+{
+	if (yaml_parser_parse(&p->lib, ev))
+		return 0;
+	yaml_lib_error(p);
+	return p->err;
+}
+
+static int event_line(const yaml_event_t *ev)
+{
+	return (int)ev->start_mark.line + 1;
+}
+
+/* Anchors, aliases and tags: YAML memprobed does not take (a web config
+ * has no use for them, and aliases can multiply a small file). */
+static int yaml_refused(struct yparser *p, const yaml_event_t *ev)
+{
+	const yaml_char_t *anchor = NULL, *tag = NULL;
+	int implicit = 1;
+
+	switch (ev->type) {
+	case YAML_ALIAS_EVENT:
+		yerror(p, event_line(ev), "aliases ('*') are not supported");
+		return -EINVAL;
+	case YAML_SCALAR_EVENT:
+		anchor = ev->data.scalar.anchor;
+		tag = ev->data.scalar.tag;
+		implicit = ev->data.scalar.plain_implicit || ev->data.scalar.quoted_implicit;
+		break;
+	case YAML_SEQUENCE_START_EVENT:
+		anchor = ev->data.sequence_start.anchor;
+		tag = ev->data.sequence_start.tag;
+		implicit = ev->data.sequence_start.implicit;
+		break;
+	case YAML_MAPPING_START_EVENT:
+		anchor = ev->data.mapping_start.anchor;
+		tag = ev->data.mapping_start.tag;
+		implicit = ev->data.mapping_start.implicit;
+		break;
+	default:
+		return 0;
+	}
+	if (anchor != NULL) {
+		yerror(p, event_line(ev), "anchors ('&') are not supported");
+		return -EINVAL;
+	}
+	if (tag != NULL && !implicit) {
+		yerror(p, event_line(ev), "tags ('!') are not supported");
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* A scalar event as a node: a null (plain ~, null or nothing) or a
+ * string without NUL. */
+static struct ynode *yaml_scalar(struct yparser *p, const yaml_event_t *ev)
+{
+	const char *v = (const char *)ev->data.scalar.value;
+	size_t n = ev->data.scalar.length;
+	int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
+	struct ynode *node;
+
+	if (plain && (n == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
+	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0))
+		return ynode_new(p, YN_NULL, event_line(ev));
+	if (strlen(v) != n) {
+		yerror(p, event_line(ev), "NUL in a string (escapes for NUL, a surrogate or "
+		    "out of range are refused)");
+		return NULL;
+	}
+	node = ynode_new(p, YN_SCALAR, event_line(ev));
+	if (node == NULL)
+		return NULL;
+	node->quoted = !plain;
+	node->value = strdup(v);
+	if (node->value == NULL) {
+		ynode_free(node);
 		yoom(p);
 		return NULL;
 	}
+	return node;
+}
+
+static struct ynode *yaml_node(struct yparser *p, yaml_event_t *ev, int depth);
+
+/* The key of a mapping entry: a scalar, not empty. Returns a new string
+ * or NULL (recorded). */
+static char *yaml_key(struct yparser *p, yaml_event_t *ev)
+{
+	char *key;
+
+	if (ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT) {
+		yerror(p, event_line(ev), "complex keys (a list or mapping as a key) are not "
+		    "supported");
+		return NULL;
+	}
+	if (yaml_refused(p, ev) < 0)
+		return NULL;
+	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && ev->data.scalar.length == 0) {
+		yerror(p, event_line(ev), "a key cannot be empty");
+		return NULL;
+	}
+	if (strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length) {
+		yerror(p, event_line(ev), "NUL in a key");
+		return NULL;
+	}
+	key = strdup((const char *)ev->data.scalar.value);
+	if (key == NULL)
+		yoom(p);
+	return key;
+}
+
+/* The entries of a mapping (after its start event) into map, up to its
+ * end event: distinct keys, each value on its key's line. */
+static int yaml_entries(struct yparser *p, struct ynode *map, int depth)
+{
 	for (;;) {
-		if (s >= end) {
-			yerror(p, no, "%s-quoted string not closed on its line "
-			    "(multi-line strings are not supported)", q == '"' ? "double" : "single");
-			goto fail;
+		yaml_event_t ev;
+		struct ynode *val;
+		char *key;
+		int line;
+
+		if (yaml_next(p, &ev) < 0)
+			return p->err;
+		if (ev.type == YAML_MAPPING_END_EVENT) {
+			yaml_event_delete(&ev);
+			return 0;
 		}
-		if (*s == q) {
-			if (q == '\'' && s + 1 < end && s[1] == '\'') {
-				*o++ = '\'';
-				s += 2;
-				continue;
-			}
-			s++;
-			break;
-		}
-		if (q == '"' && *s == '\\') {
-			unsigned cp = 0;
-			int digits = 0;
-
-			if (s + 1 >= end) {
-				yerror(p, no, "'\\' at the end of the line in a double-quoted string");
-				goto fail;
-			}
-			switch (s[1]) {
-			case '\\': *o++ = '\\'; break;
-			case '"': *o++ = '"'; break;
-			case '/': *o++ = '/'; break;
-			case ' ': *o++ = ' '; break;
-			case '\t': *o++ = '\t'; break;
-			case 'a': *o++ = '\a'; break;
-			case 'b': *o++ = '\b'; break;
-			case 't': *o++ = '\t'; break;
-			case 'n': *o++ = '\n'; break;
-			case 'v': *o++ = '\v'; break;
-			case 'f': *o++ = '\f'; break;
-			case 'r': *o++ = '\r'; break;
-			case 'e': *o++ = '\x1b'; break;
-			case 'N': o += utf8_put(o, 0x85); break;
-			case '_': o += utf8_put(o, 0xa0); break;
-			case 'L': o += utf8_put(o, 0x2028); break;
-			case 'P': o += utf8_put(o, 0x2029); break;
-			case 'x': digits = 2; break;
-			case 'u': digits = 4; break;
-			case 'U': digits = 8; break;
-			case '0':
-				yerror(p, no, "NUL ('\\0') in a string");
-				goto fail;
-			default:
-				yerror(p, no, "unknown escape '\\%c' in a double-quoted string",
-				    (unsigned char)s[1] >= 0x20 && (unsigned char)s[1] < 0x7f ? s[1] : '?');
-				goto fail;
-			}
-			s += 2;
-			if (digits == 0)
-				continue;
-			if (end - s < digits) {
-				yerror(p, no, "short hexadecimal escape in a double-quoted string");
-				goto fail;
-			}
-			for (int k = 0; k < digits; k++) {
-				int h = hexval(s[k]);
-
-				if (h < 0) {
-					yerror(p, no, "bad hexadecimal escape in a double-quoted string");
-					goto fail;
-				}
-				cp = cp << 4 | (unsigned)h;
-			}
-			s += digits;
-			if (cp == 0 || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-				yerror(p, no, "escape for code point 0x%x: NUL, a surrogate or out of range", cp);
-				goto fail;
-			}
-			/* \xXX is a code point too (YAML 1.2), 2 bytes at most. */
-			o += utf8_put(o, cp);
-			continue;
-		}
-		*o++ = *s++;
-	}
-	*o = '\0';
-	*out = buf;
-	return s;
-fail:
-	free(buf);
-	return NULL;
-}
-
-/* Whether the rest of the line from s is blanks, then nothing or a comment. */
-static int yaml_rest_empty(const char *s, const char *end)
-{
-	const char *t = s;
-
-	while (t < end && (*t == ' ' || *t == '\t'))
-		t++;
-	return t == end || (*t == '#' && t > s);
-}
-
-/* Whether c ends a plain scalar before a comment: " #". */
-static int yaml_comment_at(const char *s, const char *start)
-{
-	return *s == '#' && s > start && (s[-1] == ' ' || s[-1] == '\t');
-}
-
-/*
- * Reads the value on the rest of a line (from s, not blank) into a new
- * node: a scalar (plain or quoted), a null, {} or []. Everything else YAML
- * has is refused by name.
- */
-static struct ynode *yaml_inline(struct yparser *p, int no, const char *s, const char *end)
-{
-	struct ynode *n;
-	const char *t;
-	char c = *s;
-
-	switch (c) {
-	case '{':
-	case '[':
-		t = s + 1;
-		while (t < end && (*t == ' ' || *t == '\t'))
-			t++;
-		if (t >= end || *t != (c == '{' ? '}' : ']') || !yaml_rest_empty(t + 1, end)) {
-			yerror(p, no, "flow %s ('%c ... %c') are not supported except the empty '%s'",
-			    c == '{' ? "mappings" : "sequences", c, c == '{' ? '}' : ']',
-			    c == '{' ? "{}" : "[]");
-			return NULL;
-		}
-		return ynode_new(p, c == '{' ? YN_MAP : YN_SEQ, no);
-	case '|':
-	case '>':
-		yerror(p, no, "block scalars ('%c') are not supported: write the value on one line", c);
-		return NULL;
-	case '&':
-		yerror(p, no, "anchors ('&') are not supported");
-		return NULL;
-	case '*':
-		yerror(p, no, "aliases ('*') are not supported");
-		return NULL;
-	case '!':
-		yerror(p, no, "tags ('!') are not supported");
-		return NULL;
-	case '@':
-	case '`':
-	case '%':
-	case ',':
-	case ']':
-	case '}':
-		yerror(p, no, "a plain value cannot start with '%c': quote it", c);
-		return NULL;
-	case '"':
-	case '\'':
-		n = ynode_new(p, YN_SCALAR, no);
-		if (n == NULL)
-			return NULL;
-		t = yaml_quoted(p, no, s, end, &n->value);
-		if (t == NULL) {
-			free(n);
-			return NULL;
-		}
-		if (!yaml_rest_empty(t, end)) {
-			yerror(p, no, "text after the closing quote");
-			free(n->value);
-			free(n);
-			return NULL;
-		}
-		n->quoted = 1;
-		return n;
-	default:
-		break;
-	}
-	if ((c == '-' || c == '?' || c == ':') && (s + 1 == end || s[1] == ' ' || s[1] == '\t')) {
-		yerror(p, no, c == '-' ? "a sequence item where a value was expected "
-		    "(nested sequences are not supported)" : c == '?' ?
-		    "complex keys ('? ') are not supported" : "a value cannot start with ': '");
-		return NULL;
-	}
-	/* A plain scalar: up to a comment or the end; ": " inside would make
-	 * it a mapping, which is not allowed here. */
-	for (t = s; t < end && !yaml_comment_at(t, s); t++) {
-		if (*t == ':' && (t + 1 == end || t[1] == ' ' || t[1] == '\t')) {
-			yerror(p, no, "':' followed by a space in a plain value: quote the value "
-			    "(mappings inside values and sequences are not supported)");
-			return NULL;
-		}
-	}
-	while (t > s && (t[-1] == ' ' || t[-1] == '\t'))
-		t--;
-	if ((t - s == 1 && *s == '~') || (t - s == 4 && (memcmp(s, "null", 4) == 0 ||
-	    memcmp(s, "Null", 4) == 0 || memcmp(s, "NULL", 4) == 0)))
-		return ynode_new(p, YN_NULL, no);
-	n = ynode_new(p, YN_SCALAR, no);
-	if (n == NULL)
-		return NULL;
-	n->value = strndup(s, (size_t)(t - s));
-	if (n->value == NULL) {
-		free(n);
-		yoom(p);
-		return NULL;
-	}
-	return n;
-}
-
-/* ---- blocks ---- */
-
-static int yaml_is_item(const struct yline *l)
-{
-	return l->s[0] == '-' && (l->len == 1 || l->s[1] == ' ' || l->s[1] == '\t');
-}
-
-static struct ynode *yaml_block(struct yparser *p, int indent);
-
-/*
- * A sequence whose items start at `indent`. in_map: it is the value of a
- * key at the same indentation (YAML allows that), so a line that is not
- * an item ends it instead of being an error.
- */
-static struct ynode *yaml_seq(struct yparser *p, int indent, int in_map)
-{
-	struct ynode *seq = ynode_new(p, YN_SEQ, p->lines[p->i].no);
-
-	if (seq == NULL)
-		return NULL;
-	while (p->i < p->nlines) {
-		const struct yline *l = &p->lines[p->i];
-		const char *s, *end = l->s + l->len;
-		struct ynode *item;
-
-		if (l->indent < indent)
-			break;
-		if (l->indent > indent) {
-			yerror(p, l->no, "unexpected indentation (a value cannot continue on "
-			    "the next line)");
-			goto fail;
-		}
-		if (!yaml_is_item(l)) {
-			if (in_map)
-				break;
-			yerror(p, l->no, "expected a sequence item ('- value')");
-			goto fail;
-		}
-		s = l->s + 1;
-		while (s < end && (*s == ' ' || *s == '\t'))
-			s++;
-		if (s == end || *s == '#') {
-			yerror(p, l->no, "an empty sequence item, or a nested block under it: "
-			    "only one-line values are supported in sequences");
-			goto fail;
-		}
-		item = yaml_inline(p, l->no, s, end);
-		if (item == NULL)
-			goto fail;
-		ynode_append(seq, item);
-		p->i++;
-	}
-	return seq;
-fail:
-	ynode_free(seq);
-	return NULL;
-}
-
-/* Reads a key at s (plain or quoted) up to its ':'; returns the position
- * after the ':' or NULL (recorded). */
-static const char *yaml_key(struct yparser *p, const struct yline *l, char **key)
-{
-	const char *s = l->s, *end = l->s + l->len, *t;
-
-	if (*s == '"' || *s == '\'') {
-		t = yaml_quoted(p, l->no, s, end, key);
-		if (t == NULL)
-			return NULL;
-		while (t < end && (*t == ' ' || *t == '\t'))
-			t++;
-		if (t >= end || *t != ':' || (t + 1 < end && t[1] != ' ' && t[1] != '\t')) {
-			yerror(p, l->no, "expected ':' after the quoted key");
-			free(*key);
-			*key = NULL;
-			return NULL;
-		}
-		return t + 1;
-	}
-	switch (*s) {
-	case '{': case '[': case '&': case '*': case '!': case '|': case '>':
-	case '@': case '`': case '%': case ',': case ']': case '}':
-		yerror(p, l->no, "expected \"key: value\"; a key cannot start with '%c'", *s);
-		return NULL;
-	case '?':
-		if (l->len == 1 || s[1] == ' ' || s[1] == '\t') {
-			yerror(p, l->no, "complex keys ('? ') are not supported");
-			return NULL;
-		}
-		break;
-	case ':':
-		if (l->len == 1 || s[1] == ' ' || s[1] == '\t') {
-			yerror(p, l->no, "a key cannot be empty");
-			return NULL;
-		}
-		break;
-	default:
-		break;
-	}
-	for (t = s; t < end; t++) {
-		if (yaml_comment_at(t, s))
-			break;
-		if (*t == ':' && (t + 1 == end || t[1] == ' ' || t[1] == '\t')) {
-			const char *k = t;
-
-			while (k > s && (k[-1] == ' ' || k[-1] == '\t'))
-				k--;
-			*key = strndup(s, (size_t)(k - s));
-			if (*key == NULL) {
-				yoom(p);
-				return NULL;
-			}
-			return t + 1;
-		}
-	}
-	yerror(p, l->no, "expected \"key: value\" or \"key:\" (with a space after the ':')");
-	return NULL;
-}
-
-/* A mapping whose keys start at `indent`. */
-static struct ynode *yaml_map(struct yparser *p, int indent)
-{
-	struct ynode *map = ynode_new(p, YN_MAP, p->lines[p->i].no);
-
-	if (map == NULL)
-		return NULL;
-	while (p->i < p->nlines) {
-		const struct yline *l = &p->lines[p->i];
-		const char *s, *end = l->s + l->len;
-		struct ynode *val = NULL, *dup;
-		char *key = NULL;
-
-		if (l->indent < indent)
-			break;
-		if (l->indent > indent) {
-			yerror(p, l->no, "unexpected indentation (a value cannot continue on "
-			    "the next line)");
-			goto fail;
-		}
-		if (yaml_is_item(l)) {
-			yerror(p, l->no, "a sequence item where \"key: value\" was expected");
-			goto fail;
-		}
-		s = yaml_key(p, l, &key);
-		if (s == NULL)
-			goto fail;
-		for (dup = map->child; dup != NULL; dup = dup->next) {
+		line = event_line(&ev);
+		key = yaml_key(p, &ev);
+		yaml_event_delete(&ev);
+		if (key == NULL)
+			return p->err;
+		for (const struct ynode *dup = map->child; dup != NULL; dup = dup->next) {
 			if (strcmp(dup->key, key) == 0) {
-				yerror(p, l->no, "duplicate key \"%.64s\" (first on line %d)",
-				    key, dup->line);
+				yerror(p, line, "duplicate key \"%.64s\" (first on line %d)", key,
+				    dup->line);
 				free(key);
-				goto fail;
+				return p->err;
 			}
 		}
-		while (s < end && (*s == ' ' || *s == '\t'))
-			s++;
-		p->i++;
-		if (s == end || *s == '#') {
-			/* "key:": a block below, more indented (or a sequence at
-			 * the same indentation), else null. */
-			const struct yline *next = p->i < p->nlines ? &p->lines[p->i] : NULL;
-
-			if (next != NULL && next->indent > indent)
-				val = yaml_block(p, next->indent);
-			else if (next != NULL && next->indent == indent && yaml_is_item(next))
-				val = yaml_seq(p, indent, 1);
-			else
-				val = ynode_new(p, YN_NULL, l->no);
-		} else {
-			val = yaml_inline(p, l->no, s, end);
-			if (val != NULL && p->i < p->nlines && p->lines[p->i].indent > indent) {
-				yerror(p, p->lines[p->i].no, "unexpected indentation (a value "
-				    "cannot continue on the next line)");
-				ynode_free(val);
-				val = NULL;
-			}
+		if (yaml_next(p, &ev) < 0) {
+			free(key);
+			return p->err;
 		}
+		val = yaml_node(p, &ev, depth);
+		yaml_event_delete(&ev);
 		if (val == NULL) {
 			free(key);
-			goto fail;
+			return p->err;
 		}
 		val->key = key;
-		val->line = l->no;
+		val->line = line;
 		ynode_append(map, val);
 	}
-	return map;
-fail:
-	ynode_free(map);
-	return NULL;
 }
 
-/* The block starting at the current line, which is indented `indent`. */
-static struct ynode *yaml_block(struct yparser *p, int indent)
+/* The items of a sequence (after its start event) into seq. */
+static int yaml_items(struct yparser *p, struct ynode *seq, int depth)
+{
+	for (;;) {
+		yaml_event_t ev;
+		struct ynode *item;
+
+		if (yaml_next(p, &ev) < 0)
+			return p->err;
+		if (ev.type == YAML_SEQUENCE_END_EVENT) {
+			yaml_event_delete(&ev);
+			return 0;
+		}
+		item = yaml_node(p, &ev, depth);
+		yaml_event_delete(&ev);
+		if (item == NULL)
+			return p->err;
+		ynode_append(seq, item);
+	}
+}
+
+/* The node that starts with *ev (which the caller deletes), at nesting
+ * depth: a new tree, or NULL (recorded). */
+static struct ynode *yaml_node(struct yparser *p, yaml_event_t *ev, int depth)
 {
 	struct ynode *n;
+	int r;
 
-	if (++p->depth > YAML_MAX_DEPTH) {
-		yerror(p, p->lines[p->i].no, "nested deeper than %d levels", YAML_MAX_DEPTH);
+	if (yaml_refused(p, ev) < 0)
+		return NULL;
+	if (ev->type == YAML_SCALAR_EVENT)
+		return yaml_scalar(p, ev);
+	if (depth + 1 > YAML_MAX_DEPTH) {
+		yerror(p, event_line(ev), "nested deeper than %d levels", YAML_MAX_DEPTH);
 		return NULL;
 	}
-	n = yaml_is_item(&p->lines[p->i]) ? yaml_seq(p, indent, 0) : yaml_map(p, indent);
-	p->depth--;
+	n = ynode_new(p, ev->type == YAML_MAPPING_START_EVENT ? YN_MAP : YN_SEQ, event_line(ev));
+	if (n == NULL)
+		return NULL;
+	r = n->type == YN_MAP ? yaml_entries(p, n, depth + 1) : yaml_items(p, n, depth + 1);
+	if (r < 0) {
+		ynode_free(n);
+		return NULL;
+	}
 	return n;
+}
+
+/* Reads the document start: the only one, without directives. Returns 1
+ * when there is a document, 0 for an empty stream, or -EINVAL. */
+static int yaml_start(struct yparser *p)
+{
+	yaml_event_t ev;
+	int r;
+
+	if (yaml_next(p, &ev) < 0)
+		return p->err;
+	yaml_event_delete(&ev);                 /* the stream start */
+	if (yaml_next(p, &ev) < 0)
+		return p->err;
+	r = ev.type == YAML_DOCUMENT_START_EVENT;
+	if (r && (ev.data.document_start.version_directive != NULL ||
+	    ev.data.document_start.tag_directives.start !=
+	    ev.data.document_start.tag_directives.end)) {
+		yerror(p, event_line(&ev), "YAML directives ('%%') are not supported");
+		r = -EINVAL;
+	}
+	yaml_event_delete(&ev);
+	return r;
+}
+
+/* Reads the document end and what follows: no '...' marker, no second
+ * document. */
+static int yaml_end(struct yparser *p)
+{
+	yaml_event_t ev;
+	int r = 0;
+
+	if (yaml_next(p, &ev) < 0)
+		return p->err;
+	if (!ev.data.document_end.implicit) {
+		yerror(p, event_line(&ev), "document end marker ('...') is not supported");
+		r = -EINVAL;
+	}
+	yaml_event_delete(&ev);
+	if (r == 0 && yaml_next(p, &ev) == 0) {
+		if (ev.type == YAML_DOCUMENT_START_EVENT) {
+			yerror(p, event_line(&ev), "a second document ('---'): one document only");
+			r = -EINVAL;
+		}
+		yaml_event_delete(&ev);
+	}
+	return p->err != 0 ? p->err : r;
 }
 
 /* The whole document: NULL for an empty one (or an error, in p->err). */
-static struct ynode *yaml_document(struct yparser *p)
+static struct ynode *yaml_document(struct yparser *p, const char *text, size_t len)
 {
-	struct ynode *root;
+	struct ynode *root = NULL;
+	yaml_event_t ev;
 
-	if (p->nlines == 0)
+	if (yaml_bytes(p, text, len) < 0)
 		return NULL;
-	root = yaml_block(p, p->lines[0].indent);
-	if (root != NULL && p->i < p->nlines) {
-		/* Only a line less indented than the first can stop it. */
-		yerror(p, p->lines[p->i].no, "indented less than the first line of the file");
-		ynode_free(root);
+	if (!yaml_parser_initialize(&p->lib)) {
+		yoom(p);
 		return NULL;
 	}
+	p->text = text;
+	p->len = len;
+	yaml_parser_set_input_string(&p->lib, (const unsigned char *)text, len);
+	yaml_parser_set_encoding(&p->lib, YAML_UTF8_ENCODING);
+	if (yaml_start(p) <= 0 || yaml_next(p, &ev) < 0)
+		goto out;
+	root = yaml_node(p, &ev, 0);
+	yaml_event_delete(&ev);
+	if (root != NULL && yaml_end(p) < 0) {
+		ynode_free(root);
+		root = NULL;
+	}
+	/* "---" and nothing else: an empty document, as an empty file. */
+	if (root != NULL && root->type == YN_NULL) {
+		ynode_free(root);
+		root = NULL;
+	}
+out:
+	yaml_parser_delete(&p->lib);
 	return root;
 }
 
@@ -875,31 +666,30 @@ static int client_auth(struct wparser *w, const struct ynode *n, int *line)
 
 /*
  * The cipher suites Go's crypto/tls calls secure (tls.CipherSuites(), the
- * list exporter-toolkit takes names from), and how GnuTLS makes each.
+ * list exporter-toolkit takes names from).
  */
 static const struct webconf_suite suites[] = {
-	{ "TLS_RSA_WITH_AES_128_CBC_SHA", 0x002f, "RSA", "AES-128-CBC", "SHA1" },
-	{ "TLS_RSA_WITH_AES_256_CBC_SHA", 0x0035, "RSA", "AES-256-CBC", "SHA1" },
-	{ "TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009c, "RSA", "AES-128-GCM", "AEAD" },
-	{ "TLS_RSA_WITH_AES_256_GCM_SHA384", 0x009d, "RSA", "AES-256-GCM", "AEAD" },
-	{ "TLS_AES_128_GCM_SHA256", 0x1301, NULL, NULL, NULL },
-	{ "TLS_AES_256_GCM_SHA384", 0x1302, NULL, NULL, NULL },
-	{ "TLS_CHACHA20_POLY1305_SHA256", 0x1303, NULL, NULL, NULL },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", 0xc009, "ECDHE-ECDSA", "AES-128-CBC", "SHA1" },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", 0xc00a, "ECDHE-ECDSA", "AES-256-CBC", "SHA1" },
-	{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xc013, "ECDHE-RSA", "AES-128-CBC", "SHA1" },
-	{ "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", 0xc014, "ECDHE-RSA", "AES-256-CBC", "SHA1" },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xc02b, "ECDHE-ECDSA", "AES-128-GCM", "AEAD" },
-	{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xc02c, "ECDHE-ECDSA", "AES-256-GCM", "AEAD" },
-	{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xc02f, "ECDHE-RSA", "AES-128-GCM", "AEAD" },
-	{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 0xc030, "ECDHE-RSA", "AES-256-GCM", "AEAD" },
-	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca8, "ECDHE-RSA", "CHACHA20-POLY1305", "AEAD" },
-	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca9, "ECDHE-ECDSA", "CHACHA20-POLY1305", "AEAD" },
+	{ "TLS_RSA_WITH_AES_128_CBC_SHA", 0x002f, 1 },
+	{ "TLS_RSA_WITH_AES_256_CBC_SHA", 0x0035, 1 },
+	{ "TLS_RSA_WITH_AES_128_GCM_SHA256", 0x009c, 1 },
+	{ "TLS_RSA_WITH_AES_256_GCM_SHA384", 0x009d, 1 },
+	{ "TLS_AES_128_GCM_SHA256", 0x1301, 0 },
+	{ "TLS_AES_256_GCM_SHA384", 0x1302, 0 },
+	{ "TLS_CHACHA20_POLY1305_SHA256", 0x1303, 0 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA", 0xc009, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA", 0xc00a, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_CBC_SHA", 0xc013, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_CBC_SHA", 0xc014, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", 0xc02b, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384", 0xc02c, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256", 0xc02f, 1 },
+	{ "TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384", 0xc030, 1 },
+	{ "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca8, 1 },
+	{ "TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256", 0xcca9, 1 },
 };
 
 /* Suites Go has but memprobed does not offer: 3DES (Sweet32), RC4 and the
- * CBC-SHA256 ones (Go's InsecureCipherSuites(); GnuTLS leaves 3DES and RC4
- * out of its NORMAL set). */
+ * CBC-SHA256 ones (Go's InsecureCipherSuites()). */
 static const char *const refused_suites[] = {
 	"TLS_RSA_WITH_3DES_EDE_CBC_SHA", "TLS_ECDHE_RSA_WITH_3DES_EDE_CBC_SHA",
 	"TLS_RSA_WITH_RC4_128_SHA", "TLS_ECDHE_RSA_WITH_RC4_128_SHA",
@@ -909,10 +699,7 @@ static const char *const refused_suites[] = {
 
 /* exporter-toolkit's curves. */
 static const struct webconf_curve curves[] = {
-	{ "CurveP256", "GROUP-SECP256R1" },
-	{ "CurveP384", "GROUP-SECP384R1" },
-	{ "CurveP521", "GROUP-SECP521R1" },
-	{ "X25519", "GROUP-X25519" },
+	{ "CurveP256" }, { "CurveP384" }, { "CurveP521" }, { "X25519" },
 };
 
 const struct webconf_suite *webconf_suite_by_name(const char *name)
@@ -943,14 +730,16 @@ static int want_list(struct wparser *w, const struct ynode *n, const char *in,
 	if (n->type == YN_NULL)
 		return 0;
 	if (n->type != YN_SEQ) {
-		yerror(w->y, n->line, "%s%s: expected a list (\"- value\" lines), found %s", in,
+		yerror(w->y, n->line, "%s%s: expected a list (\"- value\" lines or [a, b]), found %s", in,
 		    n->key, ytype_name(n->type));
 		return -EINVAL;
 	}
 	for (const struct ynode *i = n->child; i != NULL; i = i->next) {
 		if (i->type != YN_SCALAR) {
-			yerror(w->y, i->line, "%s%s: expected a string, found %s", in, n->key,
-			    ytype_name(i->type));
+			yerror(w->y, i->line, "%s%s: expected a string, found %s%s", in, n->key,
+			    ytype_name(i->type), i->type == YN_NULL ? " (an empty sequence item?)" :
+			    i->type == YN_MAP ? " (':' followed by a space makes one: quote the "
+			    "value)" : "");
 			return -EINVAL;
 		}
 		for (const struct ynode *j = n->child; j != i; j = j->next) {
@@ -1145,7 +934,7 @@ static int suites_check(struct wparser *w, struct webconf *wc)
 		    "with min_version TLS13 (TLS 1.3 suites are not configurable)",
 		    w->y->name, wc->suites_line);
 	for (size_t i = 0; i < wc->nsuites; i++)
-		if (wc->suites[i]->kx != NULL)
+		if (wc->suites[i]->tls12)
 			tls12 = 1;
 	if (tls12)
 		return 0;
@@ -1159,55 +948,49 @@ static int suites_check(struct wparser *w, struct webconf *wc)
 	    w->y->name, wc->suites_line);
 }
 
-static int webconf_tls(struct wparser *w, const struct ynode *tls)
+/* One key of tls_server_config; *auth_line gets client_auth_type's line. */
+static int tls_key(struct wparser *w, const struct ynode *n, int *auth_line)
 {
 	struct webconf *wc = w->wc;
-	int auth_line = 0, r = 0;
+	const char *k = n->key;
 
-	if (want_map(w, tls, "tls_server_config") < 0)
-		return -EINVAL;
-	wc->tls_line = tls->line;
-	if (tls->child == NULL)
-		return 0;               /* empty: no TLS, as in exporter-toolkit */
-	for (const struct ynode *n = tls->child; n != NULL && r == 0; n = n->next) {
-		const char *k = n->key;
+	if (strcmp(k, "cert_file") == 0)
+		return want_string(w, n, "tls_server_config", &wc->cert_file, &wc->cert_line);
+	if (strcmp(k, "key_file") == 0)
+		return want_string(w, n, "tls_server_config", &wc->key_file, &wc->key_line);
+	if (strcmp(k, "client_ca_file") == 0)
+		return want_string(w, n, "tls_server_config", &wc->client_ca_file,
+		    &wc->client_ca_line);
+	if (strcmp(k, "client_auth_type") == 0)
+		return client_auth(w, n, auth_line);
+	if (strcmp(k, "min_version") == 0)
+		return tls_version(w, n, &wc->min_version);
+	if (strcmp(k, "max_version") == 0)
+		return tls_version(w, n, &wc->max_version);
+	if (strcmp(k, "prefer_server_cipher_suites") == 0)
+		return want_bool(w, n, &wc->prefer_server);
+	if (strcmp(k, "cipher_suites") == 0)
+		return cipher_suites(w, n);
+	if (strcmp(k, "curve_preferences") == 0)
+		return curve_preferences(w, n);
+	if (strcmp(k, "client_allowed_sans") == 0)
+		return client_allowed_sans(w, n);
+	if (strcmp(k, "cert") == 0 || strcmp(k, "key") == 0 || strcmp(k, "client_ca") == 0)
+		yerror(w->y, n->line, "tls_server_config.%s: inline PEM is not supported "
+		    "by memprobed: use %s_file", k, k);
+	else
+		yerror(w->y, n->line, "tls_server_config: unknown key \"%.64s\" (expected "
+		    "cert_file, key_file, client_ca_file, client_auth_type, min_version, "
+		    "max_version, cipher_suites, curve_preferences, "
+		    "prefer_server_cipher_suites or client_allowed_sans)", k);
+	return -EINVAL;
+}
 
-		if (strcmp(k, "cert_file") == 0)
-			r = want_string(w, n, "tls_server_config", &wc->cert_file, &wc->cert_line);
-		else if (strcmp(k, "key_file") == 0)
-			r = want_string(w, n, "tls_server_config", &wc->key_file, &wc->key_line);
-		else if (strcmp(k, "client_ca_file") == 0)
-			r = want_string(w, n, "tls_server_config", &wc->client_ca_file,
-			    &wc->client_ca_line);
-		else if (strcmp(k, "client_auth_type") == 0)
-			r = client_auth(w, n, &auth_line);
-		else if (strcmp(k, "min_version") == 0)
-			r = tls_version(w, n, &wc->min_version);
-		else if (strcmp(k, "max_version") == 0)
-			r = tls_version(w, n, &wc->max_version);
-		else if (strcmp(k, "cert") == 0 || strcmp(k, "key") == 0 ||
-		    strcmp(k, "client_ca") == 0) {
-			yerror(w->y, n->line, "tls_server_config.%s: inline PEM is not supported "
-			    "by memprobed: use %s_file", k, k);
-			r = -EINVAL;
-		} else if (strcmp(k, "prefer_server_cipher_suites") == 0) {
-			r = want_bool(w, n, &wc->prefer_server);
-		} else if (strcmp(k, "cipher_suites") == 0) {
-			r = cipher_suites(w, n);
-		} else if (strcmp(k, "curve_preferences") == 0) {
-			r = curve_preferences(w, n);
-		} else if (strcmp(k, "client_allowed_sans") == 0) {
-			r = client_allowed_sans(w, n);
-		} else {
-			yerror(w->y, n->line, "tls_server_config: unknown key \"%.64s\" (expected "
-			    "cert_file, key_file, client_ca_file, client_auth_type, min_version, "
-			    "max_version, cipher_suites, curve_preferences, "
-			    "prefer_server_cipher_suites or client_allowed_sans)", k);
-			r = -EINVAL;
-		}
-	}
-	if (r < 0)
-		return r;
+/* The keys of tls_server_config together: what one needs of another. */
+static int tls_consistent(struct wparser *w, const struct ynode *tls, int auth_line)
+{
+	struct webconf *wc = w->wc;
+
 	/* Stricter than exporter-toolkit, which serves plain HTTP when both
 	 * are missing: a TLS section that cannot work is an error. */
 	if (wc->cert_file == NULL || wc->key_file == NULL) {
@@ -1243,7 +1026,23 @@ static int webconf_tls(struct wparser *w, const struct ynode *tls)
 		    webconf_client_auth_name(wc->client_auth));
 		return -EINVAL;
 	}
-	r = suites_check(w, wc);
+	return suites_check(w, wc);
+}
+
+static int webconf_tls(struct wparser *w, const struct ynode *tls)
+{
+	struct webconf *wc = w->wc;
+	int auth_line = 0, r = 0;
+
+	if (want_map(w, tls, "tls_server_config") < 0)
+		return -EINVAL;
+	wc->tls_line = tls->line;
+	if (tls->child == NULL)
+		return 0;               /* empty: no TLS, as in exporter-toolkit */
+	for (const struct ynode *n = tls->child; n != NULL && r == 0; n = n->next)
+		r = tls_key(w, n, &auth_line);
+	if (r == 0)
+		r = tls_consistent(w, tls, auth_line);
 	if (r < 0)
 		return r;
 	if (wc->client_auth != WEBCONF_NO_CLIENT_CERT &&
@@ -1336,7 +1135,8 @@ static int webconf_schema(struct wparser *w, const struct ynode *root)
 		return 0;               /* an empty file: nothing asked */
 	if (root->type != YN_MAP) {
 		yerror(w->y, root->line, "expected a mapping with tls_server_config, "
-		    "http_server_config or basic_auth_users; found %s", ytype_name(root->type));
+		    "http_server_config or basic_auth_users; found %s%s", ytype_name(root->type),
+		    root->type == YN_SCALAR ? " (expected \"key: value\" lines)" : "");
 		return -EINVAL;
 	}
 	for (const struct ynode *n = root->child; n != NULL && r == 0; n = n->next) {
@@ -1386,15 +1186,12 @@ int webconf_parse(struct webconf *wc, const char *text, size_t len, const char *
 		yoom(&y);
 		goto out;
 	}
-	if (yaml_lines(&y, text, len) < 0)
-		goto out;
-	root = yaml_document(&y);
+	root = yaml_document(&y, text, len);
 	/* The schema records its errors; a bare -ENOMEM is a warning's. */
 	if (y.err == 0 && webconf_schema(&w, root) < 0)
 		yoom(&y);
 out:
 	ynode_free(root);
-	free(y.lines);
 	if (y.err != 0) {
 		webconf_free(wc);
 		return y.err;

@@ -1,4 +1,4 @@
-/* webconf.h: the web configuration file (--web.config.file): exporter-toolkit's format, read by a strict YAML-subset parser. */
+/* webconf.h: the web configuration file (--web.config.file): exporter-toolkit's format, read with libyaml, and its schema. */
 #ifndef MEMPROBE_WEBCONF_H
 #define MEMPROBE_WEBCONF_H
 
@@ -26,13 +26,13 @@
  *   auth_excluded_paths:               # served without basic auth
  *     - /healthz
  *
- * The YAML understood is block mappings (keys indented consistently
- * under their parent), block sequences of scalars, plain, 'single' and
- * "double" quoted scalars on one line, comments, `{}` and `[]`. Anything
- * else (anchors, aliases, tags, flow collections, block scalars,
- * multi-line values, several documents, duplicate keys, tabs in the
- * indentation) and every key exporter-toolkit has but memprobed does not
- * implement is an error naming FILE:LINE, never silently ignored.
+ * The file is read with libyaml: any YAML 1.1 one document holds (block
+ * and flow collections, plain, quoted and block scalars, values over
+ * several lines, comments), except anchors, aliases, tags, directives, a
+ * '...' end marker and keys that are not scalars. Those, duplicate keys,
+ * NUL, control characters, invalid UTF-8 and every key exporter-toolkit
+ * has but memprobed does not implement are errors naming FILE:LINE,
+ * never silently ignored.
  */
 
 enum webconf_client_auth {
@@ -48,21 +48,20 @@ enum webconf_client_auth {
 #define WEBCONF_TLS13 13
 
 /*
- * A cipher suite cipher_suites may name: Go's name (crypto/tls), its IANA
- * number, and the GnuTLS priority items that make it in TLS 1.2. kx is
- * NULL for a TLS 1.3 suite: accepted and without effect, as in Go, where
- * TLS 1.3 suites are not configurable.
+ * A cipher suite cipher_suites may name: Go's name (crypto/tls) and its
+ * IANA number. A TLS 1.3 suite (tls12 0) is accepted and without effect,
+ * as in Go, where TLS 1.3 suites are not configurable. tls.c says how
+ * the TLS library makes each.
  */
 struct webconf_suite {
 	const char *name;               /* "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256" */
 	unsigned id;                    /* 0xc02f */
-	const char *kx, *cipher, *mac;  /* "ECDHE-RSA", "AES-128-GCM", "AEAD" */
+	int tls12;                      /* a TLS 1.2 suite */
 };
 
-/* A curve curve_preferences may name: Go's name and the GnuTLS group. */
+/* A curve curve_preferences may name, as Go names it. */
 struct webconf_curve {
 	const char *name;               /* "CurveP256" */
-	const char *group;              /* "GROUP-SECP256R1" */
 };
 
 /* Room for every suite and curve (the lists take each once). */
@@ -91,7 +90,7 @@ struct webconf {
 	enum webconf_client_auth client_auth;
 	int min_version, max_version;   /* WEBCONF_TLS12 or WEBCONF_TLS13 */
 	/* cipher_suites and curve_preferences in file order, each entry
-	 * pointing into the static tables of webconf.c; none: GnuTLS's
+	 * pointing into the static tables of webconf.c; none: the TLS library's
 	 * defaults. The lines are those of the keys. */
 	const struct webconf_suite *suites[WEBCONF_MAX_SUITES];
 	size_t nsuites;

@@ -14,12 +14,13 @@ set -u
 # names and systemd-analyze verify looks for), chromium (renders the live
 # page headless), openssl (the web config tests make their CA and
 # certificates with it). libgnutls28-dev and libcrypt-dev: TLS client
-# certificates and bcrypt for --web.config.file. libpython3.11-testsuite:
+# certificates and bcrypt for --web.config.file; libyaml-dev reads that
+# file. libpython3.11-testsuite:
 # CPython's own tests, run under the agent (tests/shell/test_cpython.sh).
 # libjemalloc2 and libtcmalloc-minimal4: allocators the agent is tested above.
 # jq and less: the docs' examples pipe into them (tests/shell/test_docs.sh).
 PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
-libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev prometheus curl python3
+libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev libyaml-dev prometheus curl python3
 python3-prometheus-client systemd procps chromium openssl libpython3.11-testsuite libjemalloc2
 libtcmalloc-minimal4 jq less"
 

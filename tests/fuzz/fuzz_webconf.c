@@ -1,4 +1,4 @@
-/* fuzz_webconf.c: libFuzzer target for the web configuration parser (the YAML subset and its schema) and the access rules built from it. */
+/* fuzz_webconf.c: libFuzzer target for the web configuration parser (libyaml and the schema) and the access rules built from it (tls.c, basicauth.c). */
 #include <errno.h>
 #include <gnutls/gnutls.h>
 #include <gnutls/x509.h>

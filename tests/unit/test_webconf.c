@@ -1,10 +1,12 @@
-/* test_webconf.c: unit tests of the web configuration parser (daemon/webconf.c) and the basic auth checks (daemon/webauth.c). */
+/* test_webconf.c: unit tests of the web configuration parser (daemon/webconf.c), its GnuTLS names (daemon/tls.c) and basic auth (daemon/basicauth.c). */
 #include <crypt.h>
 #include <errno.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "basicauth.h"
 #include "harness.h"
+#include "tls.h"
 #include "webauth.h"
 #include "webconf.h"
 
@@ -163,23 +165,67 @@ out:
 	return;
 }
 
+/* YAML as exporter-toolkit's users write it: flow collections, block
+ * scalars, values continued on the next line, explicit keys. */
+static void test_full_yaml(void)
+{
+	struct webconf wc;
+	char err[WEBCONF_ERR_MAX];
+
+	REQUIRE(parse("tls_server_config: {cert_file: a, key_file: \"b\",\n"
+	    "  client_ca_file: c, client_auth_type: RequireAndVerifyClientCert,\n"
+	    "  curve_preferences: [X25519],\n"
+	    "  cipher_suites: [TLS_AES_128_GCM_SHA256, 'TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256'],\n"
+	    "  client_allowed_sans: [\"scraper.example\"]}\n"
+	    "auth_excluded_paths: [/healthz]\n", &wc, err) == 0);
+	CHECK_STR(wc.cert_file, "a");
+	CHECK_STR(wc.key_file, "b");
+	REQUIRE(wc.ncurves == 1);
+	CHECK_STR(wc.curves[0]->name, "X25519");
+	CHECK_U64(wc.curves_line, ==, 3);
+	REQUIRE(wc.nsuites == 2);
+	CHECK_U64(wc.suites[1]->id, ==, 0xc02f);
+	REQUIRE(wc.nsans == 1);
+	CHECK_STR(wc.sans[0], "scraper.example");
+	CHECK_U64(wc.sans_line, ==, 5);
+	REQUIRE(wc.nexcluded == 1);
+	CHECK_STR(wc.excluded[0], "/healthz");
+	webconf_free(&wc);
+	/* The flow sequence of the issue, in block style around it. */
+	REQUIRE(parse("tls_server_config:\n  cert_file: a\n  key_file: b\n"
+	    "  curve_preferences: [X25519]\n", &wc, err) == 0);
+	REQUIRE(wc.ncurves == 1);
+	CHECK_STR(wc.curves[0]->name, "X25519");
+	CHECK_U64(wc.curves_line, ==, 4);
+	webconf_free(&wc);
+	REQUIRE(parse("tls_server_config:\n  cert_file: |\n    x\n  key_file: >-\n    long\n"
+	    "    name\n  client_ca_file: a\n    b\n  client_auth_type: RequireAndVerifyClientCert\n"
+	    "  ? min_version\n  : TLS13\n", &wc, err) == 0);
+	CHECK_STR(wc.cert_file, "x\n");
+	CHECK_STR(wc.key_file, "long name");
+	CHECK_STR(wc.client_ca_file, "a b");
+	CHECK_U64(wc.key_line, ==, 4);
+	CHECK_U64(wc.client_ca_line, ==, 7);
+	CHECK_U64(wc.min_version, ==, WEBCONF_TLS13);
+	webconf_free(&wc);
+out:
+	return;
+}
+
 static void test_yaml_errors(void)
 {
 	ERR_AT("a: b\n\tc: d\n", 2, "tab in the indentation");
 	ERR_AT("tls_server_config:\n  cert_file: &x a\n", 2, "anchors");
 	ERR_AT("tls_server_config:\n  cert_file: *x\n", 2, "aliases");
 	ERR_AT("tls_server_config:\n  cert_file: !!str a\n", 2, "tags");
-	ERR_AT("tls_server_config: {cert_file: a}\n", 1, "flow mappings");
-	ERR_AT("tls_server_config:\n  cert_file: [a]\n", 2, "flow sequences");
-	ERR_AT("tls_server_config:\n  cert_file: |\n    x\n", 2, "block scalars");
-	ERR_AT("tls_server_config:\n  cert_file: >\n", 2, "block scalars");
-	ERR_AT("tls_server_config:\n  cert_file: a\n    b\n", 3, "unexpected indentation");
+	ERR_AT("tls_server_config:\n  cert_file: [a]\n", 2, "cert_file: expected a string, "
+	    "found a sequence");
 	ERR_AT("tls_server_config:\n    cert_file: a\n  key_file: b\n", 3, "unexpected indentation");
 	ERR_AT("  tls_server_config: {}\nbasic_auth_users: {}\n", 2, "indented less than the first");
 	ERR_AT("tls_server_config:\n  cert_file: a\n  cert_file: b\n", 3,
 	    "duplicate key \"cert_file\" (first on line 2)");
-	ERR_AT("tls_server_config:\n  cert_file: \"abc\n", 2, "not closed on its line");
-	ERR_AT("tls_server_config:\n  cert_file: 'abc\n", 2, "not closed on its line");
+	ERR_AT("tls_server_config:\n  cert_file: \"abc\n", 2, "not closed");
+	ERR_AT("tls_server_config:\n  cert_file: 'abc\n", 2, "not closed");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\\qb\"\n", 2, "unknown escape");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\\0b\"\n", 2, "NUL");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\\x00b\"\n", 2, "NUL, a surrogate");
@@ -187,7 +233,8 @@ static void test_yaml_errors(void)
 	ERR_AT("tls_server_config:\n  cert_file: \"\\u12\"\n", 2, "hexadecimal escape");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\" b\n", 2, "text after the closing quote");
 	ERR_AT("tls_server_config:\n  cert_file: a: b\n", 2, "':' followed by a space");
-	ERR_AT("tls_server_config:\n  cert_file:a\n", 2, "expected \"key: value\"");
+	ERR_AT("tls_server_config:\n  cert_file:a\n", 1, "tls_server_config: expected a mapping, "
+	    "found a value");
 	ERR_AT("tls_server_config\n", 1, "expected \"key: value\"");
 	ERR_AT("tls_server_config:\n  - a\n", 1, "tls_server_config: expected a mapping, found a sequence");
 	ERR_AT("- a\n- b\n", 1, "expected a mapping");
@@ -195,7 +242,7 @@ static void test_yaml_errors(void)
 	ERR_AT("a: b\n---\nc: d\n", 2, "a second document");
 	ERR_AT("a: b\n...\n", 2, "document end marker");
 	ERR_AT("%YAML 1.2\n---\na: b\n", 1, "directives");
-	ERR_AT("? a\n: b\n", 1, "complex keys");
+	ERR_AT("? [a]\n: b\n", 1, "complex keys");
 	ERR_AT("tls_server_config:\n  cert_file: \"a\"\x01\n", 2, "control character 0x01");
 	ERR_AT("tls_server_config:\n  cert_file: \xff\n", 2, "invalid UTF-8");
 	ERR_AT("tls_server_config:\n  cert_file: \xc0\xaf\n", 2, "invalid UTF-8");
@@ -244,9 +291,8 @@ static void test_schema_errors(void)
 	    "  client_auth_type: RequireAndVerifyClientCert\n", 4, "needs client_ca_file");
 	ERR_AT("tls_server_config:\n  cert_file: a\n  key_file: b\n  client_auth_type: Always\n", 4,
 	    "expected NoClientCert, RequestClientCert");
-	ERR_AT("tls_server_config:\n  cert: |\n", 2, "block scalars");
+	ERR_AT("tls_server_config:\n  cert: |\n", 2, "inline PEM is not supported");
 	ERR_AT("tls_server_config:\n  cert: \"-----BEGIN\"\n", 2, "inline PEM is not supported");
-	ERR_AT("tls_server_config:\n  client_allowed_sans: [\"a\"]\n", 2, "flow sequences");
 	ERR_AT("tls_server_config:\n  cert_file:\n    x: y\n", 2, "expected a string, found a mapping");
 	ERR_AT("tls_server_config: a\n", 1, "expected a mapping, found a value");
 	ERR_AT("rate_limit:\n  burst: 10\n", 1, "rate_limit is not supported");
@@ -307,12 +353,15 @@ static void test_cipher_suites(void)
 	CHECK_U64(wc.suites_line, ==, 4);
 	CHECK_STR(wc.suites[0]->name, "TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256");
 	CHECK_U64(wc.suites[0]->id, ==, 0xcca8);
-	CHECK_STR(wc.suites[0]->kx, "ECDHE-RSA");
-	CHECK_STR(wc.suites[0]->cipher, "CHACHA20-POLY1305");
-	CHECK_STR(wc.suites[0]->mac, "AEAD");
-	CHECK_STR(wc.suites[1]->cipher, "AES-128-CBC");
-	CHECK_STR(wc.suites[1]->mac, "SHA1");
-	CHECK(wc.suites[2]->kx == NULL);        /* TLS 1.3's: no effect */
+	REQUIRE(tls_suite_items(wc.suites[0]->id) != NULL);
+	REQUIRE(tls_suite_items(wc.suites[1]->id) != NULL);
+	CHECK_STR(tls_suite_items(wc.suites[0]->id)->kx, "ECDHE-RSA");
+	CHECK_STR(tls_suite_items(wc.suites[0]->id)->cipher, "CHACHA20-POLY1305");
+	CHECK_STR(tls_suite_items(wc.suites[0]->id)->mac, "AEAD");
+	CHECK_STR(tls_suite_items(wc.suites[1]->id)->cipher, "AES-128-CBC");
+	CHECK_STR(tls_suite_items(wc.suites[1]->id)->mac, "SHA1");
+	CHECK(!wc.suites[2]->tls12);            /* TLS 1.3's: no effect */
+	CHECK(tls_suite_items(wc.suites[2]->id) == NULL);
 	CHECK(wc.prefer_server);
 	CHECK_U64(wc.nwarnings, ==, 0);
 	webconf_free(&wc);
@@ -377,11 +426,11 @@ static void test_curves(void)
 	    "  - \"CurveP256\"\n  - CurveP384\n", &wc, err) == 0);
 	REQUIRE(wc.ncurves == 4);
 	CHECK_U64(wc.curves_line, ==, 4);
-	CHECK_STR(wc.curves[0]->group, "GROUP-X25519");
-	CHECK_STR(wc.curves[1]->group, "GROUP-SECP521R1");
+	CHECK_STR(tls_curve_group(wc.curves[0]->name), "GROUP-X25519");
+	CHECK_STR(tls_curve_group(wc.curves[1]->name), "GROUP-SECP521R1");
 	CHECK_STR(wc.curves[2]->name, "CurveP256");
-	CHECK_STR(wc.curves[2]->group, "GROUP-SECP256R1");
-	CHECK_STR(wc.curves[3]->group, "GROUP-SECP384R1");
+	CHECK_STR(tls_curve_group(wc.curves[2]->name), "GROUP-SECP256R1");
+	CHECK_STR(tls_curve_group(wc.curves[3]->name), "GROUP-SECP384R1");
 	webconf_free(&wc);
 	ERR_AT(TLS_HEAD "  curve_preferences:\n  - X25519\n  - X25519Kyber768Draft00\n", 6,
 	    "tls_server_config.curve_preferences: unknown curve \"X25519Kyber768Draft00\" "
@@ -558,24 +607,24 @@ out:
 
 static void test_parse_basic(void)
 {
-	char user[WEBAUTH_MAX_USER + 1], pass[WEBAUTH_MAX_PASSWORD + 1];
+	char user[BASICAUTH_MAX_USER + 1], pass[BASICAUTH_MAX_PASSWORD + 1];
 
 	/* "alice:s3cret" */
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, sizeof(user), pass,
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, sizeof(user), pass,
 	    sizeof(pass)) == 0);
 	CHECK_STR(user, "alice");
 	CHECK_STR(pass, "s3cret");
-	CHECK(webauth_parse_basic("  bAsIc   YWxpY2U6czNjcmV0  ", user, sizeof(user), pass,
+	CHECK(basicauth_parse("  bAsIc   YWxpY2U6czNjcmV0  ", user, sizeof(user), pass,
 	    sizeof(pass)) == 0);
 	/* "a:b:c": the password keeps its ':'; ":" alone is two empties. */
-	CHECK(webauth_parse_basic("Basic YTpiOmM=", user, sizeof(user), pass, sizeof(pass)) == 0);
+	CHECK(basicauth_parse("Basic YTpiOmM=", user, sizeof(user), pass, sizeof(pass)) == 0);
 	CHECK_STR(user, "a");
 	CHECK_STR(pass, "b:c");
-	CHECK(webauth_parse_basic("Basic Og==", user, sizeof(user), pass, sizeof(pass)) == 0);
+	CHECK(basicauth_parse("Basic Og==", user, sizeof(user), pass, sizeof(pass)) == 0);
 	CHECK_STR(user, "");
 	CHECK_STR(pass, "");
 	/* "ab:" */
-	CHECK(webauth_parse_basic("Basic YWI6", user, sizeof(user), pass, sizeof(pass)) == 0);
+	CHECK(basicauth_parse("Basic YWI6", user, sizeof(user), pass, sizeof(pass)) == 0);
 	CHECK_STR(user, "ab");
 	CHECK_STR(pass, "");
 	/* Refused: other schemes, no token, bad padding, stray bytes, bits
@@ -587,22 +636,22 @@ static void test_parse_basic(void)
 		"Basic =", "Basic YQ", "Basic Y===",
 	};
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-		if (webauth_parse_basic(bad[i], user, sizeof(user), pass, sizeof(pass)) != -EINVAL) {
+		if (basicauth_parse(bad[i], user, sizeof(user), pass, sizeof(pass)) != -EINVAL) {
 			fprintf(stderr, "  accepted \"%s\"\n", bad[i]);
 			CHECK(0);
 		}
 	}
 	/* Room: "alice:s3cret" needs 6 bytes for the user, 7 for the password. */
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, 5, pass, sizeof(pass)) == -EINVAL);
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, 6, pass, 6) == -EINVAL);
-	CHECK(webauth_parse_basic("Basic YWxpY2U6czNjcmV0", user, 6, pass, 7) == 0);
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, 5, pass, sizeof(pass)) == -EINVAL);
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, 6, pass, 6) == -EINVAL);
+	CHECK(basicauth_parse("Basic YWxpY2U6czNjcmV0", user, 6, pass, 7) == 0);
 	{
 		char big[4096] = "Basic ";
 
 		for (size_t i = 6; i < sizeof(big) - 1; i++)
 			big[i] = 'A';
 		big[sizeof(big) - 1] = '\0';
-		CHECK(webauth_parse_basic(big, user, sizeof(user), pass, sizeof(pass)) == -EINVAL);
+		CHECK(basicauth_parse(big, user, sizeof(user), pass, sizeof(pass)) == -EINVAL);
 	}
 }
 
@@ -623,6 +672,7 @@ static void test_passwords(void)
 {
 	struct webconf wc;
 	struct webauth *a = NULL;
+	struct basicauth *b = NULL;
 	char err[WEBCONF_ERR_MAX], h1[128], h2[128], text[512], desc[256];
 
 	make_hash("s3cret", h1, sizeof(h1));
@@ -631,35 +681,40 @@ static void test_passwords(void)
 	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\n  bob: \"%s\"\n", h1, h2);
 	REQUIRE(parse(text, &wc, err) == 0);
 	REQUIRE(webauth_new(&a, &wc, err, sizeof(err)) == 0);
+	REQUIRE(basicauth_new(&b, &wc, err, sizeof(err)) == 0);
 	webconf_free(&wc);
 	CHECK(!webauth_tls(a));
 	CHECK_U64(webauth_mhd_flags(a), ==, 0);
 	webauth_describe(a, desc, sizeof(desc));
 	CHECK_STR(desc, "no TLS, basic auth (2 users)");
-	CHECK(webauth_password_ok(a, "alice", "s3cret", 100.0) == 1);
-	CHECK(webauth_password_ok(a, "alice", "s3cret", 101.0) == 1);          /* cached */
-	CHECK(webauth_password_ok(a, "bob", "other pass", 100.0) == 1);
-	CHECK(webauth_password_ok(a, "alice", "other pass", 100.0) == 0);      /* bob's */
-	CHECK(webauth_password_ok(a, "bob", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alice", "s3cre", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alice", "s3cret ", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alice", "", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "Alice", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alic", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "alicex", "s3cret", 100.0) == 0);
-	CHECK(webauth_password_ok(a, "", "", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret", 100.0) == 1);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret", 101.0) == 1);          /* cached */
+	CHECK(basicauth_password_ok(b, "bob", "other pass", 100.0) == 1);
+	CHECK(basicauth_password_ok(b, "alice", "other pass", 100.0) == 0);      /* bob's */
+	CHECK(basicauth_password_ok(b, "bob", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "s3cre", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret ", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alice", "", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "Alice", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alic", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "alicex", "s3cret", 100.0) == 0);
+	CHECK(basicauth_password_ok(b, "", "", 100.0) == 0);
 	/* An expired entry is verified again, and still passes. */
-	CHECK(webauth_password_ok(a, "alice", "s3cret", 100.0 + 10 * WEBAUTH_CACHE_SECONDS) == 1);
+	CHECK(basicauth_password_ok(b, "alice", "s3cret", 100.0 + 10 * BASICAUTH_CACHE_SECONDS) == 1);
 	webauth_free(a);
 	a = NULL;
+	basicauth_free(b);
+	b = NULL;
 
 	/* A hash of the right form libxcrypt refuses is named. */
 	REQUIRE(parse("basic_auth_users:\n  carol: "
 	    "$2b$10$zzzzzzzzzzzzzzzzzzzzz$zzzzzzzzzzzzzzzzzzzzzzzzzzzzzzz\n", &wc, err) < 0);
 	CHECK(strstr(err, "web.yml:2: basic_auth_users.carol: not a bcrypt hash") != NULL);
 	webauth_free(NULL);
+	basicauth_free(NULL);
 out:
 	webauth_free(a);
+	basicauth_free(b);
 }
 
 static void cleanup(void)
@@ -680,6 +735,7 @@ int main(void)
 	RUN_TEST(test_full);
 	RUN_TEST(test_defaults_and_empty);
 	RUN_TEST(test_escapes);
+	RUN_TEST(test_full_yaml);
 	RUN_TEST(test_yaml_errors);
 	RUN_TEST(test_embedded_nul);
 	RUN_TEST(test_schema_errors);
