@@ -24,7 +24,7 @@ PROG_SAN  ?= $(SAN)
 VERSION  := $(shell cat VERSION 2>/dev/null || echo 0.0.0)
 CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
 
-# yaml-0.1 (libyaml): the web config file (daemon/webconf.c). gnutls, which
+# yaml-0.1 (libyaml): the web config file (daemon/ytree.c). gnutls, which
 # libmicrohttpd already runs on: TLS and client certificate checks
 # (daemon/tls.c), SHA-256 and base64 for basic auth (daemon/basicauth.c).
 # libxcrypt: bcrypt for basic auth (also in the tests).
@@ -234,10 +234,10 @@ FUZZ_SRC_region = common/region.c
 FUZZ_SRC_conneg = daemon/conneg.c
 FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c common/sockpath.c
 FUZZ_SRC_addr   = daemon/addr.c
-FUZZ_SRC_webconf = daemon/webconf.c daemon/webauth.c daemon/tls.c daemon/basicauth.c daemon/addr.c \
+FUZZ_SRC_webconf = daemon/webconf.c daemon/ytree.c daemon/webauth.c daemon/tls.c daemon/basicauth.c daemon/addr.c \
 	daemon/log.c
 FUZZ_LIBS_webconf = $(call pkg_libs,libmicrohttpd gnutls libxcrypt yaml-0.1) -lpthread
-FUZZ_SRC_basicauth = daemon/basicauth.c daemon/webconf.c
+FUZZ_SRC_basicauth = daemon/basicauth.c daemon/webconf.c daemon/ytree.c
 FUZZ_LIBS_basicauth = $(call pkg_libs,gnutls libxcrypt yaml-0.1) -lpthread
 FUZZ_SRC_route  = daemon/route.c daemon/page.c $(PAGE_GEN)
 FUZZ_LIBS_route = $(call pkg_libs,libmicrohttpd)

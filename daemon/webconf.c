@@ -1,5 +1,6 @@
-/* webconf.c: the web configuration file (--web.config.file): exporter-toolkit's format, read with libyaml, and its schema. */
+/* webconf.c: the web configuration file (--web.config.file): exporter-toolkit's format and its schema, over the tree ytree.c reads with libyaml. */
 #include "webconf.h"
+#include "ytree.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -9,548 +10,16 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-#include <yaml.h>
 
-/*
- * Two passes. libyaml turns the text into events, which yaml_node() builds
- * into a small tree (mappings, sequences, scalars, nulls) with the line of
- * each key or item. The schema pass walks the tree and fills struct
- * webconf. Both stop at the first error, which names the line.
- */
-
-/* Bounds: the schema needs three levels and a handful of keys. */
-#define YAML_MAX_DEPTH 16
-#define YAML_MAX_NODES 100000
 /* Files this big are not web configurations. */
 #define WEBCONF_MAX_FILE (1024 * 1024)
-
-enum ynode_type { YN_NULL, YN_SCALAR, YN_MAP, YN_SEQ };
-
-struct ynode {
-	enum ynode_type type;
-	int line;                       /* of its key, or of the item */
-	char *key;                      /* in a mapping; else NULL */
-	char *value;                    /* YN_SCALAR, NUL-free */
-	int quoted;                     /* a scalar not written plain */
-	struct ynode *child, *last;     /* YN_MAP, YN_SEQ: entries in order */
-	struct ynode *next;
-};
-
-struct yparser {
-	const char *name;
-	const char *text;
-	size_t len;
-	yaml_parser_t lib;
-	size_t nodes;
-	int err;                        /* 0, -EINVAL or -ENOMEM */
-	char *msg;
-	size_t msgsize;
-};
-
-static void yerror(struct yparser *p, int line, const char *fmt, ...)
-	__attribute__((format(printf, 3, 4)));
-
-/* Records the first error as "NAME:LINE: message". */
-static void yerror(struct yparser *p, int line, const char *fmt, ...)
-{
-	char what[WEBCONF_ERR_MAX];
-	va_list ap;
-
-	if (p->err != 0)
-		return;
-	p->err = -EINVAL;
-	va_start(ap, fmt);
-	vsnprintf(what, sizeof(what), fmt, ap);
-	va_end(ap);
-	if (line > 0)
-		snprintf(p->msg, p->msgsize, "%s:%d: %s", p->name, line, what);
-	else
-		snprintf(p->msg, p->msgsize, "%s: %s", p->name, what);
-}
-
-static void yoom(struct yparser *p)
-{
-	if (p->err != 0)
-		return;
-	p->err = -ENOMEM;
-	snprintf(p->msg, p->msgsize, "%s: out of memory", p->name);
-}
-
-static void ynode_free(struct ynode *n)
-{
-	while (n != NULL) {
-		struct ynode *next = n->next;
-
-		ynode_free(n->child);
-		free(n->key);
-		free(n->value);
-		free(n);
-		n = next;
-	}
-}
-
-static struct ynode *ynode_new(struct yparser *p, enum ynode_type type, int line)
-{
-	struct ynode *n;
-
-	if (++p->nodes > YAML_MAX_NODES) {
-		yerror(p, line, "too many entries (more than %d)", YAML_MAX_NODES);
-		return NULL;
-	}
-	n = calloc(1, sizeof(*n));
-	if (n == NULL) {
-		yoom(p);
-		return NULL;
-	}
-	n->type = type;
-	n->line = line;
-	return n;
-}
-
-static void ynode_append(struct ynode *parent, struct ynode *n)
-{
-	if (parent->last != NULL)
-		parent->last->next = n;
-	else
-		parent->child = n;
-	parent->last = n;
-}
-
-/* ---- the bytes ---- */
-
-/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if invalid:
- * overlong forms, surrogates and code points past U+10FFFF included. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], cp, need;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need + 1)
-		return 0;
-	for (unsigned k = 1; k <= need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[k] & 0x3f);
-	}
-	if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need + 1;
-}
-
-/*
- * Checks each byte before libyaml sees the text, so the message names the
- * byte and its line: no NUL, no control character but tab and newline,
- * CR only before LF (YAML would take a lone CR as a line end), valid UTF-8.
- */
-static int yaml_bytes(struct yparser *p, const char *text, size_t len)
-{
-	int no = 1;
-
-	for (size_t k = 0; k < len;) {
-		unsigned char c = (unsigned char)text[k];
-		size_t u;
-
-		if (c == '\n') {
-			no++;
-			k++;
-			continue;
-		}
-		if (c == '\r' && k + 1 < len && text[k + 1] == '\n') {
-			k++;
-			continue;
-		}
-		if (c == '\0') {
-			yerror(p, no, "NUL byte");
-			return -EINVAL;
-		}
-		if ((c < 0x20 && c != '\t') || c == 0x7f) {
-			yerror(p, no, "control character 0x%02x", c);
-			return -EINVAL;
-		}
-		u = utf8_len((const unsigned char *)text + k, len - k);
-		if (u == 0) {
-			yerror(p, no, "invalid UTF-8");
-			return -EINVAL;
-		}
-		k += u;
-	}
-	return 0;
-}
-
-/* ---- the tree, from libyaml's events ---- */
-
-/*
- * libyaml's problems that a web config's author most often meets, said in
- * the file's terms. at_start: the line is where the token began (a quote
- * never closed), not where libyaml gave up.
- */
-static const struct {
-	const char *problem;            /* a part of libyaml's message */
-	const char *say;
-	int at_start;
-} yaml_hints[] = {
-	{ "tab character", "tab in the indentation: indent with spaces", 0 },
-	{ "unexpected end of stream", "quoted string not closed", 1 },
-	{ "hexdecimal number", "short or bad hexadecimal escape in a double-quoted string", 0 },
-	{ "invalid Unicode character escape", "escape for a surrogate or a code point out "
-	    "of range in a double-quoted string", 0 },
-	{ "did not find expected key", "unexpected indentation, or text after the closing "
-	    "quote of a value", 0 },
-	{ "did not find expected <document start>", "indented less than the first line of "
-	    "the file", 0 },
-	{ "mapping values are not allowed", "':' followed by a space in a plain value: quote "
-	    "the value", 0 },
-	{ "did not find expected '-' indicator", "expected a sequence item ('- value') "
-	    "indented as the ones before", 0 },
-};
-
-/* Records libyaml's error at its line (1-based; libyaml counts from 0):
- * a hint from yaml_hints, or libyaml's own words. */
-static void yaml_lib_error(struct yparser *p)
-{
-	const yaml_parser_t *lib = &p->lib;
-	const char *problem = lib->problem != NULL ? lib->problem : "not YAML";
-	size_t off = lib->problem_mark.index;
-	char c = off < p->len ? p->text[off] : '\0';
-	int line = (int)lib->problem_mark.line + 1;
-
-	if (lib->error == YAML_MEMORY_ERROR) {
-		yoom(p);
-		return;
-	}
-	for (size_t i = 0; i < sizeof(yaml_hints) / sizeof(yaml_hints[0]); i++) {
-		if (strstr(problem, yaml_hints[i].problem) != NULL) {
-			yerror(p, yaml_hints[i].at_start ? (int)lib->context_mark.line + 1 : line,
-			    "%s", yaml_hints[i].say);
-			return;
-		}
-	}
-	if (strstr(problem, "cannot start any token") != NULL && c == '\t')
-		yerror(p, line, "tab in the indentation: indent with spaces");
-	else if (strstr(problem, "cannot start any token") != NULL && (c == '@' || c == '`'))
-		yerror(p, line, "a plain value cannot start with '%c': quote it", c);
-	else
-		yerror(p, line, "%s%s%s", lib->context != NULL ? lib->context : "",
-		    lib->context != NULL ? " " : "", problem);
-}
-
-/* The next event into *ev; on an error, recorded, -EINVAL. */
-static int yaml_next(struct yparser *p, yaml_event_t *ev)
-{
-	if (yaml_parser_parse(&p->lib, ev))
-		return 0;
-	yaml_lib_error(p);
-	return p->err;
-}
-
-static int event_line(const yaml_event_t *ev)
-{
-	return (int)ev->start_mark.line + 1;
-}
-
-/* Anchors, aliases and tags: YAML memprobed does not take (a web config
- * has no use for them, and aliases can multiply a small file). */
-static int yaml_refused(struct yparser *p, const yaml_event_t *ev)
-{
-	const yaml_char_t *anchor = NULL, *tag = NULL;
-	int implicit = 1;
-
-	switch (ev->type) {
-	case YAML_ALIAS_EVENT:
-		yerror(p, event_line(ev), "aliases ('*') are not supported");
-		return -EINVAL;
-	case YAML_SCALAR_EVENT:
-		anchor = ev->data.scalar.anchor;
-		tag = ev->data.scalar.tag;
-		implicit = ev->data.scalar.plain_implicit || ev->data.scalar.quoted_implicit;
-		break;
-	case YAML_SEQUENCE_START_EVENT:
-		anchor = ev->data.sequence_start.anchor;
-		tag = ev->data.sequence_start.tag;
-		implicit = ev->data.sequence_start.implicit;
-		break;
-	case YAML_MAPPING_START_EVENT:
-		anchor = ev->data.mapping_start.anchor;
-		tag = ev->data.mapping_start.tag;
-		implicit = ev->data.mapping_start.implicit;
-		break;
-	default:
-		return 0;
-	}
-	if (anchor != NULL) {
-		yerror(p, event_line(ev), "anchors ('&') are not supported");
-		return -EINVAL;
-	}
-	if (tag != NULL && !implicit) {
-		yerror(p, event_line(ev), "tags ('!') are not supported");
-		return -EINVAL;
-	}
-	return 0;
-}
-
-/* A scalar event as a node: a null (plain ~, null or nothing) or a
- * string without NUL. */
-static struct ynode *yaml_scalar(struct yparser *p, const yaml_event_t *ev)
-{
-	const char *v = (const char *)ev->data.scalar.value;
-	size_t n = ev->data.scalar.length;
-	int plain = ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE;
-	struct ynode *node;
-
-	if (plain && (n == 0 || strcmp(v, "~") == 0 || strcmp(v, "null") == 0 ||
-	    strcmp(v, "Null") == 0 || strcmp(v, "NULL") == 0))
-		return ynode_new(p, YN_NULL, event_line(ev));
-	if (strlen(v) != n) {
-		yerror(p, event_line(ev), "NUL in a string (escapes for NUL, a surrogate or "
-		    "out of range are refused)");
-		return NULL;
-	}
-	node = ynode_new(p, YN_SCALAR, event_line(ev));
-	if (node == NULL)
-		return NULL;
-	node->quoted = !plain;
-	node->value = strdup(v);
-	if (node->value == NULL) {
-		ynode_free(node);
-		yoom(p);
-		return NULL;
-	}
-	return node;
-}
-
-static struct ynode *yaml_node(struct yparser *p, yaml_event_t *ev, int depth);
-
-/* The key of a mapping entry: a scalar, not empty. Returns a new string
- * or NULL (recorded). */
-static char *yaml_key(struct yparser *p, yaml_event_t *ev)
-{
-	char *key;
-
-	if (ev->type == YAML_SEQUENCE_START_EVENT || ev->type == YAML_MAPPING_START_EVENT) {
-		yerror(p, event_line(ev), "complex keys (a list or mapping as a key) are not "
-		    "supported");
-		return NULL;
-	}
-	if (yaml_refused(p, ev) < 0)
-		return NULL;
-	if (ev->data.scalar.style == YAML_PLAIN_SCALAR_STYLE && ev->data.scalar.length == 0) {
-		yerror(p, event_line(ev), "a key cannot be empty");
-		return NULL;
-	}
-	if (strlen((const char *)ev->data.scalar.value) != ev->data.scalar.length) {
-		yerror(p, event_line(ev), "NUL in a key");
-		return NULL;
-	}
-	key = strdup((const char *)ev->data.scalar.value);
-	if (key == NULL)
-		yoom(p);
-	return key;
-}
-
-/* The entries of a mapping (after its start event) into map, up to its
- * end event: distinct keys, each value on its key's line. */
-static int yaml_entries(struct yparser *p, struct ynode *map, int depth)
-{
-	for (;;) {
-		yaml_event_t ev;
-		struct ynode *val;
-		char *key;
-		int line;
-
-		if (yaml_next(p, &ev) < 0)
-			return p->err;
-		if (ev.type == YAML_MAPPING_END_EVENT) {
-			yaml_event_delete(&ev);
-			return 0;
-		}
-		line = event_line(&ev);
-		key = yaml_key(p, &ev);
-		yaml_event_delete(&ev);
-		if (key == NULL)
-			return p->err;
-		for (const struct ynode *dup = map->child; dup != NULL; dup = dup->next) {
-			if (strcmp(dup->key, key) == 0) {
-				yerror(p, line, "duplicate key \"%.64s\" (first on line %d)", key,
-				    dup->line);
-				free(key);
-				return p->err;
-			}
-		}
-		if (yaml_next(p, &ev) < 0) {
-			free(key);
-			return p->err;
-		}
-		val = yaml_node(p, &ev, depth);
-		yaml_event_delete(&ev);
-		if (val == NULL) {
-			free(key);
-			return p->err;
-		}
-		val->key = key;
-		val->line = line;
-		ynode_append(map, val);
-	}
-}
-
-/* The items of a sequence (after its start event) into seq. */
-static int yaml_items(struct yparser *p, struct ynode *seq, int depth)
-{
-	for (;;) {
-		yaml_event_t ev;
-		struct ynode *item;
-
-		if (yaml_next(p, &ev) < 0)
-			return p->err;
-		if (ev.type == YAML_SEQUENCE_END_EVENT) {
-			yaml_event_delete(&ev);
-			return 0;
-		}
-		item = yaml_node(p, &ev, depth);
-		yaml_event_delete(&ev);
-		if (item == NULL)
-			return p->err;
-		ynode_append(seq, item);
-	}
-}
-
-/* The node that starts with *ev (which the caller deletes), at nesting
- * depth: a new tree, or NULL (recorded). */
-static struct ynode *yaml_node(struct yparser *p, yaml_event_t *ev, int depth)
-{
-	struct ynode *n;
-	int r;
-
-	if (yaml_refused(p, ev) < 0)
-		return NULL;
-	if (ev->type == YAML_SCALAR_EVENT)
-		return yaml_scalar(p, ev);
-	if (depth + 1 > YAML_MAX_DEPTH) {
-		yerror(p, event_line(ev), "nested deeper than %d levels", YAML_MAX_DEPTH);
-		return NULL;
-	}
-	n = ynode_new(p, ev->type == YAML_MAPPING_START_EVENT ? YN_MAP : YN_SEQ, event_line(ev));
-	if (n == NULL)
-		return NULL;
-	r = n->type == YN_MAP ? yaml_entries(p, n, depth + 1) : yaml_items(p, n, depth + 1);
-	if (r < 0) {
-		ynode_free(n);
-		return NULL;
-	}
-	return n;
-}
-
-/* Reads the document start: the only one, without directives. Returns 1
- * when there is a document, 0 for an empty stream, or -EINVAL. */
-static int yaml_start(struct yparser *p)
-{
-	yaml_event_t ev;
-	int r;
-
-	if (yaml_next(p, &ev) < 0)
-		return p->err;
-	yaml_event_delete(&ev);                 /* the stream start */
-	if (yaml_next(p, &ev) < 0)
-		return p->err;
-	r = ev.type == YAML_DOCUMENT_START_EVENT;
-	if (r && (ev.data.document_start.version_directive != NULL ||
-	    ev.data.document_start.tag_directives.start !=
-	    ev.data.document_start.tag_directives.end)) {
-		yerror(p, event_line(&ev), "YAML directives ('%%') are not supported");
-		r = -EINVAL;
-	}
-	yaml_event_delete(&ev);
-	return r;
-}
-
-/* Reads the document end and what follows: no '...' marker, no second
- * document. */
-static int yaml_end(struct yparser *p)
-{
-	yaml_event_t ev;
-	int r = 0;
-
-	if (yaml_next(p, &ev) < 0)
-		return p->err;
-	if (!ev.data.document_end.implicit) {
-		yerror(p, event_line(&ev), "document end marker ('...') is not supported");
-		r = -EINVAL;
-	}
-	yaml_event_delete(&ev);
-	if (r == 0 && yaml_next(p, &ev) == 0) {
-		if (ev.type == YAML_DOCUMENT_START_EVENT) {
-			yerror(p, event_line(&ev), "a second document ('---'): one document only");
-			r = -EINVAL;
-		}
-		yaml_event_delete(&ev);
-	}
-	return p->err != 0 ? p->err : r;
-}
-
-/* The whole document: NULL for an empty one (or an error, in p->err). */
-static struct ynode *yaml_document(struct yparser *p, const char *text, size_t len)
-{
-	struct ynode *root = NULL;
-	yaml_event_t ev;
-
-	if (yaml_bytes(p, text, len) < 0)
-		return NULL;
-	if (!yaml_parser_initialize(&p->lib)) {
-		yoom(p);
-		return NULL;
-	}
-	p->text = text;
-	p->len = len;
-	yaml_parser_set_input_string(&p->lib, (const unsigned char *)text, len);
-	yaml_parser_set_encoding(&p->lib, YAML_UTF8_ENCODING);
-	if (yaml_start(p) <= 0 || yaml_next(p, &ev) < 0)
-		goto out;
-	root = yaml_node(p, &ev, 0);
-	yaml_event_delete(&ev);
-	if (root != NULL && yaml_end(p) < 0) {
-		ynode_free(root);
-		root = NULL;
-	}
-	/* "---" and nothing else: an empty document, as an empty file. */
-	if (root != NULL && root->type == YN_NULL) {
-		ynode_free(root);
-		root = NULL;
-	}
-out:
-	yaml_parser_delete(&p->lib);
-	return root;
-}
 
 /* ---- the schema ---- */
 
 struct wparser {
-	struct yparser *y;
+	struct ytree *y;
 	struct webconf *wc;
 };
-
-static const char *ytype_name(enum ynode_type t)
-{
-	switch (t) {
-	case YN_NULL: return "nothing";
-	case YN_SCALAR: return "a value";
-	case YN_MAP: return "a mapping";
-	case YN_SEQ: return "a sequence";
-	}
-	return "?";
-}
 
 static int webconf_warn(struct webconf *wc, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
@@ -579,14 +48,14 @@ static int want_string(struct wparser *w, const struct ynode *n, const char *sec
 	if (n->type == YN_NULL)
 		return 0;
 	if (n->type != YN_SCALAR) {
-		yerror(w->y, n->line, "%s.%s: expected a string, found %s", section, n->key,
-		    ytype_name(n->type));
+		ytree_error(w->y, n->line, "%s.%s: expected a string, found %s", section, n->key,
+		    ytree_type_name(n->type));
 		return -EINVAL;
 	}
 	free(*out);
 	*out = strdup(n->value);
 	if (*out == NULL) {
-		yoom(w->y);
+		ytree_oom(w->y);
 		return -ENOMEM;
 	}
 	if (line != NULL)
@@ -599,7 +68,7 @@ static int want_map(struct wparser *w, const struct ynode *n, const char *what)
 {
 	if (n->type == YN_MAP || n->type == YN_NULL)
 		return 0;
-	yerror(w->y, n->line, "%s: expected a mapping, found %s", what, ytype_name(n->type));
+	ytree_error(w->y, n->line, "%s: expected a mapping, found %s", what, ytree_type_name(n->type));
 	return -EINVAL;
 }
 
@@ -617,11 +86,11 @@ static int tls_version(struct wparser *w, const struct ynode *n, int *out)
 	}
 	if (n->type == YN_SCALAR && (strcmp(n->value, "TLS10") == 0 ||
 	    strcmp(n->value, "TLS11") == 0)) {
-		yerror(w->y, n->line, "tls_server_config.%s: %s is not supported: "
+		ytree_error(w->y, n->line, "tls_server_config.%s: %s is not supported: "
 		    "memprobed speaks TLS 1.2 and 1.3 only", n->key, n->value);
 		return -EINVAL;
 	}
-	yerror(w->y, n->line, "tls_server_config.%s: expected TLS12 or TLS13", n->key);
+	ytree_error(w->y, n->line, "tls_server_config.%s: expected TLS12 or TLS13", n->key);
 	return -EINVAL;
 }
 
@@ -658,7 +127,7 @@ static int client_auth(struct wparser *w, const struct ynode *n, int *line)
 			}
 		}
 	}
-	yerror(w->y, n->line, "tls_server_config.client_auth_type: expected NoClientCert, "
+	ytree_error(w->y, n->line, "tls_server_config.client_auth_type: expected NoClientCert, "
 	    "RequestClientCert, RequireAnyClientCert, VerifyClientCertIfGiven or "
 	    "RequireAndVerifyClientCert");
 	return -EINVAL;
@@ -730,21 +199,21 @@ static int want_list(struct wparser *w, const struct ynode *n, const char *in,
 	if (n->type == YN_NULL)
 		return 0;
 	if (n->type != YN_SEQ) {
-		yerror(w->y, n->line, "%s%s: expected a list (\"- value\" lines or [a, b]), found %s", in,
-		    n->key, ytype_name(n->type));
+		ytree_error(w->y, n->line, "%s%s: expected a list (\"- value\" lines or [a, b]), found %s", in,
+		    n->key, ytree_type_name(n->type));
 		return -EINVAL;
 	}
 	for (const struct ynode *i = n->child; i != NULL; i = i->next) {
 		if (i->type != YN_SCALAR) {
-			yerror(w->y, i->line, "%s%s: expected a string, found %s%s", in, n->key,
-			    ytype_name(i->type), i->type == YN_NULL ? " (an empty sequence item?)" :
+			ytree_error(w->y, i->line, "%s%s: expected a string, found %s%s", in, n->key,
+			    ytree_type_name(i->type), i->type == YN_NULL ? " (an empty sequence item?)" :
 			    i->type == YN_MAP ? " (':' followed by a space makes one: quote the "
 			    "value)" : "");
 			return -EINVAL;
 		}
 		for (const struct ynode *j = n->child; j != i; j = j->next) {
 			if (strcmp(i->value, j->value) == 0) {
-				yerror(w->y, i->line, "%s%s: \"%.64s\" is listed twice (first on "
+				ytree_error(w->y, i->line, "%s%s: \"%.64s\" is listed twice (first on "
 				    "line %d)", in, n->key, i->value, j->line);
 				return -EINVAL;
 			}
@@ -773,7 +242,7 @@ static int cipher_suites(struct wparser *w, const struct ynode *n)
 		}
 		for (size_t k = 0; k < sizeof(refused_suites) / sizeof(refused_suites[0]); k++) {
 			if (strcmp(refused_suites[k], i->value) == 0) {
-				yerror(w->y, i->line, "tls_server_config.cipher_suites: %s is not "
+				ytree_error(w->y, i->line, "tls_server_config.cipher_suites: %s is not "
 				    "offered by memprobed (3DES, RC4 and CBC-SHA256 suites are "
 				    "insecure); list AES-GCM or ChaCha20 ones", i->value);
 				return -EINVAL;
@@ -782,10 +251,10 @@ static int cipher_suites(struct wparser *w, const struct ynode *n)
 		/* Go's constants without _SHA256 are aliases, not suite names. */
 		snprintf(alias, sizeof(alias), "%.80s_SHA256", i->value);
 		if (webconf_suite_by_name(alias) != NULL)
-			yerror(w->y, i->line, "tls_server_config.cipher_suites: unknown cipher "
+			ytree_error(w->y, i->line, "tls_server_config.cipher_suites: unknown cipher "
 			    "suite \"%.64s\" (did you mean %s?)", i->value, alias);
 		else
-			yerror(w->y, i->line, "tls_server_config.cipher_suites: unknown cipher "
+			ytree_error(w->y, i->line, "tls_server_config.cipher_suites: unknown cipher "
 			    "suite \"%.64s\" (expected a name from Go's tls.CipherSuites(), such "
 			    "as TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256)", i->value);
 		return -EINVAL;
@@ -808,7 +277,7 @@ static int curve_preferences(struct wparser *w, const struct ynode *n)
 			if (strcmp(curves[k].name, i->value) == 0)
 				break;
 		if (k == sizeof(curves) / sizeof(curves[0])) {
-			yerror(w->y, i->line, "tls_server_config.curve_preferences: unknown curve "
+			ytree_error(w->y, i->line, "tls_server_config.curve_preferences: unknown curve "
 			    "\"%.64s\" (expected CurveP256, CurveP384, CurveP521 or X25519)",
 			    i->value);
 			return -EINVAL;
@@ -838,17 +307,17 @@ static int string_list(struct wparser *w, const struct ynode *n, const char *in,
 		return 0;
 	*out = calloc(len, sizeof(**out));
 	if (*out == NULL) {
-		yoom(w->y);
+		ytree_oom(w->y);
 		return -ENOMEM;
 	}
 	for (; i != NULL; i = i->next) {
 		if (i->value[0] == '\0') {
-			yerror(w->y, i->line, "%s%s: an empty %s", in, n->key, item);
+			ytree_error(w->y, i->line, "%s%s: an empty %s", in, n->key, item);
 			return -EINVAL;
 		}
 		(*out)[*count] = strdup(i->value);
 		if ((*out)[*count] == NULL) {
-			yoom(w->y);
+			ytree_oom(w->y);
 			return -ENOMEM;
 		}
 		(*count)++;
@@ -866,7 +335,7 @@ static int client_allowed_sans(struct wparser *w, const struct ynode *n)
 	r = string_list(w, n, "tls_server_config.", "name", &wc->sans, &wc->nsans);
 	/* exporter-toolkit would refuse every client: surely not meant. */
 	if (r == 0 && wc->nsans == 0) {
-		yerror(w->y, n->line, "tls_server_config.client_allowed_sans is empty: no "
+		ytree_error(w->y, n->line, "tls_server_config.client_allowed_sans is empty: no "
 		    "client certificate could match; list SANs or remove the key");
 		return -EINVAL;
 	}
@@ -885,7 +354,7 @@ static int auth_excluded_paths(struct wparser *w, const struct ynode *n)
 	r = string_list(w, n, "", "path", &wc->excluded, &wc->nexcluded);
 	for (size_t k = 0; k < wc->nexcluded && r == 0; k++) {
 		if (wc->excluded[k][0] != '/') {
-			yerror(w->y, n->line, "auth_excluded_paths: \"%.64s\" is not a path "
+			ytree_error(w->y, n->line, "auth_excluded_paths: \"%.64s\" is not a path "
 			    "(it must start with /)", wc->excluded[k]);
 			r = -EINVAL;
 		}
@@ -914,7 +383,7 @@ static int want_bool(struct wparser *w, const struct ynode *n, int *out)
 		if (strcmp(n->value, no[k]) == 0)
 			return 0;
 	}
-	yerror(w->y, n->line, "tls_server_config.%s: expected true or false", n->key);
+	ytree_error(w->y, n->line, "tls_server_config.%s: expected true or false", n->key);
 	return -EINVAL;
 }
 
@@ -939,7 +408,7 @@ static int suites_check(struct wparser *w, struct webconf *wc)
 	if (tls12)
 		return 0;
 	if (wc->max_version <= WEBCONF_TLS12) {
-		yerror(w->y, wc->suites_line, "tls_server_config.cipher_suites lists no TLS 1.2 "
+		ytree_error(w->y, wc->suites_line, "tls_server_config.cipher_suites lists no TLS 1.2 "
 		    "suite, and max_version is TLS12: no connection could be made");
 		return -EINVAL;
 	}
@@ -976,10 +445,10 @@ static int tls_key(struct wparser *w, const struct ynode *n, int *auth_line)
 	if (strcmp(k, "client_allowed_sans") == 0)
 		return client_allowed_sans(w, n);
 	if (strcmp(k, "cert") == 0 || strcmp(k, "key") == 0 || strcmp(k, "client_ca") == 0)
-		yerror(w->y, n->line, "tls_server_config.%s: inline PEM is not supported "
+		ytree_error(w->y, n->line, "tls_server_config.%s: inline PEM is not supported "
 		    "by memprobed: use %s_file", k, k);
 	else
-		yerror(w->y, n->line, "tls_server_config: unknown key \"%.64s\" (expected "
+		ytree_error(w->y, n->line, "tls_server_config: unknown key \"%.64s\" (expected "
 		    "cert_file, key_file, client_ca_file, client_auth_type, min_version, "
 		    "max_version, cipher_suites, curve_preferences, "
 		    "prefer_server_cipher_suites or client_allowed_sans)", k);
@@ -994,25 +463,25 @@ static int tls_consistent(struct wparser *w, const struct ynode *tls, int auth_l
 	/* Stricter than exporter-toolkit, which serves plain HTTP when both
 	 * are missing: a TLS section that cannot work is an error. */
 	if (wc->cert_file == NULL || wc->key_file == NULL) {
-		yerror(w->y, tls->line, "tls_server_config: %s required",
+		ytree_error(w->y, tls->line, "tls_server_config: %s required",
 		    wc->cert_file == NULL && wc->key_file == NULL ? "cert_file and key_file are" :
 		    wc->cert_file == NULL ? "cert_file is" : "key_file is");
 		return -EINVAL;
 	}
 	if (wc->min_version > wc->max_version) {
-		yerror(w->y, tls->line, "tls_server_config: min_version TLS%d is above "
+		ytree_error(w->y, tls->line, "tls_server_config: min_version TLS%d is above "
 		    "max_version TLS%d", wc->min_version, wc->max_version);
 		return -EINVAL;
 	}
 	if (wc->client_ca_file != NULL && wc->client_auth == WEBCONF_NO_CLIENT_CERT) {
-		yerror(w->y, wc->client_ca_line, "tls_server_config.client_ca_file is set but "
+		ytree_error(w->y, wc->client_ca_line, "tls_server_config.client_ca_file is set but "
 		    "client_auth_type is NoClientCert: set client_auth_type "
 		    "(RequireAndVerifyClientCert to require a certificate of that CA)");
 		return -EINVAL;
 	}
 	if (wc->client_ca_file == NULL && (wc->client_auth == WEBCONF_VERIFY_CLIENT_CERT_IF_GIVEN ||
 	    wc->client_auth == WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT)) {
-		yerror(w->y, auth_line, "tls_server_config.client_auth_type %s needs "
+		ytree_error(w->y, auth_line, "tls_server_config.client_auth_type %s needs "
 		    "client_ca_file: the CA that signs the client certificates",
 		    webconf_client_auth_name(wc->client_auth));
 		return -EINVAL;
@@ -1020,7 +489,7 @@ static int tls_consistent(struct wparser *w, const struct ynode *tls, int auth_l
 	/* As exporter-toolkit: the SANs need a certificate to look at. */
 	if (wc->sans != NULL && wc->client_auth != WEBCONF_REQUIRE_AND_VERIFY_CLIENT_CERT &&
 	    wc->client_auth != WEBCONF_REQUIRE_ANY_CLIENT_CERT) {
-		yerror(w->y, wc->sans_line, "tls_server_config.client_allowed_sans needs "
+		ytree_error(w->y, wc->sans_line, "tls_server_config.client_allowed_sans needs "
 		    "client_auth_type RequireAndVerifyClientCert (or RequireAnyClientCert), "
 		    "not %s: a client could come without a certificate",
 		    webconf_client_auth_name(wc->client_auth));
@@ -1088,7 +557,7 @@ static int webconf_users(struct wparser *w, const struct ynode *users)
 		return 0;
 	wc->users = calloc(n, sizeof(*wc->users));
 	if (wc->users == NULL) {
-		yoom(w->y);
+		ytree_oom(w->y);
 		return -ENOMEM;
 	}
 	for (const struct ynode *u = users->child; u != NULL; u = u->next) {
@@ -1096,20 +565,20 @@ static int webconf_users(struct wparser *w, const struct ynode *users)
 
 		/* The name never holds the password: it may be shown. */
 		if (u->key[0] == '\0' || strchr(u->key, ':') != NULL) {
-			yerror(w->y, u->line, "basic_auth_users: a user name must be non-empty "
+			ytree_error(w->y, u->line, "basic_auth_users: a user name must be non-empty "
 			    "and without ':' (Basic authentication splits at the first ':')");
 			return -EINVAL;
 		}
 		for (const unsigned char *c = (const unsigned char *)u->key; *c != '\0'; c++) {
 			if (*c < 0x20 || *c == 0x7f) {
-				yerror(w->y, u->line, "basic_auth_users: control character in "
+				ytree_error(w->y, u->line, "basic_auth_users: control character in "
 				    "a user name");
 				return -EINVAL;
 			}
 		}
 		/* The hash is never echoed: it is a secret of sorts. */
 		if (u->type != YN_SCALAR || !webconf_is_bcrypt(u->value)) {
-			yerror(w->y, u->line, "basic_auth_users.%.64s: not a bcrypt hash "
+			ytree_error(w->y, u->line, "basic_auth_users.%.64s: not a bcrypt hash "
 			    "($2y$, $2b$ or $2a$, a cost from 04 to 31, then 53 characters; "
 			    "`htpasswd -nBC 10 \"\" | tr -d ':\\n'` makes one)", u->key);
 			return -EINVAL;
@@ -1119,7 +588,7 @@ static int webconf_users(struct wparser *w, const struct ynode *users)
 		wu->line = u->line;
 		wc->nusers++;
 		if (wu->name == NULL || wu->hash == NULL) {
-			yoom(w->y);
+			ytree_oom(w->y);
 			return -ENOMEM;
 		}
 	}
@@ -1134,8 +603,8 @@ static int webconf_schema(struct wparser *w, const struct ynode *root)
 	if (root == NULL)
 		return 0;               /* an empty file: nothing asked */
 	if (root->type != YN_MAP) {
-		yerror(w->y, root->line, "expected a mapping with tls_server_config, "
-		    "http_server_config or basic_auth_users; found %s%s", ytype_name(root->type),
+		ytree_error(w->y, root->line, "expected a mapping with tls_server_config, "
+		    "http_server_config or basic_auth_users; found %s%s", ytree_type_name(root->type),
 		    root->type == YN_SCALAR ? " (expected \"key: value\" lines)" : "");
 		return -EINVAL;
 	}
@@ -1152,11 +621,11 @@ static int webconf_schema(struct wparser *w, const struct ynode *root)
 		} else if (strcmp(n->key, "auth_excluded_paths") == 0) {
 			r = auth_excluded_paths(w, n);
 		} else if (strcmp(n->key, "rate_limit") == 0) {
-			yerror(w->y, n->line, "rate_limit is not supported by memprobed "
+			ytree_error(w->y, n->line, "rate_limit is not supported by memprobed "
 			    "(web.max-connections-per-ip bounds what one address can hold)");
 			r = -EINVAL;
 		} else {
-			yerror(w->y, n->line, "unknown key \"%.64s\" (expected tls_server_config, "
+			ytree_error(w->y, n->line, "unknown key \"%.64s\" (expected tls_server_config, "
 			    "http_server_config, basic_auth_users or auth_excluded_paths)", n->key);
 			r = -EINVAL;
 		}
@@ -1173,7 +642,7 @@ static int webconf_schema(struct wparser *w, const struct ynode *root)
 int webconf_parse(struct webconf *wc, const char *text, size_t len, const char *name,
     char *err, size_t errsize)
 {
-	struct yparser y = { .name = name, .msg = err, .msgsize = errsize };
+	struct ytree y = { .name = name, .msg = err, .msgsize = errsize };
 	struct wparser w = { &y, wc };
 	struct ynode *root = NULL;
 
@@ -1183,15 +652,15 @@ int webconf_parse(struct webconf *wc, const char *text, size_t len, const char *
 	err[0] = '\0';
 	wc->path = strdup(name);
 	if (wc->path == NULL) {
-		yoom(&y);
+		ytree_oom(&y);
 		goto out;
 	}
-	root = yaml_document(&y, text, len);
+	root = ytree_parse(&y, text, len);
 	/* The schema records its errors; a bare -ENOMEM is a warning's. */
 	if (y.err == 0 && webconf_schema(&w, root) < 0)
-		yoom(&y);
+		ytree_oom(&y);
 out:
-	ynode_free(root);
+	ytree_free(root);
 	if (y.err != 0) {
 		webconf_free(wc);
 		return y.err;
