@@ -331,7 +331,7 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	ab = t->alloc_bytes + usable;
 	t->net = net;
 	t->alloc_bytes = ab;
-	t->bins[agent_bin(usable)]++;
+	t->bins[region_bin(usable)]++;
 	if (AGENT_ALLOC_DUE(t, net, ab))
 		return slow_ret(t, p);
 	return p;
