@@ -44,10 +44,10 @@ $(BUILD)/obj/daemon/sd.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
 $(BUILD)/obj/daemon/fdstore.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
 endif
 
-COMMON_SRC = common/proto.c common/region.c common/sockpath.c
+COMMON_SRC = $(wildcard common/*.c)
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
 AGENT_SRC  = $(wildcard client/agent/*.c) $(COMMON_SRC)
-CTL_SRC    = $(wildcard client/ctl/*.c) common/sockpath.c
+CTL_SRC    = $(wildcard client/ctl/*.c) common/procstat.c common/sockpath.c common/utf8.c
 
 DAEMON_OBJ = $(DAEMON_SRC:%.c=$(BUILD)/obj/%.o)
 AGENT_OBJ  = $(AGENT_SRC:%.c=$(BUILD)/pic/%.o)
@@ -117,8 +117,22 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/mai
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -o $@ $(filter %.c,$^) \
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
 
+# Unit tests of common/ alone link common/ alone.
+COMMON_TESTS = $(BUILD)/tests/test_procstat $(BUILD)/tests/test_utf8
+$(COMMON_TESTS): $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS)
+
+# The agent's counting core without its shim: called directly, never
+# preloaded, so nothing is hooked.
+AGENT_CORE_SRC = $(addprefix client/agent/,agent_core.c agent_mmap.c agent_outside.c \
+                 agent_region.c agent_util.c)
+$(BUILD)/tests/test_agent_core: tests/unit/test_agent_core.c $(AGENT_CORE_SRC) $(COMMON_SRC)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread
+
 # Client unit tests link the one ctl module they test, not the daemon.
-$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c
+$(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c common/utf8.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_CTL)) -o $@ $(filter %.c,$^) \
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_CTL))

@@ -64,7 +64,8 @@ struct proto_hello {
 
 /*
  * Allocation-size histogram: fixed upper bounds (bytes, inclusive), the same
- * in every agent and every scrape; the last bucket is +Inf.
+ * in every agent and every scrape; the last bucket is +Inf. Which bucket a
+ * size falls in: region_bin() and region_bin_bucket() (region.h).
  */
 #define PROTO_HIST_BUCKETS 12
 extern const uint64_t proto_hist_bounds[PROTO_HIST_BUCKETS - 1];
@@ -191,18 +192,5 @@ size_t proto_encode_sample(void *buf, const struct proto_sample *s);
 size_t proto_encode_gauge(void *buf, const struct proto_gauge *g);
 size_t proto_encode_bye(void *buf);
 size_t proto_encode_register(void *buf, const struct proto_register *r);
-
-/* Index of the histogram bucket for an allocation of `size` bytes. */
-static inline unsigned proto_hist_bucket(uint64_t size)
-{
-	/* Bounds are 16 * 4^i: bucket i holds sizes in (16*4^(i-1), 16*4^i]. */
-	unsigned bits, i;
-
-	if (size <= 16)
-		return 0;
-	bits = 64u - (unsigned)__builtin_clzll(size - 1);   /* ceil(log2(size)) */
-	i = (bits - 3) / 2;                                  /* bits 5,6 -> 1 */
-	return i < PROTO_HIST_BUCKETS - 1 ? i : PROTO_HIST_BUCKETS - 1;
-}
 
 #endif

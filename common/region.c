@@ -51,10 +51,9 @@ int region_check(const void *base, uint64_t len, struct region_hdr *hdr_out)
 	return 0;
 }
 
-/* The histogram bucket of agent bin b: bin b holds (2^b, 2^(b+1)] (bin 3
- * also 1..16) and bucket i holds (16*4^(i-1), 16*4^i], so bins 0..3 -> 0,
- * 4,5 -> 1, 6,7 -> 2, ... */
-static unsigned region_bin_bucket(unsigned b)
+/* Bin b holds (2^b, 2^(b+1)] (bin 3 also 0..16) and bucket i holds
+ * (16*4^(i-1), 16*4^i], so bins 0..3 -> 0, 4,5 -> 1, 6,7 -> 2, ... */
+unsigned region_bin_bucket(unsigned b)
 {
 	unsigned i = b < 3 ? 0 : (b - 2) / 2;
 

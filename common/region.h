@@ -173,6 +173,24 @@ struct region_slot {
 /* Where the slots begin in layout 1. */
 #define REGION_SLOT_OFF ((uint32_t)(REGION_GAUGE_OFF + REGION_GAUGE_AREA))
 
+/*
+ * The one size rule of the histogram, in two steps. The writer bumps
+ * bins[region_bin(size)] on every allocation (one clz on the hot path);
+ * the reader folds the 64 bins into proto_hist_bounds' PROTO_HIST_BUCKETS
+ * buckets with region_bin_bucket(). So size s is counted in bucket
+ * region_bin_bucket(region_bin(s)): the smallest i with
+ * s <= proto_hist_bounds[i], else the last (+Inf).
+ */
+/* Bin of a block of size bytes: bit index of (size - 1) | 15, so sizes
+ * 0..16 are bin 3 and bin b (b > 3) holds (2^b, 2^(b+1)]. */
+static inline __attribute__((always_inline)) unsigned region_bin(uint64_t size)
+{
+	return 63u - (unsigned)__builtin_clzll((size - (size != 0)) | 15);
+}
+
+/* The histogram bucket of bin b (0..REGION_BINS - 1). */
+unsigned region_bin_bucket(unsigned b);
+
 /* Bytes of a region with n slots, rounded up to whole pages. */
 static inline uint64_t region_size_for(uint32_t nslots)
 {

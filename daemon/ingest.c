@@ -1092,7 +1092,7 @@ static void ingest_exit_status(struct ptab_proc *proc, int pidfd, struct ptab_ex
 {
 	struct ingest_pidfd_info info;
 	struct ptab_key key;
-	struct procfs_stat st;
+	struct procstat st;
 	int status;
 
 	memset(how, 0, sizeof(*how));
@@ -1297,7 +1297,7 @@ static int ingest_register(struct ingest *ing, struct conn *c, const struct prot
 int ingest_restore(struct ingest *ing, const char *name, int fd, double now)
 {
 	struct region_hdr hdr;
-	struct procfs_stat st;
+	struct procstat st;
 	struct ptab_key key;
 	const char *why = NULL;
 	unsigned agent;

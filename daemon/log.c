@@ -139,12 +139,6 @@ static void log_emitf(enum log_level level, int errnum, const char *fmt, ...)
 	va_end(ap);
 }
 
-void log_vmsg(enum log_level level, const char *fmt, va_list ap)
-{
-	if (log_enabled(level))
-		log_emit(level, 0, fmt, ap);
-}
-
 #define LOG_FN(name, level, with_errno) \
 void name(const char *fmt, ...) \
 { \

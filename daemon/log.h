@@ -42,9 +42,6 @@ void log_error(const char *fmt, ...) LOG_PRINTF(1, 2);
 void fatal(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
 void fatalx(const char *fmt, ...) LOG_PRINTF(1, 2) __attribute__((noreturn));
 
-/* log_warnx/log_info at a level chosen at run time. */
-void log_vmsg(enum log_level level, const char *fmt, va_list ap) LOG_PRINTF(2, 0);
-
 /*
  * A warning any client can trigger: at most LOG_RATE_BURST lines per second
  * per `key` (a static string naming the kind of event, e.g. "reject"); the

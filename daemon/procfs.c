@@ -66,56 +66,6 @@ fail:
 	return err;
 }
 
-int procfs_parse_stat(const char *text, struct procfs_stat *out)
-{
-	/* comm is free text in parentheses: fields start after the last ')'. */
-	const char *p = strrchr(text, ')');
-	char *end;
-	int field;
-
-	if (p == NULL || p[1] != ' ')
-		return -EINVAL;
-	p += 2;
-	memset(out, 0, sizeof(*out));
-	/* p is at field 3 (state), a single character. Fields past 24 are
-	 * newer than some kernels: they are read when present. */
-	for (field = 3; field <= 52; field++) {
-		unsigned long long v = 0;
-
-		while (*p == ' ')
-			p++;
-		if (*p == '\0' || *p == '\n') {
-			if (field > 24)
-				break;
-			return -EINVAL;
-		}
-		if (field == 3) {
-			out->state = *p++;
-			continue;
-		}
-		errno = 0;
-		/* Some fields are signed; only the unsigned ones are kept. */
-		if (*p == '-') {
-			strtoll(p, &end, 10);
-		} else {
-			v = strtoull(p, &end, 10);
-		}
-		if (end == p || errno != 0 || (*end != ' ' && *end != '\n' && *end != '\0'))
-			return -EINVAL;
-		p = end;
-		switch (field) {
-		case 14: out->utime = v; break;
-		case 15: out->stime = v; break;
-		case 22: out->starttime = v; break;
-		case 23: out->vsize = v; break;
-		case 24: out->rss = v; break;
-		case 52: out->exit_code = v; out->have_exit_code = 1; break;
-		default: break;
-		}
-	}
-	return 0;
-}
-
 /* The number after "\nName:" in a status text, times `scale`. */
 static int procfs_field(const char *text, const char *name, uint64_t scale, uint64_t *out)
 {
@@ -156,7 +106,7 @@ int procfs_parse_status(const char *text, struct procfs_status *out)
 
 /* Reads the file at path and parses it as a stat file into *stat, or as a
  * status file into *status when stat is NULL. */
-static int procfs_parse_file(const char *path, struct procfs_stat *stat,
+static int procfs_parse_file(const char *path, struct procstat *stat,
     struct procfs_status *status)
 {
 	char *text;
@@ -165,7 +115,7 @@ static int procfs_parse_file(const char *path, struct procfs_stat *stat,
 	r = procfs_read_all(path, &text, NULL);
 	if (r < 0)
 		return r;
-	r = stat != NULL ? procfs_parse_stat(text, stat) : procfs_parse_status(text, status);
+	r = stat != NULL ? procstat_parse(text, stat) : procfs_parse_status(text, status);
 	free(text);
 	return r;
 }
@@ -178,7 +128,7 @@ int procfs_status(pid_t pid, struct procfs_status *out)
 	return procfs_parse_file(path, NULL, out);
 }
 
-int procfs_stat(pid_t pid, struct procfs_stat *out)
+int procfs_stat(pid_t pid, struct procstat *out)
 {
 	char path[64];
 
@@ -188,7 +138,7 @@ int procfs_stat(pid_t pid, struct procfs_stat *out)
 
 int procfs_start_time(pid_t pid, uint64_t *out)
 {
-	struct procfs_stat st;
+	struct procstat st;
 	int r = procfs_stat(pid, &st);
 
 	if (r < 0)
@@ -280,7 +230,7 @@ static int procfs_count_fds(uint64_t *out)
 
 int procfs_self(struct procfs_self *out)
 {
-	struct procfs_stat st;
+	struct procstat st;
 	struct rlimit rl;
 	uint64_t btime;
 	long tck = sysconf(_SC_CLK_TCK);

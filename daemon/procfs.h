@@ -6,6 +6,8 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "procstat.h"
+
 /* The standard process_* figures of the daemon itself. */
 struct procfs_self {
 	double cpu_seconds;             /* user + system */
@@ -59,19 +61,9 @@ int procfs_read_all(const char *path, char **out, size_t *len);
 /* Reads the daemon's own figures. Returns 0 or a negative errno. */
 int procfs_self(struct procfs_self *out);
 
-/* Parses the text of a /proc/PID/stat file: fields 14, 15 (utime, stime),
- * 22 (starttime), 23 (vsize) and 24 (rss, pages). Returns 0 or -EINVAL.
- * Exposed for unit tests; comm may hold spaces and parentheses. */
-struct procfs_stat {
-	char state;                     /* field 3: R, S, Z, ... */
-	uint64_t utime, stime, starttime, vsize, rss;
-	uint64_t exit_code;             /* field 52: a wait status, for a zombie */
-	int have_exit_code;
-};
-int procfs_parse_stat(const char *text, struct procfs_stat *out);
-
-/* Reads and parses /proc/PID/stat. Returns 0 or a negative errno. */
-int procfs_stat(pid_t pid, struct procfs_stat *out);
+/* Reads /proc/PID/stat and parses it with procstat_parse() (common/).
+ * Returns 0 or a negative errno. */
+int procfs_stat(pid_t pid, struct procstat *out);
 
 /*
  * The kernel's name of process pid (/proc/PID/comm, without its newline)

@@ -1,5 +1,6 @@
 /* ptab.c: the process table: one entry per agent-instrumented process. */
 #include "ptab.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -282,60 +283,24 @@ static void ptab_remove(struct ptab *pt, struct ptab_proc *p)
 	ptab_proc_free(p);
 }
 
-/* Length of the valid UTF-8 sequence at s (at most n bytes), or 0. */
-static size_t utf8_seq(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0];
-	size_t len, i;
-	uint32_t cp;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		len = 2;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		len = 3;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		len = 4;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (len > n)
-		return 0;
-	for (i = 1; i < len; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	/* Overlong forms, surrogates and code points past U+10FFFF. */
-	if ((len == 3 && cp < 0x800) || (len == 4 && cp < 0x10000) ||
-	    (cp >= 0xd800 && cp <= 0xdfff) || cp > 0x10ffff)
-		return 0;
-	return len;
-}
-
 /* A copy of s with every byte that is not part of valid UTF-8 replaced by
  * U+FFFD, so labels and JSON can carry it. NULL when out of memory. */
 static char *utf8_dup(const char *s)
 {
-	const unsigned char *in = (const unsigned char *)s;
 	size_t n = strlen(s), i = 0, o = 0;
 	char *out = malloc(3 * n + 1);
 
 	if (out == NULL)
 		return NULL;
 	while (i < n) {
-		size_t len = utf8_seq(in + i, n - i);
+		size_t len = utf8_char_len(s + i, n - i);
 
 		if (len == 0) {
 			memcpy(out + o, "\xef\xbf\xbd", 3);
 			o += 3;
 			i++;
 		} else {
-			memcpy(out + o, in + i, len);
+			memcpy(out + o, s + i, len);
 			o += len;
 			i += len;
 		}

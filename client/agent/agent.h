@@ -69,12 +69,6 @@ enum agent_mode {
  * bookkeeping (slot->agent). */
 typedef struct region_slot agent_slot;
 
-/* Bin of a block of `size` bytes: bit index of (size - 1) | 15, 3..63. */
-static inline __attribute__((always_inline)) unsigned agent_bin(uint64_t size)
-{
-	return 63u - (unsigned)__builtin_clzll((size - 1) | 15);
-}
-
 /* The hot path's thread-local state: one pointer, NULL off the fast path. */
 struct agent_tls {
 	agent_slot *slot;
@@ -156,7 +150,7 @@ void agent_on_alloc(agent_slot *t, uint64_t usable)
 
 	t->net = net;
 	t->alloc_bytes = ab;
-	t->bins[agent_bin(usable)]++;
+	t->bins[region_bin(usable)]++;
 	/* stack_low starts at UINT64_MAX, so one compare covers "none yet" */
 	if (__builtin_expect(sp < t->stack_low, 0))
 		agent_stack_seen(t, sp);

@@ -14,6 +14,8 @@ __thread struct agent_tls agent_tls __attribute__((tls_model("initial-exec")));
 pid_t agent_pid;
 int agent_disabled;
 int agent_glibc_sizes;
+const char *agent_size_source = "glibc_header";   /* the shim sets both at start */
+uint32_t agent_size_kind = REGION_SIZE_GLIBC_HEADER;
 uint64_t agent_stack_limit;
 
 /*

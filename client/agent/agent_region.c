@@ -1,5 +1,7 @@
 /* agent_region.c: the shared region: making it, replacing it, and handing it to memprobed. */
 #include "agent.h"
+#include "fdpass.h"
+#include "procstat.h"
 #include "sockpath.h"
 
 #include <errno.h>
@@ -76,12 +78,13 @@ static uint64_t random_u64(void)
 	return v | 1;
 }
 
-/* Start time of this process in clock ticks since boot (stat field 22). */
+/* Start time of this process in clock ticks since boot (stat field 22),
+ * cached per process; 0 when it cannot be read. Raw read(2): this runs
+ * inside malloc, where stdio is off limits. */
 static uint64_t start_time(void)
 {
-	char buf[1024];
-	const char *p;
-	uint64_t v = 0;
+	char buf[PROCSTAT_TEXT_MAX];
+	struct procstat st;
 	ssize_t n;
 	int fd;
 
@@ -95,18 +98,9 @@ static uint64_t start_time(void)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return 0;
-	/* Field 3 follows ") "; field 22 is 19 spaces further on. */
-	for (int field = 2; field < 22 && *p != '\0'; p++)
-		if (*p == ' ')
-			field++;
-	while (*p >= '0' && *p <= '9')
-		v = v * 10 + (uint64_t)(*p++ - '0');
-	rg.start_time = v;
+	rg.start_time = procstat_parse(buf, &st) == 0 ? st.starttime : 0;
 	rg.start_time_pid = agent_pid;
-	return v;
+	return rg.start_time;
 }
 
 static void hdr_init(struct region_hdr *h, uint32_t nslots)
@@ -194,34 +188,13 @@ static int reg_send(int sock, int memfd)
 {
 	unsigned char buf[PROTO_MAX_MSG];
 	struct proto_register reg = { .agent = PROTO_AGENT_C, .layout = REGION_LAYOUT };
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} ctl;
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
-	int fds[2], nfd = 1, r;
+	size_t len = proto_encode_register(buf, &reg);
+	int fds[2], r;
 
 	fds[0] = memfd;
 	fds[1] = (int)syscall(SYS_pidfd_open, getpid(), 0);
+	r = fdpass_send(sock, buf, len, fds, fds[1] >= 0 ? 2 : 1, MSG_DONTWAIT);
 	if (fds[1] >= 0)
-		nfd = 2;
-	memset(&ctl, 0, sizeof(ctl));
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = buf;
-	iov.iov_len = proto_encode_register(buf, &reg);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = CMSG_SPACE((size_t)nfd * sizeof(int));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN((size_t)nfd * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, (size_t)nfd * sizeof(int));
-	r = sendmsg(sock, &mh, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -errno;
-	if (nfd == 2)
 		close(fds[1]);
 	return r;
 }

@@ -100,8 +100,6 @@ static void *boot_alloc(size_t size, size_t align)
  */
 enum { SIZES_GLIBC, SIZES_USABLE, SIZES_TABLE };
 static int size_mode;
-const char *agent_size_source = "glibc_header";
-uint32_t agent_size_kind = REGION_SIZE_GLIBC_HEADER;
 
 static ALWAYS_INLINE size_t chunk_usable(const void *p)
 {
@@ -331,7 +329,7 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	ab = t->alloc_bytes + usable;
 	t->net = net;
 	t->alloc_bytes = ab;
-	t->bins[agent_bin(usable)]++;
+	t->bins[region_bin(usable)]++;
 	if (AGENT_ALLOC_DUE(t, net, ab))
 		return slow_ret(t, p);
 	return p;

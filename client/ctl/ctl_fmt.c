@@ -1,5 +1,6 @@
 /* ctl_fmt.c: memprobectl's output helpers: human byte sizes, safe text, aligned tables. */
 #include "ctl_fmt.h"
+#include "utf8.h"
 
 #include <errno.h>
 #include <inttypes.h>
@@ -55,32 +56,26 @@ ctl_fmt_u64(char *buf, size_t size, uint64_t v)
 }
 
 /*
- * Length of the character at P: of a well-formed UTF-8 sequence, else 1
- * (one stray byte). *SHOW says whether it may reach a terminal as is: not
- * C0 controls or DEL, not C1 controls (U+0080..U+009F, which some
- * terminals act on), not stray bytes.
+ * Length of the character at P: of a well-formed UTF-8 sequence
+ * (utf8_char_len: no overlong forms, no surrogates), else 1 (one stray
+ * byte). *SHOW says whether it may reach a terminal as is: not C0 controls
+ * or DEL, not C1 controls (U+0080..U+009F, which some terminals act on),
+ * not stray bytes.
  */
 static size_t
 char_len(const unsigned char *p, bool *show)
 {
-	size_t n, i;
+	size_t n;
 
 	*show = false;
 	if (p[0] < 0x80) {
 		*show = p[0] >= 0x20 && p[0] != 0x7f;
 		return 1;
 	}
-	if (p[0] >= 0xc2 && p[0] <= 0xdf)
-		n = 2;
-	else if (p[0] >= 0xe0 && p[0] <= 0xef)
-		n = 3;
-	else if (p[0] >= 0xf0 && p[0] <= 0xf4)
-		n = 4;
-	else
+	/* P is NUL-terminated: utf8_char_len stops at the NUL. */
+	n = utf8_char_len((const char *)p, 4);
+	if (n == 0)
 		return 1;
-	for (i = 1; i < n; i++)
-		if ((p[i] & 0xc0) != 0x80)
-			return 1;
 	*show = !(p[0] == 0xc2 && p[1] < 0xa0);
 	return n;
 }

@@ -2,6 +2,7 @@
 #include "ctl_cmd.h"
 #include "ctl_fmt.h"
 #include "ctl_view.h"
+#include "procstat.h"
 #include "sockpath.h"
 
 #include <errno.h>
@@ -190,8 +191,8 @@ set_preload(const char *lib, char *err, size_t errlen)
 static unsigned long long
 start_time_of(pid_t pid)
 {
-	char path[64], buf[1024], *p;
-	unsigned long long v = 0;
+	char path[64], buf[PROCSTAT_TEXT_MAX];
+	struct procstat st;
 	ssize_t n;
 	int fd;
 
@@ -204,17 +205,7 @@ start_time_of(pid_t pid)
 	if (n <= 0)
 		return 0;
 	buf[n] = '\0';
-	/* comm may hold anything, ')' included: fields follow the last one. */
-	p = strrchr(buf, ')');
-	if (p == NULL)
-		return 0;
-	p++;
-	/* Fields 3..21 are 19 fields; skip them. */
-	for (int field = 3; field <= 21 && p != NULL; field++)
-		p = strchr(p + 1, ' ');
-	if (p != NULL)
-		v = strtoull(p + 1, NULL, 10);
-	return v;
+	return procstat_parse(buf, &st) == 0 ? st.starttime : 0;
 }
 
 struct outcome {

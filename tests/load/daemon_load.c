@@ -49,6 +49,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "fdpass.h"
 #include "proto.h"
 #include "region.h"
 
@@ -155,31 +156,12 @@ static int send_register(int sock, int memfd)
 {
 	unsigned char buf[PROTO_MAX_MSG];
 	struct proto_register reg = { .agent = PROTO_AGENT_C, .layout = REGION_LAYOUT };
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(2 * sizeof(int))];
-	} ctl;
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
+	size_t len = proto_encode_register(buf, &reg);
 	int fds[2] = { memfd, (int)syscall(SYS_pidfd_open, getpid(), 0) }, r;
 
 	if (fds[1] < 0)
 		return -1;
-	memset(&ctl, 0, sizeof(ctl));
-	memset(&mh, 0, sizeof(mh));
-	iov.iov_base = buf;
-	iov.iov_len = proto_encode_register(buf, &reg);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = CMSG_SPACE(2 * sizeof(int));
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(2 * sizeof(int));
-	memcpy(CMSG_DATA(cm), fds, sizeof(fds));
-	r = sendmsg(sock, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+	r = fdpass_send(sock, buf, len, fds, 2, 0) == 0 ? 0 : -1;
 	close(fds[1]);
 	return r;
 }

@@ -105,6 +105,24 @@ test_text_replaces_controls(void)
 	CHECK_STR(ctl_fmt_text(buf, sizeof(buf), "\xff\xfe"), "??");
 }
 
+/* Forms that are not UTF-8 although their bytes look like it: each byte
+ * becomes '?' (they were once let through to the terminal). */
+static void
+test_text_replaces_overlong_and_surrogates(void)
+{
+	char buf[64];
+
+	/* '/' as an overlong 3-byte and 4-byte form */
+	CHECK_STR(ctl_fmt_text(buf, sizeof(buf), "a\xe0\x80\xaf" "b"), "a???b");
+	CHECK_STR(ctl_fmt_text(buf, sizeof(buf), "a\xf0\x80\x80\xaf" "b"), "a????b");
+	/* a UTF-16 surrogate (U+D800), and U+110000, past the last code point */
+	CHECK_STR(ctl_fmt_text(buf, sizeof(buf), "\xed\xa0\x80"), "???");
+	CHECK_STR(ctl_fmt_text(buf, sizeof(buf), "\xf4\x90\x80\x80"), "????");
+	/* their well-formed neighbours stay: U+0800, U+D7FF, U+E000, U+10FFFF */
+	CHECK_STR(ctl_fmt_text(buf, sizeof(buf), "\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf"),
+	    "\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf4\x8f\xbf\xbf");
+}
+
 static void
 test_text_truncates_on_character_boundary(void)
 {
@@ -312,6 +330,7 @@ main(void)
 	RUN_TEST(test_u64);
 	RUN_TEST(test_text_keeps_printable_and_utf8);
 	RUN_TEST(test_text_replaces_controls);
+	RUN_TEST(test_text_replaces_overlong_and_surrogates);
 	RUN_TEST(test_text_truncates_on_character_boundary);
 	RUN_TEST(test_width_counts_characters);
 	RUN_TEST(test_table_aligns_columns);

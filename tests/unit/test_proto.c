@@ -1,6 +1,7 @@
 /* test_proto.c: the wire protocol's encoders and its strict decoder. */
 #include "harness.h"
 #include "proto.h"
+#include "region.h"
 
 static unsigned char buf[PROTO_MAX_MSG + 64];
 
@@ -241,19 +242,39 @@ static void random_bytes_never_crash(void)
 	CHECK(ok < 200);
 }
 
+/* The bucket a size is counted in: its agent bin, folded at read. */
+static unsigned hist_bucket(uint64_t size)
+{
+	return region_bin_bucket(region_bin(size));
+}
+
 static void histogram_buckets(void)
 {
-	CHECK_U64(proto_hist_bucket(0), ==, 0);
-	CHECK_U64(proto_hist_bucket(1), ==, 0);
-	CHECK_U64(proto_hist_bucket(16), ==, 0);
-	CHECK_U64(proto_hist_bucket(17), ==, 1);
-	CHECK_U64(proto_hist_bucket(64), ==, 1);
-	CHECK_U64(proto_hist_bucket(65), ==, 2);
+	CHECK_U64(hist_bucket(0), ==, 0);
+	CHECK_U64(hist_bucket(1), ==, 0);
+	CHECK_U64(hist_bucket(16), ==, 0);
+	CHECK_U64(hist_bucket(17), ==, 1);
+	CHECK_U64(hist_bucket(64), ==, 1);
+	CHECK_U64(hist_bucket(65), ==, 2);
 	for (int i = 0; i < PROTO_HIST_BUCKETS - 1; i++) {
-		CHECK_U64(proto_hist_bucket(proto_hist_bounds[i]), ==, i);
-		CHECK_U64(proto_hist_bucket(proto_hist_bounds[i] + 1), ==, i + 1);
+		CHECK_U64(hist_bucket(proto_hist_bounds[i]), ==, i);
+		CHECK_U64(hist_bucket(proto_hist_bounds[i] + 1), ==, i + 1);
 	}
-	CHECK_U64(proto_hist_bucket(UINT64_MAX), ==, PROTO_HIST_BUCKETS - 1);
+	CHECK_U64(hist_bucket(UINT64_MAX), ==, PROTO_HIST_BUCKETS - 1);
+}
+
+/* The agent's bins: bin b holds (2^b, 2^(b+1)], bin 3 also 0..16. */
+static void histogram_bins(void)
+{
+	CHECK_U64(region_bin(0), ==, 3);
+	CHECK_U64(region_bin(16), ==, 3);
+	CHECK_U64(region_bin(17), ==, 4);
+	CHECK_U64(region_bin(32), ==, 4);
+	CHECK_U64(region_bin(33), ==, 5);
+	CHECK_U64(region_bin(1u << 20), ==, 19);
+	CHECK_U64(region_bin((1u << 20) + 1), ==, 20);
+	CHECK_U64(region_bin(UINT64_MAX), ==, 63);
+	CHECK_U64(region_bin_bucket(63), ==, PROTO_HIST_BUCKETS - 1);
 }
 
 /* REGISTER: a fixed body; a wrong agent, a non-zero reserved field or any
@@ -297,5 +318,6 @@ int main(void)
 	RUN_TEST(wrong_magic_version_type);
 	RUN_TEST(random_bytes_never_crash);
 	RUN_TEST(histogram_buckets);
+	RUN_TEST(histogram_bins);
 	return HARNESS_EXIT();
 }

@@ -272,18 +272,18 @@ static void test_many_processes_sorted(void)
 
 static void test_proc_stat_parse(void)
 {
-	struct procfs_stat st;
+	struct procstat st;
 	const char *line = "1234 (a) b (c)) S 1 1234 1234 0 -1 4194560 100 0 0 0 "
 	    "7 3 0 0 20 0 1 0 98765 1048576 256 18446744073709551615 1 1 0 0 0 0 0 0 0 0 0 17 2 0 0\n";
 
-	CHECK(procfs_parse_stat(line, &st) == 0);
+	CHECK(procstat_parse(line, &st) == 0);
 	CHECK_U64(st.utime, ==, 7);
 	CHECK_U64(st.stime, ==, 3);
 	CHECK_U64(st.starttime, ==, 98765);
 	CHECK_U64(st.vsize, ==, 1048576);
 	CHECK_U64(st.rss, ==, 256);
-	CHECK(procfs_parse_stat("1234 (x) S 1 2", &st) < 0);
-	CHECK(procfs_parse_stat("garbage", &st) < 0);
+	CHECK(procstat_parse("1234 (x) S 1 2", &st) < 0);
+	CHECK(procstat_parse("garbage", &st) < 0);
 }
 
 static void test_history_ring(void)
