@@ -248,10 +248,10 @@ FUZZ_SRC_region = common/region.c
 FUZZ_SRC_conneg = daemon/conneg.c
 FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c common/sockpath.c
 FUZZ_SRC_addr   = daemon/addr.c
-FUZZ_SRC_webconf = daemon/webconf.c daemon/ytree.c daemon/webauth.c daemon/tls.c daemon/basicauth.c daemon/addr.c \
+FUZZ_SRC_webconf = daemon/webconf.c daemon/ytree.c common/utf8.c daemon/webauth.c daemon/tls.c daemon/basicauth.c daemon/addr.c \
 	daemon/log.c
 FUZZ_LIBS_webconf = $(call pkg_libs,libmicrohttpd gnutls libxcrypt yaml-0.1) -lpthread
-FUZZ_SRC_basicauth = daemon/basicauth.c daemon/webconf.c daemon/ytree.c
+FUZZ_SRC_basicauth = daemon/basicauth.c daemon/webconf.c daemon/ytree.c common/utf8.c
 FUZZ_LIBS_basicauth = $(call pkg_libs,gnutls libxcrypt yaml-0.1) -lpthread
 FUZZ_SRC_route  = daemon/route.c daemon/page.c $(PAGE_GEN)
 FUZZ_LIBS_route = $(call pkg_libs,libmicrohttpd)

@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "utf8.h"
+
 /*
  * libyaml turns the text into events, which yaml_node() builds into a small
  * tree (mappings, sequences, scalars, nulls) with the line of each key or
@@ -88,39 +90,6 @@ static void ynode_append(struct ynode *parent, struct ynode *n)
 
 /* ---- the bytes ---- */
 
-/* Length of the UTF-8 sequence at s (at most n bytes), or 0 if invalid:
- * overlong forms, surrogates and code points past U+10FFFF included. */
-static size_t utf8_len(const unsigned char *s, size_t n)
-{
-	unsigned c = s[0], cp, need;
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf) {
-		need = 1;
-		cp = c & 0x1f;
-	} else if (c >= 0xe0 && c <= 0xef) {
-		need = 2;
-		cp = c & 0x0f;
-	} else if (c >= 0xf0 && c <= 0xf4) {
-		need = 3;
-		cp = c & 0x07;
-	} else {
-		return 0;
-	}
-	if (n < need + 1)
-		return 0;
-	for (unsigned k = 1; k <= need; k++) {
-		if ((s[k] & 0xc0) != 0x80)
-			return 0;
-		cp = cp << 6 | (s[k] & 0x3f);
-	}
-	if ((need == 2 && cp < 0x800) || (need == 3 && cp < 0x10000) || cp > 0x10ffff ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return need + 1;
-}
-
 /*
  * Checks each byte before libyaml sees the text, so the message names the
  * byte and its line: no NUL, no control character but tab and newline,
@@ -151,7 +120,7 @@ static int yaml_bytes(struct ytree *p, const char *text, size_t len)
 			ytree_error(p, no, "control character 0x%02x", c);
 			return -EINVAL;
 		}
-		u = utf8_len((const unsigned char *)text + k, len - k);
+		u = utf8_char_len(text + k, len - k);
 		if (u == 0) {
 			ytree_error(p, no, "invalid UTF-8");
 			return -EINVAL;
