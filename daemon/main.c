@@ -38,6 +38,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "agentsock.h"
 #include "clock.h"
 #include "conf.h"
 #include "fdstore.h"
@@ -469,6 +470,34 @@ static void main_raise_nofile(void)
 }
 
 /*
+ * The agent socket (passed by socket activation when `passed` >= 0, else
+ * made at agent_socket) and the ingest on it, into st->ing. Returns 0, or
+ * a negative errno once logged.
+ */
+static int main_ingest(struct main_state *st, int passed, const struct ingest_limits *il)
+{
+	struct agentsock *as;
+	char err[512];
+	gid_t group;
+	int r;
+
+	if (passed >= 0) {
+		r = agentsock_adopt(&as, passed, err, sizeof(err));
+	} else {
+		if (st->conf.agent_socket_group[0] == '\0' ||
+		    conf_group_id(st->conf.agent_socket_group, &group) < 0)
+			group = (gid_t)-1;      /* checked at config time; gone since: ours */
+		r = agentsock_open(&as, st->conf.agent_socket, group, err, sizeof(err));
+	}
+	if (r == 0)
+		r = ingest_open(&st->ing, as, il, st->pt, err, sizeof(err));
+	if (r < 0)
+		log_error("agent socket %s: %s; not starting",
+		    passed >= 0 ? "passed by socket activation" : st->conf.agent_socket, err);
+	return r;
+}
+
+/*
  * Opens the store that keeps the agents' regions for the next daemon, and
  * takes back what the previous one left there (or in systemd's store, in
  * sk). Forks the keeper: call it before any thread starts. A store that
@@ -514,7 +543,6 @@ int main(int argc, char **argv)
 	char err[CONF_ERR_MAX];
 	sigset_t set;
 	uint64_t wd_usec;
-	gid_t group;
 	int sfd, tfd, sig, r;
 
 	memset(&st, 0, sizeof(st));
@@ -569,15 +597,8 @@ int main(int argc, char **argv)
 	st.pt = ptab_new(&plim);
 	if (st.pt == NULL)
 		fatalx("out of memory");
-	if (st.conf.agent_socket_group[0] == '\0' ||
-	    conf_group_id(st.conf.agent_socket_group, &group) < 0)
-		group = (gid_t)-1;      /* checked at config time; gone since: ours */
-	r = sk.agent >= 0 ? ingest_adopt(&st.ing, sk.agent, &ilim, st.pt, err, sizeof(err)) :
-	    ingest_open(&st.ing, st.conf.agent_socket, group, &ilim, st.pt, err, sizeof(err));
-	if (r < 0) {
-		log_error("%s; not starting", err);
+	if (main_ingest(&st, sk.agent, &ilim) < 0)
 		goto fail;
-	}
 	main_store(&st, &sk);
 	r = refresh_start(&st.refresh, st.pt, st.conf.proc_interval);
 	if (r < 0) {
