@@ -34,15 +34,9 @@ PKGS_TEST   = libcurl jansson libxcrypt
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
-# systemd readiness and socket activation (daemon/sd.c) use libsystemd when
-# pkg-config finds it; `make WITH_LIBSYSTEMD=no` builds the by-hand
-# implementation of the same protocols instead.
-WITH_LIBSYSTEMD ?= $(shell pkg-config --exists libsystemd 2>/dev/null && echo yes || echo no)
-ifeq ($(WITH_LIBSYSTEMD),yes)
+# libsystemd: readiness, the watchdog, socket activation and its descriptor
+# store (daemon/sd.c, daemon/fdstore.c).
 PKGS_DAEMON += libsystemd
-$(BUILD)/obj/daemon/sd.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
-$(BUILD)/obj/daemon/fdstore.o: CPPFLAGS += -DHAVE_LIBSYSTEMD
-endif
 
 COMMON_SRC = $(wildcard common/*.c)
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
@@ -138,20 +132,6 @@ $(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c common/utf
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_CTL))
 # The views print through the formatting helpers.
 $(BUILD)/tests/test_ctl_view: client/ctl/ctl_fmt.c
-
-# sd.c's unit test links sd.c alone, built both ways: by hand (test_sd)
-# and, when libsystemd is there, through it (test_sd_libsystemd).
-$(BUILD)/tests/test_sd: tests/unit/test_sd.c daemon/sd.c daemon/log.c
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread
-
-ifeq ($(WITH_LIBSYSTEMD),yes)
-UNIT_BIN += $(BUILD)/tests/test_sd_libsystemd
-$(BUILD)/tests/test_sd_libsystemd: tests/unit/test_sd.c daemon/sd.c daemon/log.c
-	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) -DHAVE_LIBSYSTEMD $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) \
-		$(call pkg_libs,libsystemd) -lpthread
-endif
 
 # Test programs are plain programs: the agent is preloaded, never linked.
 $(BUILD)/tests/progs/%: tests/progs/%.c

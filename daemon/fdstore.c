@@ -17,9 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#ifdef HAVE_LIBSYSTEMD
 #include <systemd/sd-daemon.h>
-#endif
 
 /*
  * The keeper's protocol, one SOCK_SEQPACKET datagram a message:
@@ -448,9 +446,6 @@ int fdstore_open(struct fdstore **out, const char *sock_path, int use_systemd,
 	}
 	fs->ctl = -1;
 	err[0] = '\0';
-#ifndef HAVE_LIBSYSTEMD
-	use_systemd = 0;        /* FDSTORE=1 is sent through libsystemd */
-#endif
 	if (use_systemd) {
 		/* systemd passes its store back with the sockets (sd.c). */
 		fs->systemd = 1;
@@ -479,12 +474,8 @@ int fdstore_put(struct fdstore *fs, const char *name, int fd)
 	if (fs == NULL)
 		return -ENOTCONN;
 	if (fs->systemd) {
-#ifdef HAVE_LIBSYSTEMD
 		snprintf(text, sizeof(text), "FDSTORE=1\nFDNAME=%s", name);
 		return sd_pid_notify_with_fds(0, 0, text, &fd, 1) > 0 ? 0 : -ENOTCONN;
-#else
-		return -ENOTSUP;
-#endif
 	}
 	if (fs->ctl < 0)
 		return -ENOTCONN;
@@ -499,10 +490,8 @@ void fdstore_del(struct fdstore *fs, const char *name)
 	if (fs == NULL)
 		return;
 	if (fs->systemd) {
-#ifdef HAVE_LIBSYSTEMD
 		snprintf(text, sizeof(text), "FDSTOREREMOVE=1\nFDNAME=%s", name);
 		sd_notify(0, text);
-#endif
 		return;
 	}
 	if (fs->ctl < 0)

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <time.h>
 #include <unistd.h>
 #include <zlib.h>
@@ -493,12 +494,56 @@ static size_t http_unescape(void *cls, struct MHD_Connection *conn, char *s)
 	return route_unescape(s);
 }
 
+/* The text of an HTML page (libmicrohttpd's error pages), into out: tags
+ * and the <title> dropped, blanks collapsed, a final period dropped. */
+static void http_html_text(const char *html, char *out, size_t size)
+{
+	size_t n = 0;
+	int in_title = 0;
+
+	for (const char *p = html; *p != '\0' && n + 1 < size; p++) {
+		if (*p == '<') {
+			const char *end = strchr(p, '>');
+
+			if (end == NULL)
+				break;
+			if (strncasecmp(p, "<title>", 7) == 0)
+				in_title = 1;
+			else if (strncasecmp(p, "</title>", 8) == 0)
+				in_title = 0;
+			p = end;
+			continue;
+		}
+		if (in_title || ((*p == ' ' || *p == '\n') && (n == 0 || out[n - 1] == ' ')))
+			continue;
+		out[n++] = *p == '\n' ? ' ' : *p;
+	}
+	while (n > 0 && (out[n - 1] == ' ' || out[n - 1] == '.'))
+		n--;
+	out[n] = '\0';
+}
+
+/*
+ * libmicrohttpd's messages, one line each. The one it logs for every
+ * malformed request carries the whole HTML error page it sends back; it is
+ * said as plain text instead.
+ */
 static void http_log(void *cls, const char *fmt, va_list ap)
 {
+	static const char refused[] = "Error processing request (HTTP response code is %u ('%s'))";
 	char msg[512];
 	size_t n;
 
 	(void)cls;
+	if (strncmp(fmt, refused, sizeof(refused) - 1) == 0) {
+		unsigned code = va_arg(ap, unsigned);
+		const char *page = va_arg(ap, const char *);
+
+		http_html_text(page != NULL ? page : "", msg, sizeof(msg));
+		log_ratelimited("http", "http: refused a request with status %u (%s); "
+		    "connection closed", code, msg);
+		return;
+	}
 	vsnprintf(msg, sizeof(msg), fmt, ap);
 	n = strlen(msg);
 	while (n > 0 && (msg[n - 1] == '\n' || msg[n - 1] == '\r'))

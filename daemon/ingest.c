@@ -1,33 +1,26 @@
-/* ingest.c: the agent socket: accepts agents, decodes their messages, feeds the process table. */
+/* ingest.c: agent connections: accepts agents, checks who speaks, decodes their messages, feeds the process table. */
 #include "ingest.h"
 
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <poll.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
-#include <sys/ioctl.h>
-#include <sys/mman.h>
 #include <sys/resource.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/syscall.h>
 #include <sys/timerfd.h>
-#include <sys/un.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
-#include "fdstore.h"
+#include "agentsock.h"
+#include "ingest_int.h"
 #include "log.h"
 #include "pending.h"
 #include "procfs.h"
-#include "region.h"
 
 /* Work done per wakeup before other descriptors get their turn. */
 #define INGEST_ACCEPT_BATCH 64
@@ -43,67 +36,6 @@
 #define INGEST_BACKOFF_MAX_MS 1000
 #define INGEST_RECV_BATCH   32
 #define INGEST_EVENTS       64
-
-/* What an epoll event's pointer names (its first field). */
-enum ingest_kind {
-	INGEST_K_CONN = 1,
-	INGEST_K_WATCH,
-};
-
-/* Descriptors a message may carry: a REGISTER's memfd and pidfd. */
-#define INGEST_MAX_FDS 2
-
-/* A process that handed over its region: its pidfd says when it ends. */
-struct watch {
-	int kind;                       /* INGEST_K_WATCH */
-	struct watch *prev, *next;
-	int fd;                         /* pidfd */
-	struct ptab_proc *proc;         /* owned by the ptab, kept while watched */
-	uid_t uid;
-};
-
-struct conn {
-	int kind;                       /* INGEST_K_CONN */
-	struct conn *prev, *next;
-	struct pending_node pn;         /* pending until its HELLO */
-	int fd;
-	pid_t pid;                      /* SO_PEERCRED at accept */
-	uid_t uid;
-	gid_t gid;
-	uint64_t start_time;            /* from /proc at accept */
-	int have_start_time;
-	int have_names;                 /* comm and exe read from /proc at accept */
-	char comm[PROTO_COMM_MAX + 1];
-	char exe[PROTO_EXE_MAX + 1];
-	unsigned agent;                 /* enum proto_agent once HELLO came */
-	int hello;
-	int bye;
-	int registered;                 /* a REGISTER came: nothing may follow */
-	struct ptab_proc *proc;         /* set by HELLO; owned by the ptab */
-	int64_t rate_second;
-	unsigned rate_count;
-};
-
-struct ingest {
-	int ep;
-	int lfd;
-	int tfd;                        /* timerfd: the end of an accept backoff */
-	unsigned backoff_ms;            /* > 0: the listener rests (out of descriptors) */
-	char *path;
-	gid_t group;                    /* given to the socket file; -1: ours */
-	dev_t dev;                      /* of the socket file we bound */
-	ino_t ino;
-	unsigned remake_failures;       /* attempts to make it again, in a row */
-	struct ingest_limits lim;
-	struct ptab *pt;
-	struct conn *conns;
-	unsigned nconn;
-	struct watch *watches;
-	struct fdstore *fs;             /* where regions outlive us; may be NULL */
-	struct pending *pending;        /* connections before their HELLO */
-	struct ingest_stats st;         /* updated with atomics, read by HTTP */
-	unsigned char buf[PROTO_MAX_MSG + 1];
-};
 
 /* Marks the backoff timer in the epoll set (connections are struct conn,
  * the listener NULL). */
@@ -142,9 +74,6 @@ const char *ingest_reason_name(unsigned i)
 	return "unknown";
 }
 
-#define STAT_ADD(field, n) __atomic_fetch_add(&(field), (n), __ATOMIC_RELAXED)
-#define STAT_SUB(field, n) __atomic_fetch_sub(&(field), (n), __ATOMIC_RELAXED)
-
 void ingest_stats(const struct ingest *ing, struct ingest_stats *out)
 {
 	const uint64_t *in = (const uint64_t *)(const void *)&ing->st;
@@ -165,292 +94,72 @@ int ingest_fd(const struct ingest *ing)
 	return ing->ep;
 }
 
-/* ---- the listening socket ---- */
+/* ---- the listener ---- */
 
-/* mkdir -p of path's parent directory, each new level 0755. */
-static int ingest_mkdirs(const char *path)
+const char *ingest_path(const struct ingest *ing)
 {
-	char dir[PATH_MAX];
-	char *slash;
-	size_t n;
-
-	n = (size_t)snprintf(dir, sizeof(dir), "%s", path);
-	if (n >= sizeof(dir))
-		return -ENAMETOOLONG;
-	slash = strrchr(dir, '/');
-	if (slash == NULL || slash == dir)
-		return 0;
-	*slash = '\0';
-	for (char *p = dir + 1; ; p++) {
-		if (*p == '/' || *p == '\0') {
-			char c = *p;
-
-			*p = '\0';
-			if (mkdir(dir, 0755) < 0 && errno != EEXIST)
-				return -errno;
-			*p = c;
-			if (c == '\0')
-				break;
-		}
-	}
-	return 0;
+	return agentsock_path(ing->sock);
 }
 
-/* The socket's directory must be ours or root's: anyone else could swap
- * the socket under us and receive the agents' connections. */
-static int ingest_check_dir(const char *path, char *err, size_t errsize)
+/* Puts the listener fd in the epoll set (NULL marks it). */
+static int ingest_listen_on(struct ingest *ing, int fd)
 {
-	char dir[PATH_MAX];
-	char *slash;
-	struct stat st;
+	struct epoll_event ev;
 
-	snprintf(dir, sizeof(dir), "%s", path);
-	slash = strrchr(dir, '/');
-	if (slash == NULL)
-		snprintf(dir, sizeof(dir), ".");
-	else if (slash == dir)
-		dir[1] = '\0';
-	else
-		*slash = '\0';
-	if (stat(dir, &st) < 0) {
-		int e = errno;
-
-		snprintf(err, errsize, "agent socket %s: directory %s: %s", path, dir, strerror(e));
-		return -e;
-	}
-	if (!S_ISDIR(st.st_mode)) {
-		snprintf(err, errsize, "agent socket %s: %s is not a directory", path, dir);
-		return -ENOTDIR;
-	}
-	if (st.st_uid != geteuid() && st.st_uid != 0) {
-		snprintf(err, errsize, "agent socket %s: directory %s belongs to uid %u, not to us",
-		    path, dir, (unsigned)st.st_uid);
-		return -EPERM;
-	}
-	return 0;
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN;
+	ev.data.ptr = NULL;
+	return epoll_ctl(ing->ep, EPOLL_CTL_ADD, fd, &ev) < 0 ? -errno : 0;
 }
 
-/* Removes a socket file left by a daemon that is gone; fails if one answers. */
-static int ingest_clear_stale(const char *path, const struct sockaddr_un *sun,
-    char *err, size_t errsize)
+/* The epoll set, with the backoff timer and the listener in it. */
+static int ingest_poll_setup(struct ingest *ing, char *err, size_t errsize)
 {
-	struct stat st;
-	int fd, r;
-
-	if (lstat(path, &st) < 0) {
-		if (errno == ENOENT)
-			return 0;
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: %s", path, strerror(-r));
-		return r;
-	}
-	if (!S_ISSOCK(st.st_mode)) {
-		snprintf(err, errsize, "agent socket %s: exists and is not a socket; not removing it",
-		    path);
-		return -EEXIST;
-	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: socket: %s", path, strerror(-r));
-		return r;
-	}
-	r = connect(fd, (const struct sockaddr *)sun, sizeof(*sun));
-	r = r < 0 ? -errno : 0;
-	close(fd);
-	if (r == -ECONNREFUSED || r == -ENOENT) {
-		if (unlink(path) < 0 && errno != ENOENT) {
-			r = -errno;
-			snprintf(err, errsize, "agent socket %s: removing the stale socket: %s",
-			    path, strerror(-r));
-			return r;
-		}
-		log_info("agent socket %s: removed a stale socket file", path);
-		return 0;
-	}
-	if (r == 0) {
-		snprintf(err, errsize, "agent socket %s: another memprobed is listening there",
-		    path);
-		return -EADDRINUSE;
-	}
-	snprintf(err, errsize, "agent socket %s: in use by another program (connect: %s)",
-	    path, strerror(-r));
-	return -EADDRINUSE;
-}
-
-static int ingest_listen(struct ingest *ing, const char *path, char *err, size_t errsize)
-    __attribute__((nonnull));
-
-static int ingest_listen(struct ingest *ing, const char *path, char *err, size_t errsize)
-{
-	struct sockaddr_un sun;
-	struct stat st;
-	mode_t old;
-	int fd = -1, r;
-
-	memset(&sun, 0, sizeof(sun));
-	sun.sun_family = AF_UNIX;
-	if (path[0] == '\0' || strlen(path) >= sizeof(sun.sun_path)) {
-		snprintf(err, errsize, "agent socket %s: path empty or longer than %zu bytes",
-		    path, sizeof(sun.sun_path) - 1);
-		return -ENAMETOOLONG;
-	}
-	memcpy(sun.sun_path, path, strlen(path));
-
-	r = ingest_mkdirs(path);
-	if (r < 0) {
-		snprintf(err, errsize, "agent socket %s: creating its directory: %s",
-		    path, strerror(-r));
-		return r;
-	}
-	r = ingest_check_dir(path, err, errsize);
-	if (r < 0)
-		return r;
-	r = ingest_clear_stale(path, &sun, err, errsize);
-	if (r < 0)
-		return r;
-
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: socket: %s", path, strerror(-r));
-		goto fail;
-	}
-	/* Bind with a strict umask so the file is never wider than 0660,
-	 * even for the moment before chmod. The umask is the process's, but
-	 * no other thread of ours creates files. */
-	old = umask(0177);
-	r = bind(fd, (const struct sockaddr *)&sun, sizeof(sun));
-	r = r < 0 ? -errno : 0;
-	umask(old);
-	if (r < 0) {
-		snprintf(err, errsize, "agent socket %s: bind: %s", path, strerror(-r));
-		goto fail;
-	}
-	if (chmod(path, 0660) < 0 || stat(path, &st) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: chmod: %s", path, strerror(-r));
-		unlink(path);
-		goto fail;
-	}
-	if (ing->group != (gid_t)-1 && chown(path, (uid_t)-1, ing->group) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: giving it group %u: %s", path,
-		    (unsigned)ing->group, strerror(-r));
-		unlink(path);
-		goto fail;
-	}
-	/* Accepted sockets inherit SO_PASSCRED, so even a message sent
-	 * before accept() carries its sender's credentials. */
-	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: SO_PASSCRED: %s", path, strerror(-r));
-		unlink(path);
-		goto fail;
-	}
-	if (listen(fd, SOMAXCONN) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: listen: %s", path, strerror(-r));
-		unlink(path);
-		goto fail;
-	}
-	ing->lfd = fd;
-	ing->dev = st.st_dev;
-	ing->ino = st.st_ino;
-	return 0;
-fail:
-	if (fd >= 0)
-		close(fd);
-	return r;
-}
-
-/*
- * Takes over a listening socket passed by socket activation: the kernel
- * checks of the socket's type were made by the caller. The file (if any) is
- * not ours: ing->ino stays 0, so ingest_close() never removes it.
- */
-static int ingest_take(struct ingest *ing, int fd, char *err, size_t errsize)
-{
-	int fl, r;
-
-	ing->lfd = fd;
-	fl = fcntl(fd, F_GETFL);
-	if (fl < 0 || fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0 ||
-	    fcntl(fd, F_SETFD, FD_CLOEXEC) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: fcntl: %s", ing->path, strerror(-r));
-		return r;
-	}
-	/* A socket unit sets this with PassCredentials=yes; connections
-	 * queued before it was set carry no credentials and are closed at
-	 * their first message (the agent reconnects). */
-	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: SO_PASSCRED: %s", ing->path, strerror(-r));
-		return r;
-	}
-	return 0;
-}
-
-/* ingest_open() and ingest_adopt(): binds `path`, or takes fd when >= 0
- * (path then only names it in messages). */
-static int ingest_start(struct ingest **out, const char *path, int fd, gid_t group,
-    const struct ingest_limits *lim, struct ptab *pt, char *err, size_t errsize)
-{
-	struct ingest *ing = calloc(1, sizeof(*ing));
 	struct epoll_event ev;
 	int r;
 
-	if (ing == NULL) {
-		if (fd >= 0)
-			close(fd);
-		snprintf(err, errsize, "agent socket %s: out of memory", path);
-		return -ENOMEM;
-	}
-	ing->ep = ing->lfd = ing->tfd = -1;
-	if (fd >= 0)
-		ing->lfd = fd;          /* ours from here: ingest_close() closes it */
-	ing->lim = *lim;
-	ing->pt = pt;
-	ing->group = group;
-	ing->path = strdup(path);
-	if (ing->path == NULL) {
-		r = -ENOMEM;
-		snprintf(err, errsize, "agent socket %s: out of memory", path);
-		goto fail;
-	}
-	ing->pending = pending_new();
-	if (ing->pending == NULL) {
-		r = -ENOMEM;
-		snprintf(err, errsize, "agent socket %s: out of memory", path);
-		goto fail;
-	}
 	ing->ep = epoll_create1(EPOLL_CLOEXEC);
 	ing->tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
 	if (ing->ep < 0 || ing->tfd < 0) {
 		r = -errno;
-		snprintf(err, errsize, "agent socket %s: epoll: %s", path, strerror(-r));
-		goto fail;
+		snprintf(err, errsize, "epoll: %s", strerror(-r));
+		return r;
 	}
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = &ingest_timer_tag;
-	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->tfd, &ev) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: epoll_ctl: %s", path, strerror(-r));
+	r = epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->tfd, &ev) < 0 ? -errno :
+	    ingest_listen_on(ing, agentsock_fd(ing->sock));
+	if (r < 0)
+		snprintf(err, errsize, "epoll_ctl: %s", strerror(-r));
+	return r;
+}
+
+int ingest_open(struct ingest **out, struct agentsock *sock, const struct ingest_limits *lim,
+    struct ptab *pt, char *err, size_t errsize)
+{
+	struct ingest *ing = calloc(1, sizeof(*ing));
+	int r;
+
+	*out = NULL;
+	if (ing == NULL) {
+		agentsock_close(sock);
+		snprintf(err, errsize, "out of memory");
+		return -ENOMEM;
+	}
+	ing->ep = ing->tfd = -1;
+	ing->sock = sock;       /* ours from here: ingest_close() closes it */
+	ing->lim = *lim;
+	ing->pt = pt;
+	ing->pending = pending_new();
+	if (ing->pending == NULL) {
+		r = -ENOMEM;
+		snprintf(err, errsize, "out of memory");
 		goto fail;
 	}
-	r = fd >= 0 ? ingest_take(ing, fd, err, errsize) : ingest_listen(ing, path, err, errsize);
+	r = ingest_poll_setup(ing, err, errsize);
 	if (r < 0)
 		goto fail;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.ptr = NULL;             /* NULL marks the listener */
-	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->lfd, &ev) < 0) {
-		r = -errno;
-		snprintf(err, errsize, "agent socket %s: epoll_ctl: %s", path, strerror(-r));
-		goto fail;
-	}
 	*out = ing;
 	return 0;
 fail:
@@ -458,76 +167,41 @@ fail:
 	return r;
 }
 
-int ingest_open(struct ingest **out, const char *path, gid_t group,
-    const struct ingest_limits *lim, struct ptab *pt, char *err, size_t errsize)
-{
-	return ingest_start(out, path, -1, group, lim, pt, err, errsize);
-}
-
-int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
-    struct ptab *pt, char *err, size_t errsize)
-{
-	struct sockaddr_un sun;
-	socklen_t sl = sizeof(sun);
-	char name[sizeof(sun.sun_path) + 32];
-
-	memset(&sun, 0, sizeof(sun));
-	if (getsockname(fd, (struct sockaddr *)&sun, &sl) == 0 &&
-	    sl > offsetof(struct sockaddr_un, sun_path) && sun.sun_path[0] != '\0')
-		snprintf(name, sizeof(name), "%.*s", (int)sizeof(sun.sun_path), sun.sun_path);
-	else if (sl > offsetof(struct sockaddr_un, sun_path) + 1)
-		snprintf(name, sizeof(name), "@%.*s",
-		    (int)(sl - offsetof(struct sockaddr_un, sun_path) - 1), sun.sun_path + 1);
-	else
-		snprintf(name, sizeof(name), "(descriptor %d)", fd);
-	return ingest_start(out, name, fd, (gid_t)-1, lim, pt, err, errsize);
-}
-
-const char *ingest_path(const struct ingest *ing)
-{
-	return ing->path;
-}
-
 void ingest_check_socket(struct ingest *ing)
 {
-	struct epoll_event ev;
-	struct stat st;
+	const char *path = agentsock_path(ing->sock);
 	char err[512];
-	int old = ing->lfd;
+	int fd, r;
 
-	if (ing->ino == 0)
-		return;         /* passed by systemd: its file is not ours to mind */
-	if (lstat(ing->path, &st) == 0 && st.st_dev == ing->dev && st.st_ino == ing->ino)
+	if (!agentsock_gone(ing->sock))
 		return;
 	/* Removed (a cleanup of /run or /tmp, a careless rm): agents could no
 	 * longer reach us, so the socket is made again where they look. A
 	 * failure is said once, each retry (every second) only at debug. */
-	if (ingest_listen(ing, ing->path, err, sizeof(err)) < 0) {
+	fd = agentsock_rebind(ing->sock, err, sizeof(err));
+	if (fd < 0) {
 		if (ing->remake_failures++ == 0)
-			log_warnx("agent socket had gone and cannot be made again: %s; "
-			    "new agents cannot connect until it can (retrying every second)", err);
+			log_warnx("agent socket had gone and cannot be made again: agent socket %s: %s; "
+			    "new agents cannot connect until it can (retrying every second)", path, err);
 		else
-			log_debug("attempt %u to make the agent socket again failed: %s",
-			    ing->remake_failures, err);
+			log_debug("attempt %u to make the agent socket again failed: agent socket %s: %s",
+			    ing->remake_failures, path, err);
 		return;
 	}
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.ptr = NULL;
-	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, ing->lfd, &ev) < 0) {
-		log_warn("agent socket %s: epoll_ctl", ing->path);
-		close(ing->lfd);
-		ing->lfd = old;
+	r = ingest_listen_on(ing, fd);
+	if (r < 0) {
+		log_warnx("agent socket %s: epoll_ctl: %s", path, strerror(-r));
+		close(fd);
 		return;
 	}
-	epoll_ctl(ing->ep, EPOLL_CTL_DEL, old, NULL);
-	close(old);
+	epoll_ctl(ing->ep, EPOLL_CTL_DEL, agentsock_fd(ing->sock), NULL);
+	agentsock_replace(ing->sock, fd);
 	if (ing->remake_failures > 0)
 		log_warnx("agent socket %s made again after %u failed attempts "
-		    "(connected agents kept their connections)", ing->path, ing->remake_failures);
+		    "(connected agents kept their connections)", path, ing->remake_failures);
 	else
 		log_warnx("agent socket %s had gone; made it again "
-		    "(connected agents keep their connections)", ing->path);
+		    "(connected agents keep their connections)", path);
 	ing->remake_failures = 0;
 }
 
@@ -579,18 +253,18 @@ static void ingest_backoff(struct ingest *ing, const char *why)
 		ing->backoff_ms = INGEST_BACKOFF_MIN_MS;
 		log_ratelimited("accept", "agent socket %s: %s; not accepting connections for a "
 		    "while (up to %d ms at a time); the last %d descriptors are kept for HTTP",
-		    ing->path, why, INGEST_BACKOFF_MAX_MS, INGEST_FD_RESERVE);
+		    ingest_path(ing), why, INGEST_BACKOFF_MAX_MS, INGEST_FD_RESERVE);
 	} else {
 		ing->backoff_ms = ing->backoff_ms * 2 > INGEST_BACKOFF_MAX_MS ?
 		    INGEST_BACKOFF_MAX_MS : ing->backoff_ms * 2;
-		log_debug("agent socket %s: %s; resting %u ms", ing->path, why, ing->backoff_ms);
+		log_debug("agent socket %s: %s; resting %u ms", ingest_path(ing), why, ing->backoff_ms);
 	}
-	epoll_ctl(ing->ep, EPOLL_CTL_MOD, ing->lfd, &ev);
+	epoll_ctl(ing->ep, EPOLL_CTL_MOD, agentsock_fd(ing->sock), &ev);
 	memset(&its, 0, sizeof(its));
 	its.it_value.tv_sec = ing->backoff_ms / 1000;
 	its.it_value.tv_nsec = (long)(ing->backoff_ms % 1000) * 1000000L;
 	if (timerfd_settime(ing->tfd, 0, &its, NULL) < 0)
-		log_ratelimited("accept", "agent socket %s: timerfd_settime: %s", ing->path,
+		log_ratelimited("accept", "agent socket %s: timerfd_settime: %s", ingest_path(ing),
 		    strerror(errno));
 }
 
@@ -604,7 +278,7 @@ static void ingest_backoff_end(struct ingest *ing)
 
 	if (read(ing->tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
 		return;
-	probe = fcntl(ing->lfd, F_DUPFD_CLOEXEC, 0);
+	probe = fcntl(agentsock_fd(ing->sock), F_DUPFD_CLOEXEC, 0);
 	if (probe >= 0)
 		close(probe);
 	if (probe < 0 || probe >= ingest_fd_budget()) {
@@ -614,8 +288,8 @@ static void ingest_backoff_end(struct ingest *ing)
 	memset(&ev, 0, sizeof(ev));
 	ev.events = EPOLLIN;
 	ev.data.ptr = NULL;
-	if (epoll_ctl(ing->ep, EPOLL_CTL_MOD, ing->lfd, &ev) < 0)
-		log_ratelimited("accept", "agent socket %s: epoll_ctl: %s", ing->path,
+	if (epoll_ctl(ing->ep, EPOLL_CTL_MOD, agentsock_fd(ing->sock), &ev) < 0)
+		log_ratelimited("accept", "agent socket %s: epoll_ctl: %s", ingest_path(ing),
 		    strerror(errno));
 }
 
@@ -677,31 +351,142 @@ static int ingest_admit(struct ingest *ing, struct conn *c, double now)
 	return 0;
 }
 
-static void ingest_unwatch(struct ingest *ing, struct watch *w, int ended, double now);
-
 void ingest_expire(struct ingest *ing, double now)
 {
 	struct pending_node *n;
-	struct watch *w, *next;
 
-	/* Processes watched without a pidfd: gone when their /proc entry
-	 * went or now belongs to another process. */
-	for (w = ing->watches; w != NULL; w = next) {
-		struct ptab_key key;
-		uint64_t st;
-
-		next = w->next;
-		if (w->fd >= 0)
-			continue;
-		ptab_proc_key(w->proc, &key);
-		if (procfs_start_time(key.pid, &st) < 0 || st != key.start_time)
-			ingest_unwatch(ing, w, 1, now);
-	}
-
+	ingest_expire_watches(ing, now);
 	/* Oldest first: the first one still in time ends the walk. */
 	while ((n = pending_oldest(ing->pending)) != NULL &&
 	    now - n->since >= (double)ing->lim.hello_timeout)
 		ingest_drop_pending(ing, ingest_conn_of(n), INGEST_R_HELLO_TIMEOUT, now);
+}
+
+/* What ingest_accept_fd() says besides a descriptor. */
+#define INGEST_ACCEPT_DONE  (-1)        /* nothing more to accept now */
+#define INGEST_ACCEPT_NEXT  (-2)        /* this one failed; try the next */
+
+/* Accepts one connection under the descriptor budget. Returns its
+ * descriptor, INGEST_ACCEPT_DONE or INGEST_ACCEPT_NEXT. */
+static int ingest_accept_fd(struct ingest *ing, int budget)
+{
+	int fd = accept4(agentsock_fd(ing->sock), NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0) {
+		if (errno == EAGAIN || errno == EWOULDBLOCK)
+			return INGEST_ACCEPT_DONE;
+		if (errno == EINTR || errno == ECONNABORTED)
+			return INGEST_ACCEPT_NEXT;
+		/* The connection stays queued for when descriptors are free
+		 * again. */
+		if (errno == EMFILE || errno == ENFILE)
+			ingest_backoff(ing, "out of file descriptors");
+		else
+			log_ratelimited("accept", "agent socket %s: accept: %s", ingest_path(ing),
+			    strerror(errno));
+		return INGEST_ACCEPT_DONE;
+	}
+	/* Descriptors come lowest first: one at the budget means the table
+	 * is full but for the reserve, which stays HTTP's. */
+	if (fd >= budget) {
+		close(fd);
+		STAT_ADD(ing->st.connections_refused, 1);
+		ingest_backoff(ing, "out of file descriptors (RLIMIT_NOFILE)");
+		return INGEST_ACCEPT_DONE;
+	}
+	if (ing->backoff_ms > 0) {
+		ing->backoff_ms = 0;
+		log_info("agent socket %s: file descriptors free again; accepting connections",
+		    ingest_path(ing));
+	}
+	return fd;
+}
+
+/* Refuses accepted fd (closed) for `why`, counted and logged. */
+static void ingest_refuse(struct ingest *ing, int fd, const char *why)
+{
+	close(fd);
+	STAT_ADD(ing->st.connections_refused, 1);
+	log_ratelimited("refuse", "agent socket %s: %s", ingest_path(ing), why);
+}
+
+/*
+ * The peer's credentials of accepted fd into *cred, and SO_PASSCRED set
+ * on it. Returns 0, or -1 with fd closed (logged; counted as refused
+ * when the peer has no pid we can see).
+ */
+static int ingest_peer(struct ingest *ing, int fd, struct ucred *cred)
+{
+	socklen_t cl = sizeof(*cred);
+
+	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &cl) < 0) {
+		log_ratelimited("accept", "agent socket %s: SO_PEERCRED: %s", ingest_path(ing),
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* Inherited from the listener; set again in case a kernel does not
+	 * pass the flag on. */
+	if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
+		log_ratelimited("accept", "agent socket %s: SO_PASSCRED: %s", ingest_path(ing),
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	/* A peer in a pid namespace we cannot see has no pid here; without
+	 * one its figures would merge with others'. */
+	if (cred->pid <= 0) {
+		ingest_refuse(ing, fd, "peer has no pid in our pid namespace; refused");
+		return -1;
+	}
+	return 0;
+}
+
+/* A connection for fd from the process of cred, in the epoll set and the
+ * list; NULL with fd closed (logged) when it cannot be had. */
+static struct conn *ingest_conn_new(struct ingest *ing, int fd, const struct ucred *cred)
+{
+	struct epoll_event ev;
+	struct conn *c = calloc(1, sizeof(*c));
+
+	if (c == NULL) {
+		log_ratelimited("accept", "agent pid %d: out of memory; connection closed",
+		    (int)cred->pid);
+		close(fd);
+		return NULL;
+	}
+	c->kind = INGEST_K_CONN;
+	c->fd = fd;
+	c->pid = cred->pid;
+	c->uid = cred->uid;
+	c->gid = cred->gid;
+	/* A process that already exited has no /proc entry; its HELLO's
+	 * start time stands in (it can only name its own pid). */
+	c->have_start_time = procfs_start_time(cred->pid, &c->start_time) == 0;
+	/* Names too, as early as can be: a process that ends at once may be
+	 * gone by the time its message is read. */
+	c->have_names = c->have_start_time &&
+	    procfs_names(cred->pid, c->comm, sizeof(c->comm), c->exe, sizeof(c->exe)) == 0 &&
+	    c->comm[0] != '\0';
+	memset(&ev, 0, sizeof(ev));
+	ev.events = EPOLLIN | EPOLLRDHUP;
+	ev.data.ptr = c;
+	if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
+		log_ratelimited("accept", "agent pid %d: epoll_ctl: %s", (int)cred->pid,
+		    strerror(errno));
+		close(fd);
+		free(c);
+		return NULL;
+	}
+	c->next = ing->conns;
+	if (ing->conns != NULL)
+		ing->conns->prev = c;
+	ing->conns = c;
+	ing->nconn++;
+	STAT_ADD(ing->st.connections_accepted, 1);
+	STAT_ADD(ing->st.connections_open, 1);
+	log_debug("agent pid %d uid %u: connected", (int)c->pid, (unsigned)c->uid);
+	return c;
 }
 
 static void ingest_accept(struct ingest *ing, double now)
@@ -710,109 +495,25 @@ static void ingest_accept(struct ingest *ing, double now)
 
 	for (int i = 0; i < INGEST_ACCEPT_BATCH; i++) {
 		struct ucred cred;
-		socklen_t cl = sizeof(cred);
-		struct epoll_event ev;
 		struct conn *c;
-		int fd;
+		char why[96];
+		int fd = ingest_accept_fd(ing, budget);
 
-		fd = accept4(ing->lfd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
-		if (fd < 0) {
-			if (errno == EAGAIN || errno == EWOULDBLOCK)
-				return;
-			if (errno == EINTR || errno == ECONNABORTED)
-				continue;
-			/* The connection stays queued for when descriptors
-			 * are free again. */
-			if (errno == EMFILE || errno == ENFILE) {
-				ingest_backoff(ing, "out of file descriptors");
-				return;
-			}
-			log_ratelimited("accept", "agent socket %s: accept: %s", ing->path,
-			    strerror(errno));
+		if (fd == INGEST_ACCEPT_DONE)
 			return;
-		}
-		/* Descriptors come lowest first: one at the budget means the
-		 * table is full but for the reserve, which stays HTTP's. */
-		if (fd >= budget) {
-			close(fd);
-			STAT_ADD(ing->st.connections_refused, 1);
-			ingest_backoff(ing, "out of file descriptors (RLIMIT_NOFILE)");
-			return;
-		}
-		if (ing->backoff_ms > 0) {
-			ing->backoff_ms = 0;
-			log_info("agent socket %s: file descriptors free again; accepting connections",
-			    ing->path);
-		}
+		if (fd == INGEST_ACCEPT_NEXT)
+			continue;
 		if (ing->nconn >= ing->lim.max_connections) {
-			close(fd);
-			STAT_ADD(ing->st.connections_refused, 1);
-			log_ratelimited("refuse", "agent socket %s: %u connections open (max_connections); refused one",
-			    ing->path, ing->nconn);
+			snprintf(why, sizeof(why), "%u connections open (max_connections); refused one",
+			    ing->nconn);
+			ingest_refuse(ing, fd, why);
 			continue;
 		}
-		if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0) {
-			log_ratelimited("accept", "agent socket %s: SO_PEERCRED: %s", ing->path,
-			    strerror(errno));
-			close(fd);
+		if (ingest_peer(ing, fd, &cred) < 0)
 			continue;
-		}
-		/* Inherited from the listener; set again in case a kernel
-		 * does not pass the flag on. */
-		if (setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &(int){ 1 }, sizeof(int)) < 0) {
-			log_ratelimited("accept", "agent socket %s: SO_PASSCRED: %s", ing->path,
-			    strerror(errno));
-			close(fd);
-			continue;
-		}
-		if (cred.pid <= 0) {
-			/* A peer in a pid namespace we cannot see has no pid
-			 * here; without one its figures would merge with others'. */
-			close(fd);
-			STAT_ADD(ing->st.connections_refused, 1);
-			log_ratelimited("refuse", "agent socket %s: peer has no pid in our pid namespace; refused",
-			    ing->path);
-			continue;
-		}
-		c = calloc(1, sizeof(*c));
-		if (c == NULL) {
-			log_ratelimited("accept", "agent pid %d: out of memory; connection closed",
-			    (int)cred.pid);
-			close(fd);
-			continue;
-		}
-		c->kind = INGEST_K_CONN;
-		c->fd = fd;
-		c->pid = cred.pid;
-		c->uid = cred.uid;
-		c->gid = cred.gid;
-		/* A process that already exited has no /proc entry; its HELLO's
-		 * start time stands in (it can only name its own pid). */
-		c->have_start_time = procfs_start_time(cred.pid, &c->start_time) == 0;
-		/* Names too, as early as can be: a process that ends at once
-		 * may be gone by the time its message is read. */
-		c->have_names = c->have_start_time &&
-		    procfs_names(cred.pid, c->comm, sizeof(c->comm), c->exe, sizeof(c->exe)) == 0 &&
-		    c->comm[0] != '\0';
-		memset(&ev, 0, sizeof(ev));
-		ev.events = EPOLLIN | EPOLLRDHUP;
-		ev.data.ptr = c;
-		if (epoll_ctl(ing->ep, EPOLL_CTL_ADD, fd, &ev) < 0) {
-			log_ratelimited("accept", "agent pid %d: epoll_ctl: %s", (int)cred.pid,
-			    strerror(errno));
-			close(fd);
-			free(c);
-			continue;
-		}
-		c->next = ing->conns;
-		if (ing->conns != NULL)
-			ing->conns->prev = c;
-		ing->conns = c;
-		ing->nconn++;
-		STAT_ADD(ing->st.connections_accepted, 1);
-		STAT_ADD(ing->st.connections_open, 1);
-		log_debug("agent pid %d uid %u: connected", (int)c->pid, (unsigned)c->uid);
-		ingest_admit(ing, c, now);
+		c = ingest_conn_new(ing, fd, &cred);
+		if (c != NULL)
+			ingest_admit(ing, c, now);
 	}
 }
 
@@ -842,7 +543,7 @@ static int ingest_over_rate(struct ingest *ing, struct conn *c, double now)
  * message: a process could otherwise pass for any other, and one gone
  * before we could look has its name lost with it.
  */
-static void ingest_names(const struct conn *c, int alive, char *comm, size_t csize, char *exe,
+void ingest_names(const struct conn *c, int alive, char *comm, size_t csize, char *exe,
     size_t esize)
 {
 	if (alive && procfs_names(c->pid, comm, csize, exe, esize) == 0 && comm[0] != '\0')
@@ -951,387 +652,12 @@ static int ingest_check_cred(struct ingest *ing, struct conn *c, const struct ms
 	return -1;
 }
 
-static void ingest_close_fds(int *fds, int *nfd)
+void ingest_close_fds(int *fds, int *nfd)
 {
 	for (int i = 0; i < *nfd; i++)
 		if (fds[i] >= 0)
 			close(fds[i]);
 	*nfd = 0;
-}
-
-/* The pid a pidfd refers to, from /proc/self/fdinfo; -1 if it is not a
- * pidfd (or its process has been reaped). */
-static pid_t ingest_pidfd_pid(int fd)
-{
-	char path[64], buf[1024], *p;
-	ssize_t n;
-	int f;
-
-	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
-	f = open(path, O_RDONLY | O_CLOEXEC);
-	if (f < 0)
-		return -1;
-	n = read(f, buf, sizeof(buf) - 1);
-	close(f);
-	if (n <= 0)
-		return -1;
-	buf[n] = '\0';
-	p = strstr(buf, "\nPid:");
-	if (p == NULL)
-		return -1;
-	return (pid_t)strtol(p + 5, NULL, 10);
-}
-
-/* A pidfd of process pid, or -1: then *alive is 0 if the process is gone,
- * and stays as it was when we could not have one (out of descriptors). */
-static int ingest_pidfd_open(pid_t pid, int *alive)
-{
-	int fd = (int)syscall(SYS_pidfd_open, pid, 0);
-
-	if (fd < 0 && errno == ESRCH)
-		*alive = 0;
-	else if (fd < 0 && !(errno == EMFILE || errno == ENFILE || errno == ENOMEM))
-		*alive = kill(pid, 0) == 0 || errno == EPERM;
-	return fd;
-}
-
-/* Whether the process of a pidfd has ended. */
-static int ingest_pidfd_ended(int fd)
-{
-	struct pollfd pfd = { .fd = fd, .events = POLLIN };
-
-	return poll(&pfd, 1, 0) == 1;
-}
-
-/*
- * Maps a region's memfd read-only, once its seals promise it can never
- * shrink under us (a shrunk file would fault the daemon on its next read).
- * Returns the mapping and its length, or NULL with why in *why.
- */
-static void *ingest_map_region(int fd, uint64_t *len, struct region_hdr *hdr, const char **why)
-{
-	struct stat st;
-	void *base;
-	int seals = fcntl(fd, F_GET_SEALS);
-
-	if (seals < 0 || (seals & (F_SEAL_SHRINK | F_SEAL_GROW)) != (F_SEAL_SHRINK | F_SEAL_GROW)) {
-		*why = "not a memfd sealed against shrinking and growing";
-		return NULL;
-	}
-	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size < (off_t)REGION_SLOT_OFF ||
-	    (uint64_t)st.st_size > REGION_MAX_SIZE) {
-		*why = "size out of bounds";
-		return NULL;
-	}
-	*len = (uint64_t)st.st_size;
-	base = mmap(NULL, *len, PROT_READ, MAP_SHARED, fd, 0);
-	if (base == MAP_FAILED) {
-		*why = "mmap failed";
-		return NULL;
-	}
-	if (region_check(base, *len, hdr) < 0) {
-		munmap(base, *len);
-		*why = "bad header";
-		return NULL;
-	}
-	return base;
-}
-
-/*
- * Starts watching a process through its pidfd (which the watch owns), or,
- * with pidfd -1 (none could be had: out of descriptors), by looking at its
- * /proc entry on every tick (ingest_expire()).
- */
-static int ingest_watch(struct ingest *ing, int pidfd, struct ptab_proc *proc, uid_t uid)
-{
-	struct epoll_event ev;
-	struct watch *w = calloc(1, sizeof(*w));
-
-	if (w == NULL)
-		return -ENOMEM;
-	w->kind = INGEST_K_WATCH;
-	w->fd = pidfd;
-	w->proc = proc;
-	w->uid = uid;
-	memset(&ev, 0, sizeof(ev));
-	ev.events = EPOLLIN;
-	ev.data.ptr = w;
-	if (pidfd >= 0 && epoll_ctl(ing->ep, EPOLL_CTL_ADD, pidfd, &ev) < 0) {
-		int e = -errno;
-
-		free(w);
-		return e;
-	}
-	w->next = ing->watches;
-	if (ing->watches != NULL)
-		ing->watches->prev = w;
-	ing->watches = w;
-	STAT_ADD(ing->st.agents_connected, 1);
-	return 0;
-}
-
-static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid);
-
-/* PIDFD_GET_INFO (Linux 6.15 has the exit status in it): declared here,
- * as the C library's headers may not have it yet. */
-struct ingest_pidfd_info {
-	uint64_t mask;
-	uint64_t cgroupid;
-	uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
-	int32_t exit_code;
-};
-#define INGEST_PIDFD_GET_INFO _IOWR(0xFF, 11, struct ingest_pidfd_info)
-#define INGEST_PIDFD_INFO_EXIT (1ull << 3)
-
-/*
- * How the process of a watch ended: from its pidfd where the kernel keeps
- * the exit status there (6.15 and later), else the wait status of its
- * zombie, while its parent has not reaped it yet. pidfd may be -1.
- */
-static void ingest_exit_status(struct ptab_proc *proc, int pidfd, struct ptab_exit *how)
-{
-	struct ingest_pidfd_info info;
-	struct ptab_key key;
-	struct procstat st;
-	int status;
-
-	memset(how, 0, sizeof(*how));
-	ptab_proc_key(proc, &key);
-	/* Reaped: the pidfd has it. A zombie: its stat has it. Reaped
-	 * between the two looks: the pidfd again. */
-	for (int i = 0; i < 2; i++) {
-		memset(&info, 0, sizeof(info));
-		info.mask = INGEST_PIDFD_INFO_EXIT;
-		if (pidfd >= 0 && ioctl(pidfd, INGEST_PIDFD_GET_INFO, &info) == 0 &&
-		    (info.mask & INGEST_PIDFD_INFO_EXIT)) {
-			status = info.exit_code;
-			break;
-		}
-		if (i == 0 && procfs_stat(key.pid, &st) == 0 && st.starttime == key.start_time &&
-		    st.state == 'Z' && st.have_exit_code) {
-			status = (int)st.exit_code;
-			break;
-		}
-		if (i == 1)
-			return;
-	}
-	how->known = 1;
-	if (WIFSIGNALED(status))
-		how->signal = WTERMSIG(status);
-	else
-		how->code = WEXITSTATUS(status);
-}
-
-/* The watched process ended: its final figures, then the watch goes. */
-static void ingest_unwatch(struct ingest *ing, struct watch *w, int ended, double now)
-{
-	struct ptab_exit how;
-
-	if (w->fd >= 0)
-		epoll_ctl(ing->ep, EPOLL_CTL_DEL, w->fd, NULL);
-	if (ended) {
-		ingest_exit_status(w->proc, w->fd, &how);
-		ptab_proc_exited(ing->pt, w->proc, &how, now);
-		ingest_forget(ing, w->proc, w->uid);
-	}
-	if (w->fd >= 0)
-		close(w->fd);
-	if (w->prev != NULL)
-		w->prev->next = w->next;
-	else
-		ing->watches = w->next;
-	if (w->next != NULL)
-		w->next->prev = w->prev;
-	STAT_SUB(ing->st.agents_connected, 1);
-	free(w);
-}
-
-/* The store names of the regions of a process. */
-static void ingest_forget(struct ingest *ing, struct ptab_proc *proc, uid_t uid)
-{
-	char name[FDSTORE_NAME_MAX];
-	struct ptab_key key;
-
-	if (ing->fs == NULL)
-		return;
-	ptab_proc_key(proc, &key);
-	for (unsigned k = PROTO_AGENT_C; k <= PROTO_AGENT_PYTHON; k++) {
-		fdstore_name(name, key.pid, key.start_time, k, uid);
-		fdstore_del(ing->fs, name);
-	}
-}
-
-/*
- * Gives a mapped region to the process table (which owns the mapping from
- * then on), keeps its memfd in the store, and watches the process when
- * `alive` through pidfd (consumed; -1: none, then its /proc entry is
- * looked at); a process already gone has its figures final at once.
- * Returns 0, or a negative errno (the caller logs it).
- */
-static int ingest_take_region(struct ingest *ing, const struct conn *c,
-    const struct ptab_key *key, uid_t uid, void *base, uint64_t len,
-    const struct region_hdr *hdr, int memfd, int pidfd, int alive, double now)
-{
-	char comm[PROTO_COMM_MAX + 1], exe[PROTO_EXE_MAX + 1], name[FDSTORE_NAME_MAX];
-	struct ptab_proc *proc;
-	int watch_new = 0, r;
-
-	if (!alive) {
-		if (pidfd >= 0)
-			close(pidfd);
-		pidfd = -1;
-	}
-	if (c != NULL) {
-		ingest_names(c, alive, comm, sizeof(comm), exe, sizeof(exe));
-	} else if (!alive || procfs_names(key->pid, comm, sizeof(comm), exe, sizeof(exe)) < 0 ||
-	    comm[0] == '\0') {
-		strcpy(comm, "?");
-		exe[0] = '\0';
-	}
-	r = ptab_region_open(ing->pt, key, uid, comm, exe, base, len, hdr, now, &proc,
-	    &watch_new);
-	if (r < 0) {
-		munmap(base, len);
-		if (pidfd >= 0)
-			close(pidfd);
-		return r;
-	}
-	if (ing->fs != NULL && memfd >= 0 && alive) {
-		fdstore_name(name, key->pid, key->start_time, hdr->agent, uid);
-		if (fdstore_put(ing->fs, name, memfd) < 0)
-			log_ratelimited("fdstore", "agent pid %d: cannot keep its region for a restart",
-			    (int)key->pid);
-	}
-	if (!watch_new) {
-		if (pidfd >= 0)
-			close(pidfd);
-		return 0;
-	}
-	if (!alive || ingest_watch(ing, pidfd, proc, uid) < 0) {
-		/* Gone already, or no way to watch it: its figures are final. */
-		struct ptab_exit how;
-
-		ingest_exit_status(proc, pidfd, &how);
-		ptab_proc_exited(ing->pt, proc, &how, now);
-		ingest_forget(ing, proc, uid);
-		if (pidfd >= 0)
-			close(pidfd);
-	}
-	return 0;
-}
-
-/*
- * A REGISTER: maps the region, checks who sent it, and gives it to the
- * process table. fds[0] is the memfd, fds[1] (optional) the sender's pidfd;
- * both are consumed. Returns 0, or -1 to reject the connection.
- */
-static int ingest_register(struct ingest *ing, struct conn *c, const struct proto_register *m,
-    int *fds, int *nfd, double now)
-{
-	struct region_hdr hdr;
-	struct ptab_key key;
-	const char *why = NULL;
-	uint64_t len = 0;
-	void *base = NULL;
-	int pidfd = -1, memfd = -1, alive = 1, r;
-
-	if (*nfd < 1)
-		why = "no memfd";
-	else if (m->layout != REGION_LAYOUT)
-		why = "unknown layout";
-	else
-		base = ingest_map_region(fds[0], &len, &hdr, &why);
-	if (base != NULL && hdr.agent != m->agent) {
-		why = "agent kind differs from the message";
-		munmap(base, len);
-		base = NULL;
-	}
-	if (base != NULL) {
-		memfd = fds[0];
-		fds[0] = -1;
-	}
-	if (*nfd > 1 && ingest_pidfd_pid(fds[1]) == c->pid) {
-		pidfd = fds[1];
-		fds[1] = -1;
-	}
-	ingest_close_fds(fds, nfd);
-	if (base == NULL) {
-		STAT_ADD(ing->st.rejected[INGEST_R_REGION], 1);
-		log_ratelimited("reject", "agent pid %d: region refused (%s); closing its connection",
-		    (int)c->pid, why);
-		if (pidfd >= 0)
-			close(pidfd);
-		return -1;
-	}
-	/* Without the agent's own pidfd (an old kernel, a Python without
-	 * os.pidfd_open) we open one: the sender may have gone and its pid
-	 * been reused meanwhile, which the start time below then tells. */
-	if (pidfd < 0)
-		pidfd = ingest_pidfd_open(c->pid, &alive);
-	key.pid = c->pid;
-	/* The start time is the kernel's while the process is known to be
-	 * alive after reading it; else the region's word stands in (a
-	 * process can only name its own pid). */
-	if (procfs_start_time(c->pid, &key.start_time) < 0 || !alive ||
-	    (pidfd >= 0 && ingest_pidfd_ended(pidfd))) {
-		key.start_time = c->have_start_time ? c->start_time : hdr.start_time;
-		alive = 0;
-	}
-	r = ingest_take_region(ing, c, &key, c->uid, base, len, &hdr, memfd, pidfd, alive, now);
-	close(memfd);
-	if (r == -EALREADY)
-		return 0;               /* an older copy that arrived late */
-	if (r < 0) {
-		log_ratelimited("refuse", "agent pid %d: %s; region not taken", (int)c->pid,
-		    r == -ENOSPC ? "process table full (max_processes)" : strerror(-r));
-		return -1;
-	}
-	c->registered = 1;
-	pending_remove(ing->pending, &c->pn);
-	log_debug("agent pid %d: %s region (generation %llu, %u slots)",
-	    (int)c->pid, hdr.agent == PROTO_AGENT_C ? "c" : "python",
-	    (unsigned long long)hdr.generation, hdr.nslots);
-	return 0;
-}
-
-int ingest_restore(struct ingest *ing, const char *name, int fd, double now)
-{
-	struct region_hdr hdr;
-	struct procstat st;
-	struct ptab_key key;
-	const char *why = NULL;
-	unsigned agent;
-	uint64_t len;
-	uid_t uid;
-	void *base;
-	int pidfd = -1, alive = 1, r;
-
-	if (fdstore_parse(name, &key.pid, &key.start_time, &agent, &uid) < 0) {
-		close(fd);
-		return -EINVAL;
-	}
-	base = ingest_map_region(fd, &len, &hdr, &why);
-	if (base == NULL || hdr.agent != agent) {
-		if (base != NULL)
-			munmap(base, len);
-		close(fd);
-		log_warnx("kept region %s: %s; dropped", name, why != NULL ? why : "agent kind");
-		return -EINVAL;
-	}
-	/* Still the same process? Else it ended while no daemon ran: its
-	 * figures are final. */
-	pidfd = ingest_pidfd_open(key.pid, &alive);
-	if (procfs_stat(key.pid, &st) < 0 || st.starttime != key.start_time ||
-	    (pidfd >= 0 && ingest_pidfd_ended(pidfd)))
-		alive = 0;
-	r = ingest_take_region(ing, NULL, &key, uid, base, len, &hdr, fd, pidfd, alive, now);
-	close(fd);
-	return r == -EALREADY ? 0 : r;
-}
-
-void ingest_set_store(struct ingest *ing, struct fdstore *fs)
-{
-	ing->fs = fs;
 }
 
 /* Handles one datagram of n bytes (n may exceed the buffer: MSG_TRUNC) and
@@ -1491,27 +817,17 @@ void ingest_run(struct ingest *ing, double now)
 
 void ingest_close(struct ingest *ing, double now)
 {
-	struct stat st;
-
 	if (ing == NULL)
 		return;
 	while (ing->conns != NULL)
 		ingest_conn_close(ing, ing->conns, now);
 	while (ing->watches != NULL)
 		ingest_unwatch(ing, ing->watches, 0, now);
-	if (ing->lfd >= 0) {
-		close(ing->lfd);
-		/* Remove the file only if it is still ours: a newer daemon may
-		 * have replaced it. */
-		if (ing->ino != 0 && stat(ing->path, &st) == 0 && st.st_dev == ing->dev &&
-		    st.st_ino == ing->ino)
-			unlink(ing->path);
-	}
+	agentsock_close(ing->sock);
 	if (ing->ep >= 0)
 		close(ing->ep);
 	if (ing->tfd >= 0)
 		close(ing->tfd);
 	pending_free(ing->pending);
-	free(ing->path);
 	free(ing);
 }

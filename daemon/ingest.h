@@ -1,4 +1,4 @@
-/* ingest.h: the agent socket: accepts agents, decodes their messages, feeds the process table. */
+/* ingest.h: agent connections: accepts agents, decodes their messages, watches their processes, feeds the process table. */
 #ifndef MEMPROBE_INGEST_H
 #define MEMPROBE_INGEST_H
 
@@ -51,25 +51,15 @@ struct ingest_limits {
 };
 
 struct ingest;
+struct agentsock;
 
 /*
- * Creates the agent socket at `path` (SOCK_SEQPACKET, mode 0660, group
- * `group` unless it is (gid_t)-1): makes a missing parent directory
- * (0755), removes a stale socket file that nobody answers on, and refuses
- * to start when another daemon answers. Entries go into pt, which must
- * outlive the ingest. Returns 0 and *out, or a negative errno with a
- * message naming the path and the failed step in err (errsize bytes).
+ * Serves agents on the listening agent socket `sock` (agentsock.h), which
+ * the ingest owns from the call on, even when it fails. Entries go into pt,
+ * which must outlive the ingest. Returns 0 and *out, or a negative errno
+ * with the failed step in err (errsize bytes; the caller adds the path).
  */
-int ingest_open(struct ingest **out, const char *path, gid_t group,
-    const struct ingest_limits *lim, struct ptab *pt, char *err, size_t errsize);
-
-/*
- * As ingest_open() on a listening AF_UNIX SOCK_SEQPACKET socket passed by
- * socket activation (see sd.h), which this ingest owns from the call on,
- * even when it fails. It sets O_NONBLOCK and SO_PASSCRED on it, and never
- * removes the socket file: the service manager made it.
- */
-int ingest_adopt(struct ingest **out, int fd, const struct ingest_limits *lim,
+int ingest_open(struct ingest **out, struct agentsock *sock, const struct ingest_limits *lim,
     struct ptab *pt, char *err, size_t errsize);
 
 /* The agent socket's path (for an adopted socket, its bound address). */
@@ -117,9 +107,8 @@ void ingest_set_store(struct ingest *ing, struct fdstore *fs);
  */
 int ingest_restore(struct ingest *ing, const char *name, int fd, double now);
 
-/* Closes every connection (their entries exit at `now`) and the listener,
- * removes the socket file if it is still the one this ingest created, and
- * frees ing. */
+/* Closes every connection (their entries exit at `now`) and the agent
+ * socket (agentsock_close()), and frees ing. */
 void ingest_close(struct ingest *ing, double now);
 
 #endif

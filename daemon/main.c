@@ -38,6 +38,7 @@
 #include <sys/timerfd.h>
 #include <unistd.h>
 
+#include "agentsock.h"
 #include "clock.h"
 #include "conf.h"
 #include "fdstore.h"
@@ -92,7 +93,7 @@ static void usage(FILE *f)
 	fprintf(f,
 	    "usage: memprobed [--config FILE] [--agent-socket PATH] [--web.listen-address HOST:PORT]\n"
 	    "                 [--exited-ttl SECONDS] [--log-level LEVEL] [--check-config] [--version]\n"
-	    "                 [--help]\n"
+	    "                 [-h | --help]\n"
 	    "\n"
 	    "Collects heap and stack figures from memprobe agents and serves them over HTTP\n"
 	    "(/metrics, /api/v1/processes, /healthz). Runs in the foreground.\n"
@@ -100,7 +101,7 @@ static void usage(FILE *f)
 	    "  --config FILE                        read FILE (default %s, if it exists)\n"
 	    "  --check-config                       print the effective configuration and exit\n"
 	    "  --version                            print the version and exit\n"
-	    "  --help                               print this help and exit\n"
+	    "  -h, --help                           print this help and exit\n"
 	    "\n"
 	    "Settings; each is also a key of the [%s] section of the file, and the flag wins:\n",
 	    CONF_DEFAULT_FILE, CONF_SECTION);
@@ -133,7 +134,7 @@ static void main_parse_args(struct main_args *a, int argc, char **argv)
 		opts[MAIN_NFIXED + i].val = OPT_KEY;
 	}
 	opterr = 1;
-	while ((opt = getopt_long(argc, argv, "", opts, &idx)) != -1) {
+	while ((opt = getopt_long(argc, argv, "h", opts, &idx)) != -1) {
 		switch (opt) {
 		case OPT_CONFIG:
 			a->config = optarg;
@@ -146,6 +147,7 @@ static void main_parse_args(struct main_args *a, int argc, char **argv)
 			free(opts);
 			free(a->ov);
 			exit(0);
+		case 'h':
 		case OPT_HELP:
 			usage(stdout);
 			free(opts);
@@ -177,20 +179,24 @@ static void main_parse_args(struct main_args *a, int argc, char **argv)
  * Returns 0, or a negative errno with one line naming file:line: key or
  * the flag in err (*c is then freed).
  */
-static int main_configure(struct conf *c, const struct main_args *a, char *err)
+static int main_configure(struct conf *c, const struct main_args *a, char *err,
+    size_t errsize)
 {
 	const char *config = a->config;
 	char why[CONF_ERR_MAX];
 	int r;
 
 	if (conf_init(c) < 0) {
-		snprintf(err, CONF_ERR_MAX, "out of memory");
+		snprintf(err, errsize, "out of memory");
 		return -ENOMEM;
 	}
 	if (config == NULL && access(CONF_DEFAULT_FILE, F_OK) == 0)
 		config = CONF_DEFAULT_FILE;
-	if (config != NULL && (r = conf_load(c, config, err)) < 0)
+	/* conf.c writes up to CONF_ERR_MAX bytes into why. */
+	if (config != NULL && (r = conf_load(c, config, why)) < 0) {
+		snprintf(err, errsize, "%s", why);
 		goto fail;
+	}
 	for (size_t i = 0; i < a->nov; i++) {
 		const char *key = conf_key_for_flag(a->ov[i].flag);
 
@@ -198,7 +204,7 @@ static int main_configure(struct conf *c, const struct main_args *a, char *err)
 			fatalx("option --%s has no configuration key", a->ov[i].flag);
 		r = conf_set(c, key, a->ov[i].value, why);
 		if (r < 0) {
-			snprintf(err, CONF_ERR_MAX, "--%s: %.400s", a->ov[i].flag, why);
+			snprintf(err, errsize, "--%s: %.400s", a->ov[i].flag, why);
 			goto fail;
 		}
 	}
@@ -214,7 +220,7 @@ fail:
  * and *out (NULL without a file), or a negative errno with one line naming
  * file:line in err.
  */
-static int main_web(const struct conf *c, struct webauth **out, char *err)
+static int main_web(const struct conf *c, struct webauth **out, char *err, size_t errsize)
 {
 	struct webconf wc;
 	int r;
@@ -222,12 +228,12 @@ static int main_web(const struct conf *c, struct webauth **out, char *err)
 	*out = NULL;
 	if (c->web_config_file[0] == '\0')
 		return 0;
-	r = webconf_load(&wc, c->web_config_file, err, CONF_ERR_MAX);
+	r = webconf_load(&wc, c->web_config_file, err, errsize);
 	if (r < 0)
 		return r;
 	for (size_t i = 0; i < wc.nwarnings; i++)
 		log_warnx("%s", wc.warnings[i]);
-	r = webauth_new(out, &wc, err, CONF_ERR_MAX);
+	r = webauth_new(out, &wc, err, errsize);
 	webconf_free(&wc);
 	return r;
 }
@@ -242,6 +248,8 @@ struct main_state {
 	struct refresh *refresh;
 	struct webauth *auth;           /* TLS, basic auth; NULL: none */
 	struct fdstore *fs;             /* regions kept for the next daemon; NULL: none */
+	int sfd;                        /* signalfd: SIGTERM, SIGINT, SIGHUP */
+	int tfd;                        /* the 1 s tick */
 	int wdfd;                       /* systemd watchdog timer, or -1 */
 	char status[160];               /* the last STATUS= sent */
 };
@@ -284,7 +292,7 @@ static void main_reload_web(struct main_state *st)
 
 	if (st->auth == NULL)
 		return;
-	if (main_web(&st->conf, &next, err) < 0) {
+	if (main_web(&st->conf, &next, err, sizeof(err)) < 0) {
 		log_error("SIGHUP: %s; http access unchanged", err);
 		return;
 	}
@@ -308,7 +316,7 @@ static void main_reload(struct main_state *st)
 	char err[CONF_ERR_MAX], before[4096], after[4096];
 	int changed = 0;
 
-	if (main_configure(&next, &st->args, err) < 0) {
+	if (main_configure(&next, &st->args, err, sizeof(err)) < 0) {
 		log_error("SIGHUP: %s; configuration unchanged", err);
 		return;
 	}
@@ -384,19 +392,56 @@ static int main_watch(int ep, int fd, uint32_t tag)
 	return epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
 }
 
-/* Runs until SIGTERM or SIGINT; returns the signal. */
-static int main_loop(struct main_state *st, int sfd, int tfd)
+/* Reads a timerfd's expiry count; fatal on a read error. */
+static void main_timer_read(int fd, const char *what)
 {
-	struct ingest *ing = st->ing;
-	struct ptab *pt = st->pt;
-	struct epoll_event evs[8];
-	int ep = epoll_create1(EPOLL_CLOEXEC);
+	uint64_t ticks;
 
-	if (ep < 0 || main_watch(ep, ingest_fd(ing), EV_INGEST) < 0 ||
-	    main_watch(ep, sfd, EV_SIGNAL) < 0 || main_watch(ep, tfd, EV_TIMER) < 0 ||
+	if (read(fd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
+		fatal("%s timerfd read", what);
+}
+
+/* The 1 s tick: exited entries expire, a history point from each shared
+ * region, silent connections close, the agent socket is made again if it
+ * went, rate-limited log lines are summed up, STATUS= if counts changed. */
+static void main_tick(struct main_state *st, double now)
+{
+	main_timer_read(st->tfd, "tick");
+	ptab_expire(st->pt, now);
+	ptab_tick(st->pt, now);
+	ingest_expire(st->ing, now);
+	ingest_check_socket(st->ing);
+	log_ratelimit_flush();
+	main_status(st, NULL);
+}
+
+/* A signal from the signalfd: SIGHUP reloads and returns 0; SIGTERM and
+ * SIGINT are returned. */
+static int main_signal(struct main_state *st)
+{
+	struct signalfd_siginfo si;
+
+	if (read(st->sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
+		return 0;
+	if (si.ssi_signo != SIGHUP)
+		return (int)si.ssi_signo;
+	sysd_notifyf("RELOADING=1\nMONOTONIC_USEC=%.0f", clock_mono() * 1e6);
+	main_reload(st);
+	main_status(st, "READY=1");
+	return 0;
+}
+
+/* Runs until SIGTERM or SIGINT; returns the signal. */
+static int main_loop(struct main_state *st)
+{
+	struct epoll_event evs[8];
+	int ep = epoll_create1(EPOLL_CLOEXEC), sig = 0;
+
+	if (ep < 0 || main_watch(ep, ingest_fd(st->ing), EV_INGEST) < 0 ||
+	    main_watch(ep, st->sfd, EV_SIGNAL) < 0 || main_watch(ep, st->tfd, EV_TIMER) < 0 ||
 	    (st->wdfd >= 0 && main_watch(ep, st->wdfd, EV_WATCHDOG) < 0))
 		fatal("epoll");
-	for (;;) {
+	while (sig == 0) {
 		int n = epoll_wait(ep, evs, 8, -1);
 		double now;
 
@@ -406,50 +451,26 @@ static int main_loop(struct main_state *st, int sfd, int tfd)
 			fatal("epoll_wait");
 		}
 		now = clock_mono();
-		for (int i = 0; i < n; i++) {
+		for (int i = 0; i < n && sig == 0; i++) {
 			switch (evs[i].data.u32) {
 			case EV_INGEST:
-				ingest_run(ing, now);
+				ingest_run(st->ing, now);
 				break;
-			case EV_TIMER: {
-				uint64_t ticks;
-
-				if (read(tfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-					fatal("timerfd read");
-				ptab_expire(pt, now);
-				ptab_tick(pt, now);
-				ingest_expire(ing, now);
-				ingest_check_socket(ing);
-				log_ratelimit_flush();
-				main_status(st, NULL);
+			case EV_TIMER:
+				main_tick(st, now);
 				break;
-			}
-			case EV_WATCHDOG: {
-				uint64_t ticks;
-
-				if (read(st->wdfd, &ticks, sizeof(ticks)) < 0 && errno != EAGAIN)
-					fatal("watchdog timerfd read");
+			case EV_WATCHDOG:
+				main_timer_read(st->wdfd, "watchdog");
 				sysd_notify("WATCHDOG=1");
 				break;
-			}
-			case EV_SIGNAL: {
-				struct signalfd_siginfo si;
-
-				if (read(sfd, &si, sizeof(si)) != (ssize_t)sizeof(si))
-					break;
-				if (si.ssi_signo == SIGHUP) {
-					sysd_notifyf("RELOADING=1\nMONOTONIC_USEC=%.0f",
-					    clock_mono() * 1e6);
-					main_reload(st);
-					main_status(st, "READY=1");
-					break;
-				}
-				close(ep);
-				return (int)si.ssi_signo;
-			}
+			case EV_SIGNAL:
+				sig = main_signal(st);
+				break;
 			}
 		}
 	}
+	close(ep);
+	return sig;
 }
 
 /*
@@ -466,6 +487,34 @@ static void main_raise_nofile(void)
 		if (setrlimit(RLIMIT_NOFILE, &rl) < 0)
 			log_warn("raising RLIMIT_NOFILE to its hard limit");
 	}
+}
+
+/*
+ * The agent socket (passed by socket activation when `passed` >= 0, else
+ * made at agent_socket) and the ingest on it, into st->ing. Returns 0, or
+ * a negative errno once logged.
+ */
+static int main_ingest(struct main_state *st, int passed, const struct ingest_limits *il)
+{
+	struct agentsock *as;
+	char err[512];
+	gid_t group;
+	int r;
+
+	if (passed >= 0) {
+		r = agentsock_adopt(&as, passed, err, sizeof(err));
+	} else {
+		if (st->conf.agent_socket_group[0] == '\0' ||
+		    conf_group_id(st->conf.agent_socket_group, &group) < 0)
+			group = (gid_t)-1;      /* checked at config time; gone since: ours */
+		r = agentsock_open(&as, st->conf.agent_socket, group, err, sizeof(err));
+	}
+	if (r == 0)
+		r = ingest_open(&st->ing, as, il, st->pt, err, sizeof(err));
+	if (r < 0)
+		log_error("agent socket %s: %s; not starting",
+		    passed >= 0 ? "passed by socket activation" : st->conf.agent_socket, err);
+	return r;
 }
 
 /*
@@ -501,48 +550,60 @@ static void main_store(struct main_state *st, struct sysd_sockets *sk)
 	sk->nstored = 0;
 }
 
-int main(int argc, char **argv)
+/*
+ * The command line, the configuration and the web config file into st.
+ * Returns -1 to go on, or the exit status: 0 after --check-config, 2 for a
+ * bad configuration (said on stderr).
+ */
+static int main_setup(struct main_state *st, int argc, char **argv)
 {
-	struct main_state st;
-	struct ptab_limits plim;
-	struct ingest_limits ilim;
-	struct http_settings hset;
-	struct http_conf hconf;
-	struct http_sources hsrc;
-	struct sysd_sockets sk;
-	struct itimerspec its;
 	char err[CONF_ERR_MAX];
+	int r = -1;
+
+	main_parse_args(&st->args, argc, argv);
+	if (main_configure(&st->conf, &st->args, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		free(st->args.ov);
+		return EXIT_USAGE;
+	}
+	if (main_web(&st->conf, &st->auth, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		r = EXIT_USAGE;
+	} else if (st->args.check) {
+		conf_print(&st->conf, stdout);
+		r = 0;
+	}
+	if (r >= 0) {
+		webauth_free(st->auth);
+		conf_free(&st->conf);
+		free(st->args.ov);
+		return r;
+	}
+	log_set_level((enum log_level)st->conf.log_level);
+	return -1;
+}
+
+/* A timerfd firing every `usec` microseconds; fatal if it cannot be had. */
+static int main_timer(uint64_t usec, const char *what)
+{
+	struct itimerspec its;
+	int fd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
+
+	memset(&its, 0, sizeof(its));
+	its.it_interval.tv_sec = (time_t)(usec / 1000000);
+	its.it_interval.tv_nsec = (long)(usec % 1000000) * 1000;
+	its.it_value = its.it_interval;
+	if (fd < 0 || timerfd_settime(fd, 0, &its, NULL) < 0)
+		fatal("%s timerfd", what);
+	return fd;
+}
+
+/* SIGTERM, SIGINT and SIGHUP through a signalfd, into st->sfd; SIGPIPE
+ * ignored. Call before any thread starts, so only the signalfd sees them. */
+static void main_signals(struct main_state *st)
+{
 	sigset_t set;
-	uint64_t wd_usec;
-	gid_t group;
-	int sfd, tfd, sig, r;
 
-	memset(&st, 0, sizeof(st));
-	st.wdfd = -1;
-	log_init(argv[0]);
-	main_parse_args(&st.args, argc, argv);
-	if (main_configure(&st.conf, &st.args, err) < 0) {
-		log_error("%s", err);
-		free(st.args.ov);
-		return EXIT_USAGE;
-	}
-	if (main_web(&st.conf, &st.auth, err) < 0) {
-		log_error("%s", err);
-		conf_free(&st.conf);
-		free(st.args.ov);
-		return EXIT_USAGE;
-	}
-	if (st.args.check) {
-		conf_print(&st.conf, stdout);
-		webauth_free(st.auth);
-		conf_free(&st.conf);
-		free(st.args.ov);
-		return 0;
-	}
-	log_set_level((enum log_level)st.conf.log_level);
-
-	main_raise_nofile();
-	/* Blocked before any thread starts, so only the signalfd sees them. */
 	signal(SIGPIPE, SIG_IGN);
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -550,117 +611,160 @@ int main(int argc, char **argv)
 	sigaddset(&set, SIGHUP);
 	if (sigprocmask(SIG_BLOCK, &set, NULL) < 0)
 		fatal("sigprocmask");
-	sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
-	tfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-	if (sfd < 0 || tfd < 0)
-		fatal("signalfd/timerfd");
-	memset(&its, 0, sizeof(its));
-	its.it_interval.tv_sec = 1;
-	its.it_value.tv_sec = 1;
-	if (timerfd_settime(tfd, 0, &its, NULL) < 0)
-		fatal("timerfd_settime");
+	st->sfd = signalfd(-1, &set, SFD_NONBLOCK | SFD_CLOEXEC);
+	if (st->sfd < 0)
+		fatal("signalfd");
+}
 
-	/* Sockets systemd passed replace agent_socket and listen_address. */
-	if (sysd_listen(&sk, err, sizeof(err)) < 0) {
+/* The HTTP server on listen_address or on the socket passed (fd >= 0).
+ * Returns 0, or a negative errno once logged. */
+static int main_http(struct main_state *st, int fd, const struct http_settings *hset)
+{
+	struct http_conf hconf;
+	struct http_sources hsrc;
+	char err[CONF_ERR_MAX];
+	int r;
+
+	hconf.listen_address = st->conf.listen_address;
+	hconf.fd = fd;
+	hconf.max_connections = st->conf.http_max_connections;
+	hconf.max_connections_per_ip = st->conf.http_max_connections_per_ip;
+	hconf.timeout = st->conf.http_timeout;
+	hconf.auth = st->auth;
+	hsrc.pt = st->pt;
+	hsrc.ing = st->ing;
+	hsrc.refresh = st->refresh;
+	r = http_start(&st->http, &hconf, &hsrc, hset, err, sizeof(err));
+	if (r < 0)
 		log_error("%s; not starting", err);
-		goto fail;
-	}
-	main_limits(&st.conf, &plim, &ilim, &hset);
-	st.pt = ptab_new(&plim);
-	if (st.pt == NULL)
-		fatalx("out of memory");
-	if (st.conf.agent_socket_group[0] == '\0' ||
-	    conf_group_id(st.conf.agent_socket_group, &group) < 0)
-		group = (gid_t)-1;      /* checked at config time; gone since: ours */
-	r = sk.agent >= 0 ? ingest_adopt(&st.ing, sk.agent, &ilim, st.pt, err, sizeof(err)) :
-	    ingest_open(&st.ing, st.conf.agent_socket, group, &ilim, st.pt, err, sizeof(err));
+	return r;
+}
+
+/*
+ * Starts the parts: the sockets systemd passed (they replace agent_socket
+ * and listen_address), the process table, the agent socket and the
+ * ingest, the regions kept by the previous daemon, the /proc reader and
+ * HTTP. Returns 0, or a negative errno once logged (what started is in st
+ * for main_abort()).
+ */
+static int main_start(struct main_state *st)
+{
+	struct ptab_limits plim;
+	struct ingest_limits ilim;
+	struct http_settings hset;
+	struct sysd_sockets sk;
+	char err[CONF_ERR_MAX];
+	int r;
+
+	r = sysd_listen(&sk, err, sizeof(err));
 	if (r < 0) {
 		log_error("%s; not starting", err);
-		goto fail;
+		return r;
 	}
-	main_store(&st, &sk);
-	r = refresh_start(&st.refresh, st.pt, st.conf.proc_interval);
+	main_limits(&st->conf, &plim, &ilim, &hset);
+	st->pt = ptab_new(&plim);
+	if (st->pt == NULL)
+		fatalx("out of memory");
+	r = main_ingest(st, sk.agent, &ilim);
+	if (r < 0)
+		return r;
+	main_store(st, &sk);
+	r = refresh_start(&st->refresh, st->pt, st->conf.proc_interval);
 	if (r < 0) {
 		errno = -r;
 		log_warn("/proc refresh thread; not starting");
-		goto fail;
+		return r;
 	}
-
-	hconf.listen_address = st.conf.listen_address;
-	hconf.fd = sk.http;
-	hconf.max_connections = st.conf.http_max_connections;
-	hconf.max_connections_per_ip = st.conf.http_max_connections_per_ip;
-	hconf.timeout = st.conf.http_timeout;
-	hconf.auth = st.auth;
-	hsrc.pt = st.pt;
-	hsrc.ing = st.ing;
-	hsrc.refresh = st.refresh;
-	if (http_start(&st.http, &hconf, &hsrc, &hset, err, sizeof(err)) < 0) {
-		log_error("%s; not starting", err);
-		goto fail;
-	}
+	r = main_http(st, sk.http, &hset);
+	if (r < 0)
+		return r;
 	log_info("memprobed %s listening on agent socket %s%s and %s://%s%s",
-	    MEMPROBE_VERSION, ingest_path(st.ing), sk.agent >= 0 ? " (socket activation)" : "",
-	    webauth_tls(st.auth) ? "https" : "http",
-	    http_address(st.http), sk.http >= 0 ? " (socket activation)" : "");
-	if (st.auth != NULL) {
+	    MEMPROBE_VERSION, ingest_path(st->ing), sk.agent >= 0 ? " (socket activation)" : "",
+	    webauth_tls(st->auth) ? "https" : "http",
+	    http_address(st->http), sk.http >= 0 ? " (socket activation)" : "");
+	if (st->auth != NULL) {
 		char what[256];
 
-		webauth_describe(st.auth, what, sizeof(what));
-		log_info("http access: %s (from %s)", what, st.conf.web_config_file);
+		webauth_describe(st->auth, what, sizeof(what));
+		log_info("http access: %s (from %s)", what, st->conf.web_config_file);
 	}
+	return 0;
+}
 
-	/* Both sockets listen and both are served from here on. */
-	main_status(&st, "READY=1");
-	wd_usec = sysd_watchdog_usec();
-	if (wd_usec > 0) {
-		uint64_t half = wd_usec / 2 > 0 ? wd_usec / 2 : 1;
+/* Both sockets listen and both are served: READY=1, and the watchdog's
+ * timer when the service manager asks for one. */
+static void main_ready(struct main_state *st)
+{
+	uint64_t wd_usec = sysd_watchdog_usec(), half;
 
-		st.wdfd = timerfd_create(CLOCK_MONOTONIC, TFD_NONBLOCK | TFD_CLOEXEC);
-		memset(&its, 0, sizeof(its));
-		its.it_interval.tv_sec = (time_t)(half / 1000000);
-		its.it_interval.tv_nsec = (long)(half % 1000000) * 1000;
-		its.it_value = its.it_interval;
-		if (st.wdfd < 0 || timerfd_settime(st.wdfd, 0, &its, NULL) < 0)
-			fatal("watchdog timerfd");
-		sysd_notify("WATCHDOG=1");
-		log_debug("systemd watchdog: WATCHDOG=1 every %" PRIu64 " ms", half / 1000);
-	}
+	main_status(st, "READY=1");
+	if (wd_usec == 0)
+		return;
+	half = wd_usec / 2 > 0 ? wd_usec / 2 : 1;
+	st->wdfd = main_timer(half, "watchdog");
+	sysd_notify("WATCHDOG=1");
+	log_debug("systemd watchdog: WATCHDOG=1 every %" PRIu64 " ms", half / 1000);
+}
 
-	sig = main_loop(&st, sfd, tfd);
-
+/* A clean stop on signal sig: scrapes in flight finish, then the parts go
+ * in reverse order; the keeper of the regions goes too. */
+static void main_stop(struct main_state *st, int sig)
+{
 	log_info("stopping on %s", sig == SIGINT ? "SIGINT" : "SIGTERM");
 	sysd_notify("STOPPING=1\nSTATUS=stopping");
-	/* Scrapes in flight finish first; then no thread reads the table. */
-	http_stop(st.http);
-	webauth_free(st.auth);
-	refresh_stop(st.refresh);
-	ingest_close(st.ing, clock_mono());
-	/* A clean stop: the keeper goes too. */
-	fdstore_close(st.fs, 0);
-	ptab_free(st.pt);
-	close(sfd);
-	close(tfd);
-	if (st.wdfd >= 0)
-		close(st.wdfd);
-	conf_free(&st.conf);
-	free(st.args.ov);
+	/* After this no thread reads the table. */
+	http_stop(st->http);
+	webauth_free(st->auth);
+	refresh_stop(st->refresh);
+	ingest_close(st->ing, clock_mono());
+	fdstore_close(st->fs, 0);
+	ptab_free(st->pt);
+	close(st->sfd);
+	close(st->tfd);
+	if (st->wdfd >= 0)
+		close(st->wdfd);
+	conf_free(&st->conf);
+	free(st->args.ov);
 	log_info("stopped");
+}
+
+/* A failed start: what was started, in reverse. The sockets systemd passed
+ * and not yet handed over are closed with the process. */
+static void main_abort(struct main_state *st)
+{
+	if (st->refresh != NULL)
+		refresh_stop(st->refresh);
+	if (st->ing != NULL)
+		ingest_close(st->ing, clock_mono());
+	fdstore_close(st->fs, 0);
+	if (st->pt != NULL)
+		ptab_free(st->pt);
+	webauth_free(st->auth);
+	close(st->sfd);
+	close(st->tfd);
+	conf_free(&st->conf);
+	free(st->args.ov);
+}
+
+int main(int argc, char **argv)
+{
+	struct main_state st;
+	int r;
+
+	memset(&st, 0, sizeof(st));
+	st.wdfd = -1;
+	log_init(argv[0]);
+	r = main_setup(&st, argc, argv);
+	if (r >= 0)
+		return r;
+	main_raise_nofile();
+	main_signals(&st);
+	st.tfd = main_timer(1000000, "tick");
+	if (main_start(&st) < 0) {
+		main_abort(&st);
+		return EXIT_RUNTIME;
+	}
+	main_ready(&st);
+	main_stop(&st, main_loop(&st));
 	return 0;
-fail:
-	/* What was started, in reverse; the sockets systemd passed and not
-	 * yet handed over are closed with the process. */
-	if (st.refresh != NULL)
-		refresh_stop(st.refresh);
-	if (st.ing != NULL)
-		ingest_close(st.ing, clock_mono());
-	fdstore_close(st.fs, 0);
-	if (st.pt != NULL)
-		ptab_free(st.pt);
-	webauth_free(st.auth);
-	close(sfd);
-	close(tfd);
-	conf_free(&st.conf);
-	free(st.args.ov);
-	return EXIT_RUNTIME;
 }

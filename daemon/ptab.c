@@ -9,6 +9,8 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "history.h"
+
 enum ptab_state {
 	PTAB_LIVE,
 	PTAB_EXITED,
@@ -61,9 +63,7 @@ struct ptab_proc {
 	uint32_t base_have;
 	struct ptab_exit exit;
 	uint32_t size_source;           /* enum region_size_source of the C region */
-	struct ptab_hpoint *hist;       /* ring of hcap points, allocated lazily */
-	unsigned hcap, hlen, hpos;      /* hpos: index of the newest point */
-	double hslot;                   /* when the newest point started */
+	struct history hist;            /* recent figures, a point a second */
 };
 
 /* A command's retired counters, in a chained hash by comm. */
@@ -124,7 +124,7 @@ static void ptab_proc_free(struct ptab_proc *p)
 	free(p->comm);
 	free(p->exe);
 	free(p->gauges);
-	free(p->hist);
+	history_free(&p->hist);
 	free(p);
 }
 
@@ -709,46 +709,10 @@ static void ptab_merge_sample(struct proto_sample *d, const struct proto_sample 
  * else the newest again. Called with the lock held. */
 static void ptab_hist_point(struct ptab *pt, struct ptab_proc *p, double now)
 {
-	unsigned want = pt->lim.history_length;
-	struct ptab_hpoint *pt_;
+	struct ptab_hpoint *pt_ = history_point(&p->hist, pt->lim.history_length, now);
 
-	if (want == 0) {
-		free(p->hist);
-		p->hist = NULL;
-		p->hcap = p->hlen = p->hpos = 0;
+	if (pt_ == NULL)
 		return;
-	}
-	if (p->hlen == 0 || now - p->hslot >= 1.0) {
-		/* Grow by doubling up to history_length, so short-lived
-		 * processes hold little; a changed length is applied here. */
-		if (p->hlen == p->hcap || p->hcap > want) {
-			unsigned cap = p->hcap == 0 ? 8 : p->hcap * 2;
-			struct ptab_hpoint *h;
-
-			if (cap > want || p->hcap > want)
-				cap = want;
-			if (cap != p->hcap) {
-				unsigned keep = p->hlen < cap ? p->hlen : cap;
-
-				h = malloc(cap * sizeof(*h));
-				if (h == NULL)
-					return;
-				/* Keep the newest `keep` points, oldest first. */
-				for (unsigned i = 0; i < keep; i++)
-					h[i] = p->hist[(p->hpos + p->hcap - (keep - 1 - i)) % p->hcap];
-				free(p->hist);
-				p->hist = h;
-				p->hcap = cap;
-				p->hlen = keep;
-				p->hpos = keep > 0 ? keep - 1 : cap - 1;
-			}
-		}
-		p->hpos = (p->hpos + 1) % p->hcap;
-		if (p->hlen < p->hcap)
-			p->hlen++;
-		p->hslot = now;
-	}
-	pt_ = &p->hist[p->hpos];
 	pt_->t = now;
 	pt_->heap_live_bytes = p->s.heap_live_bytes;
 	pt_->heap_peak_bytes = p->s.heap_peak_bytes;
@@ -883,105 +847,146 @@ static int ptab_view_cmp(const void *a, const void *b)
 
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
-int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
-{
-	struct ptab_snap *snap;
-	struct ptab_proc *p;
-	size_t nviews = 0, ngauges = 0, nchars = 0, off_views, off_ret, off_gauges, off_chars;
-	struct ptab_retired *ret;
-	struct ptab_gauge *g;
-	char *c;
+/* What a snapshot holds: its views, gauges and bytes of strings. */
+struct ptab_snap_size {
+	size_t nviews, ngauges, nchars;
+};
 
-	pthread_mutex_lock(&pt->lock);
-	for (p = pt->head; p != NULL; p = p->next) {
+/* Counts what a snapshot of the table holds, reading the shared regions
+ * on the way: their figures are exact at this instant. Lock held. */
+static void ptab_snap_measure(struct ptab *pt, struct ptab_snap_size *sz)
+{
+	memset(sz, 0, sizeof(*sz));
+	for (struct ptab_proc *p = pt->head; p != NULL; p = p->next) {
 		if (p->state == PTAB_STALE)
 			continue;
-		/* Figures in shared memory are read now: exact at this instant. */
 		if (p->watched)
 			ptab_read_regions(pt, p);
-		nviews++;
-		ngauges += p->ngauges;
-		nchars += strlen(p->comm) + strlen(p->exe) + 2;
+		sz->nviews++;
+		sz->ngauges += p->ngauges;
+		sz->nchars += strlen(p->comm) + strlen(p->exe) + 2;
 		for (unsigned i = 0; i < p->ngauges; i++)
-			nchars += strlen(p->gauges[i].name) + 1;
+			sz->nchars += strlen(p->gauges[i].name) + 1;
 	}
 	for (size_t i = 0; i < PTAB_RET_BUCKETS; i++)
 		for (struct ptab_ret *r = pt->ret[i]; r != NULL; r = r->next)
-			nchars += strlen(r->comm) + 1;
+			sz->nchars += strlen(r->comm) + 1;
+}
+
+/* Where a snapshot's parts go in its one allocation. */
+struct ptab_snap_parts {
+	struct ptab_retired *ret;
+	struct ptab_gauge *g;
+	char *c;                        /* strings */
+};
+
+/* One allocation for a snapshot of sz, its arrays laid out in parts; NULL
+ * without memory. */
+static struct ptab_snap *ptab_snap_alloc(size_t nret, const struct ptab_snap_size *sz,
+    struct ptab_snap_parts *parts)
+{
+	size_t off_views, off_ret, off_gauges, off_chars;
+	struct ptab_snap *snap;
+
 	off_views = ALIGN8(sizeof(*snap));
-	off_ret = off_views + ALIGN8(nviews * sizeof(struct ptab_view));
-	off_gauges = off_ret + ALIGN8(pt->nret * sizeof(struct ptab_retired));
-	off_chars = off_gauges + ngauges * sizeof(struct ptab_gauge);
-	snap = malloc(off_chars + nchars);
-	if (snap == NULL) {
-		pthread_mutex_unlock(&pt->lock);
-		return -ENOMEM;
-	}
+	off_ret = off_views + ALIGN8(sz->nviews * sizeof(struct ptab_view));
+	off_gauges = off_ret + ALIGN8(nret * sizeof(struct ptab_retired));
+	off_chars = off_gauges + sz->ngauges * sizeof(struct ptab_gauge);
+	snap = malloc(off_chars + sz->nchars);
+	if (snap == NULL)
+		return NULL;
 	memset(snap, 0, sizeof(*snap));
 	snap->procs = (struct ptab_view *)(void *)((char *)snap + off_views);
-	ret = (struct ptab_retired *)(void *)((char *)snap + off_ret);
-	snap->retired = ret;
-	g = (struct ptab_gauge *)(void *)((char *)snap + off_gauges);
-	c = (char *)snap + off_chars;
-	snap->processes_refused = pt->refused;
-	snap->gauges_dropped = pt->gauges_dropped;
-	snap->limits = pt->lim;
+	parts->ret = (struct ptab_retired *)(void *)((char *)snap + off_ret);
+	snap->retired = parts->ret;
+	parts->g = (struct ptab_gauge *)(void *)((char *)snap + off_gauges);
+	parts->c = (char *)snap + off_chars;
+	return snap;
+}
 
-	for (p = pt->head; p != NULL; p = p->next) {
-		struct ptab_view *v;
-		size_t len;
+/* Copies s into the snapshot's strings at *c; returns the copy. */
+static const char *ptab_snap_str(char **c, const char *s)
+{
+	size_t len = strlen(s) + 1;
+	char *copy = memcpy(*c, s, len);
 
-		if (p->state == PTAB_STALE)
-			continue;
-		v = &snap->procs[snap->n++];
-		memset(v, 0, sizeof(*v));
-		v->pid = p->pid;
-		v->start_time = p->start_time;
-		v->uid = p->uid;
-		len = strlen(p->comm) + 1;
-		v->comm = memcpy(c, p->comm, len);
-		c += len;
-		len = strlen(p->exe) + 1;
-		v->exe = memcpy(c, p->exe, len);
-		c += len;
-		v->agents = p->agents;
-		v->connections = p->nconn;
-		v->exited = p->state == PTAB_EXITED;
-		v->exited_seconds = v->exited ? now - p->exited_at : 0;
-		v->exit = p->exit;
-		v->size_source = ptab_size_source_name(p->size_source);
-		v->age_seconds = now - p->created;
-		v->hello_stack_limit = p->hello_stack_limit;
-		v->samples = p->samples;
-		v->have = p->have;
-		v->have_threads = p->have_threads;
-		v->s = p->s;
-		v->ngauges = p->ngauges;
-		v->gauges = g;
-		for (unsigned i = 0; i < p->ngauges; i++, g++) {
-			len = strlen(p->gauges[i].name) + 1;
-			g->name = memcpy(c, p->gauges[i].name, len);
-			g->value = p->gauges[i].value;
-			c += len;
-		}
-		v->gauges_dropped = p->gauges_dropped;
-		v->have_procfs = p->have_procfs;
-		v->pfs = p->pfs;
-		v->stack_source = p->stack_source;
-		if (!v->exited)
-			snap->live++;
+	*c += len;
+	return copy;
+}
+
+/* Entry p as seen at `now`, into v; its strings and gauges go to parts. */
+static void ptab_snap_view(struct ptab_view *v, const struct ptab_proc *p, double now,
+    struct ptab_snap_parts *parts)
+{
+	memset(v, 0, sizeof(*v));
+	v->pid = p->pid;
+	v->start_time = p->start_time;
+	v->uid = p->uid;
+	v->comm = ptab_snap_str(&parts->c, p->comm);
+	v->exe = ptab_snap_str(&parts->c, p->exe);
+	v->agents = p->agents;
+	v->connections = p->nconn;
+	v->exited = p->state == PTAB_EXITED;
+	v->exited_seconds = v->exited ? now - p->exited_at : 0;
+	v->exit = p->exit;
+	v->size_source = ptab_size_source_name(p->size_source);
+	v->age_seconds = now - p->created;
+	v->hello_stack_limit = p->hello_stack_limit;
+	v->samples = p->samples;
+	v->have = p->have;
+	v->have_threads = p->have_threads;
+	v->s = p->s;
+	v->ngauges = p->ngauges;
+	v->gauges = parts->g;
+	for (unsigned i = 0; i < p->ngauges; i++, parts->g++) {
+		parts->g->name = ptab_snap_str(&parts->c, p->gauges[i].name);
+		parts->g->value = p->gauges[i].value;
 	}
-	for (size_t i = 0; i < PTAB_RET_BUCKETS; i++) {
-		for (struct ptab_ret *r = pt->ret[i]; r != NULL; r = r->next) {
-			struct ptab_retired *o = &ret[snap->nretired++];
-			size_t len = strlen(r->comm) + 1;
+	v->gauges_dropped = p->gauges_dropped;
+	v->have_procfs = p->have_procfs;
+	v->pfs = p->pfs;
+	v->stack_source = p->stack_source;
+}
 
-			o->comm = memcpy(c, r->comm, len);
-			c += len;
+/* The retired counters by command, into the snapshot. Lock held. */
+static void ptab_snap_retired(const struct ptab *pt, struct ptab_snap *snap,
+    struct ptab_snap_parts *parts)
+{
+	for (size_t i = 0; i < PTAB_RET_BUCKETS; i++) {
+		for (const struct ptab_ret *r = pt->ret[i]; r != NULL; r = r->next) {
+			struct ptab_retired *o = &parts->ret[snap->nretired++];
+
+			o->comm = ptab_snap_str(&parts->c, r->comm);
 			o->have = r->have;
 			o->s = r->s;
 		}
 	}
+}
+
+int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out)
+{
+	struct ptab_snap_parts parts;
+	struct ptab_snap_size sz;
+	struct ptab_snap *snap;
+
+	pthread_mutex_lock(&pt->lock);
+	ptab_snap_measure(pt, &sz);
+	snap = ptab_snap_alloc(pt->nret, &sz, &parts);
+	if (snap == NULL) {
+		pthread_mutex_unlock(&pt->lock);
+		return -ENOMEM;
+	}
+	snap->processes_refused = pt->refused;
+	snap->gauges_dropped = pt->gauges_dropped;
+	snap->limits = pt->lim;
+	for (const struct ptab_proc *p = pt->head; p != NULL; p = p->next) {
+		if (p->state == PTAB_STALE)
+			continue;
+		ptab_snap_view(&snap->procs[snap->n++], p, now, &parts);
+		if (p->state != PTAB_EXITED)
+			snap->live++;
+	}
+	ptab_snap_retired(pt, snap, &parts);
 	pthread_mutex_unlock(&pt->lock);
 
 	qsort(snap->procs, snap->n, sizeof(snap->procs[0]), ptab_view_cmp);
@@ -1161,13 +1166,13 @@ int ptab_history(struct ptab *pt, pid_t pid, struct ptab_hist **out)
 	}
 	p = found;
 	/* The newest point is read now from shared memory, as a scrape is. */
-	if (p->watched && p->hlen > 0) {
+	if (p->watched && history_len(&p->hist) > 0) {
 		ptab_read_regions(pt, p);
-		ptab_hist_point(pt, p, p->hslot);
+		ptab_hist_point(pt, p, history_newest(&p->hist));
 	}
 	clen = strlen(p->comm) + 1;
 	off_pts = ALIGN8(sizeof(*h));
-	off_chars = off_pts + (size_t)p->hlen * sizeof(*pts);
+	off_chars = off_pts + (size_t)history_len(&p->hist) * sizeof(*pts);
 	h = malloc(off_chars + clen);
 	if (h == NULL) {
 		pthread_mutex_unlock(&pt->lock);
@@ -1178,10 +1183,9 @@ int ptab_history(struct ptab *pt, pid_t pid, struct ptab_hist **out)
 	h->start_time = p->start_time;
 	h->comm = memcpy((char *)h + off_chars, p->comm, clen);
 	h->exited = p->state == PTAB_EXITED;
-	h->n = p->hlen;
+	h->n = history_len(&p->hist);
 	h->points = pts;
-	for (unsigned i = 0; i < p->hlen; i++)
-		pts[i] = p->hist[(p->hpos + p->hcap - (p->hlen - 1 - i)) % p->hcap];
+	history_copy(&p->hist, pts);
 	pthread_mutex_unlock(&pt->lock);
 	*out = h;
 	return 0;
@@ -1196,7 +1200,7 @@ size_t ptab_memory(struct ptab *pt)
 	m = sizeof(*pt) + pt->nbuckets * sizeof(pt->buckets[0]) + pt->chars +
 	    pt->n * sizeof(struct ptab_proc) + pt->nret * sizeof(struct ptab_ret);
 	for (p = pt->head; p != NULL; p = p->next)
-		m += p->capgauges * sizeof(struct ptab_gslot) + p->hcap * sizeof(struct ptab_hpoint);
+		m += p->capgauges * sizeof(struct ptab_gslot) + history_memory(&p->hist);
 	pthread_mutex_unlock(&pt->lock);
 	return m;
 }

@@ -235,7 +235,7 @@ int ptab_snapshot(struct ptab *pt, double now, struct ptab_snap **out);
 
 void ptab_snap_free(struct ptab_snap *snap);
 
-/* ---- history: recent figures of one process, for plots ---- */
+/* ---- history: recent figures of one process, for plots (history.h) ---- */
 
 /*
  * Each SAMPLE updates the newest point; a new point starts when the newest

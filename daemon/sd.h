@@ -10,12 +10,9 @@
 /*
  * The prefix is sysd_, not sd_: sd_ is libsystemd's.
  *
- * Built with libsystemd (HAVE_LIBSYSTEMD, when pkg-config finds it) these
- * call sd_listen_fds_with_names(), sd_notify() and sd_watchdog_enabled();
- * without it they speak the same protocols by hand (LISTEN_FDS, LISTEN_PID,
- * LISTEN_FDNAMES; one datagram to NOTIFY_SOCKET; WATCHDOG_USEC and
- * WATCHDOG_PID), so memprobed behaves the same either way. Outside systemd
- * (none of those variables set) every call is a no-op.
+ * These call libsystemd: sd_listen_fds_with_names(), sd_notify() and
+ * sd_watchdog_enabled(). Outside systemd (LISTEN_PID, NOTIFY_SOCKET and
+ * WATCHDOG_USEC unset) every call is a no-op.
  */
 
 /* The listening sockets socket activation passed, by use; -1 when not

@@ -462,6 +462,16 @@ static void config_errors(void)
 		CHECK(strstr(out, "\nseries = command\n") != NULL);
 		CHECK(strstr(out, "\nhistory_length = 300\n") != NULL);
 	}
+	/* -h is --help: the usage on stdout, status 0. */
+	{
+		char *argv[] = { itest.memprobed, "-h", NULL };
+		char out[8192];
+		int st = it_run(argv, NULL, NULL, out, sizeof(out));
+
+		CHECK(st != -1 && WIFEXITED(st) && WEXITSTATUS(st) == 0);
+		CHECK(strncmp(out, "usage: memprobed ", 17) == 0);
+		CHECK(strstr(out, "--agent-socket") != NULL);
+	}
 out:
 	it_rmtree(dir);
 }

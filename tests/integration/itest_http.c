@@ -3,7 +3,10 @@
 #include "itest_util.h"
 
 #include <errno.h>
+#include <arpa/inet.h>
 #include <jansson.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -75,6 +78,29 @@ static void check_json_error(const struct it_http *r, long status, const char *w
 	json_decref(root);
 }
 
+/* Sends req as is to 127.0.0.1:port and reads until the server closes.
+ * Returns 0 or -1. */
+static int send_raw(int port, const char *req)
+{
+	struct sockaddr_in sin;
+	char buf[1024];
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0), r = -1;
+
+	memset(&sin, 0, sizeof(sin));
+	sin.sin_family = AF_INET;
+	sin.sin_port = htons((uint16_t)port);
+	sin.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sin, sizeof(sin)) == 0 &&
+	    write(fd, req, strlen(req)) == (ssize_t)strlen(req)) {
+		while (read(fd, buf, sizeof(buf)) > 0)
+			;
+		r = 0;
+	}
+	if (fd >= 0)
+		close(fd);
+	return r;
+}
+
 static void http_errors(void)
 {
 	struct it_daemon d;
@@ -104,6 +130,13 @@ static void http_errors(void)
 		fprintf(stderr, "  POST /metrics: Allow \"%s\" lacks GET\n", allow);
 	CHECK(strstr(allow, "GET") != NULL);
 	it_http_free(&r);
+
+	/* A malformed request: libmicrohttpd answers 400 with an HTML page;
+	 * the log says it in one plain line, without the HTML. */
+	REQUIRE(send_raw(d.port, "GET /metrics HTTP/1.1\r\nHost: x\r\nno colon here\r\n\r\n") == 0);
+	CHECK(it_wait_log(d.log, "http: refused a request with status 400 (Your HTTP request "
+	    "was syntactically incorrect); connection closed"));
+	CHECK(!it_file_has(d.log, "<html>"));
 
 	/* The daemon still serves after the errors. */
 	REQUIRE(it_get(d.url, "/metrics", &r) == 0);

@@ -1,4 +1,4 @@
-/* test_sd.c: unit tests of the systemd protocols spoken by hand (daemon/sd.c built without libsystemd). */
+/* test_sd.c: unit tests of daemon/sd.c: socket activation, notification and the watchdog through libsystemd. */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -12,9 +12,9 @@
 #include "sd.h"
 
 /*
- * Unit tests link daemon/sd.c without HAVE_LIBSYSTEMD, so these check the
- * by-hand implementation; the integration tests (itest_systemd.c) run the
- * daemon as built, with libsystemd when it was found.
+ * These set the variables systemd would (LISTEN_*, NOTIFY_SOCKET,
+ * WATCHDOG_*) and check what sd.c makes of them; the integration tests
+ * (itest_systemd.c) run the whole daemon under systemd's tools.
  */
 
 static char tmpdir[] = "/tmp/memprobe-test-sd-XXXXXX";
