@@ -26,9 +26,12 @@ CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
 
 # gnutls: client certificate checks and SHA-256 in daemon/webauth.c (libmicrohttpd
 # already runs on it); libxcrypt: bcrypt for basic auth (also in the tests).
-PKGS_DAEMON = libmicrohttpd jansson inih zlib gnutls libxcrypt
+# The daemon writes its JSON by hand (daemon/api.c); the CLI and the tests
+# read JSON with jansson.
+PKGS_DAEMON = libmicrohttpd inih zlib gnutls libxcrypt
 PKGS_CTL    = libcurl jansson
 PKGS_TEST   = libcurl jansson libxcrypt
+PKGS_UNIT   = $(PKGS_DAEMON) jansson
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
@@ -112,8 +115,8 @@ $(BUILD)/memprobectl: $(CTL_OBJ)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(PAGE_GEN)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -o $@ $(filter %.c,$^) \
-		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_UNIT)) -o $@ $(filter %.c,$^) \
+		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread
 
 # Client unit tests link the one ctl module they test, not the daemon.
 $(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c
