@@ -1,9 +1,6 @@
 /* expo.c: the Prometheus exposition of a process-table snapshot and the daemon's own figures. */
 #include "expo.h"
 
-#include "bycmd.h"
-#include "metrics.h"
-
 #include <errno.h>
 #include <inttypes.h>
 #include <math.h>
@@ -11,6 +8,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+
+#include "bycmd.h"
+#include "metrics.h"
 
 /* One scrape being written; the format decides how families open. */
 struct expo_w {
