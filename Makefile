@@ -28,9 +28,12 @@ CPPFLAGS += -DMEMPROBE_VERSION='"$(VERSION)"'
 # libmicrohttpd already runs on: TLS and client certificate checks
 # (daemon/tls.c), SHA-256 and base64 for basic auth (daemon/basicauth.c).
 # libxcrypt: bcrypt for basic auth (also in the tests).
-PKGS_DAEMON = libmicrohttpd jansson inih zlib gnutls libxcrypt yaml-0.1
+# The daemon writes its JSON by hand (daemon/api.c); the CLI and the tests
+# read JSON with jansson.
+PKGS_DAEMON = libmicrohttpd inih zlib gnutls libxcrypt yaml-0.1
 PKGS_CTL    = libcurl jansson
 PKGS_TEST   = libcurl jansson libxcrypt
+PKGS_UNIT   = $(PKGS_DAEMON) jansson
 pkg_cflags  = $(shell pkg-config --cflags $(1) 2>/dev/null)
 pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 
@@ -108,8 +111,8 @@ $(BUILD)/memprobectl: $(CTL_OBJ)
 
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(PAGE_GEN)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_DAEMON)) -o $@ $(filter %.c,$^) \
-		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_UNIT)) -o $@ $(filter %.c,$^) \
+		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread
 
 # Unit tests of common/ alone link common/ alone.
 COMMON_TESTS = $(BUILD)/tests/test_procstat $(BUILD)/tests/test_utf8

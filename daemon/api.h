@@ -45,7 +45,13 @@
  *              bucket counts are per bucket, not cumulative).
  *
  * A section is null until an agent has sent it. Integers above 2^63-1 are
- * clamped to 2^63-1. Every error is {"error": "message"}.
+ * clamped to 2^63-1. Reals are written in the fewest digits that read back
+ * as the same double ("262.555", not "262.55500000000001"), durations to
+ * the millisecond. Every error is {"error": "message"}.
+ *
+ * Each function below writes its body by hand (no JSON library) and
+ * returns 0 with a NUL-terminated body in *out, which the caller free()s,
+ * or -ENOMEM.
  */
 
 /* Builds the body of /api/v1/processes. Returns 0 and a NUL-terminated
@@ -56,7 +62,9 @@ int api_processes(const struct ptab_snap *snap, char **out, size_t *len);
  * -ENOENT when no tracked process has that pid, or -ENOMEM. */
 int api_process(const struct ptab_snap *snap, pid_t pid, char **out, size_t *len);
 
-/* {"error": msg} into *out (the caller free()s it). Returns 0 or -ENOMEM. */
+/* {"error": msg} into *out (the caller free()s it); a msg that is not
+ * printable ASCII, as the daemon's own are, reads "bad request". Returns 0
+ * or -ENOMEM. */
 int api_error(const char *msg, char **out, size_t *len);
 
 /*

@@ -32,11 +32,16 @@ struct expo_daemon {
  * Appends the whole exposition of `snap` and `d` to b in format `fmt`: every
  * family once with HELP and TYPE (and UNIT in OpenMetrics), its lines
  * together, per-process series labelled pid and comm (or, with
- * d->by_command, summed per comm and labelled comm only), no timestamps. Returns 0 or -ENOMEM (b is then
- * incomplete; the caller frees it).
+ * d->by_command, summed per comm as bycmd.h says and labelled comm only),
+ * no timestamps. Returns 0 or -ENOMEM (b is then incomplete; the caller
+ * frees it).
  */
 int expo_render(struct buf *b, enum expo_format fmt, const struct ptab_snap *snap,
     const struct expo_daemon *d);
+
+/* Writes s at p with \\, " and newline escaped as a label value, without
+ * quotes; p has room for 2 * strlen(s) bytes. Returns the end. */
+char *expo_escape(char *p, const char *s);
 
 /* Writes v the way Prometheus parses it back exactly: the shortest %.*g
  * that round-trips, "NaN", "+Inf", "-Inf". out holds 32 bytes. */

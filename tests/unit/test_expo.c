@@ -1,9 +1,11 @@
-/* test_expo.c: unit tests of the Prometheus exposition (daemon/expo.c) on hand-made snapshots. */
+/* test_expo.c: unit tests of the Prometheus exposition (daemon/expo.c), its catalogue (metrics.c) and series = command sums (bycmd.c) on hand-made snapshots. */
 #include <errno.h>
 #include <math.h>
 
+#include "bycmd.h"
 #include "expo.h"
 #include "harness.h"
+#include "metrics.h"
 
 /* Renders snap in fmt with empty daemon figures; the caller frees the text. */
 static char *render_fmt(enum expo_format fmt, const struct ptab_snap *snap,
@@ -501,6 +503,122 @@ static void test_rows_and_reuse(void)
 	free(fresh);
 }
 
+/* The one label escaper: \, " and newline, nothing else. */
+static void test_escape(void)
+{
+	char out[64], *end;
+
+	end = expo_escape(out, "a\"b\\c\nd\te/\xc3\xa9");
+	*end = '\0';
+	CHECK_STR(out, "a\\\"b\\\\c\\nd\te/\xc3\xa9");
+	end = expo_escape(out, "\\\\\"\"\n\n");
+	CHECK_U64(end - out, ==, 12);   /* the room asked for: twice the length */
+	end = expo_escape(out, "");
+	CHECK(end == out);
+}
+
+/* series = command sums on their own: counters of every section sent
+ * (retired ones too), sizes of live processes, the largest peak, gauges
+ * of one name summed, rows sorted by comm. */
+static void test_bycmd_rows(void)
+{
+	struct ptab_view v[3];
+	struct ptab_gauge ga[2] = { { "z", 1 }, { "a", 2 } }, gb[1] = { { "a", 0.5 } };
+	struct ptab_retired ret[2];
+	struct ptab_snap snap;
+	struct proto_sample d, s;
+	struct bycmd bc;
+
+	v[0] = full_view();
+	v[0].comm = "b";
+	v[0].gauges = ga;
+	v[0].ngauges = 2;
+	v[1] = full_view();
+	v[1].comm = "b";
+	v[1].s.stack_peak_bytes = 1;
+	v[1].gauges = gb;
+	v[1].ngauges = 1;
+	v[2] = full_view();
+	v[2].comm = "b";
+	v[2].exited = 1;
+	memset(ret, 0, sizeof(ret));
+	ret[0].comm = "c";                      /* a command with no process left */
+	ret[0].have = PROTO_S_PYTHON;
+	ret[0].s.py_gc_collected[2] = 9;
+	ret[0].s.heap_allocations = 5;          /* no heap section: not summed */
+	ret[1].comm = "a";
+	ret[1].have = PROTO_S_HEAP;
+	ret[1].s.heap_frees = 4;
+	memset(&snap, 0, sizeof(snap));
+	snap.n = 3;
+	snap.procs = v;
+	snap.nretired = 2;
+	snap.retired = ret;
+	if (bycmd_build(&snap, &bc) != 0) {
+		CHECK(0);
+		return;
+	}
+	CHECK_U64(bc.n, ==, 3);
+	CHECK_STR(bc.v[0].comm, "a");
+	CHECK_U64(bc.v[0].s.heap_frees, ==, 4);
+	CHECK_U64(bc.nlive[0] + bc.nexited[0], ==, 0);
+	CHECK_STR(bc.v[1].comm, "b");
+	CHECK_U64(bc.nlive[1], ==, 2);
+	CHECK_U64(bc.nexited[1], ==, 1);
+	CHECK_U64(bc.v[1].s.heap_allocations, ==, 300);      /* the exited one's too */
+	CHECK_U64(bc.v[1].s.heap_live_bytes, ==, 8192);       /* live ones only */
+	CHECK_U64(bc.v[1].s.stack_peak_bytes, ==, 12000);     /* the largest */
+	CHECK_U64(bc.v[1].ngauges, ==, 2);
+	CHECK_STR(bc.v[1].gauges[0].name, "a");
+	CHECK(bc.v[1].gauges[0].value == 2.5);
+	CHECK_STR(bc.v[2].comm, "c");
+	CHECK_U64(bc.v[2].s.py_gc_collected[2], ==, 9);
+	CHECK_U64(bc.v[2].s.heap_allocations, ==, 0);
+	bycmd_free(&bc);
+
+	/* Only the sections in `have` are added; samples_dropped always is. */
+	memset(&d, 0, sizeof(d));
+	memset(&s, 0, sizeof(s));
+	s.samples_dropped = 1;
+	s.heap_failed = 2;
+	s.hist_sum = 3;
+	s.py_gc_collections[0] = 4;
+	s.heap_live_bytes = 5;                  /* a gauge: never added */
+	bycmd_add_counters(&d, &s, PROTO_S_HIST);
+	CHECK_U64(d.samples_dropped, ==, 1);
+	CHECK_U64(d.heap_failed, ==, 0);
+	CHECK_U64(d.hist_sum, ==, 3);
+	CHECK_U64(d.py_gc_collections[0], ==, 0);
+	bycmd_add_counters(&d, &s, PROTO_S_HEAP | PROTO_S_PYTHON);
+	CHECK_U64(d.heap_failed, ==, 2);
+	CHECK_U64(d.py_gc_collections[0], ==, 4);
+	CHECK_U64(d.heap_live_bytes, ==, 0);
+}
+
+/* The catalogue: every family named, typed and described; counters end
+ * in _total; one-value families read their figure where it lies. */
+static void test_catalogue(void)
+{
+	struct ptab_view v = full_view();
+
+	for (int id = 0; id < METRIC__COUNT; id++) {
+		const struct metric *m = metric_get((enum metric_id)id);
+		size_t n = m->name != NULL ? strlen(m->name) : 0;
+
+		CHECK(n > 0 && m->help != NULL && m->type != NULL);
+		if (n > 0 && strcmp(m->type, "counter") == 0)
+			CHECK(n > 6 && strcmp(m->name + n - 6, "_total") == 0);
+	}
+	v.have_procfs = 1;
+	v.pfs.data = 77;
+	CHECK(metric_has(&v, metric_get(METRIC_PROCESS_DATA_BYTES)));
+	CHECK_U64(metric_value(&v, metric_get(METRIC_PROCESS_DATA_BYTES), 0), ==, 77);
+	CHECK_U64(metric_value(&v, metric_get(METRIC_HEAP_FREES), 0), ==, 90);
+	CHECK(!metric_has(&v, metric_get(METRIC_PYTHON_ALLOCATED_BLOCKS)));
+	v.s.py_gc_collected[2] = 8;
+	CHECK_U64(metric_value(&v, metric_get(METRIC_PYTHON_GC_COLLECTED), 2), ==, 8);
+}
+
 int main(void)
 {
 	RUN_TEST(test_process_lines);
@@ -513,5 +631,8 @@ int main(void)
 	RUN_TEST(test_openmetrics);
 	RUN_TEST(test_by_command);
 	RUN_TEST(test_rows_and_reuse);
+	RUN_TEST(test_escape);
+	RUN_TEST(test_bycmd_rows);
+	RUN_TEST(test_catalogue);
 	return HARNESS_EXIT();
 }
