@@ -46,6 +46,16 @@ static int harness_failed_tests;
 		harness_failed_tests++; \
 } while (0)
 
+/* Checks that must hold for the rest of a test to make sense: a failed one
+ * counts like CHECK and jumps to the test's `out:` label. */
+#define REQUIRE(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond); \
+		harness_failures++; \
+		goto out; \
+	} \
+} while (0)
+
 #define HARNESS_EXIT() (harness_failed_tests ? EXIT_FAILURE : EXIT_SUCCESS)
 
 /* Saves the n environment variables names[] into saved[] (copies, NULL

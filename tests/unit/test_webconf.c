@@ -10,15 +10,6 @@
 
 static char tmpdir[] = "/tmp/memprobe-test-webconf-XXXXXX";
 
-/* A check the rest of the test needs: counts, then goes to `out:`. */
-#define REQUIRE(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond); \
-		harness_failures++; \
-		goto out; \
-	} \
-} while (0)
-
 static int parse(const char *text, struct webconf *wc, char *err)
 {
 	return webconf_parse(wc, text, strlen(text), "web.yml", err, WEBCONF_ERR_MAX);
