@@ -103,7 +103,8 @@ int it_daemon_start_args(struct it_daemon *d, int exited_ttl, char *const extra[
 			return rc;
 		}
 		if (rc != -ECHILD) {
-			fprintf(stderr, "integration: start %s: %s\n", itest.memprobed, strerror(-rc));
+			fprintf(stderr, "integration: start %s: %s\n", itest.memprobed,
+			    strerror(-rc));
 			return rc;
 		}
 		fprintf(stderr, "integration: memprobed exited at start (status 0x%x) on port %d; "

@@ -116,7 +116,8 @@ int it_file_count(const char *path, const char *needle)
 		while ((n = fread(buf, 1, sizeof(buf), f)) > 0)
 			fwrite(buf, 1, n, m);
 		if (fclose(m) == 0) {
-			for (const char *at = text; (at = memmem(at, len - (size_t)(at - text), needle,
+			for (const char *at = text; (at = memmem(at, len - (size_t)(at - text),
+			    needle,
 			    nlen)) != NULL; at += nlen)
 				count++;
 		}

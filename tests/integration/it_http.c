@@ -2,6 +2,7 @@
 #include "it_http.h"
 
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -55,6 +56,8 @@ int it_curl_perform(CURL *c, struct it_http *r, char *errbuf)
 	cc = curl_easy_perform(c);
 	if (cc == CURLE_OK)
 		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
+	else if (errbuf != NULL && errbuf[0] == '\0')
+		snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
 	curl_easy_cleanup(c);
 	r->body = body.p != NULL ? body.p : strdup("");
 	r->len = body.len;

@@ -31,8 +31,8 @@ CURL *it_curl_new(const char *url);
 /*
  * Performs the request of c, fills *r (body and headers collected) and
  * frees c. errbuf (CURL_ERROR_SIZE bytes, or NULL) gets libcurl's error
- * text. Returns 0 when an answer came (any status), else -EIO with
- * r->status 0; -ENOMEM when c is NULL.
+ * text ("" when an answer came). Returns 0 when an answer came (any
+ * status), else -EIO with r->status 0; -ENOMEM when c is NULL.
  */
 int it_curl_perform(CURL *c, struct it_http *r, char *errbuf);
 

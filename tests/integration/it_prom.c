@@ -185,7 +185,8 @@ static int wait_metric(struct metric_wait *w, int timeout_ms)
 	if (w->absent)
 		fprintf(stderr, "still there (%g)\n", w->last);
 	else
-		fprintf(stderr, "last %g (-1: never there), want [%g, %g]\n", w->last, w->lo, w->hi);
+		fprintf(stderr, "last %g (-1: never there), want [%g, %g]\n", w->last, w->lo,
+		    w->hi);
 	return 0;
 }
 
@@ -248,7 +249,8 @@ int it_promtool_check(const char *dir, const char *body, char *out, size_t size)
 	if (snprintf(path, sizeof(path), "%s/metrics.txt", dir) >= (int)sizeof(path) ||
 	    it_write_file(path, body) < 0)
 		return -1;
-	if (snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' 2>&1", path) >= (int)sizeof(cmd))
+	if (snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' 2>&1",
+	    path) >= (int)sizeof(cmd))
 		return -1;
 	return it_shell(cmd, out, size);
 }

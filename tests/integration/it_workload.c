@@ -100,7 +100,8 @@ void it_run_workload(char *const argv[], const char *dir, const char *sock,
 	it_proc_close_stdin(&p);
 	o->len = it_proc_read_all(&p, o->out, IT_OUT_MAX, IT_RUN_TIMEOUT_MS);
 	if (o->len < 0) {
-		fprintf(stderr, "  %s (agent %s): output did not end\n", argv[0], sock ? "on" : "off");
+		fprintf(stderr, "  %s (agent %s): output did not end\n", argv[0],
+		    sock ? "on" : "off");
 		it_proc_kill(&p);
 		return;
 	}
@@ -120,7 +121,8 @@ void it_show_diff(const char *what, const char *a, const char *b)
 
 	while (a[i] != '\0' && a[i] == b[i])
 		i++;
-	fprintf(stderr, "  %s differs at byte %zu:\n    without: \"%.120s\"\n    with:    \"%.120s\"\n",
+	fprintf(stderr,
+	    "  %s differs at byte %zu:\n    without: \"%.120s\"\n    with:    \"%.120s\"\n",
 	    what, i, a + (i > 40 ? i - 40 : 0), b + (i > 40 ? i - 40 : 0));
 }
 
