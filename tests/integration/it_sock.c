@@ -8,6 +8,7 @@
 #include <netinet/in.h>
 #include <poll.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/un.h>
@@ -25,17 +26,39 @@ int it_unix_addr(struct sockaddr_un *sun, const char *path)
 	return 0;
 }
 
+/* A new SOCK_SEQPACKET socket and the address of path: the descriptor,
+ * or -errno. */
+static int seqpacket_socket(const char *path, struct sockaddr_un *sun)
+{
+	int fd;
+
+	if (it_unix_addr(sun, path) < 0)
+		return -ENAMETOOLONG;
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
+	return fd < 0 ? -errno : fd;
+}
+
 int it_seqpacket_connect(const char *path)
 {
 	struct sockaddr_un sun;
-	int fd;
+	int fd = seqpacket_socket(path, &sun);
 
-	if (it_unix_addr(&sun, path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+	if (fd >= 0 && connect(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
+		int err = errno;
+
+		close(fd);
+		return -err;
+	}
+	return fd;
+}
+
+int it_seqpacket_bind(const char *path, int backlog)
+{
+	struct sockaddr_un sun;
+	int fd = seqpacket_socket(path, &sun);
+
+	if (fd >= 0 && (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 ||
+	    (backlog >= 0 && listen(fd, backlog) < 0))) {
 		int err = errno;
 
 		close(fd);
@@ -83,6 +106,32 @@ int it_free_port(void)
 int it_send_msg(int fd, const unsigned char *buf, size_t n)
 {
 	return n > 0 && send(fd, buf, n, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -1;
+}
+
+int it_send_cmsg(int fd, const void *buf, size_t n, int type, const void *data, size_t size)
+{
+	union {
+		struct cmsghdr align;
+		char b[CMSG_SPACE(sizeof(struct ucred))];     /* the larger of the two */
+	} ctl;
+	struct iovec iov = { .iov_base = (void *)(uintptr_t)buf, .iov_len = n };
+	struct msghdr mh;
+	struct cmsghdr *cm;
+
+	if (CMSG_SPACE(size) > sizeof(ctl.b))
+		return -EMSGSIZE;
+	memset(&mh, 0, sizeof(mh));
+	memset(&ctl, 0, sizeof(ctl));
+	mh.msg_iov = &iov;
+	mh.msg_iovlen = 1;
+	mh.msg_control = ctl.b;
+	mh.msg_controllen = CMSG_SPACE(size);
+	cm = CMSG_FIRSTHDR(&mh);
+	cm->cmsg_level = SOL_SOCKET;
+	cm->cmsg_type = type;
+	cm->cmsg_len = CMSG_LEN(size);
+	memcpy(CMSG_DATA(cm), data, size);
+	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)n ? 0 : -errno;
 }
 
 int it_send_hello(int fd, unsigned agent, const char *comm, const char *exe)

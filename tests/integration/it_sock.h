@@ -14,6 +14,10 @@ int it_unix_addr(struct sockaddr_un *sun, const char *path);
  * the descriptor, or -errno. */
 int it_seqpacket_connect(const char *path);
 
+/* A SOCK_SEQPACKET socket bound to path, listening with backlog unless
+ * backlog is negative: the descriptor, or -errno. */
+int it_seqpacket_bind(const char *path, int backlog);
+
 /* Whether the peer closed the connection fd within timeout_ms (what it
  * sent before closing is consumed, a byte at a time). */
 int it_peer_closed(int fd, int timeout_ms);
@@ -25,6 +29,11 @@ int it_free_port(void);
 
 /* Sends the n bytes of buf as one datagram. Returns 0 or -1. */
 int it_send_msg(int fd, const unsigned char *buf, size_t n);
+
+/* Sends the n bytes of buf as one datagram with one SOL_SOCKET control
+ * message of type (SCM_RIGHTS, SCM_CREDENTIALS) carrying the size bytes at
+ * data (at most a struct ucred's). Returns 0 or -errno. */
+int it_send_cmsg(int fd, const void *buf, size_t n, int type, const void *data, size_t size);
 
 /* Sends a HELLO of agent kind `agent` (enum proto_agent) claiming comm and
  * exe (NULL: "/nonexistent/COMM"), with this process's start time. */

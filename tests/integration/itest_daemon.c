@@ -31,30 +31,11 @@ static int send_heap_claiming(int fd, uint64_t live, pid_t claimed)
 {
 	static unsigned char buf[PROTO_MAX_MSG];
 	struct proto_sample smp = { .flags = PROTO_S_HEAP, .seq = 2, .threads = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
-		struct cmsghdr align;
-	} ctl;
 	struct ucred cred = { .pid = claimed, .uid = getuid(), .gid = getgid() };
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
 
 	smp.heap_live_bytes = smp.heap_peak_bytes = smp.heap_allocated_bytes = live;
-	iov.iov_base = buf;
-	iov.iov_len = proto_encode_sample(buf, &smp);
-	memset(&mh, 0, sizeof(mh));
-	memset(&ctl, 0, sizeof(ctl));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = sizeof(ctl.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_CREDENTIALS;
-	cm->cmsg_len = CMSG_LEN(sizeof(cred));
-	memcpy(CMSG_DATA(cm), &cred, sizeof(cred));
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -errno;
+	return it_send_cmsg(fd, buf, proto_encode_sample(buf, &smp), SCM_CREDENTIALS, &cred,
+	    sizeof(cred));
 }
 
 static int send_python(int fd, uint64_t blocks)
