@@ -82,4 +82,31 @@ static inline void harness_env_restore(const char *const names[], char *saved[],
 	}
 }
 
+/* Writes text to the file dir/name; returns its path (static storage,
+ * overwritten by the next call), after a failed CHECK when it could not. */
+static inline const char *harness_write_file(const char *dir, const char *name, const char *text)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+	return path;
+}
+
+/* Removes dir and everything under it (a test program's temp dir). */
+static inline void harness_rmtree(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
+}
+
 #endif

@@ -482,16 +482,8 @@ static void test_is_bcrypt(void)
 
 static const char *write_file(const char *name, const char *text, mode_t mode)
 {
-	static char path[256];
-	FILE *f;
+	const char *path = harness_write_file(tmpdir, name, text);
 
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	if (f != NULL) {
-		fputs(text, f);
-		fclose(f);
-	}
 	chmod(path, mode);
 	return path;
 }
@@ -653,15 +645,6 @@ out:
 	webauth_free(a);
 }
 
-static void cleanup(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmpdir) == NULL) {
@@ -683,6 +666,6 @@ int main(void)
 	RUN_TEST(test_load);
 	RUN_TEST(test_parse_basic);
 	RUN_TEST(test_passwords);
-	cleanup();
+	harness_rmtree(tmpdir);
 	return HARNESS_EXIT();
 }
