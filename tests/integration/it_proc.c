@@ -59,6 +59,25 @@ static char **child_env(char *const env_set[])
 	return env;
 }
 
+/* In the child: stdin from in, stdout to out, stderr to errfd (-1: ours),
+ * then argv with env. Does not return. */
+static _Noreturn void exec_child(char *const argv[], char **env, int in, int out, int errfd,
+    pid_t parent)
+{
+	/* Die with the test binary, so a crashed test leaves nothing behind. */
+	prctl(PR_SET_PDEATHSIG, SIGKILL);
+	if (getppid() != parent)
+		_exit(127);
+	dup2(in, STDIN_FILENO);
+	dup2(out, STDOUT_FILENO);
+	if (errfd >= 0)
+		dup2(errfd, STDERR_FILENO);
+	signal(SIGPIPE, SIG_DFL);
+	execve(argv[0], argv, env);
+	fprintf(stderr, "integration: exec %s: %s\n", argv[0], strerror(errno));
+	_exit(127);
+}
+
 int it_proc_start(struct it_proc *p, char *const argv[], char *const env_set[],
     const char *stderr_path)
 {
@@ -84,20 +103,8 @@ int it_proc_start(struct it_proc *p, char *const argv[], char *const env_set[],
 		p->pid = 0;
 		goto fail;
 	}
-	if (p->pid == 0) {
-		/* Die with the test binary, so a crashed test leaves nothing behind. */
-		prctl(PR_SET_PDEATHSIG, SIGKILL);
-		if (getppid() != parent)
-			_exit(127);
-		dup2(in[0], STDIN_FILENO);
-		dup2(out[1], STDOUT_FILENO);
-		if (errfd >= 0)
-			dup2(errfd, STDERR_FILENO);
-		signal(SIGPIPE, SIG_DFL);
-		execve(argv[0], argv, env);
-		fprintf(stderr, "integration: exec %s: %s\n", argv[0], strerror(errno));
-		_exit(127);
-	}
+	if (p->pid == 0)
+		exec_child(argv, env, in[0], out[1], errfd, parent);
 	free(env);
 	close(in[0]);
 	close(out[1]);
