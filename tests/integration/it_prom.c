@@ -36,16 +36,27 @@ const char *it_label_value(const char *p, char *out, size_t size)
 	return p;
 }
 
+/* Whether label value v is the wanted w: "le" (a bucket bound) compares
+ * as a number, so that 1e+06 is 1000000. */
+static int label_is(const char *name, size_t nlen, const char *v, const struct it_label *w)
+{
+	if (strlen(w->name) != nlen || strncmp(name, w->name, nlen) != 0)
+		return 0;
+	if (strcmp(w->name, "le") == 0)
+		return strtod(v, NULL) == strtod(w->value, NULL);
+	return strcmp(v, w->value) == 0;
+}
+
 /*
- * Whether the label set starting after '{' holds label="value". Label values
- * are compared unescaped (\\, \", \n). *end gets the character after '}',
- * or NULL when the set is malformed.
+ * Whether the label set starting after '{' holds every label="value" of
+ * want[0..n). Label values are compared unescaped (\\, \", \n). *end gets
+ * the character after '}', or NULL when the set is malformed.
  */
-static int labels_match(const char *p, const char *label, const char *value,
+static int labels_match(const char *p, const struct it_label *want, size_t n,
     const char **end)
 {
 	char v[1024];
-	int match = label == NULL;
+	unsigned found = 0;     /* bit i: want[i] seen */
 
 	*end = NULL;
 	for (;;) {
@@ -56,7 +67,7 @@ static int labels_match(const char *p, const char *label, const char *value,
 			p++;
 		if (*p == '}') {
 			*end = p + 1;
-			return match;
+			return found == (1u << n) - 1;
 		}
 		name = p;
 		while (*p != '\0' && *p != '=' && *p != '}' && *p != '\n')
@@ -67,19 +78,20 @@ static int labels_match(const char *p, const char *label, const char *value,
 		p = it_label_value(p + 2, v, sizeof(v));
 		if (p == NULL)
 			return 0;
-		if (label != NULL && strlen(label) == nlen && strncmp(name, label, nlen) == 0 &&
-		    strcmp(v, value) == 0)
-			match = 1;
+		for (size_t i = 0; i < n; i++)
+			if (label_is(name, nlen, v, &want[i]))
+				found |= 1u << i;
 	}
 }
 
-/* Calls fn for each sample of `name` whose labels match; returns how many. */
-static int each_sample(const char *text, const char *name, const char *label,
-    const char *value, void (*fn)(double, void *), void *arg)
+/* Calls fn for each sample of `name` whose labels include want[0..n);
+ * returns how many. */
+static int each_sample(const char *text, const char *name, const struct it_label *want,
+    size_t n, void (*fn)(double, void *), void *arg)
 {
 	size_t nlen = strlen(name);
 	const char *line = text;
-	int n = 0;
+	int count = 0;
 
 	while (line != NULL && *line != '\0') {
 		const char *next = strchr(line, '\n');
@@ -92,21 +104,21 @@ static int each_sample(const char *text, const char *name, const char *label,
 			continue;
 		}
 		if (*p == '{') {
-			if (!labels_match(p + 1, label, value, &p) || p == NULL) {
+			if (!labels_match(p + 1, want, n, &p) || p == NULL) {
 				line = next;
 				continue;
 			}
-		} else if (label != NULL) {
+		} else if (n > 0) {
 			line = next;
 			continue;
 		}
 		while (*p == ' ')
 			p++;
 		fn(strtod(p, NULL), arg);
-		n++;
+		count++;
 		line = next;
 	}
-	return n;
+	return count;
 }
 
 static void keep_value(double v, void *arg)
@@ -119,11 +131,38 @@ static void add_value(double v, void *arg)
 	*(double *)arg += v;
 }
 
+/* The first value of a sample, for it_metric_labels(). */
+struct first {
+	double v;
+	int seen;
+};
+
+static void keep_first(double v, void *arg)
+{
+	struct first *f = arg;
+
+	if (!f->seen)
+		f->v = v;
+	f->seen = 1;
+}
+
+int it_metric_labels(const char *text, const char *name, const struct it_label *want, size_t n,
+    double *out)
+{
+	struct first f = { 0, 0 };
+
+	if (n > IT_LABELS_MAX || each_sample(text, name, want, n, keep_first, &f) == 0)
+		return 0;
+	*out = f.v;
+	return 1;
+}
+
 int it_metric(const char *text, const char *name, const char *label,
     const char *value, double *out)
 {
+	struct it_label want = { label, value };
 	double v = 0;
-	int n = each_sample(text, name, label, value, keep_value, &v);
+	int n = each_sample(text, name, &want, label != NULL, keep_value, &v);
 
 	if (n > 0)
 		*out = v;
@@ -141,13 +180,13 @@ int it_metric_pid(const char *text, const char *name, long pid, double *out)
 double it_metric_sum(const char *text, const char *name, const char *label,
     const char *value)
 {
+	struct it_label want = { label, value };
 	double sum = 0;
 
-	each_sample(text, name, label, value, add_value, &sum);
+	each_sample(text, name, &want, label != NULL, add_value, &sum);
 	return sum;
 }
 
-/* A wait on one series of /metrics. */
 struct metric_wait {
 	const char *url;
 	const char *name;

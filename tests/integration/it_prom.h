@@ -19,6 +19,18 @@ const char *it_label_value(const char *p, char *out, size_t size);
 int it_metric(const char *text, const char *name, const char *label,
     const char *value, double *out);
 
+/* A label wanted on a sample: name="value". */
+struct it_label {
+	const char *name;
+	const char *value;      /* unescaped; for "le" compared as a number */
+};
+#define IT_LABELS_MAX 8
+
+/* As it_metric() for the first sample that has every label of want[0..n)
+ * (n at most IT_LABELS_MAX); a label "le" matches by its number. */
+int it_metric_labels(const char *text, const char *name, const struct it_label *want, size_t n,
+    double *out);
+
 /* As it_metric() with label pid="pid". */
 int it_metric_pid(const char *text, const char *name, long pid, double *out);
 
