@@ -58,6 +58,13 @@ int it_json_num(json_t *obj, const char *path, double *out)
 	return 1;
 }
 
+int it_json_str_is(json_t *obj, const char *key, const char *want)
+{
+	const char *s = json_string_value(json_object_get(obj, key));
+
+	return s != NULL && strcmp(s, want) == 0;
+}
+
 struct api_num_wait {
 	const char *url;
 	long pid;
@@ -128,8 +135,7 @@ static int seen(void *arg)
 		else if (w->comm != NULL && comm != NULL && strcmp(comm, w->comm) == 0)
 			w->count++;
 		else if (w->or_gone && comm != NULL && strcmp(comm, "?") == 0 &&
-		    json_is_string(json_object_get(e, "state")) &&
-		    strcmp(json_string_value(json_object_get(e, "state")), "exited") == 0)
+		    it_json_str_is(e, "state", "exited"))
 			w->count++;
 	}
 	json_decref(root);

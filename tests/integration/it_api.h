@@ -17,6 +17,9 @@ json_t *it_api_process(const char *base_url, long pid);
  * a number. */
 int it_json_num(json_t *obj, const char *path, double *out);
 
+/* Whether member `key` of object obj is the string want. */
+int it_json_str_is(json_t *obj, const char *key, const char *want);
+
 /*
  * Polls the /api/v1/processes entry of pid until the number at `path` (as
  * it_json_num()) is at least lo. Returns 1 if it was; 0 after IT_TIMEOUT_MS,

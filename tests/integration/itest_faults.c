@@ -26,14 +26,9 @@ struct api_seen {
 static int api_has(void *arg)
 {
 	struct api_seen *w = arg;
-	json_t *e = it_api_process(w->url, w->pid), *st;
-	int ok = 0;
+	json_t *e = it_api_process(w->url, w->pid);
+	int ok = e != NULL && (w->state == NULL || it_json_str_is(e, "state", w->state));
 
-	if (e != NULL) {
-		st = json_object_get(e, "state");
-		ok = w->state == NULL ||
-		    (json_is_string(st) && strcmp(json_string_value(st), w->state) == 0);
-	}
 	json_decref(e);
 	return ok;
 }
