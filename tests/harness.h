@@ -46,6 +46,16 @@ static int harness_failed_tests;
 		harness_failed_tests++; \
 } while (0)
 
+/* Checks that must hold for the rest of a test to make sense: a failed one
+ * counts like CHECK and jumps to the test's `out:` label. */
+#define REQUIRE(cond) do { \
+	if (!(cond)) { \
+		fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond); \
+		harness_failures++; \
+		goto out; \
+	} \
+} while (0)
+
 #define HARNESS_EXIT() (harness_failed_tests ? EXIT_FAILURE : EXIT_SUCCESS)
 
 /* Saves the n environment variables names[] into saved[] (copies, NULL
@@ -70,6 +80,33 @@ static inline void harness_env_restore(const char *const names[], char *saved[],
 			unsetenv(names[i]);
 		free(saved[i]);
 	}
+}
+
+/* Writes text to the file dir/name; returns its path (static storage,
+ * overwritten by the next call), after a failed CHECK when it could not. */
+static inline const char *harness_write_file(const char *dir, const char *name, const char *text)
+{
+	static char path[512];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	f = fopen(path, "w");
+	CHECK(f != NULL);
+	if (f != NULL) {
+		fputs(text, f);
+		fclose(f);
+	}
+	return path;
+}
+
+/* Removes dir and everything under it (a test program's temp dir). */
+static inline void harness_rmtree(const char *dir)
+{
+	char cmd[600];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+	if (system(cmd) != 0)
+		fprintf(stderr, "could not remove %s\n", dir);
 }
 
 #endif

@@ -45,9 +45,8 @@ static char accuracy_bin[PATH_MAX + 32];
 static int sample(const char *text, const char *metric, long pid, const char *label,
     double *out)
 {
-	size_t mlen = strlen(metric);
 	char want_pid[32], lname[64] = "";
-	const char *lvalue = "", *line;
+	struct it_label want[2] = { { "pid", want_pid }, { lname, "" } };
 
 	snprintf(want_pid, sizeof(want_pid), "%ld", pid);
 	if (label[0] != '\0') {
@@ -58,43 +57,9 @@ static int sample(const char *text, const char *metric, long pid, const char *la
 			return 0;
 		memcpy(lname, label, n);
 		lname[n] = '\0';
-		lvalue = eq + 1;
+		want[1].value = eq + 1;
 	}
-	for (line = text; line != NULL && *line != '\0'; line = strchr(line, '\n'),
-	    line = line != NULL ? line + 1 : NULL) {
-		const char *p = line + mlen;
-		int pid_ok = 0, label_ok = label[0] == '\0';
-
-		if (strncmp(line, metric, mlen) != 0 || *p != '{')
-			continue;
-		p++;
-		while (p != NULL && *p != '}') {
-			char name[64], value[256];
-			const char *eq = strchr(p, '=');
-			size_t n = eq != NULL ? (size_t)(eq - p) : 0;
-
-			if (eq == NULL || eq[1] != '"' || n >= sizeof(name))
-				break;
-			memcpy(name, p, n);
-			name[n] = '\0';
-			p = it_label_value(eq + 2, value, sizeof(value));
-			if (p == NULL)
-				break;
-			if (strcmp(name, "pid") == 0)
-				pid_ok = strcmp(value, want_pid) == 0;
-			else if (strcmp(name, lname) == 0)
-				label_ok = strcmp(lname, "le") == 0 ?
-				    strtod(value, NULL) == strtod(lvalue, NULL) :
-				    strcmp(value, lvalue) == 0;
-			if (*p == ',')
-				p++;
-		}
-		if (p == NULL || *p != '}' || !pid_ok || !label_ok)
-			continue;
-		*out = strtod(p + 1, NULL);
-		return 1;
-	}
-	return 0;
+	return it_metric_labels(text, metric, want, label[0] != '\0' ? 2 : 1, out);
 }
 
 struct expect_wait {

@@ -86,18 +86,10 @@ static void run_hold(const char *dir, const char *sock, struct run_result *res)
 /* Leaves a socket file at path with nobody behind it (connect: refused). */
 static int stale_socket(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd;
+	int fd = it_seqpacket_bind(path, -1);
 
-	if (it_unix_addr(&sun, path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
 	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0) {
-		close(fd);
-		return -errno;
-	}
+		return fd;
 	close(fd);
 	return 0;
 }
@@ -106,21 +98,7 @@ static int stale_socket(const char *path)
  * closes the descriptor. */
 static int deaf_socket(const char *path)
 {
-	struct sockaddr_un sun;
-	int fd;
-
-	if (it_unix_addr(&sun, path) < 0)
-		return -ENAMETOOLONG;
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -errno;
-	if (bind(fd, (struct sockaddr *)&sun, sizeof(sun)) < 0 || listen(fd, 1) < 0) {
-		int err = errno;
-
-		close(fd);
-		return -err;
-	}
-	return fd;
+	return it_seqpacket_bind(path, 1);
 }
 
 static void no_daemon(void)

@@ -33,28 +33,6 @@ static int read_figures(const char *url, long pid, struct figures *f)
 	return ok;
 }
 
-/* Waits until the peer closes fd. Returns 1 if it did within timeout_ms. */
-static int wait_closed(int fd, int timeout_ms)
-{
-	long long deadline = it_now_ms() + timeout_ms;
-	char buf[256];
-
-	for (;;) {
-		struct pollfd pfd = { .fd = fd, .events = POLLIN };
-		long long left = deadline - it_now_ms();
-		ssize_t n;
-
-		if (left < 0)
-			return 0;
-		poll(&pfd, 1, (int)left);
-		n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
-		if (n == 0)
-			return 1;
-		if (n < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
-			return 1;       /* reset: closed too */
-	}
-}
-
 /* xorshift32 with a fixed seed: the same "random" bytes every run. */
 static uint32_t rnd_state = 0x1234567u;
 
@@ -246,7 +224,7 @@ static void check_bad(const struct it_daemon *d, long pid, const struct figures 
 		/* A daemon may also refuse it at the socket; that is fine too. */
 		fprintf(stderr, "  %s: send: %s (not counted)\n", b->what, strerror(errno));
 	}
-	if (!wait_closed(fd, IT_TIMEOUT_MS)) {
+	if (!it_peer_closed(fd, IT_TIMEOUT_MS)) {
 		fprintf(stderr, "  %s: the daemon kept the connection open\n", b->what);
 		CHECK(0);
 	}

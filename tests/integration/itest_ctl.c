@@ -71,16 +71,6 @@ static void ctl_dump(const char *what, const struct ctl_result *r)
 	    what, r->status, r->signal, r->out, r->err);
 }
 
-/* Lines in S. */
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* The line of S that starts (after blanks) with WORD followed by a blank;
  * copied into LINE. Returns 1 if found. */
 static int line_starting(const char *s, const char *word, char *line, size_t size)
@@ -328,7 +318,7 @@ static void ctl_watch(void)
 	REQUIRE(ctl_exec(&r, (char *[]){ "--url", d.url, "watch", pidtext, "--count", "3",
 	    "--interval", "0.2", NULL }, NULL) == 0);
 	CHECK(r.status == 0);
-	CHECK(count_lines(r.out) == 3);
+	CHECK(it_count_lines(r.out) == 3);
 	CHECK(strchr(r.out, '\033') == NULL);
 	s = r.out;
 	for (int i = 0; i < 3 && s != NULL; i++) {
@@ -363,7 +353,7 @@ static void ctl_watch(void)
 	REQUIRE(ctl_exec(&r, (char *[]){ "--url", d.url, "watch", "--json", "--count", "2",
 	    "--interval", "0.1", NULL }, NULL) == 0);
 	CHECK(r.status == 0);
-	CHECK(count_lines(r.out) == 2);
+	CHECK(it_count_lines(r.out) == 2);
 	s = strchr(r.out, '\n');
 	if (s != NULL)
 		*s = '\0';
@@ -376,7 +366,7 @@ static void ctl_watch(void)
 	REQUIRE(ctl_exec(&r, (char *[]){ "--url", d.url, "watch", NO_PID, "--count", "2", NULL },
 	    NULL) == 0);
 	CHECK(r.status == 1);
-	CHECK(count_lines(r.err) == 1);
+	CHECK(it_count_lines(r.err) == 1);
 out:
 	json_decref(root);
 	it_proc_kill(&hold);
@@ -395,7 +385,7 @@ static void ctl_exit_codes(void)
 	/* 1: the daemon tracks no such process. */
 	REQUIRE(ctl_exec(&r, (char *[]){ "--url", d.url, "show", NO_PID, NULL }, NULL) == 0);
 	CHECK(r.status == 1);
-	CHECK(count_lines(r.err) == 1 && strstr(r.err, NO_PID) != NULL);
+	CHECK(it_count_lines(r.err) == 1 && strstr(r.err, NO_PID) != NULL);
 	CHECK(r.out[0] == '\0');
 	if (harness_failures)
 		ctl_dump("show " NO_PID, &r);
@@ -423,7 +413,7 @@ static void ctl_exit_codes(void)
 
 		for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
 			REQUIRE(ctl_exec(&r, cases[i], NULL) == 0);
-			if (r.status != 2 || count_lines(r.err) != 1 ||
+			if (r.status != 2 || it_count_lines(r.err) != 1 ||
 			    strncmp(r.err, "memprobectl: ", 13) != 0) {
 				fprintf(stderr, "  case %zu (%s ...):\n", i, cases[i][2] ?
 				    cases[i][2] : "(none)");
@@ -439,7 +429,7 @@ static void ctl_exit_codes(void)
 	snprintf(dead, sizeof(dead), "http://127.0.0.1:%d", port);
 	REQUIRE(ctl_exec(&r, (char *[]){ "--url", dead, "ps", NULL }, NULL) == 0);
 	CHECK(r.status == 3);
-	CHECK(count_lines(r.err) == 1 && strstr(r.err, "cannot reach memprobed") != NULL);
+	CHECK(it_count_lines(r.err) == 1 && strstr(r.err, "cannot reach memprobed") != NULL);
 	/* MEMPROBE_URL as well as --url: the environment names the daemon. */
 	{
 		char env[96];
@@ -448,7 +438,7 @@ static void ctl_exit_codes(void)
 		REQUIRE(ctl_exec(&r, (char *[]){ "watch", "--count", "1", NULL },
 		    (char *[]){ env, NULL }) == 0);
 		CHECK(r.status == 3);
-		CHECK(count_lines(r.err) == 1);
+		CHECK(it_count_lines(r.err) == 1);
 		snprintf(env, sizeof(env), "MEMPROBE_URL=%s", d.url);
 		REQUIRE(ctl_exec(&r, (char *[]){ "ps", NULL }, (char *[]){ env, NULL }) == 0);
 		CHECK(r.status == 0);
@@ -463,7 +453,7 @@ static void ctl_exit_codes(void)
 		snprintf(want, sizeof(want), "plain HTTP, not TLS: try %s)", d.url);
 		REQUIRE(ctl_exec(&r, (char *[]){ "--url", https, "ps", NULL }, NULL) == 0);
 		CHECK(r.status == 3);
-		CHECK(count_lines(r.err) == 1 && strstr(r.err, "cannot reach memprobed") != NULL);
+		CHECK(it_count_lines(r.err) == 1 && strstr(r.err, "cannot reach memprobed") != NULL);
 		CHECK(strstr(r.err, want) != NULL && strstr(r.err, "--cert") == NULL);
 		if (harness_failures)
 			ctl_dump("--url https://... ps", &r);
@@ -543,7 +533,7 @@ static void ctl_run(void)
 	REQUIRE(ctl_exec(&r, (char *[]){ "--url", d.url, "run", "/nonexistent/prog", NULL },
 	    NULL) == 0);
 	CHECK(r.status == 127);
-	CHECK(count_lines(r.err) == 1);
+	CHECK(it_count_lines(r.err) == 1);
 
 	/* The daemon never hears from it: "not reported", status kept. */
 	snprintf(missing, sizeof(missing), "%s/no.sock", work_dir);

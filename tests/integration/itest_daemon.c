@@ -31,30 +31,11 @@ static int send_heap_claiming(int fd, uint64_t live, pid_t claimed)
 {
 	static unsigned char buf[PROTO_MAX_MSG];
 	struct proto_sample smp = { .flags = PROTO_S_HEAP, .seq = 2, .threads = 1 };
-	union {
-		char buf[CMSG_SPACE(sizeof(struct ucred))];
-		struct cmsghdr align;
-	} ctl;
 	struct ucred cred = { .pid = claimed, .uid = getuid(), .gid = getgid() };
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
 
 	smp.heap_live_bytes = smp.heap_peak_bytes = smp.heap_allocated_bytes = live;
-	iov.iov_base = buf;
-	iov.iov_len = proto_encode_sample(buf, &smp);
-	memset(&mh, 0, sizeof(mh));
-	memset(&ctl, 0, sizeof(ctl));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.buf;
-	mh.msg_controllen = sizeof(ctl.buf);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_CREDENTIALS;
-	cm->cmsg_len = CMSG_LEN(sizeof(cred));
-	memcpy(CMSG_DATA(cm), &cred, sizeof(cred));
-	return sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -errno;
+	return it_send_cmsg(fd, buf, proto_encode_sample(buf, &smp), SCM_CREDENTIALS, &cred,
+	    sizeof(cred));
 }
 
 static int send_python(int fd, uint64_t blocks)
@@ -75,64 +56,6 @@ static int send_gauge(int fd, const char *name, double v)
 
 	snprintf(g.name, sizeof(g.name), "%s", name);
 	return it_send_msg(fd, buf, proto_encode_gauge(buf, &g));
-}
-
-/* ---- waiting on /metrics ---- */
-
-struct mwait {
-	const char *url;
-	const char *name;
-	const char *label, *value;      /* NULL: any sample */
-	double lo, hi;
-	double last;
-	int absent;                     /* wait for the series to be gone */
-};
-
-static int metric_ok(void *arg)
-{
-	struct mwait *w = arg;
-	struct it_http r;
-	int ok = 0, found;
-	double v = 0;
-
-	if (it_get(w->url, "/metrics", &r) == 0 && r.status == 200) {
-		found = it_metric(r.body, w->name, w->label, w->value, &v);
-		w->last = found ? v : -1;
-		ok = w->absent ? !found : found && v >= w->lo && v <= w->hi;
-	}
-	it_http_free(&r);
-	return ok;
-}
-
-/* Waits until name{label="value"} is in [lo, hi]; says why not. */
-static int wait_metric(const char *url, const char *name, const char *label,
-    const char *value, double lo, double hi)
-{
-	struct mwait w = { url, name, label, value, lo, hi, -1, 0 };
-
-	if (it_wait_until(metric_ok, &w, IT_TIMEOUT_MS))
-		return 1;
-	fprintf(stderr, "  %s{%s=\"%s\"}: last %g, want [%g, %g]\n", name,
-	    label ? label : "", value ? value : "", w.last, lo, hi);
-	return 0;
-}
-
-static int wait_absent(const char *url, const char *name, const char *label, const char *value)
-{
-	struct mwait w = { url, name, label, value, 0, 0, -1, 1 };
-
-	if (it_wait_until(metric_ok, &w, IT_TIMEOUT_MS))
-		return 1;
-	fprintf(stderr, "  %s{%s=\"%s\"} is still there (%g)\n", name, label, value, w.last);
-	return 0;
-}
-
-static double metric_now(const char *url, const char *name, const char *label, const char *value)
-{
-	struct mwait w = { url, name, label, value, 0, 0, -1, 0 };
-
-	metric_ok(&w);
-	return w.last;
 }
 
 #define REJECTED "memprobe_daemon_messages_rejected_total"
@@ -157,8 +80,8 @@ static void spoofed_pid(void)
 	REQUIRE(fd >= 0);
 	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_parent", NULL) == 0);
 	REQUIRE(it_send_heap(fd, 1111) == 0);
-	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 1111, 1111));
-	CHECK(metric_now(d.url, REJECTED, "reason", "credentials") == 0);
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 1111, 1111));
+	CHECK(it_metric_now(d.url, REJECTED, "reason", "credentials") == 0);
 
 	fflush(NULL);
 	child = fork();
@@ -173,16 +96,16 @@ static void spoofed_pid(void)
 	}
 	REQUIRE(waitpid(child, &st, 0) == child);
 	CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 0);
-	CHECK(wait_metric(d.url, REJECTED, "reason", "credentials", 3, 3));
+	CHECK(it_wait_metric_label(d.url, REJECTED, "reason", "credentials", 3, 3));
 	/* The parent's figures did not move and its connection still works. */
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 1111);
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 1111);
 	CHECK(!it_peer_closed(fd, 0));
 	REQUIRE(it_send_heap(fd, 2222) == 0);
-	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 2222, 2222));
-	CHECK(metric_now(d.url, "memprobe_process_info", "comm", "forger") == -1);
+	CHECK(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 2222, 2222));
+	CHECK(it_metric_now(d.url, "memprobe_process_info", "comm", "forger") == -1);
 	/* No entry was made under the child's pid. */
 	snprintf(pid, sizeof(pid), "%d", (int)child);
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 
 	/* A hand-built client that claims pid 1 in its own credentials: the
 	 * kernel refuses that without CAP_SYS_ADMIN; with it (root here), the
@@ -192,11 +115,11 @@ static void spoofed_pid(void)
 		printf("info spoofed_pid: the kernel refused credentials naming pid 1\n");
 	} else {
 		CHECK(st == 0);
-		CHECK(wait_metric(d.url, REJECTED, "reason", "credentials", 4, 4));
-		CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", "1") == -1);
+		CHECK(it_wait_metric_label(d.url, REJECTED, "reason", "credentials", 4, 4));
+		CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", "1") == -1);
 	}
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 2222);
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 2222);
 	CHECK(!it_peer_closed(fd, 0));
 out:
 	if (fd >= 0)
@@ -222,8 +145,9 @@ static void merge_connections(void)
 	REQUIRE(it_send_hello(py, PROTO_AGENT_PYTHON, "python3", NULL) == 0);
 	REQUIRE(it_send_heap(c, 5555) == 0);
 	REQUIRE(send_python(py, 777) == 0);
-	REQUIRE(wait_metric(d.url, "memprobe_python_allocated_blocks", "pid", pid, 777, 777));
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 5555);
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_python_allocated_blocks", "pid", pid, 777,
+	    777));
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 5555);
 	CHECK(it_metric_sum("", "x", NULL, NULL) == 0);
 	e = it_api_process(d.url, getpid());
 	REQUIRE(e != NULL);
@@ -240,11 +164,11 @@ static void merge_connections(void)
 	close(py);
 	py = -1;
 	REQUIRE(it_send_heap(c, 6666) == 0);
-	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 6666, 6666));
-	CHECK(metric_now(d.url, "memprobe_process_exited", "pid", pid) == 0);
+	CHECK(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 6666, 6666));
+	CHECK(it_metric_now(d.url, "memprobe_process_exited", "pid", pid) == 0);
 	close(c);
 	c = -1;
-	CHECK(wait_metric(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
+	CHECK(it_wait_metric_label(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
 	/* Not memprobe_daemon_processes_tracked == 1: fork_at() may fork a few
 	 * times before the kernel hands out the pid again, and each of those
 	 * children is an agent too (its own entry, exited). The old entry of
@@ -272,13 +196,13 @@ static void exited_ttl(void)
 	REQUIRE(fd >= 0);
 	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_ttl", NULL) == 0);
 	REQUIRE(it_send_heap(fd, 4242) == 0);
-	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 4242, 4242));
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 4242, 4242));
 	close(fd);
 	fd = -1;
-	CHECK(wait_metric(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
-	CHECK(wait_absent(d.url, "memprobe_heap_live_bytes", "pid", pid));
-	CHECK(metric_now(d.url, "memprobe_process_info", "pid", pid) == -1);
-	CHECK(metric_now(d.url, "memprobe_daemon_processes_tracked", NULL, NULL) == 0);
+	CHECK(it_wait_metric_label(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
+	CHECK(it_wait_metric_absent(d.url, "memprobe_heap_live_bytes", "pid", pid));
+	CHECK(it_metric_now(d.url, "memprobe_process_info", "pid", pid) == -1);
+	CHECK(it_metric_now(d.url, "memprobe_daemon_processes_tracked", NULL, NULL) == 0);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -329,54 +253,58 @@ static void limits(void)
 	c1 = start_child_agent(d.sock, "itest_first", 100, &in1);
 	REQUIRE(c1 > 0);
 	snprintf(pid, sizeof(pid), "%d", (int)c1);
-	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 100, 100));
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 100, 100));
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_second", NULL) == 0);
 	CHECK(it_peer_closed(fd, IT_TIMEOUT_MS));
 	close(fd);
 	fd = -1;
-	CHECK(wait_metric(d.url, "memprobe_daemon_processes_refused_total", NULL, NULL, 1, 1));
-	CHECK(metric_now(d.url, "memprobe_daemon_processes_limit", NULL, NULL) == 1);
+	CHECK(it_wait_metric_label(d.url, "memprobe_daemon_processes_refused_total", NULL, NULL, 1,
+	    1));
+	CHECK(it_metric_now(d.url, "memprobe_daemon_processes_limit", NULL, NULL) == 1);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 	/* max_connections 3: the child holds one; two more fit, a fourth not. */
 	f2 = it_seqpacket_connect(d.sock);
 	f3 = it_seqpacket_connect(d.sock);
 	REQUIRE(f2 >= 0 && f3 >= 0);
-	REQUIRE(wait_metric(d.url, "memprobe_daemon_connections_accepted_total", NULL, NULL, 4, 4));
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_daemon_connections_accepted_total", NULL,
+	    NULL, 4, 4));
 	f4 = it_seqpacket_connect(d.sock);
 	REQUIRE(f4 >= 0);               /* the kernel accepts; the daemon closes */
 	CHECK(it_peer_closed(f4, IT_TIMEOUT_MS));
-	CHECK(wait_metric(d.url, "memprobe_daemon_connections_refused_total", NULL, NULL, 1, 1));
+	CHECK(it_wait_metric_label(d.url, "memprobe_daemon_connections_refused_total", NULL, NULL,
+	    1, 1));
 	close(f2);
 	close(f3);
 	close(f4);
 	f2 = f3 = f4 = -1;
 	/* The first process is still served. */
 	snprintf(pid, sizeof(pid), "%d", (int)c1);
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 100);
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == 100);
 	close(in1);
 	in1 = -1;
 	CHECK(waitpid(c1, &st, 0) == c1);
 	c1 = -1;
 	/* It exited: its place goes to us, whose gauges and rate are bounded. */
-	CHECK(wait_metric(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
+	CHECK(it_wait_metric_label(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_limits", NULL) == 0);
 	REQUIRE(send_gauge(fd, "a", 1) == 0);
 	REQUIRE(send_gauge(fd, "b", 2) == 0);
-	CHECK(wait_metric(d.url, "memprobe_daemon_gauges_dropped_total", NULL, NULL, 1, 1));
-	CHECK(metric_now(d.url, "memprobe_program_value", "name", "a") == 1);
-	CHECK(metric_now(d.url, "memprobe_program_value", "name", "b") == -1);
+	CHECK(it_wait_metric_label(d.url, "memprobe_daemon_gauges_dropped_total", NULL, NULL, 1,
+	    1));
+	CHECK(it_metric_now(d.url, "memprobe_program_value", "name", "a") == 1);
+	CHECK(it_metric_now(d.url, "memprobe_program_value", "name", "b") == -1);
 	/* max_message_rate 5: a burst of 40 in well under a second. */
 	for (int i = 0; i < 40; i++)
 		it_send_heap(fd, 300);
-	CHECK(wait_metric(d.url, REJECTED, "reason", "rate", 1, 40));
+	CHECK(it_wait_metric_label(d.url, REJECTED, "reason", "rate", 1, 40));
 	CHECK(!it_peer_closed(fd, 0));
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
-	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 300, 300));
+	CHECK(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 300, 300));
 out:
 	if (in1 >= 0)
 		close(in1);
@@ -402,16 +330,6 @@ static void expect_config_error(const char *dir, char *const args[], const char 
 	}
 }
 
-static void write_text(const char *path, const char *text)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f != NULL) {
-		fputs(text, f);
-		fclose(f);
-	}
-}
-
 static void config_errors(void)
 {
 	char dir[64] = "", path[PATH_MAX], want[PATH_MAX + 128];
@@ -419,21 +337,21 @@ static void config_errors(void)
 	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
 	snprintf(path, sizeof(path), "%s/c.conf", dir);
 
-	write_text(path, "[memprobed]\nexited_ttl = 5\nno_such_key = 1\n");
+	it_write_file(path, "[memprobed]\nexited_ttl = 5\nno_such_key = 1\n");
 	snprintf(want, sizeof(want), "%s:3: no_such_key: unknown key in [memprobed]", path);
 	expect_config_error(dir, (char *[]){ "--config", path, NULL }, want);
 
-	write_text(path, "[memprobed]\n\nmax_processes = lots\n");
+	it_write_file(path, "[memprobed]\n\nmax_processes = lots\n");
 	snprintf(want, sizeof(want), "%s:3: max_processes: invalid value \"lots\": expected an integer",
 	    path);
 	expect_config_error(dir, (char *[]){ "--config", path, NULL }, want);
 
-	write_text(path, "[memprobed]\nseries = pid\n");
+	it_write_file(path, "[memprobed]\nseries = pid\n");
 	snprintf(want, sizeof(want), "%s:2: series: invalid value \"pid\": expected process or command",
 	    path);
 	expect_config_error(dir, (char *[]){ "--config", path, NULL }, want);
 
-	write_text(path, "[memprobed]\nthis line is not ini\n");
+	it_write_file(path, "[memprobed]\nthis line is not ini\n");
 	snprintf(want, sizeof(want), "%s:2: syntax error", path);
 	expect_config_error(dir, (char *[]){ "--config", path, NULL }, want);
 
@@ -450,7 +368,7 @@ static void config_errors(void)
 	    NULL }, "--web.listen-address: invalid value \"localhost:80\"");
 	expect_config_error(dir, (char *[]){ "--no-such-flag", NULL }, "no-such-flag");
 	/* A flag wins over the file; --check-config prints the result. */
-	write_text(path, "[memprobed]\nexited_ttl = 5\nseries = command\n");
+	it_write_file(path, "[memprobed]\nexited_ttl = 5\nseries = command\n");
 	{
 		char *argv[] = { itest.memprobed, "--config", path, "--exited-ttl", "9",
 			"--check-config", NULL };
@@ -485,19 +403,19 @@ static void sighup_reload(void)
 
 	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
 	snprintf(conf, sizeof(conf), "%s/memprobed.conf", dir);
-	write_text(conf, "[memprobed]\nseries = process\nmax_gauges = 8\n");
+	it_write_file(conf, "[memprobed]\nseries = process\nmax_gauges = 8\n");
 	REQUIRE(it_daemon_start_args(&d, 60, extra) == 0);
 	snprintf(pid, sizeof(pid), "%d", (int)getpid());
 	fd = it_seqpacket_connect(d.sock);
 	REQUIRE(fd >= 0);
 	REQUIRE(it_send_hello(fd, PROTO_AGENT_C, "itest_hup", NULL) == 0);
 	REQUIRE(it_send_heap(fd, 3000) == 0);
-	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 3000, 3000));
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 3000, 3000));
 
 	/* Live keys change; the HTTP timeout needs a restart and stays. */
 	snprintf(text, sizeof(text), "[memprobed]\nseries = command\nmax_gauges = 2\n"
 	    "http_timeout = 5\nexited_ttl = 5\n");
-	write_text(conf, text);
+	it_write_file(conf, text);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	CHECK(it_wait_log(d.log, "SIGHUP: series changed from process to command"));
 	CHECK(it_wait_log(d.log, "SIGHUP: max_gauges changed from 8 to 2"));
@@ -506,22 +424,23 @@ static void sighup_reload(void)
 	/* --exited-ttl 60 on the command line wins over the file's 5. */
 	CHECK(!it_file_has(d.log, "exited_ttl changed"));
 	/* Names come from /proc: this program's, whatever HELLO said. */
-	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "comm", "integration", 3000, 3000));
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
-	CHECK(metric_now(d.url, "memprobe_processes", "comm", "integration") == 1);
+	CHECK(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "comm", "integration", 3000,
+	    3000));
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
+	CHECK(it_metric_now(d.url, "memprobe_processes", "comm", "integration") == 1);
 	{
 		struct stat st;
 
 		CHECK(stat(d.sock, &st) == 0);
 	}
 	/* A bad file changes nothing and names file:line: key. */
-	write_text(conf, "[memprobed]\nseries = process\nmax_gauges = many\n");
+	it_write_file(conf, "[memprobed]\nseries = process\nmax_gauges = many\n");
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	snprintf(want, sizeof(want), "%s:3: max_gauges: invalid value \"many\"", conf);
 	CHECK(it_wait_log(d.log, want));
 	CHECK(it_wait_log(d.log, "configuration unchanged"));
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "comm", "integration") == 3000);
-	CHECK(metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "comm", "integration") == 3000);
+	CHECK(it_metric_now(d.url, "memprobe_heap_live_bytes", "pid", pid) == -1);
 out:
 	if (fd >= 0)
 		close(fd);
@@ -560,31 +479,18 @@ static int connect_from(const char *from, int port)
 static int scrape_from(const struct it_daemon *d, const char *from)
 {
 	char url[128], iface[64];
-	FILE *body = NULL;
-	char *text = NULL;
-	size_t len = 0;
-	long status = 0;
-	CURL *c = curl_easy_init();
+	struct it_http r;
+	CURL *c;
 	int ok;
 
-	if (c == NULL)
-		return 0;
-	body = open_memstream(&text, &len);
 	snprintf(url, sizeof(url), "%s/metrics", d->url);
 	snprintf(iface, sizeof(iface), "host!%s", from);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-	ok = body != NULL && curl_easy_perform(c) == CURLE_OK;
-	curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-	curl_easy_cleanup(c);
-	if (body != NULL)
-		fclose(body);
-	ok = ok && status == 200 && text != NULL && strstr(text, "memprobe_build_info") != NULL;
-	free(text);
+	c = it_curl_new(url);
+	if (c != NULL)
+		curl_easy_setopt(c, CURLOPT_INTERFACE, iface);
+	ok = it_curl_perform(c, &r, NULL) == 0 && r.status == 200 &&
+	    strstr(r.body, "memprobe_build_info") != NULL;
+	it_http_free(&r);
 	return ok;
 }
 
@@ -711,7 +617,8 @@ static void proc_and_api(void)
 	REQUIRE(p > 0);
 	snprintf(pid, sizeof(pid), "%ld", p);
 	/* The 64 MiB it wrote are resident. */
-	CHECK(wait_metric(d.url, "memprobe_process_resident_bytes", "pid", pid, 64 * MIB, 1e12));
+	CHECK(it_wait_metric_label(d.url, "memprobe_process_resident_bytes", "pid", pid, 64 * MIB,
+	    1e12));
 	REQUIRE(it_get(d.url, "/metrics", &r) == 0);
 	CHECK(it_metric_pid(r.body, "memprobe_process_resident_bytes", p, &rss));
 	CHECK(it_metric_pid(r.body, "memprobe_process_resident_peak_bytes", p, &hwm));
@@ -846,7 +753,7 @@ static void pid_reuse(void)
 	a = start_child_agent(d.sock, "itest_old", 111, &in);
 	REQUIRE(a > 0);
 	snprintf(pid, sizeof(pid), "%d", (int)a);
-	REQUIRE(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 111, 111));
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 111, 111));
 	e = it_api_process(d.url, a);
 	CHECK(e != NULL && it_json_num(e, "start_time", &st1));
 	json_decref(e);
@@ -854,16 +761,16 @@ static void pid_reuse(void)
 	close(in);
 	in = -1;
 	REQUIRE(waitpid(a, &st, 0) == a);
-	REQUIRE(wait_metric(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
+	REQUIRE(it_wait_metric_label(d.url, "memprobe_process_exited", "pid", pid, 1, 1));
 	b = fork_at(a, d.sock, "itest_new", 222, &in);
 	if (b != a) {
 		fprintf(stderr, "  pid_reuse: could not get pid %d again; skipped\n", (int)a);
 		goto out;
 	}
-	CHECK(wait_metric(d.url, "memprobe_heap_live_bytes", "pid", pid, 222, 222));
-	CHECK(metric_now(d.url, "memprobe_process_exited", "pid", pid) == 0);
-	CHECK(metric_now(d.url, "memprobe_process_info", "comm", "itest_old") == -1);
-	CHECK(metric_now(d.url, "memprobe_process_info", "comm", "itest_new") == 1);
+	CHECK(it_wait_metric_label(d.url, "memprobe_heap_live_bytes", "pid", pid, 222, 222));
+	CHECK(it_metric_now(d.url, "memprobe_process_exited", "pid", pid) == 0);
+	CHECK(it_metric_now(d.url, "memprobe_process_info", "comm", "itest_old") == -1);
+	CHECK(it_metric_now(d.url, "memprobe_process_info", "comm", "itest_new") == 1);
 	/* A fresh entry: new start time, its own counters. */
 	e = it_api_process(d.url, b);
 	CHECK(e != NULL && it_json_num(e, "start_time", &st2));

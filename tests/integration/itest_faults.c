@@ -26,14 +26,9 @@ struct api_seen {
 static int api_has(void *arg)
 {
 	struct api_seen *w = arg;
-	json_t *e = it_api_process(w->url, w->pid), *st;
-	int ok = 0;
+	json_t *e = it_api_process(w->url, w->pid);
+	int ok = e != NULL && (w->state == NULL || it_json_str_is(e, "state", w->state));
 
-	if (e != NULL) {
-		st = json_object_get(e, "state");
-		ok = w->state == NULL ||
-		    (json_is_string(st) && strcmp(json_string_value(st), w->state) == 0);
-	}
 	json_decref(e);
 	return ok;
 }
@@ -138,15 +133,6 @@ static int run_daemon(char *const args[], char *err, size_t size)
 	return status;
 }
 
-static int count_lines(const char *s)
-{
-	int n = 0;
-
-	for (; *s != '\0'; s++)
-		n += *s == '\n';
-	return n;
-}
-
 /* The HTTP port taken: one clear line, exit 1. */
 static void fault_port_taken(void)
 {
@@ -165,7 +151,7 @@ static void fault_port_taken(void)
 	status = run_daemon(args, err, sizeof(err));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1);
 	CHECK(strstr(err, listen_at) != NULL && strstr(err, "Address already in use") != NULL);
-	CHECK(count_lines(err) <= 2);
+	CHECK(it_count_lines(err) <= 2);
 	if (harness_failures)
 		fprintf(stderr, "  memprobed said: %s\n", err);
 	/* It did not leave its agent socket behind. */
@@ -192,7 +178,7 @@ static void fault_socket_dir_impossible(void)
 	status = run_daemon(args, err, sizeof(err));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 	CHECK(strstr(err, file) != NULL);
-	CHECK(count_lines(err) <= 2);
+	CHECK(it_count_lines(err) <= 2);
 	if (harness_failures)
 		fprintf(stderr, "  memprobed said: %s\n", err);
 out:
@@ -230,7 +216,7 @@ static void fault_runtime_dir_full(void)
 	status = run_daemon(args, err, sizeof(err));
 	CHECK(WIFEXITED(status) && WEXITSTATUS(status) != 0);
 	CHECK(strstr(err, sock) != NULL);
-	CHECK(count_lines(err) <= 2);
+	CHECK(it_count_lines(err) <= 2);
 	if (harness_failures)
 		fprintf(stderr, "  memprobed said: %s\n", err);
 	snprintf(cmd, sizeof(cmd), "umount %s", dir);

@@ -125,18 +125,6 @@ static int installed(const struct allocator *a)
 	return 0;
 }
 
-/* Shows where two outputs first differ. */
-static void show_diff(const char *what, const char *a, const char *b)
-{
-	size_t i = 0, line = 0;
-
-	while (a[i] != '\0' && a[i] == b[i])
-		if (a[i++] == '\n')
-			line = i;
-	fprintf(stderr, "  %s differs:\n    without: \"%.100s\"\n    with:    \"%.100s\"\n", what,
-	    a + line, b + line);
-}
-
 /*
  * alloc_edge's edge cases print the same results and errno with the
  * agent as without, under every allocator; its heap figures are right
@@ -165,7 +153,7 @@ static void allocator_edge_cases(void)
 			CHECK(0);
 		} else if (strcmp(plain, with) != 0) {
 			fprintf(stderr, "  %s: cases:\n", a->name);
-			show_diff("stdout", plain, with);
+			it_show_diff("stdout", plain, with);
 			CHECK(0);
 		}
 		snprintf(want, sizeof(want), "size_source %s", a->size_source);
@@ -204,7 +192,7 @@ static void allocator_workloads(void)
 			    plain[0] == '\0') {
 				fprintf(stderr, "  %s, %s: status 0x%x without the agent, 0x%x with\n",
 				    allocators[k].name, cmds[i], st0, st1);
-				show_diff("stdout", plain, with);
+				it_show_diff("stdout", plain, with);
 				fprintf(stderr, "  stderr with:\n%.2000s\n", err);
 				CHECK(0);
 			}

@@ -331,19 +331,6 @@ struct cgroup {
 	char procs[PATH_MAX + 16];
 };
 
-static int write_text(const char *path, const char *text)
-{
-	int fd = open(path, O_WRONLY | O_CLOEXEC);
-	ssize_t n;
-
-	if (fd < 0)
-		return -errno;
-	n = write(fd, text, strlen(text));
-	n = n < 0 ? -errno : 0;
-	close(fd);
-	return (int)n;
-}
-
 static int cgroup_make(struct cgroup *cg, const char *limit)
 {
 	char path[PATH_MAX + 32], ctl[256];
@@ -354,7 +341,7 @@ static int cgroup_make(struct cgroup *cg, const char *limit)
 	if (strstr(ctl, "memory") != NULL) {
 		base = "/sys/fs/cgroup";
 		max_file = "memory.max";
-		write_text("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
+		it_write_file("/sys/fs/cgroup/cgroup.subtree_control", "+memory");
 	} else if (access("/sys/fs/cgroup/memory/memory.limit_in_bytes", F_OK) == 0) {
 		base = "/sys/fs/cgroup/memory";
 		max_file = "memory.limit_in_bytes";
@@ -367,10 +354,10 @@ static int cgroup_make(struct cgroup *cg, const char *limit)
 		return -errno;
 	}
 	snprintf(path, sizeof(path), "%s/%s", cg->dir, max_file);
-	if (write_text(path, limit) < 0)
+	if (it_write_file(path, limit) < 0)
 		return -EPERM;
 	snprintf(path, sizeof(path), "%s/memory.swap.max", cg->dir);
-	write_text(path, "0");
+	it_write_file(path, "0");
 	snprintf(cg->procs, sizeof(cg->procs), "%s/cgroup.procs", cg->dir);
 	return 0;
 }
@@ -699,34 +686,6 @@ out:
 
 /* ---- 7. exec under series = command ---- */
 
-/* Copies the file at from to to, executable. Returns 0 or -errno. */
-static int copy_exe(const char *from, const char *to)
-{
-	char buf[65536];
-	int in = open(from, O_RDONLY | O_CLOEXEC), out, err = 0;
-	ssize_t n;
-
-	if (in < 0)
-		return -errno;
-	out = open(to, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0755);
-	if (out < 0) {
-		err = -errno;
-		close(in);
-		return err;
-	}
-	while ((n = read(in, buf, sizeof(buf))) > 0)
-		if (write(out, buf, (size_t)n) != n) {
-			err = -EIO;
-			break;
-		}
-	if (n < 0)
-		err = -errno;
-	close(in);
-	if (close(out) < 0 && err == 0)
-		err = -errno;
-	return err;
-}
-
 #define EXEC_N 500
 #define ALLOCS "memprobe_heap_allocations_total"
 
@@ -772,7 +731,7 @@ static void guest_exec_command(void)
 	snprintf(n, sizeof(n), "%d", EXEC_N);
 	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
 	snprintf(two, sizeof(two), "%s/guest_exec_two", dir);
-	REQUIRE(copy_exe(bin, two) == 0);
+	REQUIRE(it_copy_file(bin, two, 0755) == 0);
 	REQUIRE(it_daemon_start_args(&d, 60, extra) == 0);
 
 	/* Without the agent: two ready lines (one per image), then exit 0. */

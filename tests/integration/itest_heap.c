@@ -25,14 +25,12 @@ static int api_matches(void *arg)
 {
 	struct api_wait *w = arg;
 	double live;
-	json_t *st;
 
 	json_decref(w->last);
 	w->last = it_api_process(w->url, w->pid);
 	if (w->last == NULL || !it_json_num(w->last, "heap.live_bytes", &live))
 		return 0;
-	st = json_object_get(w->last, "state");
-	if (w->state != NULL && (!json_is_string(st) || strcmp(json_string_value(st), w->state) != 0))
+	if (w->state != NULL && !it_json_str_is(w->last, "state", w->state))
 		return 0;
 	return live >= w->lo && live <= w->hi;
 }

@@ -408,31 +408,12 @@ static int send_region(const char *sock, int memfd, unsigned agent)
 {
 	static unsigned char buf[PROTO_MAX_MSG];
 	struct proto_register reg = { .agent = (uint16_t)agent, .layout = REGION_LAYOUT };
-	union {
-		struct cmsghdr align;
-		char b[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov;
-	struct msghdr mh;
-	struct cmsghdr *cm;
 	int fd = it_seqpacket_connect(sock), r;
 
 	if (fd < 0)
 		return -1;
-	memset(&mh, 0, sizeof(mh));
-	memset(&ctl, 0, sizeof(ctl));
-	iov.iov_base = buf;
-	iov.iov_len = proto_encode_register(buf, &reg);
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	mh.msg_control = ctl.b;
-	mh.msg_controllen = sizeof(ctl.b);
-	cm = CMSG_FIRSTHDR(&mh);
-	cm->cmsg_level = SOL_SOCKET;
-	cm->cmsg_type = SCM_RIGHTS;
-	cm->cmsg_len = CMSG_LEN(sizeof(int));
-	memcpy(CMSG_DATA(cm), &memfd, sizeof(int));
-	r = sendmsg(fd, &mh, MSG_NOSIGNAL) == (ssize_t)iov.iov_len ? 0 : -1;
+	r = it_send_cmsg(fd, buf, proto_encode_register(buf, &reg), SCM_RIGHTS, &memfd,
+	    sizeof(memfd)) == 0 ? 0 : -1;
 	close(fd);
 	return r;
 }

@@ -25,13 +25,6 @@
 	"connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; " \
 	"base-uri 'none'; form-action 'none'"
 
-static size_t discard(char *data, size_t size, size_t n, void *arg)
-{
-	(void)data;
-	(void)arg;
-	return size * n;
-}
-
 static void check_header(const struct it_http *r, const char *name, const char *want)
 {
 	char got[512];
@@ -50,29 +43,19 @@ static void check_header(const struct it_http *r, const char *name, const char *
 static long get_if_none_match(const char *url, const char *etag)
 {
 	struct curl_slist *h;
+	struct it_http r;
 	char line[256];
-	CURL *c = curl_easy_init();
-	long status = 0;
-	curl_off_t size = 0;
+	CURL *c = it_curl_new(url);
+	long status;
 
-	if (c == NULL)
-		return 0;
 	snprintf(line, sizeof(line), "If-None-Match: %s", etag);
 	h = curl_slist_append(NULL, line);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, discard);
-	if (curl_easy_perform(c) == CURLE_OK) {
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
-		curl_easy_getinfo(c, CURLINFO_SIZE_DOWNLOAD_T, &size);
-		if (status == 304 && size > 0)
-			status = -1;
-	}
+	if (c != NULL)
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+	it_curl_perform(c, &r, NULL);
+	status = r.status == 304 && r.len > 0 ? -1 : r.status;
+	it_http_free(&r);
 	curl_slist_free_all(h);
-	curl_easy_cleanup(c);
 	return status;
 }
 
@@ -144,28 +127,13 @@ out:
 /* Chromium's path: $MEMPROBE_CHROMIUM, else chromium or chromium-browser on PATH. */
 static int find_chromium(char *out, size_t size)
 {
-	static const char *const names[] = { "chromium", "chromium-browser" };
-	const char *env = getenv("MEMPROBE_CHROMIUM"), *path = getenv("PATH");
+	const char *env = getenv("MEMPROBE_CHROMIUM");
 
-	if (env != NULL && *env != '\0') {
-		snprintf(out, size, "%s", env);
-		return access(out, X_OK) == 0 ? 0 : -ENOENT;
-	}
-	for (size_t n = 0; n < sizeof(names) / sizeof(names[0]); n++) {
-		const char *p = path != NULL ? path : "/usr/bin:/bin";
-
-		while (*p != '\0') {
-			size_t len = strcspn(p, ":");
-
-			snprintf(out, size, "%.*s/%s", (int)len, p, names[n]);
-			if (len > 0 && access(out, X_OK) == 0)
-				return 0;
-			p += len;
-			if (*p == ':')
-				p++;
-		}
-	}
-	return -ENOENT;
+	if (env != NULL && *env != '\0')
+		return it_which(env, out, size);
+	if (it_which("chromium", out, size) == 0)
+		return 0;
+	return it_which("chromium-browser", out, size);
 }
 
 /*
@@ -222,25 +190,6 @@ static int grep_file(const char *path, const char *needle)
 		}
 	fclose(f);
 	return n;
-}
-
-static int copy_file(const char *from, const char *to)
-{
-	char buf[65536];
-	FILE *in = fopen(from, "rb"), *out = in != NULL ? fopen(to, "wb") : NULL;
-	size_t n;
-	int rc = 0;
-
-	if (in == NULL || out == NULL)
-		rc = -1;
-	while (rc == 0 && (n = fread(buf, 1, sizeof(buf), in)) > 0)
-		if (fwrite(buf, 1, n, out) != n)
-			rc = -1;
-	if (in != NULL)
-		fclose(in);
-	if (out != NULL && fclose(out) != 0)
-		rc = -1;
-	return rc;
 }
 
 struct hist_wait {
@@ -382,7 +331,7 @@ static void page_chromium(void)
 	snprintf(keep, sizeof(keep), "%s/test-output", itest.build);
 	mkdir(keep, 0755);
 	snprintf(keep, sizeof(keep), "%s/test-output/page.png", itest.build);
-	CHECK(copy_file(png, keep) == 0);
+	CHECK(it_copy_file(png, keep, 0644) == 0);
 out:
 	free(dom);
 	it_proc_kill(&hold);

@@ -32,95 +32,32 @@ static const char *python(void)
 	return access("/usr/bin/python3", X_OK) == 0 ? "/usr/bin/python3" : "python3";
 }
 
-/* Runs a shell command; returns its exit status (-1 if it could not run)
- * and what it printed in out. */
-static int run_cmd(const char *cmd, char *out, size_t size)
-{
-	FILE *f = popen(cmd, "r");
-	size_t n;
-	int st;
-
-	out[0] = '\0';
-	if (f == NULL)
-		return -1;
-	n = fread(out, 1, size - 1, f);
-	out[n] = '\0';
-	st = pclose(f);
-	return st == -1 || !WIFEXITED(st) ? -1 : WEXITSTATUS(st);
-}
-
-struct body {
-	char *p;
-	size_t len;
-};
-
-static size_t on_data(char *data, size_t size, size_t n, void *arg)
-{
-	struct body *b = arg;
-	char *q = realloc(b->p, b->len + size * n + 1);
-
-	if (q == NULL)
-		return 0;
-	memcpy(q + b->len, data, size * n);
-	b->len += size * n;
-	q[b->len] = '\0';
-	b->p = q;
-	return size * n;
-}
-
 /* GET url with an Accept and an Accept-Encoding header (NULL: none; curl
- * decodes gzip itself). Returns the status; body and headers (owned) in
- * *body and *head. */
-static long fetch(const char *url, const char *accept, const char *encoding,
-    struct body *body, struct body *head)
+ * decodes gzip itself) into *r. Returns the status. */
+static long fetch(const char *url, const char *accept, const char *encoding, struct it_http *r)
 {
-	CURL *c = curl_easy_init();
+	CURL *c = it_curl_new(url);
 	struct curl_slist *hdrs = NULL;
 	char h[512];
-	long status = 0;
 
-	memset(body, 0, sizeof(*body));
-	memset(head, 0, sizeof(*head));
-	if (c == NULL)
-		return 0;
-	if (accept != NULL) {
+	if (c != NULL && accept != NULL) {
 		snprintf(h, sizeof(h), "Accept: %s", accept);
 		hdrs = curl_slist_append(hdrs, h);
+		curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
 	}
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
-	curl_easy_setopt(c, CURLOPT_HTTPHEADER, hdrs);
-	if (encoding != NULL)
-		curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, encoding);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, body);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, on_data);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, head);
-	if (curl_easy_perform(c) == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+	if (c != NULL) {
+		curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 10000L);
+		if (encoding != NULL)
+			curl_easy_setopt(c, CURLOPT_ACCEPT_ENCODING, encoding);
+	}
+	it_curl_perform(c, r, NULL);
 	curl_slist_free_all(hdrs);
-	curl_easy_cleanup(c);
-	if (body->p == NULL)
-		body->p = strdup("");
-	if (head->p == NULL)
-		head->p = strdup("");
-	return status;
+	return r->status;
 }
 
-static int has_header(const struct body *head, const char *line)
+static int has_header(const struct it_http *r, const char *line)
 {
-	return strstr(head->p, line) != NULL;
-}
-
-static int write_file(const char *path, const char *text, size_t n)
-{
-	FILE *f = fopen(path, "w");
-
-	if (f == NULL)
-		return -1;
-	fwrite(text, 1, n, f);
-	return fclose(f);
+	return strstr(r->headers, line) != NULL;
 }
 
 /* ---- a deterministic agent: fixed figures in every section ---- */
@@ -195,44 +132,44 @@ static int gauge_there(void *arg)
 static void check_formats(const struct it_daemon *d, const char *what)
 {
 	char url[128], path_t[PATH_MAX], path_o[PATH_MAX], cmd[3 * PATH_MAX], out[8192];
-	struct body tb = { 0 }, th = { 0 }, ob = { 0 }, oh = { 0 }, gb = { 0 }, gh = { 0 };
+	struct it_http t = { 0 }, o = { 0 }, g = { 0 };
 	int st;
 
 	snprintf(url, sizeof(url), "%s/metrics", d->url);
-	CHECK_U64(fetch(url, NULL, NULL, &tb, &th), ==, 200);
-	CHECK(has_header(&th, "Content-Type: " CT_TEXT "\r\n"));
-	CHECK(has_header(&th, "Vary: Accept, Accept-Encoding\r\n"));
-	CHECK_U64(fetch(url, PROM_ACCEPT, NULL, &ob, &oh), ==, 200);
-	if (!has_header(&oh, "Content-Type: " CT_OM "\r\n"))
-		fprintf(stderr, "  %s: OpenMetrics headers:\n%s\n", what, oh.p);
-	CHECK(has_header(&oh, "Content-Type: " CT_OM "\r\n"));
+	CHECK_U64(fetch(url, NULL, NULL, &t), ==, 200);
+	CHECK(has_header(&t, "Content-Type: " CT_TEXT "\r\n"));
+	CHECK(has_header(&t, "Vary: Accept, Accept-Encoding\r\n"));
+	CHECK_U64(fetch(url, PROM_ACCEPT, NULL, &o), ==, 200);
+	if (!has_header(&o, "Content-Type: " CT_OM "\r\n"))
+		fprintf(stderr, "  %s: OpenMetrics headers:\n%s\n", what, o.headers);
+	CHECK(has_header(&o, "Content-Type: " CT_OM "\r\n"));
 	/* gzip when asked; curl undoes it. */
-	CHECK_U64(fetch(url, PROM_ACCEPT, "gzip", &gb, &gh), ==, 200);
-	CHECK(has_header(&gh, "Content-Encoding: gzip\r\n"));
-	CHECK(strncmp(gb.p, "# TYPE ", 7) == 0);
-	CHECK(gb.len > 6 && strcmp(gb.p + gb.len - 6, "# EOF\n") == 0);
+	CHECK_U64(fetch(url, PROM_ACCEPT, "gzip", &g), ==, 200);
+	CHECK(has_header(&g, "Content-Encoding: gzip\r\n"));
+	CHECK(strncmp(g.body, "# TYPE ", 7) == 0);
+	CHECK(g.len > 6 && strcmp(g.body + g.len - 6, "# EOF\n") == 0);
 
 	snprintf(path_t, sizeof(path_t), "%s/text.txt", d->dir);
 	snprintf(path_o, sizeof(path_o), "%s/om.txt", d->dir);
-	CHECK(write_file(path_t, tb.p, tb.len) == 0);
-	CHECK(write_file(path_o, ob.p, ob.len) == 0);
+	CHECK(it_write_file(path_t, t.body) == 0);
+	CHECK(it_write_file(path_o, o.body) == 0);
 	snprintf(cmd, sizeof(cmd), "promtool check metrics < '%s' 2>&1", path_t);
-	st = run_cmd(cmd, out, sizeof(out));
+	st = it_shell(cmd, out, sizeof(out));
 	if (st != 0 || out[0] != '\0')
 		fprintf(stderr, "  %s: promtool check metrics: exit %d:\n%s\n", what, st, out);
 	CHECK(st == 0 && out[0] == '\0');
 	snprintf(cmd, sizeof(cmd), "%s '%s/tests/integration/itest_prom_compare.py' '%s' '%s' 2>&1",
 	    python(), srcdir(), path_t, path_o);
-	st = run_cmd(cmd, out, sizeof(out));
+	st = it_shell(cmd, out, sizeof(out));
 	if (st != 0)
 		fprintf(stderr, "  %s: the parsers disagree (exit %d):\n%s\n", what, st, out);
 	CHECK(st == 0 && strncmp(out, "same ", 5) == 0);
-	free(tb.p);
-	free(th.p);
-	free(ob.p);
-	free(oh.p);
-	free(gb.p);
-	free(gh.p);
+	free(t.body);
+	free(t.headers);
+	free(o.body);
+	free(o.headers);
+	free(g.body);
+	free(g.headers);
 }
 
 /* Both formats carry the same samples, for both series modes. */
@@ -328,7 +265,7 @@ static void real_prometheus(void)
 	snprintf(text, sizeof(text), "global:\n  scrape_interval: 1s\n  evaluation_interval: 1s\n"
 	    "scrape_configs:\n  - job_name: memprobe\n    static_configs:\n"
 	    "      - targets: ['127.0.0.1:%d']\n", d.port);
-	REQUIRE(write_file(cfg, text, strlen(text)) == 0);
+	REQUIRE(it_write_file(cfg, text) == 0);
 	port = it_free_port();
 	REQUIRE(port > 0);
 	snprintf(flag_cfg, sizeof(flag_cfg), "--config.file=%s", cfg);
@@ -400,7 +337,7 @@ static void config_files(void)
 	snprintf(cmd, sizeof(cmd), "cd '%s/config' && promtool check config prometheus.yml 2>&1 && "
 	    "promtool check rules memprobe-alerts.yml memprobe-rules.yml 2>&1 && "
 	    "promtool test rules memprobe-alerts.test.yml 2>&1", srcdir());
-	st = run_cmd(cmd, out, sizeof(out));
+	st = it_shell(cmd, out, sizeof(out));
 	if (st != 0)
 		fprintf(stderr, "  promtool on config/: exit %d:\n%s\n", st, out);
 	CHECK(st == 0);

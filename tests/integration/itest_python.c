@@ -77,50 +77,19 @@ static int py_cmd(struct py *t, const char *cmd, const char *want, char *reply, 
 	return strncmp(reply, want, strlen(want)) == 0 ? 0 : -1;
 }
 
-/* Value of a metric of the one watched process (a daemon per test, so any
- * sample of `name`, optionally with label=value, is its). */
-struct metric_wait {
-	const char *url, *name, *label, *value;
-	double lo, last;
-};
-
-static int metric_at_least(void *arg)
-{
-	struct metric_wait *w = arg;
-	struct it_http r = { 0 };
-	int ok = 0;
-
-	if (it_get(w->url, "/metrics", &r) == 0 && r.status == 200 &&
-	    it_metric(r.body, w->name, w->label, w->value, &w->last))
-		ok = w->last >= w->lo;
-	it_http_free(&r);
-	return ok;
-}
-
-static int wait_metric(struct py *t, const char *name, const char *label,
-    const char *value, double lo, double *last)
-{
-	struct metric_wait w = { t->d.url, name, label, value, lo, -1 };
-	int ok = it_wait_until(metric_at_least, &w, IT_TIMEOUT_MS);
-
-	if (last != NULL)
-		*last = w.last;
-	if (!ok)
-		fprintf(stderr, "  %s%s%s%s: last %g, wanted >= %g\n", name,
-		    label ? "{" : "", label ? label : "", label ? "}" : "", w.last, lo);
-	return ok;
-}
-
 static void py_allocated_blocks(void)
 {
 	struct py t;
 	double base = 0, now = 0;
 
 	REQUIRE(py_start(&t, NULL, 0) == 0);
-	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", NULL, NULL, 1, &base));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", NULL, NULL, 1,
+	    &base));
 	REQUIRE(py_cmd(&t, "hold 50000\n", "held", NULL, 0) == 0);
-	CHECK(wait_metric(&t, "memprobe_python_allocated_blocks", NULL, NULL, base + 50000, &now));
-	CHECK(wait_metric(&t, "memprobe_python_recursion_limit", NULL, NULL, 1000, NULL));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", NULL, NULL,
+	    base + 50000, &now));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_recursion_limit", NULL, NULL, 1000,
+	    NULL));
 out:
 	py_stop(&t);
 }
@@ -131,9 +100,10 @@ static void py_gc_generation2(void)
 	double before = -1;
 
 	REQUIRE(py_start(&t, NULL, 0) == 0);
-	REQUIRE(wait_metric(&t, "memprobe_python_gc_collections_total", "generation", "2", 0, &before));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_python_gc_collections_total", "generation",
+	    "2", 0, &before));
 	REQUIRE(py_cmd(&t, "gc\n", "collected", NULL, 0) == 0);
-	CHECK(wait_metric(&t, "memprobe_python_gc_collections_total", "generation", "2",
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_gc_collections_total", "generation", "2",
 	    before + 1, NULL));
 out:
 	py_stop(&t);
@@ -146,7 +116,8 @@ static void py_depth_sampled(void)
 	REQUIRE(py_start(&t, NULL, 0) == 0);
 	REQUIRE(py_cmd(&t, "deep 800\n", "deep", NULL, 0) == 0);
 	/* Held at the bottom until the next line, so a sample sees it. */
-	CHECK(wait_metric(&t, "memprobe_python_stack_depth_peak", NULL, NULL, 800, NULL));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_stack_depth_peak", NULL, NULL, 800,
+	    NULL));
 	it_proc_write(&t.proc, "\n");
 out:
 	py_stop(&t);
@@ -163,7 +134,8 @@ static void py_depth_exact(void)
 	REQUIRE(py_cmd(&t, "flash 600\n", "flashed", reply, sizeof(reply)) == 0);
 	depth = strtol(reply + 8, NULL, 10);
 	CHECK(depth >= 600);
-	CHECK(wait_metric(&t, "memprobe_python_stack_depth_peak", NULL, NULL, (double)depth, NULL));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_stack_depth_peak", NULL, NULL,
+	    (double)depth, NULL));
 out:
 	py_stop(&t);
 }
@@ -177,10 +149,12 @@ static void py_recursion_past_limit(void)
 	REQUIRE(py_start(&t, "--exact", 0) == 0);
 	REQUIRE(py_cmd(&t, "overflow\n", "caught", reply, sizeof(reply)) == 0);
 	limit = (double)strtol(reply + 7, NULL, 10);
-	CHECK(wait_metric(&t, "memprobe_python_recursion_limit", NULL, NULL, limit, NULL));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_recursion_limit", NULL, NULL, limit,
+	    NULL));
 	/* The deepest stack reached the limit, less the frames the check
 	 * leaves for the handler. */
-	CHECK(wait_metric(&t, "memprobe_python_stack_depth_peak", NULL, NULL, limit - 5, NULL));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_stack_depth_peak", NULL, NULL, limit - 5,
+	    NULL));
 out:
 	py_stop(&t);
 }
@@ -196,8 +170,9 @@ static void py_and_c_in_one_entry(void)
 	/* With the C agent preloaded, launchers (env, a pyenv shim) and their
 	 * children report too: wait for this pid's series. */
 	snprintf(pid, sizeof(pid), "%ld", t.pid);
-	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, &blocks));
-	REQUIRE(wait_metric(&t, "memprobe_heap_live_bytes", "pid", pid, 1, &live));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", "pid", pid, 1,
+	    &blocks));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_heap_live_bytes", "pid", pid, 1, &live));
 	e = it_api_process(t.d.url, t.pid);
 	REQUIRE(e != NULL);
 	agents = json_object_get(e, "agents");
@@ -216,7 +191,8 @@ static void py_gauge(void)
 
 	REQUIRE(py_start(&t, NULL, 0) == 0);
 	REQUIRE(py_cmd(&t, "gauge queue.depth 42.5\n", "gauge", NULL, 0) == 0);
-	CHECK(wait_metric(&t, "memprobe_program_value", "name", "queue.depth", 42.5, NULL));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_program_value", "name", "queue.depth", 42.5,
+	    NULL));
 out:
 	py_stop(&t);
 }
@@ -235,7 +211,8 @@ static void py_no_descriptors(void)
 	REQUIRE(py_cmd(&t, "fds\n", "fds", before, sizeof(before)) == 0);
 	REQUIRE(py_cmd(&t, "start\n", "started", NULL, 0) == 0);
 	snprintf(pid, sizeof(pid), "%ld", t.pid);
-	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, NULL));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", "pid", pid, 1,
+	    NULL));
 	REQUIRE(py_cmd(&t, "fds\n", "fds", after, sizeof(after)) == 0);
 	CHECK_STR(after, before);
 	CHECK(strstr(after, "socket:") == NULL && strstr(after, "memfd:") == NULL);
@@ -254,11 +231,14 @@ static void py_killed_keeps_figures(void)
 
 	REQUIRE(py_start(&t, NULL, 0) == 0);
 	snprintf(pid, sizeof(pid), "%ld", t.pid);
-	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, &base));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", "pid", pid, 1,
+	    &base));
 	REQUIRE(py_cmd(&t, "hold 50000\n", "held", NULL, 0) == 0);
 	REQUIRE(py_cmd(&t, "gauge last_words 7\n", "gauge", NULL, 0) == 0);
-	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, base + 50000, NULL));
-	REQUIRE(wait_metric(&t, "memprobe_program_value", "name", "last_words", 7, NULL));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", "pid", pid,
+	    base + 50000, NULL));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_program_value", "name", "last_words", 7,
+	    NULL));
 	it_proc_kill(&t.proc);                          /* SIGKILL */
 	CHECK(it_wait_metric(t.d.url, "memprobe_process_exited", t.pid, 1, 1, IT_TIMEOUT_MS, &v));
 	e = it_api_process(t.d.url, t.pid);
@@ -290,12 +270,14 @@ static void py_daemon_back(int sig)
 
 	REQUIRE(py_start(&t, NULL, 0) == 0);
 	snprintf(pid, sizeof(pid), "%ld", t.pid);
-	REQUIRE(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, 1, &base));
+	REQUIRE(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", "pid", pid, 1,
+	    &base));
 	REQUIRE(it_proc_stop(&t.d.proc, sig, IT_TIMEOUT_MS) == 0);
 	REQUIRE(it_daemon_restart(&t.d, 60) == 0);
 	CHECK(it_wait_log(t.d.log, "python region (generation 1,"));
 	REQUIRE(py_cmd(&t, "hold 50000\n", "held", NULL, 0) == 0);
-	CHECK(wait_metric(&t, "memprobe_python_allocated_blocks", "pid", pid, base + 50000, NULL));
+	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_allocated_blocks", "pid", pid,
+	    base + 50000, NULL));
 out:
 	py_stop(&t);
 }
@@ -343,14 +325,14 @@ static void py_module_run(void)
 	REQUIRE(strncmp(line, "ready ", 6) == 0);
 	pid = strtol(line + 6, NULL, 10);
 	{
-		struct metric_wait w = { d.url, "memprobe_heap_live_bytes", "pid", NULL, 1, -1 };
 		char pidbuf[24];
 
 		snprintf(pidbuf, sizeof(pidbuf), "%ld", pid);
-		w.value = pidbuf;
-		CHECK(it_wait_until(metric_at_least, &w, IT_TIMEOUT_MS));
-		w.name = "memprobe_python_allocated_blocks";
-		CHECK(it_wait_until(metric_at_least, &w, IT_TIMEOUT_MS));
+		CHECK(it_wait_metric_min(d.url, "memprobe_heap_live_bytes", "pid", pidbuf, 1,
+		    NULL));
+		CHECK(it_wait_metric_min(d.url, "memprobe_python_allocated_blocks", "pid", pidbuf,
+		    1,
+		    NULL));
 	}
 	e = it_api_process(d.url, pid);
 	agents = e ? json_object_get(e, "agents") : NULL;

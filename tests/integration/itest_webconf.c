@@ -80,19 +80,6 @@ static int make_hash(const char *pw, char *out, size_t size)
 	return h != NULL && strlen(out) == 60 ? 0 : -1;
 }
 
-static int write_text(const char *dir, const char *name, const char *text, char *path,
-    size_t size)
-{
-	FILE *f;
-
-	snprintf(path, size, "%s/%s", dir, name);
-	f = fopen(path, "w");
-	if (f == NULL)
-		return -errno;
-	fputs(text, f);
-	return fclose(f) == 0 ? 0 : -EIO;
-}
-
 /* ---- requests ---- */
 
 /* One request's options; NULL fields are not set. */
@@ -113,28 +100,15 @@ struct req {
 static int req_do(const struct req *q, const char *method, const char *path, struct it_http *r,
     char *errbuf)
 {
-	struct it_growbuf body = { NULL, 0 }, head = { NULL, 0 };
 	struct curl_slist *hdrs = NULL;
 	char url[512], auth[512];
-	CURL *c = curl_easy_init();
-	CURLcode cc;
+	CURL *c;
+	int rc;
 
-	memset(r, 0, sizeof(*r));
-	errbuf[0] = '\0';
-	if (c == NULL)
-		return -ENOMEM;
 	snprintf(url, sizeof(url), "%s%s", q->base, path);
-	curl_easy_setopt(c, CURLOPT_URL, url);
-	curl_easy_setopt(c, CURLOPT_PROXY, "");
-	curl_easy_setopt(c, CURLOPT_NOPROXY, "*");
-	curl_easy_setopt(c, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(c, CURLOPT_TIMEOUT_MS, 5000L);
-	curl_easy_setopt(c, CURLOPT_CONNECTTIMEOUT_MS, 2000L);
-	curl_easy_setopt(c, CURLOPT_ERRORBUFFER, errbuf);
-	curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, it_curl_collect);
-	curl_easy_setopt(c, CURLOPT_WRITEDATA, &body);
-	curl_easy_setopt(c, CURLOPT_HEADERFUNCTION, it_curl_collect);
-	curl_easy_setopt(c, CURLOPT_HEADERDATA, &head);
+	c = it_curl_new(url);
+	if (c == NULL)
+		return it_curl_perform(NULL, r, errbuf);   /* clears *r: -ENOMEM */
 	/* A new connection for every request: each gets a handshake. */
 	curl_easy_setopt(c, CURLOPT_FRESH_CONNECT, 1L);
 	curl_easy_setopt(c, CURLOPT_FORBID_REUSE, 1L);
@@ -165,18 +139,9 @@ static int req_do(const struct req *q, const char *method, const char *path, str
 		curl_easy_setopt(c, CURLOPT_TLS13_CIPHERS, q->tls13_ciphers);
 	if (q->curves != NULL)
 		curl_easy_setopt(c, CURLOPT_SSL_EC_CURVES, q->curves);
-	cc = curl_easy_perform(c);
-	if (cc == CURLE_OK)
-		curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &r->status);
-	else if (errbuf[0] == '\0')
-		snprintf(errbuf, CURL_ERROR_SIZE, "%s", curl_easy_strerror(cc));
-	curl_easy_cleanup(c);
+	rc = it_curl_perform(c, r, errbuf);
 	curl_slist_free_all(hdrs);
-	r->body = body.p != NULL ? body.p : strdup("");
-	r->len = body.len;
-	r->headers = head.p != NULL ? head.p : strdup("");
-	r->hlen = head.len;
-	return cc == CURLE_OK ? 0 : -EIO;
+	return rc;
 }
 
 /* The status of GET base + path (0: no HTTP answer); says why on stderr
@@ -302,7 +267,7 @@ static void webconf_basic_auth(void)
 	REQUIRE(make_hash("bob's own", h2, sizeof(h2)) == 0);
 	snprintf(text, sizeof(text), "# users only\nbasic_auth_users:\n  alice: %s\n  bob: '%s'\n",
 	    h1, h2);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &ok, 0, base, sizeof(base)) == 0);
 
 	/* The right password: metrics, the API, the page. */
@@ -383,7 +348,7 @@ static void webconf_tls(void)
 	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: %s/server.key\n  min_version: TLS12\nbasic_auth_users:\n  alice: %s\n",
 	    dir, h);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
 
 	REQUIRE(req_do(&ok, "GET", "/metrics", &r, errbuf) == 0);
@@ -443,7 +408,7 @@ static void webconf_tls13(void)
 	struct req q;
 
 	REQUIRE(cert_dir(dir, ca) == 0);
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  min_version: \"TLS13\"\n", web, sizeof(web)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
 	STATUS(&ok, "/metrics", 200);           /* no users: TLS only */
@@ -488,7 +453,7 @@ static void webconf_client_cert(void)
 		snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
 		    "  key_file: server.key\n  client_ca_file: ca.crt\n  client_auth_type: %s\n",
 		    modes[i].type);
-		REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+		REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 		REQUIRE(web_daemon_start(&d, web, &good, 1, base, sizeof(base)) == 0);
 		q = good;
 		q.cert = q.key = NULL;
@@ -552,48 +517,48 @@ static void webconf_errors(void)
 	__VA_ARGS__, NULL }
 
 	/* Bad YAML: a tab in the indentation. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "\tkey_file: server.key\n", web, sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:3: tab in the indentation", web);
 	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
 	/* An unknown key. */
-	REQUIRE(write_text(dir, "web.yml", "tls_config:\n  cert_file: server.crt\n", web,
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_config:\n  cert_file: server.crt\n", web,
 	    sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:1: unknown key \"tls_config\"", web);
 	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
 	/* A missing certificate file, named with the line that names it. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: nothere.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: nothere.crt\n"
 	    "  key_file: server.key\n", web, sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:2: tls_server_config.cert_file: %s/nothere.crt: "
 	    "cannot open: No such file or directory", web, dir);
 	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
 	/* A key that is not the certificate's. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: client.key\n", web, sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:1: tls_server_config: cert_file %s/server.crt and "
 	    "key_file %s/client.key: ", web, dir, dir);
 	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
 	/* A client CA that is not a certificate. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n"
 	    "  client_ca_file: server.key\n", web, sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:5: tls_server_config.client_ca_file: %s/server.key: ",
 	    web, dir);
 	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
 	/* A password where the hash goes: refused, and not echoed. */
-	REQUIRE(write_text(dir, "web.yml", "basic_auth_users:\n  alice: hunter2hunter2\n", web,
-	    sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", "basic_auth_users:\n  alice: hunter2hunter2\n",
+	    web, sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:2: basic_auth_users.alice: not a bcrypt hash", web);
 	expect_exit2(dir, START("--web.config.file", web), want, "hunter2hunter2", __LINE__);
 	/* TLS 1.1. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  min_version: TLS11\n", web, sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:4: tls_server_config.min_version: TLS11 is not supported",
 	    web);
 	expect_exit2(dir, START("--web.config.file", web), want, NULL, __LINE__);
 	/* The same through the INI key, and under --check-config. */
 	snprintf(text, sizeof(text), "[memprobed]\nweb_config_file = %s\n", web);
-	REQUIRE(write_text(dir, "memprobed.conf", text, conf, sizeof(conf)) == 0);
+	REQUIRE(it_write_file_in(dir, "memprobed.conf", text, conf, sizeof(conf)) == 0);
 	expect_exit2(dir, START("--config", conf), want, NULL, __LINE__);
 	expect_exit2(dir, START("--config", conf, "--check-config"), want, NULL, __LINE__);
 	/* No such file. */
@@ -601,7 +566,7 @@ static void webconf_errors(void)
 	snprintf(want, sizeof(want), "%s/none.yml: cannot open: No such file or directory", dir);
 	expect_exit2(dir, START("--web.config.file", text), want, NULL, __LINE__);
 	/* A good one: --check-config shows the key and exits 0. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n", web, sizeof(web)) == 0);
 	{
 		char *argv[] = { itest.memprobed, "--config", conf, "--check-config", NULL };
@@ -691,7 +656,7 @@ static void webconf_reload(void)
 	snprintf(ckey, sizeof(ckey), "%s/client.key", dir);
 	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\nbasic_auth_users:\n  alice: %s\n", h1);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &a1, 1, base, sizeof(base)) == 0);
 	STATUS(&a1, "/metrics", 200);
 
@@ -710,7 +675,7 @@ static void webconf_reload(void)
 	/* Another certificate (signed by CA b), new users. */
 	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: b/server.crt\n"
 	    "  key_file: b/server.key\nbasic_auth_users:\n  alice: %s\n  bob: %s\n", h2, h3);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	CHECK(wait_log_count(d.log, "SIGHUP: http access: TLS 1.2 to 1.3, client certificates "
 	    "NoClientCert, basic auth (2 users)", 1));
@@ -730,7 +695,8 @@ static void webconf_reload(void)
 	keep = NULL;
 
 	/* A broken file (a tab in the indentation): nothing changes. */
-	REQUIRE(write_text(dir, "web.yml", "basic_auth_users:\n\talice: x\n", web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", "basic_auth_users:\n\talice: x\n", web,
+	    sizeof(web)) == 0);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	CHECK(wait_log_count(d.log, "; http access unchanged", 1));
 	CHECK(it_file_has(d.log, "web.yml:2"));
@@ -739,7 +705,7 @@ static void webconf_reload(void)
 
 	/* TLS removed: refused until a restart. */
 	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\n", h2);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	CHECK(wait_log_count(d.log, "TLS removed: that takes effect at the next start; "
 	    "http access unchanged", 1));
@@ -750,7 +716,7 @@ static void webconf_reload(void)
 	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: b/server.crt\n"
 	    "  key_file: b/server.key\n  client_auth_type: RequireAndVerifyClientCert\n"
 	    "  client_ca_file: ca.crt\nbasic_auth_users:\n  alice: %s\n", h2);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	CHECK(wait_log_count(d.log, "client certificates RequireAndVerifyClientCert", 1));
 	STATUS(&q, "/metrics", 0);
@@ -779,7 +745,7 @@ static void webconf_cipher_suites(void)
 	int port;
 
 	REQUIRE(cert_dir(dir, ca) == 0);
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  cipher_suites:\n"
 	    "    - TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256\n"
 	    "    - TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256\n"
@@ -814,7 +780,7 @@ static void webconf_cipher_suites(void)
 	    "client certificates NoClientCert"));
 
 	/* Another list, by SIGHUP. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  max_version: TLS12\n  prefer_server_cipher_suites: true\n"
 	    "  cipher_suites:\n  - TLS_ECDHE_ECDSA_WITH_AES_256_CBC_SHA\n", web, sizeof(web)) == 0);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
@@ -835,7 +801,7 @@ static void webconf_cipher_suites(void)
 	REQUIRE(port > 0);
 	snprintf(sock, sizeof(sock), "%s/agent.sock", dir);
 	snprintf(listen, sizeof(listen), "127.0.0.1:%d", port);
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  cipher_suites:\n"
 	    "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n", web, sizeof(web)) == 0);
 	snprintf(want, sizeof(want), "%s:4: tls_server_config.cipher_suites: none of the TLS 1.2 "
@@ -843,7 +809,7 @@ static void webconf_cipher_suites(void)
 	expect_exit2(dir, (char *[]){ "--agent-socket", sock, "--web.listen-address", listen,
 	    "--web.config.file", web, NULL }, want, NULL, __LINE__);
 	/* GnuTLS would make the RSA key's other combinations too. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: rsa.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: rsa.crt\n"
 	    "  key_file: rsa.key\n  cipher_suites:\n"
 	    "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n  - TLS_RSA_WITH_AES_256_GCM_SHA384\n",
 	    web, sizeof(web)) == 0);
@@ -852,7 +818,7 @@ static void webconf_cipher_suites(void)
 	expect_exit2(dir, (char *[]){ "--agent-socket", sock, "--web.listen-address", listen,
 	    "--web.config.file", web, NULL }, want, NULL, __LINE__);
 	/* The same ciphers for both key exchanges: exactly those four. */
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: rsa.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: rsa.crt\n"
 	    "  key_file: rsa.key\n  cipher_suites:\n"
 	    "  - TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256\n  - TLS_RSA_WITH_AES_128_GCM_SHA256\n",
 	    web, sizeof(web)) == 0);
@@ -878,7 +844,7 @@ static void webconf_curves(void)
 	struct req q;
 
 	REQUIRE(cert_dir(dir, ca) == 0);
-	REQUIRE(write_text(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
+	REQUIRE(it_write_file_in(dir, "web.yml", "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  curve_preferences:\n  - X25519\n  - CurveP384\n",
 	    web, sizeof(web)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
@@ -943,7 +909,7 @@ static void webconf_allowed_sans(void)
 		snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
 		    "  key_file: server.key\n  client_ca_file: ca.crt\n  client_auth_type: %s\n"
 		    "  client_allowed_sans: %s\n", cases[i].type, cases[i].sans);
-		REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+		REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 		/* Started with a config that lets the probe in, then the case. */
 		if (cases[i].good != 200) {
 			char first[1024];
@@ -952,7 +918,7 @@ static void webconf_allowed_sans(void)
 			    "  key_file: server.key\n  client_ca_file: ca.crt\n"
 			    "  client_auth_type: %s\n  client_allowed_sans:\n  - scraper.example\n",
 			    cases[i].type);
-			REQUIRE(write_text(dir, "web.yml", first, web, sizeof(web)) == 0);
+			REQUIRE(it_write_file_in(dir, "web.yml", first, web, sizeof(web)) == 0);
 		}
 		REQUIRE(web_daemon_start(&d, web, &probe, 1, base, sizeof(base)) == 0);
 		good.base = base;
@@ -975,7 +941,7 @@ static void webconf_allowed_sans(void)
 			if (curl_easy_perform(keep) == CURLE_OK)
 				curl_easy_getinfo(keep, CURLINFO_RESPONSE_CODE, &st);
 			CHECK_U64(st, ==, 200);
-			REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+			REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 			REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 			CHECK(wait_log_count(d.log, "SIGHUP: http access: ", 1));
 			/* The old session, the new SANs: refused per request. */
@@ -1037,7 +1003,7 @@ static void webconf_excluded_paths(void)
 	REQUIRE(make_hash("pw", h, sizeof(h)) == 0);
 	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\nauth_excluded_paths:\n"
 	    "  - /healthz\n", h);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &anon, 0, base, sizeof(base)) == 0);
 	ok.base = base;
 	STATUS(&anon, "/healthz", 200);
@@ -1049,7 +1015,7 @@ static void webconf_excluded_paths(void)
 	CHECK(it_wait_log(d.log, "basic auth (1 user; some paths excluded)"));
 
 	snprintf(text, sizeof(text), "basic_auth_users:\n  alice: %s\n", h);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
 	REQUIRE(kill(d.proc.pid, SIGHUP) == 0);
 	CHECK(it_wait_log(d.log, "SIGHUP: http access: no TLS, basic auth (1 user)"));
 	STATUS(&anon, "/healthz", 401);
@@ -1101,8 +1067,8 @@ static void webconf_memprobectl(void)
 	snprintf(text, sizeof(text), "tls_server_config:\n  cert_file: server.crt\n"
 	    "  key_file: server.key\n  client_auth_type: RequireAndVerifyClientCert\n"
 	    "  client_ca_file: ca.crt\nbasic_auth_users:\n  alice: %s\n", h);
-	REQUIRE(write_text(dir, "web.yml", text, web, sizeof(web)) == 0);
-	REQUIRE(write_text(dir, "pw.txt", "pw\n", pwfile, sizeof(pwfile)) == 0);
+	REQUIRE(it_write_file_in(dir, "web.yml", text, web, sizeof(web)) == 0);
+	REQUIRE(it_write_file_in(dir, "pw.txt", "pw\n", pwfile, sizeof(pwfile)) == 0);
 	REQUIRE(web_daemon_start(&d, web, &ok, 1, base, sizeof(base)) == 0);
 
 #define CTL(env, ...) memprobectl((char *[]){ __VA_ARGS__, NULL }, env, dir, out, sizeof(out), \

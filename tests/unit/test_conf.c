@@ -10,22 +10,6 @@
 
 static char tmpdir[] = "/tmp/memprobe-test-conf-XXXXXX";
 
-/* Writes text to a new file in tmpdir; returns its path (static storage). */
-static const char *write_file(const char *name, const char *text)
-{
-	static char path[256];
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	if (f != NULL) {
-		fputs(text, f);
-		fclose(f);
-	}
-	return path;
-}
-
 /* Loads text as a file named `name`; returns conf_load()'s result and the
  * message in err. */
 static int load_text(const char *name, const char *text, char *err)
@@ -34,7 +18,7 @@ static int load_text(const char *name, const char *text, char *err)
 	int r;
 
 	CHECK(conf_init(&c) == 0);
-	r = conf_load(&c, write_file(name, text), err);
+	r = conf_load(&c, harness_write_file(tmpdir, name, text), err);
 	conf_free(&c);
 	return r;
 }
@@ -102,7 +86,7 @@ static void test_good_file(void)
 {
 	struct conf c;
 	char err[CONF_ERR_MAX];
-	const char *path = write_file("good.conf",
+	const char *path = harness_write_file(tmpdir, "good.conf",
 	    "; comment\n"
 	    "# another\n"
 	    "[memprobed]\n"
@@ -385,15 +369,6 @@ static void test_pending_keys(void)
 	conf_free(&c);
 }
 
-static void cleanup(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmpdir) == NULL) {
@@ -415,6 +390,6 @@ int main(void)
 	RUN_TEST(test_shipped_conf);
 	RUN_TEST(test_new_keys);
 	RUN_TEST(test_pending_keys);
-	cleanup();
+	harness_rmtree(tmpdir);
 	return HARNESS_EXIT();
 }

@@ -12,15 +12,6 @@
 
 static char tmpdir[] = "/tmp/memprobe-test-webconf-XXXXXX";
 
-/* A check the rest of the test needs: counts, then goes to `out:`. */
-#define REQUIRE(cond) do { \
-	if (!(cond)) { \
-		fprintf(stderr, "%s:%d: required: %s\n", __FILE__, __LINE__, #cond); \
-		harness_failures++; \
-		goto out; \
-	} \
-} while (0)
-
 static int parse(const char *text, struct webconf *wc, char *err)
 {
 	return webconf_parse(wc, text, strlen(text), "web.yml", err, WEBCONF_ERR_MAX);
@@ -540,16 +531,8 @@ static void test_is_bcrypt(void)
 
 static const char *write_file(const char *name, const char *text, mode_t mode)
 {
-	static char path[256];
-	FILE *f;
+	const char *path = harness_write_file(tmpdir, name, text);
 
-	snprintf(path, sizeof(path), "%s/%s", tmpdir, name);
-	f = fopen(path, "w");
-	CHECK(f != NULL);
-	if (f != NULL) {
-		fputs(text, f);
-		fclose(f);
-	}
 	chmod(path, mode);
 	return path;
 }
@@ -717,15 +700,6 @@ out:
 	basicauth_free(b);
 }
 
-static void cleanup(void)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf '%s'", tmpdir);
-	if (system(cmd) != 0)
-		fprintf(stderr, "could not remove %s\n", tmpdir);
-}
-
 int main(void)
 {
 	if (mkdtemp(tmpdir) == NULL) {
@@ -748,6 +722,6 @@ int main(void)
 	RUN_TEST(test_load);
 	RUN_TEST(test_parse_basic);
 	RUN_TEST(test_passwords);
-	cleanup();
+	harness_rmtree(tmpdir);
 	return HARNESS_EXIT();
 }
