@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #ifndef MEMPROBE_VERSION
 #define MEMPROBE_VERSION "unknown"
@@ -168,6 +169,47 @@ transfer_error(CURLcode cc, const char *detail)
 	return -EIO;
 }
 
+/* Discards what a probe receives. */
+static size_t
+discard(char *data, size_t size, size_t nmemb, void *arg)
+{
+	(void)data;
+	(void)arg;
+	return size * nmemb;
+}
+
+/*
+ * Whether the server of U, an https URL whose handshake failed, answers
+ * the same request in plain HTTP. The TLS library's wording of such a
+ * failure depends on when the server closes (a 400 page read as a record,
+ * or a connection reset mid-handshake), so asking is the one sure test.
+ */
+static int
+answers_plain_http(CURLU *u, const char *noproxy, long timeout_ms)
+{
+	CURLU *plain = curl_url_dup(u);
+	CURL *curl = curl_easy_init();
+	char *scheme = NULL;
+	int yes = 0;
+
+	if (plain == NULL || curl == NULL ||
+	    curl_url_get(plain, CURLUPART_SCHEME, &scheme, 0) != CURLUE_OK ||
+	    strcasecmp(scheme, "https") != 0 ||
+	    curl_url_set(plain, CURLUPART_SCHEME, "http", 0) != CURLUE_OK)
+		goto out;
+	curl_easy_setopt(curl, CURLOPT_CURLU, plain);
+	curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy);
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, discard);
+	yes = curl_easy_perform(curl) == CURLE_OK;
+out:
+	curl_free(scheme);
+	curl_easy_cleanup(curl);
+	curl_url_cleanup(plain);
+	return yes;
+}
+
 int
 ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
     char *err, size_t errlen)
@@ -239,6 +281,9 @@ ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
 			/* libcurl's detail says which address, certificate or file,
 			 * and why. */
 			rc = transfer_error(cc, detail);
+			if (rc == -EIO && cc == CURLE_SSL_CONNECT_ERROR &&
+			    answers_plain_http(u, noproxy, timeout_ms))
+				rc = -EPROTONOSUPPORT;
 			snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(cc));
 		}
 		goto fail;

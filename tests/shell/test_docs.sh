@@ -17,7 +17,11 @@
 #   man/*.[1-8]: the .nf/.fi blocks of EXAMPLE and EXAMPLES: the lines
 #   starting "$ " when there are any, else every line; a block that starts
 #   with an INI section ("[memprobed]") is a configuration file, checked
-#   with `memprobed --config FILE --check-config`.
+#   with `memprobed --config FILE --check-config`; one that starts with a
+#   YAML key ("tls_server_config:") is a web configuration: it becomes the
+#   test's web.yml (its placeholders filled: a certificate and key made
+#   with openssl, a real bcrypt hash for "$2y$10$..."), checked the same
+#   way, and what a later configuration names as /etc/memprobe/web.yml.
 #
 # How they run: the test starts memprobed on a temporary socket and port
 # and a program holding heap under the agent (the documented pid 4242
@@ -206,6 +210,25 @@ check_conf() {
 	fi
 }
 
+# check_webconf WHERE FILE: FILE, a web configuration with the man page's
+# placeholders, becomes $tmp/web.yml, which memprobed accepts.
+check_webconf() {
+	if [ ! -s "$tmp/memprobed.crt" ] &&
+	    ! openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes \
+	    -subj /CN=localhost -days 2 -keyout "$tmp/memprobed.key" \
+	    -out "$tmp/memprobed.crt" >"$tmp/out" 2>&1; then
+		fail "$1: openssl could not make the example's certificate"
+		sed 's/^/    /' "$tmp/out" >&2
+		return
+	fi
+	chmod 600 "$tmp/memprobed.key"
+	# bcrypt of "secret" at cost 10 (tests/unit/test_webconf.c's HASH_A).
+	sed 's|\$2y\$10\$\.\.\.|$2y$10$mDwo.lAisC94iLAyP81MCesa29IzH37oigHC/42V2pdJlUprsJPze|' \
+	    "$2" >"$tmp/web.yml"
+	printf '[memprobed]\nweb_config_file = %s\n' "$tmp/web.yml" >"$tmp/web.conf"
+	check_conf "$1" "$tmp/web.conf"
+}
+
 # ---- what the documents show ----
 
 # The README's code blocks, as "LINE<TAB>BLOCK<TAB>KIND<TAB>TEXT": KIND is
@@ -306,8 +329,12 @@ man_blocks() {
 		for (i = 1; i <= n; i++) {
 			if (text[i] ~ /^\[/ && i == 1)
 				conf = 1
-			if (conf)
+			if (text[i] ~ /^[a-z_]+:/ && i == 1)
+				conf = 2
+			if (conf == 1)
 				printf "%d\t%d\tconf\t%s\n", at[i], start, text[i]
+			else if (conf == 2)
+				printf "%d\t%d\tyaml\t%s\n", at[i], start, text[i]
 			else if (!prompt)
 				printf "%d\t%d\tcmd\t%s\n", at[i], start, text[i]
 			else if (text[i] ~ /^\$ /)
@@ -330,11 +357,10 @@ run_doc() {
 	doc=$1
 	block=
 	conf=
+	yaml=
 	while IFS='	' read -r line blk kind text; do
 		if [ "$blk" != "$block" ]; then
-			stop_background
-			[ -z "$conf" ] || check_conf "$doc:$block" "$conf"
-			conf=
+			end_block
 			block=$blk
 		fi
 		case $kind in
@@ -348,13 +374,27 @@ run_doc() {
 				conf=$tmp/example.conf
 				: >"$conf"
 			fi
-			printf '%s\n' "$text" >>"$conf" ;;
+			printf '%s\n' "$text" | sed "s|/etc/memprobe/web.yml|$tmp/web.yml|" >>"$conf" ;;
+		yaml)
+			if [ -z "$yaml" ]; then
+				yaml=$tmp/example.yml
+				: >"$yaml"
+			fi
+			printf '%s\n' "$text" >>"$yaml" ;;
 		*)
 			fail "$doc:$line: $text" ;;
 		esac
 	done
+	end_block
+}
+
+# end_block: what run_doc does when a block ends.
+end_block() {
 	stop_background
 	[ -z "$conf" ] || check_conf "$doc:$block" "$conf"
+	[ -z "$yaml" ] || check_webconf "$doc:$block" "$yaml"
+	conf=
+	yaml=
 }
 
 # Everything the documents run lands in these; a failure closes the doc's test.
