@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "utf8.h"
 
 /*
  * Every body is written by hand into a struct buf, whose failure the
@@ -424,12 +425,17 @@ int api_process(const struct ptab_snap *snap, pid_t pid, char **out, size_t *len
 
 /* ---- the small bodies ---- */
 
-/* Whether s is printable ASCII, as every message the daemon writes is. */
-static int api_ascii(const char *s)
+/* Whether s is well-formed UTF-8 without control characters, as every
+ * message the daemon writes is. */
+static int api_printable(const char *s)
 {
-	for (; *s != '\0'; s++)
-		if ((unsigned char)*s < 0x20 || (unsigned char)*s >= 0x7f)
+	while (*s != '\0') {
+		size_t n = utf8_char_len(s, 4);
+
+		if (n == 0 || (unsigned char)*s < 0x20 || (unsigned char)*s == 0x7f)
 			return 0;
+		s += n;
+	}
 	return 1;
 }
 
@@ -439,7 +445,7 @@ int api_error(const char *msg, char **out, size_t *len)
 	char *p;
 
 	/* Whatever else (a quoted URL, say) is not echoed. */
-	if (!api_ascii(msg))
+	if (!api_printable(msg))
 		msg = "bad request";
 	if ((p = buf_space(&b, 2 * strlen(msg) + 16)) != NULL) {
 		p = API_LIT(p, "{\"error\":");
@@ -468,7 +474,7 @@ static char *api_put_hpoint(char *p, const struct ptab_hpoint *pt, double mono_n
 	p = API_LIT(p, ",\"mmap_live_bytes\":");
 	p = api_put_u64(p, pt->mmap_live_bytes);
 	p = API_LIT(p, ",\"resident_bytes\":");
-	p = api_put_u64(p, pt->resident_bytes);
+	p = pt->have_resident ? api_put_u64(p, pt->resident_bytes) : API_LIT(p, "null");
 	p = API_LIT(p, ",\"threads\":");
 	p = api_put_u64(p, pt->threads);
 	return API_LIT(p, "}");

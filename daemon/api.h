@@ -73,6 +73,7 @@ int api_error(const char *msg, char **out, size_t *len);
  *    "samples": [{"time": seconds since the epoch, "heap_live_bytes",
  *                 "heap_peak_bytes", "heap_live_blocks", "stack_peak_bytes",
  *                 "mmap_live_bytes", "resident_bytes", "threads"}, ...]}
+ *   (resident_bytes is null until /proc has been read)
  * oldest first, about one a second. Point times are on the monotonic clock
  * of `mono_now`; wall_now is the wall-clock time of the same instant.
  */

@@ -1,6 +1,5 @@
 /* ptab.c: the process table: one entry per agent-instrumented process. */
 #include "ptab.h"
-#include "utf8.h"
 
 #include <errno.h>
 #include <pthread.h>
@@ -9,7 +8,9 @@
 #include <string.h>
 #include <sys/mman.h>
 
+#include "bycmd.h"
 #include "history.h"
+#include "utf8.h"
 
 enum ptab_state {
 	PTAB_LIVE,
@@ -167,25 +168,7 @@ static void ptab_retire_as(struct ptab *pt, const char *comm, uint32_t have,
 	}
 	r->have |= have & (PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON);
 	r->s.flags = r->have;
-	r->s.samples_dropped += s->samples_dropped;
-	if (have & PROTO_S_HEAP) {
-		r->s.heap_allocations += s->heap_allocations;
-		r->s.heap_frees += s->heap_frees;
-		r->s.heap_allocated_bytes += s->heap_allocated_bytes;
-		r->s.heap_failed += s->heap_failed;
-	}
-	if (have & PROTO_S_HIST) {
-		for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++)
-			r->s.hist_count[k] += s->hist_count[k];
-		r->s.hist_sum += s->hist_sum;
-	}
-	if (have & PROTO_S_PYTHON) {
-		for (unsigned g = 0; g < 3; g++) {
-			r->s.py_gc_collections[g] += s->py_gc_collections[g];
-			r->s.py_gc_collected[g] += s->py_gc_collected[g];
-			r->s.py_gc_uncollectable[g] += s->py_gc_uncollectable[g];
-		}
-	}
+	bycmd_add_counters(&r->s, s, have);
 }
 
 /* An entry that is going away: its counters join its command's. */
@@ -720,6 +703,7 @@ static void ptab_hist_point(struct ptab *pt, struct ptab_proc *p, double now)
 	pt_->stack_peak_bytes = p->s.stack_peak_bytes;
 	pt_->mmap_live_bytes = p->s.mmap_live_bytes;
 	pt_->resident_bytes = p->have_procfs ? p->pfs.resident : 0;
+	pt_->have_resident = p->have_procfs;
 	pt_->threads = p->s.threads;
 }
 

@@ -250,8 +250,9 @@ struct ptab_hpoint {
 	uint64_t heap_live_blocks;
 	uint64_t stack_peak_bytes;
 	uint64_t mmap_live_bytes;
-	uint64_t resident_bytes;        /* latest /proc figure; 0 if none yet */
+	uint64_t resident_bytes;        /* latest /proc figure, when have_resident */
 	uint64_t threads;
+	int have_resident;              /* 0: /proc not read yet (null in JSON) */
 };
 
 struct ptab_hist {

@@ -367,8 +367,8 @@ static void test_reals_shortest(void)
 static void test_small_bodies(void)
 {
 	struct ptab_hpoint pts[2] = {
-		{ 100.25, 1, 2, 3, 4, 5, 6, 7 },
-		{ 101.5, 18446744073709551615ull, 0, 0, 0, 0, 0, 1 },
+		{ 100.25, 1, 2, 3, 4, 5, 6, 7, 1 },
+		{ 101.5, 18446744073709551615ull, 0, 0, 0, 0, 0, 1, 0 },
 	};
 	struct ptab_hist h = { 42, 7, "de\"mo", 1, 2, pts };
 	struct api_status st;
@@ -389,6 +389,9 @@ static void test_small_bodies(void)
 		CHECK(json_integer_value(json_object_get(p0, "resident_bytes")) == 6);
 		CHECK(json_integer_value(json_object_get(json_array_get(json_object_get(j, "samples"),
 		    1), "heap_live_bytes")) == INT64_MAX);
+		/* /proc not read yet: null, not 0. */
+		CHECK(json_is_null(json_object_get(json_array_get(json_object_get(j, "samples"), 1),
+		    "resident_bytes")));
 		json_decref(j);
 	}
 	h.n = 0;
@@ -430,6 +433,12 @@ static void test_small_bodies(void)
 	CHECK_STR(out, "{\"error\":\"no \\\"such\\\" thing\"}");
 	free(out);
 	CHECK(api_error("caf\xc3\xa9\x01", &out, &len) == 0);
+	CHECK_STR(out, "{\"error\":\"bad request\"}");
+	free(out);
+	CHECK(api_error("no caf\xc3\xa9", &out, &len) == 0);
+	CHECK_STR(out, "{\"error\":\"no caf\xc3\xa9\"}");
+	free(out);
+	CHECK(api_error("overlong \xc0\xaf", &out, &len) == 0);
 	CHECK_STR(out, "{\"error\":\"bad request\"}");
 	free(out);
 }
