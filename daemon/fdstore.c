@@ -19,6 +19,8 @@
 
 #include <systemd/sd-daemon.h>
 
+#include "fdpass.h"
+
 /*
  * The keeper's protocol, one SOCK_SEQPACKET datagram a message:
  *   daemon -> keeper, on the pair made at fork:
@@ -80,29 +82,7 @@ static socklen_t fdstore_addr(struct sockaddr_un *sun, const char *sock_path)
 /* Sends text and, when fd >= 0, that descriptor; flags as send(2)'s. */
 static int fdstore_send(int sock, const char *text, int fd, int flags)
 {
-	union {
-		struct cmsghdr align;
-		char buf[CMSG_SPACE(sizeof(int))];
-	} ctl;
-	struct iovec iov = { (void *)(uintptr_t)text, strlen(text) };
-	struct msghdr mh;
-
-	memset(&mh, 0, sizeof(mh));
-	mh.msg_iov = &iov;
-	mh.msg_iovlen = 1;
-	if (fd >= 0) {
-		struct cmsghdr *cm;
-
-		memset(&ctl, 0, sizeof(ctl));
-		mh.msg_control = ctl.buf;
-		mh.msg_controllen = sizeof(ctl.buf);
-		cm = CMSG_FIRSTHDR(&mh);
-		cm->cmsg_level = SOL_SOCKET;
-		cm->cmsg_type = SCM_RIGHTS;
-		cm->cmsg_len = CMSG_LEN(sizeof(int));
-		memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-	}
-	return sendmsg(sock, &mh, MSG_NOSIGNAL | flags) < 0 ? -errno : 0;
+	return fdpass_send(sock, text, strlen(text), &fd, fd >= 0 ? 1 : 0, flags);
 }
 
 /* Receives one message into text (NUL-terminated) and its descriptor
