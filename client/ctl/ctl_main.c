@@ -2,6 +2,7 @@
 #include "ctl_cmd.h"
 #include "ctl_fmt.h"
 #include "ctl_http.h"
+#include "ctl_view.h"
 
 #include <errno.h>
 #include <stddef.h>
@@ -453,7 +454,7 @@ ctl_now(void)
 int
 ctl_print_json(const json_t *json)
 {
-	if (json_dumpf(json, stdout, JSON_INDENT(2)) != 0 || putchar('\n') == EOF) {
+	if (json_dumpf(json, stdout, JSON_INDENT(2) | ctl_json_precision(json)) != 0 || putchar('\n') == EOF) {
 		ctl_errx("cannot write to stdout: %s", strerror(errno));
 		return CTL_EXIT_INTERNAL;
 	}

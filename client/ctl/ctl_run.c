@@ -369,7 +369,7 @@ report_json(const struct outcome *out)
 	if (e == NULL)
 		json_object_set_new(r, "error", json_string(out->fetch_rc == CTL_EXIT_NOTFOUND ?
 		    "memprobed never heard from it" : out->err));
-	json_dumpf(r, stderr, JSON_COMPACT);
+	json_dumpf(r, stderr, JSON_COMPACT | ctl_json_precision(r));
 	fputc('\n', stderr);
 	json_decref(r);
 }

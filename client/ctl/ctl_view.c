@@ -6,6 +6,8 @@
 #include <inttypes.h>
 #include <math.h>
 #include <stdlib.h>
+#include <stdint.h>
+#include <stdio.h>
 #include <string.h>
 
 #define COMM_CELL_LEN 256   /* comm is at most 64 bytes; room for '?' expansion */
@@ -33,6 +35,49 @@ ctl_fig_at(const json_t *obj, const char *key, const char *sub)
 		}
 	}
 	return f;
+}
+
+/* Digits (15 to 17) with which v reads back as itself. */
+static int
+real_digits(double v)
+{
+	char buf[32];
+
+	for (int digits = 15; digits < 17; digits++) {
+		snprintf(buf, sizeof(buf), "%.*g", digits, v);
+		if (strtod(buf, NULL) == v)
+			return digits;
+	}
+	return 17;
+}
+
+/* The most digits any number in j needs (15 when it has none). */
+static int
+most_digits(const json_t *j)
+{
+	const char *key;
+	const json_t *v;
+	size_t i;
+	int most = 15, d;
+
+	if (json_is_real(j))
+		return real_digits(json_real_value(j));
+	if (json_is_object(j)) {
+		json_object_foreach((json_t *)(uintptr_t)j, key, v)
+			if ((d = most_digits(v)) > most)
+				most = d;
+	} else if (json_is_array(j)) {
+		json_array_foreach(j, i, v)
+			if ((d = most_digits(v)) > most)
+				most = d;
+	}
+	return most;
+}
+
+size_t
+ctl_json_precision(const json_t *j)
+{
+	return JSON_REAL_PRECISION(most_digits(j));
 }
 
 static const char *const sort_names[CTL_SORT__COUNT] = {

@@ -20,6 +20,14 @@ struct ctl_fig {
  */
 struct ctl_fig ctl_fig_at(const json_t *obj, const char *key, const char *sub);
 
+/*
+ * jansson's JSON_REAL_PRECISION for printing j again: the fewest digits
+ * (15 to 17) with which every number in it reads back as itself, so
+ * 262.555 prints as 262.555 and not 262.55500000000001 (jansson's
+ * default of 17). OR it into json_dumpf()'s flags.
+ */
+size_t ctl_json_precision(const json_t *j);
+
 /* Orders of the process table; every order breaks ties by pid. */
 enum ctl_sort {
 	CTL_SORT_HEAP,          /* live heap, largest first (the default) */

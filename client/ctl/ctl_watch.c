@@ -164,7 +164,7 @@ print_lines(struct watch *w)
 	int r;
 
 	if (w->o->json) {
-		if (json_dumpf(w->data, stdout, JSON_COMPACT) != 0 || putchar('\n') == EOF)
+		if (json_dumpf(w->data, stdout, JSON_COMPACT | ctl_json_precision(w->data)) != 0 || putchar('\n') == EOF)
 			return -EIO;
 	} else if (w->pid > 0) {
 		fputs(w->when, stdout);

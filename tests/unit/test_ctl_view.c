@@ -237,6 +237,29 @@ test_lines(void)
 	json_decref(j);
 }
 
+/* --json prints numbers as the daemon wrote them: no float noise. */
+static void
+test_json_reprinted_exactly(void)
+{
+	json_t *j = json_loads("{\"a\":262.555,\"b\":[0.25,{\"c\":1e-3}],\"n\":3}", 0, NULL);
+	json_t *k = json_loads("{\"a\":0.1,\"b\":0.30000000000000004}", 0, NULL);
+	char *out;
+
+	REQUIRE(j != NULL && k != NULL);
+	CHECK(ctl_json_precision(j) == JSON_REAL_PRECISION(15));
+	out = json_dumps(j, JSON_COMPACT | ctl_json_precision(j));
+	CHECK_STR(out, "{\"a\":262.555,\"b\":[0.25,{\"c\":0.001}],\"n\":3}");
+	free(out);
+	/* One number that needs 17 digits: all get 17, each still exact. */
+	CHECK(ctl_json_precision(k) == JSON_REAL_PRECISION(17));
+	out = json_dumps(k, JSON_COMPACT | ctl_json_precision(k));
+	CHECK_STR(out, "{\"a\":0.10000000000000001,\"b\":0.30000000000000004}");
+	free(out);
+out:
+	json_decref(j);
+	json_decref(k);
+}
+
 int
 main(void)
 {
@@ -247,5 +270,6 @@ main(void)
 	RUN_TEST(test_process_in_full);
 	RUN_TEST(test_process_not_reported);
 	RUN_TEST(test_lines);
+	RUN_TEST(test_json_reprinted_exactly);
 	return HARNESS_EXIT();
 }
