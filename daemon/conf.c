@@ -195,7 +195,7 @@ static int conf_set_string(char **field, const char *value)
 	return 0;
 }
 
-int conf_set(struct conf *c, const char *key, const char *value, char *err)
+int conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errsize)
 {
 	const struct conf_key *k = conf_find(key);
 	char *base = (char *)c;
@@ -205,14 +205,14 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 	int r;
 
 	if (k == NULL) {
-		snprintf(err, CONF_ERR_MAX, "unknown key");
+		snprintf(err, errsize, "unknown key");
 		return -ENOENT;
 	}
 	switch (k->type) {
 	case CONF_T_SOCKET:
 		if (value[0] == '\0' ||
 		    strlen(value) >= sizeof(((struct sockaddr_un *)NULL)->sun_path)) {
-			snprintf(err, CONF_ERR_MAX,
+			snprintf(err, errsize,
 			    "invalid value \"%s\": expected a socket path of 1 to %zu bytes",
 			    value, sizeof(((struct sockaddr_un *)NULL)->sun_path) - 1);
 			return -EINVAL;
@@ -220,13 +220,13 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
 	case CONF_T_ADDR:
 		if (addr_parse(value, &ss, &sl, why, sizeof(why)) < 0) {
-			snprintf(err, CONF_ERR_MAX, "invalid value \"%s\": %s", value, why);
+			snprintf(err, errsize, "invalid value \"%s\": %s", value, why);
 			return -EINVAL;
 		}
 		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
 	case CONF_T_UINT:
 		if (conf_parse_uint(value, k->min, k->max, (unsigned *)(void *)(base + k->off)) < 0) {
-			snprintf(err, CONF_ERR_MAX,
+			snprintf(err, errsize,
 			    "invalid value \"%s\": expected an integer from %u to %u",
 			    value, k->min, k->max);
 			return -EINVAL;
@@ -235,7 +235,7 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 	case CONF_T_LEVEL:
 		r = log_level_parse(value);
 		if (r < 0) {
-			snprintf(err, CONF_ERR_MAX,
+			snprintf(err, errsize,
 			    "invalid value \"%s\": expected debug, info, warn or error", value);
 			return -EINVAL;
 		}
@@ -247,7 +247,7 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 		} else if (strcmp(value, "command") == 0) {
 			r = CONF_SERIES_COMMAND;
 		} else {
-			snprintf(err, CONF_ERR_MAX,
+			snprintf(err, errsize,
 			    "invalid value \"%s\": expected process or command", value);
 			return -EINVAL;
 		}
@@ -255,14 +255,14 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err)
 		return 0;
 	case CONF_T_GROUP:
 		if (value[0] != '\0' && conf_group_id(value, NULL) < 0) {
-			snprintf(err, CONF_ERR_MAX,
+			snprintf(err, errsize,
 			    "invalid value \"%.200s\": no such group (a name or a number)", value);
 			return -EINVAL;
 		}
 		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
 	case CONF_T_PATH:
 		if (strlen(value) >= 4096) {
-			snprintf(err, CONF_ERR_MAX, "invalid value: expected a path of at most 4095 bytes");
+			snprintf(err, errsize, "invalid value: expected a path of at most 4095 bytes");
 			return -EINVAL;
 		}
 		return conf_set_string((char **)(void *)(base + k->off), value) < 0 ? -ENOMEM : 0;
@@ -280,6 +280,7 @@ struct conf_parse {
 	int err_line;           /* 0: no error recorded */
 	int err;
 	char *msg;
+	size_t msgsize;
 };
 
 static void conf_parse_error(struct conf_parse *p, int err, const char *msg)
@@ -289,8 +290,7 @@ static void conf_parse_error(struct conf_parse *p, int err, const char *msg)
 	p->err_line = p->line;
 	p->err = err;
 	/* A long path or value is cut; the message still names the line. */
-	if (snprintf(p->msg, CONF_ERR_MAX, "%s:%d: %s", p->path, p->line, msg) >= CONF_ERR_MAX)
-		p->msg[CONF_ERR_MAX - 1] = '\0';
+	snprintf(p->msg, p->msgsize, "%s:%d: %s", p->path, p->line, msg);
 }
 
 /* fgets for inih that counts lines and turns an over-long line into an error
@@ -335,7 +335,7 @@ static int conf_handler(void *user, const char *section, const char *name, const
 		conf_parse_error(p, -EINVAL, msg);
 		return 0;
 	}
-	r = conf_set(p->c, name, value, err);
+	r = conf_set(p->c, name, value, err, sizeof(err));
 	if (r < 0) {
 		if (r == -ENOENT)
 			snprintf(msg, sizeof(msg), "%s: unknown key in [%s]", name, CONF_SECTION);
@@ -347,9 +347,9 @@ static int conf_handler(void *user, const char *section, const char *name, const
 	return 1;
 }
 
-int conf_load(struct conf *c, const char *path, char *err)
+int conf_load(struct conf *c, const char *path, char *err, size_t errsize)
 {
-	struct conf_parse p = { .c = c, .path = path, .msg = err };
+	struct conf_parse p = { .c = c, .path = path, .msg = err, .msgsize = errsize };
 	int r;
 
 	/* A continuation line would silently replace a value; a key per line. */
@@ -357,23 +357,23 @@ int conf_load(struct conf *c, const char *path, char *err)
 	p.f = fopen(path, "re");
 	if (p.f == NULL) {
 		r = -errno;
-		snprintf(err, CONF_ERR_MAX, "%s: cannot open: %s", path, strerror(-r));
+		snprintf(err, errsize, "%s: cannot open: %s", path, strerror(-r));
 		return r;
 	}
 	r = ini_parse_stream(conf_reader, &p, conf_handler, &p);
 	if (ferror(p.f)) {
-		snprintf(err, CONF_ERR_MAX, "%s: read error", path);
+		snprintf(err, errsize, "%s: read error", path);
 		r = -EIO;
 		goto fail;
 	}
 	if (r == -2) {
 		r = -ENOMEM;
-		snprintf(err, CONF_ERR_MAX, "%s: out of memory", path);
+		snprintf(err, errsize, "%s: out of memory", path);
 		goto fail;
 	}
 	/* inih reports the first failing line, ours or a syntax error. */
 	if (r > 0 && (p.err_line == 0 || r < p.err_line)) {
-		snprintf(err, CONF_ERR_MAX, "%s:%d: syntax error: expected [section], key = value or a comment",
+		snprintf(err, errsize, "%s:%d: syntax error: expected [section], key = value or a comment",
 		    path, r);
 		r = -EINVAL;
 		goto fail;

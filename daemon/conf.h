@@ -74,10 +74,10 @@ void conf_free(struct conf *c);
 /*
  * Sets `key` (an INI key name) from its text form. Returns 0, -ENOENT for an
  * unknown key, -EINVAL for a bad value or -ENOMEM; on error writes what was
- * wrong and expected into err (CONF_ERR_MAX bytes), for the caller to prefix
+ * wrong and expected into err (errsize bytes; CONF_ERR_MAX is enough), for the caller to prefix
  * with where the value came from (file:line: key, or the flag).
  */
-int conf_set(struct conf *c, const char *key, const char *value, char *err);
+int conf_set(struct conf *c, const char *key, const char *value, char *err, size_t errsize);
 
 /*
  * Reads the INI file `path` into *c (keys only in [memprobed]; comments start
@@ -85,7 +85,7 @@ int conf_set(struct conf *c, const char *key, const char *value, char *err);
  * naming path:line and the key ("FILE: cannot open: ..." when unreadable).
  * Keys already set keep their values when the file does not name them.
  */
-int conf_load(struct conf *c, const char *path, char *err);
+int conf_load(struct conf *c, const char *path, char *err, size_t errsize);
 
 /* The key a command-line flag (without the leading "--") sets, or NULL. */
 const char *conf_key_for_flag(const char *flag);

@@ -192,17 +192,14 @@ static int main_configure(struct conf *c, const struct main_args *a, char *err,
 	}
 	if (config == NULL && access(CONF_DEFAULT_FILE, F_OK) == 0)
 		config = CONF_DEFAULT_FILE;
-	/* conf.c writes up to CONF_ERR_MAX bytes into why. */
-	if (config != NULL && (r = conf_load(c, config, why)) < 0) {
-		snprintf(err, errsize, "%s", why);
+	if (config != NULL && (r = conf_load(c, config, err, errsize)) < 0)
 		goto fail;
-	}
 	for (size_t i = 0; i < a->nov; i++) {
 		const char *key = conf_key_for_flag(a->ov[i].flag);
 
 		if (key == NULL)
 			fatalx("option --%s has no configuration key", a->ov[i].flag);
-		r = conf_set(c, key, a->ov[i].value, why);
+		r = conf_set(c, key, a->ov[i].value, why, sizeof(why));
 		if (r < 0) {
 			snprintf(err, errsize, "--%s: %.400s", a->ov[i].flag, why);
 			goto fail;
@@ -338,7 +335,7 @@ static void main_reload(struct main_state *st)
 			    key, before, after);
 			continue;
 		}
-		if (conf_set(&applied, key, after, err) < 0) {
+		if (conf_set(&applied, key, after, err, sizeof(err)) < 0) {
 			log_error("SIGHUP: %s: %s", key, err);
 			continue;
 		}

@@ -28,7 +28,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (conf_init(&c) != 0)
 		return 0;
 	err[0] = '\0';
-	if (conf_load(&c, path, err) != 0 && err[0] == '\0')
+	if (conf_load(&c, path, err, sizeof(err)) != 0 && err[0] == '\0')
 		abort();   /* every error must say what is wrong */
 	conf_free(&c);
 	return 0;

@@ -11,14 +11,14 @@
 static char tmpdir[] = "/tmp/memprobe-test-conf-XXXXXX";
 
 /* Loads text as a file named `name`; returns conf_load()'s result and the
- * message in err. */
+ * message in err (CONF_ERR_MAX bytes). */
 static int load_text(const char *name, const char *text, char *err)
 {
 	struct conf c;
 	int r;
 
 	CHECK(conf_init(&c) == 0);
-	r = conf_load(&c, harness_write_file(tmpdir, name, text), err);
+	r = conf_load(&c, harness_write_file(tmpdir, name, text), err, CONF_ERR_MAX);
 	conf_free(&c);
 	return r;
 }
@@ -99,7 +99,7 @@ static void test_good_file(void)
 	    "max_gauges = 0\n");
 
 	CHECK(conf_init(&c) == 0);
-	CHECK(conf_load(&c, path, err) == 0);
+	CHECK(conf_load(&c, path, err, sizeof(err)) == 0);
 	CHECK_STR(c.agent_socket, "/tmp/x/agent.sock");
 	CHECK_STR(c.listen_address, "[::1]:9999");
 	CHECK_U64(c.exited_ttl, ==, 5);
@@ -109,7 +109,7 @@ static void test_good_file(void)
 	CHECK_U64(c.max_gauges, ==, 0);
 	CHECK_STR(c.source, path);
 	/* A flag applied afterwards wins. */
-	CHECK(conf_set(&c, conf_key_for_flag("exited-ttl"), "7", err) == 0);
+	CHECK(conf_set(&c, conf_key_for_flag("exited-ttl"), "7", err, sizeof(err)) == 0);
 	CHECK_U64(c.exited_ttl, ==, 7);
 	conf_free(&c);
 }
@@ -176,7 +176,7 @@ static void test_unreadable(void)
 
 	CHECK(conf_init(&c) == 0);
 	snprintf(want, sizeof(want), "%s/missing.conf", tmpdir);
-	CHECK(conf_load(&c, want, err) == -ENOENT);
+	CHECK(conf_load(&c, want, err, sizeof(err)) == -ENOENT);
 	CHECK(strncmp(err, want, strlen(want)) == 0);
 	CHECK(strstr(err, "cannot open") != NULL);
 	conf_free(&c);
@@ -189,12 +189,12 @@ static void test_print_round_trip(void)
 	FILE *f;
 
 	CHECK(conf_init(&a) == 0);
-	CHECK(conf_set(&a, "agent_socket", "/tmp/rt/agent.sock", err) == 0);
-	CHECK(conf_set(&a, "listen_address", ":8080", err) == 0);
-	CHECK(conf_set(&a, "exited_ttl", "0", err) == 0);
-	CHECK(conf_set(&a, "log_level", "warn", err) == 0);
-	CHECK(conf_set(&a, "max_gauges", "3", err) == 0);
-	CHECK(conf_set(&a, "no_such_key", "3", err) == -ENOENT);
+	CHECK(conf_set(&a, "agent_socket", "/tmp/rt/agent.sock", err, sizeof(err)) == 0);
+	CHECK(conf_set(&a, "listen_address", ":8080", err, sizeof(err)) == 0);
+	CHECK(conf_set(&a, "exited_ttl", "0", err, sizeof(err)) == 0);
+	CHECK(conf_set(&a, "log_level", "warn", err, sizeof(err)) == 0);
+	CHECK(conf_set(&a, "max_gauges", "3", err, sizeof(err)) == 0);
+	CHECK(conf_set(&a, "no_such_key", "3", err, sizeof(err)) == -ENOENT);
 	snprintf(path, sizeof(path), "%s/printed.conf", tmpdir);
 	f = fopen(path, "w");
 	CHECK(f != NULL);
@@ -203,7 +203,7 @@ static void test_print_round_trip(void)
 	conf_print(&a, f);
 	fclose(f);
 	CHECK(conf_init(&b) == 0);
-	CHECK(conf_load(&b, path, err) == 0);
+	CHECK(conf_load(&b, path, err, sizeof(err)) == 0);
 	CHECK_STR(b.agent_socket, "/tmp/rt/agent.sock");
 	CHECK_STR(b.listen_address, ":8080");
 	CHECK_U64(b.exited_ttl, ==, 0);
@@ -276,7 +276,7 @@ static void test_shipped_conf(void)
 	snprintf(path, sizeof(path), "%s/config/memprobed.conf", src != NULL ? src : ".");
 	CHECK(conf_init(&c) == 0);
 	CHECK(conf_init(&d) == 0);
-	if (conf_load(&c, path, err) != 0) {
+	if (conf_load(&c, path, err, sizeof(err)) != 0) {
 		fprintf(stderr, "  %s\n", err);
 		CHECK(0);
 	}
@@ -327,12 +327,12 @@ static void test_new_keys(void)
 	CHECK_U64(c.series, ==, CONF_SERIES_PROCESS);
 	CHECK_U64(c.history_length, ==, 300);
 	CHECK_U64(c.proc_interval, ==, 2);
-	CHECK(conf_set(&c, "series", "command", err) == 0);
+	CHECK(conf_set(&c, "series", "command", err, sizeof(err)) == 0);
 	CHECK_U64(c.series, ==, CONF_SERIES_COMMAND);
-	CHECK(conf_set(&c, "series", "pid", err) == -EINVAL);
+	CHECK(conf_set(&c, "series", "pid", err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "expected process or command") != NULL);
-	CHECK(conf_set(&c, "history_length", "0", err) == 0);
-	CHECK(conf_set(&c, "proc_interval", "x", err) == -EINVAL);
+	CHECK(conf_set(&c, "history_length", "0", err, sizeof(err)) == 0);
+	CHECK(conf_set(&c, "proc_interval", "x", err, sizeof(err)) == -EINVAL);
 	CHECK_STR(conf_key_for_flag("series"), "series");
 	CHECK_STR(conf_key_for_flag("history-length"), "history_length");
 	CHECK_STR(conf_key_for_flag("proc-interval"), "proc_interval");
@@ -352,13 +352,13 @@ static void test_pending_keys(void)
 	CHECK(conf_init(&c) == 0);
 	CHECK_U64(c.max_pending_per_uid, ==, 64);
 	CHECK_U64(c.hello_timeout, ==, 5);
-	CHECK(conf_set(&c, "max_pending_per_uid", "1", err) == 0);
+	CHECK(conf_set(&c, "max_pending_per_uid", "1", err, sizeof(err)) == 0);
 	CHECK_U64(c.max_pending_per_uid, ==, 1);
-	CHECK(conf_set(&c, "max_pending_per_uid", "0", err) == -EINVAL);
-	CHECK(conf_set(&c, "hello_timeout", "0", err) == -EINVAL);
-	CHECK(conf_set(&c, "hello_timeout", "3601", err) == -EINVAL);
+	CHECK(conf_set(&c, "max_pending_per_uid", "0", err, sizeof(err)) == -EINVAL);
+	CHECK(conf_set(&c, "hello_timeout", "0", err, sizeof(err)) == -EINVAL);
+	CHECK(conf_set(&c, "hello_timeout", "3601", err, sizeof(err)) == -EINVAL);
 	CHECK(strstr(err, "from 1 to 3600") != NULL);
-	CHECK(conf_set(&c, "hello_timeout", "1", err) == 0);
+	CHECK(conf_set(&c, "hello_timeout", "1", err, sizeof(err)) == 0);
 	CHECK_U64(c.hello_timeout, ==, 1);
 	CHECK_STR(conf_key_for_flag("max-pending-per-uid"), "max_pending_per_uid");
 	CHECK_STR(conf_key_for_flag("hello-timeout"), "hello_timeout");
