@@ -210,6 +210,70 @@ out:
 	return yes;
 }
 
+/* The options of one request: U, through no proxy for NOPROXY, answers
+ * into SINK, libcurl's words for a failure into DETAIL. */
+static void
+request_setup(CURL *curl, CURLU *u, struct curl_slist *headers, const char *noproxy,
+    long timeout_ms, struct sink *sink, char *detail)
+{
+	curl_easy_setopt(curl, CURLOPT_CURLU, u);
+#if LIBCURL_VERSION_NUM >= 0x075500
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
+#else
+	curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
+#endif
+	curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy);
+	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
+	curl_easy_setopt(curl, CURLOPT_USERAGENT, "memprobectl/" MEMPROBE_VERSION);
+	/* A short-lived single-threaded command: no SIGALRM games for DNS timeouts. */
+	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
+	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
+	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
+	curl_easy_setopt(curl, CURLOPT_WRITEDATA, sink);
+	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
+	if (access.ca_file != NULL) {
+		curl_easy_setopt(curl, CURLOPT_CAINFO, access.ca_file);
+		curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
+	}
+	if (access.cert != NULL) {
+		curl_easy_setopt(curl, CURLOPT_SSLCERT, access.cert);
+		curl_easy_setopt(curl, CURLOPT_SSLKEY, access.key != NULL ? access.key : access.cert);
+	}
+	if (access.user != NULL) {
+		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
+		curl_easy_setopt(curl, CURLOPT_USERNAME, access.user);
+		curl_easy_setopt(curl, CURLOPT_PASSWORD, access.password != NULL ? access.password : "");
+	}
+}
+
+/* What a failed transfer (CC; SINK's own error; libcurl's DETAIL) means:
+ * the negative errno ctl_http_get() returns, with the words in err. */
+static int
+request_failed(CURLcode cc, const struct sink *sink, const char *detail, CURLU *u,
+    const char *noproxy, long timeout_ms, char *err, size_t errlen)
+{
+	int rc;
+
+	if (sink->err == -EMSGSIZE) {
+		snprintf(err, errlen, "response larger than %zu MiB", CTL_HTTP_MAX_BODY >> 20);
+		return -EMSGSIZE;
+	}
+	if (sink->err == -ENOMEM || cc == CURLE_OUT_OF_MEMORY) {
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		return -ENOMEM;
+	}
+	/* libcurl's detail says which address, certificate or file, and why. */
+	snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(cc));
+	/* The URL was checked, so the peer answered in something not HTTP. */
+	if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_WEIRD_SERVER_REPLY)
+		return -EPROTO;
+	rc = transfer_error(cc, detail);
+	if (rc == -EIO && cc == CURLE_SSL_CONNECT_ERROR && answers_plain_http(u, noproxy, timeout_ms))
+		rc = -EPROTONOSUPPORT;
+	return rc;
+}
+
 int
 ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
     char *err, size_t errlen)
@@ -234,68 +298,17 @@ ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
 		snprintf(err, errlen, "%s", strerror(ENOMEM));
 		goto fail;
 	}
-
-	curl_easy_setopt(curl, CURLOPT_CURLU, u);
-#if LIBCURL_VERSION_NUM >= 0x075500
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS_STR, "http,https");
-#else
-	curl_easy_setopt(curl, CURLOPT_PROTOCOLS, (long)(CURLPROTO_HTTP | CURLPROTO_HTTPS));
-#endif
-	curl_easy_setopt(curl, CURLOPT_NOPROXY, noproxy);
-	curl_easy_setopt(curl, CURLOPT_HTTPHEADER, headers);
-	curl_easy_setopt(curl, CURLOPT_USERAGENT, "memprobectl/" MEMPROBE_VERSION);
-	/* A short-lived single-threaded command: no SIGALRM games for DNS timeouts. */
-	curl_easy_setopt(curl, CURLOPT_NOSIGNAL, 1L);
-	curl_easy_setopt(curl, CURLOPT_TIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_CONNECTTIMEOUT_MS, timeout_ms);
-	curl_easy_setopt(curl, CURLOPT_WRITEFUNCTION, sink_write);
-	curl_easy_setopt(curl, CURLOPT_WRITEDATA, &sink);
-	curl_easy_setopt(curl, CURLOPT_ERRORBUFFER, detail);
-	if (access.ca_file != NULL) {
-		curl_easy_setopt(curl, CURLOPT_CAINFO, access.ca_file);
-		curl_easy_setopt(curl, CURLOPT_CAPATH, NULL);
-	}
-	if (access.cert != NULL) {
-		curl_easy_setopt(curl, CURLOPT_SSLCERT, access.cert);
-		curl_easy_setopt(curl, CURLOPT_SSLKEY, access.key != NULL ? access.key : access.cert);
-	}
-	if (access.user != NULL) {
-		curl_easy_setopt(curl, CURLOPT_HTTPAUTH, (long)CURLAUTH_BASIC);
-		curl_easy_setopt(curl, CURLOPT_USERNAME, access.user);
-		curl_easy_setopt(curl, CURLOPT_PASSWORD, access.password != NULL ? access.password : "");
-	}
-
+	request_setup(curl, u, headers, noproxy, timeout_ms, &sink, detail);
 	cc = curl_easy_perform(curl);
 	if (cc != CURLE_OK) {
-		if (sink.err == -EMSGSIZE) {
-			rc = -EMSGSIZE;
-			snprintf(err, errlen, "response larger than %zu MiB", CTL_HTTP_MAX_BODY >> 20);
-		} else if (sink.err == -ENOMEM || cc == CURLE_OUT_OF_MEMORY) {
-			rc = -ENOMEM;
-			snprintf(err, errlen, "%s", strerror(ENOMEM));
-		} else if (cc == CURLE_UNSUPPORTED_PROTOCOL || cc == CURLE_WEIRD_SERVER_REPLY) {
-			/* The URL was checked above, so the peer answered in something not HTTP. */
-			rc = -EPROTO;
-			snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(cc));
-		} else {
-			/* libcurl's detail says which address, certificate or file,
-			 * and why. */
-			rc = transfer_error(cc, detail);
-			if (rc == -EIO && cc == CURLE_SSL_CONNECT_ERROR &&
-			    answers_plain_http(u, noproxy, timeout_ms))
-				rc = -EPROTONOSUPPORT;
-			snprintf(err, errlen, "%s", detail[0] ? detail : curl_easy_strerror(cc));
-		}
+		rc = request_failed(cc, &sink, detail, u, noproxy, timeout_ms, err, errlen);
 		goto fail;
 	}
 	curl_easy_getinfo(curl, CURLINFO_RESPONSE_CODE, &status);
-	if (sink.buf == NULL) {
-		sink.buf = strdup("");
-		if (sink.buf == NULL) {
-			rc = -ENOMEM;
-			snprintf(err, errlen, "%s", strerror(ENOMEM));
-			goto fail;
-		}
+	if (sink.buf == NULL && (sink.buf = strdup("")) == NULL) {
+		rc = -ENOMEM;
+		snprintf(err, errlen, "%s", strerror(ENOMEM));
+		goto fail;
 	}
 	reply->status = status;
 	reply->body = sink.buf;
