@@ -282,6 +282,32 @@ void agent_region_store_mmap(void)
 }
 
 /*
+ * The region to move into: a memfd to hand over when there is a
+ * connection (sock >= 0; its descriptor in *fd), else, when the slots
+ * must grow, private memory. NULL when there is nothing to do, or with
+ * *err when it cannot be had.
+ */
+static struct region_hdr *region_make(uint64_t size, int sock, int grow, int *fd, int *err)
+{
+	struct region_hdr *nw = NULL;
+
+	if (sock >= 0) {
+		nw = memfd_region(size, fd, err);
+		if (nw == NULL && !rg.said_why) {
+			rg.said_why = 1;
+			agent_debug_path("not reporting: cannot make a shared region ", "(memfd)",
+			    -*err, "");
+		}
+	}
+	if (nw != NULL || !grow)
+		return nw;
+	nw = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	if (nw == NULL)
+		*err = -ENOMEM;
+	return nw;
+}
+
+/*
  * The moves, in order: (1) copy the header, gauges and every slot into the
  * new region, (2) publish it, (3) mark each old slot with its copy and
  * only then set its traps (hi = INT64_MIN, lo = INT64_MAX), so
@@ -290,55 +316,14 @@ void agent_region_store_mmap(void)
  * reader sees the snapshot, at most one operation behind. An owner that
  * rewrites its window just as the traps are set looks at `moved` after
  * writing (agent_slot_slow), so no move is missed. The old region stays
- * mapped: an idle thread may count into it until it moves.
+ * mapped: an idle thread may count into it until it moves. Returns self
+ * (the caller's slot) as it is in the new region.
  */
-static agent_slot *region_replace_here(uint32_t nslots, agent_slot *self, int reg, int *err)
+static agent_slot *region_move(struct region_hdr *old, struct region_hdr *nw, uint32_t nslots,
+    agent_slot *self)
 {
-	struct region_hdr *old = agent_region_get(), *nw;
-	char path[sizeof(rg.path)];
 	agent_slot *os, *ns;
-	int sock = -1, fd = -1;
-	uint64_t size;
 	uint32_t used;
-
-	*err = 0;
-	if (old == NULL)
-		return self;
-	if (nslots < old->nslots)
-		nslots = old->nslots;
-	if (reg && rg.configured) {
-		sock = reg_connect(path, sizeof(path));
-		if (sock < 0) {
-			rg.failed++;
-			*err = sock;
-			if (nslots == old->nslots)
-				return self;    /* nothing to hand over, nothing to grow */
-		}
-	}
-	size = region_size_for(nslots);
-	nw = NULL;
-	if (sock >= 0) {
-		nw = memfd_region(size, &fd, err);
-		if (nw == NULL && !rg.said_why) {
-			rg.said_why = 1;
-			agent_debug_path("not reporting: cannot make a shared region ", "(memfd)",
-			    -*err, "");
-		}
-	}
-	if (nw == NULL) {
-		if (nslots == old->nslots) {
-			if (sock >= 0)
-				close(sock);
-			return self;
-		}
-		nw = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
-		if (nw == NULL) {
-			if (sock >= 0)
-				close(sock);
-			*err = -ENOMEM;
-			return self;
-		}
-	}
 
 	/* (1) */
 	pthread_mutex_lock(&rg.gauge_lock);
@@ -372,24 +357,64 @@ static agent_slot *region_replace_here(uint32_t nslots, agent_slot *self, int re
 	}
 	raise_to(&nw->heap_peak, __atomic_load_n(&old->heap_peak, __ATOMIC_RELAXED));
 	agent_region_store_mmap();
+	return self;
+}
 
-	rg.shared = fd >= 0;
-	rg.registered = 0;
-	if (fd >= 0) {
-		*err = reg_send(sock, fd);
-		if (*err == 0) {
-			rg.registered = 1;
-			rg.done++;
-			reg_remember(path);
-			agent_debug("registered with memprobed");
-		} else {
+/* Sends the region's memfd (fd) to the daemon at path on sock. Returns 0
+ * or a negative errno, said once under MEMPROBE_DEBUG. */
+static int region_hand_over(int sock, int fd, const char *path)
+{
+	int err = reg_send(sock, fd);
+
+	if (err == 0) {
+		rg.registered = 1;
+		rg.done++;
+		reg_remember(path);
+		agent_debug("registered with memprobed");
+		return 0;
+	}
+	rg.failed++;
+	if (!rg.said_why) {
+		rg.said_why = 1;
+		agent_debug_path("not reporting: cannot send the region to ", path, -err, "");
+	}
+	return err;
+}
+
+/*
+ * Moves the figures into a new region of at least nslots slots: a memfd
+ * registered with the daemon when reg (and a daemon is configured), else
+ * private memory when the slots must grow. Returns self as it is after the
+ * move; *err is 0 or why the daemon has not got the region.
+ */
+static agent_slot *region_replace_here(uint32_t nslots, agent_slot *self, int reg, int *err)
+{
+	struct region_hdr *old = agent_region_get(), *nw;
+	char path[sizeof(rg.path)];
+	int sock = -1, fd = -1;
+
+	*err = 0;
+	if (old == NULL)
+		return self;
+	if (nslots < old->nslots)
+		nslots = old->nslots;
+	if (reg && rg.configured) {
+		sock = reg_connect(path, sizeof(path));
+		if (sock < 0) {
 			rg.failed++;
-			if (!rg.said_why) {
-				rg.said_why = 1;
-				agent_debug_path("not reporting: cannot send the region to ", path,
-				    -*err, "");
-			}
+			*err = sock;
+			if (nslots == old->nslots)
+				return self;    /* nothing to hand over, nothing to grow */
 		}
+	}
+	nw = region_make(region_size_for(nslots), sock, nslots != old->nslots, &fd, err);
+	if (nw != NULL) {
+		self = region_move(old, nw, nslots, self);
+		rg.shared = fd >= 0;
+		rg.registered = 0;
+	}
+	if (fd >= 0) {
+		*err = region_hand_over(sock, fd, path);
 		close(fd);
 	}
 	if (sock >= 0)
