@@ -435,21 +435,11 @@ fail:
 	return r;
 }
 
-/* The counter fields of s added into d. */
+/* The counter fields of s added into d: every section, as an image's
+ * counters carry over an exec (the one rule of bycmd.h). */
 static void ptab_add_counters(struct proto_sample *d, const struct proto_sample *s)
 {
-	d->heap_allocations += s->heap_allocations;
-	d->heap_frees += s->heap_frees;
-	d->heap_allocated_bytes += s->heap_allocated_bytes;
-	d->heap_failed += s->heap_failed;
-	for (unsigned k = 0; k < PROTO_HIST_BUCKETS; k++)
-		d->hist_count[k] += s->hist_count[k];
-	d->hist_sum += s->hist_sum;
-	for (unsigned g = 0; g < 3; g++) {
-		d->py_gc_collections[g] += s->py_gc_collections[g];
-		d->py_gc_collected[g] += s->py_gc_collected[g];
-		d->py_gc_uncollectable[g] += s->py_gc_uncollectable[g];
-	}
+	bycmd_add_counters(d, s, PROTO_S_HEAP | PROTO_S_HIST | PROTO_S_PYTHON);
 }
 
 static void ptab_merge_sample(struct proto_sample *d, const struct proto_sample *s);
