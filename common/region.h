@@ -188,6 +188,13 @@ static inline __attribute__((always_inline)) unsigned region_bin(uint64_t size)
 	return 63u - (unsigned)__builtin_clzll((size - (size != 0)) | 15);
 }
 
+/* region_bin() of a size known not to be 0 (a glibc chunk's usable bytes),
+ * one instruction shorter, for the allocator's fast path. */
+static inline __attribute__((always_inline)) unsigned region_bin_nonzero(uint64_t size)
+{
+	return 63u - (unsigned)__builtin_clzll((size - 1) | 15);
+}
+
 /* The histogram bucket of bin b (0..REGION_BINS - 1). */
 unsigned region_bin_bucket(unsigned b);
 

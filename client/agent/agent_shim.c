@@ -322,6 +322,7 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	hdr = ((const size_t *)p)[-1];
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
 		return count_alloc_slow(p);
+	/* A chunk is at least 32 bytes: usable is never 0. */
 	usable = (hdr & ~(size_t)7) - sizeof(size_t);
 	if (unlikely(sp < t->stack_low))
 		agent_stack_seen(t, sp);
@@ -329,7 +330,7 @@ static ALWAYS_INLINE void *count_alloc(void *p)
 	ab = t->alloc_bytes + usable;
 	t->net = net;
 	t->alloc_bytes = ab;
-	t->bins[region_bin(usable)]++;
+	t->bins[region_bin_nonzero(usable)]++;
 	if (AGENT_ALLOC_DUE(t, net, ab))
 		return slow_ret(t, p);
 	return p;

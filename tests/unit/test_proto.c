@@ -274,6 +274,11 @@ static void histogram_bins(void)
 	CHECK_U64(region_bin(1u << 20), ==, 19);
 	CHECK_U64(region_bin((1u << 20) + 1), ==, 20);
 	CHECK_U64(region_bin(UINT64_MAX), ==, 63);
+	/* The fast path's variant agrees for every size but 0. */
+	for (uint64_t s = 1; s < 70000; s++)
+		if (region_bin_nonzero(s) != region_bin(s))
+			CHECK_U64(region_bin_nonzero(s), ==, region_bin(s));
+	CHECK_U64(region_bin_nonzero(UINT64_MAX), ==, 63);
 	CHECK_U64(region_bin_bucket(63), ==, PROTO_HIST_BUCKETS - 1);
 }
 
