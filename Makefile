@@ -109,10 +109,17 @@ $(BUILD)/libmemprobe.so: $(AGENT_OBJ)
 $(BUILD)/memprobectl: $(CTL_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_CTL))
 
-$(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC) $(filter-out daemon/main.c,$(wildcard daemon/*.c)) $(PAGE_GEN)
+# The daemon's modules as an archive, for its unit tests: each links the
+# objects it needs, built once.
+DAEMON_LIB = $(BUILD)/libmemprobed.a
+$(DAEMON_LIB): $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ)) $(PAGE_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_UNIT)) -o $@ $(filter %.c,$^) \
-		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_UNIT)) -o $@ $< \
+		$(DAEMON_LIB) $(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread
 
 # Unit tests of common/ alone link common/ alone.
 COMMON_TESTS = $(BUILD)/tests/test_procstat $(BUILD)/tests/test_utf8
