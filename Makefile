@@ -40,6 +40,8 @@ pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 # libsystemd: readiness, the watchdog, socket activation and its descriptor
 # store (daemon/sd.c, daemon/fdstore.c).
 PKGS_DAEMON += libsystemd
+# libprotobuf-c: pprof profiles (daemon/pprof.c), from daemon/profile.proto.
+PKGS_DAEMON += libprotobuf-c
 
 COMMON_SRC = $(wildcard common/*.c)
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
@@ -99,7 +101,27 @@ $(PAGE_OBJ): $(PAGE_GEN)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_DAEMON) $(ALL_CFLAGS) -c -o $@ $<
 
-$(BUILD)/memprobed: $(DAEMON_OBJ) $(PAGE_OBJ)
+# pprof's profile.proto (daemon/profile.proto) as C: protoc-c writes
+# profile.pb-c.c and .h into $(BUILD)/gen at build time, never committed.
+# Only daemon/pprof.c and its unit test include the header; they wait for
+# it and see $(BUILD)/gen.
+PROTO_SRC = daemon/profile.proto
+PROTO_GEN = $(BUILD)/gen/profile.pb-c.c
+PROTO_HDR = $(BUILD)/gen/profile.pb-c.h
+PROTO_OBJ = $(BUILD)/obj/gen/profile.pb-c.o
+
+$(BUILD)/gen/%.pb-c.c $(BUILD)/gen/%.pb-c.h: daemon/%.proto
+	@mkdir -p $(@D)
+	protoc-c --proto_path=daemon --c_out=$(@D) $<
+
+$(PROTO_OBJ): $(PROTO_GEN)
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) $(call pkg_cflags,libprotobuf-c) -c -o $@ $<
+
+$(BUILD)/obj/daemon/pprof.o $(BUILD)/tests/test_pprof: $(PROTO_HDR)
+$(BUILD)/obj/daemon/pprof.o $(BUILD)/tests/test_pprof: private INC_DAEMON += -I$(BUILD)/gen
+
+$(BUILD)/memprobed: $(DAEMON_OBJ) $(PAGE_OBJ) $(PROTO_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
 
 $(BUILD)/libmemprobe.so: $(AGENT_OBJ)
@@ -112,7 +134,7 @@ $(BUILD)/memprobectl: $(CTL_OBJ)
 # The daemon's modules as an archive, for its unit tests: each links the
 # objects it needs, built once.
 DAEMON_LIB = $(BUILD)/libmemprobed.a
-$(DAEMON_LIB): $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ)) $(PAGE_OBJ)
+$(DAEMON_LIB): $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ)) $(PAGE_OBJ) $(PROTO_OBJ)
 	@rm -f $@
 	$(AR) rcs $@ $^
 
