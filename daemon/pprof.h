@@ -15,10 +15,11 @@
  * One thread at a time; a struct pprof owns copies of every string it is
  * given, so callers may free theirs at once.
  *
- * Every function returns a negative errno on failure and leaves the
- * profile as it was: -EINVAL for an argument the format cannot hold (an
- * unknown id, a NULL where a string is needed, a sample before its
- * types), -E2BIG past one of the limits below, -ENOMEM.
+ * Every function returns a negative errno on failure and then adds no
+ * type, mapping, function, location or sample (a string added on the
+ * way may stay in the table, unused): -EINVAL for an argument the format
+ * cannot hold (an unknown id, a NULL where a string is needed, a sample
+ * before its types), -E2BIG past one of the limits below, -ENOMEM.
  */
 struct pprof;
 
