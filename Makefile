@@ -40,6 +40,9 @@ pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 # libsystemd: readiness, the watchdog, socket activation and its descriptor
 # store (daemon/sd.c, daemon/fdstore.c).
 PKGS_DAEMON += libsystemd
+# libdw and libelf (elfutils): addresses to functions and file:line
+# (daemon/symbolize.c).
+PKGS_DAEMON += libdw libelf
 
 COMMON_SRC = $(wildcard common/*.c)
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)

@@ -19,10 +19,11 @@ set -u
 # CPython's own tests, run under the agent (tests/shell/test_cpython.sh).
 # libjemalloc2 and libtcmalloc-minimal4: allocators the agent is tested above.
 # jq and less: the docs' examples pipe into them (tests/shell/test_docs.sh).
+# libdw-dev and libelf-dev: elfutils, which symbolizes addresses (daemon/symbolize.c).
 PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev libyaml-dev prometheus curl python3
 python3-prometheus-client systemd procps chromium openssl libpython3.11-testsuite libjemalloc2
-libtcmalloc-minimal4 jq less"
+libtcmalloc-minimal4 jq less libdw-dev libelf-dev"
 
 installed() {
 	case $1 in
