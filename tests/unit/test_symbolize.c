@@ -30,6 +30,31 @@ __attribute__((noinline)) int sym_target_b(int x)
 	return x * 5 + 2;
 }
 
+/* An inlined function between two real ones: sym_leaf() records its
+ * return address, which lies in sym_inner()'s code inside sym_outer(). */
+void sym_leaf(void);
+void sym_outer(void);
+static uint64_t leaf_return;
+static unsigned inner_line, outer_line;
+
+__attribute__((noinline)) void sym_leaf(void)
+{
+	leaf_return = (uint64_t)(uintptr_t)__builtin_return_address(0);
+	__asm__ volatile("");
+}
+
+static inline __attribute__((always_inline)) void sym_inner(void)
+{
+	inner_line = __LINE__, sym_leaf();
+	__asm__ volatile("");
+}
+
+__attribute__((noinline)) void sym_outer(void)
+{
+	outer_line = __LINE__, sym_inner();
+	__asm__ volatile("");
+}
+
 static uint64_t fn_addr(int (*fn)(int))
 {
 	return (uint64_t)(uintptr_t)fn;
@@ -141,6 +166,33 @@ static void own_functions(void)
 	for (int i = 0; i < 2; i++)
 		sym_result_clear(&r[i]);
 out:
+	maps_free(&m);
+	sym_cache_free(c);
+}
+
+/* An address in inlined code: the inlined function first, at its line,
+ * then its caller at the line of the inlined call. */
+static void inlined_frames(void)
+{
+	struct sym_cache *c = sym_cache_new(0);
+	struct sym_result r = { 0 };
+	struct maps m = { 0 };
+	uint64_t addr;
+
+	sym_outer();
+	addr = leaf_return - 1;
+	REQUIRE(c != NULL);
+	REQUIRE(resolve_self(c, &addr, 1, &r, &m) == 0);
+	CHECK(r.status == SYM_OK);
+	REQUIRE(r.nframes == 2);
+	CHECK_STR(r.frames[0].function, "sym_inner");
+	CHECK_U64(r.frames[0].line, ==, inner_line);
+	CHECK(ends_with(r.frames[0].file, "test_symbolize.c"));
+	CHECK_STR(r.frames[1].function, "sym_outer");
+	CHECK_U64(r.frames[1].line, ==, outer_line);
+	CHECK(ends_with(r.frames[1].file, "test_symbolize.c"));
+out:
+	sym_result_clear(&r);
 	maps_free(&m);
 	sym_cache_free(c);
 }
@@ -435,6 +487,7 @@ int main(int argc, char **argv)
 	RUN_TEST(parse_odd_paths);
 	RUN_TEST(parse_bounded);
 	RUN_TEST(own_functions);
+	RUN_TEST(inlined_frames);
 	RUN_TEST(libc_function);
 	RUN_TEST(unknown_addresses);
 	RUN_TEST(build_id_mismatch);
