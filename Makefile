@@ -42,6 +42,9 @@ pkg_libs    = $(shell pkg-config --libs $(1) 2>/dev/null)
 PKGS_DAEMON += libsystemd
 # libprotobuf-c: pprof profiles (daemon/pprof.c), from daemon/profile.proto.
 PKGS_DAEMON += libprotobuf-c
+# libdw and libelf (elfutils): addresses to functions and file:line
+# (daemon/symbolize.c).
+PKGS_DAEMON += libdw libelf
 
 COMMON_SRC = $(wildcard common/*.c)
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)

@@ -21,10 +21,11 @@ set -u
 # jq and less: the docs' examples pipe into them (tests/shell/test_docs.sh).
 # libprotobuf-c-dev and protobuf-c-compiler: pprof profiles, from
 # daemon/profile.proto; golang-go: `go tool pprof` reads them in the tests.
+# libdw-dev and libelf-dev: elfutils, which symbolizes addresses (daemon/symbolize.c).
 PACKAGES="gcc make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev libyaml-dev prometheus curl python3
 python3-prometheus-client systemd procps chromium openssl libpython3.11-testsuite libjemalloc2
-libtcmalloc-minimal4 jq less libprotobuf-c-dev protobuf-c-compiler golang-go"
+libtcmalloc-minimal4 jq less libprotobuf-c-dev protobuf-c-compiler golang-go libdw-dev libelf-dev"
 
 installed() {
 	case $1 in
