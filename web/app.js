@@ -12,6 +12,7 @@
 		sortKey: 'heap',
 		sortDir: -1,            /* -1 largest first, 1 smallest first */
 		filter: '',
+		showExited: false,      /* remembered in localStorage */
 		selected: null,         /* pid */
 		pinned: false,          /* chosen by the user (or the URL), not by default */
 		detail: null,           /* /api/v1/processes/{pid} */
@@ -48,6 +49,25 @@
 		if (p < 0.1) return '<0.1%';
 		if (p < 9.95) return p.toFixed(1) + '%';
 		return Math.round(p) + '%';
+	}
+
+	/* A figure with thousands separators and at most three decimals: "1,234,567", "0.25". */
+	function fmtNumber(v) {
+		if (v === null || v === undefined || !isFinite(v)) return '–';
+		return v.toLocaleString('en-US', { maximumFractionDigits: Math.abs(v) < 1 ? 3 : 2 });
+	}
+
+	/*
+	 * A program gauge has no declared unit; its name says it, as Prometheus
+	 * names do ("cache.bytes", "rss_bytes", "lag_seconds"). Anything else is
+	 * a count. A gauge that is not a number (NaN) is null in the API.
+	 */
+	function fmtGauge(name, v) {
+		if (v === null) return 'NaN';
+		const n = name.toLowerCase();
+		if (/bytes$/.test(n) && v >= 0) return fmtBytes(v);
+		if (/(seconds|secs)$/.test(n) && v >= 0) return v < 1 ? fmtNumber(v * 1000) + ' ms' : fmtDuration(v);
+		return fmtNumber(v);
 	}
 
 	function fmtDuration(s) {
@@ -166,6 +186,7 @@
 	function loop() {
 		const t0 = performance.now();
 		refresh().finally(() => {
+			markWidth();
 			const wait = Math.max(100, REFRESH_MS - (performance.now() - t0));
 			setTimeout(() => {
 				/* A hidden tab costs the daemon nothing. */
@@ -211,8 +232,12 @@
 		const dir = state.sortDir;
 		const f = state.filter.trim().toLowerCase();
 		let rows = state.procs.map(rowOf);
+		/* The selected process stays in view when it exits. */
+		if (!state.showExited) rows = rows.filter((r) => r.state !== 'exited' || r.pid === state.selected);
 		if (f) rows = rows.filter((r) => r.comm.toLowerCase().includes(f) || String(r.pid).startsWith(f));
 		rows.sort((a, b) => {
+			/* Live processes before exited ones, whatever the order. */
+			if (a.state !== b.state) return a.state === 'exited' ? 1 : -1;
 			const x = a[key];
 			const y = b[key];
 			/* Missing figures last, whatever the direction. */
@@ -261,19 +286,21 @@
 			el('td', {}, el('span', { class: 'pill ' + r.state },
 			    r.state === 'exited' && r.ago !== null ? 'exited ' + fmtDuration(r.ago) + ' ago' : r.state)),
 			el('td', { class: 'num' }, fmtBytes(r.heap)),
-			el('td', { class: 'num' }, fmtBytes(r.peak)),
-			el('td', { class: 'num' }, fmtCount(r.blocks)),
+			el('td', { class: 'num opt' }, fmtBytes(r.peak)),
+			el('td', { class: 'num opt' }, fmtCount(r.blocks)),
 			el('td', { class: 'num' }, fmtBytes(r.stack)),
-			el('td', { class: 'num' + (r.stackpct !== null && r.stackpct >= 0.5 ? ' pct-hi' : ''),
+			el('td', { class: 'num opt' + (r.stackpct !== null && r.stackpct >= 0.5 ? ' pct-hi' : ''),
 			    title: r.limit ? 'limit ' + fmtBytes(r.limit) : 'no limit known' },
 			    r.limit ? fmtPct(r.stack, r.limit) + ' of ' + fmtBytes(r.limit) : '–'),
 			el('td', { class: 'num' }, fmtBytes(r.rss)),
-			el('td', { class: 'num' }, fmtCount(r.threads)));
+			el('td', { class: 'num opt' }, fmtCount(r.threads)));
 			frag.append(tr);
 		}
 		tbody.replaceChildren(frag);
 		$('empty').hidden = state.procs.length !== 0;
 		const live = state.procs.filter((p) => p.state !== 'exited').length;
+		const exited = state.procs.length - live;
+		$('show-exited-n').textContent = '(' + exited + ')';
 		$('count').textContent = rows.length === state.procs.length ?
 		    state.procs.length + ' tracked, ' + live + ' live' :
 		    rows.length + ' of ' + state.procs.length + ' shown';
@@ -520,8 +547,10 @@
 		return v + ' ' + UNITS[k];
 	}
 
+	/* Rows of [name, figure, exact value shown on hover (optional)]. */
 	function kvTable(rows) {
-		return el('table', {}, ...rows.map(([k, v]) => el('tr', {}, el('td', {}, k), el('td', { class: 'num' }, v))));
+		return el('table', { class: 'kv' }, ...rows.map(([k, v, exact]) =>
+		    el('tr', {}, el('td', {}, k), el('td', { class: 'num', title: exact }, v))));
 	}
 
 	function renderMore(p) {
@@ -544,16 +573,18 @@
 			parts.push(el('h3', {}, 'Python'));
 			parts.push(kvTable([
 				['allocated blocks', fmtCount(py.allocated_blocks)],
-				['stack depth peak', fmtCount(py.stack_depth_peak) + ' frames of ' + fmtCount(py.recursion_limit)],
+				['stack depth peak', fmtCount(py.stack_depth_peak) + ' frames of ' + fmtCount(py.recursion_limit) +
+				    ' (' + fmtPct(py.stack_depth_peak, py.recursion_limit) + ')'],
 				['gc collections (gen 0/1/2)', gen(gc.collections)],
 				['gc collected', gen(gc.collected)],
 				['gc uncollectable', gen(gc.uncollectable)],
+				['gc pending now', gen(gc.count)],
 			]));
 		}
 		const gauges = Object.entries(p.gauges || {});
 		if (gauges.length) {
 			parts.push(el('h3', {}, 'Gauges (set by the program)'));
-			parts.push(kvTable(gauges.map(([k, v]) => [k, v === null ? 'NaN' : String(v)])));
+			parts.push(kvTable(gauges.map(([k, v]) => [k, fmtGauge(k, v), v === null ? 'NaN' : String(v)])));
 		}
 		parts.push(el('p', { class: 'muted' }, 'Stack figures are the deepest thread and the main thread; the agent does not send each thread\u2019s peak.'));
 		$('more').replaceChildren(...parts);
@@ -613,7 +644,30 @@
 		if (m) select(Number(m[1]), true);
 	}
 
+	/* Exited processes are hidden unless the user asked for them: the table
+	 * is for what runs now, and a burst of short-lived programs would push
+	 * the charts out of sight. localStorage may be refused (private modes). */
+	function initExitedToggle() {
+		const box = $('show-exited');
+		try { state.showExited = localStorage.getItem('memprobe.showExited') === '1'; } catch (e) { /* keep the default */ }
+		box.checked = state.showExited;
+		box.addEventListener('change', () => {
+			state.showExited = box.checked;
+			try { localStorage.setItem('memprobe.showExited', box.checked ? '1' : '0'); } catch (e) { /* not kept */ }
+			renderTable();
+		});
+	}
+
+	/* Marks <html> with its scroll width and the window's, for tests and
+	 * tools: a page wider than the window scrolls sideways on a phone. */
+	function markWidth() {
+		const root = document.documentElement;
+		root.dataset.scrollWidth = String(root.scrollWidth);
+		root.dataset.viewWidth = String(root.clientWidth);
+	}
+
 	function start() {
+		initExitedToggle();
 		fromHash();
 		window.addEventListener('hashchange', () => { fromHash(); refresh(); });
 		$('procs').tHead.addEventListener('click', (ev) => {
