@@ -20,6 +20,9 @@
 #define CHROMIUM_TIMEOUT_MS 120000
 #define DOM_MAX             (1 << 20)
 #define HISTORY_POINTS      3
+#define PHONE_WIDTH         390
+#define PY_SCRIPT           "tests/progs/py_agent.py"
+#define CDP_SCRIPT          "tests/integration/page_cdp.py"
 
 #define PAGE_CSP "default-src 'none'; script-src 'self'; style-src 'self'; " \
 	"connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; " \
@@ -136,42 +139,65 @@ static int find_chromium(char *out, size_t size)
 	return it_which("chromium-browser", out, size);
 }
 
-/*
- * Runs headless Chromium on URL with the last argument ACTION
- * ("--dump-dom" or "--screenshot=PATH"); its stdout into OUT, its stderr
- * (console messages included) into ERR_PATH. Returns 0 when it exited 0.
- */
-static int chromium(char *bin, const char *dir, char *url, char *action,
-    char *out, size_t size, const char *err_path)
+/* find_chromium(), or says how to get it and fails the test. */
+static int need_chromium(char *bin, size_t size)
 {
-	char profile[PATH_MAX + 32];
-	char *argv[] = {
-		bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-		"--no-first-run", "--disable-background-networking", "--disable-component-update",
-		"--disable-sync", "--no-proxy-server", "--hide-scrollbars", "--mute-audio",
-		"--enable-logging=stderr", "--v=0", profile, "--window-size=1440,900",
-		"--virtual-time-budget=5000", action, url, NULL,
-	};
+	if (find_chromium(bin, size) == 0)
+		return 0;
+	fprintf(stderr, "  chromium not found (the Debian package chromium; `make deps` "
+	    "installs it, or set MEMPROBE_CHROMIUM)\n");
+	CHECK(0);
+	return -1;
+}
+
+/*
+ * Runs ARGV (a browser, or a script driving one; WHAT names it) to its end:
+ * its stdout into OUT, its stderr into ERR_PATH. Returns 0 when it exited 0.
+ */
+static int run_browser(char *const argv[], const char *what, char *out, size_t size,
+    const char *err_path)
+{
 	struct it_proc p;
 	long n;
 
-	snprintf(profile, sizeof(profile), "--user-data-dir=%s/profile", dir);
 	if (it_proc_start(&p, argv, NULL, err_path) < 0)
 		return -1;
 	it_proc_close_stdin(&p);
 	n = it_proc_read_all(&p, out, size, CHROMIUM_TIMEOUT_MS);
 	if (n < 0 || it_proc_wait(&p, CHROMIUM_TIMEOUT_MS) < 0) {
-		fprintf(stderr, "  chromium %s did not finish within %d ms\n", action,
-		    CHROMIUM_TIMEOUT_MS);
+		fprintf(stderr, "  %s did not finish within %d ms\n", what, CHROMIUM_TIMEOUT_MS);
 		it_proc_kill(&p);
 		return -1;
 	}
 	it_proc_kill(&p);
 	if (!WIFEXITED(p.status) || WEXITSTATUS(p.status) != 0) {
-		fprintf(stderr, "  chromium %s: wait status 0x%x\n", action, p.status);
+		fprintf(stderr, "  %s: wait status 0x%x\n", what, p.status);
 		return -1;
 	}
 	return 0;
+}
+
+/*
+ * Runs headless Chromium with a window WIDTH x HEIGHT on URL with the last
+ * argument ACTION ("--dump-dom" or "--screenshot=PATH"); its stdout into
+ * OUT, its stderr (console messages included) into ERR_PATH. Returns 0
+ * when it exited 0.
+ */
+static int chromium(char *bin, const char *dir, char *url, char *action, int width, int height,
+    char *out, size_t size, const char *err_path)
+{
+	char profile[PATH_MAX + 32], window[64];
+	char *argv[] = {
+		bin, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+		"--no-first-run", "--disable-background-networking", "--disable-component-update",
+		"--disable-sync", "--no-proxy-server", "--hide-scrollbars", "--mute-audio",
+		"--enable-logging=stderr", "--v=0", profile, window,
+		"--virtual-time-budget=5000", action, url, NULL,
+	};
+
+	snprintf(profile, sizeof(profile), "--user-data-dir=%s/profile", dir);
+	snprintf(window, sizeof(window), "--window-size=%d,%d", width, height);
+	return run_browser(argv, action, out, size, err_path);
 }
 
 /* Prints the lines of the file at PATH that hold NEEDLE; returns how many. */
@@ -192,7 +218,37 @@ static int grep_file(const char *path, const char *needle)
 	return n;
 }
 
-struct hist_wait {
+/* What a Chromium test holds: the browser, its output and a daemon. */
+struct page_run {
+	struct it_daemon d;
+	char bin[PATH_MAX];
+	char dir[64];                   /* temp dir: profiles, log, screenshot */
+	char err_path[PATH_MAX];        /* the browser's stderr */
+	char *dom;                      /* DOM_MAX bytes of its stdout */
+};
+
+/* Finds Chromium, makes the DOM buffer and temp dir, starts memprobed.
+ * Returns 0 or -1; page_end() either way. */
+static int page_begin(struct page_run *r)
+{
+	*r = (struct page_run){ .d = { .proc = { .in_fd = -1, .out_fd = -1 } } };
+	if (need_chromium(r->bin, sizeof(r->bin)) < 0 || (r->dom = malloc(DOM_MAX)) == NULL ||
+	    it_tmpdir(r->dir, sizeof(r->dir)) < 0)
+		return -1;
+	snprintf(r->err_path, sizeof(r->err_path), "%s/chromium.log", r->dir);
+	return it_daemon_start(&r->d, 60);
+}
+
+static void page_end(struct page_run *r)
+{
+	free(r->dom);
+	CHECK(it_daemon_finish(&r->d, harness_failures) == 0);
+	if (r->dir[0] != '\0')
+		it_rmtree(r->dir);
+}
+
+/* A process of the daemon at url, waited for. */
+struct proc_wait {
 	const char *url;
 	long pid;
 };
@@ -200,7 +256,7 @@ struct hist_wait {
 /* The program's heap is in range and its history has a few points. */
 static int history_ready(void *arg)
 {
-	struct hist_wait *w = arg;
+	struct proc_wait *w = arg;
 	struct it_http r = { 0 };
 	json_t *e = it_api_process(w->url, w->pid), *h = NULL;
 	char path[64];
@@ -241,34 +297,27 @@ static int count_points(const char *p)
 
 static void page_chromium(void)
 {
-	struct it_daemon d = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	struct page_run run;
+	struct it_daemon *d = &run.d;
 	struct it_proc hold = { .in_fd = -1, .out_fd = -1 };
-	struct hist_wait hw;
-	char bin[PATH_MAX], dir[64] = "", url[128], err_path[PATH_MAX], shot[PATH_MAX + 16];
-	char png[PATH_MAX], keep[PATH_MAX + 32], row[64], dump[] = "--dump-dom", *dom = NULL, *p, *end;
+	struct proc_wait hw;
+	char *bin = run.bin, *dir = run.dir, *err_path = run.err_path, *dom;
+	char url[128], shot[PATH_MAX + 16];
+	char png[PATH_MAX], keep[PATH_MAX + 32], row[64], dump[] = "--dump-dom", *p, *end;
 	struct stat st;
 	long pid;
 	int n;
 
-	if (find_chromium(bin, sizeof(bin)) < 0) {
-		fprintf(stderr, "  chromium not found (the Debian package chromium; `make deps` "
-		    "installs it, or set MEMPROBE_CHROMIUM)\n");
-		CHECK(0);
-		return;
-	}
-	dom = malloc(DOM_MAX);
-	REQUIRE(dom != NULL);
-	REQUIRE(it_tmpdir(dir, sizeof(dir)) == 0);
-	snprintf(err_path, sizeof(err_path), "%s/chromium.log", dir);
-	REQUIRE(it_daemon_start(&d, 60) == 0);
-	pid = it_hold_start(&hold, d.sock, HOLD_BLOCKS, HOLD_SIZE, NULL);
+	REQUIRE(page_begin(&run) == 0);
+	dom = run.dom;
+	pid = it_hold_start(&hold, d->sock, HOLD_BLOCKS, HOLD_SIZE, NULL);
 	REQUIRE(pid > 0);
-	hw = (struct hist_wait){ d.url, pid };
+	hw = (struct proc_wait){ d->url, pid };
 	REQUIRE(it_wait_until(history_ready, &hw, IT_TIMEOUT_MS));
 
 	/* The page picks the process with the largest heap by itself. */
-	snprintf(url, sizeof(url), "%s/", d.url);
-	if (chromium(bin, dir, url, dump, dom, DOM_MAX, err_path) < 0) {
+	snprintf(url, sizeof(url), "%s/", d->url);
+	if (chromium(bin, dir, url, dump, 1440, 900, dom, DOM_MAX, err_path) < 0) {
 		grep_file(err_path, "");
 		REQUIRE(0);
 	}
@@ -314,8 +363,8 @@ static void page_chromium(void)
 	/* A screenshot to look at: in the temp dir, copied to build/test-output. */
 	snprintf(png, sizeof(png), "%s/page.png", dir);
 	snprintf(shot, sizeof(shot), "--screenshot=%s", png);
-	snprintf(url, sizeof(url), "%s/#pid=%ld", d.url, pid);
-	if (chromium(bin, dir, url, shot, dom, DOM_MAX, err_path) < 0) {
+	snprintf(url, sizeof(url), "%s/#pid=%ld", d->url, pid);
+	if (chromium(bin, dir, url, shot, 1440, 900, dom, DOM_MAX, err_path) < 0) {
 		grep_file(err_path, "");
 		CHECK(0);
 	}
@@ -333,10 +382,159 @@ static void page_chromium(void)
 	snprintf(keep, sizeof(keep), "%s/test-output/page.png", itest.build);
 	CHECK(it_copy_file(png, keep, 0644) == 0);
 out:
-	free(dom);
 	it_proc_kill(&hold);
-	CHECK(it_daemon_finish(&d, harness_failures) == 0);
-	it_rmtree(dir);
+	page_end(&run);
+}
+
+/* ---- a phone, exited processes, formatted gauges ---- */
+
+/*
+ * Runs page_cdp.py: the page at URL in a PHONE_WIDTH x 844 viewport, its
+ * DOM into OUT, then the DOM again after a click on #show-exited. Headless
+ * Chromium keeps windows at least 500 px wide, so --window-size cannot do.
+ */
+static int chromium_phone(char *bin, const char *dir, char *url, char *out, size_t size,
+    const char *err_path)
+{
+	char profile[PATH_MAX], width[16];
+	char *argv[] = { "/usr/bin/env", "python3", CDP_SCRIPT, bin, url, width, "844",
+		profile, "show-exited", NULL };
+
+	snprintf(profile, sizeof(profile), "%s/cdp-profile", dir);
+	snprintf(width, sizeof(width), "%d", PHONE_WIDTH);
+	return run_browser(argv, CDP_SCRIPT, out, size, err_path);
+}
+
+struct gauge_wait {
+	const char *url;
+	long pid;
+	const char *name;
+	double want;
+};
+
+/* The process's gauge NAME has the value WANT. */
+static int gauge_ready(void *arg)
+{
+	struct gauge_wait *w = arg;
+	json_t *e = it_api_process(w->url, w->pid);
+	json_t *v = json_object_get(json_object_get(e, "gauges"), w->name);
+	int ok = json_is_number(v) && json_number_value(v) == w->want;
+
+	json_decref(e);
+	return ok;
+}
+
+/* The daemon keeps the process as exited. */
+static int exited_ready(void *arg)
+{
+	struct proc_wait *w = arg;
+	json_t *e = it_api_process(w->url, w->pid);
+	int ok = it_json_str_is(e, "state", "exited");
+
+	json_decref(e);
+	return ok;
+}
+
+/* Starts py_agent.py reporting to SOCK and sets two gauges; returns its pid
+ * or -1. */
+static long py_gauges_start(struct it_proc *py, const char *sock, const char *url)
+{
+	char env_sock[PATH_MAX + 32], line[128];
+	char *argv[] = { "/usr/bin/env", "python3", PY_SCRIPT, NULL };
+	char *env[] = { env_sock, NULL };
+	struct gauge_wait gw;
+	long pid;
+
+	snprintf(env_sock, sizeof(env_sock), "MEMPROBE_SOCKET=%s", sock);
+	if (it_proc_start(py, argv, env, NULL) < 0 ||
+	    it_proc_readline(py, line, sizeof(line), IT_TIMEOUT_MS) < 0 ||
+	    strncmp(line, "ready ", 6) != 0)
+		return -1;
+	pid = strtol(line + 6, NULL, 10);
+	if (it_proc_write(py, "gauge cache.bytes 3145728\n") < 0 ||
+	    it_proc_readline(py, line, sizeof(line), IT_TIMEOUT_MS) < 0 ||
+	    it_proc_write(py, "gauge queue.depth 1234567\n") < 0 ||
+	    it_proc_readline(py, line, sizeof(line), IT_TIMEOUT_MS) < 0)
+		return -1;
+	gw = (struct gauge_wait){ url, pid, "queue.depth", 1234567 };
+	return it_wait_until(gauge_ready, &gw, IT_TIMEOUT_MS) ? pid : -1;
+}
+
+/* Checks the DOM of the page at PHONE_WIDTH with the Python process PY
+ * selected and the process GONE exited, then the DOM after "Show exited". */
+static void check_phone_dom(char *dom, long py, long gone)
+{
+	char row[64], *clicked = strstr(dom, "<!-- clicked -->");
+	const char *p;
+	int width;
+
+	CHECK(clicked != NULL);
+	if (clicked == NULL)
+		return;
+	*clicked = '\0';
+	clicked += 16;
+
+	/* No sideways scroll on a phone. */
+	p = strstr(dom, "data-scroll-width=\"");
+	width = p != NULL ? atoi(p + 19) : 0;
+	if (width <= 0 || width > PHONE_WIDTH)
+		fprintf(stderr, "  scroll width %d at a %d px window\n", width, PHONE_WIDTH);
+	CHECK(width > 0 && width <= PHONE_WIDTH);
+	/* Exited processes are hidden by default, and counted by the toggle. */
+	snprintf(row, sizeof(row), "<tr data-pid=\"%ld\"", gone);
+	CHECK(strstr(dom, row) == NULL);
+	CHECK(strstr(dom, "id=\"show-exited\"") != NULL);
+	CHECK(strstr(dom, "id=\"show-exited-n\" class=\"muted\">(1)<") != NULL);
+	snprintf(row, sizeof(row), "<tr data-pid=\"%ld\"", py);
+	CHECK(strstr(dom, row) != NULL);
+	/* Gauges as figures: bytes by their name, counts with separators. */
+	p = strstr(dom, "Gauges (set by the program)");
+	CHECK(p != NULL);
+	if (p != NULL) {
+		CHECK(strstr(p, "<td>cache.bytes</td><td class=\"num\" title=\"3145728\">3.0 MiB</td>") != NULL);
+		CHECK(strstr(p, "<td>queue.depth</td><td class=\"num\" title=\"1234567\">1,234,567</td>") != NULL);
+	}
+	CHECK(strstr(dom, ">Python</h3>") != NULL);
+	/* Shown, the exited row comes after the live one. */
+	snprintf(row, sizeof(row), "<tr data-pid=\"%ld\"", gone);
+	p = strstr(clicked, row);
+	CHECK(p != NULL && strstr(p, ">exited ") != NULL);
+	snprintf(row, sizeof(row), "<tr data-pid=\"%ld\"", py);
+	CHECK(p != NULL && strstr(clicked, row) != NULL && strstr(clicked, row) < p);
+}
+
+static void page_phone(void)
+{
+	struct page_run run;
+	struct it_daemon *d = &run.d;
+	struct it_proc hold = { .in_fd = -1, .out_fd = -1 }, py = { .in_fd = -1, .out_fd = -1 };
+	struct proc_wait ew;
+	char url[128];
+	long gone, pid;
+
+	REQUIRE(page_begin(&run) == 0);
+	gone = it_hold_start(&hold, d->sock, 16, 4096, NULL);
+	REQUIRE(gone > 0);
+	it_proc_kill(&hold);
+	ew = (struct proc_wait){ d->url, gone };
+	REQUIRE(it_wait_until(exited_ready, &ew, IT_TIMEOUT_MS));
+	pid = py_gauges_start(&py, d->sock, d->url);
+	REQUIRE(pid > 0);
+
+	snprintf(url, sizeof(url), "%s/#pid=%ld", d->url, pid);
+	if (chromium_phone(run.bin, run.dir, url, run.dom, DOM_MAX, run.err_path) < 0) {
+		grep_file(run.err_path, "");
+		REQUIRE(0);
+	}
+	check_phone_dom(run.dom, pid, gone);
+	CHECK(grep_file(run.err_path, "Content Security Policy") == 0);
+	CHECK(grep_file(run.err_path, "Uncaught") == 0);
+	if (harness_failures)
+		fprintf(stderr, "  DOM (%zu bytes):\n%.6000s\n", strlen(run.dom), run.dom);
+out:
+	it_proc_kill(&py);
+	it_proc_kill(&hold);
+	page_end(&run);
 }
 
 int itest_page_run(void)
@@ -345,5 +543,7 @@ int itest_page_run(void)
 		RUN_TEST(page_headers);
 	if (it_selected("page_chromium"))
 		RUN_TEST(page_chromium);
+	if (it_selected("page_phone"))
+		RUN_TEST(page_phone);
 	return harness_failed_tests;
 }
