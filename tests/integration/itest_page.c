@@ -390,7 +390,8 @@ out:
 
 /*
  * Runs page_cdp.py: the page at URL in a PHONE_WIDTH x 844 viewport, its
- * DOM into OUT, then the DOM again after a click on #show-exited. Headless
+ * DOM into OUT, then the DOM again once a click on #show-exited has brought
+ * an exited row into the table. Headless
  * Chromium keeps windows at least 500 px wide, so --window-size cannot do.
  */
 static int chromium_phone(char *bin, const char *dir, char *url, char *out, size_t size,
@@ -398,7 +399,7 @@ static int chromium_phone(char *bin, const char *dir, char *url, char *out, size
 {
 	char profile[PATH_MAX], width[16];
 	char *argv[] = { "/usr/bin/env", "python3", CDP_SCRIPT, bin, url, width, "844",
-		profile, "show-exited", NULL };
+		profile, "show-exited", "document.querySelector('#procs tr.exited') !== null", NULL };
 
 	snprintf(profile, sizeof(profile), "%s/cdp-profile", dir);
 	snprintf(width, sizeof(width), "%d", PHONE_WIDTH);

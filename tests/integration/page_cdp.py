@@ -3,9 +3,12 @@
 Headless Chromium will not make a window narrower than 500 px, so the
 width is set by the DevTools protocol (Emulation.setDeviceMetricsOverride)
 over --remote-debugging-pipe. Arguments: CHROMIUM URL WIDTH HEIGHT
-PROFILE_DIR [CLICK_ID]. Prints the DOM once the selected process's detail
-is drawn; with CLICK_ID, then clicks that element and prints the DOM again
-after the line "<!-- clicked -->". Exits 1 with a reason on stderr.
+PROFILE_DIR [CLICK_ID DONE_EXPR]. Prints the DOM once the selected
+process's detail is drawn and the page has marked its width; with
+CLICK_ID, then clicks that element, waits until the JavaScript expression
+DONE_EXPR is true and prints the DOM again after the line
+"<!-- clicked -->". Every wait is a bounded poll (DEADLINE_S in all).
+Exits 1 with a reason on stderr.
 """
 
 import json
@@ -16,7 +19,9 @@ import sys
 import time
 
 DEADLINE_S = 100
-SETTLE_S = 1.5          # one more refresh of the page (every second)
+# The detail is drawn, then the page marks its widths (app.js markWidth).
+READY = ("document.querySelector('#more h3') !== null && "
+         "document.documentElement.dataset.scrollWidth !== undefined")
 
 
 class Pipe:
@@ -67,13 +72,12 @@ def evaluate(cdp, session, expr):
 
 def wait_for(cdp, session, expr):
     while not evaluate(cdp, session, expr):
-        time.sleep(0.2)
-    time.sleep(SETTLE_S)
+        time.sleep(0.05)
 
 
 def main():
-    if len(sys.argv) not in (6, 7):
-        sys.exit("usage: page_cdp.py CHROMIUM URL WIDTH HEIGHT PROFILE_DIR [CLICK_ID]")
+    if len(sys.argv) not in (6, 8):
+        sys.exit("usage: page_cdp.py CHROMIUM URL WIDTH HEIGHT PROFILE_DIR [CLICK_ID DONE_EXPR]")
     chromium, url, width, height, profile = sys.argv[1:6]
     signal.alarm(DEADLINE_S)
     cdp = Pipe([chromium, "--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -85,11 +89,11 @@ def main():
     cdp.call("Emulation.setDeviceMetricsOverride", {"width": int(width), "height": int(height),
              "deviceScaleFactor": 1, "mobile": True}, session)
     cdp.call("Page.navigate", {"url": url}, session)
-    wait_for(cdp, session, "document.querySelector('#more h3') !== null")
+    wait_for(cdp, session, READY)
     print(evaluate(cdp, session, "document.documentElement.outerHTML"))
-    if len(sys.argv) == 7:
+    if len(sys.argv) == 8:
         evaluate(cdp, session, "document.getElementById(%s).click()" % json.dumps(sys.argv[6]))
-        time.sleep(SETTLE_S)
+        wait_for(cdp, session, sys.argv[7])
         print("<!-- clicked -->")
         print(evaluate(cdp, session, "document.documentElement.outerHTML"))
     sys.stdout.flush()
