@@ -56,10 +56,14 @@ static char python_workload[] =
 	"r = subprocess.run('{ sleep 0.3; echo hello; } | tr a-z A-Z', shell=True, capture_output=True,\n"
 	"                   text=True)\n"
 	"print('shell', r.returncode, r.stdout.strip())\n"
-	"pool = mp.get_context('fork').Pool(2)\n"
+	/* Each worker holds 400 KB from its start, so it registers (a fork
+	 * child does once it has allocated 64 KiB, AGENT_CHILD_BYTES) however
+	 * the pool shares the tasks out, and long before it ends. */
+	"def take():\n"
+	"    global keep\n"
+	"    keep = [bytes(100000) for _ in range(4)]\n"
+	"pool = mp.get_context('fork').Pool(2, initializer=take)\n"
 	"print('pool', sum(pool.map(abs, range(-3000, 3000))))\n"
-	/* Each worker takes 400 KB of its own: a fork child is reported once
-	 * it has allocated 64 KiB (AGENT_CHILD_BYTES). */
 	"print('pool bytes', sum(pool.map(len, [b'x' * 100000] * 8)))\n"
 	"pool.close()\n"
 	"pool.join()\n"
