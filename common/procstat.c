@@ -2,7 +2,10 @@
 #include "procstat.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
+#include <sys/types.h>
+#include <unistd.h>
 
 /* The last field read; fields past PROCSTAT_MIN_FIELDS are optional. */
 #define PROCSTAT_LAST_FIELD 52
@@ -94,4 +97,20 @@ int procstat_parse(const char *text, struct procstat *out)
 		keep(out, field, v);
 	}
 	return 0;
+}
+
+int procstat_read(const char *path, struct procstat *out)
+{
+	char buf[PROCSTAT_TEXT_MAX];
+	ssize_t n;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return -ENOENT;
+	n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -ENOENT;
+	buf[n] = '\0';
+	return procstat_parse(buf, out);
 }

@@ -32,4 +32,9 @@ struct procstat {
  */
 int procstat_parse(const char *text, struct procstat *out);
 
+/* Reads the stat file at path (/proc/self/stat, /proc/PID/stat) with
+ * open(2) and read(2) and parses it. Returns 0, or -ENOENT when it cannot
+ * be read, -EINVAL as procstat_parse(). Async-signal-safe; errno may change. */
+int procstat_read(const char *path, struct procstat *out);
+
 #endif

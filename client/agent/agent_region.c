@@ -83,22 +83,11 @@ static uint64_t random_u64(void)
  * inside malloc, where stdio is off limits. */
 static uint64_t start_time(void)
 {
-	char buf[PROCSTAT_TEXT_MAX];
 	struct procstat st;
-	ssize_t n;
-	int fd;
 
 	if (rg.start_time_pid == agent_pid && agent_pid != 0)
 		return rg.start_time;
-	fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	rg.start_time = procstat_parse(buf, &st) == 0 ? st.starttime : 0;
+	rg.start_time = procstat_read("/proc/self/stat", &st) == 0 ? st.starttime : 0;
 	rg.start_time_pid = agent_pid;
 	return rg.start_time;
 }

@@ -191,21 +191,11 @@ set_preload(const char *lib, char *err, size_t errlen)
 static unsigned long long
 start_time_of(pid_t pid)
 {
-	char path[64], buf[PROCSTAT_TEXT_MAX];
+	char path[64];
 	struct procstat st;
-	ssize_t n;
-	int fd;
 
 	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
-	fd = open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		return 0;
-	n = read(fd, buf, sizeof(buf) - 1);
-	close(fd);
-	if (n <= 0)
-		return 0;
-	buf[n] = '\0';
-	return procstat_parse(buf, &st) == 0 ? st.starttime : 0;
+	return procstat_read(path, &st) == 0 ? st.starttime : 0;
 }
 
 struct outcome {
