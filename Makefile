@@ -125,11 +125,11 @@ $(BUILD)/obj/daemon/pprof.o $(BUILD)/tests/test_pprof: $(PROTO_HDR)
 $(BUILD)/obj/daemon/pprof.o $(BUILD)/tests/test_pprof: private INC_DAEMON += -I$(BUILD)/gen
 
 $(BUILD)/memprobed: $(DAEMON_OBJ) $(PAGE_OBJ) $(PROTO_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread -lm
 
 $(BUILD)/libmemprobe.so: $(AGENT_OBJ)
 	$(CC) $(AGENT_SAN) $(LDFLAGS) -shared -Wl,-soname,libmemprobe.so -Wl,-z,nodelete \
-		-o $@ $^ -ldl -lpthread
+		-o $@ $^ -ldl -lpthread -lm
 
 $(BUILD)/memprobectl: $(CTL_OBJ)
 	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_CTL))
@@ -144,13 +144,13 @@ $(DAEMON_LIB): $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ)) $(PAGE_OBJ
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_UNIT)) -o $@ $< \
-		$(DAEMON_LIB) $(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread
+		$(DAEMON_LIB) $(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread -lm
 
 # Unit tests of common/ alone link common/ alone.
 COMMON_TESTS = $(BUILD)/tests/test_procstat $(BUILD)/tests/test_utf8
 $(COMMON_TESTS): $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS)
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lm
 
 # The agent's counting core without its shim: called directly, never
 # preloaded, so nothing is hooked.
@@ -158,7 +158,7 @@ AGENT_CORE_SRC = $(addprefix client/agent/,agent_core.c agent_mmap.c agent_outsi
                  agent_region.c agent_util.c)
 $(BUILD)/tests/test_agent_core: tests/unit/test_agent_core.c $(AGENT_CORE_SRC) $(COMMON_SRC)
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread -lm
 
 # Client unit tests link the one ctl module they test, not the daemon.
 $(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c common/utf8.c
@@ -182,7 +182,7 @@ $(BUILD)/tests/progs/lib%.so: tests/progs/lib/%.c
 
 $(ITEST_BIN): $(ITEST_OBJ)
 	@mkdir -p $(@D)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST))
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_TEST)) -lm
 
 # The region layout and REGISTER as C sees them; tests/python/test_region.py
 # holds the Python agent's copy against it.
@@ -237,7 +237,7 @@ LOAD_SECONDS ?= 60
 $(BUILD)/load/daemon_load: tests/load/daemon_load.c $(COMMON_SRC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) -O2 -g -MMD -MP -o $@ $(filter %.c,$^) $(LDFLAGS) \
-		$(call pkg_libs,libcurl)
+		$(call pkg_libs,libcurl) -lm
 
 bench-daemon: $(BUILD)/memprobed $(BUILD)/load/daemon_load
 	@sh tests/bench/deps.sh prometheus-process-exporter || true
@@ -274,7 +274,7 @@ FUZZ_LIBS_route = $(call pkg_libs,libmicrohttpd)
 $(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c $(COMMON_SRC) $(wildcard daemon/*.c daemon/*.h) $(PAGE_GEN)
 	@mkdir -p $(@D)
 	$(FUZZ_CC) $(CPPFLAGS) $(INC_TESTS) -std=c11 $(WARN) $(FUZZ_FLAGS) -o $@ $< $(FUZZ_SRC_$*) \
-		$(call pkg_libs,inih) $(FUZZ_LIBS_$*)
+		$(call pkg_libs,inih) $(FUZZ_LIBS_$*) -lm
 
 fuzz: $(FUZZ_TARGETS:%=$(BUILD)/fuzz/fuzz_%)
 	@sh tests/fuzz/run.sh $(BUILD) $(FUZZ_SECONDS) $(FUZZ_TARGETS)

@@ -66,7 +66,7 @@
 #define REGION_BINS     64
 /* Bounds the reader enforces: at most this many slots, this many bytes. */
 #define REGION_MAX_SLOTS 16384u
-#define REGION_MAX_SIZE  (16ull << 20)
+#define REGION_MAX_SIZE  (64ull << 20)
 
 /* How the agent learns the size of a block (region_hdr.size_source). */
 enum region_size_source {
@@ -123,7 +123,10 @@ struct region_hdr {
 
 	uint32_t ngauges;               /* gauges [0, ngauges) may be set */
 	uint32_t reserved0;
-	uint64_t reserved[32];          /* zero; room to grow within layout 1 */
+	/* The heap profile (common/profile.h): its area in the region, after
+	 * the slots; 0 and 0 when the agent keeps none. */
+	uint64_t prof_off, prof_size;
+	uint64_t reserved[30];          /* zero; room to grow within layout 1 */
 };
 
 /* A program's named gauge. The writer fills name and value, then sets
