@@ -147,7 +147,7 @@ $(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB)
 		$(DAEMON_LIB) $(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread -lm
 
 # Unit tests of common/ alone link common/ alone.
-COMMON_TESTS = $(BUILD)/tests/test_procstat $(BUILD)/tests/test_utf8
+COMMON_TESTS = $(BUILD)/tests/test_procstat $(BUILD)/tests/test_utf8 $(BUILD)/tests/test_profile
 $(COMMON_TESTS): $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lm
@@ -155,7 +155,7 @@ $(COMMON_TESTS): $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC)
 # The agent's counting core without its shim: called directly, never
 # preloaded, so nothing is hooked.
 AGENT_CORE_SRC = $(addprefix client/agent/,agent_core.c agent_mmap.c agent_outside.c \
-                 agent_region.c agent_util.c)
+                 agent_profile.c agent_region.c agent_util.c)
 $(BUILD)/tests/test_agent_core: tests/unit/test_agent_core.c $(AGENT_CORE_SRC) $(COMMON_SRC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread -lm
@@ -169,9 +169,13 @@ $(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c common/utf
 $(BUILD)/tests/test_ctl_view: client/ctl/ctl_fmt.c
 
 # Test programs are plain programs: the agent is preloaded, never linked.
+# prof_sites is built as Debian builds its programs: -O2, no frame pointers.
+PROG_OPT = -O1
+PROG_OPT_prof_sites = -O2 -fomit-frame-pointer
 $(BUILD)/tests/progs/%: tests/progs/%.c
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(INC_TESTS) $(BASE_CFLAGS) $(PROG_SAN) -O1 -fno-builtin -o $@ $< \
+	$(CC) $(CPPFLAGS) $(INC_TESTS) $(BASE_CFLAGS) $(PROG_SAN) $(or $(PROG_OPT_$*),$(PROG_OPT)) \
+		-fno-builtin -o $@ $< \
 		$(PROG_SAN) $(LDFLAGS) -lpthread -ldl
 
 # An allocator for the tests to preload after the agent (tests/progs/lib/).

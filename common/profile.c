@@ -84,7 +84,8 @@ int profile_check(const void *region, uint64_t region_len, uint64_t prof_off,
 
 	if (prof_off == 0 && prof_size == 0)
 		return -ENOENT;
-	if (prof_off % 64 != 0 || prof_off > region_len || prof_size > region_len - prof_off ||
+	/* The region's own header page comes first. */
+	if (prof_off < PROF_HDR_SIZE || prof_off % 64 != 0 || prof_off > region_len || prof_size > region_len - prof_off ||
 	    prof_size < PROF_HDR_SIZE)
 		return -EINVAL;
 	h = (const struct prof_hdr *)(const void *)((const unsigned char *)region + prof_off);

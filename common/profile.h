@@ -80,7 +80,8 @@ struct prof_hdr {
 	int64_t unwind_failed;          /* samples whose stack could not be read */
 	int64_t maps_dropped;           /* code mappings the map table had no room for */
 	int64_t sample_ns;              /* time spent sampling: capture + bookkeeping */
-	int64_t reserved[20];
+	uint64_t agent_moved;           /* the agent's own: this area's copy in a newer region */
+	int64_t reserved[19];
 };
 
 /* One distinct call stack and the estimates of what it allocated. */

@@ -27,6 +27,15 @@ static int harness_failed_tests;
 	} \
 } while (0)
 
+#define CHECK_I64(a, op, b) do { \
+	int64_t ha_ = (int64_t)(a), hb_ = (int64_t)(b); \
+	if (!(ha_ op hb_)) { \
+		fprintf(stderr, "%s:%d: check failed: %s %s %s (%" PRId64 " vs %" PRId64 ")\n", \
+		    __FILE__, __LINE__, #a, #op, #b, ha_, hb_); \
+		harness_failures++; \
+	} \
+} while (0)
+
 #define CHECK_STR(a, b) do { \
 	const char *ha_ = (a), *hb_ = (b); \
 	if (ha_ == NULL || hb_ == NULL || strcmp(ha_, hb_) != 0) { \

@@ -71,6 +71,11 @@ typedef struct region_slot agent_slot;
 
 /* The hot path's thread-local state: one pointer, NULL off the fast path. */
 struct agent_tls {
+	/* Bytes left before the next sampled allocation (agent_profile.c):
+	 * a new thread's 0 sends its first allocation to the slow path,
+	 * which draws the first countdown. */
+	int64_t sample_left;
+	uint64_t rng;                   /* the sampler's xorshift state; 0 unseeded */
 	agent_slot *slot;
 	agent_slot *saved;              /* slot while the thread is BUSY, DEAD or GENERIC */
 	unsigned char mode;             /* enum agent_mode */
@@ -369,5 +374,45 @@ const char *agent_err_text(int err, char *buf, size_t size);
 /* Writes "memprobe: MSG PATH: ERRTEXT TAIL\n" (no spaces added) to stderr
  * when MEMPROBE_DEBUG=1: the path an operation failed on and why. */
 void agent_debug_path(const char *msg, const char *path, int err, const char *tail);
+
+/* ---- the heap profile (agent_profile.c) ---- */
+
+/* The mean bytes between samples (MEMPROBE_PROFILE_RATE); 0: no profile. */
+extern uint64_t agent_prof_rate;
+/* Marks of a sampled block (agent_shim.c): a random word with the top bit
+ * set, and the profile's epoch (a fork child starts a new one). */
+extern uint64_t agent_prof_secret;
+extern uint32_t agent_prof_epoch;
+
+/* Reads MEMPROBE_PROFILE_RATE and MEMPROBE_PROFILE_MAX_STACKS and sets the
+ * sampler up, once; called when the first region is made. Returns 0 or
+ * -ENOMEM (then profiling stays off). */
+int agent_prof_setup(void);
+/* Bytes of the profile area a region gets; 0 when profiling is off. */
+uint64_t agent_prof_area_size(void);
+/* Writes an empty profile into the area of region r (r->prof_off). */
+void agent_prof_area_init(struct region_hdr *r);
+/* Moves the profile of a region being replaced: before the new region is
+ * published, the records; after, the counters (see agent_profile.c). */
+void agent_prof_move(struct region_hdr *old, struct region_hdr *nw);
+void agent_prof_move_counters(struct region_hdr *old, struct region_hdr *nw);
+/* In a fork child: an empty profile in r, a new epoch. */
+void agent_prof_postfork_child(struct region_hdr *r);
+/* The next countdown for this thread: exponential with mean the rate;
+ * INT64_MAX when profiling is off. */
+int64_t agent_prof_next(void);
+/* Whether a sample can be recorded now (profiling on, a region with a
+ * profile). */
+static inline int agent_prof_on(void)
+{
+	struct region_hdr *r = agent_region_get();
+
+	return agent_prof_rate != 0 && r != NULL && r->prof_off != 0;
+}
+/* Records a sampled allocation of size requested bytes from the calling
+ * thread's stack; returns its stack id. The caller is AGENT_BUSY. */
+uint32_t agent_prof_sample(uint64_t size);
+/* A sampled block of stack id and size was freed. */
+void agent_prof_unsample(uint32_t id, uint64_t size);
 
 #endif

@@ -92,22 +92,35 @@ static uint64_t start_time(void)
 	return rg.start_time;
 }
 
+/* Bytes of a region of nslots slots and, when profiling, its profile
+ * area after them. */
+static uint64_t region_bytes(uint32_t nslots)
+{
+	return region_size_for(nslots) + agent_prof_area_size();
+}
+
 static void hdr_init(struct region_hdr *h, uint32_t nslots)
 {
 	region_hdr_init(h, PROTO_AGENT_C, nslots);
 	h->stack_limit = agent_stack_limit;
 	h->size_source = agent_size_kind;
+	h->prof_size = agent_prof_area_size();
+	h->prof_off = h->prof_size != 0 ? h->size : 0;
+	h->size += h->prof_size;
 }
 
 int agent_region_create(uint32_t nslots)
 {
-	uint64_t size = region_size_for(nslots);
-	struct region_hdr *h = raw_mmap(NULL, size, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1);
+	struct region_hdr *h;
+	uint64_t size;
 
+	agent_prof_setup();
+	size = region_bytes(nslots);
+	h = raw_mmap(NULL, size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1);
 	if (h == NULL)
 		return -ENOMEM;
 	hdr_init(h, nslots);
+	agent_prof_area_init(h);
 	h->instance = random_u64();
 	rg.shared = 0;
 	__atomic_store_n(&agent_region_ptr, h, __ATOMIC_RELEASE);
@@ -298,7 +311,8 @@ static struct region_hdr *region_make(uint64_t size, int sock, int grow, int *fd
 
 /*
  * The moves, in order: (1) copy the header, gauges and every slot into the
- * new region, (2) publish it, (3) mark each old slot with its copy and
+ * new region, and the profile's records (agent_prof_move), (2) publish it
+ * and move the profile's counters (agent_prof_move_counters), (3) mark each old slot with its copy and
  * only then set its traps (hi = INT64_MIN, lo = INT64_MAX), so
  * its owner's next allocation or free takes the slow path and copies its
  * own, exact figures over the snapshot (agent_region_follow). Until then a
@@ -327,9 +341,11 @@ static agent_slot *region_move(struct region_hdr *old, struct region_hdr *nw, ui
 		slot_copy(&ns[i], &os[i]);
 		ns[i].agent.moved = 0;
 	}
+	agent_prof_move(old, nw);
 	/* (2) */
 	__atomic_store_n(&agent_region_ptr, nw, __ATOMIC_SEQ_CST);
 	pthread_mutex_unlock(&rg.gauge_lock);
+	agent_prof_move_counters(old, nw);
 	/* (3) */
 	for (uint32_t i = 0; i < used; i++) {
 		if (&os[i] == self)
@@ -396,7 +412,7 @@ static agent_slot *region_replace_here(uint32_t nslots, agent_slot *self, int re
 				return self;    /* nothing to hand over, nothing to grow */
 		}
 	}
-	nw = region_make(region_size_for(nslots), sock, nslots != old->nslots, &fd, err);
+	nw = region_make(region_bytes(nslots), sock, nslots != old->nslots, &fd, err);
 	if (nw != NULL) {
 		self = region_move(old, nw, nslots, self);
 		rg.shared = fd >= 0;
@@ -648,7 +664,17 @@ void agent_region_postfork_child(void)
 			return;
 		}
 		rg.shared = 0;
+	} else if (r->prof_size != 0 &&
+	    raw_mmap((char *)r + r->prof_off, r->prof_size, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1) == NULL) {
+		/* The parent's profile is not ours: fresh pages over it. */
+		agent_warn("fork child: cannot clear the profile; counting stops");
+		agent_disabled = 1;
+		agent_tls.slot = NULL;
+		agent_tls.mode = AGENT_BUSY;
+		return;
 	}
+	agent_prof_postfork_child(r);
 	r->instance = random_u64();
 	r->generation = 0;
 	r->exit_kind = REGION_EXIT_NONE;

@@ -255,6 +255,103 @@ static int resolve(void)
 
 #define READY() (likely(real.malloc != NULL) || resolve() == 0)
 
+/* ---- sampled blocks ---- */
+
+/*
+ * A sampled allocation (agent_profile.c) is given a recognisable shape, so
+ * that free() knows it with no lookup and no cost on its fast path: the
+ * block p is carved from a real block R asked for `head` bytes more (32,
+ * or the alignment when larger), and the four words before p are a chunk
+ * header that glibc would write for an mmapped chunk:
+ *
+ *   p[-4]  the requested size | log2(head) << 56
+ *   p[-3]  the stack id | the profile's epoch << 32
+ *   p[-2]  p ^ agent_prof_secret  (where an mmapped chunk keeps its offset)
+ *   p[-1]  (usable + 16) | IS_MMAPPED,  usable = R's usable size - head
+ *
+ * free()'s fast path already sends every chunk with IS_MMAPPED to the slow
+ * path; there p[-2] tells ours from glibc's (whose offset is below a page,
+ * where ours has its top bit set), and R goes back to the allocator.
+ * glibc's own malloc_usable_size reads the header as an mmapped chunk's
+ * and gives `usable`, as the heap figures count it. Only with glibc's
+ * malloc below us (size_mode SIZES_GLIBC): another allocator's blocks
+ * cannot be told apart this way, so its programs have no profile.
+ */
+#define SAMPLE_HEAD 32
+
+/* The countdown: one subtract and one branch on the fast path. */
+static ALWAYS_INLINE int sample_due(size_t size)
+{
+	return unlikely((agent_tls.sample_left -= (int64_t)size) < 0);
+}
+
+static int is_sampled(const void *p)
+{
+	const size_t *w = p;
+
+	return size_mode == SIZES_GLIBC && (w[-1] & CHUNK_IS_MMAPPED) && agent_prof_secret != 0 &&
+	    w[-2] == ((uintptr_t)p ^ agent_prof_secret);
+}
+
+/* Whether this allocation can be sampled; draws the next countdown. A
+ * thread's first countdown (its generator unseeded, its count 0) only
+ * starts the count: sampling its first allocation would favour it. */
+static int sample_now(void)
+{
+	int first = agent_tls.rng == 0;
+
+	agent_tls.sample_left = agent_prof_next();
+	return !first && size_mode == SIZES_GLIBC && agent_tls.mode != AGENT_BUSY && !agent_disabled &&
+	    agent_prof_on();
+}
+
+/* A sampled block of size bytes aligned to align (a power of two), zeroed
+ * when zero; NULL when the allocator has no room (errno from it). */
+static __attribute__((noinline)) void *sample_block(size_t size, size_t align, int zero)
+{
+	size_t head = align > SAMPLE_HEAD ? align : SAMPLE_HEAD, total, *w;
+	unsigned char mode;
+	uint32_t id;
+	char *r;
+	int saved;
+
+	if (__builtin_add_overflow(size, head, &total) || size >> 56 != 0) {
+		errno = ENOMEM;
+		return NULL;
+	}
+	if (align > 16)                 /* past what malloc's blocks have */
+		r = real.memalign(head, total);
+	else
+		r = zero ? real.calloc(1, total) : real.malloc(total);
+	if (r == NULL)
+		return NULL;
+	saved = errno;
+	mode = agent_enter();
+	id = agent_prof_sample(size);
+	agent_leave(mode);
+	errno = saved;
+	w = (size_t *)(void *)(r + head);
+	if (zero && align > 16)
+		memset(w, 0, size);
+	w[-4] = size | (size_t)__builtin_ctzl(head) << 56;
+	w[-3] = id | (size_t)agent_prof_epoch << 32;
+	w[-2] = (uintptr_t)w ^ agent_prof_secret;
+	w[-1] = (chunk_usable(r) - head + 16) | CHUNK_IS_MMAPPED;
+	return w;
+}
+
+/* Gives a sampled block back: out of the profile (if it is this process's
+ * own; a fork child's inherited blocks are not), then to the allocator. */
+static void sample_release(void *p)
+{
+	const size_t *w = p;
+	size_t head = (size_t)1 << (w[-4] >> 56);
+
+	if ((uint32_t)(w[-3] >> 32) == agent_prof_epoch)
+		agent_prof_unsample((uint32_t)w[-3], w[-4] & ((1ull << 56) - 1));
+	real.free((char *)p - head);
+}
+
 /* ---- counting ---- */
 
 /*
@@ -367,11 +464,21 @@ static __attribute__((noinline)) void free_slow(void *p)
 		count_free_slow(usable_of(p));
 	else if (table_take(p, &size) == 0)
 		count_free_slow(size);
+	if (is_sampled(p))
+		sample_release(p);
+	else
+		real.free(p);
 	errno = saved;
-	real.free(p);
 }
 
 /* ---- the hooks ---- */
+
+static __attribute__((noinline)) void *malloc_sampled(size_t size)
+{
+	void *p = sample_now() ? sample_block(size, 16, 0) : real.malloc(size);
+
+	return count_alloc_slow(p);
+}
 
 EXPORT void *malloc(size_t size)
 {
@@ -379,6 +486,8 @@ EXPORT void *malloc(size_t size)
 
 	if (unlikely(real.malloc == NULL) && resolve() < 0)
 		return boot_alloc(size, 16);
+	if (sample_due(size))
+		return malloc_sampled(size);
 	p = real.malloc(size);
 	return count_alloc(p);
 }
@@ -428,6 +537,8 @@ EXPORT void *calloc(size_t n, size_t size)
 		}
 		return boot_alloc(total, 16);   /* the pool is zeroed and never reused */
 	}
+	if (!__builtin_mul_overflow(n, size, &total) && sample_due(total) && sample_now())
+		return count_alloc_slow(sample_block(total, 16, 1));
 	p = real.calloc(n, size);
 	return count_alloc(p);
 }
@@ -495,6 +606,29 @@ static void *realloc_table(void *old, size_t size)
 	return p;
 }
 
+/*
+ * realloc of a sampled block, or one whose new size is to be sampled: a
+ * new block through the hooks (malloc samples it when the countdown has
+ * run out), the old one's bytes copied, the old one freed; realloc(p, 0)
+ * frees and returns NULL, as glibc's does.
+ */
+static __attribute__((noinline)) void *realloc_anew(void *old, size_t size)
+{
+	size_t have = usable_of(old);
+	void *p;
+
+	if (size == 0) {
+		free(old);
+		return NULL;
+	}
+	p = malloc(size);
+	if (p == NULL)
+		return NULL;            /* the old block is untouched */
+	memcpy(p, old, have < size ? have : size);
+	free(old);
+	return p;
+}
+
 EXPORT void *realloc(void *old, size_t size)
 {
 	size_t old_usable;
@@ -508,6 +642,8 @@ EXPORT void *realloc(void *old, size_t size)
 		return NULL;
 	if (size_mode == SIZES_TABLE)
 		return realloc_table(old, size);
+	if (unlikely(is_sampled(old)) || (size_mode == SIZES_GLIBC && sample_due(size)))
+		return realloc_anew(old, size);
 	old_usable = usable_of(old);
 	if (likely(real.realloc != NULL))
 		p = real.realloc(old, size);
@@ -548,6 +684,19 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
 	return realloc(old, total);
 }
 
+/* When the countdown runs out on an aligned allocation of a valid
+ * alignment (a power of two, at least a pointer's size), makes it a
+ * sampled block in *out (NULL when it failed) and returns 1. valloc and
+ * pvalloc are never sampled. */
+static int aligned_sampled(size_t align, size_t size, void **out)
+{
+	if (!sample_due(size) || align < sizeof(void *) || (align & (align - 1)) != 0 ||
+	    !sample_now())
+		return 0;
+	*out = count_alloc_slow(sample_block(size, align, 0));
+	return 1;
+}
+
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
 {
 	int err;
@@ -559,6 +708,8 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 		*out = p;
 		return 0;
 	}
+	if (aligned_sampled(align, size, out))
+		return *out != NULL ? 0 : ENOMEM;
 	err = real.posix_memalign(out, align, size);
 	if (err == 0)
 		count_alloc(*out);
@@ -584,9 +735,12 @@ static void *count_aligned(void *p, int saved_errno)
 EXPORT void *aligned_alloc(size_t align, size_t size)
 {
 	int saved = errno;
+	void *p;
 
 	if (!READY())
 		return boot_alloc(size, align);
+	if (aligned_sampled(align, size, &p))
+		return p;
 	errno = 0;
 	return count_aligned(real.aligned_alloc(align, size), saved);
 }
@@ -594,9 +748,12 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 EXPORT void *memalign(size_t align, size_t size)
 {
 	int saved = errno;
+	void *p;
 
 	if (!READY())
 		return boot_alloc(size, align);
+	if (aligned_sampled(align, size, &p))
+		return p;
 	errno = 0;
 	return count_aligned(real.memalign(align, size), saved);
 }

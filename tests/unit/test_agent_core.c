@@ -1,8 +1,12 @@
 /* test_agent_core.c: the agent's counting core called directly, never preloaded: counters, bins, the peak bound and mmap ranges. */
 #include <pthread.h>
 
+#include <stdatomic.h>
+#include <stdlib.h>
+
 #include "agent.h"
 #include "harness.h"
+#include "profile.h"
 
 /* The process-wide figures now, as memprobed would read them. */
 static struct proto_sample collect(void)
@@ -222,8 +226,111 @@ static void mmap_last_ticket_wins(void)
 	CHECK_U64(agent_mmap_live(), ==, base);
 }
 
+/* ---- the heap profile moves with the region ---- */
+
+#define SAMPLERS 4
+#define SAMPLES_EACH 3000
+
+static _Atomic int samplers_done;
+
+/* Two call sites, so records are made while the region moves. */
+static __attribute__((noinline)) uint32_t site_one(void)
+{
+	uint32_t id = agent_prof_sample(4096);
+
+	__asm__ volatile("" : : : "memory");
+	return id;
+}
+
+static __attribute__((noinline)) uint32_t site_two(void)
+{
+	uint32_t id = agent_prof_sample(4096);
+
+	__asm__ volatile("" : : : "memory");
+	return id;
+}
+
+/* Samples SAMPLES_EACH allocations of 4096 bytes and frees every other. */
+static void *sampler(void *arg)
+{
+	(void)arg;
+	my_slot();
+	for (int i = 0; i < SAMPLES_EACH; i++) {
+		uint32_t id = (i & 1) ? site_one() : site_two();
+
+		if (i % 2 == 0)
+			agent_prof_unsample(id, 4096);
+	}
+	atomic_fetch_add(&samplers_done, 1);
+	return NULL;
+}
+
+/* Sums of the current region's profile, as memprobed reads it. */
+static void profile_sums(struct prof_view *v, int64_t *samples, int64_t *inuse_samples,
+    int64_t *inuse_bytes)
+{
+	struct region_hdr *r = agent_region_get();
+	struct prof_stack_read s;
+
+	*samples = *inuse_samples = *inuse_bytes = 0;
+	CHECK_I64(profile_check(r, r->size, r->prof_off, r->prof_size, v), ==, 0);
+	for (uint32_t i = 0; i < v->nstacks; i++) {
+		if (!profile_stack(v, i, &s))
+			continue;
+		*samples += s.samples;
+		*inuse_samples += s.inuse_samples;
+		*inuse_bytes += s.inuse_bytes;
+	}
+}
+
+/*
+ * Four threads sample while the region is replaced six times (each with
+ * twice the slots): every sample and every free lands exactly once in the
+ * newest region, whichever region it began in.
+ */
+static void profile_moves_with_region(void)
+{
+	pthread_t th[SAMPLERS];
+	struct prof_view v;
+	int64_t samples, live, bytes, w_obj, w_bytes;
+	unsigned char mode;
+	int moves = 0, err;
+
+	CHECK_U64(agent_prof_rate, ==, 16384);
+	for (int i = 0; i < SAMPLERS; i++)
+		pthread_create(&th[i], NULL, sampler, NULL);
+	while (atomic_load(&samplers_done) < SAMPLERS || moves == 0) {
+		struct region_hdr *r = agent_region_get();
+
+		if (r->nslots * 2 > REGION_MAX_SLOTS)
+			continue;
+		mode = agent_enter();
+		agent_core_lock();
+		agent_region_replace(r->nslots * 2, agent_tls.saved, 0, &err);
+		agent_core_unlock();
+		agent_leave(mode);
+		moves++;
+	}
+	for (int i = 0; i < SAMPLERS; i++)
+		pthread_join(th[i], NULL);
+	profile_sums(&v, &samples, &live, &bytes);
+	profile_weight(4096, 16384, &w_obj, &w_bytes);
+	CHECK_I64(v.samples, ==, SAMPLERS * SAMPLES_EACH);
+	CHECK_I64(samples, ==, SAMPLERS * SAMPLES_EACH);
+	CHECK_I64(live, ==, SAMPLERS * SAMPLES_EACH / 2);
+	CHECK_I64(bytes, ==, (int64_t)SAMPLERS * SAMPLES_EACH / 2 * w_bytes);
+	CHECK_I64(v.folded, ==, 0);
+	/* [other] and the sites: linked into this test, the agent's code is
+	 * the program's, so its leading frames are skipped and the two sites
+	 * may show as one stack */
+	CHECK_U64(v.nstacks, >=, 2);
+	CHECK_U64(v.nmaps, >=, 1);
+	printf("# %d region moves while sampling\n", moves);
+}
+
 int main(void)
 {
+	setenv("MEMPROBE_PROFILE_RATE", "16384", 1);
 	agent_glibc_sizes = 1;          /* threads count on the fast path */
 	if (agent_core_init() < 0) {
 		printf("FAIL agent_core_init\n");
@@ -235,5 +342,6 @@ int main(void)
 	RUN_TEST(counters_and_bins);
 	RUN_TEST(mmap_ranges);
 	RUN_TEST(mmap_last_ticket_wins);
+	RUN_TEST(profile_moves_with_region);
 	return HARNESS_EXIT();
 }
