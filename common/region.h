@@ -167,9 +167,11 @@ struct region_slot {
 	struct region_agent_private {
 		int64_t hi, lo;         /* publish the peak when net leaves (lo, hi) */
 		int64_t mark;           /* net at the last publication */
-		uint64_t spare;
+		int64_t room;           /* bytes malloc may hand out before its slow path */
 		uint64_t moved;         /* the slot's copy in a newer region, once replaced */
-		uint64_t reserved[3];
+		int64_t sample_left;    /* bytes before the next sample, when room was armed */
+		int64_t armed;          /* room when it was last armed */
+		uint64_t reserved[1];
 	} agent;
 };
 

@@ -71,14 +71,10 @@ typedef struct region_slot agent_slot;
 
 /* The hot path's thread-local state: one pointer, NULL off the fast path. */
 struct agent_tls {
-	/* Bytes left before the next sampled allocation (agent_profile.c):
-	 * a new thread's 0 sends its first allocation to the slow path,
-	 * which draws the first countdown. */
-	int64_t sample_left;
-	uint64_t rng;                   /* the sampler's xorshift state; 0 unseeded */
 	agent_slot *slot;
 	agent_slot *saved;              /* slot while the thread is BUSY, DEAD or GENERIC */
 	unsigned char mode;             /* enum agent_mode */
+	uint64_t rng;                   /* the sampler's xorshift state; 0 unseeded */
 };
 
 extern __thread struct agent_tls agent_tls
@@ -131,7 +127,19 @@ static inline __attribute__((always_inline)) uintptr_t agent_sp(void)
  * heap block), a sigaltstack handler or a stack not known yet (stack_top
  * 0) must not be taken for a depth. Only reached when sp is below the
  * lowest seen, so the common case pays nothing for it.
+ *
+ * It is also malloc's trap: a replacement of the region sets the old
+ * slot's stack_low to UINT64_MAX (see agent_region.c), which no stack
+ * pointer is above, so the owner's next allocation comes here; finding
+ * `moved` set, it spends its room, so that the allocation takes the slow
+ * path, which follows the slot to its copy. The hot path only reads
+ * stack_low, so the trap cannot be lost to a write in flight; a write here
+ * is followed by a look at `moved` (the replacement marks it before the
+ * trap), so neither can it be lost to this one.
  */
+void agent_stack_deeper(agent_slot *t, uintptr_t sp);
+
+/* The first half of agent_stack_deeper: the depth alone. */
 static inline __attribute__((always_inline))
 void agent_stack_seen(agent_slot *t, uintptr_t sp)
 {
@@ -141,26 +149,49 @@ void agent_stack_seen(agent_slot *t, uintptr_t sp)
 		t->stack_low = sp;
 }
 
-/* Whether the slow path is due after an allocation brought the slot to
- * `net` and `alloc_bytes`. */
-#define AGENT_ALLOC_DUE(t, net, ab) (__builtin_expect((net) > (t)->agent.hi, 0))
-
-/* Counts a block of `usable` bytes handed out, on a counting thread. */
+/*
+ * The room: bytes malloc may hand out before its slow path is due, one
+ * subtract from memory and one branch on the hot path. The slow path arms
+ * it as min(hi - net, sample_left): it runs no later than the allocation
+ * that takes net past hi (the peak's publication), nor than the one that
+ * runs the sampler's countdown out (agent_sample_due). Frees give no room
+ * back, so it may run earlier; then it only arms the room again. Only the
+ * owning thread writes room.
+ */
 static inline __attribute__((always_inline))
-void agent_on_alloc(agent_slot *t, uint64_t usable)
+int agent_room_spent(agent_slot *t, uint64_t usable)
+{
+	return __builtin_expect((t->agent.room -= (int64_t)usable) < 0, 0);
+}
+
+/*
+ * An allocation spent the room: charges the sampler's countdown with the
+ * bytes allocated since the room was armed. Returns 1 when this
+ * allocation ran the countdown out (a new one is drawn): it is the one to
+ * sample. The caller then takes agent_slot_slow().
+ */
+int agent_sample_due(agent_slot *t);
+
+/* Counts a block of `usable` bytes handed out, on a counting thread.
+ * Returns 1 when it is to be sampled (agent_sample_due); the slow path
+ * has run by then. */
+static inline __attribute__((always_inline))
+int agent_on_alloc(agent_slot *t, uint64_t usable)
 {
 	uintptr_t sp = agent_sp();
-	int64_t net = t->net + (int64_t)usable;
-	uint64_t ab = t->alloc_bytes + usable;
+	int due = 0;
 
-	t->net = net;
-	t->alloc_bytes = ab;
+	t->net += (int64_t)usable;
+	t->alloc_bytes += usable;
 	t->bins[region_bin(usable)]++;
 	/* stack_low starts at UINT64_MAX, so one compare covers "none yet" */
 	if (__builtin_expect(sp < t->stack_low, 0))
-		agent_stack_seen(t, sp);
-	if (AGENT_ALLOC_DUE(t, net, ab))
+		agent_stack_deeper(t, sp);
+	if (agent_room_spent(t, usable)) {
+		due = agent_sample_due(t);
 		agent_slot_slow(t);
+	}
+	return due;
 }
 
 static inline __attribute__((always_inline))

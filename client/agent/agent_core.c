@@ -58,12 +58,54 @@ static unsigned char counting_mode(void)
 
 /* ---- the peak and the slow path ---- */
 
-/* Sets the window around the slot's last publication. */
+/* Charges the sampler's countdown with what the room has handed out
+ * since it was armed. */
+static void room_charge(agent_slot *t)
+{
+	t->agent.sample_left -= t->agent.armed - t->agent.room;
+	t->agent.armed = t->agent.room;
+}
+
+/* Arms the room (see agent_room_spent). */
+static void room_set(agent_slot *t)
+{
+	int64_t r = t->agent.hi - t->net;
+
+	room_charge(t);
+	if (r > t->agent.sample_left)
+		r = t->agent.sample_left;
+	if (r < 0)
+		r = 0;
+	t->agent.room = t->agent.armed = r;
+}
+
+int agent_sample_due(agent_slot *t)
+{
+	room_charge(t);
+	if (t->agent.sample_left >= 0)
+		return 0;
+	t->agent.sample_left = agent_prof_next();
+	return 1;
+}
+
+void agent_stack_deeper(agent_slot *t, uintptr_t sp)
+{
+	agent_stack_seen(t, sp);
+	atomic_thread_fence(memory_order_seq_cst);
+	if (__atomic_load_n(&t->agent.moved, __ATOMIC_ACQUIRE) != 0) {
+		/* Spend the room without a byte charged: armed - room stays. */
+		t->agent.armed -= t->agent.room;
+		t->agent.room = 0;
+	}
+}
+
+/* Sets the window around the slot's last publication, and the room. */
 static void set_marks(agent_slot *t)
 {
 	t->agent.mark = t->net;
 	t->agent.hi = t->agent.mark + AGENT_PEAK_BATCH;
 	t->agent.lo = t->agent.mark - AGENT_PEAK_BATCH;
+	room_set(t);
 }
 
 static void publish(agent_slot *t)
@@ -82,9 +124,10 @@ agent_slot *agent_slot_slow(agent_slot *t)
 	t = agent_region_follow(t);
 	if (t->net > t->agent.hi || t->net < t->agent.lo)
 		publish(t);
+	room_set(t);
 	/*
 	 * The window was just written; a replacement may have set its traps
-	 * (hi, lo) a moment before and been overwritten. The
+	 * (stack_low, lo) a moment before and been overwritten. The
 	 * replacement marks `moved` before it sets the traps, so looking at
 	 * `moved` after writing the window never misses one.
 	 */
@@ -269,6 +312,8 @@ static agent_slot *thread_register(void)
 		t->stack_size = size;
 		t->tid = (uint32_t)tid;
 		t->is_main = (uint32_t)is_main;
+		t->agent.sample_left = agent_prof_next();
+		t->agent.room = t->agent.armed = 0;
 		set_marks(t);
 		t->agent.moved = 0;
 		__atomic_store_n(&t->state, REGION_SLOT_LIVE, __ATOMIC_RELEASE);

@@ -21,7 +21,8 @@
  * agent_shim.c. This file keeps the rest, all of it off the allocator's
  * fast path:
  *
- * - the countdown: each thread's agent_tls.sample_left, drawn here;
+ * - the countdown: each thread's slot->agent.sample_left, drawn here and
+ *   spent through the room (agent_room_spent, agent_sample_due);
  * - stack capture with libgcc's unwinder (_Unwind_Backtrace), which reads
  *   the DWARF call frame information every Debian binary carries (they have
  *   no frame pointers), finds objects with _dl_find_object (lock-free, no
@@ -354,9 +355,7 @@ void agent_prof_postfork_child(struct region_hdr *r)
 {
 	agent_prof_epoch = (agent_prof_epoch + 1) & INDEX_EPOCH_MASK;
 	agent_prof_area_init(r);
-	/* A new generator and a new first countdown: the child's samples are
-	 * not its parent's. */
-	agent_tls.sample_left = 0;
+	/* A new generator: the child's samples are not its parent's. */
 	agent_tls.rng = 0;
 }
 
@@ -380,6 +379,10 @@ int64_t agent_prof_next(void)
 {
 	double d;
 
+	/* Before the first region is made the rate is not known yet: look
+	 * again after a while. */
+	if (!configured)
+		return agent_disabled ? INT64_MAX : AGENT_PEAK_BATCH;
 	if (agent_prof_rate == 0)
 		return INT64_MAX;
 	d = -log(uniform()) * (double)agent_prof_rate;

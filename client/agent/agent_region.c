@@ -218,13 +218,17 @@ static void reg_remember(const char *path)
 
 /* ---- replacing the region ---- */
 
-/* Copies a slot's figures and bookkeeping, not its replacement mark. */
+/* Copies a slot's figures and bookkeeping, not its replacement mark. A
+ * stack_low of UINT64_MAX in a replaced slot may be the replacement's
+ * trap: the copy's own, taken before the trap, is kept then. */
 static void slot_copy(agent_slot *to, const agent_slot *from)
 {
-	uint64_t moved = to->agent.moved;
+	uint64_t moved = to->agent.moved, low = to->stack_low;
 
 	memcpy(to, from, sizeof(*to));
 	to->agent.moved = moved;
+	if (to->stack_low == UINT64_MAX && from->agent.moved != 0)
+		to->stack_low = low;
 }
 
 agent_slot *agent_region_follow(agent_slot *t)
@@ -312,13 +316,15 @@ static struct region_hdr *region_make(uint64_t size, int sock, int grow, int *fd
 /*
  * The moves, in order: (1) copy the header, gauges and every slot into the
  * new region, and the profile's records (agent_prof_move), (2) publish it
- * and move the profile's counters (agent_prof_move_counters), (3) mark each old slot with its copy and
- * only then set its traps (hi = INT64_MIN, lo = INT64_MAX), so
- * its owner's next allocation or free takes the slow path and copies its
- * own, exact figures over the snapshot (agent_region_follow). Until then a
- * reader sees the snapshot, at most one operation behind. An owner that
- * rewrites its window just as the traps are set looks at `moved` after
- * writing (agent_slot_slow), so no move is missed. The old region stays
+ * and move the profile's counters (agent_prof_move_counters), (3) mark
+ * each old slot with its copy and only then set its traps: stack_low =
+ * UINT64_MAX for malloc (agent_stack_deeper), lo = INT64_MAX for free (and
+ * hi = INT64_MIN), fields the hot paths only read, so its owner's next
+ * allocation or free takes the slow path and copies its own, exact figures
+ * over the snapshot (agent_region_follow). Until then a reader sees the
+ * snapshot, at most one operation behind. An owner that rewrites one of
+ * them just as the traps are set looks at `moved` after writing
+ * (agent_slot_slow, agent_stack_deeper), so no move is missed. The old region stays
  * mapped: an idle thread may count into it until it moves. Returns self
  * (the caller's slot) as it is in the new region.
  */
@@ -353,6 +359,7 @@ static agent_slot *region_move(struct region_hdr *old, struct region_hdr *nw, ui
 		__atomic_store_n(&os[i].agent.moved, (uint64_t)(uintptr_t)&ns[i], __ATOMIC_SEQ_CST);
 		__atomic_store_n(&os[i].agent.hi, INT64_MIN, __ATOMIC_SEQ_CST);
 		__atomic_store_n(&os[i].agent.lo, INT64_MAX, __ATOMIC_SEQ_CST);
+		__atomic_store_n(&os[i].stack_low, UINT64_MAX, __ATOMIC_SEQ_CST);
 	}
 	if (self != NULL && self >= os && self < os + used) {
 		ns[self - os] = *self;          /* ours: exact, we are its writer */

@@ -18,8 +18,12 @@
 
 /* The allocator's entry points (agent_alloc.c): `owner` as found (and
  * built), `real` what the hooks call (in "requested" mode, wrappers that
- * record sizes); and the rest. */
-static struct agent_alloc owner, real;
+ * record sizes); and the rest. Until they are found, real.malloc is
+ * first_malloc, which finds them, so malloc calls through real.malloc
+ * without a test; `ready` says they are found. */
+static void *first_malloc(size_t size);
+static struct agent_alloc owner, real = { .malloc = first_malloc };
+static int ready;
 static struct {
 	void *(*mmap)(void *, size_t, int, int, int, off_t);
 	int (*munmap)(void *, size_t);
@@ -108,6 +112,21 @@ static ALWAYS_INLINE size_t chunk_usable(const void *p)
 	return (hdr & ~(size_t)7) - sizeof(size_t) - ((hdr & CHUNK_IS_MMAPPED) << 2);
 }
 
+/*
+ * region_bin() of a small chunk's usable size, from its header word: the
+ * top bit of hdr - 16. usable - 1 is chunk - 9; the chunk size is a
+ * multiple of 16 and at least 32, and the flag bits add under 16 (never
+ * IS_MMAPPED here), so chunk - 16 + flags and chunk - 9 lie between the
+ * same two multiples of 16 and have the same top bit, which is at least
+ * 4: the `| 15` of region_bin() changes nothing. The fast path bins a
+ * block in three instructions (sub, bsr, add) where region_bin_nonzero()
+ * of usable took four. glibc_sizes_work checks it on the blocks it tries.
+ */
+static ALWAYS_INLINE unsigned chunk_bin(size_t hdr)
+{
+	return 63u - (unsigned)__builtin_clzll(hdr - 16);
+}
+
 /* The size of a live block in the glibc_header and usable modes. */
 static size_t usable_of(void *p)
 {
@@ -116,7 +135,13 @@ static size_t usable_of(void *p)
 
 static int chunk_check(size_t (*usable)(void *), void *p)
 {
-	return p == NULL || chunk_usable(p) == usable(p);
+	size_t hdr;
+
+	if (p == NULL)
+		return 1;
+	hdr = ((const size_t *)p)[-1];
+	return chunk_usable(p) == usable(p) &&
+	    ((hdr & CHUNK_IS_MMAPPED) || chunk_bin(hdr) == region_bin(usable(p)));
 }
 
 static int glibc_sizes_work(const struct agent_alloc *a)
@@ -231,7 +256,7 @@ static int resolve(void)
 	sys.Exit_ = sym("_Exit");
 	sys.exit = sym("exit");
 	sys.quick_exit = sym("quick_exit");
-	/* malloc last: the hooks take a non-NULL real.malloc to mean "ready". */
+	/* ready, then malloc, last: the hooks take them to mean "found". */
 	owner = a;
 	real = a;
 	if (size_mode == SIZES_TABLE) {
@@ -246,25 +271,43 @@ static int resolve(void)
 	{
 		void *(*m)(size_t) = real.malloc;
 
-		real.malloc = NULL;
+		real.malloc = first_malloc;
+		__atomic_store_n(&ready, 1, __ATOMIC_RELEASE);
 		__atomic_store_n(&real.malloc, m, __ATOMIC_RELEASE);
 	}
 	resolving = 0;
 	return 0;
 }
 
-#define READY() (likely(real.malloc != NULL) || resolve() == 0)
+#define READY() (likely(ready) || resolve() == 0)
+
+/* malloc before the real functions are found: finds them, or serves from
+ * the boot pool while this thread is finding them (dlsym allocates). */
+static void *first_malloc(size_t size)
+{
+	if (resolve() < 0)
+		return boot_alloc(size, 16);
+	return real.malloc(size);
+}
 
 /* ---- sampled blocks ---- */
 
 /*
- * A sampled allocation (agent_profile.c) is given a recognisable shape, so
- * that free() knows it with no lookup and no cost on its fast path: the
- * block p is carved from a real block R asked for `head` bytes more (32,
- * or the alignment when larger), and the four words before p are a chunk
- * header that glibc would write for an mmapped chunk:
+ * Sampling (agent_profile.c) counts down usable bytes, after the allocator
+ * has handed a block out: the countdown is folded into the room the fast
+ * path already spends (agent_room_spent), so it costs the fast path
+ * nothing, and the bytes a profile estimates are the usable bytes the heap
+ * figures count (as jemalloc's profiles do), not the sizes asked for.
  *
- *   p[-4]  the requested size | log2(head) << 56
+ * A block the countdown picks is moved into a sampled block with a
+ * recognisable shape, so that free() knows it with no lookup and no cost
+ * on its fast path: the block p is carved from a real block R asked for
+ * `head` bytes more (32, or the block's alignment when larger, aligned
+ * so), the old block's bytes are copied when they matter (realloc) and it
+ * is freed, and the four words before p are a chunk header such as glibc
+ * writes for an mmapped chunk:
+ *
+ *   p[-4]  the sampled usable size | log2(head) << 56
  *   p[-3]  the stack id | the profile's epoch << 32
  *   p[-2]  p ^ agent_prof_secret  (where an mmapped chunk keeps its offset)
  *   p[-1]  (usable + 16) | IS_MMAPPED,  usable = R's usable size - head
@@ -273,17 +316,20 @@ static int resolve(void)
  * path; there p[-2] tells ours from glibc's (whose offset is below a page,
  * where ours has its top bit set), and R goes back to the allocator.
  * glibc's own malloc_usable_size reads the header as an mmapped chunk's
- * and gives `usable`, as the heap figures count it. Only with glibc's
+ * and gives `usable`, which is at least the old block's. Only with glibc's
  * malloc below us (size_mode SIZES_GLIBC): another allocator's blocks
  * cannot be told apart this way, so its programs have no profile.
  */
 #define SAMPLE_HEAD 32
 
-/* The countdown: one subtract and one branch on the fast path. */
-static ALWAYS_INLINE int sample_due(size_t size)
-{
-	return unlikely((agent_tls.sample_left -= (int64_t)size) < 0);
-}
+/* Where a block came from: what moving it into a sampled block keeps. */
+enum from {
+	FROM_MALLOC,            /* nothing: its bytes are undefined */
+	FROM_CALLOC,            /* zeros */
+	FROM_REALLOC,           /* its bytes */
+	FROM_ALIGNED,           /* its alignment */
+	FROM_SAMPLED,           /* counted down already: not again */
+};
 
 static int is_sampled(const void *p)
 {
@@ -293,51 +339,74 @@ static int is_sampled(const void *p)
 	    w[-2] == ((uintptr_t)p ^ agent_prof_secret);
 }
 
-/* Whether this allocation can be sampled; draws the next countdown. A
- * thread's first countdown (its generator unseeded, its count 0) only
- * starts the count: sampling its first allocation would favour it. */
-static int sample_now(void)
+/* Whether an allocation the countdown picked can be sampled now. */
+static int sample_ok(enum from from)
 {
-	int first = agent_tls.rng == 0;
-
-	agent_tls.sample_left = agent_prof_next();
-	return !first && size_mode == SIZES_GLIBC && agent_tls.mode != AGENT_BUSY && !agent_disabled &&
-	    agent_prof_on();
+	return from != FROM_SAMPLED && size_mode == SIZES_GLIBC && agent_tls.mode != AGENT_BUSY &&
+	    !agent_disabled && agent_prof_on();
 }
 
-/* A sampled block of size bytes aligned to align (a power of two), zeroed
- * when zero; NULL when the allocator has no room (errno from it). */
-static __attribute__((noinline)) void *sample_block(size_t size, size_t align, int zero)
+/* The alignment a sampled copy of p must keep. */
+static size_t align_of(const void *p, enum from from)
 {
-	size_t head = align > SAMPLE_HEAD ? align : SAMPLE_HEAD, total, *w;
+	size_t a = (size_t)1 << __builtin_ctzl((uintptr_t)p | (1ul << 20));
+
+	return from == FROM_ALIGNED ? a : 16;
+}
+
+/*
+ * Moves block p, of `usable` bytes, into a sampled block and records the
+ * sample. Returns the sampled block, or p itself when the allocator has no
+ * room for the copy (then p is not sampled). errno is kept.
+ */
+static void *sample_block(void *p, size_t usable, enum from from)
+{
+	size_t align = align_of(p, from), head = align > SAMPLE_HEAD ? align : SAMPLE_HEAD;
+	size_t total, *w;
 	unsigned char mode;
 	uint32_t id;
 	char *r;
-	int saved;
+	int saved = errno;
 
-	if (__builtin_add_overflow(size, head, &total) || size >> 56 != 0) {
-		errno = ENOMEM;
-		return NULL;
-	}
+	if (__builtin_add_overflow(usable, head, &total) || usable >> 56 != 0 || align >= 1ul << 20)
+		return p;
 	if (align > 16)                 /* past what malloc's blocks have */
 		r = real.memalign(head, total);
 	else
-		r = zero ? real.calloc(1, total) : real.malloc(total);
-	if (r == NULL)
-		return NULL;
-	saved = errno;
-	mode = agent_enter();
-	id = agent_prof_sample(size);
-	agent_leave(mode);
-	errno = saved;
+		r = from == FROM_CALLOC ? real.calloc(1, total) : real.malloc(total);
+	if (r == NULL) {
+		errno = saved;
+		return p;
+	}
 	w = (size_t *)(void *)(r + head);
-	if (zero && align > 16)
-		memset(w, 0, size);
-	w[-4] = size | (size_t)__builtin_ctzl(head) << 56;
+	if (from == FROM_REALLOC)
+		memcpy(w, p, usable);
+	real.free(p);
+	mode = agent_enter();
+	id = agent_prof_sample(usable);
+	agent_leave(mode);
+	w[-4] = usable | (size_t)__builtin_ctzl(head) << 56;
 	w[-3] = id | (size_t)agent_prof_epoch << 32;
 	w[-2] = (uintptr_t)w ^ agent_prof_secret;
 	w[-1] = (chunk_usable(r) - head + 16) | CHUNK_IS_MMAPPED;
+	errno = saved;
 	return w;
+}
+
+/* Moves block p, counted as `usable` bytes on slot t, into a sampled
+ * block, and counts the difference of their sizes. */
+static void *sample_swap(agent_slot *t, void *p, size_t usable, enum from from)
+{
+	void *q = sample_block(p, usable, from);
+	size_t now = chunk_usable(q);
+
+	if (q != p && now != usable) {
+		t->net += (int64_t)(now - usable);
+		t->alloc_bytes += now - usable;
+		t->bins[region_bin(usable)]--;
+		t->bins[region_bin(now)]++;
+	}
+	return q;
 }
 
 /* Gives a sampled block back: out of the profile (if it is this process's
@@ -362,75 +431,112 @@ static void sample_release(void *p)
  * paths.
  */
 
-static void count_alloc_errno_kept(void *p)
+/* Counts block p (NULL: a failure) and returns it, or its sampled copy. */
+static void *count_alloc_errno_kept(void *p, enum from from)
 {
 	agent_slot *t = agent_thread_slow();
 	size_t size;
 
 	if (t == NULL)
-		return;                         /* inside the agent: not counted */
+		return p;                       /* inside the agent: not counted */
 	if (p == NULL) {
-		size = 0;
-	} else if (size_mode == SIZES_TABLE) {
-		if (agent_sizes_get(p, &size, 0) < 0)
-			return;                 /* not recorded: not counted */
-	} else {
-		size = usable_of(p);
-	}
-	if (p != NULL)
-		agent_on_alloc(t, size);
-	else
 		agent_on_fail(t);
+		return p;
+	}
+	if (size_mode == SIZES_TABLE) {
+		if (agent_sizes_get(p, &size, 0) < 0)
+			return p;               /* not recorded: not counted */
+		agent_on_alloc(t, size);
+		return p;
+	}
+	size = usable_of(p);
+	if (agent_on_alloc(t, size) && sample_ok(from))
+		p = sample_swap(agent_tls.slot != NULL ? agent_tls.slot : agent_tls.saved, p, size,
+		    from);
+	return p;
 }
 
-/* Counts an allocation's result off the fast path; returns p. Registering
- * a thread or growing the side table makes system calls: errno is the
- * allocator's still. */
-static __attribute__((noinline)) void *count_alloc_slow(void *p)
+/* Counts an allocation's result off the fast path; returns it (or its
+ * sampled copy). Registering a thread or growing the side table makes
+ * system calls: errno is the allocator's still. */
+static __attribute__((noinline)) void *count_alloc_slow(void *p, enum from from)
 {
-	int saved = errno;
+	int saved;
 
-	count_alloc_errno_kept(p);
+	if (unlikely(!ready) || in_boot(p))
+		return p;                       /* before the real functions: not counted */
+	saved = errno;
+	p = count_alloc_errno_kept(p, from);
 	errno = saved;
 	return p;
 }
 
-static __attribute__((noinline)) void *slow_ret(agent_slot *t, void *p)
+/* The fast path spent the room on block p of `usable` bytes: samples p
+ * if the countdown picked it, then takes the slow path. */
+static __attribute__((noinline)) void *room_out(agent_slot *t, void *p, size_t usable,
+    enum from from)
 {
+	if (agent_sample_due(t) && sample_ok(from))
+		p = sample_swap(t, p, usable, from);
 	agent_slot_slow(t);
 	return p;
 }
 
+/* count_alloc's fast path for an allocation deeper in the stack than any
+ * before (or a trapped slot): out of line, so that the fast path makes no
+ * call but tail calls. */
+static __attribute__((noinline)) void *count_deeper(agent_slot *t, void *p, size_t usable,
+    enum from from)
+{
+	agent_stack_deeper(t, agent_sp());
+	t->net += (int64_t)usable;
+	t->alloc_bytes += usable;
+	t->bins[region_bin_nonzero(usable)]++;
+	if (agent_room_spent(t, usable))
+		return room_out(t, p, usable, from);
+	return p;
+}
+
+/*
+ * Jumps to `deeper` when the stack pointer is below t->stack_low: on x86-64
+ * one compare of %rsp with memory and a branch, where C would first copy
+ * %rsp into a register.
+ */
+#if defined(__x86_64__)
+#define STACK_BELOW_LOW(t, deeper) \
+	__asm__ goto("cmp %0, %%rsp\n\tjb %l1" : : "m"((t)->stack_low) : "cc" : deeper)
+#else
+#define STACK_BELOW_LOW(t, deeper) \
+	do { if (unlikely(agent_sp() < (t)->stack_low)) goto deeper; } while (0)
+#endif
+
 /*
  * Counts the result of an allocation (a block, or NULL for a failure; only
- * called for requests that can fail) and returns it. Written so that every
- * call out of it is a tail call: the fast path saves no registers.
+ * called for requests that can fail) and returns it, or its sampled copy.
+ * Written so that every call out of it is a tail call: the fast path saves
+ * no registers.
  */
-static ALWAYS_INLINE void *count_alloc(void *p)
+static ALWAYS_INLINE void *count_alloc(void *p, enum from from)
 {
 	agent_slot *t = agent_tls.slot;
-	uintptr_t sp = agent_sp();
 	size_t hdr, usable;
-	uint64_t ab;
-	int64_t net;
 
 	if (unlikely(t == NULL || p == NULL))
-		return count_alloc_slow(p);
+		return count_alloc_slow(p, from);
 	hdr = ((const size_t *)p)[-1];
 	if (unlikely(hdr & CHUNK_IS_MMAPPED))
-		return count_alloc_slow(p);
+		return count_alloc_slow(p, from);
 	/* A chunk is at least 32 bytes: usable is never 0. */
-	usable = (hdr & ~(size_t)7) - sizeof(size_t);
-	if (unlikely(sp < t->stack_low))
-		agent_stack_seen(t, sp);
-	net = t->net + (int64_t)usable;
-	ab = t->alloc_bytes + usable;
-	t->net = net;
-	t->alloc_bytes = ab;
-	t->bins[region_bin_nonzero(usable)]++;
-	if (AGENT_ALLOC_DUE(t, net, ab))
-		return slow_ret(t, p);
+	usable = (hdr - sizeof(size_t)) & ~(size_t)7;   /* the flags are under 8 */
+	STACK_BELOW_LOW(t, deeper);
+	t->net += (int64_t)usable;
+	t->alloc_bytes += usable;
+	t->bins[chunk_bin(hdr)]++;
+	if (agent_room_spent(t, usable))
+		return room_out(t, p, usable, from);
 	return p;
+deeper:
+	return count_deeper(t, p, usable, from);
 }
 
 static __attribute__((noinline)) void count_free_slow(size_t usable)
@@ -473,23 +579,9 @@ static __attribute__((noinline)) void free_slow(void *p)
 
 /* ---- the hooks ---- */
 
-static __attribute__((noinline)) void *malloc_sampled(size_t size)
-{
-	void *p = sample_now() ? sample_block(size, 16, 0) : real.malloc(size);
-
-	return count_alloc_slow(p);
-}
-
 EXPORT void *malloc(size_t size)
 {
-	void *p;
-
-	if (unlikely(real.malloc == NULL) && resolve() < 0)
-		return boot_alloc(size, 16);
-	if (sample_due(size))
-		return malloc_sampled(size);
-	p = real.malloc(size);
-	return count_alloc(p);
+	return count_alloc(real.malloc(size), FROM_MALLOC);
 }
 
 static __attribute__((noinline)) void slow_free(agent_slot *t, void *p)
@@ -537,10 +629,8 @@ EXPORT void *calloc(size_t n, size_t size)
 		}
 		return boot_alloc(total, 16);   /* the pool is zeroed and never reused */
 	}
-	if (!__builtin_mul_overflow(n, size, &total) && sample_due(total) && sample_now())
-		return count_alloc_slow(sample_block(total, 16, 1));
 	p = real.calloc(n, size);
-	return count_alloc(p);
+	return count_alloc(p, FROM_CALLOC);
 }
 
 /* realloc of a boot block: move it to the real heap. */
@@ -596,21 +686,21 @@ static void *realloc_table(void *old, size_t size)
 	if (p == NULL && size != 0) {
 		if (known)
 			agent_sizes_put(old, have);
-		count_alloc_slow(NULL);
+		count_alloc_slow(NULL, FROM_REALLOC);
 		return NULL;
 	}
 	if (known)
 		count_free_slow(have);
 	if (p != NULL)
-		count_alloc_slow(record(p, size));
+		count_alloc_slow(record(p, size), FROM_REALLOC);
 	return p;
 }
 
 /*
- * realloc of a sampled block, or one whose new size is to be sampled: a
- * new block through the hooks (malloc samples it when the countdown has
- * run out), the old one's bytes copied, the old one freed; realloc(p, 0)
- * frees and returns NULL, as glibc's does.
+ * realloc of a sampled block, which the allocator must never see: a new
+ * block through the hooks (counted, and sampled if the countdown says so),
+ * the old one's bytes copied, the old one freed; realloc(p, 0) frees and
+ * returns NULL, as glibc's does.
  */
 static __attribute__((noinline)) void *realloc_anew(void *old, size_t size)
 {
@@ -642,7 +732,7 @@ EXPORT void *realloc(void *old, size_t size)
 		return NULL;
 	if (size_mode == SIZES_TABLE)
 		return realloc_table(old, size);
-	if (unlikely(is_sampled(old)) || (size_mode == SIZES_GLIBC && sample_due(size)))
+	if (unlikely(is_sampled(old)))
 		return realloc_anew(old, size);
 	old_usable = usable_of(old);
 	if (likely(real.realloc != NULL))
@@ -650,7 +740,7 @@ EXPORT void *realloc(void *old, size_t size)
 	else
 		p = realloc_by_copy(old, size, old_usable, 1);
 	if (p == NULL && size != 0) {
-		count_alloc(NULL);       /* the old block is untouched */
+		count_alloc(NULL, FROM_REALLOC);        /* the old block is untouched */
 		return NULL;
 	}
 	/* Counted as a free of the old block and, unless size is 0 (which
@@ -660,7 +750,7 @@ EXPORT void *realloc(void *old, size_t size)
 	else
 		count_free_slow(old_usable);
 	if (p != NULL)
-		count_alloc(p);
+		p = count_alloc(p, FROM_REALLOC);
 	return p;
 }
 
@@ -677,24 +767,11 @@ EXPORT void *reallocarray(void *old, size_t n, size_t size)
 			p = real.reallocarray(old, n, size);
 		else
 			errno = ENOMEM;
-		if (p == NULL && real.malloc != NULL)
-			count_alloc(NULL);
+		if (p == NULL && ready)
+			count_alloc(NULL, FROM_REALLOC);
 		return p;
 	}
 	return realloc(old, total);
-}
-
-/* When the countdown runs out on an aligned allocation of a valid
- * alignment (a power of two, at least a pointer's size), makes it a
- * sampled block in *out (NULL when it failed) and returns 1. valloc and
- * pvalloc are never sampled. */
-static int aligned_sampled(size_t align, size_t size, void **out)
-{
-	if (!sample_due(size) || align < sizeof(void *) || (align & (align - 1)) != 0 ||
-	    !sample_now())
-		return 0;
-	*out = count_alloc_slow(sample_block(size, align, 0));
-	return 1;
 }
 
 EXPORT int posix_memalign(void **out, size_t align, size_t size)
@@ -708,13 +785,11 @@ EXPORT int posix_memalign(void **out, size_t align, size_t size)
 		*out = p;
 		return 0;
 	}
-	if (aligned_sampled(align, size, out))
-		return *out != NULL ? 0 : ENOMEM;
 	err = real.posix_memalign(out, align, size);
 	if (err == 0)
-		count_alloc(*out);
+		*out = count_alloc(*out, FROM_ALIGNED);
 	else if (err == ENOMEM)
-		count_alloc(NULL);
+		count_alloc(NULL, FROM_ALIGNED);
 	return err;
 }
 
@@ -725,9 +800,9 @@ static void *count_aligned(void *p, int saved_errno)
 {
 	if (p != NULL) {
 		errno = saved_errno;
-		count_alloc(p);
+		p = count_alloc(p, FROM_ALIGNED);
 	} else if (errno == ENOMEM) {
-		count_alloc(NULL);
+		count_alloc(NULL, FROM_ALIGNED);
 	}
 	return p;
 }
@@ -735,12 +810,9 @@ static void *count_aligned(void *p, int saved_errno)
 EXPORT void *aligned_alloc(size_t align, size_t size)
 {
 	int saved = errno;
-	void *p;
 
 	if (!READY())
 		return boot_alloc(size, align);
-	if (aligned_sampled(align, size, &p))
-		return p;
 	errno = 0;
 	return count_aligned(real.aligned_alloc(align, size), saved);
 }
@@ -748,12 +820,9 @@ EXPORT void *aligned_alloc(size_t align, size_t size)
 EXPORT void *memalign(size_t align, size_t size)
 {
 	int saved = errno;
-	void *p;
 
 	if (!READY())
 		return boot_alloc(size, align);
-	if (aligned_sampled(align, size, &p))
-		return p;
 	errno = 0;
 	return count_aligned(real.memalign(align, size), saved);
 }
@@ -765,8 +834,7 @@ EXPORT void *valloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.valloc(size);
-	count_alloc(p);
-	return p;
+	return count_alloc(p, FROM_ALIGNED);
 }
 
 EXPORT void *pvalloc(size_t size)
@@ -776,8 +844,7 @@ EXPORT void *pvalloc(size_t size)
 	if (!READY())
 		return boot_alloc(size, 4096);
 	p = real.pvalloc(size);
-	count_alloc(p);
-	return p;
+	return count_alloc(p, FROM_ALIGNED);
 }
 
 /* With no malloc_usable_size below us, the size the block was asked with
@@ -994,7 +1061,7 @@ static void agent_init(void)
 	unsigned char mode;
 	int err;
 
-	if (real.malloc == NULL)
+	if (!ready)
 		resolve();
 	mode = agent_enter();
 	v = getenv("MEMPROBE_DEBUG");
