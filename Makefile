@@ -58,7 +58,9 @@ CTL_OBJ    = $(CTL_SRC:%.c=$(BUILD)/obj/%.o)
 UNIT_SRC   = $(wildcard tests/unit/test_*.c)
 UNIT_BIN   = $(UNIT_SRC:tests/unit/%.c=$(BUILD)/tests/%)
 PROG_SRC   = $(wildcard tests/progs/*.c)
-PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%)
+PROG_CXX_SRC = $(wildcard tests/progs/*.cc)
+PROG_BIN   = $(PROG_SRC:tests/progs/%.c=$(BUILD)/tests/progs/%) \
+             $(PROG_CXX_SRC:tests/progs/%.cc=$(BUILD)/tests/progs/%)
 ITEST_SRC  = $(wildcard tests/integration/*.c)
 ITEST_OBJ  = $(ITEST_SRC:%.c=$(BUILD)/obj/%.o) $(COMMON_SRC:%.c=$(BUILD)/obj/%.o)
 ITEST_BIN  = $(BUILD)/tests/integration
@@ -177,6 +179,14 @@ $(BUILD)/tests/progs/%: tests/progs/%.c
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(BASE_CFLAGS) $(PROG_SAN) $(or $(PROG_OPT_$*),$(PROG_OPT)) \
 		-fno-builtin -o $@ $< \
 		$(PROG_SAN) $(LDFLAGS) -lpthread -ldl
+
+# C++ test programs (operator new, exceptions), built as Debian builds C++.
+CXX ?= g++
+$(BUILD)/tests/progs/%: tests/progs/%.cc
+	@mkdir -p $(@D)
+	$(CXX) $(CPPFLAGS) $(INC_TESTS) -std=c++17 \
+		$(filter-out -Wstrict-prototypes -Wmissing-prototypes,$(WARN)) $(OPT) $(CXXFLAGS) \
+		$(PROG_SAN) -MMD -MP -o $@ $< $(PROG_SAN) $(LDFLAGS)
 
 # An allocator for the tests to preload after the agent (tests/progs/lib/).
 PROG_LIBS  = $(BUILD)/tests/progs/libbump.so

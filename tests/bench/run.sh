@@ -114,11 +114,12 @@ env_of() {
 	case $1 in
 	none) echo "env MEMPROBE_SOCKET=$SOCK" ;;
 	memprobe) echo "env MEMPROBE_SOCKET=$SOCK LD_PRELOAD=$AGENT" ;;
+	noprof) echo "env MEMPROBE_SOCKET=$SOCK MEMPROBE_PROFILE_RATE=0 LD_PRELOAD=$AGENT" ;;
 	libmemusage) echo "env LD_PRELOAD=$MEMUSAGE" ;;
 	esac
 }
 
-VARIANTS="none memprobe"
+VARIANTS="none memprobe noprof"
 [ -n "$MEMUSAGE" ] && VARIANTS="$VARIANTS libmemusage"
 
 # ---- instructions: callgrind, one thread ----
@@ -230,7 +231,7 @@ if ! skipped wall; then
 	# $SLOW is a list of variants.
 	# shellcheck disable=SC2086
 	for t in 1 2; do
-		wall "alloc_ring_$t" "$RUNS" 3 1 none memprobe -- "$RING $t $WALL_ITER"
+		wall "alloc_ring_$t" "$RUNS" 3 1 none memprobe noprof -- "$RING $t $WALL_ITER"
 		[ -n "$SLOW" ] && wall "alloc_ring_${t}_slow" 1 1 "$SLOW_RUNS" $SLOW -- "$RING $t $WALL_ITER"
 	done
 	wall python3 "$PY_RUNS" 1 1 none memprobe -- "$PY $PYSCRIPT $PY_ROUNDS"

@@ -2,6 +2,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <malloc.h>
 #include <string.h>
 #include <sys/mman.h>
 
@@ -22,9 +23,10 @@
  *   allocates and frees 64 MiB in churn_d, a few blocks live at a time
  *   allocates 16 MiB in gone_e and frees all of it
  *
- * then prints "ready PID" and waits for a line on stdin ("exit" or end of
- * input) before it frees the rest and exits 0. Byte figures are of the
- * sizes asked for, which is what the profile counts.
+ * then prints, for each site, "site NAME inuse BYTES OBJECTS alloc BYTES
+ * OBJECTS" with the exact usable bytes (malloc_usable_size, which is what
+ * the profile counts) and blocks, then "ready PID", and waits for a line
+ * on stdin ("exit" or end of input) before it frees the rest and exits 0.
  */
 
 #define MIB (1024ul * 1024)
@@ -35,6 +37,36 @@ struct held {
 	void **v;
 	size_t n, cap;
 };
+
+/* What a site allocated and holds, in usable bytes and blocks. */
+struct tally {
+	size_t alloc_bytes, alloc_objects, inuse_bytes, inuse_objects;
+};
+
+static struct tally t_a, t_b, t_c, t_d, t_e;
+
+static void tally_alloc(struct tally *t, void *p)
+{
+	t->alloc_bytes += malloc_usable_size(p);
+	t->alloc_objects++;
+	t->inuse_bytes += malloc_usable_size(p);
+	t->inuse_objects++;
+}
+
+static void tally_free(struct tally *t, void *p)
+{
+	t->inuse_bytes -= malloc_usable_size(p);
+	t->inuse_objects--;
+}
+
+static void say_site(const char *name, const struct tally *t)
+{
+	char line[160];
+
+	snprintf(line, sizeof(line), "site %s inuse %zu %zu alloc %zu %zu\n", name, t->inuse_bytes,
+	    t->inuse_objects, t->alloc_bytes, t->alloc_objects);
+	prog_say(line);
+}
 
 static uint64_t rng = 0x9e3779b97f4a7c15ull;
 
@@ -47,7 +79,8 @@ static size_t next_size(void)
 }
 
 /* Allocates blocks until `bytes` are held; the blocks go into h. */
-static __attribute__((noinline)) void fill(struct held *h, size_t bytes, void *(*alloc)(size_t))
+static __attribute__((noinline)) void fill(struct held *h, size_t bytes, void *(*alloc)(size_t),
+    struct tally *t)
 {
 	size_t done = 0;
 
@@ -67,15 +100,18 @@ static __attribute__((noinline)) void fill(struct held *h, size_t bytes, void *(
 		if (p == NULL)
 			exit(3);
 		memset(p, 1, s);
+		tally_alloc(t, p);
 		h->v[h->n++] = p;
 		done += s;
 	}
 }
 
-static void release(struct held *h)
+static void release(struct held *h, struct tally *t)
 {
-	for (size_t i = 0; i < h->n; i++)
+	for (size_t i = 0; i < h->n; i++) {
+		tally_free(t, h->v[i]);
 		free(h->v[i]);
+	}
 	munmap(h->v, h->cap * sizeof(void *));
 	h->v = NULL;
 	h->n = 0;
@@ -103,13 +139,13 @@ SITE(gone_e, 5)
 
 static __attribute__((noinline)) void chain_a(struct held *h, size_t bytes)
 {
-	fill(h, bytes, hold_a);
+	fill(h, bytes, hold_a, &t_a);
 	__asm__ volatile("" : : : "memory");
 }
 
 static __attribute__((noinline)) void chain_b(struct held *h, size_t bytes)
 {
-	fill(h, bytes, hold_b);
+	fill(h, bytes, hold_b, &t_b);
 	__asm__ volatile("" : : : "memory");
 }
 
@@ -122,16 +158,22 @@ static __attribute__((noinline)) void churn(size_t bytes)
 	while (done < bytes) {
 		size_t s = next_size();
 
+		if (ring[i % 64] != NULL)
+			tally_free(&t_d, ring[i % 64]);
 		free(ring[i % 64]);
 		ring[i % 64] = churn_d(s);
 		if (ring[i % 64] == NULL)
 			exit(3);
+		tally_alloc(&t_d, ring[i % 64]);
 		memset(ring[i % 64], 2, s);
 		done += s;
 		i++;
 	}
-	for (i = 0; i < 64; i++)
+	for (i = 0; i < 64; i++) {
+		if (ring[i] != NULL)
+			tally_free(&t_d, ring[i]);
 		free(ring[i]);
+	}
 }
 
 int main(int argc, char **argv)
@@ -146,15 +188,20 @@ int main(int argc, char **argv)
 	}
 	chain_a(&a, 32 * MIB * scale);
 	chain_b(&b, 16 * MIB * scale);
-	fill(&c, 8 * MIB * scale, hold_c);
+	fill(&c, 8 * MIB * scale, hold_c, &t_c);
 	churn(64 * MIB * scale);
-	fill(&e, 16 * MIB * scale, gone_e);
-	release(&e);
+	fill(&e, 16 * MIB * scale, gone_e, &t_e);
+	release(&e, &t_e);
+	say_site("hold_a", &t_a);
+	say_site("hold_b", &t_b);
+	say_site("hold_c", &t_c);
+	say_site("churn_d", &t_d);
+	say_site("gone_e", &t_e);
 	snprintf(line, sizeof(line), "ready %ld\n", (long)getpid());
 	prog_say(line);
 	prog_read_line(line, sizeof(line));
-	release(&a);
-	release(&b);
-	release(&c);
+	release(&a, &t_a);
+	release(&b, &t_b);
+	release(&c, &t_c);
 	return 0;
 }
