@@ -1,4 +1,4 @@
-/* app.js: memprobed's live page: the process table and, for the selected process, heap and stack charts drawn as SVG. */
+/* app.js: memprobed's live page: the process table and, for the selected process, heap and stack charts and a flame graph of its call sites, drawn as SVG. */
 'use strict';
 
 (function () {
@@ -6,6 +6,12 @@
 	const STATUS_EVERY = 5;         /* refreshes between two /api/v1/status */
 	const SVG_NS = 'http://www.w3.org/2000/svg';
 	const UNITS = ['B', 'KiB', 'MiB', 'GiB', 'TiB', 'PiB'];
+	const FLAME_TOP = 65536;        /* every call site the daemon keeps */
+	const FLAME_EVERY = 5;          /* refreshes between two fetches of the call sites */
+	const FLAME_ROW = 18;           /* px a frame's row */
+	const FLAME_PAD = 4;            /* px of text inset */
+	const FLAME_CHAR_W = 6.7;       /* px a character of the 11 px monospace labels */
+	const FLAME_MIN_W = 0.5;        /* px: narrower frames are not drawn */
 
 	const state = {
 		procs: [],
@@ -20,7 +26,26 @@
 		detailError: null,
 		round: 0,
 		hover: { 'heap-chart': null, 'stack-chart': null },
+		flame: flameState('inuse'),
 	};
+
+	/* The call sites of the selected process and how they are drawn. */
+	function flameState(mode) {
+		return {
+			mode: mode,             /* the switch: 'inuse' or 'alloc' */
+			pid: null,              /* whose call sites were last asked for */
+			seq: 0,                 /* requests made; a late answer to an older one is dropped */
+			loaded: null,           /* the round of the last answer */
+			data: null,             /* /api/v1/processes/{pid}/sites */
+			error: null,            /* shown in place of the graph */
+			sig: null,              /* data as JSON, to see when it changed */
+			version: 0,             /* bumped when data changed */
+			tree: null,             /* {version, mode, root}: flameTree(data) */
+			zoom: [],               /* path of the zoomed frame; [] the root */
+			hover: null,            /* data-path of the frame pointed at */
+			drawn: null,            /* {key, cells, mode, total} of the drawing */
+		};
+	}
 
 	const $ = (id) => document.getElementById(id);
 
@@ -174,6 +199,7 @@
 				state.detail = detail;
 				state.history = hist;
 				state.detailError = null;
+				if (sitesDue(pid)) await loadSites(pid);
 			} catch (e) {
 				if (pid !== state.selected) return;
 				state.detailError = e.status === 404 ?
@@ -265,6 +291,7 @@
 			state.history = null;
 			state.detailError = null;
 			state.hover = { 'heap-chart': null, 'stack-chart': null };
+			state.flame = flameState(state.flame.mode);
 		}
 		state.selected = pid;
 		state.pinned = pinned;
@@ -633,8 +660,316 @@
 			{ cls: 'limit', label: 'limit',
 			  value: limit ? fmtBytes(limit) + ' \u00b7 ' + fmtPct(stack, limit) + ' used' : 'none known' },
 		]);
+		renderFlame();
 		renderHistogram(p);
 		renderMore(p);
+	}
+
+	/* ---- heap by call site: a flame graph (icicle) ---- */
+
+	/*
+	 * The sampled call sites of /api/v1/processes/{pid}/sites, merged into a
+	 * tree of callers: the root is the whole heap, its children the outermost
+	 * callers (main, _start), each frame's children the functions it called
+	 * on the way to malloc. Frames merge by name, as flame graphs do.
+	 */
+
+	/* A frame's name: its function, else its address and mapping. */
+	function frameName(f) {
+		if (typeof f.function === 'string' && f.function) return f.function;
+		const where = typeof f.mapping === 'string' && f.mapping ? ' (' + f.mapping.replace(/.*\//, '') + ')' : '';
+		return (typeof f.address === 'string' ? f.address : '?') + where;
+	}
+
+	function frameNode(name, parent) {
+		return { name: name, parent: parent, depth: parent ? parent.depth + 1 : 0,
+			bytes: 0, objects: 0, file: null, line: null, kids: new Map() };
+	}
+
+	/* Keeps the file:line of a merged frame while every frame merged agrees. */
+	function noteWhere(node, f, first) {
+		const file = typeof f.file === 'string' && f.file ? f.file : null;
+		const line = typeof f.line === 'number' && f.line > 0 ? f.line : null;
+		if (first) { node.file = file; node.line = line; return; }
+		if (node.file !== file) { node.file = null; node.line = null; }
+		else if (node.line !== line) node.line = null;
+	}
+
+	/*
+	 * The tree of DATA's sites weighted by MODE ('inuse' or 'alloc'): nodes
+	 * {name, parent, depth, bytes, objects, file, line, kids}. Sites with no
+	 * frames ("[other]") hang from the root under their function's name.
+	 */
+	function flameTree(data, mode) {
+		const root = frameNode('all', null);
+		for (const s of Array.isArray(data.sites) ? data.sites : []) {
+			const bytes = num(s, mode + '_bytes');
+			if (!(bytes > 0)) continue;
+			const objects = num(s, mode + '_objects') || 0;
+			const frames = Array.isArray(s.frames) && s.frames.length ? s.frames.slice().reverse() :
+			    [{ function: typeof s.function === 'string' ? s.function : null, file: s.file, line: s.line }];
+			let node = root;
+			node.bytes += bytes;
+			node.objects += objects;
+			for (const f of frames) {
+				if (f === null || typeof f !== 'object') continue;
+				const name = frameName(f);
+				let kid = node.kids.get(name);
+				const first = !kid;
+				if (first) node.kids.set(name, kid = frameNode(name, node));
+				noteWhere(kid, f, first);
+				kid.bytes += bytes;
+				kid.objects += objects;
+				node = kid;
+			}
+		}
+		return root;
+	}
+
+	/* The node at PATH (names from the root's child down), or null. */
+	function flameFind(root, path) {
+		let node = root;
+		for (const name of path) {
+			node = node.kids.get(name);
+			if (!node) return null;
+		}
+		return node;
+	}
+
+	function flamePath(node) {
+		const path = [];
+		for (let n = node; n.parent; n = n.parent) path.unshift(n.name);
+		return path;
+	}
+
+	/*
+	 * The cells to draw for ROOT zoomed to ZOOM in WIDTH px: ZOOM and its
+	 * callers span the width, ZOOM's callees share it by bytes, largest
+	 * first. Cells narrower than MIN_W are left out (their bytes still count
+	 * in their caller's cell). Returns [{node, x, w, depth}], callers first.
+	 */
+	function flameLayout(zoom, width, minW) {
+		const cells = [];
+		for (let n = zoom; n; n = n.parent) cells.unshift({ node: n, x: 0, w: width, depth: n.depth });
+		const scale = zoom.bytes > 0 ? width / zoom.bytes : 0;
+		const walk = (node, x) => {
+			const kids = [...node.kids.values()].sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+			for (const k of kids) {
+				const w = k.bytes * scale;
+				if (w >= minW) {
+					cells.push({ node: k, x: x, w: w, depth: k.depth });
+					walk(k, x);
+				}
+				x += w;
+			}
+		};
+		walk(zoom, 0);
+		return cells;
+	}
+
+	/* A stable hue for a name (FNV-1a), so a function keeps its colour. */
+	function nameHue(name) {
+		let h = 0x811c9dc5;
+		for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
+		return (h >>> 0) % 360;
+	}
+
+	/* NAME cut to fit W px of monospace text, with an ellipsis; '' when nothing fits. */
+	function fitText(name, w) {
+		const n = Math.floor((w - 2 * FLAME_PAD) / FLAME_CHAR_W);
+		if (n < 3) return '';
+		return name.length <= n ? name : name.slice(0, n - 1) + '\u2026';
+	}
+
+	/* "leaf_fn · x.c:12 · 12.3 MiB in use · 1,024 objects · 42%" */
+	function flameInfo(node, mode, total) {
+		const where = node.file ? node.file.replace(/.*\//, '') + (node.line ? ':' + node.line : '') : null;
+		return [node.parent ? node.name : 'all call sites', where,
+			fmtBytes(node.bytes) + (mode === 'inuse' ? ' in use' : ' allocated'),
+			fmtCount(node.objects) + (node.objects === 1 ? ' object' : ' objects'),
+			fmtPct(node.bytes, total) + ' of the total'].filter((s) => s).join(' \u00b7 ');
+	}
+
+	/*
+	 * Draws CELLS (flameLayout) into SVG, WIDTH px wide: one <g> a cell,
+	 * focusable, with a <title>, its rect and, when it fits, its name. The
+	 * cell's index in CELLS is its data-i; its path (names joined by ';', as
+	 * in folded stacks) its data-path.
+	 */
+	function drawFlame(svg, cells, width, zoom, mode, total) {
+		let depth = 0;
+		for (const c of cells) depth = Math.max(depth, c.depth);
+		const height = (depth + 1) * FLAME_ROW;
+		svg.setAttribute('viewBox', '0 0 ' + width + ' ' + height);
+		svg.setAttribute('height', String(height));
+		const r1 = (v) => Math.round(v * 10) / 10;
+		const kids = cells.map((c, i) => {
+			const n = c.node;
+			const info = flameInfo(n, mode, total);
+			const cls = ['frame', n === zoom && n.parent ? 'zoom' : '', n.depth < zoom.depth ? 'caller' : '',
+				!n.parent ? 'root' : '', n.name === '[other]' ? 'other' : ''].filter((s) => s).join(' ');
+			const g = svgEl('g', { class: cls, tabindex: '0', role: 'button', 'aria-label': info,
+				'data-i': String(i), 'data-path': flamePath(n).join(';'), 'data-bytes': String(Math.round(n.bytes)) });
+			const rect = { x: r1(c.x), y: c.depth * FLAME_ROW, width: r1(Math.max(c.w - 1, 0.5)), height: FLAME_ROW - 1 };
+			/* A presentation attribute, not a style: the CSP allows it. */
+			if (n.parent && n.name !== '[other]') rect.fill = 'hsl(' + nameHue(n.name) + ', 62%, 68%)';
+			g.append(svgEl('title', {}, info), svgEl('rect', rect));
+			const text = fitText(n.parent ? n.name : 'all \u00b7 ' + fmtBytes(n.bytes), c.w);
+			if (text) g.append(svgEl('text', { x: r1(c.x + FLAME_PAD), y: c.depth * FLAME_ROW + FLAME_ROW - 5 }, text));
+			return g;
+		});
+		svg.replaceChildren(...kids);
+		svg.dataset.frames = String(cells.length);
+		svg.dataset.width = String(width);
+		svg.dataset.mode = mode;
+		svg.dataset.zoom = flamePath(zoom).join(';');
+	}
+
+	/* A note in place of the graph; WHY marks the figure's data-state
+	 * ('loading', 'none': no profile or an error, 'empty': no sample yet;
+	 * 'graph' when drawn). */
+	function flameNote(text, why) {
+		const f = state.flame;
+		$('flame-graph').hidden = true;
+		$('flame-info').hidden = true;
+		$('flame-reset').disabled = true;
+		$('flame-note').hidden = false;
+		$('flame-note').textContent = text;
+		$('flame').dataset.state = why;
+		f.drawn = null;
+	}
+
+	function flameSub(data, mode) {
+		const parts = [fmtBytes(num(data, 'total', mode + '_bytes')) + (mode === 'inuse' ? ' in use' : ' allocated'),
+			fmtCount(num(data, 'samples')) + ' samples, one per ' + fmtBytes(num(data, 'rate')) + ' allocated on average'];
+		if (num(data, 'folded') > 0) parts.push(fmtCount(data.folded) + ' folded into [other]');
+		if (num(data, 'unwind_failed') > 0) parts.push(fmtCount(data.unwind_failed) + ' stacks not unwound');
+		return parts.join(' \u00b7 ');
+	}
+
+	/*
+	 * Draws the selected process's call sites (state.flame.data) when they,
+	 * the zoom or the width changed since the last drawing: a redraw would
+	 * lose the keyboard focus and the hover.
+	 */
+	function renderFlame() {
+		const f = state.flame;
+		const data = f.data;
+		if (f.error) { flameNote(f.error, 'none'); return; }
+		if (!data) { flameNote('loading\u2026', 'loading'); return; }
+		const mode = data.order === 'alloc' ? 'alloc' : 'inuse';
+		$('flame-sub').textContent = flameSub(data, mode);
+		const svg = $('flame-svg');
+		if (!f.tree || f.tree.version !== f.version || f.tree.mode !== mode)
+			f.tree = { version: f.version, mode: mode, root: flameTree(data, mode) };
+		const root = f.tree.root;
+		if (!(root.bytes > 0)) {
+			flameNote('No allocation sampled yet: about one is in every ' + fmtBytes(num(data, 'rate')) + ' allocated.', 'empty');
+			return;
+		}
+		$('flame-note').hidden = true;
+		$('flame-graph').hidden = false;
+		$('flame-info').hidden = false;
+		const width = Math.max(100, $('flame-graph').clientWidth || 600);
+		const key = [f.version, mode, f.zoom.join(';'), width].join('|');
+		if (f.drawn && f.drawn.key === key) return;
+		const zoom = flameFind(root, f.zoom) || root;
+		f.zoom = flamePath(zoom);
+		const total = Math.max(root.bytes, num(data, 'total', mode + '_bytes') || 0);
+		const focused = document.activeElement && svg.contains(document.activeElement) ?
+		    document.activeElement.dataset.path : null;
+		const cells = flameLayout(zoom, width, FLAME_MIN_W);
+		drawFlame(svg, cells, width, zoom, mode, total);
+		f.drawn = { key: key, cells: cells, mode: mode, total: total };
+		$('flame').dataset.state = 'graph';
+		$('flame-reset').disabled = !zoom.parent;
+		showFlameInfo(f.hover !== null ? cells.find((c) => flamePath(c.node).join(';') === f.hover) : null);
+		if (focused !== null && focused !== undefined) {
+			const g = [...svg.children].find((e) => e.dataset.path === focused);
+			if (g) g.focus();
+		}
+	}
+
+	function showFlameInfo(cell) {
+		const f = state.flame;
+		const d = f.drawn;
+		f.hover = cell ? flamePath(cell.node).join(';') : null;
+		$('flame-info').textContent = cell && d ? flameInfo(cell.node, d.mode, d.total) :
+		    'Point at a frame for its figures; a click (or Enter) zooms to it, the top row zooms out.';
+	}
+
+	/* The cell of an event's target, or null. */
+	function flameCell(ev) {
+		const g = ev.target.closest && ev.target.closest('g.frame');
+		const d = state.flame.drawn;
+		return g && d ? d.cells[Number(g.dataset.i)] || null : null;
+	}
+
+	function flameZoom(path) {
+		state.flame.zoom = path;
+		renderFlame();
+	}
+
+	/* Fetches the selected process's call sites, ordered by the switch's mode. */
+	async function loadSites(pid) {
+		const f = state.flame;
+		const seq = ++f.seq;
+		const mode = f.mode;
+		f.pid = pid;
+		try {
+			const data = await getJSON('/api/v1/processes/' + pid + '/sites?top=' + FLAME_TOP + '&order=' + mode);
+			if (seq !== f.seq || pid !== state.selected) return;
+			data.order = mode;
+			/* The same figures again keep the drawing (and its focus and hover). */
+			const sig = JSON.stringify(data);
+			if (sig !== f.sig) { f.sig = sig; f.version++; }
+			f.data = data;
+			f.error = null;
+		} catch (e) {
+			if (seq !== f.seq || pid !== state.selected) return;
+			f.data = null;
+			f.error = e.status === 404 ?
+			    'No heap profile for this process: its agent does not sample allocations (MEMPROBE_PROFILE_RATE=0), or memprobed has none yet.' :
+			    'Call sites unavailable: ' + e.message + '.';
+		}
+		f.loaded = state.round;
+		renderFlame();
+	}
+
+	/* Whether the call sites are due: new selection, or FLAME_EVERY rounds old. */
+	function sitesDue(pid) {
+		const f = state.flame;
+		return f.pid !== pid || f.loaded === null || state.round - f.loaded >= FLAME_EVERY;
+	}
+
+	function initFlame() {
+		const svg = $('flame-svg');
+		svg.addEventListener('click', (ev) => {
+			const c = flameCell(ev);
+			if (c) flameZoom(flamePath(c.node));
+		});
+		svg.addEventListener('keydown', (ev) => {
+			const c = flameCell(ev);
+			if (!c) return;
+			if (ev.key === 'Enter' || ev.key === ' ') {
+				ev.preventDefault();
+				flameZoom(flamePath(c.node));
+			} else if (ev.key === 'Escape') {
+				flameZoom([]);
+			}
+		});
+		svg.addEventListener('mouseover', (ev) => showFlameInfo(flameCell(ev)));
+		svg.addEventListener('focusin', (ev) => showFlameInfo(flameCell(ev)));
+		svg.addEventListener('mouseleave', () => showFlameInfo(null));
+		$('flame-reset').addEventListener('click', () => flameZoom([]));
+		for (const r of document.querySelectorAll('input[name="flame-mode"]')) {
+			r.addEventListener('change', () => {
+				if (!r.checked) return;
+				state.flame.mode = r.value;
+				if (state.selected !== null) loadSites(state.selected);
+			});
+		}
+		showFlameInfo(null);
 	}
 
 	/* ---- wiring ---- */
@@ -668,6 +1003,7 @@
 
 	function start() {
 		initExitedToggle();
+		initFlame();
 		fromHash();
 		window.addEventListener('hashchange', () => { fromHash(); refresh(); });
 		$('procs').tHead.addEventListener('click', (ev) => {

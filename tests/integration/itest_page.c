@@ -1,10 +1,11 @@
-/* itest_page.c: the live page at "/": its headers, and headless Chromium rendering it from a live daemon. */
+/* itest_page.c: the live page at "/": its headers, and headless Chromium rendering it from a live daemon, its flame graph included. */
 #include "harness.h"
 #include "itest_util.h"
 
 #include <curl/curl.h>
 #include <errno.h>
 #include <jansson.h>
+#include <math.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -23,6 +24,22 @@
 #define PHONE_WIDTH         390
 #define PY_SCRIPT           "tests/progs/py_agent.py"
 #define CDP_SCRIPT          "tests/integration/page_cdp.py"
+#define CDP_STEPS_MAX       32
+
+/* page_cdp.py steps: the flame graph drawn, and what the tests read of it. */
+#define FLAME_DRAWN "wait:document.getElementById('flame').dataset.state === 'graph'"
+#define FLAME_IS(what) "wait:document.getElementById('flame-svg').dataset." what
+#define DOM_JS "document.documentElement.outerHTML"
+#define INFO_JS "print:document.getElementById('flame-info').textContent"
+/* {width, zoom, mode, frames: [[path, rect width, aria-label, data-bytes]], fit}:
+ * fit is whether every label is narrower than its cell. */
+#define FRAMES_JS "print:(() => { const svg = document.getElementById('flame-svg'); " \
+	"const gs = [...svg.querySelectorAll('g.frame')]; return { width: +svg.dataset.width, " \
+	"zoom: svg.dataset.zoom, mode: svg.dataset.mode, frames: gs.map((g) => [g.dataset.path, " \
+	"+g.querySelector('rect').getAttribute('width'), g.getAttribute('aria-label'), +g.dataset.bytes]), " \
+	"fit: gs.every((g) => !g.querySelector('text') || g.querySelector('text').getComputedTextLength() " \
+	"<= +g.querySelector('rect').getAttribute('width')) }; })()"
+#define FRAME_SEL(leaf) "#flame-svg g[data-path$=';" leaf "']"
 
 #define PAGE_CSP "default-src 'none'; script-src 'self'; style-src 'self'; " \
 	"connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; " \
@@ -386,25 +403,102 @@ out:
 	page_end(&run);
 }
 
-/* ---- a phone, exited processes, formatted gauges ---- */
+/* ---- the DevTools protocol: a phone's width, clicks, canned answers ---- */
 
 /*
- * Runs page_cdp.py: the page at URL in a PHONE_WIDTH x 844 viewport, its
- * DOM into OUT, then the DOM again once a click on #show-exited has brought
- * an exited row into the table. Headless
- * Chromium keeps windows at least 500 px wide, so --window-size cannot do.
+ * Runs page_cdp.py on URL in a WIDTH x 844 viewport with STEPS (at most
+ * CDP_STEPS_MAX; see the script) and returns what its print steps printed,
+ * in order: a new JSON array the caller json_decref()s, or NULL having
+ * printed the browser's stderr. Headless Chromium keeps windows at least
+ * 500 px wide, so --window-size cannot do.
  */
-static int chromium_phone(char *bin, const char *dir, char *url, char *out, size_t size,
-    const char *err_path)
+static json_t *cdp_run(struct page_run *r, char *url, int width, char *const steps[])
 {
-	char profile[PATH_MAX], width[16];
-	char *argv[] = { "/usr/bin/env", "python3", CDP_SCRIPT, bin, url, width, "844",
-		profile, "show-exited", "document.querySelector('#procs tr.exited') !== null", NULL };
+	char profile[PATH_MAX], w[16];
+	char *argv[9 + CDP_STEPS_MAX] = { "/usr/bin/env", "python3", CDP_SCRIPT, r->bin, url, w, "844",
+		profile };
+	json_t *out;
+	int n = 8;
 
-	snprintf(profile, sizeof(profile), "%s/cdp-profile", dir);
-	snprintf(width, sizeof(width), "%d", PHONE_WIDTH);
-	return run_browser(argv, CDP_SCRIPT, out, size, err_path);
+	snprintf(profile, sizeof(profile), "%s/cdp-profile", r->dir);
+	snprintf(w, sizeof(w), "%d", width);
+	for (int i = 0; steps[i] != NULL && i < CDP_STEPS_MAX; i++)
+		argv[n++] = steps[i];
+	argv[n] = NULL;
+	if (run_browser(argv, CDP_SCRIPT, r->dom, DOM_MAX, r->err_path) < 0) {
+		grep_file(r->err_path, "");
+		return NULL;
+	}
+	out = json_array();
+	for (char *line = strtok(r->dom, "\n"); line != NULL; line = strtok(NULL, "\n")) {
+		json_error_t e;
+		json_t *v = json_loads(line, JSON_DECODE_ANY, &e);
+
+		if (v == NULL) {
+			fprintf(stderr, "  page_cdp.py printed \"%.200s\": %s\n", line, e.text);
+			json_decref(out);
+			return NULL;
+		}
+		json_array_append_new(out, v);
+	}
+	return out;
 }
+
+/*
+ * A canned /api/v1/processes/{pid}/sites answer, as the daemon's contract
+ * has it: hold_big holds 16 MiB; hold_small holds 8 MiB and allocated 24
+ * MiB; a frame with no symbol; a C++ name too long for any cell; [other].
+ * Frames are leaf first.
+ */
+#define SITE_FRAME(fn, file, line, map) "{\"address\":\"0x55d0c0de1234\",\"function\":" fn \
+	",\"file\":" file ",\"line\":" line ",\"mapping\":\"" map "\",\"build_id\":\"ab12\"}"
+#define SITE_MAIN(line) SITE_FRAME("\"main\"", "\"flame_hold.c\"", line, "/usr/bin/flame_hold") "," \
+	SITE_FRAME("\"__libc_start_call_main\"", "null", "null", "/usr/lib/x86_64-linux-gnu/libc.so.6")
+#define SITE(fn, line, inuse, inuse_n, alloc, alloc_n, frames) "{\"function\":" fn \
+	",\"file\":\"flame_hold.c\",\"line\":" line ",\"inuse_bytes\":" inuse ",\"inuse_objects\":" inuse_n \
+	",\"alloc_bytes\":" alloc ",\"alloc_objects\":" alloc_n ",\"share\":0.5,\"frames\":[" frames "]}"
+#define LONG_CXX "std::vector<std::pair<std::__cxx11::basic_string<char>, unsigned long>>::_M_realloc_insert"
+static const char canned_sites_json[] =
+	"{\"pid\":1,\"comm\":\"flame_hold\",\"exited\":false,\"rate\":16384,\"order\":\"inuse\","
+	"\"samples\":1536,\"folded\":3,\"unwind_failed\":0,\"total\":{\"inuse_bytes\":25264128,"
+	"\"inuse_objects\":3081,\"alloc_bytes\":42041344,\"alloc_objects\":5129},\"sites\":["
+	SITE("\"hold_big\"", "20", "16777216", "2048", "16777216", "2048",
+	    SITE_FRAME("\"hold_big\"", "\"src/flame_hold.c\"", "20", "/usr/bin/flame_hold") ","
+	    SITE_MAIN("40")) ","
+	SITE("\"hold_small\"", "28", "8388608", "1024", "25165824", "3072",
+	    SITE_FRAME("\"hold_small\"", "\"src/flame_hold.c\"", "28", "/usr/bin/flame_hold") ","
+	    SITE_MAIN("41")) ","
+	SITE("null", "null", "65536", "4", "65536", "4",
+	    SITE_FRAME("null", "null", "null", "/usr/lib/libweird.so.1") "," SITE_MAIN("42")) ","
+	SITE("\"" LONG_CXX "\"", "7", "16384", "1", "16384", "1",
+	    SITE_FRAME("\"" LONG_CXX "\"", "\"stl_vector.h\"", "7", "/usr/bin/flame_hold") ","
+	    SITE_MAIN("43")) ","
+	"{\"function\":\"[other]\",\"file\":null,\"line\":null,\"inuse_bytes\":16384,\"inuse_objects\":2,"
+	"\"alloc_bytes\":16384,\"alloc_objects\":2,\"share\":0.001,\"frames\":[]}]}";
+#define CANNED_ROOT_INUSE (16777216.0 + 8388608 + 65536 + 16384 + 16384)
+
+/* Writes canned_sites_json into R's temp dir and the page_cdp.py steps
+ * that serve it for the page's in-use and allocated requests. */
+static int canned_sites(struct page_run *r, char *inuse, size_t isize, char *alloc, size_t asize)
+{
+	char path[PATH_MAX];
+
+	if (it_write_file_in(r->dir, "sites.json", canned_sites_json, path, sizeof(path)) < 0)
+		return -1;
+	snprintf(inuse, isize, "serve:*/sites?top=65536&order=inuse=200:%s", path);
+	snprintf(alloc, asize, "serve:*/sites?top=65536&order=alloc=200:%s", path);
+	return 0;
+}
+
+/* The string printed by step I of cdp_run(), or "". */
+static const char *cdp_str(json_t *out, size_t i)
+{
+	const char *s = json_string_value(json_array_get(out, i));
+
+	return s != NULL ? s : "";
+}
+
+/* ---- a phone, exited processes, formatted gauges ---- */
 
 struct gauge_wait {
 	const char *url;
@@ -462,20 +556,15 @@ static long py_gauges_start(struct it_proc *py, const char *sock, const char *ur
 }
 
 /* Checks the DOM of the page at PHONE_WIDTH with the Python process PY
- * selected and the process GONE exited, then the DOM after "Show exited". */
-static void check_phone_dom(char *dom, long py, long gone)
+ * selected and the process GONE exited, then the DOM CLICKED after "Show
+ * exited". */
+static void check_phone_dom(const char *dom, const char *clicked, long py, long gone)
 {
-	char row[64], *clicked = strstr(dom, "<!-- clicked -->");
+	char row[64];
 	const char *p;
 	int width;
 
-	CHECK(clicked != NULL);
-	if (clicked == NULL)
-		return;
-	*clicked = '\0';
-	clicked += 16;
-
-	/* No sideways scroll on a phone. */
+	/* No sideways scroll on a phone, the flame graph drawn too. */
 	p = strstr(dom, "data-scroll-width=\"");
 	width = p != NULL ? atoi(p + 19) : 0;
 	if (width <= 0 || width > PHONE_WIDTH)
@@ -496,6 +585,7 @@ static void check_phone_dom(char *dom, long py, long gone)
 		CHECK(strstr(p, "<td>queue.depth</td><td class=\"num\" title=\"1234567\">1,234,567</td>") != NULL);
 	}
 	CHECK(strstr(dom, ">Python</h3>") != NULL);
+	CHECK(strstr(dom, "data-path=\"__libc_start_call_main;main;hold_small\"") != NULL);
 	/* Shown, the exited row comes after the live one. */
 	snprintf(row, sizeof(row), "<tr data-pid=\"%ld\"", gone);
 	p = strstr(clicked, row);
@@ -510,7 +600,10 @@ static void page_phone(void)
 	struct it_daemon *d = &run.d;
 	struct it_proc hold = { .in_fd = -1, .out_fd = -1 }, py = { .in_fd = -1, .out_fd = -1 };
 	struct proc_wait ew;
-	char url[128];
+	char url[128], serve[PATH_MAX + 64], serve_alloc[PATH_MAX + 64];
+	char *steps[] = { serve, serve_alloc, FLAME_DRAWN, "print:" DOM_JS, "click:#show-exited",
+		"wait:document.querySelector('#procs tr.exited') !== null", "print:" DOM_JS, NULL };
+	json_t *out = NULL;
 	long gone, pid;
 
 	REQUIRE(page_begin(&run) == 0);
@@ -522,18 +615,155 @@ static void page_phone(void)
 	pid = py_gauges_start(&py, d->sock, d->url);
 	REQUIRE(pid > 0);
 
+	REQUIRE(canned_sites(&run, serve, sizeof(serve), serve_alloc, sizeof(serve_alloc)) == 0);
 	snprintf(url, sizeof(url), "%s/#pid=%ld", d->url, pid);
-	if (chromium_phone(run.bin, run.dir, url, run.dom, DOM_MAX, run.err_path) < 0) {
-		grep_file(run.err_path, "");
-		REQUIRE(0);
-	}
-	check_phone_dom(run.dom, pid, gone);
+	out = cdp_run(&run, url, PHONE_WIDTH, steps);
+	REQUIRE(out != NULL);
+	check_phone_dom(cdp_str(out, 0), cdp_str(out, 1), pid, gone);
 	CHECK(grep_file(run.err_path, "Content Security Policy") == 0);
 	CHECK(grep_file(run.err_path, "Uncaught") == 0);
 	if (harness_failures)
-		fprintf(stderr, "  DOM (%zu bytes):\n%.6000s\n", strlen(run.dom), run.dom);
+		fprintf(stderr, "  DOM (%zu bytes):\n%.6000s\n", strlen(cdp_str(out, 0)), cdp_str(out, 0));
 out:
+	json_decref(out);
 	it_proc_kill(&py);
+	it_proc_kill(&hold);
+	page_end(&run);
+}
+
+/* ---- the flame graph ---- */
+
+/* The frame [path, width, label, bytes] of FRAMES_JS's result V whose path
+ * ends in the function LEAF, or NULL. */
+static json_t *frame_of(json_t *v, const char *leaf)
+{
+	json_t *frames = json_object_get(v, "frames"), *f;
+	size_t i, n = strlen(leaf);
+
+	json_array_foreach(frames, i, f) {
+		const char *path = json_string_value(json_array_get(f, 0));
+		size_t len = path != NULL ? strlen(path) : 0;
+
+		if (len >= n && strcmp(path + len - n, leaf) == 0 && (len == n || path[len - n - 1] == ';'))
+			return f;
+	}
+	return NULL;
+}
+
+static double frame_num(json_t *f, size_t i)
+{
+	return json_number_value(json_array_get(f, i));
+}
+
+static double graph_width(json_t *v)
+{
+	return json_number_value(json_object_get(v, "width"));
+}
+
+/* Whether frame LEAF of V spans the graph's width (its rect is a pixel
+ * short: the gap between cells). */
+static int frame_spans(json_t *v, const char *leaf)
+{
+	json_t *f = frame_of(v, leaf);
+
+	return f != NULL && graph_width(v) > 100 && frame_num(f, 1) >= graph_width(v) - 1;
+}
+
+/* The first graph: every function named in a frame's label, widths by
+ * bytes, labels that fit their cells. */
+static void check_flame_drawn(json_t *v)
+{
+	json_t *big = frame_of(v, "hold_big"), *small = frame_of(v, "hold_small");
+	double w = graph_width(v);
+
+	CHECK(it_json_str_is(v, "mode", "inuse") && it_json_str_is(v, "zoom", ""));
+	CHECK(big != NULL && small != NULL);
+	if (big == NULL || small == NULL)
+		return;
+	/* Icicle: the outermost caller under the root, malloc's caller at the bottom. */
+	CHECK(strcmp(json_string_value(json_array_get(small, 0)),
+	    "__libc_start_call_main;main;hold_small") == 0);
+	CHECK(frame_spans(v, "__libc_start_call_main") == 0);
+	CHECK(fabs(frame_num(big, 1) + 1 - w * 16777216 / CANNED_ROOT_INUSE) <= 1);
+	CHECK(fabs(frame_num(small, 1) + 1 - w * 8388608 / CANNED_ROOT_INUSE) <= 1);
+	CHECK(frame_num(big, 3) == 16777216 && frame_num(small, 3) == 8388608);
+	CHECK(strcmp(json_string_value(json_array_get(small, 2)), "hold_small \xc2\xb7 flame_hold.c:28 "
+	    "\xc2\xb7 8.0 MiB in use \xc2\xb7 1,024 objects \xc2\xb7 33% of the total") == 0);
+	/* main called malloc's callers from four lines: no one line is its. */
+	CHECK(frame_of(v, "main") != NULL &&
+	    strstr(json_string_value(json_array_get(frame_of(v, "main"), 2)), "flame_hold.c \xc2\xb7") != NULL);
+	CHECK(frame_of(v, "0x55d0c0de1234 (libweird.so.1)") != NULL);
+	CHECK(frame_of(v, "[other]") != NULL);
+	CHECK(frame_of(v, LONG_CXX) != NULL);
+	CHECK(json_is_true(json_object_get(v, "fit")));
+}
+
+static const char *flame_info_small =
+	"hold_small \xc2\xb7 flame_hold.c:28 \xc2\xb7 8.0 MiB in use \xc2\xb7 1,024 objects \xc2\xb7 33% of the total";
+
+/* Canned call sites at a laptop's width: drawn, pointed at, zoomed by a
+ * click and by Enter, zoomed out by the root, switched to allocated bytes;
+ * then a process with no profile. */
+static void page_flame(void)
+{
+	struct page_run run;
+	struct it_proc hold = { .in_fd = -1, .out_fd = -1 };
+	char url[128], serve[PATH_MAX + 64], serve_alloc[PATH_MAX + 64], none[PATH_MAX + 64], path[PATH_MAX];
+	char *steps[] = { serve, serve_alloc, FLAME_DRAWN, FRAMES_JS,
+		"hover:" FRAME_SEL("hold_small"), INFO_JS,
+		"click:" FRAME_SEL("hold_small"), FLAME_IS("zoom.endsWith('hold_small')"), FRAMES_JS,
+		"click:#flame-svg g.root", FLAME_IS("zoom === ''"), FRAMES_JS,
+		"click:input[value=alloc]", FLAME_IS("mode === 'alloc'"), "hover:" FRAME_SEL("hold_small"), INFO_JS,
+		"key:Enter:" FRAME_SEL("hold_big"), FLAME_IS("zoom.endsWith('hold_big')"), FRAMES_JS,
+		"print:document.activeElement.dataset.path", NULL };
+	char *steps_none[] = { none, "wait:document.getElementById('flame').dataset.state === 'none'",
+		"print:document.getElementById('flame-note').textContent",
+		"print:document.getElementById('flame-graph').hidden", NULL };
+	json_t *out = NULL, *v;
+	long pid;
+
+	REQUIRE(page_begin(&run) == 0);
+	pid = it_hold_start(&hold, run.d.sock, 16, 4096, NULL);
+	REQUIRE(pid > 0);
+	REQUIRE(it_wait_seen_pid(run.d.url, pid, "alloc_hold"));
+	REQUIRE(canned_sites(&run, serve, sizeof(serve), serve_alloc, sizeof(serve_alloc)) == 0);
+	snprintf(url, sizeof(url), "%s/#pid=%ld", run.d.url, pid);
+	out = cdp_run(&run, url, 1440, steps);
+	REQUIRE(out != NULL && json_array_size(out) == 7);
+
+	check_flame_drawn(json_array_get(out, 0));
+	CHECK(strcmp(cdp_str(out, 1), flame_info_small) == 0);
+	/* Zoomed: hold_small and its callers span the graph, hold_big is gone. */
+	v = json_array_get(out, 2);
+	CHECK(frame_spans(v, "hold_small") && frame_spans(v, "main") && frame_of(v, "hold_big") == NULL);
+	v = json_array_get(out, 3);
+	CHECK(frame_of(v, "hold_big") != NULL && !frame_spans(v, "hold_small"));
+	/* Allocated bytes: hold_small's 24 MiB, now 60% of 40.1 MiB. */
+	CHECK(strstr(cdp_str(out, 4), "hold_small \xc2\xb7 flame_hold.c:28 \xc2\xb7 24.0 MiB allocated "
+	    "\xc2\xb7 3,072 objects \xc2\xb7 60% of the total") != NULL);
+	/* Enter zooms, and the frame keeps the focus through the redraw. */
+	v = json_array_get(out, 5);
+	CHECK(it_json_str_is(v, "mode", "alloc") && frame_spans(v, "hold_big") && frame_of(v, "hold_small") == NULL);
+	CHECK(strcmp(cdp_str(out, 6), "__libc_start_call_main;main;hold_big") == 0);
+	CHECK(grep_file(run.err_path, "Content Security Policy") == 0);
+	CHECK(grep_file(run.err_path, "Uncaught") == 0);
+	if (harness_failures) {
+		char *text = json_dumps(out, JSON_COMPACT);
+
+		fprintf(stderr, "  printed: %.6000s\n", text != NULL ? text : "?");
+		free(text);
+	}
+	json_decref(out);
+
+	/* No profile (404): a note in place of the graph. */
+	REQUIRE(it_write_file_in(run.dir, "none.json", "{\"error\":\"no heap profile\"}", path, sizeof(path)) == 0);
+	snprintf(none, sizeof(none), "serve:*/sites?*=404:%s", path);
+	out = cdp_run(&run, url, 1440, steps_none);
+	REQUIRE(out != NULL && json_array_size(out) == 2);
+	CHECK(strncmp(cdp_str(out, 0), "No heap profile for this process", 32) == 0);
+	CHECK(json_is_true(json_array_get(out, 1)));
+out:
+	json_decref(out);
 	it_proc_kill(&hold);
 	page_end(&run);
 }
@@ -546,5 +776,7 @@ int itest_page_run(void)
 		RUN_TEST(page_chromium);
 	if (it_selected("page_phone"))
 		RUN_TEST(page_phone);
+	if (it_selected("page_flame"))
+		RUN_TEST(page_flame);
 	return harness_failed_tests;
 }
