@@ -552,6 +552,7 @@ int api_status(const struct api_status *st, char **out, size_t *len)
 		{ "processes_refused", st->processes_refused },
 		{ "connections_refused", st->connections_refused },
 		{ "gauges_dropped", st->gauges_dropped },
+		{ "profiles_kept", st->profiles_kept },
 	}, limits[] = {
 		{ "max_connections", st->max_connections },
 		{ "max_processes", st->max_processes },
@@ -566,6 +567,7 @@ int api_status(const struct api_status *st, char **out, size_t *len)
 		{ "proc_interval", st->proc_interval },
 	}, memory[] = {
 		{ "table_bytes", st->table_bytes },
+		{ "profile_bytes", st->profile_bytes },
 	};
 	struct buf b = BUF_INIT;
 	char *p = buf_space(&b, 4096 + 6 * (strlen(st->version) + strlen(st->series)));

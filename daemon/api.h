@@ -90,6 +90,7 @@ struct api_status {
 	uint64_t messages_received, messages_rejected;
 	uint64_t processes_refused, connections_refused, gauges_dropped;
 	uint64_t table_bytes;           /* ptab_memory() */
+	uint64_t profile_bytes, profiles_kept;  /* ptab_profile_memory() */
 	double procfs_seconds;
 	const char *series;             /* "process" | "command" */
 	unsigned exited_ttl, history_length, proc_interval;
@@ -102,12 +103,15 @@ struct api_status {
  *  "counts": {"processes_tracked", "processes_live", "processes_exited",
  *             "agents_connected", "connections_open", "messages_received",
  *             "messages_rejected", "processes_refused", "connections_refused",
- *             "gauges_dropped"},
+ *             "gauges_dropped", "profiles_kept"},
  *  "limits": {"max_connections", "max_processes", "max_gauges",
  *             "max_message_rate", "http_max_connections",
  *             "http_max_connections_per_ip", "http_timeout"},
  *  "settings": {"series", "exited_ttl", "history_length", "proc_interval"},
- *  "memory": {"table_bytes"}, "procfs_refresh_seconds"}
+ *  "memory": {"table_bytes", "profile_bytes"}, "procfs_refresh_seconds"}
+ * (profiles_kept: exited processes whose heap profile is kept;
+ * profile_bytes: those copies and the symbolized addresses of every
+ * process's profile)
  */
 int api_status(const struct api_status *st, char **out, size_t *len);
 

@@ -74,6 +74,8 @@ static const struct conf_key conf_keys[] = {
 	  "history points kept per process, about one a second; 0: none" },
 	{ "proc_interval", "proc-interval", "SECONDS", CONF_T_UINT, OFF(proc_interval), 0, 3600, 1,
 	  "seconds between two reads of /proc for each process; 0: never" },
+	{ "profile_top_sites", "profile-top-sites", "N", CONF_T_UINT, OFF(profile_top_sites), 0, 100, 1,
+	  "per process, the top N leaf functions by in-use heap as series; 0: none" },
 	{ "agent_socket_group", "agent-socket-group", "GROUP", CONF_T_GROUP, OFF(agent_socket_group),
 	  0, 0, 0, "group given the agent socket (mode 0660): agents must be in it" },
 };

@@ -29,6 +29,7 @@
  *   series                       --series process|command       process
  *   history_length               --history-length N             300   (points per process, 0: none)
  *   proc_interval                --proc-interval SECONDS        2     (/proc refresh, 0: none)
+ *   profile_top_sites            --profile-top-sites N          0     (site series per process, 0: off)
  *
  * Keys marked live in conf.c change on SIGHUP; the others need a restart.
  * Strings are owned by the struct (conf_free()).
@@ -52,6 +53,7 @@ struct conf {
 	int series;                     /* enum conf_series */
 	unsigned history_length;
 	unsigned proc_interval;
+	unsigned profile_top_sites;
 	char *source;                   /* the file read, or NULL */
 };
 

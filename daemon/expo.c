@@ -349,6 +349,25 @@ static void expo_gauges(struct expo_w *w, const struct expo_rows *rows)
 	}
 }
 
+/* memprobe_heap_site_inuse_bytes{pid,comm,site}, when asked for. */
+static void expo_sites(struct expo_w *w, const struct expo_daemon *d)
+{
+	const char *name = metric_get(METRIC_HEAP_SITE_INUSE_BYTES)->name;
+
+	if (d->nsites == 0)
+		return;
+	expo_family(w, METRIC_HEAP_SITE_INUSE_BYTES);
+	for (size_t i = 0; i < d->nsites; i++) {
+		const struct expo_site *s = &d->sites[i];
+
+		buf_printf(w->b, "%s{pid=\"%d\",comm=\"", name, s->pid);
+		expo_label_value(w->b, s->comm);
+		buf_puts(w->b, "\",site=\"");
+		expo_label_value(w->b, s->site);
+		buf_printf(w->b, "\"} %" PRId64 "\n", s->inuse_bytes);
+	}
+}
+
 /* "c", "python" or "c,python". */
 static const char *expo_agents(unsigned agents)
 {
@@ -473,6 +492,8 @@ static void expo_daemon_own(struct expo_w *w, const struct ptab_snap *snap,
 	expo_scalar_u64(w, METRIC_DAEMON_CONNECTIONS_LIMIT, d->max_connections);
 	expo_scalar_double(w, METRIC_DAEMON_SCRAPE_DURATION, d->scrape_duration_seconds);
 	expo_scalar_double(w, METRIC_DAEMON_PROCFS_REFRESH_DURATION, d->procfs_seconds);
+	expo_scalar_u64(w, METRIC_DAEMON_PROFILE_BYTES, d->profile_bytes);
+	expo_scalar_u64(w, METRIC_DAEMON_PROFILES_KEPT, d->profiles_kept);
 	expo_family(w, METRIC_BUILD_INFO);
 	buf_printf(w->b, "%s{version=\"", metric_get(METRIC_BUILD_INFO)->name);
 	expo_label_value(w->b, MEMPROBE_VERSION);
@@ -491,6 +512,7 @@ static void expo_families(struct expo_w *w, const struct expo_rows *rows,
 	expo_pfams(w, rows, METRIC_PROC_PROCFS_FIRST, METRIC_PROC_PROCFS_END);
 	expo_python_gc(w, rows);
 	expo_gauges(w, rows);
+	expo_sites(w, d);
 	if (w->by_command)
 		expo_command_counts(w, rows);
 	else

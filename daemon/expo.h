@@ -19,6 +19,14 @@ enum expo_format {
 #define EXPO_CONTENT_TYPE_OM001 "application/openmetrics-text; version=0.0.1; charset=utf-8"
 
 /* The daemon's own figures, gathered by the caller for one scrape. */
+/* One memprobe_heap_site_inuse_bytes series. */
+struct expo_site {
+	int pid;
+	const char *comm;
+	const char *site;               /* a leaf function, "[other]", or 0x.. */
+	int64_t inuse_bytes;
+};
+
 struct expo_daemon {
 	struct ingest_stats ingest;
 	double scrape_duration_seconds;         /* of the previous scrape */
@@ -26,6 +34,9 @@ struct expo_daemon {
 	unsigned max_connections;               /* agent connection limit */
 	int by_command;                         /* series = command: sums per comm */
 	const struct procfs_self *self;         /* NULL leaves process_* out */
+	uint64_t profile_bytes, profiles_kept;  /* ptab_profile_memory() */
+	size_t nsites;                          /* site series; none: the family is left out */
+	const struct expo_site *sites;
 };
 
 /*

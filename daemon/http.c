@@ -20,10 +20,15 @@
 #include "clock.h"
 #include "conneg.h"
 #include "expo.h"
+#include "heappprof.h"
+#include "heapprof.h"
 #include "log.h"
 #include "page.h"
 #include "route.h"
 #include "procfs.h"
+#include "profsym.h"
+#include "sites.h"
+#include "symbolize.h"
 #include "webauth.h"
 
 #define HTTP_JSON "application/json"
@@ -52,6 +57,7 @@ struct http {
 	char *spare;
 	size_t spare_cap;
 	struct webauth *auth;           /* not owned; NULL: open to all */
+	struct sym_cache *sym;          /* owned: the daemon's one symbol cache */
 };
 
 /* A response body: text we built, handed to MHD, which releases it. */
@@ -63,6 +69,7 @@ struct http_body {
 	unsigned status;
 	int gzip;                       /* data is gzip-compressed */
 	int vary;                       /* add Vary: Accept, Accept-Encoding */
+	char disposition[64];           /* Content-Disposition, when not "" */
 };
 
 /* Keeps a body buffer of cap bytes as the spare, or frees it when the
@@ -149,7 +156,9 @@ static enum MHD_Result http_send(struct http *h, struct MHD_Connection *conn,
 	    (b->gzip && MHD_add_response_header(resp, MHD_HTTP_HEADER_CONTENT_ENCODING,
 	    "gzip") != MHD_YES) ||
 	    (b->vary && MHD_add_response_header(resp, MHD_HTTP_HEADER_VARY,
-	    "Accept, Accept-Encoding") != MHD_YES)) {
+	    "Accept, Accept-Encoding") != MHD_YES) ||
+	    (b->disposition[0] != '\0' && MHD_add_response_header(resp,
+	    MHD_HTTP_HEADER_CONTENT_DISPOSITION, b->disposition) != MHD_YES)) {
 		MHD_destroy_response(resp);
 		return MHD_NO;
 	}
@@ -224,8 +233,64 @@ static void http_error(struct http_body *b, unsigned status, const char *msg)
 	}
 }
 
+/* The site series of every process with a profile: its top n leaf
+ * functions. What *d points to lives in *keep until http_sites_free(). */
+struct http_site_series {
+	struct ptab_profile *pp;
+	size_t npp;
+	struct sites_leaf *leaves;
+	struct expo_site *sites;
+};
+
+static void http_sites_free(struct http_site_series *k)
+{
+	ptab_profiles_free(k->pp, k->npp);
+	free(k->leaves);
+	free(k->sites);
+}
+
+static int http_site_series(struct http *h, unsigned n, struct expo_daemon *d,
+    struct http_site_series *k)
+{
+	size_t ns = 0;
+
+	memset(k, 0, sizeof(*k));
+	if (ptab_profiles(h->src.pt, &k->pp, &k->npp) < 0)
+		return -ENOMEM;
+	k->leaves = calloc(k->npp * n + 1, sizeof(*k->leaves));
+	k->sites = calloc(k->npp * n + 1, sizeof(*k->sites));
+	if (k->leaves == NULL || k->sites == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < k->npp; i++) {
+		const struct ptab_profile *pp = &k->pp[i];
+		struct sites_leaf *lv = k->leaves + i * n;
+		struct profsym_set set;
+		int m;
+
+		/* The leaf of each stack is all a series needs; symbols are
+		 * cached, so a scrape looks up what it symbolized before. */
+		m = profsym_set_build(pp->syms, h->sym, pp->exited ? 0 : pp->pid, pp->hp, 1, &set);
+		if (m == 0)
+			m = sites_top_leaves(pp, &set, lv, n);
+		profsym_set_free(&set);
+		if (m < 0)
+			return m;
+		for (int j = 0; j < m; j++, ns++) {
+			k->sites[ns].pid = (int)pp->pid;
+			k->sites[ns].comm = pp->comm;
+			k->sites[ns].site = lv[j].name;
+			k->sites[ns].inuse_bytes = lv[j].inuse_bytes;
+		}
+	}
+	d->sites = k->sites;
+	d->nsites = ns;
+	return 0;
+}
+
 static int http_metrics(struct http *h, struct MHD_Connection *conn, struct http_body *b)
 {
+	struct http_site_series keep;
+	size_t pbytes, pkept;
 	struct buf out = BUF_INIT;
 	struct expo_daemon d;
 	struct procfs_self self;
@@ -252,6 +317,17 @@ static int http_metrics(struct http *h, struct MHD_Connection *conn, struct http
 	d.max_connections = set.max_connections;
 	d.by_command = set.by_command;
 	d.self = procfs_self(&self) == 0 ? &self : NULL;
+	ptab_profile_memory(h->src.pt, &pbytes, &pkept);
+	d.profile_bytes = pbytes;
+	d.profiles_kept = pkept;
+	memset(&keep, 0, sizeof(keep));
+	/* Per-pid series only: summed per command they would mean little. */
+	if (set.profile_top_sites > 0 && !set.by_command &&
+	    http_site_series(h, set.profile_top_sites, &d, &keep) < 0) {
+		http_sites_free(&keep);
+		ptab_snap_free(snap);
+		return -ENOMEM;
+	}
 	/* Room for the previous body and a little more, so the body is
 	 * written once, not copied at every doubling. */
 	nlast = __atomic_load_n(&h->last_metrics_len, __ATOMIC_RELAXED);
@@ -260,6 +336,7 @@ static int http_metrics(struct http *h, struct MHD_Connection *conn, struct http
 		buf_reserve(&out, nlast + nlast / 16);
 	r = expo_render(&out, f == CONNEG_TEXT_004 ? EXPO_TEXT_004 : EXPO_OPENMETRICS, snap, &d);
 	ptab_snap_free(snap);
+	http_sites_free(&keep);
 	if (r < 0) {
 		buf_free(&out);
 		return r;
@@ -339,6 +416,13 @@ static int http_status(struct http *h, struct http_body *b)
 	for (unsigned i = 0; i < INGEST_R__COUNT; i++)
 		st.messages_rejected += is.rejected[i];
 	st.table_bytes = ptab_memory(h->src.pt);
+	{
+		size_t pbytes, pkept;
+
+		ptab_profile_memory(h->src.pt, &pbytes, &pkept);
+		st.profile_bytes = pbytes;
+		st.profiles_kept = pkept;
+	}
 	if (h->src.refresh != NULL)
 		refresh_last(h->src.refresh, &st.procfs_seconds, &nproc);
 	st.series = set.by_command ? "command" : "process";
@@ -386,13 +470,138 @@ static int http_api(struct http *h, pid_t pid, struct http_body *b)
 	return 0;
 }
 
+
+/* ---- heap profiles ---- */
+
+/*
+ * The profile of pid with its addresses symbolized, into *pp and *set
+ * (the caller releases both when 1 is returned). A process unknown or
+ * without a profile is a 404 in b, and 0 is returned; -errno on failure.
+ */
+static int http_profile_get(struct http *h, pid_t pid, struct http_body *b, int leaves_only,
+    struct ptab_profile *pp, struct profsym_set *set)
+{
+	char msg[160];
+	int r;
+
+	r = ptab_profile(h->src.pt, pid, pp);
+	if (r == -ENOENT || r == -ENODATA || r == -EINVAL) {
+		if (r == -ENOENT)
+			snprintf(msg, sizeof(msg), "no tracked process with pid %d", (int)pid);
+		else if (r == -ENODATA)
+			snprintf(msg, sizeof(msg), "process %d has no heap profile: profiling is off "
+			    "for it (MEMPROBE_PROFILE_RATE=0, or an agent without profiling)", (int)pid);
+		else
+			snprintf(msg, sizeof(msg), "process %d: its agent's profile area is malformed",
+			    (int)pid);
+		http_error(b, MHD_HTTP_NOT_FOUND, msg);
+		return 0;
+	}
+	if (r < 0)
+		return r;
+	/* A process that is gone has no map_files: its files are read by path. */
+	r = profsym_set_build(pp->syms, h->sym, pp->exited ? 0 : pp->pid, pp->hp, leaves_only, set);
+	if (r < 0) {
+		profsym_set_free(set);
+		ptab_profile_release(pp);
+		return r;
+	}
+	return 1;
+}
+
+/* /api/v1/processes/{pid}/profile and /api/v1/profile?pid=N: gzipped pprof. */
+static int http_profile(struct http *h, pid_t pid, struct http_body *b)
+{
+	struct ptab_profile pp;
+	struct profsym_set set;
+	unsigned char *data;
+	int r;
+
+	if ((r = http_profile_get(h, pid, b, 0, &pp, &set)) <= 0)
+		return r;
+	r = heappprof_build(&pp, &set, (int64_t)(clock_real() * 1e9), &data, &b->len);
+	profsym_set_free(&set);
+	ptab_profile_release(&pp);
+	if (r < 0)
+		return r;
+	b->data = (char *)data;
+	b->type = "application/octet-stream";
+	b->status = MHD_HTTP_OK;
+	snprintf(b->disposition, sizeof(b->disposition), "attachment; filename=\"heap-%d.pb.gz\"",
+	    (int)pid);
+	return 0;
+}
+
+/* The pid of /api/v1/profile?pid=N, or a 400 in b (0 returned). */
+static int http_query_pid(struct MHD_Connection *conn, struct http_body *b, pid_t *pid)
+{
+	const char *s = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "pid");
+
+	if (s == NULL || route_parse_pid(s, strlen(s), pid) < 0) {
+		http_error(b, MHD_HTTP_BAD_REQUEST, "bad pid: expected ?pid= a positive decimal integer");
+		return 0;
+	}
+	return 1;
+}
+
+/* ?top=N&order=inuse|alloc of /sites, or a 400 in b (0 returned). */
+static int http_sites_args(struct MHD_Connection *conn, struct http_body *b, unsigned *top,
+    enum sites_order *order)
+{
+	const char *t = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "top");
+	const char *o = MHD_lookup_connection_value(conn, MHD_GET_ARGUMENT_KIND, "order");
+	pid_t n;
+
+	*top = SITES_TOP_DEFAULT;
+	*order = SITES_INUSE;
+	/* route_parse_pid() reads a positive decimal without sign or
+	 * leading zero, which is what a count is too. */
+	if (t != NULL && (route_parse_pid(t, strlen(t), &n) < 0 || n > SITES_TOP_MAX)) {
+		http_error(b, MHD_HTTP_BAD_REQUEST, "bad top: expected an integer from 1 to 65536");
+		return 0;
+	}
+	if (t != NULL)
+		*top = (unsigned)n;
+	if (o != NULL && strcmp(o, "inuse") != 0 && strcmp(o, "alloc") != 0) {
+		http_error(b, MHD_HTTP_BAD_REQUEST, "bad order: expected inuse or alloc");
+		return 0;
+	}
+	if (o != NULL && strcmp(o, "alloc") == 0)
+		*order = SITES_ALLOC;
+	return 1;
+}
+
+/* /api/v1/processes/{pid}/sites: the top call sites as JSON. */
+static int http_sites(struct http *h, struct MHD_Connection *conn, pid_t pid,
+    struct http_body *b)
+{
+	struct ptab_profile pp;
+	struct profsym_set set;
+	enum sites_order order;
+	unsigned top;
+	int r;
+
+	if (!http_sites_args(conn, b, &top, &order))
+		return 0;
+	if ((r = http_profile_get(h, pid, b, 0, &pp, &set)) <= 0)
+		return r;
+	r = sites_json(&pp, &set, top, order, &b->data, &b->len);
+	profsym_set_free(&set);
+	ptab_profile_release(&pp);
+	if (r < 0)
+		return r;
+	b->type = HTTP_JSON;
+	b->status = MHD_HTTP_OK;
+	return 0;
+}
+
 static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const char *url,
     const char *method, const char *version, const char *upload_data,
     size_t *upload_data_size, void **req_cls)
 {
 	static int headers_seen;
 	struct http *h = cls;
-	struct http_body b = { NULL, 0, 0, "text/plain; charset=utf-8", MHD_HTTP_OK, 0, 0 };
+	struct http_body b = { NULL, 0, 0, "text/plain; charset=utf-8", MHD_HTTP_OK, 0, 0, "" };
 	enum route route;
 	pid_t pid;
 	int pid_ok, r = 0;
@@ -434,7 +643,8 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 	    strcmp(method, MHD_HTTP_METHOD_HEAD) != 0) {
 		http_error(&b, MHD_HTTP_METHOD_NOT_ALLOWED, "method not allowed: use GET or HEAD");
 		return b.data != NULL ? http_send(h, conn, &b, 1) : MHD_NO;
-	} else if ((route == ROUTE_PROCESS || route == ROUTE_HISTORY) && !pid_ok) {
+	} else if ((route == ROUTE_PROCESS || route == ROUTE_HISTORY || route == ROUTE_PROFILE ||
+	    route == ROUTE_SITES) && !pid_ok) {
 		http_error(&b, MHD_HTTP_BAD_REQUEST, "bad pid: expected a positive decimal integer");
 	} else {
 		switch (route) {
@@ -443,6 +653,15 @@ static enum MHD_Result http_access(void *cls, struct MHD_Connection *conn, const
 			break;
 		case ROUTE_HISTORY:
 			r = http_history(h, pid, &b);
+			break;
+		case ROUTE_PROFILE:
+			r = http_profile(h, pid, &b);
+			break;
+		case ROUTE_PROFILE_QUERY:
+			r = http_query_pid(conn, &b, &pid) ? http_profile(h, pid, &b) : 0;
+			break;
+		case ROUTE_SITES:
+			r = http_sites(h, conn, pid, &b);
 			break;
 		case ROUTE_STATUS:
 			r = http_status(h, &b);
@@ -628,6 +847,14 @@ int http_start(struct http **out, const struct http_conf *conf, const struct htt
 	}
 	h->fd = -1;
 	h->src = *src;
+	h->sym = sym_cache_new(0);
+	if (h->sym == NULL) {
+		if (conf->fd >= 0)
+			close(conf->fd);
+		free(h);
+		snprintf(err, errsize, "http: out of memory");
+		return -ENOMEM;
+	}
 	h->auth = conf->auth;
 	h->set = *set;
 	h->started_mono = clock_mono();
@@ -668,6 +895,7 @@ fail:
 	if (h->fd >= 0)
 		close(h->fd);
 	pthread_mutex_destroy(&h->lock);
+	sym_cache_free(h->sym);
 	free(h);
 	return r;
 }
@@ -698,6 +926,7 @@ void http_stop(struct http *h)
 	if (lfd != MHD_INVALID_SOCKET)
 		close(lfd);
 	free(h->spare);
+	sym_cache_free(h->sym);
 	pthread_mutex_destroy(&h->lock);
 	free(h);
 }

@@ -36,6 +36,7 @@ struct http_settings {
 	unsigned exited_ttl, history_length, proc_interval;
 	unsigned max_connections, max_processes, max_gauges, max_message_rate;
 	unsigned http_max_connections, http_max_connections_per_ip, http_timeout;
+	unsigned profile_top_sites;             /* memprobe_heap_site_inuse_bytes; 0: off */
 };
 
 struct http;

@@ -274,6 +274,7 @@ static void main_limits(const struct conf *c, struct ptab_limits *pl, struct ing
 	hs->http_max_connections = c->http_max_connections;
 	hs->http_max_connections_per_ip = c->http_max_connections_per_ip;
 	hs->http_timeout = c->http_timeout;
+	hs->profile_top_sites = c->profile_top_sites;
 }
 
 /*

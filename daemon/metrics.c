@@ -83,6 +83,8 @@ static const struct metric metric_catalogue[METRIC__COUNT] = {
 	 * "..._gauge", whatever its TYPE. */
 	FAM(METRIC_PROGRAM_VALUE, "memprobe_program_value", "gauge",
 	    "Gauges the program sets itself (memprobe_gauge_set())."),
+	FAM(METRIC_HEAP_SITE_INUSE_BYTES, "memprobe_heap_site_inuse_bytes", "gauge",
+	    "Estimated in-use heap bytes allocated by each of the process's top leaf functions (sampled; profile_top_sites)."),
 	FAM(METRIC_PROCESSES, "memprobe_processes", "gauge",
 	    "Tracked live processes of the command (series = command)."),
 	FAM(METRIC_PROCESSES_EXITED, "memprobe_processes_exited", "gauge",
@@ -118,6 +120,10 @@ static const struct metric metric_catalogue[METRIC__COUNT] = {
 	    "Time the previous scrape of /metrics took to build."),
 	FAM(METRIC_DAEMON_PROCFS_REFRESH_DURATION, "memprobe_daemon_procfs_refresh_duration_seconds",
 	    "gauge", "Time the latest read of /proc for every live process took."),
+	FAM(METRIC_DAEMON_PROFILE_BYTES, "memprobe_daemon_profile_bytes", "gauge",
+	    "Bytes of heap profiles the daemon holds: copies kept for exited processes and symbolized addresses."),
+	FAM(METRIC_DAEMON_PROFILES_KEPT, "memprobe_daemon_profiles_kept", "gauge",
+	    "Exited processes whose heap profile is kept (exited_ttl)."),
 	FAM(METRIC_BUILD_INFO, "memprobe_build_info", "gauge",
 	    "Always 1: the version of memprobed."),
 	/* The names and help client libraries give their process collector. */

@@ -51,6 +51,7 @@ enum metric_id {
 	METRIC_PYTHON_GC_COLLECTED,
 	METRIC_PYTHON_GC_UNCOLLECTABLE,
 	METRIC_PROGRAM_VALUE,                   /* by name */
+	METRIC_HEAP_SITE_INUSE_BYTES,           /* by site (profile_top_sites) */
 	METRIC_PROCESSES,                       /* series = command */
 	METRIC_PROCESSES_EXITED,
 	METRIC_PROCESS_INFO,                    /* series = process */
@@ -68,6 +69,8 @@ enum metric_id {
 	METRIC_DAEMON_CONNECTIONS_LIMIT,
 	METRIC_DAEMON_SCRAPE_DURATION,
 	METRIC_DAEMON_PROCFS_REFRESH_DURATION,
+	METRIC_DAEMON_PROFILE_BYTES,
+	METRIC_DAEMON_PROFILES_KEPT,
 	METRIC_BUILD_INFO,
 	METRIC_SELF_CPU_SECONDS,                /* process_*: the daemon itself */
 	METRIC_SELF_RESIDENT_MEMORY,

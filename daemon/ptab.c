@@ -9,7 +9,9 @@
 #include <sys/mman.h>
 
 #include "bycmd.h"
+#include "heapprof.h"
 #include "history.h"
+#include "profsym.h"
 #include "utf8.h"
 
 enum ptab_state {
@@ -65,6 +67,11 @@ struct ptab_proc {
 	struct ptab_exit exit;
 	uint32_t size_source;           /* enum region_size_source of the C region */
 	struct history hist;            /* recent figures, a point a second */
+	/* The heap profile: a copy kept when the process exited (its region
+	 * is unmapped then), and the symbols of its addresses (per program
+	 * image). Both owned references; NULL: none. */
+	struct heapprof *prof;
+	struct profsym *syms;
 };
 
 /* A command's retired counters, in a chained hash by comm. */
@@ -126,6 +133,8 @@ static void ptab_proc_free(struct ptab_proc *p)
 	free(p->exe);
 	free(p->gauges);
 	history_free(&p->hist);
+	heapprof_unref(p->prof);
+	profsym_unref(p->syms);
 	free(p);
 }
 
@@ -499,6 +508,47 @@ static void ptab_read_regions(struct ptab *pt, struct ptab_proc *p)
 	ptab_stack_apply(p);
 }
 
+/* ---- the heap profile ---- */
+
+static void ptab_profile_drop(struct ptab_proc *p)
+{
+	heapprof_unref(p->prof);
+	profsym_unref(p->syms);
+	p->prof = NULL;
+	p->syms = NULL;
+}
+
+/* A new copy of the profile in the entry's C region, or NULL with the
+ * reason in *err (-ENOENT: no region or no profile). The area's place is
+ * read from the live header: profile_check() trusts none of it. */
+static struct heapprof *ptab_profile_read(const struct ptab_proc *p, int *err)
+{
+	const struct ptab_rg *rg = &p->rg[PROTO_AGENT_C];
+	const struct region_hdr *h = rg->base;
+	struct heapprof *hp = NULL;
+
+	if (h == NULL) {
+		*err = -ENOENT;
+		return NULL;
+	}
+	*err = heapprof_read(rg->base, rg->len, __atomic_load_n(&h->prof_off, __ATOMIC_RELAXED),
+	    __atomic_load_n(&h->prof_size, __ATOMIC_RELAXED), &hp);
+	return *err == 0 ? hp : NULL;
+}
+
+/* The process exited: its profile is copied out before its region goes,
+ * and kept for the exited TTL. */
+static void ptab_profile_keep(struct ptab_proc *p)
+{
+	struct heapprof *hp;
+	int err;
+
+	if ((hp = ptab_profile_read(p, &err)) == NULL)
+		return;
+	heapprof_unref(p->prof);
+	p->prof = hp;
+}
+
 /* An exec: the old image's region of kind k goes. Its counters stay in the
  * entry's base, or are retired under the old command when the name changed
  * (the caller sets the new names after). */
@@ -510,6 +560,8 @@ static void ptab_new_image(struct ptab *pt, struct ptab_proc *p, unsigned k, con
 	ptab_rg_drop(&p->rg[k]);
 	if (k != PROTO_AGENT_C)
 		return;
+	/* The old image's addresses mean nothing in the new one. */
+	ptab_profile_drop(p);
 	/* A new image has a new stack. */
 	p->res_peak = p->res_main_peak = 0;
 	p->stack_source = PTAB_STACK_AGENT;
@@ -623,6 +675,7 @@ void ptab_proc_exited(struct ptab *pt, struct ptab_proc *p, const struct ptab_ex
 		p->exit.code = (int)(__atomic_load_n(&c->exit_status, __ATOMIC_RELAXED) & 0xff);
 		p->exit.signal = 0;
 	}
+	ptab_profile_keep(p);
 	for (unsigned k = 0; k < 3; k++)
 		ptab_rg_drop(&p->rg[k]);
 	p->watched = 0;
@@ -1195,4 +1248,121 @@ void ptab_counts(struct ptab *pt, size_t *tracked, size_t *live)
 	pthread_mutex_unlock(&pt->lock);
 	*tracked = t;
 	*live = l;
+}
+
+/* ---- heap profiles ---- */
+
+/* The newest entry of pid that is not hidden, or NULL. Lock held. */
+static struct ptab_proc *ptab_newest(struct ptab *pt, pid_t pid)
+{
+	struct ptab_proc *found = NULL;
+
+	for (struct ptab_proc *p = pt->buckets[ptab_hash(pt, pid)]; p != NULL; p = p->hnext)
+		if (p->pid == pid && p->state != PTAB_STALE &&
+		    (found == NULL || p->created > found->created))
+			found = p;
+	return found;
+}
+
+/* The profile of entry p into *out: read now from its region while it
+ * runs, else the copy kept at its exit. Lock held. */
+static int ptab_profile_get(struct ptab_proc *p, struct ptab_profile *out)
+{
+	int r = -ENOENT;
+
+	memset(out, 0, sizeof(*out));
+	out->pid = p->pid;
+	out->start_time = p->start_time;
+	out->exited = p->state == PTAB_EXITED;
+	if (p->watched && p->rg[PROTO_AGENT_C].base != NULL)
+		out->hp = ptab_profile_read(p, &r);
+	else if (p->prof != NULL)
+		out->hp = heapprof_ref(p->prof);
+	if (out->hp == NULL)
+		return r == -ENOMEM ? -ENOMEM : r == -EINVAL ? -EINVAL : -ENODATA;
+	if (p->syms == NULL)
+		p->syms = profsym_new();
+	out->syms = profsym_ref(p->syms);
+	out->comm = strdup(p->comm);
+	out->exe = strdup(p->exe);
+	if (out->syms == NULL || out->comm == NULL || out->exe == NULL) {
+		ptab_profile_release(out);
+		return -ENOMEM;
+	}
+	return 0;
+}
+
+int ptab_profile(struct ptab *pt, pid_t pid, struct ptab_profile *out)
+{
+	struct ptab_proc *p;
+	int r;
+
+	memset(out, 0, sizeof(*out));
+	pthread_mutex_lock(&pt->lock);
+	p = ptab_newest(pt, pid);
+	r = p != NULL ? ptab_profile_get(p, out) : -ENOENT;
+	pthread_mutex_unlock(&pt->lock);
+	return r;
+}
+
+int ptab_profiles(struct ptab *pt, struct ptab_profile **out, size_t *n)
+{
+	struct ptab_profile *v;
+	size_t i = 0;
+	int r = 0;
+
+	pthread_mutex_lock(&pt->lock);
+	v = calloc(pt->n ? pt->n : 1, sizeof(*v));
+	for (struct ptab_proc *p = pt->head; v != NULL && p != NULL; p = p->next) {
+		if (p->state == PTAB_STALE)
+			continue;
+		r = ptab_profile_get(p, &v[i]);
+		if (r == -ENOMEM)
+			break;
+		if (r == 0)
+			i++;
+		r = 0;
+	}
+	pthread_mutex_unlock(&pt->lock);
+	if (v == NULL || r < 0) {
+		ptab_profiles_free(v, i);
+		return -ENOMEM;
+	}
+	*out = v;
+	*n = i;
+	return 0;
+}
+
+void ptab_profile_release(struct ptab_profile *pp)
+{
+	heapprof_unref(pp->hp);
+	profsym_unref(pp->syms);
+	free(pp->comm);
+	free(pp->exe);
+	memset(pp, 0, sizeof(*pp));
+}
+
+void ptab_profiles_free(struct ptab_profile *v, size_t n)
+{
+	for (size_t i = 0; v != NULL && i < n; i++)
+		ptab_profile_release(&v[i]);
+	free(v);
+}
+
+void ptab_profile_memory(struct ptab *pt, size_t *bytes, size_t *kept)
+{
+	size_t b = 0, k = 0;
+
+	pthread_mutex_lock(&pt->lock);
+	for (struct ptab_proc *p = pt->head; p != NULL; p = p->next) {
+		if (p->prof != NULL) {
+			b += p->prof->bytes;
+			k++;
+		}
+		if (p->syms != NULL)
+			b += profsym_memory(p->syms);
+	}
+	pthread_mutex_unlock(&pt->lock);
+	*bytes = b;
+	*kept = k;
 }

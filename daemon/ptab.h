@@ -273,6 +273,45 @@ int ptab_history(struct ptab *pt, pid_t pid, struct ptab_hist **out);
  * and /api/v1/status). */
 size_t ptab_memory(struct ptab *pt);
 
+/* ---- heap profiles (heapprof.h, profsym.h) ---- */
+
+struct heapprof;
+struct profsym;
+
+/*
+ * A process's heap profile as one request sees it: the profile (read now
+ * from the region of a live process, or the copy kept since it exited,
+ * for exited_ttl), the symbol cache of its program image, and its names.
+ * Every pointer is the holder's own (references and copies), valid after
+ * the entry has gone; ptab_profile_release() drops them.
+ */
+struct ptab_profile {
+	pid_t pid;
+	uint64_t start_time;
+	int exited;
+	char *comm, *exe;
+	struct heapprof *hp;
+	struct profsym *syms;
+};
+
+/*
+ * The profile of the newest tracked process `pid` into *out. Returns 0;
+ * -ENOENT when no tracked process has that pid; -ENODATA when it has no
+ * profile (profiling off, or no C agent); -EINVAL when its profile area
+ * is malformed; -ENOMEM. *out needs no release unless 0 is returned.
+ */
+int ptab_profile(struct ptab *pt, pid_t pid, struct ptab_profile *out);
+void ptab_profile_release(struct ptab_profile *pp);
+
+/* The profiles of every tracked process that has one, into a new array
+ * (*n of them; free with ptab_profiles_free()). Returns 0 or -ENOMEM. */
+int ptab_profiles(struct ptab *pt, struct ptab_profile **out, size_t *n);
+void ptab_profiles_free(struct ptab_profile *v, size_t n);
+
+/* Bytes of profiles the table keeps (copies of exited processes' and
+ * symbol caches), and how many exited processes keep a copy. */
+void ptab_profile_memory(struct ptab *pt, size_t *bytes, size_t *kept);
+
 /* Entries in the table (exited ones included, as in a snapshot) and those
  * with an agent connected, without copying anything (for systemd's
  * STATUS=). */

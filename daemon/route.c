@@ -72,6 +72,8 @@ enum route route_match(const char *url, pid_t *pid, int *pid_ok)
 		return ROUTE_STATUS;
 	if (strcmp(url, API_PROCESSES) == 0)
 		return ROUTE_PROCESSES;
+	if (strcmp(url, "/api/v1/profile") == 0)
+		return ROUTE_PROFILE_QUERY;
 	if (strncmp(url, API_PROCESSES "/", n + 1) != 0)
 		return ROUTE_NONE;
 	rest = url + n + 1;
@@ -80,6 +82,10 @@ enum route route_match(const char *url, pid_t *pid, int *pid_ok)
 		r = ROUTE_PROCESS;
 	else if (strcmp(slash, "/history") == 0)
 		r = ROUTE_HISTORY;
+	else if (strcmp(slash, "/profile") == 0)
+		r = ROUTE_PROFILE;
+	else if (strcmp(slash, "/sites") == 0)
+		r = ROUTE_SITES;
 	else
 		return ROUTE_NONE;
 	*pid_ok = route_parse_pid(rest, slash != NULL ? (size_t)(slash - rest) : strlen(rest),

@@ -14,11 +14,15 @@ enum route {
 	ROUTE_STATUS,
 	ROUTE_HEALTHZ,          /* /healthz, /-/healthy, /-/ready */
 	ROUTE_PAGE,             /* the live page and its assets */
+	ROUTE_PROFILE,          /* /api/v1/processes/{pid}/profile */
+	ROUTE_SITES,            /* /api/v1/processes/{pid}/sites */
+	ROUTE_PROFILE_QUERY,    /* /api/v1/profile?pid=N, for scrapers */
 };
 
 /*
  * Maps a request path (without the query string, as libmicrohttpd gives
- * it) to its endpoint. For ROUTE_PROCESS and ROUTE_HISTORY, *pid is set
+ * it) to its endpoint. For ROUTE_PROCESS, ROUTE_HISTORY, ROUTE_PROFILE and
+ * ROUTE_SITES, *pid is set
  * and *pid_ok tells whether the {pid} part is a valid one (a positive
  * decimal up to INT_MAX, no sign, no leading zero): when it is not, the
  * answer is 400, not 404.

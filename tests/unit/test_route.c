@@ -18,6 +18,13 @@ static void known_paths(void)
 	CHECK(ok && pid == 4242);
 	CHECK(route_match("/api/v1/processes/7/history", &pid, &ok) == ROUTE_HISTORY);
 	CHECK(ok && pid == 7);
+	CHECK(route_match("/api/v1/processes/8/profile", &pid, &ok) == ROUTE_PROFILE);
+	CHECK(ok && pid == 8);
+	CHECK(route_match("/api/v1/processes/9/sites", &pid, &ok) == ROUTE_SITES);
+	CHECK(ok && pid == 9);
+	CHECK(route_match("/api/v1/processes/x/sites", &pid, &ok) == ROUTE_SITES);
+	CHECK(!ok);
+	CHECK(route_match("/api/v1/profile", &pid, &ok) == ROUTE_PROFILE_QUERY);
 }
 
 static void unknown_paths(void)
@@ -29,6 +36,9 @@ static void unknown_paths(void)
 	CHECK(route_match("/METRICS", &pid, &ok) == ROUTE_NONE);
 	CHECK(route_match("/api/v1/processes/1/histories", &pid, &ok) == ROUTE_NONE);
 	CHECK(route_match("/api/v1/processes/1/history/", &pid, &ok) == ROUTE_NONE);
+	CHECK(route_match("/api/v1/processes/1/profile/", &pid, &ok) == ROUTE_NONE);
+	CHECK(route_match("/api/v1/processes/1/site", &pid, &ok) == ROUTE_NONE);
+	CHECK(route_match("/api/v1/profile/1", &pid, &ok) == ROUTE_NONE);
 	CHECK(route_match("/api/v1/processesx", &pid, &ok) == ROUTE_NONE);
 	CHECK(route_match("", &pid, &ok) == ROUTE_NONE);
 }

@@ -1,0 +1,80 @@
+/* heapprof.h: a process's heap profile copied out of its shared region into compact, bounded daemon memory. */
+#ifndef MEMPROBE_HEAPPROF_H
+#define MEMPROBE_HEAPPROF_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "profile.h"
+
+/*
+ * The daemon reads a live process's profile from its region (common/
+ * profile.h) when asked, and keeps a copy when the process exits, so the
+ * profile outlives the mapping for the exited TTL. A copy holds only the
+ * ready stacks, each with its own frames (nframes, not PROF_MAX_FRAMES),
+ * and the well-formed mappings, with their paths as strings of their own
+ * length: a stack costs 48 bytes plus 8 a frame, a full one 560.
+ *
+ * Bounds, whatever the agent wrote: at most HEAPPROF_MAX_BYTES a copy
+ * (stacks past it are added into [other], stack 0, and counted in
+ * daemon_folded) and HEAPPROF_MAX_MAPS mappings. A copy never changes once
+ * made; it is shared by reference count between the process table and the
+ * HTTP threads reading it.
+ */
+
+#define HEAPPROF_MAX_BYTES (16u << 20)
+#define HEAPPROF_MAX_MAPS 4096
+
+struct heapprof_stack {
+	int64_t alloc_objects, alloc_bytes;     /* objects: PROF_OBJ_ONE units */
+	int64_t inuse_objects, inuse_bytes;
+	uint32_t nframes;
+	uint32_t first;                         /* index of its first frame in frames[] */
+};
+
+struct heapprof_map {
+	uint64_t start, end, offset;
+	uint32_t build_id_len;                  /* 0: none */
+	unsigned char build_id[PROF_BUILD_ID_MAX];
+	const char *path;                       /* owned by the copy; "" when unknown */
+};
+
+struct heapprof {
+	unsigned refs;                          /* atomic */
+	uint64_t rate;
+	int64_t samples, folded, unwind_failed, maps_dropped;
+	uint64_t daemon_folded;                 /* stacks the daemon's bound put into [other] */
+	uint32_t nstacks;                       /* stacks[0] is [other] */
+	uint32_t nmaps;
+	struct heapprof_stack *stacks;
+	uint64_t *frames;                       /* return addresses, leaf first per stack */
+	struct heapprof_map *maps;
+	size_t bytes;                           /* heap memory the copy holds */
+};
+
+/*
+ * Copies the profile area of a region mapped at region (region_len bytes;
+ * prof_off and prof_size as its header says) into a new copy with one
+ * reference, in *out. Returns 0; -ENOENT when the region has no profile;
+ * -EINVAL when the area is malformed (profile_check()); -ENOMEM.
+ */
+int heapprof_read(const void *region, uint64_t region_len, uint64_t prof_off,
+    uint64_t prof_size, struct heapprof **out);
+
+/* Another reference to hp (which may be NULL); returns hp. */
+struct heapprof *heapprof_ref(struct heapprof *hp);
+
+/* Drops a reference; the last frees the copy. NULL is allowed. */
+void heapprof_unref(struct heapprof *hp);
+
+/* The frames of stack i, leaf first (stacks[i].nframes of them). */
+const uint64_t *heapprof_frames(const struct heapprof *hp, uint32_t i);
+
+/* The mapping that holds addr, or -1. */
+int heapprof_find_map(const struct heapprof *hp, uint64_t addr);
+
+/* Grows the array *v of *cap elements of elem bytes (doubling) to hold
+ * need; for the profile modules' arrays. Returns 0 or -ENOMEM (*v kept). */
+int heapprof_grow(void **v, size_t *cap, size_t need, size_t elem);
+
+#endif
