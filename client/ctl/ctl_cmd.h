@@ -154,6 +154,18 @@ int ctl_pid_rest(const char *cmd, int argc, char **argv, const char **pidarg, lo
  */
 int ctl_view_failed(const struct ctl_opts *o, int r, const char *what);
 
+/*
+ * Fetches the heap profile of process PID (pprof's format, gzipped) from
+ * the daemon and writes it to PATH whole or not at all (a temporary file
+ * beside it, renamed over it), or to stdout for "-" unless stdout is a
+ * terminal. Returns CTL_EXIT_OK with its size in *LEN, or the exit code
+ * of the failure with the line to print (without the command's name) in
+ * ERR (ERRLEN bytes): CTL_EXIT_NOTFOUND "no profile for PID: <the
+ * daemon's words>"; PATH is then untouched.
+ */
+int ctl_profile_save(const struct ctl_opts *o, long pid, const char *path, size_t *len,
+    char *err, size_t errlen);
+
 /* CLOCK_MONOTONIC in seconds: for deadlines and intervals. */
 double ctl_now(void);
 
@@ -162,11 +174,15 @@ int ctl_cmd_ps(int argc, char **argv, struct ctl_opts *o);
 int ctl_cmd_show(int argc, char **argv, struct ctl_opts *o);
 int ctl_cmd_watch(int argc, char **argv, struct ctl_opts *o);
 int ctl_cmd_run(int argc, char **argv, struct ctl_opts *o);
+int ctl_cmd_top(int argc, char **argv, struct ctl_opts *o);
+int ctl_cmd_profile(int argc, char **argv, struct ctl_opts *o);
 
 /* What each command's --help prints. */
 extern const char ctl_help_ps[];
 extern const char ctl_help_show[];
 extern const char ctl_help_watch[];
 extern const char ctl_help_run[];
+extern const char ctl_help_top[];
+extern const char ctl_help_profile[];
 
 #endif

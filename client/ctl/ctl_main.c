@@ -37,6 +37,8 @@ static const struct ctl_command commands[] = {
 	{ "show",  ctl_cmd_show,  ctl_help_show },
 	{ "watch", ctl_cmd_watch, ctl_help_watch },
 	{ "run",   ctl_cmd_run,   ctl_help_run },
+	{ "top",   ctl_cmd_top,   ctl_help_top },
+	{ "profile", ctl_cmd_profile, ctl_help_profile },
 	{ "help",  cmd_help,      NULL },
 };
 
@@ -52,8 +54,14 @@ usage(FILE *f)
 	    "  ps [--sort KEY]    one line per process, largest live heap first\n"
 	    "  show PID           one process in full, with its allocation sizes as a bar chart\n"
 	    "  watch [PID]        a refreshing view of every process, or of one\n"
-	    "  run [--] CMD ARGS  run CMD with the agent loaded; print its heap and stack\n"
-	    "                     peaks when it exits, and exit with its status\n"
+	    "  run [--profile FILE] [--] CMD ARGS\n"
+	    "                     run CMD with the agent loaded; print its heap and stack\n"
+	    "                     peaks when it exits (and save its heap profile), and\n"
+	    "                     exit with its status\n"
+	    "  top PID [--alloc] [-n N]\n"
+	    "                     the call sites that hold the most of PID's heap\n"
+	    "  profile PID -o FILE\n"
+	    "                     PID's heap profile in pprof's format\n"
 	    "  help [COMMAND]     print this help, or a command's\n"
 	    "\n"
 	    "Options (before or after the command):\n"
