@@ -169,6 +169,7 @@ $(BUILD)/tests/test_ctl_%: tests/unit/test_ctl_%.c client/ctl/ctl_%.c common/utf
 		$(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_CTL))
 # The views print through the formatting helpers.
 $(BUILD)/tests/test_ctl_view: client/ctl/ctl_fmt.c
+$(BUILD)/tests/test_ctl_sites: client/ctl/ctl_fmt.c client/ctl/ctl_view.c
 
 # Test programs are plain programs: the agent is preloaded, never linked.
 # prof_sites is built as Debian builds its programs: -O2, no frame pointers.

@@ -52,7 +52,9 @@ enum {
 struct ctl_getopt {
 	const char *cmd;                /* for messages; NULL before the command */
 	const struct option *own;       /* the command's options (at most 8), ended
-					 * by a zero row, each val >= CTL_OPT_OWN;
+					 * by a zero row, each val >= CTL_OPT_OWN, or
+					 * a letter other than 'h' for an option
+					 * that also has that short form ("-o");
 					 * NULL: none */
 	bool stop_at_arg;               /* the first argument ends the options (the
 					 * command's name; run's CMD) */
@@ -84,6 +86,35 @@ int ctl_bad_arg(const char *cmd, const char *arg);
  */
 int ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out);
 
+/* A response from the daemon (ctl_http.h). */
+struct ctl_http_reply;
+
+/*
+ * GETs PATH from the daemon at o->url asking for ACCEPT (a media type).
+ * Returns CTL_EXIT_OK for a 2xx response, else the exit code the failure
+ * calls for with the line it would print (without the program's name) in
+ * ERRMSG (ERRLEN bytes): CTL_EXIT_NOTFOUND for a 404. Whenever a response
+ * came, whatever its status, it is in *REPLY; the caller always frees
+ * REPLY (zeroed before the call) with ctl_http_reply_free().
+ */
+int ctl_api_request(const struct ctl_opts *o, const char *path, const char *accept,
+    struct ctl_http_reply *reply, char *errmsg, size_t errlen);
+
+/*
+ * The daemon's own words in the {"error": "..."} body of REPLY (an error
+ * response), made safe for a terminal in BUF (SIZE bytes); NULL when the
+ * body says nothing.
+ */
+const char *ctl_api_reply_error(const struct ctl_http_reply *reply, char *buf, size_t size);
+
+/*
+ * Parses the body of REPLY, the answer for PATH, which must be a JSON
+ * object, into *OUT (a new reference; the caller json_decref()s it).
+ * Returns an exit code, with the line to print in ERRMSG if not 0.
+ */
+int ctl_api_parse(const struct ctl_opts *o, const char *path,
+    const struct ctl_http_reply *reply, json_t **out, char *errmsg, size_t errlen);
+
 /*
  * As ctl_api_get(), but quiet: on failure the line it would print (without
  * the program's name) goes to ERR (ERRLEN bytes) instead, for callers that
@@ -101,6 +132,40 @@ int ctl_print_json(const json_t *json);
  */
 int ctl_parse_pid(const char *s, long *pid);
 
+/*
+ * Takes ARG as command CMD's one PID argument into *PIDARG (NULL until
+ * then). Returns CTL_EXIT_OK, or CTL_EXIT_USAGE after a line on stderr
+ * when there is one already.
+ */
+int ctl_pid_arg(const char *cmd, const char *arg, const char **pidarg);
+
+/*
+ * Takes ARGV[optind..ARGC) (what follows "--") as command CMD's PID
+ * argument too, then parses the one given, *PIDARG (NULL: none), into
+ * *PID. Returns CTL_EXIT_OK, or CTL_EXIT_USAGE after a line on stderr.
+ */
+int ctl_pid_rest(const char *cmd, int argc, char **argv, const char **pidarg, long *pid);
+
+/*
+ * The exit code for R, what a view of the API's JSON returned: -EPROTO
+ * (the answer has no WHAT array: 3) and -ENOMEM (4) after a line on
+ * stderr; 0 and -EIO give 0, as main reports a write error when it
+ * flushes stdout.
+ */
+int ctl_view_failed(const struct ctl_opts *o, int r, const char *what);
+
+/*
+ * Fetches the heap profile of process PID (pprof's format, gzipped) from
+ * the daemon and writes it to PATH whole or not at all (a temporary file
+ * beside it, renamed over it), or to stdout for "-" unless stdout is a
+ * terminal. Returns CTL_EXIT_OK with its size in *LEN, or the exit code
+ * of the failure with the line to print (without the command's name) in
+ * ERR (ERRLEN bytes): CTL_EXIT_NOTFOUND "no profile for PID: <the
+ * daemon's words>"; PATH is then untouched.
+ */
+int ctl_profile_save(const struct ctl_opts *o, long pid, const char *path, size_t *len,
+    char *err, size_t errlen);
+
 /* CLOCK_MONOTONIC in seconds: for deadlines and intervals. */
 double ctl_now(void);
 
@@ -109,11 +174,15 @@ int ctl_cmd_ps(int argc, char **argv, struct ctl_opts *o);
 int ctl_cmd_show(int argc, char **argv, struct ctl_opts *o);
 int ctl_cmd_watch(int argc, char **argv, struct ctl_opts *o);
 int ctl_cmd_run(int argc, char **argv, struct ctl_opts *o);
+int ctl_cmd_top(int argc, char **argv, struct ctl_opts *o);
+int ctl_cmd_profile(int argc, char **argv, struct ctl_opts *o);
 
 /* What each command's --help prints. */
 extern const char ctl_help_ps[];
 extern const char ctl_help_show[];
 extern const char ctl_help_watch[];
 extern const char ctl_help_run[];
+extern const char ctl_help_top[];
+extern const char ctl_help_profile[];
 
 #endif

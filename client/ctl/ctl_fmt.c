@@ -136,6 +136,39 @@ ctl_fmt_cut(const char *s, size_t cols)
 	return i;
 }
 
+#define DOTS "..."
+
+char *
+ctl_fmt_fit(char *buf, size_t size, const char *s, size_t cols, bool keep_end)
+{
+	size_t w = ctl_fmt_width(s);
+
+	if (size == 0)
+		return buf;
+	if (cols > w)
+		cols = w;
+	/* One column less at a time until the bytes fit SIZE too. */
+	for (;; cols--) {
+		bool cut = cols < w;
+		size_t dots = cut && cols > 3 ? 3 : 0;
+		size_t keep = cols - dots;              /* columns of S kept */
+		size_t from = keep_end && cut ? ctl_fmt_cut(s, w - keep) : 0;
+		size_t n = keep_end && cut ? strlen(s + from) : ctl_fmt_cut(s, keep);
+
+		if (dots + n < size || cols == 0) {
+			if (keep_end) {
+				memcpy(buf, DOTS, dots);
+				memcpy(buf + dots, s + from, n);
+			} else {
+				memcpy(buf, s, n);
+				memcpy(buf + n, DOTS, dots);
+			}
+			buf[dots + n] = '\0';
+			return buf;
+		}
+	}
+}
+
 char *
 ctl_fmt_pct(char *buf, size_t size, uint64_t part, uint64_t whole)
 {

@@ -2,6 +2,7 @@
 #ifndef MEMPROBE_CTL_FMT_H
 #define MEMPROBE_CTL_FMT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -36,6 +37,15 @@ size_t ctl_fmt_width(const char *s);
  * ctl_fmt_width() does), never splitting a UTF-8 character.
  */
 size_t ctl_fmt_cut(const char *s, size_t cols);
+
+/*
+ * Writes S (safe text, as ctl_fmt_text() gives) to BUF (SIZE bytes) cut to
+ * COLS columns: unchanged when it fits; else its start followed by "..."
+ * or, with KEEP_END, "..." followed by its end (a path's file name and
+ * line), in COLS columns all told (no dots below 4 columns). Never splits
+ * a UTF-8 character, also when SIZE is what cuts. Returns BUF.
+ */
+char *ctl_fmt_fit(char *buf, size_t size, const char *s, size_t cols, bool keep_end);
 
 /*
  * Writes PART as a percentage of WHOLE to BUF: "0%", "<0.1%" when above 0

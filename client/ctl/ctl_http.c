@@ -1,4 +1,4 @@
-/* ctl_http.c: the one HTTP request memprobectl makes, a GET over libcurl. */
+/* ctl_http.c: the one HTTP request memprobectl makes, a GET over libcurl, for JSON or a binary profile. */
 #include "ctl_http.h"
 
 #include <curl/curl.h>
@@ -275,10 +275,11 @@ request_failed(CURLcode cc, const struct sink *sink, const char *detail, CURLU *
 }
 
 int
-ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
+ctl_http_get(const char *url, const char *accept, long timeout_ms, struct ctl_http_reply *reply,
     char *err, size_t errlen)
 {
 	struct sink sink = { 0 };
+	char accept_hdr[128];
 	struct curl_slist *headers = NULL;
 	CURLU *u = NULL;
 	CURL *curl = NULL;
@@ -292,7 +293,8 @@ ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
 		goto fail;
 	rc = -ENOMEM;
 	curl = curl_easy_init();
-	headers = curl_slist_append(NULL, "Accept: application/json");
+	snprintf(accept_hdr, sizeof(accept_hdr), "Accept: %s", accept);
+	headers = curl_slist_append(NULL, accept_hdr);
 	noproxy = noproxy_list();
 	if (curl == NULL || headers == NULL || noproxy == NULL) {
 		snprintf(err, errlen, "%s", strerror(ENOMEM));

@@ -1,4 +1,4 @@
-/* ctl_http.h: the one HTTP request memprobectl makes, a GET over libcurl. */
+/* ctl_http.h: the one HTTP request memprobectl makes, a GET over libcurl, for JSON or a binary profile. */
 #ifndef MEMPROBE_CTL_HTTP_H
 #define MEMPROBE_CTL_HTTP_H
 
@@ -37,8 +37,8 @@ void ctl_http_fini(void);
 
 /*
  * GETs URL ("http://" or "https://"; a URL without a scheme is taken as
- * http) with TIMEOUT_MS for the whole exchange, Accept: application/json,
- * no redirects followed, and no proxy for loopback hosts (other hosts obey
+ * http) with TIMEOUT_MS for the whole exchange, Accept: ACCEPT (a media
+ * type, as "application/json"), no redirects followed, and no proxy for loopback hosts (other hosts obey
  * the usual *_proxy variables).
  *
  * Returns 0 when a response of any status arrived, with *REPLY filled (the
@@ -54,7 +54,7 @@ void ctl_http_fini(void);
  *   -EIO       anything else: TLS, a connection closed early, ... (libcurl's
  *              detail)
  */
-int ctl_http_get(const char *url, long timeout_ms, struct ctl_http_reply *reply,
+int ctl_http_get(const char *url, const char *accept, long timeout_ms, struct ctl_http_reply *reply,
     char *err, size_t errlen);
 
 /* Frees what ctl_http_get() put in REPLY. */

@@ -37,6 +37,8 @@ static const struct ctl_command commands[] = {
 	{ "show",  ctl_cmd_show,  ctl_help_show },
 	{ "watch", ctl_cmd_watch, ctl_help_watch },
 	{ "run",   ctl_cmd_run,   ctl_help_run },
+	{ "top",   ctl_cmd_top,   ctl_help_top },
+	{ "profile", ctl_cmd_profile, ctl_help_profile },
 	{ "help",  cmd_help,      NULL },
 };
 
@@ -52,8 +54,14 @@ usage(FILE *f)
 	    "  ps [--sort KEY]    one line per process, largest live heap first\n"
 	    "  show PID           one process in full, with its allocation sizes as a bar chart\n"
 	    "  watch [PID]        a refreshing view of every process, or of one\n"
-	    "  run [--] CMD ARGS  run CMD with the agent loaded; print its heap and stack\n"
-	    "                     peaks when it exits, and exit with its status\n"
+	    "  run [--profile FILE] [--] CMD ARGS\n"
+	    "                     run CMD with the agent loaded; print its heap and stack\n"
+	    "                     peaks when it exits (and save its heap profile), and\n"
+	    "                     exit with its status\n"
+	    "  top PID [--alloc] [-n N]\n"
+	    "                     the call sites that hold the most of PID's heap\n"
+	    "  profile PID -o FILE\n"
+	    "                     PID's heap profile in pprof's format\n"
 	    "  help [COMMAND]     print this help, or a command's\n"
 	    "\n"
 	    "Options (before or after the command):\n"
@@ -196,15 +204,54 @@ apply_global(struct ctl_opts *o, const struct option *table, int val, const char
 	return 0;
 }
 
+/*
+ * getopt's short options for G: "+" (stop at the first argument) or "-"
+ * (return arguments in order), then ":" (a missing value is reported
+ * apart), "h", and the own options whose val is a letter. Either way
+ * POSIXLY_CORRECT changes nothing.
+ */
+static void
+short_options(const struct ctl_getopt *g, char out[4 + 2 * OWN_MAX])
+{
+	size_t n = 0, k = 0;
+
+	out[n++] = g->stop_at_arg ? '+' : '-';
+	out[n++] = ':';
+	out[n++] = 'h';
+	for (const struct option *p = g->own; p != NULL && p->name != NULL && k < OWN_MAX;
+	    p++, k++) {
+		if (p->val >= CTL_OPT_OWN)
+			continue;
+		out[n++] = (char)p->val;
+		if (p->has_arg == required_argument)
+			out[n++] = ':';
+	}
+	out[n] = '\0';
+}
+
+/* Whether C is one of G's own options. */
+static bool
+own_option(const struct ctl_getopt *g, int c)
+{
+	if (c >= CTL_OPT_OWN)
+		return true;
+	for (const struct option *p = g->own; p != NULL && p->name != NULL; p++)
+		if (p->val == c)
+			return true;
+	return false;
+}
+
 int
 ctl_getopt(struct ctl_getopt *g, struct ctl_opts *o, int argc, char **argv,
     const char **value, int *code)
 {
 	struct option table[GLOBAL_N + OWN_MAX + 1];
+	char shorts[4 + 2 * OWN_MAX];
 	const char *arg;
 	int at, c;
 
 	option_table(g, table);
+	short_options(g, shorts);
 	if (!g->started) {
 		optind = 0;             /* glibc: start afresh at argv[1] */
 		opterr = 0;             /* the messages are ours */
@@ -215,9 +262,7 @@ ctl_getopt(struct ctl_getopt *g, struct ctl_opts *o, int argc, char **argv,
 		at = optind > 0 ? optind : 1;
 		arg = at < argc ? argv[at] : "";
 		*value = NULL;
-		/* "+": stop at the first argument; "-": return arguments in order.
-		 * Either way POSIXLY_CORRECT changes nothing. */
-		c = getopt_long(argc, argv, g->stop_at_arg ? "+:h" : "-:h", table, NULL);
+		c = getopt_long(argc, argv, shorts, table, NULL);
 		switch (c) {
 		case -1:
 			return CTL_OPT_END;
@@ -236,7 +281,7 @@ ctl_getopt(struct ctl_getopt *g, struct ctl_opts *o, int argc, char **argv,
 			*code = CTL_EXIT_USAGE;
 			return CTL_OPT_EXIT;
 		}
-		if (c >= CTL_OPT_OWN) {
+		if (own_option(g, c)) {
 			*value = optarg;
 			return c;
 		}
@@ -361,12 +406,8 @@ status_failed(const struct ctl_opts *o, const char *path, const char *url,
 	return CTL_EXIT_UNREACHABLE;
 }
 
-/*
- * Parses the body of REPLY for PATH, which must be a JSON object, into
- * *out (a new reference). Returns the exit code, with ERRMSG set if not 0.
- */
-static int
-parse_object(const struct ctl_opts *o, const char *path, const struct ctl_http_reply *reply,
+int
+ctl_api_parse(const struct ctl_opts *o, const char *path, const struct ctl_http_reply *reply,
     json_t **out, char *errmsg, size_t errlen)
 {
 	char err[ERRMSG_MAX];
@@ -389,10 +430,9 @@ parse_object(const struct ctl_opts *o, const char *path, const struct ctl_http_r
 }
 
 int
-ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
-    char *errmsg, size_t errlen)
+ctl_api_request(const struct ctl_opts *o, const char *path, const char *accept,
+    struct ctl_http_reply *reply, char *errmsg, size_t errlen)
 {
-	struct ctl_http_reply reply = { 0 };
 	char err[ERRMSG_MAX] = "";
 	char *url = api_url(o->url, path);
 	int rc;
@@ -401,15 +441,31 @@ ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
 		snprintf(errmsg, errlen, "out of memory");
 		return CTL_EXIT_INTERNAL;
 	}
-	rc = ctl_http_get(url, HTTP_TIMEOUT_MS, &reply, err, sizeof(err));
+	rc = ctl_http_get(url, accept, HTTP_TIMEOUT_MS, reply, err, sizeof(err));
 	if (rc < 0)
 		rc = transfer_failed(o, rc, err, errmsg, errlen);
 	else
-		rc = status_failed(o, path, url, &reply, errmsg, errlen);
-	if (rc == CTL_EXIT_OK)
-		rc = parse_object(o, path, &reply, out, errmsg, errlen);
-	ctl_http_reply_free(&reply);
+		rc = status_failed(o, path, url, reply, errmsg, errlen);
 	free(url);
+	return rc;
+}
+
+const char *
+ctl_api_reply_error(const struct ctl_http_reply *reply, char *buf, size_t size)
+{
+	return reply->body != NULL ? reply_error(reply, buf, size) : NULL;
+}
+
+int
+ctl_api_fetch(const struct ctl_opts *o, const char *path, json_t **out,
+    char *errmsg, size_t errlen)
+{
+	struct ctl_http_reply reply = { 0 };
+	int rc = ctl_api_request(o, path, "application/json", &reply, errmsg, errlen);
+
+	if (rc == CTL_EXIT_OK)
+		rc = ctl_api_parse(o, path, &reply, out, errmsg, errlen);
+	ctl_http_reply_free(&reply);
 	return rc;
 }
 
@@ -422,6 +478,58 @@ ctl_api_get(const struct ctl_opts *o, const char *path, json_t **out)
 	if (rc != CTL_EXIT_OK)
 		ctl_errx("%s", err);
 	return rc;
+}
+
+int
+ctl_pid_arg(const char *cmd, const char *arg, const char **pidarg)
+{
+	if (*pidarg != NULL)
+		return ctl_bad_arg(cmd, arg);
+	*pidarg = arg;
+	return CTL_EXIT_OK;
+}
+
+/* Parses command CMD's PID argument PIDARG (NULL: none was given) into
+ * *PID. Returns CTL_EXIT_OK, or CTL_EXIT_USAGE after a line on stderr. */
+static int
+pid_parse(const char *cmd, const char *pidarg, long *pid)
+{
+	if (pidarg == NULL) {
+		ctl_errx("%s: which process? usage: " PROG " %s PID", cmd, cmd);
+		return CTL_EXIT_USAGE;
+	}
+	if (ctl_parse_pid(pidarg, pid) < 0) {
+		ctl_errx("%s: '%s' is not a process id (a positive decimal integer)", cmd, pidarg);
+		return CTL_EXIT_USAGE;
+	}
+	return CTL_EXIT_OK;
+}
+
+int
+ctl_pid_rest(const char *cmd, int argc, char **argv, const char **pidarg, long *pid)
+{
+	int rc;
+
+	/* What follows "--". */
+	for (int a = optind; a < argc; a++)
+		if ((rc = ctl_pid_arg(cmd, argv[a], pidarg)) != CTL_EXIT_OK)
+			return rc;
+	return pid_parse(cmd, *pidarg, pid);
+}
+
+int
+ctl_view_failed(const struct ctl_opts *o, int r, const char *what)
+{
+	if (r == -EPROTO) {
+		ctl_errx("bad response from memprobed at %s: no \"%s\" array", o->url, what);
+		return CTL_EXIT_UNREACHABLE;
+	}
+	if (r == -ENOMEM) {
+		ctl_errx("out of memory");
+		return CTL_EXIT_INTERNAL;
+	}
+	/* A write error is reported once, by main, when it flushes stdout. */
+	return CTL_EXIT_OK;
 }
 
 int

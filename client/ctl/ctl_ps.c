@@ -64,15 +64,7 @@ ctl_cmd_ps(int argc, char **argv, struct ctl_opts *o)
 		rc = ctl_print_json(root);
 		goto out;
 	}
-	r = ctl_view_ps(stdout, root, sort, o->bytes);
-	if (r == -EPROTO) {
-		ctl_errx("bad response from memprobed at %s: no \"processes\" array", o->url);
-		rc = CTL_EXIT_UNREACHABLE;
-	} else if (r == -ENOMEM) {
-		ctl_errx("out of memory");
-		rc = CTL_EXIT_INTERNAL;
-	}
-	/* A write error is reported once, by main, when it flushes stdout. */
+	rc = ctl_view_failed(o, ctl_view_ps(stdout, root, sort, o->bytes), "processes");
 out:
 	json_decref(root);
 	return rc;

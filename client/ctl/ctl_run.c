@@ -1,4 +1,4 @@
-/* ctl_run.c: `memprobectl run [--] CMD ARGS`: CMD with the agent preloaded, its final peaks from the daemon, its exit status. */
+/* ctl_run.c: `memprobectl run [--] CMD ARGS`: CMD with the agent preloaded, its final peaks (and heap profile) from the daemon, its exit status. */
 #include "ctl_cmd.h"
 #include "ctl_fmt.h"
 #include "ctl_view.h"
@@ -25,8 +25,8 @@
 #define ERR_LEN       512
 
 const char ctl_help_run[] =
-    "usage: memprobectl run [--socket PATH] [--wait SECONDS] [--bytes] [--json]\n"
-    "                       [--url URL] [--] CMD [ARGS...]\n"
+    "usage: memprobectl run [--socket PATH] [--wait SECONDS] [--profile FILE]\n"
+    "                       [--bytes] [--json] [--url URL] [--] CMD [ARGS...]\n"
     "\n"
     "Runs CMD with the agent (libmemprobe.so) preloaded and reporting to\n"
     "memprobed, and when it exits prints its final heap peak and stack peak,\n"
@@ -49,15 +49,25 @@ const char ctl_help_run[] =
     "agent.sock, or /tmp/memprobe-UID/agent.sock without XDG_RUNTIME_DIR);\n"
     "else the system one, /run/memprobe/agent.sock.\n"
     "\n"
+    "With --profile FILE, once memprobed lists CMD as exited, its final heap\n"
+    "profile (pprof's format, as `memprobectl profile` writes it) is saved to\n"
+    "FILE, whole or not at all. CMD inherits memprobectl's environment, so\n"
+    "MEMPROBE_PROFILE_RATE (the agent's mean bytes between samples, 524288 by\n"
+    "default) reaches its agent:\n"
+    "  MEMPROBE_PROFILE_RATE=16384 memprobectl run --profile heap.pb.gz -- prog\n"
+    "A profile that cannot be had is said on stderr; the exit status is CMD's.\n"
+    "\n"
     "Options (before CMD):\n"
     "  --socket PATH  memprobed's agent socket\n"
     "  --wait S       seconds to wait, after CMD exits, for memprobed to list\n"
     "                 it as exited (0 to 60, default 3)\n"
+    "  --profile FILE save CMD's final heap profile to FILE\n"
     "  --bytes        sizes as byte counts\n"
     "  --json         the report as one JSON object on stderr: pid, comm,\n"
     "                 exit_status or signal, reported, heap_peak_bytes,\n"
     "                 heap_live_bytes, stack_peak_bytes, stack_main_peak_bytes,\n"
-    "                 stack_limit_bytes\n"
+    "                 stack_limit_bytes, and with --profile: profile (FILE, or\n"
+    "                 null when not written) and profile_error\n"
     "  --url URL      memprobed's HTTP address, asked for the figures\n";
 
 /*
@@ -207,6 +217,10 @@ struct outcome {
 	bool exited;            /* entry says "exited" */
 	int fetch_rc;           /* CTL_EXIT_NOTFOUND when never seen, _UNREACHABLE... */
 	char err[ERR_LEN];
+	const char *profile;    /* --profile FILE, or NULL */
+	size_t profile_len;     /* bytes written to it */
+	int profile_rc;         /* how saving it went: an exit code */
+	char profile_err[PATH_MAX + ERR_LEN];
 };
 
 /*
@@ -270,6 +284,48 @@ size_or_bytes(char *buf, size_t size, struct ctl_fig f, bool bytes)
 	else
 		ctl_fmt_bytes(buf, size, f.v);
 	return buf;
+}
+
+/*
+ * Saves CMD's final heap profile to out->profile, when memprobed knew
+ * CMD: after await_report(), so that the daemon has seen the exit and the
+ * profile is the one the agent left.
+ */
+static void
+save_profile(const struct ctl_opts *o, struct outcome *out)
+{
+	const char *rate = getenv("MEMPROBE_PROFILE_RATE");
+	size_t n;
+
+	if (out->entry == NULL) {
+		out->profile_rc = out->fetch_rc;
+		snprintf(out->profile_err, sizeof(out->profile_err), "no profile for %d: %s",
+		    (int)out->pid, out->fetch_rc == CTL_EXIT_NOTFOUND ?
+		    "memprobed never heard from it" : out->err);
+		return;
+	}
+	out->profile_rc = ctl_profile_save(o, out->pid, out->profile, &out->profile_len,
+	    out->profile_err, sizeof(out->profile_err));
+	n = strlen(out->profile_err);
+	if (out->profile_rc == CTL_EXIT_NOTFOUND && rate != NULL && strcmp(rate, "0") == 0)
+		snprintf(out->profile_err + n, sizeof(out->profile_err) - n,
+		    " (MEMPROBE_PROFILE_RATE=0 turns sampling off)");
+}
+
+/* The line on stderr that says how saving the profile went. */
+static void
+report_profile(const struct ctl_opts *o, const struct outcome *out)
+{
+	char size[CTL_FMT_NUM_LEN + 2];
+
+	if (out->profile == NULL)
+		return;
+	if (out->profile_rc != CTL_EXIT_OK)
+		ctl_errx("run: --profile %s: %s", out->profile, out->profile_err);
+	else
+		ctl_errx("heap profile of pid %d written to %s (%s)", (int)out->pid, out->profile,
+		    size_or_bytes(size, sizeof(size), (struct ctl_fig){ out->profile_len, true },
+		    o->bytes));
 }
 
 static void
@@ -359,6 +415,12 @@ report_json(const struct outcome *out)
 	if (e == NULL)
 		json_object_set_new(r, "error", json_string(out->fetch_rc == CTL_EXIT_NOTFOUND ?
 		    "memprobed never heard from it" : out->err));
+	if (out->profile != NULL) {
+		json_object_set_new(r, "profile", out->profile_rc == CTL_EXIT_OK ?
+		    json_string(out->profile) : json_null());
+		if (out->profile_rc != CTL_EXIT_OK)
+			json_object_set_new(r, "profile_error", json_string(out->profile_err));
+	}
 	json_dumpf(r, stderr, JSON_COMPACT | ctl_json_precision(r));
 	fputc('\n', stderr);
 	json_decref(r);
@@ -466,11 +528,12 @@ wait_child(pid_t pid, int *status, const sigset_t *old)
 	return err != 0 ? -1 : 0;
 }
 
-enum { OPT_SOCKET = CTL_OPT_OWN, OPT_WAIT };
+enum { OPT_SOCKET = CTL_OPT_OWN, OPT_WAIT, OPT_PROFILE };
 
 static const struct option run_opts[] = {
 	{ "socket", required_argument, NULL, OPT_SOCKET },
 	{ "wait", required_argument, NULL, OPT_WAIT },
+	{ "profile", required_argument, NULL, OPT_PROFILE },
 	{ NULL, 0, NULL, 0 },
 };
 
@@ -531,11 +594,18 @@ ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 			return rc;
 		if (r == OPT_SOCKET)
 			sockopt = v;
+		else if (r == OPT_PROFILE)
+			out.profile = v;
 		else if (parse_wait(v, &wait) < 0)
 			return CTL_EXIT_USAGE;
 	}
 	if (sockopt != NULL && *sockopt == '\0') {
 		ctl_errx("run: --socket needs a path");
+		return CTL_EXIT_USAGE;
+	}
+	/* CMD's own output goes to stdout: no profile there. */
+	if (out.profile != NULL && (*out.profile == '\0' || strcmp(out.profile, "-") == 0)) {
+		ctl_errx("run: --profile needs a file (CMD's output goes to stdout)");
 		return CTL_EXIT_USAGE;
 	}
 	/* CMD: what follows is its own. */
@@ -562,10 +632,14 @@ ctl_cmd_run(int argc, char **argv, struct ctl_opts *o)
 	}
 
 	await_report(o, &out, wait);
-	if (o->json)
+	if (out.profile != NULL)
+		save_profile(o, &out);
+	if (o->json) {
 		report_json(&out);
-	else
+	} else {
 		report_text(o, &out, socket);
+		report_profile(o, &out);
+	}
 	json_decref(out.entry);
 	return exit_code(out.status);
 }

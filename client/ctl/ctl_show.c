@@ -34,29 +34,17 @@ ctl_cmd_show(int argc, char **argv, struct ctl_opts *o)
 	json_t *root = NULL;
 	char path[64], err[512];
 	long pid;
-	int a, r, rc;
+	int r, rc;
 
 	while ((r = ctl_getopt(&g, o, argc, argv, &v, &rc)) != CTL_OPT_END) {
 		if (r == CTL_OPT_EXIT)
 			return rc;
-		if (pidarg != NULL)
-			return ctl_bad_arg("show", v);
-		pidarg = v;
+		if ((rc = ctl_pid_arg("show", v, &pidarg)) != CTL_EXIT_OK)
+			return rc;
 	}
-	/* After "--". */
-	for (a = optind; a < argc; a++) {
-		if (pidarg != NULL)
-			return ctl_bad_arg("show", argv[a]);
-		pidarg = argv[a];
-	}
-	if (pidarg == NULL) {
-		ctl_errx("show: which process? usage: memprobectl show PID");
-		return CTL_EXIT_USAGE;
-	}
-	if (ctl_parse_pid(pidarg, &pid) < 0) {
-		ctl_errx("show: '%s' is not a process id (a positive decimal integer)", pidarg);
-		return CTL_EXIT_USAGE;
-	}
+	rc = ctl_pid_rest("show", argc, argv, &pidarg, &pid);
+	if (rc != CTL_EXIT_OK)
+		return rc;
 
 	snprintf(path, sizeof(path), "/api/v1/processes/%ld", pid);
 	rc = ctl_api_fetch(o, path, &root, err, sizeof(err));

@@ -342,9 +342,8 @@ or_dash(const char *s)
 	return s != NULL ? s : "-";
 }
 
-/* A size as text: "9.6 MiB", or "10016008 B" with BYTES; "-" when missing. */
-static const char *
-size_text(char *buf, size_t size, struct ctl_fig fig, bool bytes)
+const char *
+ctl_fig_size(char *buf, size_t size, struct ctl_fig fig, bool bytes)
 {
 	if (!fig.ok)
 		snprintf(buf, size, "-");
@@ -355,8 +354,8 @@ size_text(char *buf, size_t size, struct ctl_fig fig, bool bytes)
 	return buf;
 }
 
-static const char *
-count_text(char *buf, size_t size, struct ctl_fig fig)
+const char *
+ctl_fig_count(char *buf, size_t size, struct ctl_fig fig)
 {
 	if (!fig.ok)
 		snprintf(buf, size, "-");
@@ -410,7 +409,7 @@ view_identity(FILE *f, const json_t *p, bool bytes)
 
 	(void)bytes;
 	fprintf(f, "%s, pid %s: %s", or_dash(text_cell(comm, sizeof(comm),
-	    json_string_value(json_object_get(p, "comm")))), count_text(a, sizeof(a), pid),
+	    json_string_value(json_object_get(p, "comm")))), ctl_fig_count(a, sizeof(a), pid),
 	    state != NULL ? ctl_fmt_text(text, sizeof(text), state) : "?");
 	if (json_is_number(ago))
 		fprintf(f, " %s ago", ctl_fmt_duration(a, sizeof(a), json_number_value(ago)));
@@ -421,7 +420,7 @@ view_identity(FILE *f, const json_t *p, bool bytes)
 
 	KV(f, "exe", "%s", or_dash(text_cell(text, sizeof(text),
 	    json_string_value(json_object_get(p, "exe")))));
-	KV(f, "uid", "%s", count_text(a, sizeof(a), ctl_fig_at(p, "uid", NULL)));
+	KV(f, "uid", "%s", ctl_fig_count(a, sizeof(a), ctl_fig_at(p, "uid", NULL)));
 	fprintf(f, "  %-14s ", "agents");
 	if (json_array_size(agents) == 0)
 		fputs("-", f);
@@ -433,11 +432,11 @@ view_identity(FILE *f, const json_t *p, bool bytes)
 	fputc('\n', f);
 	/* How it ended, where the daemon could tell. */
 	if (code.ok)
-		KV(f, "ended", "exit status %s", count_text(a, sizeof(a), code));
+		KV(f, "ended", "exit status %s", ctl_fig_count(a, sizeof(a), code));
 	else if (sig.ok)
-		KV(f, "ended", "killed by signal %s (%s)", count_text(a, sizeof(a), sig),
+		KV(f, "ended", "killed by signal %s (%s)", ctl_fig_count(a, sizeof(a), sig),
 		    strsignal((int)sig.v));
-	KV(f, "threads", "%s", count_text(a, sizeof(a), ctl_fig_at(p, "threads", NULL)));
+	KV(f, "threads", "%s", ctl_fig_count(a, sizeof(a), ctl_fig_at(p, "threads", NULL)));
 }
 
 static void
@@ -452,16 +451,16 @@ view_heap(FILE *f, const json_t *p, bool bytes)
 		return;
 	}
 	KV(f, "live", "%s in %s blocks",
-	    size_text(a, sizeof(a), ctl_fig_at(h, "live_bytes", NULL), bytes),
-	    count_text(b, sizeof(b), ctl_fig_at(h, "live_blocks", NULL)));
-	KV(f, "peak", "%s", size_text(a, sizeof(a), ctl_fig_at(h, "peak_bytes", NULL), bytes));
+	    ctl_fig_size(a, sizeof(a), ctl_fig_at(h, "live_bytes", NULL), bytes),
+	    ctl_fig_count(b, sizeof(b), ctl_fig_at(h, "live_blocks", NULL)));
+	KV(f, "peak", "%s", ctl_fig_size(a, sizeof(a), ctl_fig_at(h, "peak_bytes", NULL), bytes));
 	KV(f, "allocations", "%s, %s in all",
-	    count_text(a, sizeof(a), ctl_fig_at(h, "allocations", NULL)),
-	    size_text(b, sizeof(b), ctl_fig_at(h, "allocated_bytes", NULL), bytes));
-	KV(f, "frees", "%s", count_text(a, sizeof(a), ctl_fig_at(h, "frees", NULL)));
-	KV(f, "failed", "%s", count_text(a, sizeof(a), ctl_fig_at(h, "failed_allocations", NULL)));
+	    ctl_fig_count(a, sizeof(a), ctl_fig_at(h, "allocations", NULL)),
+	    ctl_fig_size(b, sizeof(b), ctl_fig_at(h, "allocated_bytes", NULL), bytes));
+	KV(f, "frees", "%s", ctl_fig_count(a, sizeof(a), ctl_fig_at(h, "frees", NULL)));
+	KV(f, "failed", "%s", ctl_fig_count(a, sizeof(a), ctl_fig_at(h, "failed_allocations", NULL)));
 	KV(f, "mmap live", "%s (anonymous mappings the program made itself; not heap)",
-	    size_text(a, sizeof(a), ctl_fig_at(p, "mmap_live_bytes", NULL), bytes));
+	    ctl_fig_size(a, sizeof(a), ctl_fig_at(p, "mmap_live_bytes", NULL), bytes));
 }
 
 static void
@@ -481,17 +480,17 @@ view_stack(FILE *f, const json_t *p, bool bytes)
 	limit = limit_of(ctl_fig_at(s, "limit_bytes", NULL));
 	if (limit.ok && peak.ok)
 		KV(f, "deepest", "%s of %s (%s), the deepest of any thread",
-		    size_text(a, sizeof(a), peak, bytes), size_text(b, sizeof(b), limit, bytes),
+		    ctl_fig_size(a, sizeof(a), peak, bytes), ctl_fig_size(b, sizeof(b), limit, bytes),
 		    ctl_fmt_pct(pct, sizeof(pct), peak.v, limit.v));
 	else
-		KV(f, "deepest", "%s, the deepest of any thread", size_text(a, sizeof(a), peak, bytes));
+		KV(f, "deepest", "%s, the deepest of any thread", ctl_fig_size(a, sizeof(a), peak, bytes));
 	if (limit.ok && main_peak.ok)
 		KV(f, "main thread", "%s (%s of the limit)",
-		    size_text(a, sizeof(a), main_peak, bytes),
+		    ctl_fig_size(a, sizeof(a), main_peak, bytes),
 		    ctl_fmt_pct(pct, sizeof(pct), main_peak.v, limit.v));
 	else
-		KV(f, "main thread", "%s", size_text(a, sizeof(a), main_peak, bytes));
-	KV(f, "limit", "%s", limit.ok ? size_text(a, sizeof(a), limit, bytes) :
+		KV(f, "main thread", "%s", ctl_fig_size(a, sizeof(a), main_peak, bytes));
+	KV(f, "limit", "%s", limit.ok ? ctl_fig_size(a, sizeof(a), limit, bytes) :
 	    "none known (RLIMIT_STACK unlimited)");
 	fputs("  (the limit is the main thread's RLIMIT_STACK; the agent reports the deepest\n"
 	    "  thread and the main thread, not each thread's peak)\n", f);
@@ -504,18 +503,18 @@ view_procfs(FILE *f, const json_t *p, bool bytes)
 	char a[CTL_FMT_NUM_LEN + 2], b[CTL_FMT_NUM_LEN + 2];
 
 	fprintf(f, "\nProcess (/proc/%s/status)\n",
-	    count_text(a, sizeof(a), ctl_fig_at(p, "pid", NULL)));
+	    ctl_fig_count(a, sizeof(a), ctl_fig_at(p, "pid", NULL)));
 	if (!json_is_object(pr)) {
 		fputs("  not read yet\n", f);
 		return;
 	}
 	KV(f, "resident", "%s, peak %s",
-	    size_text(a, sizeof(a), ctl_fig_at(pr, "resident_bytes", NULL), bytes),
-	    size_text(b, sizeof(b), ctl_fig_at(pr, "resident_peak_bytes", NULL), bytes));
-	KV(f, "stack mapped", "%s", size_text(a, sizeof(a),
+	    ctl_fig_size(a, sizeof(a), ctl_fig_at(pr, "resident_bytes", NULL), bytes),
+	    ctl_fig_size(b, sizeof(b), ctl_fig_at(pr, "resident_peak_bytes", NULL), bytes));
+	KV(f, "stack mapped", "%s", ctl_fig_size(a, sizeof(a),
 	    ctl_fig_at(pr, "stack_mapped_bytes", NULL), bytes));
-	KV(f, "data", "%s", size_text(a, sizeof(a), ctl_fig_at(pr, "data_bytes", NULL), bytes));
-	KV(f, "threads", "%s", count_text(a, sizeof(a), ctl_fig_at(pr, "threads", NULL)));
+	KV(f, "data", "%s", ctl_fig_size(a, sizeof(a), ctl_fig_at(pr, "data_bytes", NULL), bytes));
+	KV(f, "threads", "%s", ctl_fig_count(a, sizeof(a), ctl_fig_at(pr, "threads", NULL)));
 }
 
 /* One row of the gc table: "  collections  g0  g1  g2". */
@@ -532,7 +531,7 @@ gc_row(FILE *f, const json_t *gc, const char *key, const char *label)
 
 		if (json_is_integer(v) && json_integer_value(v) >= 0)
 			fig = (struct ctl_fig){ (uint64_t)json_integer_value(v), true };
-		fprintf(f, " %10s", count_text(a, sizeof(a), fig));
+		fprintf(f, " %10s", ctl_fig_count(a, sizeof(a), fig));
 	}
 	fputc('\n', f);
 }
@@ -548,16 +547,16 @@ view_python(FILE *f, const json_t *p)
 		return;
 	fputs("\nPython\n", f);
 	KV(f, "blocks", "%s (sys.getallocatedblocks())",
-	    count_text(a, sizeof(a), ctl_fig_at(py, "allocated_blocks", NULL)));
+	    ctl_fig_count(a, sizeof(a), ctl_fig_at(py, "allocated_blocks", NULL)));
 	depth = ctl_fig_at(py, "stack_depth_peak", NULL);
 	limit = ctl_fig_at(py, "recursion_limit", NULL);
 	if (depth.ok && limit.ok && limit.v > 0)
 		KV(f, "stack depth", "%s frames at most, of a recursion limit of %s (%s)",
-		    count_text(a, sizeof(a), depth), count_text(b, sizeof(b), limit),
+		    ctl_fig_count(a, sizeof(a), depth), ctl_fig_count(b, sizeof(b), limit),
 		    ctl_fmt_pct(pct, sizeof(pct), depth.v, limit.v));
 	else
 		KV(f, "stack depth", "%s frames at most, recursion limit %s",
-		    count_text(a, sizeof(a), depth), count_text(b, sizeof(b), limit));
+		    ctl_fig_count(a, sizeof(a), depth), ctl_fig_count(b, sizeof(b), limit));
 	gc = json_object_get(py, "gc");
 	if (!json_is_object(gc))
 		return;
@@ -638,7 +637,7 @@ view_histogram(FILE *f, const json_t *p, bool bytes)
 		n++;
 	}
 	fprintf(f, ": %" PRIu64 " allocation%s, %s in all\n", total, total == 1 ? "" : "s",
-	    size_text(a, sizeof(a), ctl_fig_at(h, "sum", NULL), bytes));
+	    ctl_fig_size(a, sizeof(a), ctl_fig_at(h, "sum", NULL), bytes));
 	for (i = 0; i < n; i++) {
 		ctl_fmt_pct(pct, sizeof(pct), count[i], total);
 		ctl_fmt_bar(bar, sizeof(bar), count[i], max, HIST_BAR);
@@ -672,17 +671,17 @@ ctl_view_line(FILE *f, const json_t *proc, bool bytes)
 	char pct[CTL_FMT_NUM_LEN];
 
 	row_of(&r, proc);
-	fprintf(f, "%s %s %s", count_text(a, sizeof(a), r.pid),
+	fprintf(f, "%s %s %s", ctl_fig_count(a, sizeof(a), r.pid),
 	    or_dash(text_cell(comm, sizeof(comm), r.comm)),
 	    or_dash(text_cell(state, sizeof(state), r.state)));
-	fprintf(f, " heap %s", size_text(a, sizeof(a), r.heap, bytes));
-	fprintf(f, " peak %s", size_text(a, sizeof(a), r.peak, bytes));
-	fprintf(f, " blocks %s", count_text(a, sizeof(a), r.blocks));
-	fprintf(f, " stack %s", size_text(a, sizeof(a), r.stack, bytes));
+	fprintf(f, " heap %s", ctl_fig_size(a, sizeof(a), r.heap, bytes));
+	fprintf(f, " peak %s", ctl_fig_size(a, sizeof(a), r.peak, bytes));
+	fprintf(f, " blocks %s", ctl_fig_count(a, sizeof(a), r.blocks));
+	fprintf(f, " stack %s", ctl_fig_size(a, sizeof(a), r.stack, bytes));
 	if (r.stack.ok && r.limit.ok)
-		fprintf(f, " of %s (%s)", size_text(b, sizeof(b), r.limit, bytes),
+		fprintf(f, " of %s (%s)", ctl_fig_size(b, sizeof(b), r.limit, bytes),
 		    ctl_fmt_pct(pct, sizeof(pct), r.stack.v, r.limit.v));
-	fprintf(f, " rss %s", size_text(a, sizeof(a), r.rss, bytes));
-	fprintf(f, " threads %s\n", count_text(a, sizeof(a), r.threads));
+	fprintf(f, " rss %s", ctl_fig_size(a, sizeof(a), r.rss, bytes));
+	fprintf(f, " threads %s\n", ctl_fig_count(a, sizeof(a), r.threads));
 	return ferror(f) ? -EIO : 0;
 }

@@ -20,6 +20,13 @@ struct ctl_fig {
  */
 struct ctl_fig ctl_fig_at(const json_t *obj, const char *key, const char *sub);
 
+/* FIG as a size in BUF: "9.6 MiB", or "10016008 B" with BYTES; "-" when
+ * left out. Returns BUF. */
+const char *ctl_fig_size(char *buf, size_t size, struct ctl_fig fig, bool bytes);
+
+/* FIG as a count in BUF, or "-" when left out. Returns BUF. */
+const char *ctl_fig_count(char *buf, size_t size, struct ctl_fig fig);
+
 /*
  * jansson's JSON_REAL_PRECISION for printing j again: the fewest digits
  * (15 to 17) with which every number in it reads back as itself, so

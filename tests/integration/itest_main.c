@@ -37,6 +37,7 @@ int main(int argc, char **argv)
 	failed += itest_prom_run();
 	failed += itest_python_run();
 	failed += itest_ctl_run();
+	failed += itest_ctl_profile_run();
 	failed += itest_page_run();
 	failed += itest_systemd_run();
 	failed += itest_faults_run();

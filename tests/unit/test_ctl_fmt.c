@@ -269,6 +269,41 @@ test_pct(void)
 }
 
 static void
+test_fit_cuts_start_or_end(void)
+{
+	char buf[64];
+
+	/* Fits: unchanged, also at exactly its width. */
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "hold_blocks", 40, false), "hold_blocks");
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "hold_blocks", 11, true), "hold_blocks");
+	/* A function keeps its start, a path its end, in 10 columns all told. */
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "very_long_function_name", 10, false),
+	    "very_lo...");
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "/usr/src/deep/path/x.c:12", 10, true),
+	    ".../x.c:12");
+	/* Below 4 columns: no room for dots. */
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "abcdef", 3, false), "abc");
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "abcdef", 3, true), "def");
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "abcdef", 0, false), "");
+}
+
+static void
+test_fit_counts_characters_and_buffer(void)
+{
+	char buf[64];
+
+	/* "\u00e9" is two bytes and one column: 6 columns are 3 of them and dots. */
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+	    6, false), "\xc3\xa9\xc3\xa9\xc3\xa9...");
+	CHECK_STR(ctl_fmt_fit(buf, sizeof(buf), "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+	    6, true), "...\xc3\xa9\xc3\xa9\xc3\xa9");
+	/* A buffer of 7 bytes holds one two-byte character less, never half of one. */
+	CHECK_STR(ctl_fmt_fit(buf, 7, "\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9\xc3\xa9",
+	    6, false), "\xc3\xa9...");
+	CHECK_STR(ctl_fmt_fit(buf, 4, "abcdef", 40, false), "abc");
+}
+
+static void
 test_bar(void)
 {
 	char buf[64];
@@ -338,6 +373,8 @@ main(void)
 	RUN_TEST(test_table_grows_past_initial_capacity);
 	RUN_TEST(test_cut_counts_columns_not_bytes);
 	RUN_TEST(test_pct);
+	RUN_TEST(test_fit_cuts_start_or_end);
+	RUN_TEST(test_fit_counts_characters_and_buffer);
 	RUN_TEST(test_bar);
 	RUN_TEST(test_duration);
 	RUN_TEST(test_spark);
