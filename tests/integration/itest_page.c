@@ -490,6 +490,15 @@ static int canned_sites(struct page_run *r, char *inuse, size_t isize, char *all
 	return 0;
 }
 
+/* Prints what cdp_run() printed, for a failed test. */
+static void cdp_dump(json_t *out)
+{
+	char *text = json_dumps(out, JSON_COMPACT);
+
+	fprintf(stderr, "  page_cdp.py printed: %.6000s\n", text != NULL ? text : "?");
+	free(text);
+}
+
 /* The string printed by step I of cdp_run(), or "". */
 static const char *cdp_str(json_t *out, size_t i)
 {
@@ -747,12 +756,8 @@ static void page_flame(void)
 	CHECK(strcmp(cdp_str(out, 6), "__libc_start_call_main;main;hold_big") == 0);
 	CHECK(grep_file(run.err_path, "Content Security Policy") == 0);
 	CHECK(grep_file(run.err_path, "Uncaught") == 0);
-	if (harness_failures) {
-		char *text = json_dumps(out, JSON_COMPACT);
-
-		fprintf(stderr, "  printed: %.6000s\n", text != NULL ? text : "?");
-		free(text);
-	}
+	if (harness_failures)
+		cdp_dump(out);
 	json_decref(out);
 
 	/* No profile (404): a note in place of the graph. */
@@ -768,6 +773,143 @@ out:
 	page_end(&run);
 }
 
+/* ---- the flame graph from a real profile ---- */
+
+#define FLAME_RATE     "16384"  /* about 1,000 samples in hold_big's 16 MiB */
+#define FLAME_BIG      16777216.0
+#define FLAME_SMALL    8388608.0
+#define FLAME_ERR      0.25     /* more than 5 standard errors at FLAME_RATE */
+
+/* Whether the site named FN is in the /sites answer SITES. */
+static int has_site(json_t *sites, const char *fn)
+{
+	json_t *s;
+	size_t i;
+
+	json_array_foreach(json_object_get(sites, "sites"), i, s)
+		if (it_json_str_is(s, "function", fn))
+			return 1;
+	return 0;
+}
+
+/* memprobed's call sites of the process have hold_big and hold_small. */
+static int sites_ready(void *arg)
+{
+	struct proc_wait *w = arg;
+	struct it_http r = { 0 };
+	char path[96];
+	json_t *j = NULL;
+	int ok = 0;
+
+	snprintf(path, sizeof(path), "/api/v1/processes/%ld/sites?top=65536&order=inuse", w->pid);
+	if (it_get(w->url, path, &r) == 0 && r.status == 200) {
+		j = json_loadb(r.body, r.len, 0, NULL);
+		ok = has_site(j, "hold_big") && has_site(j, "hold_small");
+	}
+	json_decref(j);
+	it_http_free(&r);
+	return ok;
+}
+
+/* Starts flame_hold sampled at FLAME_RATE, reporting to SOCK; its pid or -1. */
+static long flame_hold_start(struct it_proc *p, const char *sock)
+{
+	char bin[PATH_MAX + 32], storage[2 * PATH_MAX + 64], rate[] = "MEMPROBE_PROFILE_RATE=" FLAME_RATE, line[64];
+	char *argv[] = { bin, NULL };
+	char *env[5] = { NULL };
+
+	snprintf(bin, sizeof(bin), "%s/tests/progs/flame_hold", itest.build);
+	it_agent_env(env, storage, sock);
+	env[3] = rate;
+	if (it_proc_start(p, argv, env, NULL) < 0 || it_proc_readline(p, line, sizeof(line), IT_TIMEOUT_MS) < 0 ||
+	    strncmp(line, "ready ", 6) != 0)
+		return -1;
+	return strtol(line + 6, NULL, 10);
+}
+
+/* Whether frame LEAF of V has about WANT bytes. */
+static int frame_near(json_t *v, const char *leaf, double want)
+{
+	json_t *f = frame_of(v, leaf);
+	double got = f != NULL ? frame_num(f, 3) : 0;
+
+	if (fabs(got - want) > want * FLAME_ERR)
+		fprintf(stderr, "  %s: %.0f bytes, want %.0f within %.0f%%\n", leaf, got, want, FLAME_ERR * 100);
+	return fabs(got - want) <= want * FLAME_ERR;
+}
+
+/* Frame LEAF of V is called by main, and its label names it first. */
+static int frame_named(json_t *v, const char *leaf)
+{
+	json_t *f = frame_of(v, leaf);
+	const char *path = json_string_value(json_array_get(f, 0));
+	const char *label = json_string_value(json_array_get(f, 2));
+	char caller[64], name[64];
+	size_t n;
+
+	if (path == NULL || label == NULL)
+		return 0;
+	snprintf(caller, sizeof(caller), "main;%s", leaf);
+	snprintf(name, sizeof(name), "%s \xc2\xb7 ", leaf);
+	n = strlen(caller);
+	if (strlen(path) < n || strcmp(path + strlen(path) - n, caller) != 0) {
+		fprintf(stderr, "  %s's stack: %s\n", leaf, path);
+		return 0;
+	}
+	return strncmp(label, name, strlen(name)) == 0;
+}
+
+/* flame_hold sampled by the agent, at a phone's width: the graph names
+ * both functions with about their bytes, hover says them, a click zooms,
+ * "allocated" shows hold_small's churn, and nothing scrolls sideways. */
+static void page_flame_live(void)
+{
+	struct page_run run;
+	struct it_proc prog = { .in_fd = -1, .out_fd = -1 };
+	struct proc_wait sw;
+	char url[128];
+	char *steps[] = { FLAME_DRAWN, FRAMES_JS, "hover:" FRAME_SEL("hold_small"), INFO_JS,
+		"click:" FRAME_SEL("hold_small"), FLAME_IS("zoom.endsWith('hold_small')"), FRAMES_JS,
+		"click:#flame-svg g.root", FLAME_IS("zoom === ''"),
+		"click:input[value=alloc]", FLAME_IS("mode === 'alloc'"), FRAMES_JS,
+		"print:document.documentElement.scrollWidth", NULL };
+	json_t *out = NULL, *v;
+	double small_inuse;
+
+	REQUIRE(page_begin(&run) == 0);
+	sw.url = run.d.url;
+	sw.pid = flame_hold_start(&prog, run.d.sock);
+	REQUIRE(sw.pid > 0);
+	REQUIRE(it_wait_until(sites_ready, &sw, IT_TIMEOUT_MS));
+	snprintf(url, sizeof(url), "%s/#pid=%ld", run.d.url, sw.pid);
+	out = cdp_run(&run, url, PHONE_WIDTH, steps);
+	REQUIRE(out != NULL && json_array_size(out) == 5);
+
+	v = json_array_get(out, 0);
+	CHECK(frame_named(v, "hold_big") && frame_named(v, "hold_small"));
+	CHECK(frame_near(v, "hold_big", FLAME_BIG) && frame_near(v, "hold_small", FLAME_SMALL));
+	CHECK(json_is_true(json_object_get(v, "fit")));
+	small_inuse = frame_of(v, "hold_small") != NULL ? frame_num(frame_of(v, "hold_small"), 3) : 0;
+	CHECK(strncmp(cdp_str(out, 1), "hold_small \xc2\xb7 ", 13) == 0 &&
+	    strstr(cdp_str(out, 1), " MiB in use \xc2\xb7 ") != NULL && strstr(cdp_str(out, 1), "% of the total") != NULL);
+	v = json_array_get(out, 2);
+	CHECK(frame_spans(v, "hold_small") && frame_of(v, "hold_big") == NULL);
+	/* Allocated: hold_small's 24 MiB, three times what it holds. */
+	v = json_array_get(out, 3);
+	CHECK(it_json_str_is(v, "mode", "alloc") && frame_near(v, "hold_big", FLAME_BIG) &&
+	    frame_near(v, "hold_small", 3 * FLAME_SMALL));
+	CHECK(frame_of(v, "hold_small") != NULL && frame_num(frame_of(v, "hold_small"), 3) > 2 * small_inuse);
+	CHECK(json_integer_value(json_array_get(out, 4)) > 0 && json_integer_value(json_array_get(out, 4)) <= PHONE_WIDTH);
+	CHECK(grep_file(run.err_path, "Content Security Policy") == 0);
+	CHECK(grep_file(run.err_path, "Uncaught") == 0);
+	if (harness_failures)
+		cdp_dump(out);
+out:
+	json_decref(out);
+	it_proc_kill(&prog);
+	page_end(&run);
+}
+
 int itest_page_run(void)
 {
 	if (it_selected("page_headers"))
@@ -778,5 +920,7 @@ int itest_page_run(void)
 		RUN_TEST(page_phone);
 	if (it_selected("page_flame"))
 		RUN_TEST(page_flame);
+	if (it_selected("page_flame_live"))
+		RUN_TEST(page_flame_live);
 	return harness_failed_tests;
 }
