@@ -25,6 +25,7 @@ int itest_prom_run(void);        /* itest_prom.c */
 int itest_python_run(void);      /* itest_python.c */
 int itest_ctl_run(void);         /* itest_ctl.c */
 int itest_ctl_profile_run(void); /* itest_ctl_profile.c */
+int itest_heapprof_run(void);    /* itest_heapprof.c */
 int itest_page_run(void);        /* itest_page.c */
 int itest_systemd_run(void);     /* itest_systemd.c */
 int itest_faults_run(void);      /* itest_faults.c */

@@ -115,30 +115,38 @@ static int threads(int n)
 
 static struct tally t_parent, t_child;
 
+/* The child's lines come before the parent's "ready": it says them, then
+ * writes a byte on `said`, which the parent waits for. */
 static int fork_case(void)
 {
-	int in[2];
+	int in[2], said[2];
 	pid_t pid;
 	char line[64];
 
 	parent_hold(8 * MIB, 256, &t_parent);
-	if (pipe(in) < 0)
+	if (pipe(in) < 0 || pipe(said) < 0)
 		return 3;
 	pid = fork();
 	if (pid < 0)
 		return 3;
 	if (pid == 0) {
 		close(in[1]);
+		close(said[0]);
 		child_hold(4 * MIB, 256, &t_child);
 		snprintf(line, sizeof(line), "child %ld\n", (long)getpid());
 		say_site("child_hold", &t_child);
 		prog_say(line);
+		if (write(said[1], "x", 1) != 1)
+			_exit(3);
 		/* until the parent closes the pipe */
 		while (read(in[0], line, 1) > 0 || errno == EINTR)
 			;
 		_exit(0);
 	}
 	close(in[0]);
+	close(said[1]);
+	while (read(said[0], line, 1) < 0 && errno == EINTR)
+		;
 	say_site("parent_hold", &t_parent);
 	say_ready();
 	wait_line();
