@@ -238,11 +238,14 @@ $(BUILD)/bench/%: tests/bench/%.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) -std=c11 $(WARN) $(BENCH_CFLAGS) -MMD -MP -o $@ $< $(LDFLAGS) -lpthread
 
-bench: $(BUILD)/libmemprobe.so $(BUILD)/memprobed $(BENCH_BIN)
+bench: $(BUILD)/libmemprobe.so $(BUILD)/memprobed $(BENCH_BIN) $(BUILD)/tests/progs/prof_sites \
+		$(BUILD)/tests/progs/prof_cases
 	@CC="$(CC)" BENCH_CFLAGS="$(BENCH_CFLAGS)" sh tests/bench/run.sh $(BUILD)
 	@sh tests/bench/py_agent.sh
 	@sh tests/bench/daemon_away.sh $(BUILD)
 	@sh tests/bench/fork_loop.sh $(BUILD)
+	@sh tests/bench/profile.sh $(BUILD)
+	@sh tests/bench/pgbench.sh $(BUILD)
 
 # The daemon under load (tests/load/): see BENCHMARKS.md, "Daemon" and
 # "Load". `make bench-daemon` is the scrape-speed set at 1,000 and 10,000

@@ -102,6 +102,16 @@ extern int (*agent_real_pthread_create)(pthread_t *, const pthread_attr_t *,
 /* Registers the calling thread now, at its start, if it is not yet. */
 void agent_thread_started(void);
 
+/*
+ * The fields a replacement traps in another thread's slot (stack_low,
+ * agent.hi, agent.lo; see agent_region.c) are read and written by their
+ * owner through these: relaxed atomic accesses, plain loads and stores on
+ * the machine, so that the designed race with the trap's store is not a
+ * data race in C's model (nor in ThreadSanitizer's).
+ */
+#define AGENT_GET(field) __atomic_load_n(&(field), __ATOMIC_RELAXED)
+#define AGENT_SET(field, v) __atomic_store_n(&(field), (v), __ATOMIC_RELAXED)
+
 /* The stack pointer, without forcing a frame pointer on the caller. */
 static inline __attribute__((always_inline)) uintptr_t agent_sp(void)
 {
@@ -146,7 +156,7 @@ void agent_stack_seen(agent_slot *t, uintptr_t sp)
 	uint64_t span = t->stack_size != 0 ? t->stack_size : AGENT_STACK_SPAN_UNKNOWN;
 
 	if (t->stack_top - sp <= span)
-		t->stack_low = sp;
+		AGENT_SET(t->stack_low, sp);
 }
 
 /*
@@ -185,7 +195,7 @@ int agent_on_alloc(agent_slot *t, uint64_t usable)
 	t->alloc_bytes += usable;
 	t->bins[region_bin(usable)]++;
 	/* stack_low starts at UINT64_MAX, so one compare covers "none yet" */
-	if (__builtin_expect(sp < t->stack_low, 0))
+	if (__builtin_expect(sp < AGENT_GET(t->stack_low), 0))
 		agent_stack_deeper(t, sp);
 	if (agent_room_spent(t, usable)) {
 		due = agent_sample_due(t);
@@ -201,7 +211,7 @@ void agent_on_free(agent_slot *t, uint64_t usable)
 
 	t->net = net;
 	t->frees++;
-	if (__builtin_expect(net < t->agent.lo, 0))
+	if (__builtin_expect(net < AGENT_GET(t->agent.lo), 0))
 		agent_slot_slow(t);
 }
 

@@ -69,7 +69,7 @@ static void room_charge(agent_slot *t)
 /* Arms the room (see agent_room_spent). */
 static void room_set(agent_slot *t)
 {
-	int64_t r = t->agent.hi - t->net;
+	int64_t r = AGENT_GET(t->agent.hi) - t->net;
 
 	room_charge(t);
 	if (r > t->agent.sample_left)
@@ -103,8 +103,8 @@ void agent_stack_deeper(agent_slot *t, uintptr_t sp)
 static void set_marks(agent_slot *t)
 {
 	t->agent.mark = t->net;
-	t->agent.hi = t->agent.mark + AGENT_PEAK_BATCH;
-	t->agent.lo = t->agent.mark - AGENT_PEAK_BATCH;
+	AGENT_SET(t->agent.hi, t->agent.mark + AGENT_PEAK_BATCH);
+	AGENT_SET(t->agent.lo, t->agent.mark - AGENT_PEAK_BATCH);
 	room_set(t);
 }
 
@@ -122,7 +122,7 @@ static void publish(agent_slot *t)
 agent_slot *agent_slot_slow(agent_slot *t)
 {
 	t = agent_region_follow(t);
-	if (t->net > t->agent.hi || t->net < t->agent.lo)
+	if (t->net > AGENT_GET(t->agent.hi) || t->net < AGENT_GET(t->agent.lo))
 		publish(t);
 	room_set(t);
 	/*
@@ -240,7 +240,7 @@ static void find_stack(int is_main, uint64_t *top, uint64_t *size)
 /* Deepest stack a slot shows now. */
 static uint64_t slot_depth(const agent_slot *t)
 {
-	uint64_t low = t->stack_low, top = t->stack_top;
+	uint64_t low = AGENT_GET(t->stack_low), top = t->stack_top;
 
 	if (low == UINT64_MAX || top == 0 || low > top)
 		return 0;
@@ -307,7 +307,7 @@ static agent_slot *thread_register(void)
 	if (t != NULL) {
 		if (t->state != REGION_SLOT_FREE && slot_depth(t) > t->stack_peak_prev)
 			t->stack_peak_prev = slot_depth(t);
-		t->stack_low = UINT64_MAX;
+		AGENT_SET(t->stack_low, UINT64_MAX);
 		t->stack_top = top;
 		t->stack_size = size;
 		t->tid = (uint32_t)tid;

@@ -218,17 +218,40 @@ static void reg_remember(const char *path)
 
 /* ---- replacing the region ---- */
 
-/* Copies a slot's figures and bookkeeping, not its replacement mark. A
- * stack_low of UINT64_MAX in a replaced slot may be the replacement's
- * trap: the copy's own, taken before the trap, is kept then. */
+/* Copies a slot's figures and bookkeeping, not its replacement mark,
+ * word by word with relaxed atomic loads (a replacement may be setting
+ * traps in `from` meanwhile). A stack_low of UINT64_MAX in a replaced slot
+ * may be the replacement's trap: the copy's own, taken before the trap,
+ * is kept then. */
 static void slot_copy(agent_slot *to, const agent_slot *from)
 {
-	uint64_t moved = to->agent.moved, low = to->stack_low;
+	uint64_t moved = AGENT_GET(to->agent.moved), low = AGENT_GET(to->stack_low);
+	const uint64_t *src = (const uint64_t *)(const void *)from;
+	uint64_t *dst = (uint64_t *)(void *)to;
 
-	memcpy(to, from, sizeof(*to));
-	to->agent.moved = moved;
-	if (to->stack_low == UINT64_MAX && from->agent.moved != 0)
-		to->stack_low = low;
+	for (size_t i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
+		__atomic_store_n(&dst[i], __atomic_load_n(&src[i], __ATOMIC_RELAXED), __ATOMIC_RELAXED);
+	AGENT_SET(to->agent.moved, moved);
+	if (AGENT_GET(to->stack_low) == UINT64_MAX && AGENT_GET(from->agent.moved) != 0)
+		AGENT_SET(to->stack_low, low);
+}
+
+/*
+ * The replacement's snapshot of another thread's slot, taken while its
+ * owner may be counting: a racy read by design (each word is read whole;
+ * the owner copies its exact figures over the snapshot when it follows,
+ * see region_move). Not instrumented by ThreadSanitizer for that reason,
+ * and read through a volatile pointer so it stays word by word.
+ */
+__attribute__((no_sanitize("thread")))
+static void slot_snapshot(agent_slot *to, const agent_slot *from)
+{
+	const volatile uint64_t *src = (const volatile uint64_t *)(const volatile void *)from;
+	uint64_t *dst = (uint64_t *)(void *)to;
+
+	for (size_t i = 0; i < sizeof(*to) / sizeof(uint64_t); i++)
+		dst[i] = src[i];
+	to->agent.moved = 0;
 }
 
 agent_slot *agent_region_follow(agent_slot *t)
@@ -343,10 +366,8 @@ static agent_slot *region_move(struct region_hdr *old, struct region_hdr *nw, ui
 	nw->slots_used = used;
 	os = agent_region_slots(old);
 	ns = agent_region_slots(nw);
-	for (uint32_t i = 0; i < used; i++) {
-		slot_copy(&ns[i], &os[i]);
-		ns[i].agent.moved = 0;
-	}
+	for (uint32_t i = 0; i < used; i++)
+		slot_snapshot(&ns[i], &os[i]);
 	agent_prof_move(old, nw);
 	/* (2) */
 	__atomic_store_n(&agent_region_ptr, nw, __ATOMIC_SEQ_CST);

@@ -604,7 +604,7 @@ EXPORT void free(void *p)
 	net = t->net - (int64_t)((hdr & ~(size_t)7) - sizeof(size_t));
 	t->net = net;
 	t->frees++;
-	if (unlikely(net < t->agent.lo)) {
+	if (unlikely(net < AGENT_GET(t->agent.lo))) {
 		slow_free(t, p);
 		return;
 	}
