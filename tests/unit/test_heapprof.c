@@ -339,7 +339,9 @@ static void test_sites_json(void)
 	CHECK_U64(json_array_size(sites), ==, 4);
 	s = json_array_get(sites, 0);
 	CHECK_STR(json_string_value(json_object_get(s, "function")), "hp_site_alpha");
-	CHECK_STR(json_string_value(json_object_get(s, "file")), "tests/unit/test_heapprof.c");
+	/* As DWARF has it: relative with gcc, absolute with clang. */
+	CHECK(json_string_value(json_object_get(s, "file")) != NULL &&
+	    strstr(json_string_value(json_object_get(s, "file")), "tests/unit/test_heapprof.c") != NULL);
 	CHECK(jint(s, "line") > 0);
 	CHECK(jint(s, "inuse_bytes") == 3 * MiB);
 	CHECK(jint(s, "inuse_objects") == 3);
