@@ -275,9 +275,10 @@ tsan:
 FUZZ_CC      ?= clang
 FUZZ_SECONDS ?= 30
 FUZZ_FLAGS    = -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-FUZZ_TARGETS  = proto conneg conf addr webconf basicauth route region
+FUZZ_TARGETS  = proto conneg conf addr webconf basicauth route region profile
 FUZZ_SRC_proto  = common/proto.c
 FUZZ_SRC_region = common/region.c
+FUZZ_SRC_profile = common/profile.c daemon/heapprof.c
 FUZZ_SRC_conneg = daemon/conneg.c
 FUZZ_SRC_conf   = daemon/conf.c daemon/addr.c daemon/log.c common/sockpath.c
 FUZZ_SRC_addr   = daemon/addr.c

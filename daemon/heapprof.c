@@ -68,7 +68,8 @@ static int hp_put_stack(struct hp_build *b, const struct prof_stack_read *s, int
 	hp_add(d, s);
 	d->nframes = n;
 	d->first = (uint32_t)b->nframes;
-	memcpy(hp->frames + b->nframes, s->frames, n * sizeof(uint64_t));
+	if (n > 0)              /* frames is still NULL before the first frame */
+		memcpy(hp->frames + b->nframes, s->frames, n * sizeof(uint64_t));
 	b->nframes += n;
 	hp->bytes += hp_stack_cost(n);
 	return 0;

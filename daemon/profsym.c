@@ -18,6 +18,9 @@ struct ps_entry {
 /* Frames are kept in chunks that never move, so that results handed out
  * stay valid while the cache grows. */
 #define PS_CHUNK 4096
+/* The frames kept, at most: 12 MiB of them; and the bytes of names. */
+#define PS_MAX_CHUNKS 128
+#define PS_MAX_STRBYTES (8u << 20)
 struct ps_chunk {
 	struct ps_chunk *next;
 	size_t used;
@@ -195,6 +198,14 @@ static struct profsym_frame *ps_frames(struct profsym *ps, size_t n)
 	return c->f + c->used;
 }
 
+/* Whether the cache keeps no more (an address of n frames): past its
+ * bounds, addresses are neither symbolized nor kept. */
+static int ps_full(const struct profsym *ps, size_t n)
+{
+	return ps->nent >= PROFSYM_MAX_ADDRS || ps->strbytes >= PS_MAX_STRBYTES ||
+	    (ps->nchunks >= PS_MAX_CHUNKS && ps->chunks->used + n > PS_CHUNK);
+}
+
 /* Keeps what r says of addr. */
 static int ps_add(struct profsym *ps, uint64_t addr, const struct sym_result *r)
 {
@@ -204,8 +215,8 @@ static int ps_add(struct profsym *ps, uint64_t addr, const struct sym_result *r)
 	struct ps_entry *e;
 	int err = 0;
 
-	if (ps->nent >= PROFSYM_MAX_ADDRS)
-		return 0;
+	if (ps_full(ps, n))
+		return 0;               /* it comes back unsymbolized */
 	if (ps_index_grow(ps) < 0 ||
 	    heapprof_grow((void **)&ps->ent, &ps->capent, ps->nent + 1, sizeof(*ps->ent)) < 0 ||
 	    (f = ps_frames(ps, n)) == NULL)
@@ -315,7 +326,8 @@ static int ps_fill(struct profsym *ps, struct sym_cache *sc, pid_t pid,
 		if (!dup)
 			miss[nmiss++] = addrs[i];
 	}
-	if (nmiss == 0) {
+	/* A full cache symbolizes nothing more: each scrape would do it again. */
+	if (nmiss == 0 || ps_full(ps, SYM_MAX_FRAMES)) {
 		free(miss);
 		return 0;
 	}

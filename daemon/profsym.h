@@ -20,8 +20,9 @@
  * with no frames: callers show the raw address with its mapping.
  *
  * One per program image: an exec starts a new one. Bounded: at most
- * PROFSYM_MAX_ADDRS addresses are kept; past them, new addresses come back
- * unsymbolized. Shared by reference count; its functions may be called
+ * PROFSYM_MAX_ADDRS addresses, 512 Ki frames and 8 MiB of names are kept
+ * (about 30 MiB at worst; 8 MiB for 4096 stacks of 64 distinct addresses
+ * that have no symbol); past them, new addresses come back unsymbolized. Shared by reference count; its functions may be called
  * from any thread (a mutex inside).
  */
 

@@ -335,6 +335,22 @@ static int leaf_bytes_cmp(const void *x, const void *y)
 	return strcmp(a->name, b->name);
 }
 
+/* Makes s valid UTF-8 for a label value: a byte that does not start a
+ * whole character (a name's own, or one cut short by the buffer) becomes
+ * '?'. */
+static void leaf_printable(char *s)
+{
+	while (*s != '\0') {
+		size_t n = utf8_char_len(s, 4);
+
+		if (n == 0) {
+			*s++ = '?';
+			continue;
+		}
+		s += n;
+	}
+}
+
 /* The name of stack i's leaf function. */
 static void leaf_name(const struct ptab_profile *pp, const struct profsym_set *set, uint32_t i,
     char *out, size_t size)
@@ -349,6 +365,7 @@ static void leaf_name(const struct ptab_profile *pp, const struct profsym_set *s
 		snprintf(out, size, "0x%" PRIx64, heapprof_frames(pp->hp, i)[0]);
 	else
 		snprintf(out, size, "[unknown]");
+	leaf_printable(out);
 }
 
 int sites_top_leaves(const struct ptab_profile *pp, const struct profsym_set *set,

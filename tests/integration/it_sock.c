@@ -2,6 +2,7 @@
 #include "it_sock.h"
 #include "it_base.h"
 #include "proto.h"
+#include "region.h"
 
 #include <arpa/inet.h>
 #include <errno.h>
@@ -162,4 +163,18 @@ int it_send_heap(int fd, uint64_t live)
 	s.stack_main_peak_bytes = 4096;
 	s.stack_limit_bytes = 8 << 20;
 	return it_send_msg(fd, buf, proto_encode_sample(buf, &s));
+}
+
+int it_send_register(const char *sock, int memfd, unsigned agent)
+{
+	static unsigned char buf[PROTO_MAX_MSG];
+	struct proto_register reg = { .agent = (uint16_t)agent, .layout = REGION_LAYOUT };
+	int fd = it_seqpacket_connect(sock), r;
+
+	if (fd < 0)
+		return -1;
+	r = it_send_cmsg(fd, buf, proto_encode_register(buf, &reg), SCM_RIGHTS, &memfd,
+	    sizeof(memfd)) == 0 ? 0 : -1;
+	close(fd);
+	return r;
 }

@@ -42,4 +42,9 @@ int it_send_hello(int fd, unsigned agent, const char *comm, const char *exe);
 /* Sends a heap and stack SAMPLE with `live` live heap bytes. */
 int it_send_heap(int fd, uint64_t live);
 
+/* Sends REGISTER of agent kind `agent` with memfd (and no pidfd: the
+ * daemon watches the sender itself) on a new connection to the agent
+ * socket sock, and closes it. Returns 0 or -1. */
+int it_send_register(const char *sock, int memfd, unsigned agent);
+
 #endif

@@ -402,22 +402,6 @@ out:
 	it_daemon_finish(&d, harness_failures);
 }
 
-/* Sends REGISTER on a new connection with memfd (and no pidfd). Returns
- * 0 or -1. */
-static int send_region(const char *sock, int memfd, unsigned agent)
-{
-	static unsigned char buf[PROTO_MAX_MSG];
-	struct proto_register reg = { .agent = (uint16_t)agent, .layout = REGION_LAYOUT };
-	int fd = it_seqpacket_connect(sock), r;
-
-	if (fd < 0)
-		return -1;
-	r = it_send_cmsg(fd, buf, proto_encode_register(buf, &reg), SCM_RIGHTS, &memfd,
-	    sizeof(memfd)) == 0 ? 0 : -1;
-	close(fd);
-	return r;
-}
-
 /* A memfd holding a region of nslots slots (valid header), sealed with
  * `seals`; hdr_fix may then spoil the header. Returns the memfd or -1. */
 static int make_region(uint32_t nslots, int seals, void (*hdr_fix)(struct region_hdr *))
@@ -478,13 +462,13 @@ static void hostile_regions(void)
 	for (unsigned i = 0; i < n; i++) {
 		fd = make_region(4, cases[i].seals, cases[i].fix);
 		REQUIRE(fd >= 0);
-		if (send_region(d.sock, fd, PROTO_AGENT_C) < 0)
+		if (it_send_register(d.sock, fd, PROTO_AGENT_C) < 0)
 			fprintf(stderr, "  %s: could not send\n", cases[i].what);
 		close(fd);
 	}
 	fd = open("/dev/null", O_RDONLY | O_CLOEXEC);
 	REQUIRE(fd >= 0);
-	CHECK(send_region(d.sock, fd, PROTO_AGENT_C) == 0);
+	CHECK(it_send_register(d.sock, fd, PROTO_AGENT_C) == 0);
 	close(fd);
 	CHECK(it_wait_metric_label(d.url, REJECTED, "reason", "region", n + 1, n + 1));
 	/* None of them became an entry of this process. */

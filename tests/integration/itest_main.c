@@ -45,6 +45,7 @@ int main(int argc, char **argv)
 	failed += itest_hostile_run();
 	failed += itest_guest_run();
 	failed += itest_foreign_run();
+	failed += itest_profile_run();
 	failed += itest_heapprof_run();
 
 	curl_global_cleanup();

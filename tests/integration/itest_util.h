@@ -33,5 +33,6 @@ int itest_webconf_run(void);     /* itest_webconf.c */
 int itest_hostile_run(void);     /* itest_hostile.c */
 int itest_guest_run(void);       /* itest_guest.c */
 int itest_foreign_run(void);     /* itest_foreign.c */
+int itest_profile_run(void);     /* itest_profile.c */
 
 #endif

@@ -144,6 +144,7 @@ adapt() {
 	    -e "s|/tmp/memprobe\.sock|$sock|g" \
 	    -e "s|\\\$PWD/build/|$abuild/|g" \
 	    -e "s|^build/|$abuild/|; s| build/| $abuild/|g" \
+	    -e "s|^sh config/|sh $src/config/|" \
 	    -e "s|/usr/local/lib/libmemprobe\.so|$abuild/libmemprobe.so|g" \
 	    -e "s|memprobectl watch|memprobectl watch --count 1|g" \
 	    -e "s|^\(.*memprobed .*\) &\$|\1 --check-config|"
