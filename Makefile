@@ -45,6 +45,7 @@ PKGS_DAEMON += libprotobuf-c
 # libdw and libelf (elfutils): addresses to functions and file:line
 # (daemon/symbolize.c).
 PKGS_DAEMON += libdw libelf
+# libstdc++'s __cxa_demangle makes C++ names readable (daemon/demangle.c).
 
 COMMON_SRC = $(wildcard common/*.c)
 DAEMON_SRC = $(wildcard daemon/*.c) $(COMMON_SRC)
@@ -127,7 +128,7 @@ $(BUILD)/obj/daemon/pprof.o $(BUILD)/tests/test_pprof: $(PROTO_HDR)
 $(BUILD)/obj/daemon/pprof.o $(BUILD)/tests/test_pprof: private INC_DAEMON += -I$(BUILD)/gen
 
 $(BUILD)/memprobed: $(DAEMON_OBJ) $(PAGE_OBJ) $(PROTO_OBJ)
-	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread -lm
+	$(CC) $(ALL_LDFLAGS) -o $@ $^ $(call pkg_libs,$(PKGS_DAEMON)) -lpthread -lm -lstdc++
 
 $(BUILD)/libmemprobe.so: $(AGENT_OBJ)
 	$(CC) $(AGENT_SAN) $(LDFLAGS) -shared -Wl,-soname,libmemprobe.so -Wl,-z,nodelete \
@@ -146,7 +147,7 @@ $(DAEMON_LIB): $(filter-out $(BUILD)/obj/daemon/main.o,$(DAEMON_OBJ)) $(PAGE_OBJ
 $(BUILD)/tests/test_%: tests/unit/test_%.c $(DAEMON_LIB)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) $(call pkg_cflags,$(PKGS_UNIT)) -o $@ $< \
-		$(DAEMON_LIB) $(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread -lm
+		$(DAEMON_LIB) $(ALL_LDFLAGS) $(call pkg_libs,$(PKGS_UNIT)) -lpthread -lm -lstdc++
 
 # Unit tests of common/ alone link common/ alone.
 COMMON_TESTS = $(BUILD)/tests/test_procstat $(BUILD)/tests/test_utf8 $(BUILD)/tests/test_profile

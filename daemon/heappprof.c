@@ -109,9 +109,10 @@ static int hpb_location(struct hpb *b, const struct profsym_addr *a)
 		return b->loc_id[i];
 	for (unsigned k = 0; k < a->nframes; k++) {
 		const struct profsym_frame *f = &a->frames[k];
-		const char *name = f->function != NULL ? f->function : "[unknown]";
+		const char *sys = f->function != NULL ? f->function : "[unknown]";
+		const char *name = f->name != NULL ? f->name : sys;
 
-		if ((id = pprof_function(b->p, name, name, f->file, 0)) < 0)
+		if ((id = pprof_function(b->p, name, sys, f->file, 0)) < 0)
 			return id;
 		lines[k].function_id = id;
 		lines[k].line = f->line;

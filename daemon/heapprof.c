@@ -166,6 +166,7 @@ int heapprof_read(const void *region, uint64_t region_len, uint64_t prof_off,
 	b.hp->folded = v.folded;
 	b.hp->unwind_failed = v.unwind_failed;
 	b.hp->maps_dropped = v.maps_dropped;
+	b.hp->sample_ns = v.sample_ns;
 	if ((r = hp_read_stacks(&b, &v)) < 0 || (r = hp_read_maps(&b, &v)) < 0) {
 		hp_free(b.hp);
 		return r;

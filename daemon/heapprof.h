@@ -43,6 +43,7 @@ struct heapprof {
 	unsigned refs;                          /* atomic */
 	uint64_t rate;
 	int64_t samples, folded, unwind_failed, maps_dropped;
+	int64_t sample_ns;                      /* the agent's time spent sampling */
 	uint64_t daemon_folded;                 /* stacks the daemon's bound put into [other] */
 	uint32_t nstacks;                       /* stacks[0] is [other] */
 	uint32_t nmaps;

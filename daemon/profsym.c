@@ -1,11 +1,13 @@
 /* profsym.c: one process's profile addresses symbolized once and kept, so scrapes and requests do not symbolize again. */
 #include "profsym.h"
 
+
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "demangle.h"
 #include "maps.h"
 
 /* An address seen and its frames (in a chunk, never moved). */
@@ -222,7 +224,11 @@ static int ps_add(struct profsym *ps, uint64_t addr, const struct sym_result *r)
 	    (f = ps_frames(ps, n)) == NULL)
 		return -ENOMEM;
 	for (size_t k = 0; k < n; k++) {
+		char readable[512];
+
 		f[k].function = ps_intern(ps, r->frames[k].function, &err);
+		f[k].name = demangle(r->frames[k].function, readable, sizeof(readable)) ?
+		    ps_intern(ps, readable, &err) : f[k].function;
 		f[k].file = ps_intern(ps, r->frames[k].file, &err);
 		f[k].line = r->frames[k].line;
 	}

@@ -33,7 +33,8 @@ struct profsym;
 /* One function at an address (innermost inlined first, the real function
  * last). Strings belong to the profsym and live as long as it does. */
 struct profsym_frame {
-	const char *function;           /* NULL when unknown */
+	const char *function;           /* as the symbol table has it; NULL when unknown */
+	const char *name;               /* for people: demangled (demangle.h), else function */
 	const char *file;               /* NULL when unknown */
 	unsigned line;                  /* 0 when unknown */
 };

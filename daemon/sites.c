@@ -1,6 +1,7 @@
 /* sites.c: a heap profile's call sites: stacks merged after symbolization, ranked, as JSON and as top leaf functions. */
 #include "sites.h"
 
+
 #include <errno.h>
 #include <inttypes.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <string.h>
 
 #include "buf.h"
+#include "demangle.h"
 #include "heapprof.h"
 #include "utf8.h"
 
@@ -219,7 +221,7 @@ static void json_frame(struct buf *b, uint64_t addr, const struct heapprof_map *
 {
 	buf_printf(b, "%s{\"address\":\"0x%" PRIx64 "\",\"function\":", *first ? "" : ",", addr);
 	*first = 0;
-	json_str(b, f != NULL ? f->function : NULL);
+	json_str(b, f != NULL ? f->name : NULL);
 	buf_puts(b, ",\"file\":");
 	json_str(b, f != NULL ? f->file : NULL);
 	buf_printf(b, ",\"line\":%u,\"mapping\":", f != NULL ? f->line : 0);
@@ -249,16 +251,32 @@ static void json_frames(struct buf *b, const struct ptab_profile *pp,
 	buf_puts(b, "]");
 }
 
-/* The first frame of stack i, or NULL when it has no symbol. */
+/*
+ * The frame that names stack i's call site: its first (innermost inlined
+ * first) that is not an allocation wrapper (C++'s operator new, strdup:
+ * demangle.h), so that `new` sites are named by the code that said new;
+ * the very first when all are wrappers. NULL when that frame has no
+ * symbol.
+ */
 static const struct profsym_frame *sites_leaf_frame(const struct ptab_profile *pp,
     const struct profsym_set *set, uint32_t i)
 {
-	const struct profsym_addr *a;
+	const uint64_t *f = heapprof_frames(pp->hp, i);
+	const struct profsym_frame *first = NULL;
 
-	if (pp->hp->stacks[i].nframes == 0)
-		return NULL;
-	a = profsym_set_find(set, heapprof_frames(pp->hp, i)[0]);
-	return a != NULL && a->nframes > 0 ? &a->frames[0] : NULL;
+	for (uint32_t k = 0; k < pp->hp->stacks[i].nframes; k++) {
+		const struct profsym_addr *a = profsym_set_find(set, f[k]);
+
+		if (a == NULL || a->nframes == 0)
+			return k == 0 ? NULL : first;
+		for (unsigned j = 0; j < a->nframes; j++) {
+			if (first == NULL)
+				first = &a->frames[j];
+			if (!demangle_is_alloc_wrapper(a->frames[j].function))
+				return &a->frames[j];
+		}
+	}
+	return first;
 }
 
 static void json_site(struct buf *b, const struct ptab_profile *pp,
@@ -271,7 +289,7 @@ static void json_site(struct buf *b, const struct ptab_profile *pp,
 	if (s->stack == 0)
 		buf_puts(b, "\"[other]\"");
 	else
-		json_str(b, leaf != NULL ? leaf->function : NULL);
+		json_str(b, leaf != NULL ? leaf->name : NULL);
 	buf_puts(b, ",\"file\":");
 	json_str(b, leaf != NULL ? leaf->file : NULL);
 	buf_printf(b, ",\"line\":%u,", leaf != NULL ? leaf->line : 0);
@@ -298,9 +316,10 @@ int sites_json(const struct ptab_profile *pp, const struct profsym_set *set, uns
 	buf_printf(&b, "{\"pid\":%d,\"comm\":", (int)pp->pid);
 	json_str(&b, pp->comm);
 	buf_printf(&b, ",\"exited\":%s,\"rate\":%" PRIu64 ",\"order\":\"%s\",\"samples\":%" PRId64
-	    ",\"folded\":%" PRId64 ",\"unwind_failed\":%" PRId64 ",\"total\":{",
+	    ",\"folded\":%" PRId64 ",\"unwind_failed\":%" PRId64 ",\"sample_ns\":%" PRId64
+	    ",\"total\":{",
 	    pp->exited ? "true" : "false", hp->rate, order == SITES_ALLOC ? "alloc" : "inuse",
-	    hp->samples, hp->folded, hp->unwind_failed);
+	    hp->samples, hp->folded, hp->unwind_failed, hp->sample_ns);
 	json_figures(&b, tot);
 	buf_puts(&b, "},\"sites\":[");
 	for (size_t i = 0; i < n && i < top; i++) {
@@ -359,8 +378,8 @@ static void leaf_name(const struct ptab_profile *pp, const struct profsym_set *s
 
 	if (i == 0)
 		snprintf(out, size, "[other]");
-	else if (f != NULL && f->function != NULL)
-		snprintf(out, size, "%s", f->function);
+	else if (f != NULL && f->name != NULL)
+		snprintf(out, size, "%s", f->name);
 	else if (pp->hp->stacks[i].nframes > 0)
 		snprintf(out, size, "0x%" PRIx64, heapprof_frames(pp->hp, i)[0]);
 	else
