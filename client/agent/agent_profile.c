@@ -488,15 +488,9 @@ static void map_add(struct prof_hdr *a, uint64_t addr)
 
 /* ---- stacks ---- */
 
-struct capture {
-	uint64_t *frames;
-	unsigned n;
-	unsigned skipped;
-};
-
-static _Unwind_Reason_Code capture_frame(struct _Unwind_Context *ctx, void *arg)
+_Unwind_Reason_Code agent_stack_frame(struct _Unwind_Context *ctx, void *arg)
 {
-	struct capture *c = arg;
+	struct agent_stack *c = arg;
 	uintptr_t ip = _Unwind_GetIP(ctx);
 
 	if (ip == 0)
@@ -602,7 +596,7 @@ static uint32_t stack_add(struct prof_hdr *a, uint64_t h, const uint64_t *f, uns
 	return (uint32_t)id;
 }
 
-static int64_t now_ns(void)
+int64_t agent_prof_clock(void)
 {
 	struct timespec ts;
 
@@ -612,23 +606,28 @@ static int64_t now_ns(void)
 
 uint32_t agent_prof_sample(uint64_t size)
 {
+	struct agent_stack s;
+
+	agent_stack_capture(&s);
+	return agent_prof_record(&s, size);
+}
+
+uint32_t agent_prof_record(const struct agent_stack *s, uint64_t size)
+{
 	struct prof_hdr *a = area_of(agent_region_get());
-	uint64_t frames[PROF_MAX_FRAMES];
-	struct capture c = { frames, 0, 0 };
-	int64_t t0 = now_ns(), obj, bytes;
+	int64_t obj, bytes;
 	long id = 0;
 
 	if (a == NULL)
 		return 0;
-	_Unwind_Backtrace(capture_frame, &c);
-	if (c.n == 0) {
+	if (s->n == 0) {
 		HDR_ADD(a, unwind_failed, 1);
 	} else {
-		uint64_t h = stack_hash(frames, c.n);
+		uint64_t h = stack_hash(s->frames, s->n);
 
-		id = stack_find(a, h, frames, c.n);
+		id = stack_find(a, h, s->frames, s->n);
 		if (id < 0)
-			id = stack_add(a, h, frames, c.n);
+			id = stack_add(a, h, s->frames, s->n);
 	}
 	profile_weight(size, agent_prof_rate, &obj, &bytes);
 	STACK_ADD(a, id, alloc_objects, obj);
@@ -638,7 +637,7 @@ uint32_t agent_prof_sample(uint64_t size)
 	STACK_ADD(a, id, samples, 1);
 	STACK_ADD(a, id, inuse_samples, 1);
 	HDR_ADD(a, samples, 1);
-	HDR_ADD(a, sample_ns, now_ns() - t0);
+	HDR_ADD(a, sample_ns, agent_prof_clock() - s->t0);
 	return (uint32_t)id;
 }
 

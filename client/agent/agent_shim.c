@@ -359,7 +359,7 @@ static size_t align_of(const void *p, enum from from)
  * sample. Returns the sampled block, or p itself when the allocator has no
  * room for the copy (then p is not sampled). errno is kept.
  */
-static void *sample_block(void *p, size_t usable, enum from from)
+static void *sample_block(void *p, size_t usable, enum from from, const struct agent_stack *s)
 {
 	size_t align = align_of(p, from), head = align > SAMPLE_HEAD ? align : SAMPLE_HEAD;
 	size_t total, *w;
@@ -383,7 +383,7 @@ static void *sample_block(void *p, size_t usable, enum from from)
 		memcpy(w, p, usable);
 	real.free(p);
 	mode = agent_enter();
-	id = agent_prof_sample(usable);
+	id = agent_prof_record(s, usable);
 	agent_leave(mode);
 	w[-4] = usable | (size_t)__builtin_ctzl(head) << 56;
 	w[-3] = id | (size_t)agent_prof_epoch << 32;
@@ -394,10 +394,11 @@ static void *sample_block(void *p, size_t usable, enum from from)
 }
 
 /* Moves block p, counted as `usable` bytes on slot t, into a sampled
- * block, and counts the difference of their sizes. */
-static void *sample_swap(agent_slot *t, void *p, size_t usable, enum from from)
+ * block with the stack s, and counts the difference of their sizes. */
+static void *sample_swap(agent_slot *t, void *p, size_t usable, enum from from,
+    const struct agent_stack *s)
 {
-	void *q = sample_block(p, usable, from);
+	void *q = sample_block(p, usable, from, s);
 	size_t now = chunk_usable(q);
 
 	if (q != p && now != usable) {
@@ -450,9 +451,15 @@ static void *count_alloc_errno_kept(void *p, enum from from)
 		return p;
 	}
 	size = usable_of(p);
-	if (agent_on_alloc(t, size) && sample_ok(from))
+	if (agent_on_alloc(t, size) && sample_ok(from)) {
+		struct agent_stack s;
+		unsigned char mode = agent_enter();
+
+		agent_stack_capture(&s);
+		agent_leave(mode);
 		p = sample_swap(agent_tls.slot != NULL ? agent_tls.slot : agent_tls.saved, p, size,
-		    from);
+		    from, &s);
+	}
 	return p;
 }
 
@@ -476,8 +483,15 @@ static __attribute__((noinline)) void *count_alloc_slow(void *p, enum from from)
 static __attribute__((noinline)) void *room_out(agent_slot *t, void *p, size_t usable,
     enum from from)
 {
-	if (agent_sample_due(t) && sample_ok(from))
-		p = sample_swap(t, p, usable, from);
+	if (agent_sample_due(t) && sample_ok(from)) {
+		struct agent_stack s;
+		unsigned char mode = agent_enter();
+
+		/* here, in the frame malloc's tail call left: one frame of ours */
+		agent_stack_capture(&s);
+		agent_leave(mode);
+		p = sample_swap(t, p, usable, from, &s);
+	}
 	agent_slot_slow(t);
 	return p;
 }
