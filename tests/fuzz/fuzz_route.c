@@ -32,6 +32,21 @@ out:
 	free(mhd);
 }
 
+/* What follows the pid in the path of a route that takes one. */
+static const char *pid_suffix(enum route r)
+{
+	switch (r) {
+	case ROUTE_HISTORY:
+		return "/history";
+	case ROUTE_PROFILE:
+		return "/profile";
+	case ROUTE_SITES:
+		return "/sites";
+	default:
+		return "";
+	}
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	char *url = malloc(size + 1), again[64];
@@ -47,13 +62,13 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* What the router gets from libmicrohttpd: the path unescaped. */
 	route_unescape(url);
 	r = route_match(url, &pid, &ok);
-	if (r == ROUTE_PROCESS || r == ROUTE_HISTORY) {
+	if (r == ROUTE_PROCESS || r == ROUTE_HISTORY || r == ROUTE_PROFILE || r == ROUTE_SITES) {
 		/* A pid taken as valid is positive and is written exactly so. */
 		if (ok) {
 			if (pid <= 0)
 				abort();
 			snprintf(again, sizeof(again), "/api/v1/processes/%d%s", (int)pid,
-			    r == ROUTE_HISTORY ? "/history" : "");
+			    pid_suffix(r));
 			if (strcmp(again, url) != 0)
 				abort();
 		}
