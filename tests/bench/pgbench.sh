@@ -44,13 +44,13 @@ OPTS="-c listen_addresses= -c unix_socket_directories=$TMP/run -c fsync=off -c s
 start_pg() {
 	if [ "$1" = memprobe ]; then
 		as_pg env MEMPROBE_SOCKET="$TMP/a.sock" LD_PRELOAD="$BUILD/libmemprobe.so" \
-			"$PGBIN/pg_ctl" -D "$TMP/data" -o "$OPTS" -l "$TMP/pg.log" -w start >/dev/null
+			"$PGBIN/pg_ctl" -D "$TMP/data" -o "$OPTS" -l "$TMP/run/pg.log" -w start >/dev/null
 	else
-		as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -o "$OPTS" -l "$TMP/pg.log" -w start >/dev/null
+		as_pg "$PGBIN/pg_ctl" -D "$TMP/data" -o "$OPTS" -l "$TMP/run/pg.log" -w start >/dev/null
 	fi
 }
 
-start_pg none || { echo "bench: postgres did not start; see $TMP/pg.log" >&2; exit 0; }
+start_pg none || { echo "bench: postgres did not start; see $TMP/run/pg.log" >&2; exit 0; }
 as_pg "$PGBIN/pgbench" -h "$TMP/run" -i -s 10 -q postgres >"$TMP/init.log" 2>&1
 stop_pg
 

@@ -78,6 +78,7 @@ for rate in 524288 16384; do
 	mkfifo "$TMP/in.$rate"
 	env MEMPROBE_SOCKET="$TMP/a.sock" LD_PRELOAD="$AGENT" MEMPROBE_PROFILE_RATE=$rate \
 		"$BUILD/tests/progs/prof_sites" <"$TMP/in.$rate" >"$TMP/ps.$rate" 2>&1 &
+	ppid=$!
 	exec 3>"$TMP/in.$rate"
 	for _ in $(seq 200); do grep -q '^ready' "$TMP/ps.$rate" && break; sleep 0.05; done
 	pid=$(sed -n 's/^ready //p' "$TMP/ps.$rate")
@@ -85,7 +86,7 @@ for rate in 524288 16384; do
 	sites "$pid" top=20 >"$TMP/sites.$rate"
 	echo exit >&3
 	exec 3>&-
-	wait
+	wait $ppid
 done
 if command -v heaptrack >/dev/null 2>&1 && command -v heaptrack_print >/dev/null 2>&1; then
 	echo exit | heaptrack -o "$TMP/ht" "$BUILD/tests/progs/prof_sites" >/dev/null 2>&1
