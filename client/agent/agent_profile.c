@@ -241,6 +241,24 @@ static int64_t claim(struct prof_hdr *a, size_t off, uint32_t max, struct prof_h
 	return -1;
 }
 
+/* Writes record s's stack (hash and frames; not its counters) into d,
+ * then makes d ready. */
+static void stack_publish(struct prof_stack *d, const struct prof_stack *s)
+{
+	d->hash = s->hash;
+	d->nframes = s->nframes;
+	memcpy(d->frames, s->frames, s->nframes * sizeof(s->frames[0]));
+	__atomic_store_n(&d->state, PROF_READY, __ATOMIC_SEQ_CST);
+}
+
+/* Writes mapping m (all of it but its state) into d, then makes d ready. */
+static void map_publish(struct prof_map *d, const struct prof_map *m)
+{
+	memcpy((char *)d + sizeof(d->state), (const char *)m + sizeof(m->state),
+	    sizeof(*m) - sizeof(m->state));
+	__atomic_store_n(&d->state, PROF_READY, __ATOMIC_SEQ_CST);
+}
+
 /* After a record claimed in area a was made ready: while a was moved
  * meanwhile, the copy may have passed it by; write it into each newer
  * area too (the same bytes the copy would have written). */
@@ -249,14 +267,8 @@ static void chase_stack(struct prof_hdr *a, uint32_t id)
 	const struct prof_stack *s = stack_at(a, id);
 
 	while (__atomic_load_n(&a->stacks_used, __ATOMIC_SEQ_CST) == PROF_MOVED &&
-	    (a = moved_to(a)) != NULL) {
-		struct prof_stack *d = stack_at(a, id);
-
-		d->hash = s->hash;
-		d->nframes = s->nframes;
-		memcpy(d->frames, s->frames, s->nframes * sizeof(s->frames[0]));
-		__atomic_store_n(&d->state, PROF_READY, __ATOMIC_SEQ_CST);
-	}
+	    (a = moved_to(a)) != NULL)
+		stack_publish(stack_at(a, id), s);
 }
 
 static void chase_map(struct prof_hdr *a, uint32_t i)
@@ -264,13 +276,8 @@ static void chase_map(struct prof_hdr *a, uint32_t i)
 	const struct prof_map *m = map_at(a, i);
 
 	while (__atomic_load_n(&a->maps_used, __ATOMIC_SEQ_CST) == PROF_MOVED &&
-	    (a = moved_to(a)) != NULL) {
-		struct prof_map *d = map_at(a, i);
-
-		memcpy((char *)d + sizeof(d->state), (const char *)m + sizeof(m->state),
-		    sizeof(*m) - sizeof(m->state));
-		__atomic_store_n(&d->state, PROF_READY, __ATOMIC_SEQ_CST);
-	}
+	    (a = moved_to(a)) != NULL)
+		map_publish(map_at(a, i), m);
 }
 
 /* ---- moving with the region ---- */
@@ -299,21 +306,19 @@ void agent_prof_move(struct region_hdr *old, struct region_hdr *nw)
 	__atomic_store_n(&a->agent_moved, (uint64_t)(uintptr_t)b, __ATOMIC_SEQ_CST);
 	ns = move_claims(&a->stacks_used, &b->stacks_used, a->max_stacks);
 	nm = move_claims(&a->maps_used, &b->maps_used, a->max_maps);
+	/* A record not ready yet is copied by its writer (chase_stack,
+	 * chase_map). */
 	for (int64_t i = 1; i < ns; i++) {
-		struct prof_stack *s = stack_at(a, (uint32_t)i), *d = stack_at(b, (uint32_t)i);
+		const struct prof_stack *s = stack_at(a, (uint32_t)i);
 
-		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) != PROF_READY)
-			continue;   /* its writer copies it (chase_stack) */
-		d->hash = s->hash;
-		d->nframes = s->nframes;
-		memcpy(d->frames, s->frames, s->nframes * sizeof(s->frames[0]));
-		__atomic_store_n(&d->state, PROF_READY, __ATOMIC_RELEASE);
+		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == PROF_READY)
+			stack_publish(stack_at(b, (uint32_t)i), s);
 	}
 	for (int64_t i = 0; i < nm; i++) {
-		struct prof_map *m = map_at(a, (uint32_t)i);
+		const struct prof_map *m = map_at(a, (uint32_t)i);
 
 		if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == PROF_READY)
-			memcpy(map_at(b, (uint32_t)i), m, sizeof(*m));
+			map_publish(map_at(b, (uint32_t)i), m);
 	}
 }
 
@@ -465,7 +470,6 @@ static void map_add(struct prof_hdr *a, uint64_t addr)
 	memcpy(tmpl.path, path, strnlen(path, sizeof(tmpl.path) - 1));
 	for (unsigned i = 0; i < eh->e_phnum; i++) {
 		struct prof_hdr *in;
-		struct prof_map *m;
 		int64_t k;
 
 		if (ph[i].p_type != PT_LOAD || !(ph[i].p_flags & PF_X))
@@ -475,13 +479,10 @@ static void map_add(struct prof_hdr *a, uint64_t addr)
 			HDR_ADD(a, maps_dropped, 1);
 			return;
 		}
-		m = map_at(in, (uint32_t)k);
-		memcpy((char *)m + sizeof(m->state), (const char *)&tmpl + sizeof(tmpl.state),
-		    sizeof(tmpl) - sizeof(tmpl.state));
-		m->start = (bias + ph[i].p_vaddr) & ~4095ull;
-		m->end = (bias + ph[i].p_vaddr + ph[i].p_memsz + 4095) & ~4095ull;
-		m->offset = ph[i].p_offset & ~4095ull;
-		__atomic_store_n(&m->state, PROF_READY, __ATOMIC_SEQ_CST);
+		tmpl.start = (bias + ph[i].p_vaddr) & ~4095ull;
+		tmpl.end = (bias + ph[i].p_vaddr + ph[i].p_memsz + 4095) & ~4095ull;
+		tmpl.offset = ph[i].p_offset & ~4095ull;
+		map_publish(map_at(in, (uint32_t)k), &tmpl);
 		chase_map(in, (uint32_t)k);
 	}
 }

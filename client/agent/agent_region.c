@@ -648,6 +648,16 @@ void agent_region_counts(uint64_t *done, uint64_t *failed)
 	*failed = rg.failed;
 }
 
+/* Says why and turns the agent off for good in this process: every call
+ * is forwarded from now on. */
+static void stop_counting(const char *why)
+{
+	agent_warn(why);
+	agent_disabled = 1;
+	agent_tls.slot = NULL;
+	agent_tls.mode = AGENT_BUSY;
+}
+
 void agent_region_postfork_child(void)
 {
 	struct region_hdr *r = agent_region_get();
@@ -673,10 +683,7 @@ void agent_region_postfork_child(void)
 		    MAP_PRIVATE | MAP_ANONYMOUS, -1);
 
 		if (tmp == NULL || used > r->size) {
-			agent_warn("fork child: cannot copy the region; counting stops");
-			agent_disabled = 1;
-			agent_tls.slot = NULL;
-			agent_tls.mode = AGENT_BUSY;
+			stop_counting("fork child: cannot copy the region; counting stops");
 			return;
 		}
 		memcpy(tmp, r, sizeof(*r));
@@ -685,10 +692,7 @@ void agent_region_postfork_child(void)
 		memcpy(tmp + REGION_SLOT_OFF, (char *)r + REGION_SLOT_OFF, used - REGION_SLOT_OFF);
 		if (syscall(SYS_mremap, tmp, r->size, r->size, MREMAP_MAYMOVE | MREMAP_FIXED, r) ==
 		    -1) {
-			agent_warn("fork child: cannot move the region; counting stops");
-			agent_disabled = 1;
-			agent_tls.slot = NULL;
-			agent_tls.mode = AGENT_BUSY;
+			stop_counting("fork child: cannot move the region; counting stops");
 			return;
 		}
 		rg.shared = 0;
@@ -696,10 +700,7 @@ void agent_region_postfork_child(void)
 	    raw_mmap((char *)r + r->prof_off, r->prof_size, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED, -1) == NULL) {
 		/* The parent's profile is not ours: fresh pages over it. */
-		agent_warn("fork child: cannot clear the profile; counting stops");
-		agent_disabled = 1;
-		agent_tls.slot = NULL;
-		agent_tls.mode = AGENT_BUSY;
+		stop_counting("fork child: cannot clear the profile; counting stops");
 		return;
 	}
 	agent_prof_postfork_child(r);

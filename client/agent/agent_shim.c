@@ -328,7 +328,6 @@ enum from {
 	FROM_CALLOC,            /* zeros */
 	FROM_REALLOC,           /* its bytes */
 	FROM_ALIGNED,           /* its alignment */
-	FROM_SAMPLED,           /* counted down already: not again */
 };
 
 static int is_sampled(const void *p)
@@ -340,9 +339,9 @@ static int is_sampled(const void *p)
 }
 
 /* Whether an allocation the countdown picked can be sampled now. */
-static int sample_ok(enum from from)
+static int sample_ok(void)
 {
-	return from != FROM_SAMPLED && size_mode == SIZES_GLIBC && agent_tls.mode != AGENT_BUSY &&
+	return size_mode == SIZES_GLIBC && agent_tls.mode != AGENT_BUSY &&
 	    !agent_disabled && agent_prof_on();
 }
 
@@ -451,7 +450,7 @@ static void *count_alloc_errno_kept(void *p, enum from from)
 		return p;
 	}
 	size = usable_of(p);
-	if (agent_on_alloc(t, size) && sample_ok(from)) {
+	if (agent_on_alloc(t, size) && sample_ok()) {
 		struct agent_stack s;
 		unsigned char mode = agent_enter();
 
@@ -483,7 +482,7 @@ static __attribute__((noinline)) void *count_alloc_slow(void *p, enum from from)
 static __attribute__((noinline)) void *room_out(agent_slot *t, void *p, size_t usable,
     enum from from)
 {
-	if (agent_sample_due(t) && sample_ok(from)) {
+	if (agent_sample_due(t) && sample_ok()) {
 		struct agent_stack s;
 		unsigned char mode = agent_enter();
 
