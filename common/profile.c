@@ -8,6 +8,7 @@
 _Static_assert(sizeof(struct prof_hdr) <= PROF_HDR_SIZE, "header fits its page");
 _Static_assert(sizeof(struct prof_stack) % 64 == 0, "stacks are whole cache lines");
 _Static_assert(sizeof(struct prof_map) % 64 == 0, "maps are whole cache lines");
+_Static_assert(sizeof(struct prof_pyfunc) % 64 == 0, "Python functions are whole cache lines");
 
 /* A field the writer may change at any time, read once. */
 #define LOAD(x) __atomic_load_n(&(x), __ATOMIC_RELAXED)
@@ -17,15 +18,21 @@ static uint64_t stacks_bytes(uint32_t max_stacks)
 	return (uint64_t)max_stacks * sizeof(struct prof_stack);
 }
 
-uint64_t profile_area_size(uint32_t max_stacks, uint32_t max_maps)
+static uint64_t maps_end(uint32_t max_stacks, uint32_t max_maps)
 {
-	uint64_t n = PROF_HDR_SIZE + stacks_bytes(max_stacks) +
-	    (uint64_t)max_maps * sizeof(struct prof_map);
+	return PROF_HDR_SIZE + stacks_bytes(max_stacks) + (uint64_t)max_maps * sizeof(struct prof_map);
+}
+
+uint64_t profile_area_size(uint32_t max_stacks, uint32_t max_maps, uint32_t max_pyfuncs)
+{
+	uint64_t n = maps_end(max_stacks, max_maps) +
+	    (uint64_t)max_pyfuncs * sizeof(struct prof_pyfunc);
 
 	return (n + 4095) & ~(uint64_t)4095;
 }
 
-void profile_init(struct prof_hdr *h, uint64_t rate, uint32_t max_stacks, uint32_t max_maps)
+void profile_init(struct prof_hdr *h, uint64_t rate, uint32_t max_stacks, uint32_t max_maps,
+    uint32_t max_pyfuncs)
 {
 	struct prof_stack *other;
 
@@ -38,6 +45,17 @@ void profile_init(struct prof_hdr *h, uint64_t rate, uint32_t max_stacks, uint32
 	h->map_off = (uint32_t)(PROF_HDR_SIZE + stacks_bytes(max_stacks));
 	h->map_size = sizeof(struct prof_map);
 	h->max_maps = max_maps;
+	if (max_pyfuncs > 0) {
+		struct prof_pyfunc *unknown;
+
+		h->pyfunc_off = (uint32_t)maps_end(max_stacks, max_maps);
+		h->pyfunc_size = sizeof(struct prof_pyfunc);
+		h->max_pyfuncs = max_pyfuncs;
+		unknown = (struct prof_pyfunc *)(void *)((char *)h + h->pyfunc_off);
+		memcpy(unknown->name, "[python]", sizeof("[python]"));
+		__atomic_store_n(&unknown->state, PROF_READY, __ATOMIC_RELEASE);
+		__atomic_store_n(&h->pyfuncs_used, 1, __ATOMIC_RELEASE);
+	}
 	other = (struct prof_stack *)(void *)((char *)h + PROF_HDR_SIZE);
 	other->nframes = 0;
 	__atomic_store_n(&other->state, PROF_READY, __ATOMIC_RELEASE);
@@ -99,6 +117,13 @@ int profile_check(const void *region, uint64_t region_len, uint64_t prof_off,
 	    (uint64_t)c.map_off + (uint64_t)c.max_maps * c.map_size > prof_size ||
 	    (c.max_maps > 0 && c.map_off < (uint64_t)c.stack_off + stacks_bytes(c.max_stacks)))
 		return -EINVAL;
+	if (c.max_pyfuncs > 0 &&
+	    (c.pyfunc_size != sizeof(struct prof_pyfunc) || c.pyfunc_off % 64 != 0 ||
+	    c.max_pyfuncs > PROF_STACKS_MAX ||
+	    c.pyfunc_off < (uint64_t)c.map_off + (uint64_t)c.max_maps * c.map_size ||
+	    c.pyfunc_off < (uint64_t)c.stack_off + stacks_bytes(c.max_stacks) ||
+	    (uint64_t)c.pyfunc_off + (uint64_t)c.max_pyfuncs * c.pyfunc_size > prof_size))
+		return -EINVAL;
 	memset(v, 0, sizeof(*v));
 	v->base = (const unsigned char *)h;
 	v->rate = c.rate;
@@ -113,6 +138,13 @@ int profile_check(const void *region, uint64_t region_len, uint64_t prof_off,
 	v->unwind_failed = clamp_count(LOAD(h->unwind_failed));
 	v->maps_dropped = clamp_count(LOAD(h->maps_dropped));
 	v->sample_ns = clamp_count(LOAD(h->sample_ns));
+	if (c.max_pyfuncs > 0) {
+		v->pyfunc_off = c.pyfunc_off;
+		v->pyfunc_size = c.pyfunc_size;
+		v->npyfuncs = clamp_used(LOAD(h->pyfuncs_used), c.max_pyfuncs);
+		v->pyfuncs_dropped = clamp_count(LOAD(h->pyfuncs_dropped));
+		v->py_samples = clamp_count(LOAD(h->py_samples));
+	}
 	return 0;
 }
 
@@ -160,4 +192,24 @@ int profile_map(const struct prof_view *v, uint32_t i, struct prof_map_read *out
 	memcpy(out->path, m->path, sizeof(out->path));
 	out->path[sizeof(out->path) - 1] = '\0';
 	return out->start < out->end && (out->path[0] != '\0' || out->build_id_len > 0);
+}
+
+int profile_pyfunc(const struct prof_view *v, uint32_t i, struct prof_pyfunc_read *out)
+{
+	const struct prof_pyfunc *f;
+	int32_t line;
+
+	if (i >= v->npyfuncs)
+		return 0;
+	f = (const struct prof_pyfunc *)(const void *)(v->base + v->pyfunc_off +
+	    (uint64_t)i * v->pyfunc_size);
+	if (__atomic_load_n(&f->state, __ATOMIC_ACQUIRE) != PROF_READY)
+		return 0;
+	line = LOAD(f->first_line);
+	out->first_line = line < 0 ? 0 : line;
+	memcpy(out->name, f->name, sizeof(out->name));
+	out->name[sizeof(out->name) - 1] = '\0';
+	memcpy(out->file, f->file, sizeof(out->file));
+	out->file[sizeof(out->file) - 1] = '\0';
+	return out->name[0] != '\0';
 }

@@ -6,14 +6,15 @@
 #include <stdint.h>
 
 /*
- * Sampling. Each thread counts down a random number of requested bytes,
- * drawn from an exponential distribution of mean `rate`; the allocation
- * that takes the count below zero is sampled: its call stack is recorded
- * and it stands for 1 / (1 - e^(-size/rate)) allocations of its size
+ * Sampling. Each thread counts down a random number of bytes, drawn from
+ * an exponential distribution of mean `rate`; the allocation that takes
+ * the count below zero is sampled: its call stack is recorded and it
+ * stands for 1 / (1 - e^(-size/rate)) allocations of its size
  * (profile_weight()). Sums of those weights are unbiased estimates of the
- * objects and bytes each stack allocated and still holds. The bytes are the
- * sizes programs asked for (as in heaptrack and Go's profiles), not the
- * allocator's usable sizes that the heap figures count.
+ * objects and bytes each stack allocated and still holds. The bytes are
+ * the usable sizes the heap figures count (as in jemalloc's profiles), not
+ * the sizes asked for; an object of CPython's small-object allocator
+ * counts its size rounded up to that allocator's 16-byte classes.
  *
  * Where it lives. The profile is an area of the region (region.h) at
  * region_hdr.prof_off, prof_size bytes long, sized at the agent's start for
@@ -25,6 +26,11 @@
  *   [0, PROF_HDR_SIZE)                         struct prof_hdr
  *   [stack_off, + max_stacks * stack_size)     struct prof_stack[max_stacks]
  *   [map_off,   + max_maps * map_size)         struct prof_map[max_maps]
+ *   [pyfunc_off, + max_pyfuncs * pyfunc_size)  struct prof_pyfunc[max_pyfuncs]
+ *
+ * The Python functions are there only in a Python process whose frames the
+ * agent can read (max_pyfuncs 0 otherwise, and in areas written before
+ * they existed: those fields were reserved, so zero).
  *
  * Stack 0 is "[other]": samples whose stack could not be given a record of
  * its own (the table is full, or it was being moved) are counted there,
@@ -56,6 +62,32 @@
 #define PROF_STACKS_MAX     65536u
 #define PROF_MAPS_DEFAULT   1024u
 #define PROF_RATE_DEFAULT   524288u
+#define PROF_PYFUNCS_DEFAULT 4096u
+#define PROF_PYNAME_MAX     256                 /* bytes of a Python name field, NUL included */
+
+/*
+ * Python frames. A frame with its top bit set is not a return address (no
+ * user-space address has it) but a Python frame:
+ *
+ *   PROF_PY_FRAME | func << 32 | line
+ *
+ * func the index of a struct prof_pyfunc (its code object: qualified name,
+ * file, first line), line the line it was running (0: unknown). The agent
+ * puts a Python function's frames where the interpreter's C frame that ran
+ * them was (_PyEval_EvalFrameDefault), so native and Python frames read as
+ * one stack, innermost first. Function 0 is "[python]": a Python frame
+ * whose function the table had no room for.
+ */
+#define PROF_PY_FRAME       (1ull << 63)
+#define PROF_PY_FUNC(f)     ((uint32_t)((f) >> 32) & 0x7fffffffu)
+#define PROF_PY_LINE(f)     ((uint32_t)(f))
+#define PROF_PY_MAKE(func, line) \
+	(PROF_PY_FRAME | (uint64_t)((func) & 0x7fffffffu) << 32 | (uint32_t)(line))
+
+static inline int prof_frame_is_py(uint64_t f)
+{
+	return (f & PROF_PY_FRAME) != 0;
+}
 
 /* Record states (prof_stack.state, prof_map.state). */
 enum prof_state {
@@ -81,7 +113,13 @@ struct prof_hdr {
 	int64_t maps_dropped;           /* code mappings the map table had no room for */
 	int64_t sample_ns;              /* time spent sampling: capture + bookkeeping */
 	uint64_t agent_moved;           /* the agent's own: this area's copy in a newer region */
-	int64_t reserved[19];
+	uint32_t pyfunc_off, pyfunc_size;       /* sizeof(struct prof_pyfunc); 0, 0: none */
+	uint32_t max_pyfuncs;
+	uint32_t reserved1;
+	int64_t pyfuncs_used;           /* records [0, pyfuncs_used) claimed */
+	int64_t pyfuncs_dropped;        /* Python functions the table had no room for */
+	int64_t py_samples;             /* samples with Python frames in their stack */
+	int64_t reserved[14];
 };
 
 /* One distinct call stack and the estimates of what it allocated. */
@@ -110,14 +148,27 @@ struct prof_map {
 	char path[PROF_PATH_MAX];       /* NUL-terminated; "" when unknown */
 };
 
-/* Bytes of a profile area for max_stacks stacks and max_maps mappings,
- * in whole pages. */
-uint64_t profile_area_size(uint32_t max_stacks, uint32_t max_maps);
+/* One Python function: a code object as the agent read it. */
+struct prof_pyfunc {
+	uint32_t state;                 /* enum prof_state */
+	int32_t first_line;             /* co_firstlineno */
+	uint64_t agent_code;            /* the agent's own: the code object's address, */
+	uint64_t agent_ident;           /* and what tells it from a later one there */
+	uint64_t reserved[5];
+	char name[PROF_PYNAME_MAX];     /* co_qualname, UTF-8, NUL-terminated */
+	char file[PROF_PATH_MAX];       /* co_filename, UTF-8, NUL-terminated */
+};
+
+/* Bytes of a profile area for max_stacks stacks, max_maps mappings and
+ * max_pyfuncs Python functions, in whole pages. */
+uint64_t profile_area_size(uint32_t max_stacks, uint32_t max_maps, uint32_t max_pyfuncs);
 
 /* Writes a fresh header (magic, layout, rate, offsets, capacities) at the
- * start of an area of profile_area_size(max_stacks, max_maps) bytes, and
- * makes stack 0, "[other]", ready. The rest must be zero. */
-void profile_init(struct prof_hdr *h, uint64_t rate, uint32_t max_stacks, uint32_t max_maps);
+ * start of an area of profile_area_size(max_stacks, max_maps, max_pyfuncs)
+ * bytes, and makes stack 0, "[other]", and (with Python functions)
+ * function 0, "[python]", ready. The rest must be zero. */
+void profile_init(struct prof_hdr *h, uint64_t rate, uint32_t max_stacks, uint32_t max_maps,
+    uint32_t max_pyfuncs);
 
 /*
  * The weight of a sampled allocation of `size` requested bytes at `rate`:
@@ -133,9 +184,10 @@ void profile_weight(uint64_t size, uint64_t rate, int64_t *objects, int64_t *byt
 struct prof_view {
 	const unsigned char *base;      /* the area */
 	uint64_t rate;
-	uint32_t nstacks, nmaps;        /* records to look at: used, clamped to capacity */
-	uint32_t stack_off, map_off, stack_size, map_size;
+	uint32_t nstacks, nmaps, npyfuncs;      /* records to look at: used, clamped to capacity */
+	uint32_t stack_off, map_off, stack_size, map_size, pyfunc_off, pyfunc_size;
 	int64_t samples, folded, unwind_failed, maps_dropped, sample_ns;
+	int64_t pyfuncs_dropped, py_samples;
 };
 
 /*
@@ -172,5 +224,16 @@ struct prof_map_read {
 /* Reads mapping i (< v->nmaps). Returns 1 if it is ready and well formed
  * (start < end, a path or a build-id), else 0. */
 int profile_map(const struct prof_view *v, uint32_t i, struct prof_map_read *out);
+
+/* One Python function as read: strings NUL-terminated within their fields. */
+struct prof_pyfunc_read {
+	int32_t first_line;             /* >= 0 */
+	char name[PROF_PYNAME_MAX];
+	char file[PROF_PATH_MAX];
+};
+
+/* Reads Python function i (PROF_PY_FUNC of a frame). Returns 1 if it is
+ * ready and has a name, else 0 (out of range, being written, or empty). */
+int profile_pyfunc(const struct prof_view *v, uint32_t i, struct prof_pyfunc_read *out);
 
 #endif

@@ -47,7 +47,7 @@
  * and adds there, so no count is lost or counted twice; a writer that was
  * filling a record when the copy passed it copies the record itself.
  *
- * Memory: the area is profile_area_size(max_stacks, PROF_MAPS_DEFAULT)
+ * Memory: the area is profile_area_size(max_stacks, PROF_MAPS_DEFAULT, 0)
  * bytes of the region (2.9 MiB at 4096 stacks; pages are touched as stacks
  * are added), and the private index 16 bytes per stack (64 KiB at 4096).
  */
@@ -161,7 +161,7 @@ int agent_prof_setup(void)
 
 uint64_t agent_prof_area_size(void)
 {
-	return agent_prof_rate != 0 ? profile_area_size(max_stacks, PROF_MAPS_DEFAULT) : 0;
+	return agent_prof_rate != 0 ? profile_area_size(max_stacks, PROF_MAPS_DEFAULT, 0) : 0;
 }
 
 static struct prof_hdr *area_of(struct region_hdr *r)
@@ -176,7 +176,7 @@ void agent_prof_area_init(struct region_hdr *r)
 	struct prof_hdr *a = area_of(r);
 
 	if (a != NULL)
-		profile_init(a, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT);
+		profile_init(a, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT, 0);
 }
 
 static struct prof_stack *stack_at(struct prof_hdr *a, uint32_t id)
@@ -302,7 +302,7 @@ void agent_prof_move(struct region_hdr *old, struct region_hdr *nw)
 
 	if (a == NULL || b == NULL)
 		return;
-	profile_init(b, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT);
+	profile_init(b, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT, 0);
 	__atomic_store_n(&a->agent_moved, (uint64_t)(uintptr_t)b, __ATOMIC_SEQ_CST);
 	ns = move_claims(&a->stacks_used, &b->stacks_used, a->max_stacks);
 	nm = move_claims(&a->maps_used, &b->maps_used, a->max_maps);

@@ -16,6 +16,7 @@ static void read_all(const struct prof_view *v)
 {
 	struct prof_stack_read s;
 	struct prof_map_read m;
+	struct prof_pyfunc_read f;
 
 	for (uint32_t i = 0; i < v->nstacks; i++) {
 		if (!profile_stack(v, i, &s))
@@ -27,6 +28,10 @@ static void read_all(const struct prof_view *v)
 	for (uint32_t i = 0; i < v->nmaps; i++)
 		if (profile_map(v, i, &m) && (m.start >= m.end || strlen(m.path) >= PROF_PATH_MAX ||
 		    m.build_id_len > PROF_BUILD_ID_MAX))
+			abort();
+	for (uint32_t i = 0; i < v->npyfuncs + 2; i++)
+		if (profile_pyfunc(v, i, &f) && (i >= v->npyfuncs || f.first_line < 0 ||
+		    strlen(f.name) >= PROF_PYNAME_MAX || strlen(f.file) >= PROF_PATH_MAX))
 			abort();
 }
 
@@ -53,9 +58,9 @@ static void copy(const unsigned char *buf, size_t len)
 
 /*
  * The first byte chooses whether the header is made to pass
- * profile_check() (with up to 15 stacks and 3 mappings whose records come
- * from the input after its first HDR_BYTES, so the record readers are
- * reached) or left as it came (so the checks themselves are tried).
+ * profile_check() (with up to 15 stacks, 3 mappings and 3 Python functions
+ * whose records come from the input after its first HDR_BYTES, so the
+ * record readers are reached) or left as it came (so the checks themselves are tried).
  */
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -71,8 +76,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size--;
 	if (force) {
 		uint32_t ns = size > 0 ? data[0] % 16 : 0, nm = size > 1 ? data[1] % 4 : 0;
+		uint32_t np = size > 2 ? data[2] % 4 : 0;
 
-		len = profile_area_size(ns, nm);
+		len = profile_area_size(ns, nm, np);
 		buf = calloc(1, len);
 		if (buf == NULL)
 			return 0;
@@ -93,6 +99,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h->map_off = (uint32_t)(PROF_HDR_SIZE + (size_t)ns * sizeof(struct prof_stack));
 			h->map_size = sizeof(struct prof_map);
 			h->max_maps = nm;
+			h->pyfunc_off = np > 0 ? h->map_off + nm * (uint32_t)sizeof(struct prof_map) : 0;
+			h->pyfunc_size = np > 0 ? sizeof(struct prof_pyfunc) : 0;
+			h->max_pyfuncs = np;
 		}
 	} else {
 		buf = malloc(len ? len : 1);

@@ -165,7 +165,7 @@ static void lie_area(struct region_hdr *rh, struct prof_hdr *h)
 static int region_with_profile(uint32_t max_stacks, void (*fill)(struct prof_hdr *),
     void (*lie)(struct region_hdr *, struct prof_hdr *))
 {
-	uint64_t rsize = region_size_for(4), asize = fill != NULL ? profile_area_size(max_stacks, 64) : 0;
+	uint64_t rsize = region_size_for(4), asize = fill != NULL ? profile_area_size(max_stacks, 64, 0) : 0;
 	int fd = memfd_create("profile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	struct region_hdr *rh;
 	struct prof_hdr *h = NULL;
@@ -181,7 +181,7 @@ static int region_with_profile(uint32_t max_stacks, void (*fill)(struct prof_hdr
 		rh->prof_off = rsize;
 		rh->prof_size = asize;
 		h = (struct prof_hdr *)(void *)((char *)rh + rsize);
-		profile_init(h, 524288, max_stacks, 64);
+		profile_init(h, 524288, max_stacks, 64, 0);
 		fill(h);
 	}
 	if (lie != NULL)

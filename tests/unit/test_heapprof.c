@@ -71,7 +71,7 @@ static struct prof_stack *fake_stack(struct fake *fk, uint32_t i)
 
 static int fake_init(struct fake *fk, uint32_t max_stacks, uint32_t max_maps)
 {
-	uint64_t area = profile_area_size(max_stacks, max_maps);
+	uint64_t area = profile_area_size(max_stacks, max_maps, 0);
 
 	memset(fk, 0, sizeof(*fk));
 	fk->len = AREA_OFF + area;
@@ -79,7 +79,7 @@ static int fake_init(struct fake *fk, uint32_t max_stacks, uint32_t max_maps)
 	if (fk->mem == NULL)
 		return -ENOMEM;
 	fk->h = (struct prof_hdr *)(void *)(fk->mem + AREA_OFF);
-	profile_init(fk->h, 524288, max_stacks, max_maps);
+	profile_init(fk->h, 524288, max_stacks, max_maps, 0);
 	return 0;
 }
 

@@ -16,7 +16,7 @@ static unsigned char *area_new(uint64_t *size)
 {
 	unsigned char *region;
 
-	*size = profile_area_size(STACKS, MAPS);
+	*size = profile_area_size(STACKS, MAPS, 0);
 	region = calloc(1, *size + 4096);
 	if (region == NULL)
 		exit(1);
@@ -71,7 +71,7 @@ static void fresh_area(void)
 	struct prof_view v;
 	struct prof_stack_read s;
 
-	profile_init((struct prof_hdr *)(void *)a, 16384, STACKS, MAPS);
+	profile_init((struct prof_hdr *)(void *)a, 16384, STACKS, MAPS, 0);
 	CHECK_I64(profile_check(a, size, 0, size, &v), ==, -EINVAL);   /* offset 0 is the region's */
 	CHECK_I64(profile_check(a - 4096, size + 4096, 4096, size, &v), ==, 0);
 	CHECK_U64(v.rate, ==, 16384);
@@ -95,7 +95,7 @@ static void hostile_area(void)
 	struct prof_stack_read s;
 	struct prof_map_read m;
 
-	profile_init(h, 16384, STACKS, MAPS);
+	profile_init(h, 16384, STACKS, MAPS, 0);
 	h->stacks_used = 1000000;
 	h->maps_used = -5;
 	h->samples = PROF_MOVED;
@@ -139,10 +139,65 @@ static void hostile_area(void)
 	area_free(a);
 }
 
+static struct prof_pyfunc *pyfunc_of(unsigned char *a, uint32_t i)
+{
+	struct prof_hdr *h = (struct prof_hdr *)(void *)a;
+
+	return (struct prof_pyfunc *)(void *)(a + h->pyfunc_off + (uint64_t)i * h->pyfunc_size);
+}
+
+/* Python functions: function 0 is "[python]"; a record reads back with its
+ * strings cut at their fields and a negative first line as 0; a table past
+ * the area, or overlapping the mappings, is refused; a frame's parts. */
+static void python_functions(void)
+{
+	uint64_t size = profile_area_size(STACKS, MAPS, 3);
+	unsigned char *region = calloc(1, size + 4096), *a = region + 4096;
+	struct prof_hdr *h = (struct prof_hdr *)(void *)a;
+	struct prof_pyfunc_read f;
+	struct prof_view v;
+	uint64_t frame = PROF_PY_MAKE(2, 41);
+
+	REQUIRE(region != NULL);
+	CHECK_U64(size, >=, profile_area_size(STACKS, MAPS, 0) + 3 * sizeof(struct prof_pyfunc));
+	profile_init(h, 16384, STACKS, MAPS, 3);
+	CHECK_I64(profile_check(region, size + 4096, 4096, size, &v), ==, 0);
+	CHECK_U64(v.npyfuncs, ==, 1);
+	CHECK_I64(profile_pyfunc(&v, 0, &f), ==, 1);
+	CHECK_STR(f.name, "[python]");
+	CHECK_I64(profile_pyfunc(&v, 1, &f), ==, 0);
+
+	h->pyfuncs_used = 99;
+	pyfunc_of(a, 2)->state = PROF_READY;
+	pyfunc_of(a, 2)->first_line = -3;
+	memset(pyfunc_of(a, 2)->name, 'n', PROF_PYNAME_MAX);
+	memset(pyfunc_of(a, 2)->file, 'f', PROF_PATH_MAX);
+	CHECK_I64(profile_check(region, size + 4096, 4096, size, &v), ==, 0);
+	CHECK_U64(v.npyfuncs, ==, 3);
+	CHECK(prof_frame_is_py(frame));
+	CHECK(!prof_frame_is_py(0x7fffffffe000ull));
+	CHECK_U64(PROF_PY_FUNC(frame), ==, 2);
+	CHECK_U64(PROF_PY_LINE(frame), ==, 41);
+	CHECK_I64(profile_pyfunc(&v, PROF_PY_FUNC(frame), &f), ==, 1);
+	CHECK_I64(f.first_line, ==, 0);
+	CHECK_U64(strlen(f.name), ==, PROF_PYNAME_MAX - 1);
+	CHECK_U64(strlen(f.file), ==, PROF_PATH_MAX - 1);
+	CHECK_I64(profile_pyfunc(&v, 3, &f), ==, 0);
+
+	h->max_pyfuncs = 1000;
+	CHECK_I64(profile_check(region, size + 4096, 4096, size, &v), ==, -EINVAL);
+	h->max_pyfuncs = 3;
+	h->pyfunc_off = h->map_off;
+	CHECK_I64(profile_check(region, size + 4096, 4096, size, &v), ==, -EINVAL);
+out:
+	free(region);
+}
+
 int main(void)
 {
 	RUN_TEST(weights);
 	RUN_TEST(fresh_area);
 	RUN_TEST(hostile_area);
+	RUN_TEST(python_functions);
 	return HARNESS_EXIT();
 }
