@@ -155,10 +155,18 @@ $(COMMON_TESTS): $(BUILD)/tests/test_%: tests/unit/test_%.c $(COMMON_SRC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lm
 
+# The agent's offsets into CPython 3.11's structures, against Debian's
+# python3.11-dev headers (-isystem: their warnings are theirs) and its
+# libpython, whose types declare their sizes.
+$(BUILD)/tests/test_pylayout: tests/unit/test_pylayout.c client/agent/agent_pylayout.h
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(INC_TESTS) -isystem /usr/include/python3.11 $(ALL_CFLAGS) -o $@ $< \
+		$(ALL_LDFLAGS) -lpython3.11
+
 # The agent's counting core without its shim: called directly, never
 # preloaded, so nothing is hooked.
 AGENT_CORE_SRC = $(addprefix client/agent/,agent_core.c agent_mmap.c agent_outside.c \
-                 agent_profile.c agent_region.c agent_util.c)
+                 agent_profile.c agent_python.c agent_region.c agent_util.c)
 $(BUILD)/tests/test_agent_core: tests/unit/test_agent_core.c $(AGENT_CORE_SRC) $(COMMON_SRC)
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(INC_TESTS) $(ALL_CFLAGS) -o $@ $(filter %.c,$^) $(ALL_LDFLAGS) -lpthread -lm

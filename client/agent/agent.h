@@ -78,6 +78,8 @@ struct agent_tls {
 	agent_slot *saved;              /* slot while the thread is BUSY, DEAD or GENERIC */
 	unsigned char mode;             /* enum agent_mode */
 	uint64_t rng;                   /* the sampler's xorshift state; 0 unseeded */
+	int64_t py_left;                /* Python objects' countdown (agent_python.c) */
+	unsigned char py_armed;         /* py_left has been drawn */
 };
 
 extern __thread struct agent_tls agent_tls
@@ -489,5 +491,44 @@ uint32_t agent_prof_record(const struct agent_stack *s, uint64_t size);
 uint32_t agent_prof_sample(uint64_t size);
 /* A sampled block of stack id and size was freed. */
 void agent_prof_unsample(uint32_t id, uint64_t size);
+
+/* Whether an allocation picked now can be sampled (agent_shim.c). */
+int agent_sample_ok(void);
+/* Whether the allocator below is one whose blocks can be made sampled
+ * blocks (glibc's malloc). */
+int agent_sampled_blocks_work(void);
+/* Makes r, a block of at least size + 32 bytes the allocator handed out
+ * uncounted (the caller was busy), a sampled block of `size` bytes with
+ * stack s: counted, recorded, shaped so that free() knows it. Returns it
+ * (or r itself, counted, when it cannot be sampled now). */
+void *agent_sample_carve(void *r, size_t size, const struct agent_stack *s);
+
+/* ---- Python (agent_python.c) ---- */
+
+/* One Python frame as read: its code object, the line it was running (0:
+ * unknown), and whether it was the first frame of a C call of the
+ * interpreter's loop (is_entry). */
+struct agent_pyframe {
+	uintptr_t code;
+	uint32_t line;
+	uint32_t entry;
+};
+
+/* Finds CPython 3.11 in the process and, with sample_objects (and unless
+ * MEMPROBE_PROFILE_PYTHON says frames, or 0: then it does not look), wraps
+ * its small-object allocator. Returns how many Python functions the
+ * profile area has room for; 0 when this is not a Python process whose
+ * frames the agent can read. Called once, from agent_prof_setup. */
+uint32_t agent_py_setup(int sample_objects);
+/* The calling thread's Python frames, innermost first, at most max; 0
+ * when it has none or they cannot be read. */
+unsigned agent_py_frames(struct agent_pyframe *out, unsigned max);
+/* Whether return address ip is in the interpreter's loop, the C frame
+ * that runs Python frames. */
+int agent_py_eval_frame(uint64_t ip);
+/* What tells code object `code` from a later one at its address. */
+uint64_t agent_py_ident(uintptr_t code);
+/* Fills rec's first line, name and file from code object `code`. */
+void agent_py_describe(uintptr_t code, struct prof_pyfunc *rec);
 
 #endif

@@ -47,7 +47,7 @@
  * and adds there, so no count is lost or counted twice; a writer that was
  * filling a record when the copy passed it copies the record itself.
  *
- * Memory: the area is profile_area_size(max_stacks, PROF_MAPS_DEFAULT, 0)
+ * Memory: the area is profile_area_size(max_stacks, PROF_MAPS_DEFAULT, max_pyfuncs)
  * bytes of the region (2.9 MiB at 4096 stacks; pages are touched as stacks
  * are added), and the private index 16 bytes per stack (64 KiB at 4096).
  */
@@ -58,13 +58,18 @@ uint32_t agent_prof_epoch;
 static uint32_t max_stacks = PROF_STACKS_DEFAULT;
 static int configured;
 
-/* The private index: open addressing, each entry (hash >> 32) << 32 |
- * epoch << 20 | stack id, written once by compare-and-swap. An entry of
- * another epoch (a parent's, in a fork child) is free. */
+/* The private indexes, from a stack's hash to its record and from a code
+ * object's address to its Python function: open addressing, each entry
+ * (key >> 32) << 32 | epoch << 20 | id, written once by compare-and-swap.
+ * An entry of another epoch (a parent's, in a fork child) is free. */
 #define INDEX_ID_BITS 20
 #define INDEX_EPOCH_MASK 0xfffu
-static uint64_t *index_v;
-static uint32_t index_mask;
+struct index {
+	uint64_t *v;
+	uint32_t mask;
+};
+static struct index stack_index, pyfunc_index;
+static uint32_t max_pyfuncs;
 
 /* Our own code, whose frames lead every captured stack and are left out. */
 static uintptr_t self_lo, self_hi;
@@ -128,10 +133,28 @@ static void prime(void)
 	_Unwind_Backtrace(prime_frame, NULL);
 }
 
+/* An index for up to n records, in memory of the agent's own. */
+static int index_make(struct index *x, uint64_t n)
+{
+	uint64_t slots;
+	void *p;
+
+	for (slots = 1; slots < 2 * n; slots <<= 1)
+		;
+	/* A system call, not our mmap hook: this is the agent's memory. */
+	p = (void *)syscall(SYS_mmap, NULL, slots * sizeof(uint64_t), PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (p == MAP_FAILED)
+		return -ENOMEM;
+	x->v = p;
+	x->mask = (uint32_t)(slots - 1);
+	return 0;
+}
+
 int agent_prof_setup(void)
 {
-	uint64_t rate, stacks, slots;
-	void *p;
+	uint64_t rate, stacks;
+	uint32_t pyfuncs;
 
 	if (configured)
 		return 0;
@@ -140,28 +163,24 @@ int agent_prof_setup(void)
 	stacks = env_number("MEMPROBE_PROFILE_MAX_STACKS", PROF_STACKS_DEFAULT, 2, PROF_STACKS_MAX);
 	if (rate == 0)
 		return 0;
-	for (slots = 1; slots < 2 * stacks; slots <<= 1)
-		;
-	/* A system call, not our mmap hook: this is the agent's memory. */
-	p = (void *)syscall(SYS_mmap, NULL, slots * sizeof(uint64_t), PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (p == MAP_FAILED) {
+	if (index_make(&stack_index, stacks) < 0) {
 		agent_debug("profiling off: no memory for the stack index");
 		return -ENOMEM;
 	}
-	index_v = p;
-	index_mask = (uint32_t)(slots - 1);
 	max_stacks = (uint32_t)stacks;
 	agent_prof_secret = random_word() | (1ull << 63);
 	agent_prof_epoch = (uint32_t)random_word() & INDEX_EPOCH_MASK;
 	prime();
 	agent_prof_rate = rate;
+	pyfuncs = agent_py_setup(1);
+	if (pyfuncs > 0 && index_make(&pyfunc_index, pyfuncs) == 0)
+		max_pyfuncs = pyfuncs;
 	return 0;
 }
 
 uint64_t agent_prof_area_size(void)
 {
-	return agent_prof_rate != 0 ? profile_area_size(max_stacks, PROF_MAPS_DEFAULT, 0) : 0;
+	return agent_prof_rate != 0 ? profile_area_size(max_stacks, PROF_MAPS_DEFAULT, max_pyfuncs) : 0;
 }
 
 static struct prof_hdr *area_of(struct region_hdr *r)
@@ -176,7 +195,7 @@ void agent_prof_area_init(struct region_hdr *r)
 	struct prof_hdr *a = area_of(r);
 
 	if (a != NULL)
-		profile_init(a, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT, 0);
+		profile_init(a, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT, max_pyfuncs);
 }
 
 static struct prof_stack *stack_at(struct prof_hdr *a, uint32_t id)
@@ -187,6 +206,35 @@ static struct prof_stack *stack_at(struct prof_hdr *a, uint32_t id)
 static struct prof_map *map_at(struct prof_hdr *a, uint32_t i)
 {
 	return (struct prof_map *)(void *)((char *)a + a->map_off + (uint64_t)i * a->map_size);
+}
+
+static struct prof_pyfunc *pyfunc_at(struct prof_hdr *a, uint32_t i)
+{
+	return (struct prof_pyfunc *)(void *)((char *)a + a->pyfunc_off + (uint64_t)i * a->pyfunc_size);
+}
+
+/* The tables whose records are written whole, once: mappings and Python
+ * functions. Their records start with their state. */
+enum whole {
+	WHOLE_MAPS,
+	WHOLE_PYFUNCS,
+};
+
+static void *whole_at(struct prof_hdr *a, enum whole t, uint32_t i)
+{
+	return t == WHOLE_MAPS ? (void *)map_at(a, i) : (void *)pyfunc_at(a, i);
+}
+
+static size_t whole_size(enum whole t)
+{
+	return t == WHOLE_MAPS ? sizeof(struct prof_map) : sizeof(struct prof_pyfunc);
+}
+
+/* The table's claim counter, as an offset into the header. */
+static size_t whole_used(enum whole t)
+{
+	return t == WHOLE_MAPS ? offsetof(struct prof_hdr, maps_used) :
+	    offsetof(struct prof_hdr, pyfuncs_used);
 }
 
 static struct prof_hdr *moved_to(struct prof_hdr *a)
@@ -251,12 +299,13 @@ static void stack_publish(struct prof_stack *d, const struct prof_stack *s)
 	__atomic_store_n(&d->state, PROF_READY, __ATOMIC_SEQ_CST);
 }
 
-/* Writes mapping m (all of it but its state) into d, then makes d ready. */
-static void map_publish(struct prof_map *d, const struct prof_map *m)
+/* Writes record m of table t (all of it but its state) into d, then
+ * makes d ready. */
+static void whole_publish(void *d, const void *m, enum whole t)
 {
-	memcpy((char *)d + sizeof(d->state), (const char *)m + sizeof(m->state),
-	    sizeof(*m) - sizeof(m->state));
-	__atomic_store_n(&d->state, PROF_READY, __ATOMIC_SEQ_CST);
+	memcpy((char *)d + sizeof(uint32_t), (const char *)m + sizeof(uint32_t),
+	    whole_size(t) - sizeof(uint32_t));
+	__atomic_store_n((uint32_t *)d, PROF_READY, __ATOMIC_SEQ_CST);
 }
 
 /* After a record claimed in area a was made ready: while a was moved
@@ -271,13 +320,13 @@ static void chase_stack(struct prof_hdr *a, uint32_t id)
 		stack_publish(stack_at(a, id), s);
 }
 
-static void chase_map(struct prof_hdr *a, uint32_t i)
+static void chase_whole(struct prof_hdr *a, enum whole t, uint32_t i)
 {
-	const struct prof_map *m = map_at(a, i);
+	const void *m = whole_at(a, t, i);
 
-	while (__atomic_load_n(&a->maps_used, __ATOMIC_SEQ_CST) == PROF_MOVED &&
-	    (a = moved_to(a)) != NULL)
-		map_publish(map_at(a, i), m);
+	while (__atomic_load_n((int64_t *)(void *)((char *)a + whole_used(t)), __ATOMIC_SEQ_CST) ==
+	    PROF_MOVED && (a = moved_to(a)) != NULL)
+		whole_publish(whole_at(a, t, i), m, t);
 }
 
 /* ---- moving with the region ---- */
@@ -295,31 +344,39 @@ static int64_t move_claims(int64_t *from, int64_t *to, int64_t max)
 	return n;
 }
 
+/* Copies the ready records [0, n) of table t from area a to b. */
+static void copy_whole(struct prof_hdr *a, struct prof_hdr *b, enum whole t, int64_t n)
+{
+	for (int64_t i = 0; i < n; i++) {
+		const void *m = whole_at(a, t, (uint32_t)i);
+
+		if (__atomic_load_n((const uint32_t *)m, __ATOMIC_ACQUIRE) == PROF_READY)
+			whole_publish(whole_at(b, t, (uint32_t)i), m, t);
+	}
+}
+
 void agent_prof_move(struct region_hdr *old, struct region_hdr *nw)
 {
 	struct prof_hdr *a = area_of(old), *b = area_of(nw);
-	int64_t ns, nm;
+	int64_t ns, nm, np;
 
 	if (a == NULL || b == NULL)
 		return;
-	profile_init(b, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT, 0);
+	profile_init(b, agent_prof_rate, max_stacks, PROF_MAPS_DEFAULT, max_pyfuncs);
 	__atomic_store_n(&a->agent_moved, (uint64_t)(uintptr_t)b, __ATOMIC_SEQ_CST);
 	ns = move_claims(&a->stacks_used, &b->stacks_used, a->max_stacks);
 	nm = move_claims(&a->maps_used, &b->maps_used, a->max_maps);
+	np = move_claims(&a->pyfuncs_used, &b->pyfuncs_used, a->max_pyfuncs);
 	/* A record not ready yet is copied by its writer (chase_stack,
-	 * chase_map). */
+	 * chase_whole). */
 	for (int64_t i = 1; i < ns; i++) {
 		const struct prof_stack *s = stack_at(a, (uint32_t)i);
 
 		if (__atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == PROF_READY)
 			stack_publish(stack_at(b, (uint32_t)i), s);
 	}
-	for (int64_t i = 0; i < nm; i++) {
-		const struct prof_map *m = map_at(a, (uint32_t)i);
-
-		if (__atomic_load_n(&m->state, __ATOMIC_ACQUIRE) == PROF_READY)
-			map_publish(map_at(b, (uint32_t)i), m);
-	}
+	copy_whole(a, b, WHOLE_MAPS, nm);
+	copy_whole(a, b, WHOLE_PYFUNCS, np);
 }
 
 /* Swaps a counter out of the old area and adds it to the new one. */
@@ -354,6 +411,8 @@ void agent_prof_move_counters(struct region_hdr *old, struct region_hdr *nw)
 	move_counter(&a->unwind_failed, &b->unwind_failed);
 	move_counter(&a->maps_dropped, &b->maps_dropped);
 	move_counter(&a->sample_ns, &b->sample_ns);
+	move_counter(&a->pyfuncs_dropped, &b->pyfuncs_dropped);
+	move_counter(&a->py_samples, &b->py_samples);
 }
 
 void agent_prof_postfork_child(struct region_hdr *r)
@@ -482,8 +541,8 @@ static void map_add(struct prof_hdr *a, uint64_t addr)
 		tmpl.start = (bias + ph[i].p_vaddr) & ~4095ull;
 		tmpl.end = (bias + ph[i].p_vaddr + ph[i].p_memsz + 4095) & ~4095ull;
 		tmpl.offset = ph[i].p_offset & ~4095ull;
-		map_publish(map_at(in, (uint32_t)k), &tmpl);
-		chase_map(in, (uint32_t)k);
+		whole_publish(map_at(in, (uint32_t)k), &tmpl, WHOLE_MAPS);
+		chase_whole(in, WHOLE_MAPS, (uint32_t)k);
 	}
 }
 
@@ -518,18 +577,19 @@ static uint64_t stack_hash(const uint64_t *f, unsigned n)
 	return h;
 }
 
-static int same_stack(struct prof_hdr *a, uint32_t id, const uint64_t *f, unsigned n)
+static int same_stack(struct prof_hdr *a, uint32_t id, const void *what)
 {
+	const struct agent_stack *want = what;
 	const struct prof_stack *s;
 
 	if (id >= a->max_stacks)
 		return 0;
 	s = stack_at(a, id);
-	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == PROF_READY && s->nframes == n &&
-	    memcmp(s->frames, f, n * sizeof(f[0])) == 0;
+	return __atomic_load_n(&s->state, __ATOMIC_ACQUIRE) == PROF_READY && s->nframes == want->n &&
+	    memcmp(s->frames, want->frames, want->n * sizeof(want->frames[0])) == 0;
 }
 
-/* The index entry of a stack, and its parts. */
+/* An index entry, and its parts. */
 static uint64_t index_entry(uint64_t h, uint32_t id)
 {
 	return (h & ~0xffffffffull) | (uint64_t)agent_prof_epoch << INDEX_ID_BITS | id;
@@ -540,33 +600,34 @@ static int index_current(uint64_t e)
 	return e != 0 && ((e >> INDEX_ID_BITS) & INDEX_EPOCH_MASK) == agent_prof_epoch;
 }
 
-/* Looks the stack up; returns its id, or -1 when it has no record yet. */
-static long stack_find(struct prof_hdr *a, uint64_t h, const uint64_t *f, unsigned n)
+/* The record of key hash h in index x that match() says is the one (given
+ * the area, a candidate id, and what the caller is looking for); -1 when
+ * it has none yet. */
+static long index_find(const struct index *x, uint64_t h, struct prof_hdr *a,
+    int (*match)(struct prof_hdr *, uint32_t, const void *), const void *what)
 {
-	for (uint32_t i = 0, k = (uint32_t)h & index_mask; i <= index_mask;
-	    i++, k = (k + 1) & index_mask) {
-		uint64_t e = __atomic_load_n(&index_v[k], __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0, k = (uint32_t)h & x->mask; i <= x->mask; i++, k = (k + 1) & x->mask) {
+		uint64_t e = __atomic_load_n(&x->v[k], __ATOMIC_ACQUIRE);
+		uint32_t id = (uint32_t)(e & ((1u << INDEX_ID_BITS) - 1));
 
 		if (!index_current(e))
 			return -1;
-		if ((e >> 32) == (h >> 32) &&
-		    same_stack(a, (uint32_t)(e & ((1u << INDEX_ID_BITS) - 1)), f, n))
-			return (long)(e & ((1u << INDEX_ID_BITS) - 1));
+		if ((e >> 32) == (h >> 32) && match(a, id, what))
+			return (long)id;
 	}
 	return -1;
 }
 
-/* Enters a new record in the index, in the first free entry. */
-static void index_put(uint64_t h, uint32_t id)
+/* Enters a new record in index x, in the first free entry. */
+static void index_put(struct index *x, uint64_t h, uint32_t id)
 {
 	uint64_t want = index_entry(h, id);
 
-	for (uint32_t i = 0, k = (uint32_t)h & index_mask; i <= index_mask;
-	    i++, k = (k + 1) & index_mask) {
-		uint64_t e = __atomic_load_n(&index_v[k], __ATOMIC_ACQUIRE);
+	for (uint32_t i = 0, k = (uint32_t)h & x->mask; i <= x->mask; i++, k = (k + 1) & x->mask) {
+		uint64_t e = __atomic_load_n(&x->v[k], __ATOMIC_ACQUIRE);
 
 		while (!index_current(e))
-			if (__atomic_compare_exchange_n(&index_v[k], &e, want, 0, __ATOMIC_SEQ_CST,
+			if (__atomic_compare_exchange_n(&x->v[k], &e, want, 0, __ATOMIC_SEQ_CST,
 			    __ATOMIC_ACQUIRE))
 				return;
 	}
@@ -585,7 +646,7 @@ static uint32_t stack_add(struct prof_hdr *a, uint64_t h, const uint64_t *f, uns
 		return 0;
 	}
 	for (unsigned i = 0; i < n; i++)
-		if (!map_known(in, f[i]))
+		if (!prof_frame_is_py(f[i]) && !map_known(in, f[i]))
 			map_add(in, f[i]);
 	s = stack_at(in, (uint32_t)id);
 	s->hash = h;
@@ -593,8 +654,94 @@ static uint32_t stack_add(struct prof_hdr *a, uint64_t h, const uint64_t *f, uns
 	memcpy(s->frames, f, n * sizeof(f[0]));
 	__atomic_store_n(&s->state, PROF_READY, __ATOMIC_SEQ_CST);
 	chase_stack(in, (uint32_t)id);
-	index_put(h, (uint32_t)id);
+	index_put(&stack_index, h, (uint32_t)id);
 	return (uint32_t)id;
+}
+
+/* ---- Python functions ---- */
+
+struct pyfunc_key {
+	uintptr_t code;
+	uint64_t ident;
+};
+
+static int same_pyfunc(struct prof_hdr *a, uint32_t id, const void *what)
+{
+	const struct pyfunc_key *k = what;
+	const struct prof_pyfunc *f;
+
+	if (id >= a->max_pyfuncs)
+		return 0;
+	f = pyfunc_at(a, id);
+	return __atomic_load_n(&f->state, __ATOMIC_ACQUIRE) == PROF_READY &&
+	    f->agent_code == k->code && f->agent_ident == k->ident;
+}
+
+/* The Python function of a code object: its id, made the first time the
+ * code object is met (its names read then, once); 0, "[python]", when
+ * the table is full. */
+static uint32_t pyfunc_id(struct prof_hdr *a, uintptr_t code)
+{
+	struct pyfunc_key k = { code, agent_py_ident(code) };
+	uint64_t h = (code >> 4) * 0x9e3779b97f4a7c15ull;
+	struct prof_hdr *in;
+	struct prof_pyfunc *f;
+	long id = index_find(&pyfunc_index, h, a, same_pyfunc, &k);
+
+	if (id >= 0)
+		return (uint32_t)id;
+	id = claim(a, offsetof(struct prof_hdr, pyfuncs_used), a->max_pyfuncs, &in);
+	if (id < 0) {
+		HDR_ADD(a, pyfuncs_dropped, 1);
+		return 0;
+	}
+	f = pyfunc_at(in, (uint32_t)id);
+	f->agent_code = code;
+	f->agent_ident = k.ident;
+	agent_py_describe(code, f);
+	__atomic_store_n(&f->state, PROF_READY, __ATOMIC_SEQ_CST);
+	chase_whole(in, WHOLE_PYFUNCS, (uint32_t)id);
+	index_put(&pyfunc_index, h, (uint32_t)id);
+	return (uint32_t)id;
+}
+
+static uint64_t py_frame(struct prof_hdr *a, const struct agent_pyframe *f)
+{
+	return PROF_PY_MAKE(pyfunc_id(a, f->code), f->line);
+}
+
+/*
+ * Stack s with the thread's Python frames where the interpreter's loop
+ * ran them, into m: each native frame of _PyEval_EvalFrameDefault gives
+ * way to the Python frames it ran, from the innermost left to the first
+ * that loop was called for (is_entry). Python frames left when the native
+ * stack ends (the unwinder stopped early) follow it. Returns m, or s when
+ * the thread has no Python frames.
+ */
+static const struct agent_stack *with_python(struct prof_hdr *a, const struct agent_stack *s,
+    struct agent_stack *m)
+{
+	struct agent_pyframe py[PROF_MAX_FRAMES];
+	unsigned np, pi = 0, n = 0;
+
+	if (a->max_pyfuncs == 0 || (np = agent_py_frames(py, PROF_MAX_FRAMES)) == 0)
+		return s;
+	for (unsigned i = 0; i < s->n && n < PROF_MAX_FRAMES; i++) {
+		if (pi == np || !agent_py_eval_frame(s->frames[i])) {
+			m->frames[n++] = s->frames[i];
+			continue;
+		}
+		do
+			m->frames[n++] = py_frame(a, &py[pi]);
+		while (!py[pi++].entry && pi < np && n < PROF_MAX_FRAMES);
+	}
+	while (pi < np && n < PROF_MAX_FRAMES)
+		m->frames[n++] = py_frame(a, &py[pi++]);
+	m->n = n;
+	m->skipped = s->skipped;
+	m->t0 = s->t0;
+	HDR_ADD(a, py_samples, 1);
+	return m;
 }
 
 int64_t agent_prof_clock(void)
@@ -613,20 +760,23 @@ uint32_t agent_prof_sample(uint64_t size)
 	return agent_prof_record(&s, size);
 }
 
-uint32_t agent_prof_record(const struct agent_stack *s, uint64_t size)
+uint32_t agent_prof_record(const struct agent_stack *native, uint64_t size)
 {
 	struct prof_hdr *a = area_of(agent_region_get());
+	const struct agent_stack *s;
+	struct agent_stack merged;
 	int64_t obj, bytes;
 	long id = 0;
 
 	if (a == NULL)
 		return 0;
+	s = with_python(a, native, &merged);
 	if (s->n == 0) {
 		HDR_ADD(a, unwind_failed, 1);
 	} else {
 		uint64_t h = stack_hash(s->frames, s->n);
 
-		id = stack_find(a, h, s->frames, s->n);
+		id = index_find(&stack_index, h, a, same_stack, s);
 		if (id < 0)
 			id = stack_add(a, h, s->frames, s->n);
 	}

@@ -353,6 +353,22 @@ static size_t align_of(const void *p, enum from from)
 	return from == FROM_ALIGNED ? a : 16;
 }
 
+/* Records a sample of `size` bytes with stack s, and writes its header
+ * before w, which is `head` bytes into its real block and has `usable`
+ * bytes. */
+static void mark_sampled(size_t *w, size_t head, size_t usable, size_t size,
+    const struct agent_stack *s)
+{
+	unsigned char mode = agent_enter();
+	uint32_t id = agent_prof_record(s, size);
+
+	agent_leave(mode);
+	w[-4] = size | (size_t)__builtin_ctzl(head) << 56;
+	w[-3] = id | (size_t)agent_prof_epoch << 32;
+	w[-2] = (uintptr_t)w ^ agent_prof_secret;
+	w[-1] = (usable + 16) | CHUNK_IS_MMAPPED;
+}
+
 /*
  * Moves block p, of `usable` bytes, into a sampled block and records the
  * sample. Returns the sampled block, or p itself when the allocator has no
@@ -362,8 +378,6 @@ static void *sample_block(void *p, size_t usable, enum from from, const struct a
 {
 	size_t align = align_of(p, from), head = align > SAMPLE_HEAD ? align : SAMPLE_HEAD;
 	size_t total, *w;
-	unsigned char mode;
-	uint32_t id;
 	char *r;
 	int saved = errno;
 
@@ -381,13 +395,7 @@ static void *sample_block(void *p, size_t usable, enum from from, const struct a
 	if (from == FROM_REALLOC)
 		memcpy(w, p, usable);
 	real.free(p);
-	mode = agent_enter();
-	id = agent_prof_record(s, usable);
-	agent_leave(mode);
-	w[-4] = usable | (size_t)__builtin_ctzl(head) << 56;
-	w[-3] = id | (size_t)agent_prof_epoch << 32;
-	w[-2] = (uintptr_t)w ^ agent_prof_secret;
-	w[-1] = (chunk_usable(r) - head + 16) | CHUNK_IS_MMAPPED;
+	mark_sampled(w, head, chunk_usable(r) - head, usable, s);
 	errno = saved;
 	return w;
 }
@@ -407,6 +415,35 @@ static void *sample_swap(agent_slot *t, void *p, size_t usable, enum from from,
 		t->bins[region_bin(now)]++;
 	}
 	return q;
+}
+
+int agent_sample_ok(void)
+{
+	return sample_ok();
+}
+
+int agent_sampled_blocks_work(void)
+{
+	return size_mode == SIZES_GLIBC;
+}
+
+void *agent_sample_carve(void *r, size_t size, const struct agent_stack *s)
+{
+	size_t *w = (size_t *)(void *)((char *)r + SAMPLE_HEAD), have = chunk_usable(r);
+	agent_slot *t;
+	int saved = errno;
+
+	if (size_mode == SIZES_GLIBC && !(((const size_t *)r)[-1] & CHUNK_IS_MMAPPED) &&
+	    have >= size + SAMPLE_HEAD && size >> 56 == 0 && sample_ok()) {
+		have -= SAMPLE_HEAD;
+		mark_sampled(w, SAMPLE_HEAD, have, size, s);
+		r = w;
+	}
+	t = agent_thread_slow();
+	if (t != NULL)
+		agent_on_alloc(t, have);        /* the sampler's pick, if any, passes */
+	errno = saved;
+	return r;
 }
 
 /* Gives a sampled block back: out of the profile (if it is this process's

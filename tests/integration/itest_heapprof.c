@@ -7,117 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-/*
- * Every program here prints "site NAME inuse BYTES OBJECTS [alloc BYTES
- * OBJECTS]" lines with the exact usable bytes its sites hold (what the
- * profile estimates), then "ready PID". The estimates are checked against
- * them with bounds of about 3.5 standard errors: at rate R a site of B
- * bytes in small blocks gets about B / R samples, so its estimate's
- * relative error is about 1 / sqrt(B / R).
- */
-
-#define MAX_SITES 8
-
-struct site_fig {
-	char name[64];
-	double inuse, alloc;
-};
-
-/* A program under test and what it said. */
-struct prog_run {
-	struct it_proc p;
-	long pid, child;
-	int nsites;
-	struct site_fig sites[MAX_SITES];
-	char errpath[PATH_MAX];
-};
-
+/* The programs here say what their sites hold (it_prof.h). */
 static char progs_dir[PATH_MAX + 16];
-
-/* Starts PROG ARGS... (NULL-terminated argv from progs_dir) with the agent
- * at rate `rate` and reads its site lines up to "ready PID". Returns 0, or
- * -1 having said why. */
-static int prog_start(struct prog_run *r, const struct it_daemon *d, char *const argv[],
-    const char *rate, const char *extra_env)
-{
-	char storage[2 * PATH_MAX + 64], rate_env[64], line[256];
-	char *env[6] = { NULL };
-	int n, k;
-
-	memset(r, 0, sizeof(*r));
-	r->p.in_fd = r->p.out_fd = -1;
-	snprintf(r->errpath, sizeof(r->errpath), "%s/prog.stderr", d->dir);
-	it_agent_env(env, storage, d->sock);
-	for (k = 0; env[k] != NULL; k++)
-		;
-	snprintf(rate_env, sizeof(rate_env), "MEMPROBE_PROFILE_RATE=%s", rate);
-	env[k++] = rate_env;
-	if (extra_env != NULL)
-		env[k++] = (char *)(uintptr_t)extra_env;
-	if (it_proc_start(&r->p, argv, env, r->errpath) < 0) {
-		fprintf(stderr, "  cannot start %s\n", argv[0]);
-		return -1;
-	}
-	for (;;) {
-		n = it_proc_readline(&r->p, line, sizeof(line), IT_TIMEOUT_MS);
-		if (n < 0) {
-			fprintf(stderr, "  %s: no \"ready\" line: %s\n", argv[0], strerror(-n));
-			return -1;
-		}
-		if (strncmp(line, "ready ", 6) == 0) {
-			r->pid = strtol(line + 6, NULL, 10);
-			return 0;
-		}
-		if (strncmp(line, "child ", 6) == 0)
-			r->child = strtol(line + 6, NULL, 10);
-		if (strncmp(line, "site ", 5) == 0 && r->nsites < MAX_SITES) {
-			struct site_fig *s = &r->sites[r->nsites];
-			double ib = 0, io = 0, ab = -1, ao = 0;
-
-			if (sscanf(line, "site %63s inuse %lf %lf alloc %lf %lf", s->name, &ib, &io, &ab,
-			    &ao) >= 3) {
-				s->inuse = ib;
-				s->alloc = ab;
-				r->nsites++;
-			}
-		}
-	}
-}
-
-static double site_fig(const struct prog_run *r, const char *name, int alloc)
-{
-	for (int i = 0; i < r->nsites; i++)
-		if (strcmp(r->sites[i].name, name) == 0)
-			return alloc ? r->sites[i].alloc : r->sites[i].inuse;
-	return -1;
-}
-
-/* Ends the program (end of input) and waits for it. */
-static void prog_end(struct prog_run *r)
-{
-	it_proc_close_stdin(&r->p);
-	if (it_proc_wait(&r->p, IT_TIMEOUT_MS) < 0)
-		it_proc_kill(&r->p);
-}
-
-/* GET /api/v1/processes/PID/sites?QUERY; the parsed body (caller
- * json_decref()s) or NULL; *status the HTTP status. */
-static json_t *get_sites(const struct it_daemon *d, long pid, const char *query, long *status)
-{
-	char path[256];
-	struct it_http h = { 0 };
-	json_t *j = NULL;
-
-	snprintf(path, sizeof(path), "/api/v1/processes/%ld/sites?%s", pid, query);
-	*status = 0;
-	if (it_get(d->url, path, &h) == 0) {
-		*status = h.status;
-		if (h.status == 200)
-			j = json_loads(h.body, 0, NULL);
-	}
-	it_http_free(&h);
-	return j;
-}
 
 /* Whether frame list `frames` of a site names `fn` (a substring of a
  * function's name, mangled or not). */
@@ -164,7 +55,7 @@ static int sites_have(void *arg)
 {
 	struct sites_wait *w = arg;
 	long status;
-	json_t *j = get_sites(w->d, w->pid, "top=65536", &status);
+	json_t *j = it_get_sites(w->d, w->pid, "top=65536", &status);
 
 	if (j == NULL)
 		return 0;
@@ -191,15 +82,6 @@ static json_t *wait_sites(const struct it_daemon *d, long pid, const char *fn, d
 	return w.got;
 }
 
-/* |est / want - 1| <= tol, said on stderr when not. */
-static int within(const char *what, double est, double want, double tol)
-{
-	double err = want > 0 ? est / want - 1 : INFINITY;
-
-	fprintf(stderr, "  # %s: estimate %.0f, exact %.0f (%+.1f%%)\n", what, est, want, 100 * err);
-	return fabs(err) <= tol;
-}
-
 static int setup(struct it_daemon *d)
 {
 	snprintf(progs_dir, sizeof(progs_dir), "%s/tests/progs", itest.build);
@@ -213,57 +95,6 @@ static void prog_path(char *out, size_t size, const char *name)
 
 /* ---- accuracy ---- */
 
-/* Runs `go tool pprof -top -unit=B -sample_index=INDEX FILE` and returns
- * the flat figure of function fn, or -1. */
-static double pprof_flat(const char *file, const char *index, const char *fn)
-{
-	char cmd[PATH_MAX + 256], out[16384];
-	const char *line;
-
-	snprintf(cmd, sizeof(cmd), "go tool pprof -top -unit=B -sample_index=%s %s 2>&1", index,
-	    file);
-	if (it_shell(cmd, out, sizeof(out)) != 0) {
-		fprintf(stderr, "  go tool pprof failed:\n%s\n", out);
-		return -1;
-	}
-	for (line = out; line != NULL && *line != '\0'; line = strchr(line, '\n')) {
-		char name[128];
-		double flat;
-
-		while (*line == '\n')
-			line++;
-		if (sscanf(line, " %lfB %*s %*s %*s %*s %127s", &flat, name) == 2 &&
-		    strcmp(name, fn) == 0)
-			return flat;
-	}
-	fprintf(stderr, "  go tool pprof shows no %s:\n%s\n", fn, out);
-	return -1;
-}
-
-/* Fetches /profile of pid into the daemon's dir (file: its path, size
- * bytes); returns 0 or -1 having said why. */
-static int fetch_profile(const struct it_daemon *d, long pid, char *file, size_t size)
-{
-	char path[128];
-	struct it_http h = { 0 };
-	FILE *f;
-	int rc = -1;
-
-	snprintf(path, sizeof(path), "/api/v1/processes/%ld/profile", pid);
-	snprintf(file, size, "%s/heap-%ld.pb.gz", d->dir, pid);
-	if (it_get(d->url, path, &h) == 0 && h.status == 200 && h.len > 2 &&
-	    (unsigned char)h.body[0] == 0x1f && (unsigned char)h.body[1] == 0x8b &&
-	    (f = fopen(file, "wb")) != NULL) {
-		rc = fwrite(h.body, 1, h.len, f) == h.len ? 0 : -1;
-		if (fclose(f) != 0)
-			rc = -1;
-	} else {
-		fprintf(stderr, "  GET %s: status %ld\n", path, h.status);
-	}
-	it_http_free(&h);
-	return rc;
-}
-
 /*
  * prof_sites at rate 16384: 33, 16.5 and 8.25 MiB held through three call
  * chains (about 2,100, 1,050 and 530 samples: errors of 2.2, 3.1 and 4.3 %),
@@ -276,7 +107,7 @@ static void heap_profile_accuracy(void)
 {
 	static const char *held[] = { "hold_a", "hold_b", "hold_c" };
 	struct it_daemon d;
-	struct prog_run r;
+	struct it_prog r;
 	char bin[PATH_MAX + 48], file[PATH_MAX];
 	char *argv[] = { bin, NULL };
 	double total_est = 0, total_exact = 0, all;
@@ -287,38 +118,38 @@ static void heap_profile_accuracy(void)
 		return;
 	}
 	prog_path(bin, sizeof(bin), "prof_sites");
-	if (prog_start(&r, &d, argv, "16384", NULL) < 0 || r.nsites != 5) {
+	if (it_prog_start(&r, &d, argv, "16384", NULL) < 0 || r.nsites != 5) {
 		CHECK(0);
 		goto out;
 	}
-	j = wait_sites(&d, r.pid, "hold_c", site_fig(&r, "hold_c", 0) * 0.5);
+	j = wait_sites(&d, r.pid, "hold_c", it_site_fig(&r, "hold_c", 0) * 0.5);
 	CHECK(j != NULL);
 	if (j != NULL) {
 		for (int i = 0; i < 3; i++) {
 			double est = sum_where(j, held[i], "inuse_bytes");
 
-			CHECK(within(held[i], est, site_fig(&r, held[i], 0), 0.15));
+			CHECK(it_within(held[i], est, it_site_fig(&r, held[i], 0), 0.15));
 			total_est += est;
-			total_exact += site_fig(&r, held[i], 0);
+			total_exact += it_site_fig(&r, held[i], 0);
 		}
-		CHECK(within("three sites", total_est, total_exact, 0.10));
-		CHECK(within("churn_d allocated", sum_where(j, "churn_d", "alloc_bytes"),
-		    site_fig(&r, "churn_d", 1), 0.10));
+		CHECK(it_within("three sites", total_est, total_exact, 0.10));
+		CHECK(it_within("churn_d allocated", sum_where(j, "churn_d", "alloc_bytes"),
+		    it_site_fig(&r, "churn_d", 1), 0.10));
 		all = json_number_value(json_object_get(json_object_get(j, "total"), "inuse_bytes"));
-		CHECK(within("all in use", all, total_exact, 0.10));
+		CHECK(it_within("all in use", all, total_exact, 0.10));
 		CHECK_U64(sum_where(j, "gone_e", "inuse_bytes"), <, all / 100);
 		CHECK(sum_where(j, "gone_e", "alloc_bytes") > 0);
 		json_decref(j);
 	}
 	/* The same figures as pprof, through go tool pprof. */
-	CHECK(fetch_profile(&d, r.pid, file, sizeof(file)) == 0);
+	CHECK(it_fetch_profile(&d, r.pid, file, sizeof(file)) == 0);
 	for (int i = 0; i < 3; i++)
-		CHECK(within(held[i], pprof_flat(file, "inuse_space", held[i]),
-		    site_fig(&r, held[i], 0), 0.15));
-	CHECK(within("churn_d (pprof)", pprof_flat(file, "alloc_space", "churn_d"),
-	    site_fig(&r, "churn_d", 1), 0.10));
+		CHECK(it_within(held[i], it_pprof_figure(file, "inuse_space", held[i], 0),
+		    it_site_fig(&r, held[i], 0), 0.15));
+	CHECK(it_within("churn_d (pprof)", it_pprof_figure(file, "alloc_space", "churn_d", 0),
+	    it_site_fig(&r, "churn_d", 1), 0.10));
 out:
-	prog_end(&r);
+	it_prog_end(&r);
 	it_daemon_finish(&d, harness_failures);
 }
 
@@ -331,7 +162,7 @@ static void one_site(const char *prog, char *const args[], const char *rate, con
     const char *name, double tol, int of_child)
 {
 	struct it_daemon d;
-	struct prog_run r;
+	struct it_prog r;
 	char bin[PATH_MAX + 48];
 	char *argv[8] = { bin };
 	long pid;
@@ -344,16 +175,16 @@ static void one_site(const char *prog, char *const args[], const char *rate, con
 		return;
 	}
 	prog_path(bin, sizeof(bin), prog);
-	if (prog_start(&r, &d, argv, rate, NULL) < 0 || site_fig(&r, name, 0) <= 0) {
+	if (it_prog_start(&r, &d, argv, rate, NULL) < 0 || it_site_fig(&r, name, 0) <= 0) {
 		CHECK(0);
 		goto out;
 	}
 	pid = of_child ? r.child : r.pid;
 	CHECK(pid > 0);
-	j = wait_sites(&d, pid, fn, site_fig(&r, name, 0) * 0.5);
+	j = wait_sites(&d, pid, fn, it_site_fig(&r, name, 0) * 0.5);
 	CHECK(j != NULL);
 	if (j != NULL) {
-		CHECK(within(name, sum_where(j, fn, "inuse_bytes"), site_fig(&r, name, 0), tol));
+		CHECK(it_within(name, sum_where(j, fn, "inuse_bytes"), it_site_fig(&r, name, 0), tol));
 		if (of_child) {
 			/* what the child inherited is its parent's, not its own */
 			CHECK_U64(sum_where(j, "parent_hold", "inuse_bytes"), ==, 0);
@@ -362,7 +193,7 @@ static void one_site(const char *prog, char *const args[], const char *rate, con
 		json_decref(j);
 	}
 out:
-	prog_end(&r);
+	it_prog_end(&r);
 	it_daemon_finish(&d, harness_failures);
 }
 
@@ -418,7 +249,7 @@ static int samples_in(void *arg)
 {
 	struct samples_wait *w = arg;
 	long status;
-	json_t *j = get_sites(w->d, w->pid, "top=1", &status);
+	json_t *j = it_get_sites(w->d, w->pid, "top=1", &status);
 
 	if (j == NULL || json_number_value(json_object_get(j, "samples")) < w->min) {
 		json_decref(j);
@@ -439,7 +270,7 @@ static int samples_in(void *arg)
 static void heap_profile_stack_limit(void)
 {
 	struct it_daemon d;
-	struct prog_run r;
+	struct it_prog r;
 	char bin[PATH_MAX + 48];
 	char *argv[] = { bin, "stacks", "13", NULL };
 	struct samples_wait w = { &d, 0, 8192, NULL };
@@ -450,7 +281,7 @@ static void heap_profile_stack_limit(void)
 		return;
 	}
 	prog_path(bin, sizeof(bin), "prof_cases");
-	if (prog_start(&r, &d, argv, "64", NULL) < 0) {
+	if (it_prog_start(&r, &d, argv, "64", NULL) < 0) {
 		CHECK(0);
 		goto out;
 	}
@@ -460,16 +291,16 @@ static void heap_profile_stack_limit(void)
 		CHECK(0);
 		goto out;
 	}
-	CHECK(within("all stacks in use",
+	CHECK(it_within("all stacks in use",
 	    json_number_value(json_object_get(json_object_get(w.got, "total"), "inuse_bytes")),
-	    site_fig(&r, "leaf_alloc", 0), 0.01));
+	    it_site_fig(&r, "leaf_alloc", 0), 0.01));
 	CHECK_U64(json_number_value(json_object_get(w.got, "folded")), >=, 8192 - 4095);
 	first = json_array_get(json_object_get(w.got, "sites"), 0);
 	CHECK(first != NULL && it_json_str_is(first, "function", "[other]"));
 	CHECK_U64(json_number_value(json_object_get(first, "inuse_bytes")), >=, 4097.0 * 4096);
 	json_decref(w.got);
 out:
-	prog_end(&r);
+	it_prog_end(&r);
 	it_daemon_finish(&d, harness_failures);
 }
 
@@ -478,7 +309,7 @@ out:
 static void heap_profile_rate_zero(void)
 {
 	struct it_daemon d;
-	struct prog_run r;
+	struct it_prog r;
 	char bin[PATH_MAX + 48], path[128];
 	char *argv[] = { bin, NULL };
 	struct it_http h = { 0 };
@@ -490,12 +321,12 @@ static void heap_profile_rate_zero(void)
 		return;
 	}
 	prog_path(bin, sizeof(bin), "prof_sites");
-	if (prog_start(&r, &d, argv, "0", NULL) < 0) {
+	if (it_prog_start(&r, &d, argv, "0", NULL) < 0) {
 		CHECK(0);
 		goto out;
 	}
 	CHECK(it_wait_api_num(d.url, r.pid, "heap.live_bytes", 60e6));
-	j = get_sites(&d, r.pid, "top=5", &status);
+	j = it_get_sites(&d, r.pid, "top=5", &status);
 	CHECK(j == NULL);
 	CHECK_U64(status, ==, 404);
 	json_decref(j);
@@ -505,7 +336,7 @@ static void heap_profile_rate_zero(void)
 	CHECK(it_is_json_error(&h));
 	it_http_free(&h);
 out:
-	prog_end(&r);
+	it_prog_end(&r);
 	it_daemon_finish(&d, harness_failures);
 }
 
@@ -517,7 +348,7 @@ out:
 static void heap_profile_deleted_binary(void)
 {
 	struct it_daemon d;
-	struct prog_run r;
+	struct it_prog r;
 	char bin[PATH_MAX + 32], copy[PATH_MAX], file[PATH_MAX], cmd[2 * PATH_MAX + 64], out[64];
 	char *argv[] = { copy, NULL };
 	json_t *j;
@@ -530,24 +361,24 @@ static void heap_profile_deleted_binary(void)
 	snprintf(copy, sizeof(copy), "%s/prof_sites_copy", d.dir);
 	snprintf(cmd, sizeof(cmd), "cp %s %s", bin, copy);
 	CHECK(it_shell(cmd, out, sizeof(out)) == 0);
-	if (prog_start(&r, &d, argv, "16384", NULL) < 0) {
+	if (it_prog_start(&r, &d, argv, "16384", NULL) < 0) {
 		CHECK(0);
 		goto out;
 	}
 	CHECK(unlink(copy) == 0);
 	if (geteuid() == 0) {
-		j = wait_sites(&d, r.pid, "hold_a", site_fig(&r, "hold_a", 0) * 0.5);
+		j = wait_sites(&d, r.pid, "hold_a", it_site_fig(&r, "hold_a", 0) * 0.5);
 		CHECK(j != NULL);
 		if (j != NULL)
-			CHECK(within("hold_a", sum_where(j, "hold_a", "inuse_bytes"),
-			    site_fig(&r, "hold_a", 0), 0.15));
+			CHECK(it_within("hold_a", sum_where(j, "hold_a", "inuse_bytes"),
+			    it_site_fig(&r, "hold_a", 0), 0.15));
 		json_decref(j);
 	}
-	CHECK(fetch_profile(&d, r.pid, file, sizeof(file)) == 0);
+	CHECK(it_fetch_profile(&d, r.pid, file, sizeof(file)) == 0);
 	snprintf(cmd, sizeof(cmd), "go tool pprof -top %s >/dev/null 2>&1", file);
 	CHECK(it_shell(cmd, out, sizeof(out)) == 0);
 out:
-	prog_end(&r);
+	it_prog_end(&r);
 	it_daemon_finish(&d, harness_failures);
 }
 

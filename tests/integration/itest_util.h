@@ -11,6 +11,7 @@
 #include "it_prom.h"            /* the Prometheus text format, waits on /metrics */
 #include "it_api.h"             /* the JSON API, waits on it */
 #include "it_workload.h"        /* programs with the agent preloaded */
+#include "it_prof.h"            /* profiled programs, their sites and profiles */
 
 /* ---- the suites, one a file; each runs its selected tests and returns
  * how many failed ---- */
@@ -34,5 +35,6 @@ int itest_hostile_run(void);     /* itest_hostile.c */
 int itest_guest_run(void);       /* itest_guest.c */
 int itest_foreign_run(void);     /* itest_foreign.c */
 int itest_profile_run(void);     /* itest_profile.c */
+int itest_pyprof_run(void);      /* itest_pyprof.c */
 
 #endif
