@@ -45,10 +45,10 @@
  * agent wraps the object and memory domains' allocator
  * (PyMem_SetAllocator, the documented way to hook it after start-up:
  * wrappers must call the allocator they wrap), at load, before the
- * interpreter has made a single object. The wrapper's malloc and calloc
- * count the request, rounded up to pymalloc's 16-byte classes, down a
- * countdown of their own (agent_tls.py_left, drawn as malloc's is); free
- * and realloc are pymalloc's own, unwrapped. The object the countdown
+ * interpreter has made a single object. The wrapper's malloc, calloc and
+ * realloc count the request, rounded up to pymalloc's 16-byte classes,
+ * down a countdown of their own (agent_tls.py_left, drawn as malloc's
+ * is); free is pymalloc's own, unwrapped. The object the countdown
  * picks is served not from an arena but from malloc, through pymalloc
  * itself asked for more than its limit (so its count of blocks,
  * sys.getallocatedblocks(), stays right), and shaped as a sampled block
@@ -362,6 +362,37 @@ static void *hook_obj_calloc(void *ctx, size_t nelem, size_t elsize)
 	return orig_obj.calloc(ctx, nelem, elsize);
 }
 
+/* A picked realloc: pymalloc's own, then its result moved into a sampled
+ * block of the new size. */
+static __attribute__((noinline)) void *py_sampled_realloc(const struct py_allocator *o, void *p,
+    size_t n)
+{
+	void *q = o->realloc(o->ctx, p, n), *r;
+
+	if (q == NULL)
+		return NULL;
+	r = py_sampled(o, n, 0);
+	if (r == NULL)
+		return q;               /* still the program's block, unsampled */
+	memcpy(r, q, n);
+	o->free(o->ctx, q);
+	return r;
+}
+
+static void *hook_obj_realloc(void *ctx, void *p, size_t n)
+{
+	if (n - 1 < PY_SMALL_REQUEST && py_spent(n))
+		return py_sampled_realloc(&orig_obj, p, n);
+	return orig_obj.realloc(ctx, p, n);
+}
+
+static void *hook_mem_realloc(void *ctx, void *p, size_t n)
+{
+	if (n - 1 < PY_SMALL_REQUEST && py_spent(n))
+		return py_sampled_realloc(&orig_mem, p, n);
+	return orig_mem.realloc(ctx, p, n);
+}
+
 static void *hook_mem_malloc(void *ctx, size_t n)
 {
 	if (n - 1 < PY_SMALL_REQUEST && py_spent(n))
@@ -378,8 +409,8 @@ static void *hook_mem_calloc(void *ctx, size_t nelem, size_t elsize)
 	return orig_mem.calloc(ctx, nelem, elsize);
 }
 
-/* Wraps the memory and object domains: our malloc and calloc, their own
- * realloc and free and context. */
+/* Wraps the memory and object domains: our malloc, calloc and realloc,
+ * their own free and context. */
 static void hook_allocators(void)
 {
 	struct py_allocator mem, obj;
@@ -394,9 +425,11 @@ static void hook_allocators(void)
 	mem = orig_mem;
 	mem.malloc = hook_mem_malloc;
 	mem.calloc = hook_mem_calloc;
+	mem.realloc = hook_mem_realloc;
 	obj = orig_obj;
 	obj.malloc = hook_obj_malloc;
 	obj.calloc = hook_obj_calloc;
+	obj.realloc = hook_obj_realloc;
 	py.set_allocator(PY_DOMAIN_MEM, &mem);
 	py.set_allocator(PY_DOMAIN_OBJ, &obj);
 }
