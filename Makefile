@@ -255,6 +255,7 @@ bench: $(BUILD)/libmemprobe.so $(BUILD)/memprobed $(BENCH_BIN) $(BUILD)/tests/pr
 	@sh tests/bench/fork_loop.sh $(BUILD)
 	@sh tests/bench/profile.sh $(BUILD)
 	@sh tests/bench/pgbench.sh $(BUILD)
+	@sh tests/bench/pyprof.sh $(BUILD)
 
 # The daemon under load (tests/load/): see BENCHMARKS.md, "Daemon" and
 # "Load". `make bench-daemon` is the scrape-speed set at 1,000 and 10,000
