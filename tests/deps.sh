@@ -24,12 +24,13 @@ set -u
 # libdw-dev and libelf-dev: elfutils, which symbolizes addresses (daemon/symbolize.c).
 # g++: a C++ test program (operator new, exceptions) for the heap profile.
 # python3.11-dev: CPython's headers, which the agent's offsets into its
-# frames are checked against (tests/unit/test_pylayout.c).
+# frames are checked against (tests/unit/test_pylayout.c). valgrind: a
+# program run under it with the agent preloaded (guest_valgrind).
 PACKAGES="gcc g++ make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev libyaml-dev prometheus curl python3
 python3-prometheus-client systemd procps chromium openssl libpython3.11-testsuite libjemalloc2
 libtcmalloc-minimal4 jq less libprotobuf-c-dev protobuf-c-compiler golang-go libdw-dev libelf-dev
-python3.11-dev"
+python3.11-dev valgrind"
 
 installed() {
 	case $1 in

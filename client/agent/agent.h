@@ -321,6 +321,8 @@ void agent_region_postfork_child(void);
  * of the descriptor table, the caller waiting; or in place where that
  * cannot be. Returns fn's value. The caller holds agent_core_lock. */
 int agent_outside(int (*fn)(void *), void *arg);
+/* Looks, once at load, for what cannot run such a task (valgrind). */
+void agent_outside_setup(void);
 
 /* ---- the program's anonymous mappings (agent_mmap.c) ---- */
 

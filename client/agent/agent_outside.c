@@ -1,8 +1,10 @@
 /* agent_outside.c: runs the agent's descriptor work in a transient task with a descriptor table of its own. */
 #include "agent.h"
 
+#include <link.h>
 #include <sched.h>
 #include <signal.h>
+#include <string.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -22,10 +24,28 @@
  * ours in /proc/self/task for those microseconds, which is all it sees.
  *
  * One task at a time: callers hold the registry lock (agent_core_lock), so
- * one stack serves. Where clone is refused (a seccomp filter, valgrind),
- * the work runs in place, as before.
+ * one stack serves. Where clone is refused (a seccomp filter), the work
+ * runs in place, as before. Under valgrind too: valgrind does not refuse
+ * such a clone, it ends the whole program ("Valgrind does not support
+ * general clone()"), so agent_outside_setup() looks for valgrind's
+ * preloaded core once, at load, and the work runs in place from then on.
  */
 static _Alignas(64) unsigned char outside_stack[64 * 1024];
+static int in_place;
+
+static int valgrind_object(struct dl_phdr_info *info, size_t size, void *arg)
+{
+	(void)size;
+	(void)arg;
+	return info->dlpi_name != NULL && strstr(info->dlpi_name, "/vgpreload_core-") != NULL;
+}
+
+void agent_outside_setup(void)
+{
+	in_place = dl_iterate_phdr(valgrind_object, NULL) != 0;
+	if (in_place)
+		agent_debug("under valgrind: registering in place, not in a task of its own");
+}
 
 struct outside_call {
 	int (*fn)(void *);
@@ -46,6 +66,9 @@ int agent_outside(int (*fn)(void *), void *arg)
 	struct outside_call c = { fn, arg, 0 };
 	sigset_t all, old;
 	int tid;
+
+	if (in_place)
+		return fn(arg);
 
 	sigfillset(&all);
 	pthread_sigmask(SIG_SETMASK, &all, &old);

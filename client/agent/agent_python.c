@@ -436,10 +436,20 @@ static void hook_allocators(void)
 
 /* ---- set-up ---- */
 
-/* The address of a symbol of the process, or 0. */
+/* The address of a symbol of the process, or 0. A failed dlsym leaves an
+ * error message for the thread's next dlerror(), allocated: the program
+ * would find ours there, and free it. Two calls to dlerror() take it
+ * back (the first hands the message out, the second frees it), as we
+ * are busy, so neither is counted. */
 static uintptr_t sym(const char *name)
 {
-	return (uintptr_t)dlsym(RTLD_DEFAULT, name);
+	void *p = dlsym(RTLD_DEFAULT, name);
+
+	if (p == NULL) {
+		dlerror();
+		dlerror();
+	}
+	return (uintptr_t)p;
 }
 
 /* Finds what the agent reads and calls; a reason when something is

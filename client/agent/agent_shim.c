@@ -1126,6 +1126,7 @@ static void agent_init(void)
 	}
 	if (size_mode == SIZES_TABLE)
 		pthread_atfork(NULL, NULL, agent_sizes_postfork);
+	agent_outside_setup();
 	err = agent_core_init();
 	if (err != 0) {
 		agent_warn("cannot start; counting nothing, the program runs on");
