@@ -463,8 +463,12 @@ struct agent_stack {
 	uint64_t frames[PROF_MAX_FRAMES];
 	unsigned n;
 	unsigned skipped;               /* the agent's own frames passed over */
+	unsigned evals_left;            /* interpreter loop frames still to come; 0: no end known */
 	int64_t t0;                     /* agent_prof_clock() when capture began */
 };
+
+/* agent_python.c, below. */
+unsigned agent_py_entries(void);
 
 /* The unwinder's callback for agent_stack_capture. */
 _Unwind_Reason_Code agent_stack_frame(struct _Unwind_Context *ctx, void *arg);
@@ -482,6 +486,7 @@ static inline __attribute__((always_inline)) void agent_stack_capture(struct age
 {
 	s->n = s->skipped = 0;
 	s->t0 = agent_prof_clock();
+	s->evals_left = agent_py_entries();
 	_Unwind_Backtrace(agent_stack_frame, s);
 }
 
@@ -525,6 +530,11 @@ uint32_t agent_py_setup(int sample_objects);
 /* The calling thread's Python frames, innermost first, at most max; 0
  * when it has none or they cannot be read. */
 unsigned agent_py_frames(struct agent_pyframe *out, unsigned max);
+/* How many C calls of the interpreter's loop the thread's Python frames
+ * ran in (their is_entry frames); 0 when it has none. The native stack
+ * past the last of them is the interpreter's start-up, the same in every
+ * sample: capture stops there. */
+unsigned agent_py_entries(void);
 /* Whether return address ip is in the interpreter's loop, the C frame
  * that runs Python frames. */
 int agent_py_eval_frame(uint64_t ip);

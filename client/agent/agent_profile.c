@@ -562,6 +562,9 @@ _Unwind_Reason_Code agent_stack_frame(struct _Unwind_Context *ctx, void *arg)
 		return _URC_NO_REASON;
 	}
 	c->frames[c->n++] = ip;
+	/* Past the interpreter loop's outermost frame: its start-up. */
+	if (c->evals_left > 0 && agent_py_eval_frame(ip) && --c->evals_left == 0)
+		return _URC_END_OF_STACK;
 	return c->n == PROF_MAX_FRAMES ? _URC_END_OF_STACK : _URC_NO_REASON;
 }
 

@@ -248,10 +248,10 @@ static uint32_t code_line(uintptr_t co, int64_t index)
 
 /* ---- frames ---- */
 
-unsigned agent_py_frames(struct agent_pyframe *out, unsigned max)
+/* The thread's current Python frame, or 0. */
+static uintptr_t current_frame(void)
 {
-	uintptr_t ts, cf, fr;
-	unsigned n = 0;
+	uintptr_t ts, cf;
 
 	if (!frames_on || py.finalizing())
 		return 0;
@@ -259,9 +259,14 @@ unsigned agent_py_frames(struct agent_pyframe *out, unsigned max)
 	if (!ptr_ok(ts) || rd64(ts, PY_TS_THREAD_ID) != (uint64_t)pthread_self())
 		return 0;
 	cf = (uintptr_t)rd64(ts, PY_TS_CFRAME);
-	if (!ptr_ok(cf))
-		return 0;
-	for (fr = (uintptr_t)rd64(cf, PY_CF_CURRENT_FRAME); fr != 0 && n < max;
+	return ptr_ok(cf) ? (uintptr_t)rd64(cf, PY_CF_CURRENT_FRAME) : 0;
+}
+
+unsigned agent_py_frames(struct agent_pyframe *out, unsigned max)
+{
+	unsigned n = 0;
+
+	for (uintptr_t fr = current_frame(); fr != 0 && n < max;
 	    fr = (uintptr_t)rd64(fr, PY_FR_PREVIOUS)) {
 		uintptr_t co, instr;
 
@@ -275,6 +280,21 @@ unsigned agent_py_frames(struct agent_pyframe *out, unsigned max)
 		out[n].line = code_line(co, ((int64_t)instr - (int64_t)(co + PY_CO_CODE_ADAPTIVE)) / 2);
 		out[n].entry = *(const uint8_t *)(fr + PY_FR_IS_ENTRY) != 0;
 		n++;
+	}
+	return n;
+}
+
+unsigned agent_py_entries(void)
+{
+	unsigned n = 0, k = 0;
+
+	/* A recursion to the limit is a thousand frames or so; past 100,000
+	 * the chain is not one we can trust. */
+	for (uintptr_t fr = current_frame(); fr != 0 && k < 100000;
+	    fr = (uintptr_t)rd64(fr, PY_FR_PREVIOUS), k++) {
+		if (!ptr_ok(fr) || !is_a((uintptr_t)rd64(fr, PY_FR_CODE), py.code_type))
+			return 0;
+		n += *(const uint8_t *)(fr + PY_FR_IS_ENTRY) != 0;
 	}
 	return n;
 }
