@@ -1,6 +1,7 @@
 /* it_prof.c: programs under test that say what their call sites hold, and reading their heap profiles back. */
 #include "it_prof.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -106,25 +107,28 @@ int it_within(const char *what, double est, double want, double tol)
 
 double it_pprof_figure(const char *file, const char *index, const char *fn, int cum)
 {
-	char cmd[PATH_MAX + 256], out[16384];
+	char cmd[PATH_MAX + 256], out[65536];
 	const char *line;
 
-	snprintf(cmd, sizeof(cmd), "go tool pprof -top -unit=B -sample_index=%s %s 2>&1", index,
-	    file);
+	/* -cum: sorted by the cumulative figure, so that a function that
+	 * allocates nothing itself is near the top, not cut off */
+	snprintf(cmd, sizeof(cmd), "go tool pprof -top%s -unit=B -sample_index=%s %s 2>&1",
+	    cum ? " -cum" : "", index, file);
 	if (it_shell(cmd, out, sizeof(out)) != 0) {
 		fprintf(stderr, "  go tool pprof failed:\n%s\n", out);
 		return -1;
 	}
-	/* flat flat% sum% cum cum% name */
+	/* flat flat% sum% cum cum% name: flat and cum in bytes ("123B", or
+	 * "0" for none) */
 	for (line = out; line != NULL && *line != '\0'; line = strchr(line, '\n')) {
-		char name[128];
-		double flat, total;
+		char flat[32], total[32], name[128];
 
 		while (*line == '\n')
 			line++;
-		if (sscanf(line, " %lfB %*s %*s %lfB %*s %127s", &flat, &total, name) == 3 &&
-		    strcmp(name, fn) == 0)
-			return cum ? total : flat;
+		if (sscanf(line, " %31s %*s %*s %31s %*s %127s", flat, total, name) == 3 &&
+		    strcmp(name, fn) == 0 && (isdigit((unsigned char)flat[0]) &&
+		    isdigit((unsigned char)total[0])))
+			return strtod(cum ? total : flat, NULL);
 	}
 	fprintf(stderr, "  go tool pprof shows no %s:\n%s\n", fn, out);
 	return -1;
