@@ -23,10 +23,13 @@ set -u
 # daemon/profile.proto; golang-go: `go tool pprof` reads them in the tests.
 # libdw-dev and libelf-dev: elfutils, which symbolizes addresses (daemon/symbolize.c).
 # g++: a C++ test program (operator new, exceptions) for the heap profile.
+# python3-venv, python3-setuptools and python3-wheel: the Python agent
+# installed into a venv offline, as the README says (tests/shell/test_pyinstall.sh).
 PACKAGES="gcc g++ make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev libyaml-dev prometheus curl python3
 python3-prometheus-client systemd procps chromium openssl libpython3.11-testsuite libjemalloc2
-libtcmalloc-minimal4 jq less libprotobuf-c-dev protobuf-c-compiler golang-go libdw-dev libelf-dev"
+libtcmalloc-minimal4 jq less libprotobuf-c-dev protobuf-c-compiler golang-go libdw-dev libelf-dev
+python3-venv python3-setuptools python3-wheel"
 
 installed() {
 	case $1 in
