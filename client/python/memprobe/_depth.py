@@ -102,9 +102,13 @@ class CDepth:
         # The hook threading.setprofile() gives each new thread, called on
         # the thread's first event: hands the thread to the C function,
         # which counts from the event's outcome on (this hook's own frames
-        # raise no events). The count first, then the function.
-        self._api.memprobe_pydepth_begin(_depth_after(frame, event))
-        self._api.PyEval_SetProfile(self._trace, self.marker)
+        # raise no events). The count first, then the function. An error
+        # here would reach the thread's code: the thread goes uncounted.
+        try:
+            self._api.memprobe_pydepth_begin(_depth_after(frame, event))
+            self._api.PyEval_SetProfile(self._trace, self.marker)
+        except Exception:
+            sys.setprofile(None)
 
     def install(self):
         """Counts this thread from now on, and every thread started later."""
