@@ -4,15 +4,14 @@
 #include <stdatomic.h>
 
 #define EXPORT __attribute__((visibility("default")))
-#define THREAD_IE __thread __attribute__((tls_model("initial-exec")))
 
 /*
  * The calling thread's frames and the deepest it reached. Only the thread
  * itself reads and writes them, so plain loads and stores do; initial-exec
  * TLS is one %fs-relative access, with no call into the dynamic linker.
  */
-static THREAD_IE long depth;
-static THREAD_IE long thread_peak;
+static __thread long depth __attribute__((tls_model("initial-exec")));
+static __thread long thread_peak __attribute__((tls_model("initial-exec")));
 
 /* The deepest of every thread's, read by the Python agent's reporter. */
 static _Atomic long process_peak;
