@@ -251,6 +251,8 @@ bench: $(BUILD)/libmemprobe.so $(BUILD)/memprobed $(BENCH_BIN) $(BUILD)/tests/pr
 		$(BUILD)/tests/progs/prof_cases
 	@CC="$(CC)" BENCH_CFLAGS="$(BENCH_CFLAGS)" sh tests/bench/run.sh $(BUILD)
 	@sh tests/bench/py_agent.sh
+	@sh tests/bench/py_depth.sh $(BUILD)
+	@python3 tests/bench/py_watch.py $(BUILD) || echo "py_watch: could not run"
 	@sh tests/bench/daemon_away.sh $(BUILD)
 	@sh tests/bench/fork_loop.sh $(BUILD)
 	@sh tests/bench/profile.sh $(BUILD)

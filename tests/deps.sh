@@ -26,11 +26,13 @@ set -u
 # python3.11-dev: CPython's headers, which the agent's offsets into its
 # frames are checked against (tests/unit/test_pylayout.c). valgrind: a
 # program run under it with the agent preloaded (guest_valgrind).
+# python3-venv, python3-setuptools and python3-wheel: the Python agent
+# installed into a venv offline, as the README says (tests/shell/test_pyinstall.sh).
 PACKAGES="gcc g++ make pkg-config libmicrohttpd-dev libjansson-dev libcurl4-openssl-dev
 libinih-dev libsystemd-dev zlib1g-dev libgnutls28-dev libcrypt-dev libyaml-dev prometheus curl python3
 python3-prometheus-client systemd procps chromium openssl libpython3.11-testsuite libjemalloc2
 libtcmalloc-minimal4 jq less libprotobuf-c-dev protobuf-c-compiler golang-go libdw-dev libelf-dev
-python3.11-dev valgrind"
+python3-venv python3-setuptools python3-wheel python3.11-dev valgrind"
 
 installed() {
 	case $1 in

@@ -140,23 +140,36 @@ out:
 	py_stop(&t);
 }
 
-static void py_recursion_past_limit(void)
+/*
+ * A caught RecursionError in exact mode: the deepest stack is the
+ * recursion limit, within the frames CPython keeps for the handler. With
+ * the C agent preloaded, its profile function counts; else the Python hook.
+ */
+static void py_recursion_limit(int with_c)
 {
 	struct py t;
 	char reply[64];
-	double limit = 0;
+	double limit = 0, last = -1;
 
-	REQUIRE(py_start(&t, "--exact", 0) == 0);
+	REQUIRE(py_start(&t, "--exact", with_c) == 0);
 	REQUIRE(py_cmd(&t, "overflow\n", "caught", reply, sizeof(reply)) == 0);
 	limit = (double)strtol(reply + 7, NULL, 10);
 	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_recursion_limit", NULL, NULL, limit,
 	    NULL));
-	/* The deepest stack reached the limit, less the frames the check
-	 * leaves for the handler. */
-	CHECK(it_wait_metric_min(t.d.url, "memprobe_python_stack_depth_peak", NULL, NULL, limit - 5,
-	    NULL));
+	CHECK(it_wait_metric(t.d.url, "memprobe_python_stack_depth_peak", t.pid, limit - 5,
+	    limit + 5, IT_TIMEOUT_MS, &last));
 out:
 	py_stop(&t);
+}
+
+static void py_recursion_past_limit(void)
+{
+	py_recursion_limit(0);
+}
+
+static void py_recursion_past_limit_c(void)
+{
+	py_recursion_limit(1);
 }
 
 static void py_and_c_in_one_entry(void)
@@ -292,59 +305,144 @@ static void py_daemon_killed(void)
 	py_daemon_back(SIGKILL);
 }
 
+/* A script run by `python3 -m memprobe run OPTION --interval 0.1 SCRIPT`. */
+struct py_run {
+	struct it_proc proc;
+	char script[40];
+	long pid;
+	char line[128];         /* its "ready PID ..." line */
+};
+
+/*
+ * Writes `code` to a temporary script, which must print "ready PID ..."
+ * first, and runs it with python3 -m memprobe run, the package from the
+ * source tree, reporting to d; option may be NULL. MEMPROBE_LIBRARY is lib
+ * (a path that does not exist: the C agent is not found, so not
+ * preloaded). Waits for the ready line.
+ */
+static int py_run_start(struct py_run *r, const struct it_daemon *d, const char *lib,
+    char *option, const char *code)
+{
+	char storage[3 * PATH_MAX], *env[4], *s = storage;
+	char *argv[] = { "/usr/bin/env", "python3", "-m", "memprobe", "run", "--interval", "0.1",
+	    NULL, NULL, NULL };
+	int fd, n = 7;
+
+	memset(&r->proc, 0, sizeof(r->proc));
+	r->proc.in_fd = r->proc.out_fd = -1;
+	r->pid = -1;
+	snprintf(r->script, sizeof(r->script), "/tmp/memprobe-pyrun-XXXXXX.py");
+	fd = mkstemps(r->script, 3);
+	if (fd < 0)
+		return -1;
+	dprintf(fd, "%s", code);
+	close(fd);
+	if (option != NULL)             /* before the script: memprobe's, not the script's */
+		argv[n++] = option;
+	argv[n] = r->script;
+	env[0] = s;
+	s += sprintf(s, "MEMPROBE_SOCKET=%s", d->sock) + 1;
+	env[1] = s;
+	s += sprintf(s, "MEMPROBE_LIBRARY=%s", lib) + 1;
+	env[2] = s;
+	sprintf(s, "PYTHONPATH=client/python");
+	env[3] = NULL;
+	if (it_proc_start(&r->proc, argv, env, NULL) != 0 ||
+	    it_proc_readline(&r->proc, r->line, sizeof(r->line), IT_TIMEOUT_MS) <= 0 ||
+	    strncmp(r->line, "ready ", 6) != 0)
+		return -1;
+	r->pid = strtol(r->line + 6, NULL, 10);
+	return 0;
+}
+
+/* Ends the script (the end of its stdin); whether it exited with status. */
+static int py_run_end(struct py_run *r, int status)
+{
+	it_proc_close_stdin(&r->proc);
+	return it_proc_wait(&r->proc, IT_TIMEOUT_MS) == 0 && WIFEXITED(r->proc.status) &&
+	    WEXITSTATUS(r->proc.status) == status;
+}
+
+static void py_run_stop(struct py_run *r)
+{
+	it_proc_kill(&r->proc);
+	unlink(r->script);
+}
+
+/* How many agents memprobed shows in pid's entry (0 when there is none). */
+static size_t py_agents(const char *url, long pid)
+{
+	json_t *e = it_api_process(url, pid), *agents;
+	size_t n;
+
+	agents = e ? json_object_get(e, "agents") : NULL;
+	n = json_is_array(agents) ? json_array_size(agents) : 0;
+	json_decref(e);
+	return n;
+}
+
 /* python -m memprobe run: re-executes with the C agent preloaded, so both
  * halves report, and passes the script's exit status through. */
 static void py_module_run(void)
 {
 	struct it_daemon d;
-	struct it_proc p = { .in_fd = -1, .out_fd = -1 };
-	char script[] = "/tmp/memprobe-pyrun-XXXXXX.py";
-	char storage[3 * PATH_MAX], *env[4], *s = storage;
-	char *argv[] = { "/usr/bin/env", "python3", "-m", "memprobe", "run", "--interval", "0.1",
-	    script, NULL };
-	char line[64];
-	json_t *e = NULL, *agents;
-	long pid = -1;
-	int fd = -1;
+	struct py_run r = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	char pid[24];
 
 	REQUIRE(it_daemon_start(&d, 60) == 0);
-	fd = mkstemps(script, 3);
-	REQUIRE(fd >= 0);
-	dprintf(fd, "import os, sys\nprint('ready', os.getpid(), flush=True)\n"
-	    "sys.stdin.readline()\nsys.exit(7)\n");
-	close(fd);
-	env[0] = s;
-	s += sprintf(s, "MEMPROBE_SOCKET=%s", d.sock) + 1;
-	env[1] = s;
-	s += sprintf(s, "MEMPROBE_LIBRARY=%s", itest.agent) + 1;
-	env[2] = s;
-	sprintf(s, "PYTHONPATH=client/python");
-	env[3] = NULL;
-	REQUIRE(it_proc_start(&p, argv, env, NULL) == 0);
-	REQUIRE(it_proc_readline(&p, line, sizeof(line), IT_TIMEOUT_MS) > 0);
-	REQUIRE(strncmp(line, "ready ", 6) == 0);
-	pid = strtol(line + 6, NULL, 10);
-	{
-		char pidbuf[24];
-
-		snprintf(pidbuf, sizeof(pidbuf), "%ld", pid);
-		CHECK(it_wait_metric_min(d.url, "memprobe_heap_live_bytes", "pid", pidbuf, 1,
-		    NULL));
-		CHECK(it_wait_metric_min(d.url, "memprobe_python_allocated_blocks", "pid", pidbuf,
-		    1,
-		    NULL));
-	}
-	e = it_api_process(d.url, pid);
-	agents = e ? json_object_get(e, "agents") : NULL;
-	CHECK(json_is_array(agents) && json_array_size(agents) == 2);
-	it_proc_close_stdin(&p);
-	REQUIRE(it_proc_wait(&p, IT_TIMEOUT_MS) == 0);
-	CHECK(WIFEXITED(p.status) && WEXITSTATUS(p.status) == 7);
+	REQUIRE(py_run_start(&r, &d, itest.agent, NULL, "import os, sys\n"
+	    "print('ready', os.getpid(), flush=True)\nsys.stdin.readline()\nsys.exit(7)\n") == 0);
+	snprintf(pid, sizeof(pid), "%ld", r.pid);
+	CHECK(it_wait_metric_min(d.url, "memprobe_heap_live_bytes", "pid", pid, 1, NULL));
+	CHECK(it_wait_metric_min(d.url, "memprobe_python_allocated_blocks", "pid", pid, 1, NULL));
+	CHECK(py_agents(d.url, r.pid) == 2);
+	CHECK(py_run_end(&r, 7));
 out:
-	json_decref(e);
-	it_proc_kill(&p);
-	unlink(script);
+	py_run_stop(&r);
 	it_daemon_stop(&d);
+}
+
+/*
+ * The seed's example, `def f(): f()` under try/except RecursionError, run
+ * by `python3 -m memprobe run --exact-depth`: memprobed shows the
+ * recursion limit as the deepest stack, within 5 frames. lib is the C
+ * agent (its profile function counts, and the process shows both agents)
+ * or a path where there is none (the Python hook counts).
+ */
+static void py_seed_depth(const char *lib, size_t agents_want)
+{
+	struct it_daemon d;
+	struct py_run r = { .proc = { .in_fd = -1, .out_fd = -1 } };
+	double limit, last = -1;
+	char *words;
+
+	REQUIRE(it_daemon_start(&d, 60) == 0);
+	REQUIRE(py_run_start(&r, &d, lib, "--exact-depth", "import os, sys\n"
+	    "def f():\n    f()\n"
+	    "try:\n    f()\nexcept RecursionError:\n    pass\n"
+	    "print('ready', os.getpid(), sys.getrecursionlimit(), flush=True)\n"
+	    "sys.stdin.readline()\n") == 0);
+	words = strchr(r.line + 6, ' ');        /* "ready PID LIMIT" */
+	REQUIRE(words != NULL);
+	limit = strtod(words, NULL);
+	REQUIRE(limit >= 100);
+	CHECK(it_wait_metric(d.url, "memprobe_python_stack_depth_peak", r.pid, limit - 5,
+	    limit + 5, IT_TIMEOUT_MS, &last));
+	CHECK(py_agents(d.url, r.pid) == agents_want);
+	CHECK(py_run_end(&r, 0));
+out:
+	py_run_stop(&r);
+	it_daemon_stop(&d);
+}
+
+static void py_seed_depth_c(void)
+{
+	py_seed_depth(itest.agent, 2);
+}
+
+static void py_seed_depth_python(void)
+{
+	py_seed_depth("/nonexistent/libmemprobe.so", 1);
 }
 
 int itest_python_run(void)
@@ -359,6 +457,12 @@ int itest_python_run(void)
 		RUN_TEST(py_depth_exact);
 	if (it_selected("py_recursion_past_limit"))
 		RUN_TEST(py_recursion_past_limit);
+	if (it_selected("py_recursion_past_limit_c"))
+		RUN_TEST(py_recursion_past_limit_c);
+	if (it_selected("py_seed_depth_c"))
+		RUN_TEST(py_seed_depth_c);
+	if (it_selected("py_seed_depth_python"))
+		RUN_TEST(py_seed_depth_python);
 	if (it_selected("py_and_c_in_one_entry"))
 		RUN_TEST(py_and_c_in_one_entry);
 	if (it_selected("py_gauge"))

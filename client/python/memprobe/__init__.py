@@ -4,8 +4,9 @@
     memprobe.start()
 
 keeps sys.getallocatedblocks(), the garbage collector's figures per
-generation, the recursion limit, the deepest Python stack seen (in frames)
-and the thread count in a shared memory region that memprobed reads (see
+generation, the recursion limit, the deepest Python stack seen (in frames;
+sampled every interval, or exact with exact_depth=True) and the thread
+count in a shared memory region that memprobed reads (see
 _agent.py): a daemon thread writes them every interval, since only Python
 code can read them. The region is handed to memprobed once, over its agent
 socket, and no descriptor stays open. When the C agent (libmemprobe.so) is
@@ -44,11 +45,15 @@ def start(socket=None, interval=1.0, exact_depth=False):
     rule as the C agent (memprobe/_sockpath.py), asked again at each
     registration when neither socket nor MEMPROBE_SOCKET is given.
     interval: seconds between samples (0.01 to 3600).
-    exact_depth: also install a profile hook (sys.setprofile for this thread,
-    threading.setprofile for threads started later) that records the exact
-    deepest stack, even of a recursion that lasts microseconds. It costs
-    every Python call; see BENCHMARKS.md. Without it the depth is sampled
-    once per interval, plus the depth of any uncaught RecursionError.
+    exact_depth: count every Python call and return of this thread and of
+    threads started later, so the deepest stack is exact, even of a
+    recursion that lasts microseconds (a caught RecursionError shows the
+    recursion limit). When libmemprobe.so is preloaded its C profile
+    function counts, with no Python call per call; else a Python profile
+    hook does. Either replaces a sys.setprofile() function of those
+    threads, and costs every call (see the README, "Exact depth").
+    Without it the depth is sampled once per interval (the frames of every
+    thread then), plus the depth of any uncaught RecursionError.
     Returns True if reporting is on; False, having said why on stderr,
     when the socket path is longer than a socket address can hold.
     """
@@ -93,15 +98,23 @@ def running():
     return _agent is not None
 
 
+def _running_agent():
+    """The agent, for gauge_set() and watch(): RuntimeError when none runs
+    (before start() or after stop())."""
+    agent = _agent
+    if agent is None:
+        raise RuntimeError("memprobe is not running: call memprobe.start() first")
+    return agent
+
+
 def gauge_set(name, value):
     """Sets a gauge of the program's own, exported as
     memprobe_program_value{name=NAME}. NAME: 1..128 of [A-Za-z0-9_.:-].
-    A process has room for 64 names; later new names are not reported."""
+    A process has room for 64 names; later new names are not reported.
+    Raises RuntimeError when the agent is not running, as watch() does."""
     if not _proto.gauge_name_ok(name):
         raise ValueError("gauge name must be 1..128 of [A-Za-z0-9_.:-]")
-    agent = _agent
-    if agent is not None:
-        agent.set_gauge(name, value)
+    _running_agent().set_gauge(name, value)
 
 
 def _note_exit(status):
@@ -116,19 +129,24 @@ def _note_exit(status):
 
 
 def watch(obj, name, every=1):
-    """Reports deep_sizeof(obj) as the gauge NAME every `every` intervals.
-    The agent holds a reference to obj until unwatch(name)."""
+    """Reports deep_sizeof(obj) as the gauge NAME: a walk of obj starts
+    every `every` intervals (never before the last one ended) and goes on
+    in the reporter thread for at most 5 % of each interval of its CPU time
+    (_agent.WATCH_SHARE), so a big structure takes several intervals; the
+    gauge is set when a walk ends. The walk's memory is a small fraction of
+    what it measures (memprobe._sizeof.SizeWalk). The agent holds a
+    reference to obj until unwatch(name). Raises RuntimeError when the
+    agent is not running."""
     if not _proto.gauge_name_ok(name):
         raise ValueError("gauge name must be 1..128 of [A-Za-z0-9_.:-]")
     if int(every) < 1:
         raise ValueError("every must be at least 1")
-    agent = _agent
-    if agent is None:
-        raise RuntimeError("memprobe.start() first")
-    agent.watch(obj, name, int(every))
+    _running_agent().watch(obj, name, int(every))
 
 
 def unwatch(name):
+    """Stops watching NAME; the gauge keeps its last value. Nothing when
+    NAME is not watched or the agent is not running."""
     agent = _agent
     if agent is not None:
         agent.unwatch(name)

@@ -26,13 +26,18 @@ import sys
 import threading
 import time
 
-from . import _proto, _region, _sockpath
-from ._sizeof import deep_sizeof
+from . import _depth, _proto, _region, _sockpath
+from ._sizeof import SizeWalk
 
 _BACKOFF_MIN = 1.0
 _BACKOFF_MAX = 4.0
 _CHECK_EVERY = 1.0      # seconds between looks at the socket file once registered
 _SEND_FLAGS = socket.MSG_DONTWAIT | socket.MSG_NOSIGNAL
+# watch(): the share of each interval the reporter may spend walking the
+# watched objects (its own CPU time), and the objects walked between two
+# looks at that clock.
+WATCH_SHARE = 0.05
+_WATCH_CHUNK = 256
 
 
 def _start_time():
@@ -81,24 +86,26 @@ def _new_region():
     return r, fd
 
 
-def frame_depth(frame):
-    n = 0
-    while frame is not None:
-        n += 1
-        frame = frame.f_back
-    return n
+class _Watch:
+    """A watched object: the walk under way, if any, and the intervals
+    until the next may start."""
+
+    def __init__(self, obj, every):
+        self.obj = obj
+        self.every = every
+        self.countdown = 0
+        self.walk = None
 
 
 class Agent:
     """One per process. The region is written under `lock` only: by the
     reporter thread, by gauge setters and by registration, which copies it;
-    so a copy is never torn. The exact-depth profile hook and the exception
-    hooks only raise peak_depth, which the reporter writes."""
+    so a copy is never torn. The exception hooks only raise peak_depth,
+    which the reporter writes with the exact-depth counter's figure."""
 
     def __init__(self, path, interval, exact_depth, region=None):
         self.path = path                  # None: the rule, at each registration
         self.interval = interval
-        self.exact_depth = exact_depth
         self.lock = threading.Lock()      # guards region and watches
         self.reg_lock = threading.Lock()  # one registration at a time
         self.memfd = -1                   # the first region's, until start() hands it over
@@ -113,11 +120,12 @@ class Agent:
         self.next_check = 0.0
         self.said_why = False
         self.said_full = False
-        self.watches = {}                 # name -> (obj, every, countdown)
+        self.watches = {}                 # name -> _Watch
+        self.watch_turn = 0               # which watch walks first, in turn
         self.stopping = threading.Event()
         self.thread = None
         self.pid = os.getpid()
-        self._local = threading.local()
+        self.depth = _depth.counter() if exact_depth else None
         self._saved_hooks = None
 
     # ---- life cycle ----
@@ -185,6 +193,7 @@ class Agent:
     # ---- the reporter thread ----
 
     def _run(self, at_once):
+        sys.setprofile(None)            # the reporter's own calls are not the program's depth
         if at_once or not self.stopping.wait(self.interval):
             while True:
                 try:
@@ -196,12 +205,10 @@ class Agent:
 
     def tick(self, final):
         """Writes the figures, then registers when that is due."""
-        sizes = self._watched_sizes(final)
+        if not final:
+            self._walk_watches()
         threads, py = self._figures()
         with self.lock:
-            for name, size in sizes:
-                if name in self.watches:
-                    self._gauge_locked(name, size)
             self.region.write_python(threads, py)
         self._maintain(time.monotonic(), final)
 
@@ -211,10 +218,10 @@ class Agent:
         frames = sys._current_frames()
         for ident, frame in frames.items():
             if ident != reporter:
-                d = frame_depth(frame)
-                if d > self.peak_depth:
-                    self.peak_depth = d
+                self.note_depth(_depth.frame_depth(frame))
         del frames
+        if self.depth is not None:
+            self.note_depth(self.depth.read())
         stats = gc.get_stats()
         threads = threading.active_count() - (reporter is not None)
         return max(0, threads), (
@@ -227,24 +234,38 @@ class Agent:
             list(gc.get_count())[:3],
         )
 
-    def _watched_sizes(self, final):
-        """deep_sizeof() of the watches that are due, measured outside the
-        lock (a big object takes a while): [(name, bytes)]."""
-        due = []
+    def _walk_watches(self):
+        """Goes on with the watches' walks for at most WATCH_SHARE of an
+        interval of this thread's CPU time, outside the lock (the program
+        may set gauges meanwhile). A walk starts when its watch is due (every
+        `every` intervals, and not before the last one ended) and may take
+        several intervals; its gauge is set when it ends. The watches take
+        turns at walking first."""
         with self.lock:
-            for name, (obj, every, countdown) in list(self.watches.items()):
-                countdown -= 1
-                if countdown <= 0 or final:
-                    due.append((name, obj))
-                    countdown = every
-                self.watches[name] = (obj, every, countdown)
-        sizes = []
-        for name, obj in due:
+            watches = list(self.watches.items())
+            self.watch_turn += 1
+        if not watches:
+            return
+        k = self.watch_turn % len(watches)
+        deadline = time.thread_time() + WATCH_SHARE * self.interval
+        for name, w in watches[k:] + watches[:k]:
+            w.countdown -= 1
+            if w.walk is None:
+                if w.countdown > 0:
+                    continue
+                w.walk, w.countdown = SizeWalk(w.obj), w.every
             try:
-                sizes.append((name, float(deep_sizeof(obj))))
-            except Exception:
-                pass
-        return sizes
+                done = False
+                while not done and time.thread_time() < deadline:
+                    done = w.walk.step(_WATCH_CHUNK)
+            except Exception:           # an object whose size cannot be had
+                w.walk = None
+                continue
+            if done:
+                total, w.walk = w.walk.total, None
+                with self.lock:
+                    if self.watches.get(name) is w:
+                        self._gauge_locked(name, float(total))
 
     # ---- registration ----
 
@@ -372,7 +393,7 @@ class Agent:
 
     def watch(self, obj, name, every):
         with self.lock:
-            self.watches[name] = (obj, every, 0)
+            self.watches[name] = _Watch(obj, every)
 
     def unwatch(self, name):
         """Stops measuring; the gauge keeps its last value (a region's
@@ -385,22 +406,6 @@ class Agent:
     def note_depth(self, depth):
         if depth > self.peak_depth:
             self.peak_depth = depth
-
-    def _profile(self, frame, event, arg):
-        local = self._local
-        if event == "call":
-            try:
-                d = local.depth + 1
-            except AttributeError:
-                d = frame_depth(frame)
-            local.depth = d
-            if d > self.peak_depth:
-                self.peak_depth = d
-        elif event == "return":
-            try:
-                local.depth -= 1
-            except AttributeError:
-                pass
 
     def _install_hooks(self):
         old_sys, old_thr = sys.excepthook, threading.excepthook
@@ -425,9 +430,8 @@ class Agent:
         sys.excepthook = excepthook
         threading.excepthook = thread_excepthook
         old_prof = sys.getprofile()
-        if self.exact_depth:
-            threading.setprofile(self._profile)
-            sys.setprofile(self._profile)
+        if self.depth is not None:
+            self.depth.install()
         self._saved_hooks = (old_sys, old_thr, old_prof, excepthook, thread_excepthook)
 
     def _remove_hooks(self):
@@ -438,19 +442,20 @@ class Agent:
             sys.excepthook = old_sys
         if threading.excepthook is mine_thr:
             threading.excepthook = old_thr
-        if self.exact_depth:
+        if self.depth is not None:
             threading.setprofile(None)
-            if sys.getprofile() == self._profile:
+            if self.depth.installed_here():
                 sys.setprofile(old_prof)
         self._saved_hooks = None
 
 
 def _tb_depth(tb):
-    n = 0
-    while tb is not None:
-        n += 1
+    """The depth of the deepest frame a traceback went through."""
+    if tb is None:
+        return 0
+    while tb.tb_next is not None:
         tb = tb.tb_next
-    return n
+    return _depth.frame_depth(tb.tb_frame)
 
 
 def _file_id(st):
