@@ -70,6 +70,20 @@ render(const json_t *j, const struct ctl_sites_view *v, int *rc)
 	return out;
 }
 
+/* Renders the sites JSON TEXT with V, checking that it does; the caller
+ * free()s the result. */
+static char *
+render_text(const char *text, const struct ctl_sites_view *v)
+{
+	json_t *j = parse(text);
+	int rc = -1;
+	char *out = render(j, v, &rc);
+
+	CHECK(rc == 0);
+	json_decref(j);
+	return out;
+}
+
 static int
 count_lines(const char *s)
 {
@@ -106,13 +120,9 @@ widest_line(const char *s)
 static void
 test_table_in_use(void)
 {
-	json_t *j = parse(sites_json);
 	struct ctl_sites_view v = { .limit = 0 };
-	char *out;
-	int rc = -1;
+	char *out = render_text(sites_json, &v);
 
-	out = render(j, &v, &rc);
-	CHECK(rc == 0);
 	/* In the daemon's order; no function: the address and the mapping's
 	 * file name; controls as '?'; the line left out when 0; [other] with
 	 * no file; shares as percentages. */
@@ -132,7 +142,6 @@ test_table_in_use(void)
 	if (harness_failures)
 		fprintf(stderr, "%s", out);
 	free(out);
-	json_decref(j);
 }
 
 static void
@@ -266,13 +275,9 @@ static const char *const py_sites_json =
 static void
 test_table_python(void)
 {
-	json_t *j = parse(py_sites_json);
 	struct ctl_sites_view v = { .limit = 0 };
-	char *out;
-	int rc = -1;
+	char *out = render_text(py_sites_json, &v);
 
-	out = render(j, &v, &rc);
-	CHECK(rc == 0);
 	CHECK_STR(out,
 	    "python3 (pid 77, live): 200 samples (180 in Python code), one per 512.0 KiB allocated on average\n"
 	    "estimated: 82.0 MiB in use in 20000 objects, 82.0 MiB allocated in 20000 objects\n"
@@ -287,8 +292,7 @@ test_table_python(void)
 	free(out);
 	/* Cut to a terminal's width, a Python name keeps its tag. */
 	v.width = 60;
-	out = render(j, &v, &rc);
-	CHECK(rc == 0);
+	out = render_text(py_sites_json, &v);
 	CHECK_U64(widest_line(strstr(out, "FUNCTION")), <=, 60);
 	CHECK(strstr(out, "\nbuild_cache [py]  ...pp/cache.py:8  64.0 MiB    16384    78%\n") != NULL);
 	CHECK(strstr(out, "\nLoader.l... [py]  ...pp/rows.py:12  16.0 MiB     3500    20%\n") != NULL);
@@ -296,7 +300,6 @@ test_table_python(void)
 	if (harness_failures)
 		fprintf(stderr, "%s", out);
 	free(out);
-	json_decref(j);
 }
 
 int
