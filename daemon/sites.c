@@ -420,14 +420,15 @@ static void leaf_printable(char *s)
 static void leaf_name(const struct ptab_profile *pp, const struct profsym_set *set, uint32_t i,
     char *out, size_t size)
 {
-	const struct profsym_frame *f = sites_leaf_frame(pp, set, i);
+	const struct profsym_frame *py = sites_py_frame(pp, set, i);
+	const struct profsym_frame *f = py != NULL ? py : sites_leaf_frame(pp, set, i);
 	const char *base;
 
 	if (i == 0)
 		snprintf(out, size, "[other]");
-	else if (f != NULL && f == sites_py_frame(pp, set, i) && f->file != NULL) {
-		base = strrchr(f->file, '/');
-		snprintf(out, size, "%s (%s)", f->name, base != NULL && base[1] != '\0' ? base + 1 : f->file);
+	else if (py != NULL && py->file != NULL) {
+		base = strrchr(py->file, '/');
+		snprintf(out, size, "%s (%s)", py->name, base != NULL && base[1] != '\0' ? base + 1 : py->file);
 	} else if (f != NULL && f->name != NULL)
 		snprintf(out, size, "%s", f->name);
 	else if (pp->hp->stacks[i].nframes > 0)
