@@ -98,6 +98,24 @@ static int hpb_maps(struct hpb *b)
 	return 0;
 }
 
+/* The location of the Python frame a: no mapping, no address, one line
+ * in the function as the interpreter names it. */
+static int hpb_py_location(struct hpb *b, const struct profsym_addr *a)
+{
+	const struct heapprof_pyfunc *fn = heapprof_pyfunc(b->pp->hp, a->addr);
+	struct pprof_line line;
+	int id;
+
+	/* No system_name: pprof would take a name equal to it for a C++ one
+	 * and strip its <...> as template parameters ("<module>" read as ""). */
+	id = pprof_function(b->p, fn->name, NULL, fn->file, fn->first_line);
+	if (id < 0)
+		return id;
+	line.function_id = id;
+	line.line = PROF_PY_LINE(a->addr);
+	return pprof_location(b->p, 0, 0, &line, 1);
+}
+
 /* The location of the set's address a. */
 static int hpb_location(struct hpb *b, const struct profsym_addr *a)
 {
@@ -107,6 +125,11 @@ static int hpb_location(struct hpb *b, const struct profsym_addr *a)
 
 	if (b->loc_id[i] != 0)
 		return b->loc_id[i];
+	if (a->kind == PROFSYM_PYTHON) {
+		if ((id = hpb_py_location(b, a)) > 0)
+			b->loc_id[i] = id;
+		return id;
+	}
 	for (unsigned k = 0; k < a->nframes; k++) {
 		const struct profsym_frame *f = &a->frames[k];
 		const char *sys = f->function != NULL ? f->function : "[unknown]";

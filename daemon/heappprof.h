@@ -21,6 +21,11 @@
  *    innermost inlined function first, when symbolized; none when not,
  *    so pprof tools can symbolize it themselves), functions by name
  *    (mangled as in the symbol table) and file;
+ *  - one location per Python function and line, with no mapping and no
+ *    address, and one line: its function's name is the qualified name
+ *    (co_qualname), filename the file, start_line the first line, and
+ *    system_name empty (pprof's demangler reads a name that has one equal
+ *    to it as C++ and cuts "<module>" to "");
  *  - one sample per stack, leaf first, objects rounded to whole objects.
  *    [other] is a sample of one location in a function named "[other]".
  *    A stack past pprof.h's limits is added into [other].

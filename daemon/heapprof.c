@@ -123,6 +123,116 @@ static int hp_read_maps(struct hp_build *b, const struct prof_view *v)
 	return 0;
 }
 
+/* ---- Python functions ---- */
+
+/* The strings of the copy's Python functions, each kept once: an open
+ * addressing index over hp->strs while the copy is built. */
+struct hp_strs {
+	struct heapprof *hp;
+	char **slot;                    /* NULL: empty */
+	size_t nslots;                  /* a power of two, > twice the strings */
+	size_t cap;                     /* of hp->strs */
+};
+
+static uint64_t hp_hash_str(const char *s)
+{
+	uint64_t h = 1469598103934665603ull;
+
+	for (; *s != '\0'; s++)
+		h = (h ^ (unsigned char)*s) * 1099511628211ull;
+	return h;
+}
+
+/* The slot of s in the index: where it is, or the empty one it would go in. */
+static char **hp_strs_slot(struct hp_strs *t, const char *s)
+{
+	size_t i = hp_hash_str(s) & (t->nslots - 1);
+
+	while (t->slot[i] != NULL && strcmp(t->slot[i], s) != 0)
+		i = (i + 1) & (t->nslots - 1);
+	return &t->slot[i];
+}
+
+/* Bytes that keeping s would add to the copy (at most). */
+static size_t hp_strs_cost(struct hp_strs *t, const char *s)
+{
+	return *hp_strs_slot(t, s) != NULL ? 0 : strlen(s) + 1 + sizeof(char *);
+}
+
+/* The copy's own s, added if new; NULL when out of memory. The texts of
+ * hp->unknown are its own (static) strings. */
+static const char *hp_strs_intern(struct hp_strs *t, const char *s)
+{
+	struct heapprof *hp = t->hp;
+	char **slot;
+
+	if (strcmp(s, hp->unknown.name) == 0)
+		return hp->unknown.name;
+	if (strcmp(s, hp->unknown.file) == 0)
+		return hp->unknown.file;
+	slot = hp_strs_slot(t, s);
+	if (*slot != NULL)
+		return *slot;
+	if (heapprof_grow((void **)&hp->strs, &t->cap, hp->nstrs + 1, sizeof(*hp->strs)) < 0 ||
+	    (*slot = strdup(s)) == NULL)
+		return NULL;
+	hp->strs[hp->nstrs++] = *slot;
+	hp->bytes += strlen(s) + 1 + sizeof(char *);
+	return *slot;
+}
+
+/* The functions that fit the copy's bounds: at most HEAPPROF_MAX_PYFUNCS,
+ * and an array that leaves HEAPPROF_MAX_BYTES unpassed. */
+static uint32_t hp_pyfuncs_room(const struct heapprof *hp, uint32_t n)
+{
+	size_t left = hp->bytes < HEAPPROF_MAX_BYTES ? HEAPPROF_MAX_BYTES - hp->bytes : 0;
+
+	if (n > HEAPPROF_MAX_PYFUNCS)
+		n = HEAPPROF_MAX_PYFUNCS;
+	if ((size_t)n * sizeof(struct heapprof_pyfunc) > left)
+		n = (uint32_t)(left / sizeof(struct heapprof_pyfunc));
+	return n;
+}
+
+/*
+ * The agent's Python functions, after the stacks: every one that is
+ * ready, with its strings kept once, while the copy stays within
+ * HEAPPROF_MAX_BYTES; the others read as hp->unknown.
+ */
+static int hp_read_pyfuncs(struct heapprof *hp, const struct prof_view *v)
+{
+	struct hp_strs t = { hp, NULL, 16, 0 };
+	struct prof_pyfunc_read f;
+	uint32_t n = hp_pyfuncs_room(hp, v->npyfuncs);
+	int r = -ENOMEM;
+
+	/* Two strings a function; load at most one half. */
+	while (t.nslots < 4 * (size_t)n)
+		t.nslots *= 2;
+	if ((t.slot = calloc(t.nslots, sizeof(*t.slot))) == NULL)
+		goto out;
+	if (n > 0 && (hp->pyfuncs = calloc(n, sizeof(*hp->pyfuncs))) == NULL)
+		goto out;
+	hp->npyfuncs = n;
+	hp->bytes += (size_t)n * sizeof(*hp->pyfuncs);
+	for (uint32_t i = 0; i < n; i++) {
+		struct heapprof_pyfunc *d = &hp->pyfuncs[i];
+
+		*d = hp->unknown;
+		if (!profile_pyfunc(v, i, &f) ||
+		    hp->bytes + hp_strs_cost(&t, f.name) + hp_strs_cost(&t, f.file) > HEAPPROF_MAX_BYTES)
+			continue;
+		if ((d->name = hp_strs_intern(&t, f.name)) == NULL ||
+		    (d->file = hp_strs_intern(&t, f.file)) == NULL)
+			goto out;
+		d->first_line = f.first_line;
+	}
+	r = 0;
+out:
+	free(t.slot);
+	return r;
+}
+
 /* Shrinks the arrays to their use. */
 static void hp_trim(struct hp_build *b)
 {
@@ -137,6 +247,10 @@ static void hp_trim(struct hp_build *b)
 
 static void hp_free(struct heapprof *hp)
 {
+	for (size_t i = 0; i < hp->nstrs; i++)
+		free(hp->strs[i]);
+	free(hp->strs);
+	free(hp->pyfuncs);
 	for (uint32_t i = 0; i < hp->nmaps; i++)
 		free((char *)(uintptr_t)hp->maps[i].path);
 	free(hp->maps);
@@ -167,7 +281,14 @@ int heapprof_read(const void *region, uint64_t region_len, uint64_t prof_off,
 	b.hp->unwind_failed = v.unwind_failed;
 	b.hp->maps_dropped = v.maps_dropped;
 	b.hp->sample_ns = v.sample_ns;
-	if ((r = hp_read_stacks(&b, &v)) < 0 || (r = hp_read_maps(&b, &v)) < 0) {
+	b.hp->py_samples = v.py_samples;
+	b.hp->pyfuncs_dropped = v.pyfuncs_dropped;
+	b.hp->unknown.name = HEAPPROF_PY_UNKNOWN;
+	b.hp->unknown.file = "";
+	/* The mappings are few and the stacks need them: they come first
+	 * within the bound; the stacks next, as they carry the figures. */
+	if ((r = hp_read_maps(&b, &v)) < 0 || (r = hp_read_stacks(&b, &v)) < 0 ||
+	    (r = hp_read_pyfuncs(b.hp, &v)) < 0) {
 		hp_free(b.hp);
 		return r;
 	}
@@ -193,6 +314,13 @@ const uint64_t *heapprof_frames(const struct heapprof *hp, uint32_t i)
 {
 	/* No arithmetic on a NULL array (a profile without frames). */
 	return hp->frames != NULL ? hp->frames + hp->stacks[i].first : NULL;
+}
+
+const struct heapprof_pyfunc *heapprof_pyfunc(const struct heapprof *hp, uint64_t f)
+{
+	uint32_t i = PROF_PY_FUNC(f);
+
+	return i < hp->npyfuncs ? &hp->pyfuncs[i] : &hp->unknown;
 }
 
 int heapprof_find_map(const struct heapprof *hp, uint64_t addr)

@@ -13,17 +13,27 @@
  * profile outlives the mapping for the exited TTL. A copy holds only the
  * ready stacks, each with its own frames (nframes, not PROF_MAX_FRAMES),
  * and the well-formed mappings, with their paths as strings of their own
- * length: a stack costs 48 bytes plus 8 a frame, a full one 560.
+ * length: a stack costs 48 bytes plus 8 a frame, a full one 560. In a
+ * Python process it also holds the agent's Python functions (qualified
+ * name, file, first line), each distinct string once (a module's file is
+ * shared by its functions): 24 bytes a function plus its strings.
  *
- * Bounds, whatever the agent wrote: at most HEAPPROF_MAX_BYTES a copy
- * (stacks past it are added into [other], stack 0, and counted in
- * daemon_folded) and HEAPPROF_MAX_MAPS mappings. A copy never changes once
- * made; it is shared by reference count between the process table and the
- * HTTP threads reading it.
+ * Bounds, whatever the agent wrote: at most HEAPPROF_MAX_BYTES a copy,
+ * filled in this order: its mappings (HEAPPROF_MAX_MAPS at most, 2.2 MiB
+ * at worst), its stacks (those past the bound are added into [other],
+ * stack 0, and counted in daemon_folded), its Python functions (those
+ * past the bound, or past HEAPPROF_MAX_PYFUNCS, read as "[python]"). A
+ * copy never changes once made; it is shared by reference count between
+ * the process table and the HTTP threads reading it.
  */
 
 #define HEAPPROF_MAX_BYTES (16u << 20)
 #define HEAPPROF_MAX_MAPS 4096
+#define HEAPPROF_MAX_PYFUNCS 65536u
+/* What a Python frame whose function is unknown reads as: the agent's
+ * function 0 (its table was full), one out of the copy's range, or one
+ * that was not ready. */
+#define HEAPPROF_PY_UNKNOWN "[python]"
 
 struct heapprof_stack {
 	int64_t alloc_objects, alloc_bytes;     /* objects: PROF_OBJ_ONE units */
@@ -39,17 +49,33 @@ struct heapprof_map {
 	const char *path;                       /* owned by the copy; "" when unknown */
 };
 
+/* One Python function (a code object). Equal strings of one copy are one
+ * pointer (hp->unknown's among them), so they compare by address. */
+struct heapprof_pyfunc {
+	const char *name;                       /* co_qualname; owned by the copy, never NULL */
+	const char *file;                       /* co_filename; "" when unknown */
+	int32_t first_line;                     /* >= 0; 0 when unknown */
+};
+
 struct heapprof {
 	unsigned refs;                          /* atomic */
 	uint64_t rate;
 	int64_t samples, folded, unwind_failed, maps_dropped;
 	int64_t sample_ns;                      /* the agent's time spent sampling */
+	int64_t py_samples;                     /* samples whose stack has Python frames */
+	int64_t pyfuncs_dropped;                /* functions the agent's table had no room for */
 	uint64_t daemon_folded;                 /* stacks the daemon's bound put into [other] */
 	uint32_t nstacks;                       /* stacks[0] is [other] */
 	uint32_t nmaps;
 	struct heapprof_stack *stacks;
-	uint64_t *frames;                       /* return addresses, leaf first per stack */
+	uint64_t *frames;                       /* leaf first per stack: return addresses and
+						 * Python frames (profile.h) */
 	struct heapprof_map *maps;
+	uint32_t npyfuncs;                      /* pyfuncs[i] is the agent's function i */
+	struct heapprof_pyfunc *pyfuncs;
+	struct heapprof_pyfunc unknown;         /* HEAPPROF_PY_UNKNOWN */
+	char **strs;                            /* the strings of pyfuncs, owned */
+	size_t nstrs;
 	size_t bytes;                           /* heap memory the copy holds */
 };
 
@@ -70,6 +96,11 @@ void heapprof_unref(struct heapprof *hp);
 
 /* The frames of stack i, leaf first (stacks[i].nframes of them). */
 const uint64_t *heapprof_frames(const struct heapprof *hp, uint32_t i);
+
+/* The function of the Python frame f (prof_frame_is_py(f)): the agent's
+ * function PROF_PY_FUNC(f), or hp->unknown (HEAPPROF_PY_UNKNOWN) when the
+ * copy does not have it. Never NULL; lives as long as hp. */
+const struct heapprof_pyfunc *heapprof_pyfunc(const struct heapprof *hp, uint64_t f);
 
 /* The mapping that holds addr, or -1. */
 int heapprof_find_map(const struct heapprof *hp, uint64_t addr);

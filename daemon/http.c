@@ -267,8 +267,9 @@ static int http_site_series(struct http *h, unsigned n, struct expo_daemon *d,
 		struct profsym_set set;
 		int m;
 
-		/* The leaf of each stack is all a series needs; symbols are
-		 * cached, so a scrape looks up what it symbolized before. */
+		/* The leaf of each stack (and its innermost Python frame) is
+		 * all a series needs; symbols are cached, so a scrape looks up
+		 * what it symbolized before. */
 		m = profsym_set_build(pp->syms, h->sym, pp->exited ? 0 : pp->pid, pp->hp, 1, &set);
 		if (m == 0)
 			m = sites_top_leaves(pp, &set, lv, n);

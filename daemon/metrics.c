@@ -84,7 +84,7 @@ static const struct metric metric_catalogue[METRIC__COUNT] = {
 	FAM(METRIC_PROGRAM_VALUE, "memprobe_program_value", "gauge",
 	    "Gauges the program sets itself (memprobe_gauge_set())."),
 	FAM(METRIC_HEAP_SITE_INUSE_BYTES, "memprobe_heap_site_inuse_bytes", "gauge",
-	    "Estimated in-use heap bytes allocated by each of the process's top leaf functions (sampled; profile_top_sites)."),
+	    "Estimated in-use heap bytes allocated by each of the process's top leaf functions: the allocator's caller, or the innermost Python function (sampled; profile_top_sites)."),
 	FAM(METRIC_PROCESSES, "memprobe_processes", "gauge",
 	    "Tracked live processes of the command (series = command)."),
 	FAM(METRIC_PROCESSES_EXITED, "memprobe_processes_exited", "gauge",

@@ -372,6 +372,7 @@ int profsym_resolve(struct profsym *ps, struct sym_cache *sc, pid_t pid,
 		const struct ps_entry *e = ps_find(ps, addrs[i]);
 
 		out[i].addr = addrs[i];
+		out[i].kind = PROFSYM_NATIVE;
 		out[i].map = heapprof_find_map(hp, addrs[i]);
 		out[i].nframes = e != NULL ? e->n : 0;
 		out[i].frames = e != NULL ? e->frames : NULL;
@@ -387,42 +388,106 @@ static int ps_u64_cmp(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The innermost Python frame of stack i (its index among the stack's
+ * frames), or -1 when it has none. */
+static int ps_first_py(const struct heapprof *hp, uint32_t i)
+{
+	const uint64_t *f = heapprof_frames(hp, i);
+
+	for (uint32_t k = 0; k < hp->stacks[i].nframes; k++)
+		if (prof_frame_is_py(f[k]))
+			return (int)k;
+	return -1;
+}
+
+/* The distinct frames of hp's stacks (with leaves_only, each stack's
+ * first and its innermost Python frame), sorted, into a new array *out
+ * of *n. Returns 0 or -ENOMEM. */
+static int ps_distinct(const struct heapprof *hp, int leaves_only, uint64_t **out, size_t *n)
+{
+	size_t m = 0, total = 0;
+	uint64_t *v;
+
+	for (uint32_t i = 0; i < hp->nstacks; i++)
+		total += hp->stacks[i].nframes;
+	if ((v = malloc((total ? total : 1) * sizeof(*v))) == NULL)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < hp->nstacks; i++) {
+		const uint64_t *f = heapprof_frames(hp, i);
+		uint32_t k = hp->stacks[i].nframes;
+		int py;
+
+		if (leaves_only && k > 1) {
+			v[m++] = f[0];
+			if ((py = ps_first_py(hp, i)) > 0)
+				v[m++] = f[py];
+			continue;
+		}
+		if (k > 0)
+			memcpy(v + m, f, k * sizeof(*v));
+		m += k;
+	}
+	qsort(v, m, sizeof(*v), ps_u64_cmp);
+	total = m;
+	m = 0;
+	for (size_t i = 0; i < total; i++)
+		if (m == 0 || v[m - 1] != v[i])
+			v[m++] = v[i];
+	*out = v;
+	*n = m;
+	return 0;
+}
+
+/* The Python frames v[0..n) of s->hp, as their functions read. */
+static int ps_python(struct profsym_set *s, struct profsym_addr *v, const uint64_t *frames,
+    size_t n)
+{
+	if (n == 0)
+		return 0;
+	if ((s->py = calloc(n, sizeof(*s->py))) == NULL)
+		return -ENOMEM;
+	for (size_t i = 0; i < n; i++) {
+		const struct heapprof_pyfunc *fn = heapprof_pyfunc(s->hp, frames[i]);
+
+		s->py[i].function = fn->name;
+		s->py[i].name = fn->name;
+		s->py[i].file = fn->file[0] != '\0' ? fn->file : NULL;
+		s->py[i].line = PROF_PY_LINE(frames[i]);
+		v[i].addr = frames[i];
+		v[i].kind = PROFSYM_PYTHON;
+		v[i].map = -1;
+		v[i].nframes = 1;
+		v[i].frames = &s->py[i];
+	}
+	return 0;
+}
+
 int profsym_set_build(struct profsym *ps, struct sym_cache *sc, pid_t pid,
     const struct heapprof *hp, int leaves_only, struct profsym_set *out)
 {
-	size_t n = 0, total = 0;
-	uint64_t *addrs;
+	size_t n, native = 0;
+	uint64_t *frames;
 	int r;
 
 	memset(out, 0, sizeof(*out));
-	for (uint32_t i = 0; i < hp->nstacks; i++)
-		total += hp->stacks[i].nframes;
-	if ((addrs = malloc((total ? total : 1) * sizeof(*addrs))) == NULL)
+	if (ps_distinct(hp, leaves_only, &frames, &n) < 0)
 		return -ENOMEM;
-	for (uint32_t i = 0; i < hp->nstacks; i++) {
-		uint32_t k = hp->stacks[i].nframes;
-
-		if (leaves_only && k > 1)
-			k = 1;
-		if (k > 0)
-			memcpy(addrs + n, heapprof_frames(hp, i), k * sizeof(*addrs));
-		n += k;
-	}
-	qsort(addrs, n, sizeof(*addrs), ps_u64_cmp);
-	total = n;
-	n = 0;
-	for (size_t i = 0; i < total; i++)
-		if (n == 0 || addrs[n - 1] != addrs[i])
-			addrs[n++] = addrs[i];
 	out->v = calloc(n ? n : 1, sizeof(*out->v));
 	if (out->v == NULL) {
-		free(addrs);
+		free(frames);
 		return -ENOMEM;
 	}
 	out->n = n;
 	out->ps = profsym_ref(ps);
-	r = profsym_resolve(ps, sc, pid, hp, addrs, n, out->v);
-	free(addrs);
+	/* The copy never changes; the reference keeps its strings. */
+	out->hp = heapprof_ref((struct heapprof *)(uintptr_t)hp);
+	/* Sorted: the Python frames, top bit set, come last. */
+	while (native < n && !prof_frame_is_py(frames[native]))
+		native++;
+	r = ps_python(out, out->v + native, frames + native, n - native);
+	if (r == 0)
+		r = profsym_resolve(ps, sc, pid, hp, frames, native, out->v);
+	free(frames);
 	return r;
 }
 
@@ -444,6 +509,8 @@ const struct profsym_addr *profsym_set_find(const struct profsym_set *s, uint64_
 void profsym_set_free(struct profsym_set *s)
 {
 	free(s->v);
+	free(s->py);
+	heapprof_unref(s->hp);
 	profsym_unref(s->ps);
 	memset(s, 0, sizeof(*s));
 }

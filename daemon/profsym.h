@@ -39,11 +39,18 @@ struct profsym_frame {
 	unsigned line;                  /* 0 when unknown */
 };
 
+/* What a frame of a stack is. */
+enum profsym_kind {
+	PROFSYM_NATIVE,                 /* a return address, symbolized from its ELF file */
+	PROFSYM_PYTHON,                 /* a Python frame (profile.h): no address, no mapping */
+};
+
 struct profsym_addr {
-	uint64_t addr;                  /* the return address */
-	int map;                        /* index into the heapprof's maps, or -1 */
-	unsigned nframes;               /* 0: not symbolized */
-	const struct profsym_frame *frames;     /* owned by the profsym */
+	uint64_t addr;                  /* the return address, or the Python frame as the stack has it */
+	enum profsym_kind kind;
+	int map;                        /* index into the heapprof's maps, or -1 (always, for Python) */
+	unsigned nframes;               /* 0: not symbolized; 1 for a Python frame */
+	const struct profsym_frame *frames;     /* owned by the profsym (or the set, for Python) */
 };
 
 /* A new, empty cache with one reference; NULL when out of memory. */
@@ -69,23 +76,35 @@ int profsym_resolve(struct profsym *ps, struct sym_cache *sc, pid_t pid,
     const struct heapprof *hp, const uint64_t *addrs, size_t n, struct profsym_addr *out);
 
 /*
- * Every distinct address of hp's stacks, symbolized: v[0..n), sorted by
- * address, holding a reference to the profsym so its strings stay valid
- * until profsym_set_free().
+ * Every distinct frame of hp's stacks, resolved: v[0..n), sorted by their
+ * value (return addresses first, then Python frames, whose top bit is
+ * set), holding a reference to the profsym and to hp so that their
+ * strings stay valid until profsym_set_free().
+ *
+ * A return address is symbolized as profsym_resolve() does. A Python
+ * frame is never looked up in a file (it has no address): it reads as
+ * one frame of kind PROFSYM_PYTHON, {function and name: the function's
+ * qualified name, file: its file (NULL when unknown), line: the line it
+ * was running (0: unknown)}, from hp's Python functions
+ * (heapprof_pyfunc(): "[python]" when hp does not have it). Its strings
+ * are hp's, equal ones one pointer.
  */
 struct profsym_set {
 	size_t n;
 	struct profsym_addr *v;
 	struct profsym *ps;
+	struct heapprof *hp;
+	struct profsym_frame *py;       /* the Python frames' frames */
 };
 
-/* Fills *out for hp as profsym_resolve() would; with leaves_only, the
- * first frame of each stack only. Returns 0 or -ENOMEM; the caller
- * profsym_set_free()s *out either way. */
+/* Fills *out for hp; with leaves_only, only the first frame of each stack
+ * and its innermost Python frame (what names a site: sites.h). Returns 0
+ * or -ENOMEM; the caller profsym_set_free()s *out either way. */
 int profsym_set_build(struct profsym *ps, struct sym_cache *sc, pid_t pid,
     const struct heapprof *hp, int leaves_only, struct profsym_set *out);
 
-/* What the set knows of addr, or NULL when it is not one of hp's. */
+/* What the set knows of the frame addr (a return address or a Python
+ * frame), or NULL when it is not one of the set's. */
 const struct profsym_addr *profsym_set_find(const struct profsym_set *s, uint64_t addr);
 
 void profsym_set_free(struct profsym_set *s);

@@ -81,7 +81,7 @@ static int frame_eq(const struct profsym_addr *a, const struct profsym_addr *b, 
 {
 	if (a == NULL || b == NULL || a->nframes == 0 || b->nframes == 0)
 		return (a == NULL || a->nframes == 0) && (b == NULL || b->nframes == 0) && x == y;
-	if (a->nframes != b->nframes)
+	if (a->kind != b->kind || a->nframes != b->nframes)
 		return 0;
 	for (unsigned j = 0; j < a->nframes; j++)
 		if (a->frames[j].function != b->frames[j].function ||
@@ -216,11 +216,22 @@ static void json_figures(struct buf *b, const int64_t *v)
 	    sites_objects(v[V_ALLOC_OBJ]));
 }
 
-static void json_frame(struct buf *b, uint64_t addr, const struct heapprof_map *m,
-    const struct profsym_frame *f, int *first)
+/* One frame of a native address (a NULL: not symbolized), or of a Python
+ * frame (no address, no mapping). */
+static void json_frame(struct buf *b, const struct profsym_addr *a, uint64_t addr,
+    const struct heapprof_map *m, const struct profsym_frame *f, int *first)
 {
-	buf_printf(b, "%s{\"address\":\"0x%" PRIx64 "\",\"function\":", *first ? "" : ",", addr);
+	buf_puts(b, *first ? "{" : ",{");
 	*first = 0;
+	if (a != NULL && a->kind == PROFSYM_PYTHON) {
+		buf_puts(b, "\"kind\":\"python\",\"address\":null,\"function\":");
+		json_str(b, f->name);
+		buf_puts(b, ",\"file\":");
+		json_str(b, f->file);
+		buf_printf(b, ",\"line\":%u,\"mapping\":null,\"build_id\":null}", f->line);
+		return;
+	}
+	buf_printf(b, "\"kind\":\"native\",\"address\":\"0x%" PRIx64 "\",\"function\":", addr);
 	json_str(b, f != NULL ? f->name : NULL);
 	buf_puts(b, ",\"file\":");
 	json_str(b, f != NULL ? f->file : NULL);
@@ -244,26 +255,48 @@ static void json_frames(struct buf *b, const struct ptab_profile *pp,
 		const struct heapprof_map *m = a != NULL && a->map >= 0 ? &pp->hp->maps[a->map] : NULL;
 
 		if (a == NULL || a->nframes == 0)
-			json_frame(b, f[k], m, NULL, &first);
+			json_frame(b, a, f[k], m, NULL, &first);
 		for (unsigned j = 0; a != NULL && j < a->nframes; j++)
-			json_frame(b, f[k], m, &a->frames[j], &first);
+			json_frame(b, a, f[k], m, &a->frames[j], &first);
 	}
 	buf_puts(b, "]");
 }
 
+/* Stack i's innermost Python frame, or NULL when it has none (or the set
+ * lacks it). */
+static const struct profsym_frame *sites_py_frame(const struct ptab_profile *pp,
+    const struct profsym_set *set, uint32_t i)
+{
+	const uint64_t *f = heapprof_frames(pp->hp, i);
+
+	for (uint32_t k = 0; k < pp->hp->stacks[i].nframes; k++) {
+		const struct profsym_addr *a;
+
+		if (!prof_frame_is_py(f[k]))
+			continue;
+		a = profsym_set_find(set, f[k]);
+		return a != NULL && a->nframes > 0 ? &a->frames[0] : NULL;
+	}
+	return NULL;
+}
+
 /*
- * The frame that names stack i's call site: its first (innermost inlined
- * first) that is not an allocation wrapper (C++'s operator new, strdup:
- * demangle.h), so that `new` sites are named by the code that said new;
- * the very first when all are wrappers. NULL when that frame has no
- * symbol.
+ * The frame that names stack i's call site. In a stack with Python
+ * frames, its innermost Python frame: the native frames below it are the
+ * interpreter's (PyObject_Malloc, list_resize), not the program's.
+ * Otherwise its first (innermost inlined first) that is not an allocation
+ * wrapper (C++'s operator new, strdup: demangle.h), so that `new` sites
+ * are named by the code that said new; the very first when all are
+ * wrappers. NULL when that frame has no symbol.
  */
 static const struct profsym_frame *sites_leaf_frame(const struct ptab_profile *pp,
     const struct profsym_set *set, uint32_t i)
 {
 	const uint64_t *f = heapprof_frames(pp->hp, i);
-	const struct profsym_frame *first = NULL;
+	const struct profsym_frame *first = sites_py_frame(pp, set, i);
 
+	if (first != NULL)
+		return first;
 	for (uint32_t k = 0; k < pp->hp->stacks[i].nframes; k++) {
 		const struct profsym_addr *a = profsym_set_find(set, f[k]);
 
@@ -283,6 +316,7 @@ static void json_site(struct buf *b, const struct ptab_profile *pp,
     const struct profsym_set *set, const struct site *s, enum sites_order order, int64_t total)
 {
 	const struct profsym_frame *leaf = sites_leaf_frame(pp, set, s->stack);
+	const struct profsym_frame *py = sites_py_frame(pp, set, s->stack);
 	int64_t mine = order == SITES_ALLOC ? s->v[V_ALLOC_BYTES] : s->v[V_INUSE_BYTES];
 
 	buf_puts(b, "{\"function\":");
@@ -294,7 +328,16 @@ static void json_site(struct buf *b, const struct ptab_profile *pp,
 	json_str(b, leaf != NULL ? leaf->file : NULL);
 	buf_printf(b, ",\"line\":%u,", leaf != NULL ? leaf->line : 0);
 	json_figures(b, s->v);
-	buf_printf(b, ",\"share\":%.6g", total > 0 ? (double)mine / (double)total : 0.0);
+	buf_printf(b, ",\"share\":%.6g,\"python\":", total > 0 ? (double)mine / (double)total : 0.0);
+	if (py != NULL) {
+		buf_puts(b, "{\"function\":");
+		json_str(b, py->name);
+		buf_puts(b, ",\"file\":");
+		json_str(b, py->file);
+		buf_printf(b, ",\"line\":%u}", py->line);
+	} else {
+		buf_puts(b, "null");
+	}
 	json_frames(b, pp, set, s->stack);
 	buf_puts(b, "}");
 }
@@ -316,10 +359,11 @@ int sites_json(const struct ptab_profile *pp, const struct profsym_set *set, uns
 	buf_printf(&b, "{\"pid\":%d,\"comm\":", (int)pp->pid);
 	json_str(&b, pp->comm);
 	buf_printf(&b, ",\"exited\":%s,\"rate\":%" PRIu64 ",\"order\":\"%s\",\"samples\":%" PRId64
-	    ",\"folded\":%" PRId64 ",\"unwind_failed\":%" PRId64 ",\"sample_ns\":%" PRId64
-	    ",\"total\":{",
+	    ",\"folded\":%" PRId64 ",\"py_samples\":%" PRId64 ",\"pyfuncs_dropped\":%" PRId64
+	    ",\"unwind_failed\":%" PRId64 ",\"sample_ns\":%" PRId64 ",\"total\":{",
 	    pp->exited ? "true" : "false", hp->rate, order == SITES_ALLOC ? "alloc" : "inuse",
-	    hp->samples, hp->folded, hp->unwind_failed, hp->sample_ns);
+	    hp->samples, hp->folded, hp->py_samples, hp->pyfuncs_dropped, hp->unwind_failed,
+	    hp->sample_ns);
 	json_figures(&b, tot);
 	buf_puts(&b, "},\"sites\":[");
 	for (size_t i = 0; i < n && i < top; i++) {
@@ -370,15 +414,22 @@ static void leaf_printable(char *s)
 	}
 }
 
-/* The name of stack i's leaf function. */
+/* The name of stack i's leaf function: for a Python function its
+ * qualified name and its file's base name, "load_rows (rows.py)", as
+ * names such as "<module>" recur in every file. */
 static void leaf_name(const struct ptab_profile *pp, const struct profsym_set *set, uint32_t i,
     char *out, size_t size)
 {
-	const struct profsym_frame *f = sites_leaf_frame(pp, set, i);
+	const struct profsym_frame *py = sites_py_frame(pp, set, i);
+	const struct profsym_frame *f = py != NULL ? py : sites_leaf_frame(pp, set, i);
+	const char *base;
 
 	if (i == 0)
 		snprintf(out, size, "[other]");
-	else if (f != NULL && f->name != NULL)
+	else if (py != NULL && py->file != NULL) {
+		base = strrchr(py->file, '/');
+		snprintf(out, size, "%s (%s)", py->name, base != NULL && base[1] != '\0' ? base + 1 : py->file);
+	} else if (f != NULL && f->name != NULL)
 		snprintf(out, size, "%s", f->name);
 	else if (pp->hp->stacks[i].nframes > 0)
 		snprintf(out, size, "0x%" PRIx64, heapprof_frames(pp->hp, i)[0]);

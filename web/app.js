@@ -505,8 +505,11 @@
 
 	/* ---- the selected process ---- */
 
-	function card(k, v, s, meter) {
+	/* A figure's card: name K, value V, a line S under it, a meter (0 to 1)
+	 * and a tooltip TITLE, each optional. */
+	function card(k, v, s, meter, title) {
 		const c = el('div', { class: 'card' }, el('div', { class: 'k' }, k), el('div', { class: 'v' }, v));
+		if (title) c.title = title;
 		if (s) c.append(el('div', { class: 's' }, s));
 		if (meter !== undefined && meter !== null) {
 			const fill = el('div', {});
@@ -529,9 +532,10 @@
 			    fmtCount(num(p, 'heap', 'frees')) + ' frees'),
 			card('Stack peak', fmtBytes(stack),
 			    limit ? fmtPct(stack, limit) + ' of ' + fmtBytes(limit) + ' limit' : 'no limit known',
-			    limit && stack !== null ? stack / limit : null),
+			    limit && stack !== null ? stack / limit : null, stackExactness(p)),
 			card('Main thread stack', fmtBytes(mainPeak),
-			    limit && mainPeak !== null ? fmtPct(mainPeak, limit) + ' of its limit' : ''),
+			    limit && mainPeak !== null ? fmtPct(mainPeak, limit) + ' of its limit' : '', null,
+			    stackExactness(p)),
 			card('Resident (/proc)', fmtBytes(num(p, 'proc', 'resident_bytes')),
 			    'peak ' + fmtBytes(num(p, 'proc', 'resident_peak_bytes'))),
 			card('mmap live', fmtBytes(num(p, 'mmap_live_bytes')), 'anonymous, not heap'),
@@ -540,6 +544,25 @@
 		];
 		$('cards').replaceChildren(...cards);
 	}
+
+	/*
+	 * Which stack figure is exact, from where memprobed read it
+	 * (stack.resident_source): resident pages are a high-water mark that
+	 * no recursion escapes; stack pointers are seen only at allocations.
+	 */
+	function stackExactness(p) {
+		const src = p.stack ? p.stack.resident_source : null;
+		if (src === 'pagemap')
+			return 'Stack bytes are exact high-water marks: the deepest stack page each thread touched (to 4 KiB).';
+		if (src === 'vmstk')
+			return 'Stack bytes: the main thread\u2019s is exact, the size its stack mapping grew to (VmStk); ' +
+			    'other threads\u2019 are sampled, from stack pointers seen at allocations.';
+		return 'Stack bytes are sampled, from stack pointers seen at allocations: a recursion that allocates nothing can be missed.';
+	}
+
+	/* What the Python agent's depth in frames is. */
+	const PY_DEPTH_NOTE = 'Stack depth in frames is sampled by the Python agent once per interval, ' +
+	    'unless it counts every call (exact_depth): a recursion shorter than the interval can be missed.';
 
 	function renderHistogram(p) {
 		const hist = p.histogram;
@@ -574,7 +597,7 @@
 		return v + ' ' + UNITS[k];
 	}
 
-	/* Rows of [name, figure, exact value shown on hover (optional)]. */
+	/* Rows of [name, figure, what a hover shows (optional: the exact value, or a note)]. */
 	function kvTable(rows) {
 		return el('table', { class: 'kv' }, ...rows.map(([k, v, exact]) =>
 		    el('tr', {}, el('td', {}, k), el('td', { class: 'num', title: exact }, v))));
@@ -601,19 +624,21 @@
 			parts.push(kvTable([
 				['allocated blocks', fmtCount(py.allocated_blocks)],
 				['stack depth peak', fmtCount(py.stack_depth_peak) + ' frames of ' + fmtCount(py.recursion_limit) +
-				    ' (' + fmtPct(py.stack_depth_peak, py.recursion_limit) + ')'],
+				    ' (' + fmtPct(py.stack_depth_peak, py.recursion_limit) + ')', PY_DEPTH_NOTE],
 				['gc collections (gen 0/1/2)', gen(gc.collections)],
 				['gc collected', gen(gc.collected)],
 				['gc uncollectable', gen(gc.uncollectable)],
 				['gc pending now', gen(gc.count)],
 			]));
+			parts.push(el('p', { class: 'muted' }, PY_DEPTH_NOTE));
 		}
 		const gauges = Object.entries(p.gauges || {});
 		if (gauges.length) {
 			parts.push(el('h3', {}, 'Gauges (set by the program)'));
 			parts.push(kvTable(gauges.map(([k, v]) => [k, fmtGauge(k, v), v === null ? 'NaN' : String(v)])));
 		}
-		parts.push(el('p', { class: 'muted' }, 'Stack figures are the deepest thread and the main thread; the agent does not send each thread\u2019s peak.'));
+		parts.push(el('p', { class: 'muted' }, 'Stack figures are the deepest thread and the main thread; the agent does not send each thread\u2019s peak. ' +
+		    stackExactness(p)));
 		$('more').replaceChildren(...parts);
 	}
 
@@ -671,18 +696,33 @@
 	 * The sampled call sites of /api/v1/processes/{pid}/sites, merged into a
 	 * tree of callers: the root is the whole heap, its children the outermost
 	 * callers (main, _start), each frame's children the functions it called
-	 * on the way to malloc. Frames merge by name, as flame graphs do.
+	 * on the way to malloc. Native frames merge by name, as flame graphs do;
+	 * Python frames (kind "python", in a CPython process) by name and file,
+	 * as "<module>" is in every file.
 	 */
+
+	const baseName = (path) => path.replace(/.*\//, '');
+
+	/* Whether F is a Python frame. */
+	const isPy = (f) => f.kind === 'python';
 
 	/* A frame's name: its function, else its address and mapping. */
 	function frameName(f) {
 		if (typeof f.function === 'string' && f.function) return f.function;
-		const where = typeof f.mapping === 'string' && f.mapping ? ' (' + f.mapping.replace(/.*\//, '') + ')' : '';
+		const where = typeof f.mapping === 'string' && f.mapping ? ' (' + baseName(f.mapping) + ')' : '';
 		return (typeof f.address === 'string' ? f.address : '?') + where;
 	}
 
-	function frameNode(name, parent) {
-		return { name: name, parent: parent, depth: parent ? parent.depth + 1 : 0,
+	/* What frames merge by, and a frame's place in a path (data-path): its
+	 * name, and for a Python frame its file's base name too,
+	 * "load_rows (rows.py)". */
+	function frameKey(f) {
+		const name = frameName(f);
+		return isPy(f) && typeof f.file === 'string' && f.file ? name + ' (' + baseName(f.file) + ')' : name;
+	}
+
+	function frameNode(key, name, py, parent) {
+		return { key: key, name: name, py: py, parent: parent, depth: parent ? parent.depth + 1 : 0,
 			bytes: 0, objects: 0, file: null, line: null, kids: new Map() };
 	}
 
@@ -697,11 +737,12 @@
 
 	/*
 	 * The tree of DATA's sites weighted by MODE ('inuse' or 'alloc'): nodes
-	 * {name, parent, depth, bytes, objects, file, line, kids}. Sites with no
-	 * frames ("[other]") hang from the root under their function's name.
+	 * {key, name, py, parent, depth, bytes, objects, file, line, kids}, kids
+	 * by key; the root's anyPy says whether any frame is Python. Sites with
+	 * no frames ("[other]") hang from the root under their function's name.
 	 */
 	function flameTree(data, mode) {
-		const root = frameNode('all', null);
+		const root = frameNode('all', 'all', false, null);
 		for (const s of Array.isArray(data.sites) ? data.sites : []) {
 			const bytes = num(s, mode + '_bytes');
 			if (!(bytes > 0)) continue;
@@ -713,10 +754,11 @@
 			node.objects += objects;
 			for (const f of frames) {
 				if (f === null || typeof f !== 'object') continue;
-				const name = frameName(f);
-				let kid = node.kids.get(name);
+				const key = frameKey(f);
+				let kid = node.kids.get(key);
 				const first = !kid;
-				if (first) node.kids.set(name, kid = frameNode(name, node));
+				if (first) node.kids.set(key, kid = frameNode(key, frameName(f), isPy(f), node));
+				if (kid.py) root.anyPy = true;
 				noteWhere(kid, f, first);
 				kid.bytes += bytes;
 				kid.objects += objects;
@@ -726,11 +768,11 @@
 		return root;
 	}
 
-	/* The node at PATH (names from the root's child down), or null. */
+	/* The node at PATH (keys from the root's child down), or null. */
 	function flameFind(root, path) {
 		let node = root;
-		for (const name of path) {
-			node = node.kids.get(name);
+		for (const key of path) {
+			node = node.kids.get(key);
 			if (!node) return null;
 		}
 		return node;
@@ -738,9 +780,10 @@
 
 	function flamePath(node) {
 		const path = [];
-		for (let n = node; n.parent; n = n.parent) path.unshift(n.name);
+		for (let n = node; n.parent; n = n.parent) path.unshift(n.key);
 		return path;
 	}
+
 
 	/*
 	 * The cells to draw for ROOT zoomed to ZOOM in WIDTH px: ZOOM and its
@@ -753,7 +796,7 @@
 		for (let n = zoom; n; n = n.parent) cells.unshift({ node: n, x: 0, w: width, depth: n.depth });
 		const scale = zoom.bytes > 0 ? width / zoom.bytes : 0;
 		const walk = (node, x) => {
-			const kids = [...node.kids.values()].sort((a, b) => b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+			const kids = [...node.kids.values()].sort((a, b) => b.bytes - a.bytes || (a.key < b.key ? -1 : 1));
 			for (const k of kids) {
 				const w = k.bytes * scale;
 				if (w >= minW) {
@@ -767,11 +810,30 @@
 		return cells;
 	}
 
-	/* A stable hue for a name (FNV-1a), so a function keeps its colour. */
-	function nameHue(name) {
+	/* A stable hash of a name (FNV-1a), so a function keeps its colour. */
+	function nameHash(name) {
 		let h = 0x811c9dc5;
 		for (let i = 0; i < name.length; i++) h = Math.imul(h ^ name.charCodeAt(i), 0x01000193);
-		return (h >>> 0) % 360;
+		return h >>> 0;
+	}
+
+	/* A frame's fill: native frames in warm hues (red to yellow, as flame
+	 * graphs draw them), Python frames in blues, each function its own. */
+	function frameFill(node) {
+		const h = nameHash(node.key);
+		return node.py ? 'hsl(' + (190 + h % 45) + ', 60%, 70%)' : 'hsl(' + h % 55 + ', 75%, 66%)';
+	}
+
+	/* Where a node's function is, "rows.py:12" (the file alone when the
+	 * frames merged into it ran different lines), or null. */
+	function nodeWhere(node) {
+		return node.file ? baseName(node.file) + (node.line ? ':' + node.line : '') : null;
+	}
+
+	/* A cell's label: a Python frame's with where it is, "load_rows rows.py:12". */
+	function nodeLabel(node) {
+		const where = node.py ? nodeWhere(node) : null;
+		return where ? node.name + ' ' + where : node.name;
 	}
 
 	/* NAME cut to fit W px of monospace text, with an ellipsis; '' when nothing fits. */
@@ -781,10 +843,10 @@
 		return name.length <= n ? name : name.slice(0, n - 1) + '\u2026';
 	}
 
-	/* "leaf_fn · x.c:12 · 12.3 MiB in use · 1,024 objects · 42%" */
+	/* "leaf_fn · x.c:12 · 12.3 MiB in use · 1,024 objects · 42%", with
+	 * "Python" after where a Python frame is. */
 	function flameInfo(node, mode, total) {
-		const where = node.file ? node.file.replace(/.*\//, '') + (node.line ? ':' + node.line : '') : null;
-		return [node.parent ? node.name : 'all call sites', where,
+		return [node.parent ? node.name : 'all call sites', nodeWhere(node), node.py ? 'Python' : null,
 			fmtBytes(node.bytes) + (mode === 'inuse' ? ' in use' : ' allocated'),
 			fmtCount(node.objects) + (node.objects === 1 ? ' object' : ' objects'),
 			fmtPct(node.bytes, total) + ' of the total'].filter((s) => s).join(' \u00b7 ');
@@ -806,15 +868,15 @@
 		const kids = cells.map((c, i) => {
 			const n = c.node;
 			const info = flameInfo(n, mode, total);
-			const cls = ['frame', n === zoom && n.parent ? 'zoom' : '', n.depth < zoom.depth ? 'caller' : '',
+			const cls = ['frame', n.py ? 'py' : '', n === zoom && n.parent ? 'zoom' : '', n.depth < zoom.depth ? 'caller' : '',
 				!n.parent ? 'root' : '', n.name === '[other]' ? 'other' : ''].filter((s) => s).join(' ');
 			const g = svgEl('g', { class: cls, tabindex: '0', role: 'button', 'aria-label': info,
 				'data-i': String(i), 'data-path': flamePath(n).join(';'), 'data-bytes': String(Math.round(n.bytes)) });
 			const rect = { x: r1(c.x), y: c.depth * FLAME_ROW, width: r1(Math.max(c.w - 1, 0.5)), height: FLAME_ROW - 1 };
 			/* A presentation attribute, not a style: the CSP allows it. */
-			if (n.parent && n.name !== '[other]') rect.fill = 'hsl(' + nameHue(n.name) + ', 62%, 68%)';
+			if (n.parent && n.name !== '[other]') rect.fill = frameFill(n);
 			g.append(svgEl('title', {}, info), svgEl('rect', rect));
-			const text = fitText(n.parent ? n.name : 'all \u00b7 ' + fmtBytes(n.bytes), c.w);
+			const text = fitText(n.parent ? nodeLabel(n) : 'all \u00b7 ' + fmtBytes(n.bytes), c.w);
 			if (text) g.append(svgEl('text', { x: r1(c.x + FLAME_PAD), y: c.depth * FLAME_ROW + FLAME_ROW - 5 }, text));
 			return g;
 		});
@@ -832,6 +894,7 @@
 		const f = state.flame;
 		$('flame-graph').hidden = true;
 		$('flame-info').hidden = true;
+		$('flame-legend').hidden = true;
 		$('flame-reset').disabled = true;
 		$('flame-note').hidden = false;
 		$('flame-note').textContent = text;
@@ -842,6 +905,7 @@
 	function flameSub(data, mode) {
 		const parts = [fmtBytes(num(data, 'total', mode + '_bytes')) + (mode === 'inuse' ? ' in use' : ' allocated'),
 			fmtCount(num(data, 'samples')) + ' samples, one per ' + fmtBytes(num(data, 'rate')) + ' allocated on average'];
+		if (num(data, 'py_samples') > 0) parts.push(fmtCount(data.py_samples) + ' in Python code');
 		if (num(data, 'folded') > 0) parts.push(fmtCount(data.folded) + ' folded into [other]');
 		if (num(data, 'unwind_failed') > 0) parts.push(fmtCount(data.unwind_failed) + ' stacks not unwound');
 		return parts.join(' \u00b7 ');
@@ -863,6 +927,7 @@
 		if (!f.tree || f.tree.version !== f.version || f.tree.mode !== mode)
 			f.tree = { version: f.version, mode: mode, root: flameTree(data, mode) };
 		const root = f.tree.root;
+		$('flame-legend').hidden = !root.anyPy;
 		if (!(root.bytes > 0)) {
 			flameNote('No allocation sampled yet: about one is in every ' + fmtBytes(num(data, 'rate')) + ' allocated.', 'empty');
 			return;

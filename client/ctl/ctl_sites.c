@@ -14,6 +14,7 @@
 #define GAP       2             /* columns between two of the table's */
 #define FUNC_MIN  16            /* columns FUNCTION keeps however narrow the width */
 #define WHERE_MIN 16            /* and FILE:LINE, unless its cells are narrower */
+#define PY_TAG    " [py]"       /* after a Python function's name */
 
 /* The table's columns. */
 enum { COL_FUNC, COL_WHERE, COL_SIZE, COL_COUNT, COL_SHARE, NCOLS };
@@ -23,6 +24,7 @@ struct site_row {
 	char text[2][TEXT_LEN];                 /* COL_FUNC, COL_WHERE */
 	char num[3][CTL_FMT_NUM_LEN];           /* COL_SIZE, COL_COUNT, COL_SHARE */
 	bool has[NCOLS];
+	bool py;                                /* a Python function: COL_FUNC ends in PY_TAG */
 };
 
 /* Row R's cell in column COL, or NULL when not known. */
@@ -51,10 +53,17 @@ string_at(const json_t *obj, const char *key)
 	return s != NULL && *s != '\0' ? s : NULL;
 }
 
+/* Whether the daemon named SITE by a Python function (its "python"). */
+static bool
+site_is_py(const json_t *site)
+{
+	return json_is_object(json_object_get(site, "python"));
+}
+
 /*
- * The site's name into BUF: its function, or for one the daemon could
- * not symbolize its leaf frame's address and the file name of the
- * mapping that holds it.
+ * The site's name into BUF: its function (a Python function's followed
+ * by PY_TAG), or for one the daemon could not symbolize its leaf frame's
+ * address and the file name of the mapping that holds it.
  */
 static void
 site_name(char *buf, size_t size, const json_t *site)
@@ -65,7 +74,9 @@ site_name(char *buf, size_t size, const json_t *site)
 	char a[64], m[TEXT_LEN / 2], *slash;
 
 	if (fn != NULL) {
-		ctl_fmt_text(buf, size, fn);
+		ctl_fmt_text(buf, size - strlen(PY_TAG), fn);
+		if (site_is_py(site))
+			strcat(buf, PY_TAG);
 		return;
 	}
 	ctl_fmt_text(a, sizeof(a), addr != NULL ? addr : "?");
@@ -125,6 +136,7 @@ row_of(struct site_row *r, const json_t *site, const struct ctl_sites_view *v)
 	buf = cell_buf(r, COL_FUNC, &len);
 	site_name(buf, len, site);
 	r->has[COL_FUNC] = true;
+	r->py = site_is_py(site) && string_at(site, "function") != NULL;
 	buf = cell_buf(r, COL_WHERE, &len);
 	r->has[COL_WHERE] = site_where(buf, len, site);
 	buf = cell_buf(r, COL_SIZE, &len);
@@ -145,14 +157,18 @@ print_summary(FILE *f, const json_t *root, const struct ctl_sites_view *v)
 	const char *comm = string_at(root, "comm");
 	struct ctl_fig folded = ctl_fig_at(root, "folded", NULL);
 	struct ctl_fig failed = ctl_fig_at(root, "unwind_failed", NULL);
+	struct ctl_fig py = ctl_fig_at(root, "py_samples", NULL);
+	struct ctl_fig pydrop = ctl_fig_at(root, "pyfuncs_dropped", NULL);
 	char name[COMM_LEN], a[CTL_FMT_NUM_LEN + 2], b[CTL_FMT_NUM_LEN + 2];
-	char c[CTL_FMT_NUM_LEN + 2], d[CTL_FMT_NUM_LEN + 2];
+	char c[CTL_FMT_NUM_LEN + 2], d[CTL_FMT_NUM_LEN + 2], in_py[CTL_FMT_NUM_LEN + 32] = "";
 
-	fprintf(f, "%s (pid %s, %s): %s samples, one per %s allocated on average\n",
+	if (py.ok && py.v > 0)
+		snprintf(in_py, sizeof(in_py), " (%s in Python code)", ctl_fig_count(d, sizeof(d), py));
+	fprintf(f, "%s (pid %s, %s): %s samples%s, one per %s allocated on average\n",
 	    comm != NULL ? ctl_fmt_text(name, sizeof(name), comm) : "?",
 	    ctl_fig_count(a, sizeof(a), ctl_fig_at(root, "pid", NULL)),
 	    json_is_true(json_object_get(root, "exited")) ? "exited" : "live",
-	    ctl_fig_count(b, sizeof(b), ctl_fig_at(root, "samples", NULL)),
+	    ctl_fig_count(b, sizeof(b), ctl_fig_at(root, "samples", NULL)), in_py,
 	    ctl_fig_size(c, sizeof(c), ctl_fig_at(root, "rate", NULL), v->bytes));
 	fprintf(f, "estimated: %s in use in %s objects, %s allocated in %s objects\n",
 	    ctl_fig_size(a, sizeof(a), ctl_fig_at(total, "inuse_bytes", NULL), v->bytes),
@@ -164,6 +180,9 @@ print_summary(FILE *f, const json_t *root, const struct ctl_sites_view *v)
 		    "is full\n", folded.v);
 	if (failed.ok && failed.v > 0)
 		fprintf(f, "%" PRIu64 " samples whose stack could not be unwound\n", failed.v);
+	if (pydrop.ok && pydrop.v > 0)
+		fprintf(f, "%" PRIu64 " Python functions beyond the agent's table: shown as "
+		    "[python]\n", pydrop.v);
 	fputc('\n', f);
 }
 
@@ -211,9 +230,13 @@ fit_rows(struct site_row *rows, size_t n, size_t width, const char *const *heade
 		bf = wf;
 	for (size_t i = 0; i < n; i++) {
 		char *func = rows[i].text[COL_FUNC], *where = rows[i].text[COL_WHERE];
+		size_t tag = rows[i].py ? strlen(PY_TAG) : 0;
 
-		snprintf(tmp, sizeof(tmp), "%s", func);
-		ctl_fmt_fit(func, TEXT_LEN, tmp, bf, false);
+		/* A Python function keeps its tag: its name is cut before it. */
+		snprintf(tmp, sizeof(tmp), "%.*s", (int)(strlen(func) - tag), func);
+		ctl_fmt_fit(func, TEXT_LEN - tag, tmp, bf - tag, false);
+		if (tag > 0)
+			strcat(func, PY_TAG);
 		snprintf(tmp, sizeof(tmp), "%s", where);
 		ctl_fmt_fit(where, TEXT_LEN, tmp, bw, true);
 	}

@@ -10,6 +10,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
 /* The input's header part: the rest fills the records. */
 #define HDR_BYTES 256
+/* Where the area lies in the region the reader is given: after the
+ * region's own header page, as an agent's does (profile_check() refuses
+ * an area at offset 0). */
+#define AREA_OFF PROF_HDR_SIZE
 
 /* Every record the reader hands out is within its bounds. */
 static void read_all(const struct prof_view *v)
@@ -35,22 +39,40 @@ static void read_all(const struct prof_view *v)
 			abort();
 }
 
+/* A Python function of the copy: its strings NUL-terminated within the
+ * agent's fields. */
+static void check_pyfunc(const struct heapprof_pyfunc *f)
+{
+	if (f == NULL || f->name == NULL || f->file == NULL || strlen(f->name) >= PROF_PYNAME_MAX ||
+	    strlen(f->file) >= PROF_PATH_MAX || f->first_line < 0)
+		abort();
+}
+
 /* The daemon's copy: bounded, [other] first and frameless, frames inside
- * the copy. */
-static void copy(const unsigned char *buf, size_t len)
+ * the copy; every Python frame, whatever function it names, reads as one
+ * of the copy's functions or as [python]. */
+static void copy(const unsigned char *buf, size_t len, size_t area_len)
 {
 	struct heapprof *hp = NULL;
 	size_t frames = 0;
 
-	if (heapprof_read(buf, len, 0, len, &hp) != 0)
+	if (heapprof_read(buf, len, AREA_OFF, area_len, &hp) != 0)
 		return;
-	if (hp->bytes > HEAPPROF_MAX_BYTES + (size_t)HEAPPROF_MAX_MAPS * (PROF_PATH_MAX + 64) ||
-	    hp->nstacks == 0 || hp->stacks[0].nframes != 0)
+	if (hp->bytes > HEAPPROF_MAX_BYTES || hp->nstacks == 0 || hp->stacks[0].nframes != 0 ||
+	    hp->npyfuncs > HEAPPROF_MAX_PYFUNCS || hp->py_samples < 0 || hp->pyfuncs_dropped < 0 ||
+	    strcmp(hp->unknown.name, HEAPPROF_PY_UNKNOWN) != 0)
 		abort();
+	for (uint32_t i = 0; i < hp->npyfuncs; i++)
+		check_pyfunc(&hp->pyfuncs[i]);
 	for (uint32_t i = 0; i < hp->nstacks; i++) {
+		const uint64_t *f = heapprof_frames(hp, i);
+
 		if (hp->stacks[i].nframes > PROF_MAX_FRAMES || hp->stacks[i].first != frames ||
 		    hp->stacks[i].inuse_bytes < 0)
 			abort();
+		for (uint32_t k = 0; k < hp->stacks[i].nframes; k++)
+			if (prof_frame_is_py(f[k]))
+				check_pyfunc(heapprof_pyfunc(hp, f[k]));
 		frames += hp->stacks[i].nframes;
 	}
 	heapprof_unref(hp);
@@ -65,7 +87,7 @@ static void copy(const unsigned char *buf, size_t len)
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct prof_view v;
-	unsigned char *buf;
+	unsigned char *buf, *area;
 	size_t len = size;
 	int force;
 
@@ -79,17 +101,18 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		uint32_t np = size > 2 ? data[2] % 4 : 0;
 
 		len = profile_area_size(ns, nm, np);
-		buf = calloc(1, len);
+		buf = calloc(1, AREA_OFF + len);
 		if (buf == NULL)
 			return 0;
-		memcpy(buf, data, size < HDR_BYTES ? size : HDR_BYTES);
+		area = buf + AREA_OFF;
+		memcpy(area, data, size < HDR_BYTES ? size : HDR_BYTES);
 		if (size > HDR_BYTES)
-			memcpy(buf + PROF_HDR_SIZE, data + HDR_BYTES,
+			memcpy(area + PROF_HDR_SIZE, data + HDR_BYTES,
 			    size - HDR_BYTES < len - PROF_HDR_SIZE ? size - HDR_BYTES : len - PROF_HDR_SIZE);
 		{
 			/* The fixed part, as profile_init() writes it; the
 			 * counters and claims stay as the input has them. */
-			struct prof_hdr *h = (struct prof_hdr *)(void *)buf;
+			struct prof_hdr *h = (struct prof_hdr *)(void *)area;
 
 			h->magic = PROF_MAGIC;
 			h->layout = PROF_LAYOUT;
@@ -104,14 +127,14 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			h->max_pyfuncs = np;
 		}
 	} else {
-		buf = malloc(len ? len : 1);
+		buf = calloc(1, AREA_OFF + (len ? len : 1));
 		if (buf == NULL)
 			return 0;
-		memcpy(buf, data, size);
+		memcpy(buf + AREA_OFF, data, size);
 	}
-	if (profile_check(buf, len, 0, len, &v) == 0)
+	if (profile_check(buf, AREA_OFF + len, AREA_OFF, len, &v) == 0)
 		read_all(&v);
-	copy(buf, len);
+	copy(buf, AREA_OFF + len, len);
 	free(buf);
 	return 0;
 }

@@ -40,6 +40,18 @@
 	"fit: gs.every((g) => !g.querySelector('text') || g.querySelector('text').getComputedTextLength() " \
 	"<= +g.querySelector('rect').getAttribute('width')) }; })()"
 #define FRAME_SEL(leaf) "#flame-svg g[data-path$=';" leaf "']"
+#define LEGEND_HIDDEN_JS "print:document.getElementById('flame-legend').hidden"
+/* {py, mod, native: {path, cls, fill, text, title} of the frames of
+ * load_rows, main.py's <module> and PyObject_Malloc; legend: hidden?;
+ * legendText; sub: the line above the graph}. */
+#define PY_FRAMES_JS "print:(() => { const f = (sel) => { const g = document.querySelector(" \
+	"'#flame-svg g[data-path$=\"' + sel + '\"]'); if (!g) return null; const t = g.querySelector('text'); " \
+	"return { path: g.dataset.path, cls: g.getAttribute('class'), " \
+	"fill: g.querySelector('rect').getAttribute('fill'), text: t ? t.textContent : null, " \
+	"title: g.querySelector('title').textContent }; }; const l = document.getElementById('flame-legend'); " \
+	"return { py: f(';load_rows (rows.py)'), mod: f('Py_RunMain;<module> (main.py)'), " \
+	"native: f(';PyObject_Malloc'), legend: l.hidden, legendText: l.textContent, " \
+	"sub: document.getElementById('flame-sub').textContent }; })()"
 
 #define PAGE_CSP "default-src 'none'; script-src 'self'; style-src 'self'; " \
 	"connect-src 'self'; img-src 'self' data:; frame-ancestors 'none'; " \
@@ -477,17 +489,51 @@ static const char canned_sites_json[] =
 	"\"alloc_bytes\":16384,\"alloc_objects\":2,\"share\":0.001,\"frames\":[]}]}";
 #define CANNED_ROOT_INUSE (16777216.0 + 8388608 + 65536 + 16384 + 16384)
 
-/* Writes canned_sites_json into R's temp dir and the page_cdp.py steps
- * that serve it for the page's in-use and allocated requests. */
-static int canned_sites(struct page_run *r, char *inuse, size_t isize, char *alloc, size_t asize)
+/*
+ * A Python program's sites, as memprobed names them: build_cache
+ * (cache.py:8) holds 64 MiB, called from main.py's <module>; load_rows
+ * (rows.py:12) 16 MiB, called from rows.py's <module> as main.py
+ * imported it; the interpreter's native frames around them.
+ */
+#define NATIVE_FRAME(fn) "{\"kind\":\"native\",\"address\":\"0x55d0c0de1234\",\"function\":\"" fn \
+	"\",\"file\":null,\"line\":0,\"mapping\":\"/usr/bin/python3.11\",\"build_id\":null}"
+#define PY_FRAME(fn, file, line) "{\"kind\":\"python\",\"address\":null,\"function\":\"" fn \
+	"\",\"file\":\"" file "\",\"line\":" line ",\"mapping\":null,\"build_id\":null}"
+#define PY_SITE(fn, file, line, bytes, n, frames) "{\"function\":\"" fn "\",\"file\":\"" file \
+	"\",\"line\":" line ",\"inuse_bytes\":" bytes ",\"inuse_objects\":" n ",\"alloc_bytes\":" bytes \
+	",\"alloc_objects\":" n ",\"share\":0.5,\"python\":{\"function\":\"" fn "\",\"file\":\"" file \
+	"\",\"line\":" line "},\"frames\":[" frames "," NATIVE_FRAME("Py_RunMain") "," NATIVE_FRAME("main") "]}"
+static const char canned_py_sites_json[] =
+	"{\"pid\":1,\"comm\":\"python3\",\"exited\":false,\"rate\":524288,\"order\":\"inuse\","
+	"\"samples\":200,\"folded\":0,\"py_samples\":180,\"pyfuncs_dropped\":0,\"unwind_failed\":0,"
+	"\"total\":{\"inuse_bytes\":83886080,\"inuse_objects\":19884,\"alloc_bytes\":83886080,"
+	"\"alloc_objects\":19884},\"sites\":["
+	PY_SITE("build_cache", "/srv/app/cache.py", "8", "67108864", "16384",
+	    NATIVE_FRAME("PyBytes_FromStringAndSize") "," PY_FRAME("build_cache", "/srv/app/cache.py", "8") ","
+	    PY_FRAME("<module>", "/srv/app/main.py", "30")) ","
+	PY_SITE("load_rows", "/srv/app/rows.py", "12", "16777216", "3500",
+	    NATIVE_FRAME("PyObject_Malloc") "," PY_FRAME("load_rows", "/srv/app/rows.py", "12") ","
+	    PY_FRAME("<module>", "/srv/app/rows.py", "40") "," PY_FRAME("<module>", "/srv/app/main.py", "2"))
+	"]}";
+
+/* Writes JSON into R's temp dir as NAME and the page_cdp.py steps that
+ * serve it for the page's in-use and allocated requests. */
+static int canned_json(struct page_run *r, const char *name, const char *json, char *inuse,
+    size_t isize, char *alloc, size_t asize)
 {
 	char path[PATH_MAX];
 
-	if (it_write_file_in(r->dir, "sites.json", canned_sites_json, path, sizeof(path)) < 0)
+	if (it_write_file_in(r->dir, name, json, path, sizeof(path)) < 0)
 		return -1;
 	snprintf(inuse, isize, "serve:*/sites?top=65536&order=inuse=200:%s", path);
 	snprintf(alloc, asize, "serve:*/sites?top=65536&order=alloc=200:%s", path);
 	return 0;
+}
+
+/* canned_sites_json, served (canned_json()). */
+static int canned_sites(struct page_run *r, char *inuse, size_t isize, char *alloc, size_t asize)
+{
+	return canned_json(r, "sites.json", canned_sites_json, inuse, isize, alloc, asize);
 }
 
 /* Prints what cdp_run() printed, for a failed test. */
@@ -594,6 +640,9 @@ static void check_phone_dom(const char *dom, const char *clicked, long py, long 
 		CHECK(strstr(p, "<td>queue.depth</td><td class=\"num\" title=\"1234567\">1,234,567</td>") != NULL);
 	}
 	CHECK(strstr(dom, ">Python</h3>") != NULL);
+	/* Which depth figure is sampled, said plainly. */
+	CHECK(strstr(dom, "Stack depth in frames is sampled by the Python agent once per interval") != NULL);
+	CHECK(strstr(dom, "Stack bytes are ") != NULL);
 	CHECK(strstr(dom, "data-path=\"__libc_start_call_main;main;hold_small\"") != NULL);
 	/* Shown, the exited row comes after the live one. */
 	snprintf(row, sizeof(row), "<tr data-pid=\"%ld\"", gone);
@@ -710,9 +759,69 @@ static void check_flame_drawn(json_t *v)
 static const char *flame_info_small =
 	"hold_small \xc2\xb7 flame_hold.c:28 \xc2\xb7 8.0 MiB in use \xc2\xb7 1,024 objects \xc2\xb7 33% of the total";
 
+/* The hue of a frame's fill "hsl(H, S%, L%)", or -1. */
+static int fill_hue(json_t *frame)
+{
+	const char *fill = json_string_value(json_object_get(frame, "fill"));
+
+	return fill != NULL && strncmp(fill, "hsl(", 4) == 0 ? atoi(fill + 4) : -1;
+}
+
+static const char *frame_str(json_t *frame, const char *key)
+{
+	const char *s = json_string_value(json_object_get(frame, key));
+
+	return s != NULL ? s : "";
+}
+
+/*
+ * A Python program's canned sites at a laptop's width, for the process
+ * at URL: Python frames in blues with class "py", labelled with
+ * file:line (the file alone for <module>, which ran several lines),
+ * merged by function and file, the tooltip and the pointed-at line
+ * saying "Python"; native frames in warm hues; the legend shown; the
+ * samples in Python code counted above the graph.
+ */
+static void check_flame_python(struct page_run *run, char *url)
+{
+	char serve[PATH_MAX + 64], serve_alloc[PATH_MAX + 64];
+	char *steps[] = { serve, serve_alloc, FLAME_DRAWN, PY_FRAMES_JS,
+		"hover:#flame-svg g[data-path$=';load_rows (rows.py)']", INFO_JS, NULL };
+	json_t *out = NULL, *v, *py, *mod, *native;
+
+	REQUIRE(canned_json(run, "py_sites.json", canned_py_sites_json, serve, sizeof(serve),
+	    serve_alloc, sizeof(serve_alloc)) == 0);
+	out = cdp_run(run, url, 1440, steps);
+	REQUIRE(out != NULL && json_array_size(out) == 2);
+	v = json_array_get(out, 0);
+	py = json_object_get(v, "py");
+	mod = json_object_get(v, "mod");
+	native = json_object_get(v, "native");
+	REQUIRE(json_is_object(py) && json_is_object(mod) && json_is_object(native));
+	CHECK_STR(frame_str(py, "path"), "main;Py_RunMain;<module> (main.py);<module> (rows.py);load_rows (rows.py)");
+	CHECK(strstr(frame_str(py, "cls"), " py") != NULL && strstr(frame_str(native, "cls"), " py") == NULL);
+	CHECK(fill_hue(py) >= 190 && fill_hue(py) < 235);
+	CHECK(fill_hue(mod) >= 190 && fill_hue(mod) < 235);
+	CHECK(fill_hue(native) >= 0 && fill_hue(native) < 55);
+	CHECK_STR(frame_str(py, "text"), "load_rows rows.py:12");
+	CHECK_STR(frame_str(mod, "text"), "<module> main.py");
+	CHECK(strstr(frame_str(py, "title"), "load_rows \xc2\xb7 rows.py:12 \xc2\xb7 Python \xc2\xb7 ") != NULL);
+	CHECK(strstr(frame_str(native, "title"), "Python") == NULL);
+	CHECK(json_is_false(json_object_get(v, "legend")));
+	CHECK(strstr(frame_str(v, "legendText"), "Python") != NULL);
+	CHECK(strstr(frame_str(v, "sub"), "180 in Python code") != NULL);
+	CHECK_STR(cdp_str(out, 1), "load_rows \xc2\xb7 rows.py:12 \xc2\xb7 Python \xc2\xb7 16.0 MiB in use "
+	    "\xc2\xb7 3,500 objects \xc2\xb7 20% of the total");
+	CHECK(grep_file(run->err_path, "Uncaught") == 0);
+	if (harness_failures)
+		cdp_dump(out);
+out:
+	json_decref(out);
+}
+
 /* Canned call sites at a laptop's width: drawn, pointed at, zoomed by a
  * click and by Enter, zoomed out by the root, switched to allocated bytes;
- * then a process with no profile. */
+ * then a process with no profile; then a Python program's. */
 static void page_flame(void)
 {
 	struct page_run run;
@@ -724,7 +833,7 @@ static void page_flame(void)
 		"click:#flame-svg g.root", FLAME_IS("zoom === ''"), FRAMES_JS,
 		"click:input[value=alloc]", FLAME_IS("mode === 'alloc'"), "hover:" FRAME_SEL("hold_small"), INFO_JS,
 		"key:Enter:" FRAME_SEL("hold_big"), FLAME_IS("zoom.endsWith('hold_big')"), FRAMES_JS,
-		"print:document.activeElement.dataset.path", NULL };
+		"print:document.activeElement.dataset.path", LEGEND_HIDDEN_JS, NULL };
 	char *steps_none[] = { none, "wait:document.getElementById('flame').dataset.state === 'none'",
 		"print:document.getElementById('flame-note').textContent",
 		"print:document.getElementById('flame-graph').hidden", NULL };
@@ -738,7 +847,7 @@ static void page_flame(void)
 	REQUIRE(canned_sites(&run, serve, sizeof(serve), serve_alloc, sizeof(serve_alloc)) == 0);
 	snprintf(url, sizeof(url), "%s/#pid=%ld", run.d.url, pid);
 	out = cdp_run(&run, url, 1440, steps);
-	REQUIRE(out != NULL && json_array_size(out) == 7);
+	REQUIRE(out != NULL && json_array_size(out) == 8);
 
 	check_flame_drawn(json_array_get(out, 0));
 	CHECK(strcmp(cdp_str(out, 1), flame_info_small) == 0);
@@ -754,6 +863,8 @@ static void page_flame(void)
 	v = json_array_get(out, 5);
 	CHECK(it_json_str_is(v, "mode", "alloc") && frame_spans(v, "hold_big") && frame_of(v, "hold_small") == NULL);
 	CHECK(strcmp(cdp_str(out, 6), "__libc_start_call_main;main;hold_big") == 0);
+	/* No Python frame, no legend for them. */
+	CHECK(json_is_true(json_array_get(out, 7)));
 	CHECK(grep_file(run.err_path, "Content Security Policy") == 0);
 	CHECK(grep_file(run.err_path, "Uncaught") == 0);
 	if (harness_failures)
@@ -767,6 +878,9 @@ static void page_flame(void)
 	REQUIRE(out != NULL && json_array_size(out) == 2);
 	CHECK(strncmp(cdp_str(out, 0), "No heap profile for this process", 32) == 0);
 	CHECK(json_is_true(json_array_get(out, 1)));
+	json_decref(out);
+	out = NULL;
+	check_flame_python(&run, url);
 out:
 	json_decref(out);
 	it_proc_kill(&hold);

@@ -152,6 +152,51 @@ static void fill_hostile(struct prof_hdr *h)
 	h->samples = -7;
 }
 
+/* ---- a Python program's profile ---- */
+
+#define PY(func, line) PROF_PY_MAKE(func, line)
+enum { PF_CACHE = 1, PF_LOAD, PF_MODULE };
+
+static void area_pyfunc(struct prof_hdr *h, uint32_t i, const char *name, const char *file,
+    int32_t first_line)
+{
+	struct prof_pyfunc *f = (struct prof_pyfunc *)(void *)((char *)h + h->pyfunc_off +
+	    (size_t)i * h->pyfunc_size);
+
+	snprintf(f->name, sizeof(f->name), "%s", name);
+	snprintf(f->file, sizeof(f->file), "%s", file);
+	f->first_line = first_line;
+	f->state = PROF_READY;
+	if ((int64_t)i >= h->pyfuncs_used)
+		h->pyfuncs_used = i + 1;
+}
+
+/* A Python program as the C agent sees it: build_cache (cache.py:8)
+ * holds 6 MiB and load_rows (rows.py:12) 2 MiB, both called from
+ * main.py's <module>; prof_site_one and prof_site_two stand for the
+ * allocator below them, prof_outer for the interpreter above. */
+static void fill_python(struct prof_hdr *h)
+{
+	uint64_t one[2], two[2];
+
+	area_self_maps(h);
+	prof_outer(one, 0);
+	prof_outer(two, 1);
+	area_pyfunc(h, PF_CACHE, "build_cache", "/srv/app/cache.py", 5);
+	area_pyfunc(h, PF_LOAD, "load_rows", "/srv/app/rows.py", 10);
+	area_pyfunc(h, PF_MODULE, "<module>", "/srv/app/main.py", 1);
+	{
+		uint64_t cache[] = { one[0], PY(PF_CACHE, 8), PY(PF_MODULE, 30), one[1] };
+		uint64_t rows[] = { two[0], PY(PF_LOAD, 12), PY(PF_MODULE, 31), two[1] };
+
+		area_add(h, cache, 4, 6 * MiB, 1536, 6 * MiB, 1536);
+		area_add(h, rows, 4, 2 * MiB, 65536, 2 * MiB, 65536);
+	}
+	h->samples = 30;
+	h->py_samples = 28;
+	h->pyfuncs_dropped = 2;
+}
+
 /* A profile area that claims to be far larger than its region. */
 static void lie_area(struct region_hdr *rh, struct prof_hdr *h)
 {
@@ -160,12 +205,14 @@ static void lie_area(struct region_hdr *rh, struct prof_hdr *h)
 }
 
 /* A sealed region of 4 slots with a profile area of max_stacks stacks
- * filled by fill (fill NULL: no profile at all); lie may then spoil the
- * headers. Returns the memfd or -1. */
-static int region_with_profile(uint32_t max_stacks, void (*fill)(struct prof_hdr *),
-    void (*lie)(struct region_hdr *, struct prof_hdr *))
+ * (and max_pyfuncs Python functions) filled by fill (fill NULL: no
+ * profile at all); lie may then spoil the headers. Returns the memfd or
+ * -1. */
+static int region_with_profile(uint32_t max_stacks, uint32_t max_pyfuncs,
+    void (*fill)(struct prof_hdr *), void (*lie)(struct region_hdr *, struct prof_hdr *))
 {
-	uint64_t rsize = region_size_for(4), asize = fill != NULL ? profile_area_size(max_stacks, 64, 0) : 0;
+	uint64_t rsize = region_size_for(4);
+	uint64_t asize = fill != NULL ? profile_area_size(max_stacks, 64, max_pyfuncs) : 0;
 	int fd = memfd_create("profile", MFD_CLOEXEC | MFD_ALLOW_SEALING);
 	struct region_hdr *rh;
 	struct prof_hdr *h = NULL;
@@ -181,7 +228,7 @@ static int region_with_profile(uint32_t max_stacks, void (*fill)(struct prof_hdr
 		rh->prof_off = rsize;
 		rh->prof_size = asize;
 		h = (struct prof_hdr *)(void *)((char *)rh + rsize);
-		profile_init(h, 524288, max_stacks, 64, 0);
+		profile_init(h, 524288, max_stacks, 64, max_pyfuncs);
 		fill(h);
 	}
 	if (lie != NULL)
@@ -397,6 +444,43 @@ static void check_errors(const char *url, long pid)
 	json_decref(j);
 }
 
+/* A daemon with three site series, a temporary directory, and a fake
+ * agent whose profile area fill wrote, its sites served. */
+struct served {
+	struct it_daemon d;
+	struct fake_agent a;
+	char dir[256];
+	char *out;                      /* 64 KiB for go tool pprof and promtool */
+	int fd;
+};
+
+static int served_begin(struct served *sv, uint32_t max_pyfuncs, void (*fill)(struct prof_hdr *))
+{
+	char *const extra[] = { "--profile-top-sites", "3", NULL };
+
+	memset(sv, 0, sizeof(*sv));
+	sv->d.proc.in_fd = sv->d.proc.out_fd = -1;
+	sv->a = (struct fake_agent){ -1, -1 };
+	sv->fd = -1;
+	if ((sv->out = malloc(1 << 16)) == NULL || it_tmpdir(sv->dir, sizeof(sv->dir)) < 0 ||
+	    it_daemon_start_args(&sv->d, 60, extra) < 0 ||
+	    (sv->fd = region_with_profile(64, max_pyfuncs, fill, NULL)) < 0 ||
+	    fake_agent_start(&sv->a, sv->d.sock, sv->fd) < 0 || !wait_sites(sv->d.url, sv->a.pid, 0))
+		return -1;
+	return 0;
+}
+
+static void served_end(struct served *sv)
+{
+	fake_agent_end(&sv->a);
+	if (sv->fd >= 0)
+		close(sv->fd);
+	if (sv->dir[0] != '\0')
+		it_rmtree(sv->dir);
+	free(sv->out);
+	CHECK(it_daemon_finish(&sv->d, harness_failures) == 0);
+}
+
 /*
  * The whole path: a process's profile area, registered; /sites and
  * /profile (read by go tool pprof), /api/v1/profile?pid=, the site
@@ -405,31 +489,27 @@ static void check_errors(const char *url, long pid)
  */
 static void profile_served(void)
 {
-	char *const extra[] = { "--profile-top-sites", "3", NULL };
-	struct fake_agent a = { -1, -1 };
-	struct it_daemon d;
-	char dir[256] = "", path[128], *out = malloc(1 << 16);
+	struct served sv;
+	struct it_daemon *d = &sv.d;
+	struct fake_agent *a = &sv.a;
+	char path[128], *out, *dir;
 	struct it_http r = { 0 };
-	int fd = -1;
 	double v;
 	json_t *j = NULL, *s;
 
-	REQUIRE(out != NULL && it_tmpdir(dir, sizeof(dir)) == 0);
-	REQUIRE(it_daemon_start_args(&d, 60, extra) == 0);
-	fd = region_with_profile(64, fill_good, NULL);
-	REQUIRE(fd >= 0);
-	REQUIRE(fake_agent_start(&a, d.sock, fd) == 0);
-	REQUIRE(wait_sites(d.url, a.pid, 0));
-	check_good_sites(d.url, a.pid, 0);
-	snprintf(path, sizeof(path), "/api/v1/processes/%ld/sites?order=alloc&top=1", (long)a.pid);
-	j = get_json(d.url, path, 200);
+	REQUIRE(served_begin(&sv, 0, fill_good) == 0);
+	out = sv.out;
+	dir = sv.dir;
+	check_good_sites(d->url, a->pid, 0);
+	snprintf(path, sizeof(path), "/api/v1/processes/%ld/sites?order=alloc&top=1", (long)a->pid);
+	j = get_json(d->url, path, 200);
 	REQUIRE(j != NULL);
 	CHECK_STR(jstr(j, "order"), "alloc");
 	CHECK_U64(json_array_size(json_object_get(j, "sites")), ==, 1);
 	s = json_array_get(json_object_get(j, "sites"), 0);
 	CHECK_STR(jstr(s, "function"), "prof_site_two");
-	check_errors(d.url, a.pid);
-	if (pprof_top(d.url, a.pid, dir, out, 1 << 16) == 0) {
+	check_errors(d->url, a->pid);
+	if (pprof_top(d->url, a->pid, dir, out, 1 << 16) == 0) {
 		CHECK(strstr(out, "3145728B") != NULL && strstr(out, "prof_site_one") != NULL);
 		CHECK(strstr(out, "1048576B") != NULL && strstr(out, "prof_site_two") != NULL);
 		CHECK(strstr(out, "[other]") != NULL);
@@ -437,13 +517,13 @@ static void profile_served(void)
 		fprintf(stderr, "  go tool pprof: %s\n", out);
 		CHECK(0);
 	}
-	snprintf(path, sizeof(path), "/api/v1/profile?pid=%ld", (long)a.pid);
-	CHECK(it_get(d.url, path, &r) == 0 && r.status == 200 && r.len > 2 &&
+	snprintf(path, sizeof(path), "/api/v1/profile?pid=%ld", (long)a->pid);
+	CHECK(it_get(d->url, path, &r) == 0 && r.status == 200 && r.len > 2 &&
 	    (unsigned char)r.body[0] == 0x1f && (unsigned char)r.body[1] == 0x8b);
 	it_http_free(&r);
 	/* The series of the top leaf functions, and promtool's word on them. */
-	snprintf(path, sizeof(path), "%ld", (long)a.pid);
-	CHECK(it_get(d.url, "/metrics", &r) == 0 && r.status == 200);
+	snprintf(path, sizeof(path), "%ld", (long)a->pid);
+	CHECK(it_get(d->url, "/metrics", &r) == 0 && r.status == 200);
 	CHECK(it_metric(r.body, SITE_SERIES, "site", "prof_site_one", &v) && v == 3 * MiB);
 	CHECK(it_metric(r.body, SITE_SERIES, "site", "[other]", &v) && v == 512 * 1024);
 	if (it_which("promtool", out, 256) == 0)
@@ -451,26 +531,20 @@ static void profile_served(void)
 	it_http_free(&r);
 
 	/* It exits: the profile stays for the exited TTL. */
-	fake_agent_end(&a);
-	REQUIRE(wait_sites(d.url, atol(path), 1));
-	check_good_sites(d.url, atol(path), 1);
-	CHECK(pprof_top(d.url, atol(path), dir, out, 1 << 16) == 0 &&
+	fake_agent_end(a);
+	REQUIRE(wait_sites(d->url, atol(path), 1));
+	check_good_sites(d->url, atol(path), 1);
+	CHECK(pprof_top(d->url, atol(path), dir, out, 1 << 16) == 0 &&
 	    strstr(out, "prof_site_one") != NULL);
 	json_decref(j);
-	j = get_json(d.url, "/api/v1/status", 200);
+	j = get_json(d->url, "/api/v1/status", 200);
 	REQUIRE(j != NULL);
 	CHECK(jint(json_object_get(j, "counts"), "profiles_kept") == 1);
 	CHECK(jint(json_object_get(j, "memory"), "profile_bytes") > 0);
-	CHECK(it_wait_metric_label(d.url, "memprobe_daemon_profiles_kept", NULL, NULL, 1, 1));
+	CHECK(it_wait_metric_label(d->url, "memprobe_daemon_profiles_kept", NULL, NULL, 1, 1));
 out:
 	json_decref(j);
-	fake_agent_end(&a);
-	if (fd >= 0)
-		close(fd);
-	if (dir[0] != '\0')
-		it_rmtree(dir);
-	free(out);
-	CHECK(it_daemon_finish(&d, harness_failures) == 0);
+	served_end(&sv);
 }
 
 /* A process whose agent keeps no profile (MEMPROBE_PROFILE_RATE=0), and
@@ -484,8 +558,8 @@ static void profile_absent(void)
 	json_t *j;
 
 	REQUIRE(it_daemon_start(&d, 60) == 0);
-	fd_off = region_with_profile(0, NULL, NULL);
-	fd_liar = region_with_profile(64, fill_good, lie_area);
+	fd_off = region_with_profile(0, 0, NULL, NULL);
+	fd_liar = region_with_profile(64, 0, fill_good, lie_area);
 	REQUIRE(fd_off >= 0 && fd_liar >= 0);
 	REQUIRE(fake_agent_start(&off, d.sock, fd_off) == 0);
 	REQUIRE(fake_agent_start(&liar, d.sock, fd_liar) == 0);
@@ -520,7 +594,7 @@ static void profile_hostile(void)
 	json_t *j = NULL, *sites, *s;
 
 	REQUIRE(it_daemon_start(&d, 60) == 0);
-	fd = region_with_profile(64, fill_hostile, NULL);
+	fd = region_with_profile(64, 0, fill_hostile, NULL);
 	REQUIRE(fd >= 0);
 	REQUIRE(fake_agent_start(&a, d.sock, fd) == 0);
 	REQUIRE(wait_sites(d.url, a.pid, 0));
@@ -550,6 +624,84 @@ out:
 	CHECK(it_daemon_finish(&d, harness_failures) == 0);
 }
 
+/* A Python frame of /sites: its kind, no address, no mapping. */
+static int is_py_frame(json_t *f, const char *function, const char *file, int64_t line)
+{
+	return strcmp(jstr(f, "kind"), "python") == 0 && json_is_null(json_object_get(f, "address")) &&
+	    json_is_null(json_object_get(f, "mapping")) && strcmp(jstr(f, "function"), function) == 0 &&
+	    strcmp(jstr(f, "file"), file) == 0 && jint(f, "line") == line;
+}
+
+/* The sites of the Python profile: named by their Python functions. */
+static void check_python_sites(const char *url, long pid)
+{
+	char path[128];
+	json_t *j, *s, *fr, *py;
+
+	snprintf(path, sizeof(path), "/api/v1/processes/%ld/sites", pid);
+	j = get_json(url, path, 200);
+	REQUIRE(j != NULL);
+	CHECK(jint(j, "py_samples") == 28 && jint(j, "pyfuncs_dropped") == 2);
+	CHECK_U64(json_array_size(json_object_get(j, "sites")), ==, 3);
+	s = json_array_get(json_object_get(j, "sites"), 0);
+	CHECK_STR(jstr(s, "function"), "build_cache");
+	CHECK_STR(jstr(s, "file"), "/srv/app/cache.py");
+	CHECK(jint(s, "line") == 8 && jint(s, "inuse_bytes") == 6 * MiB);
+	py = json_object_get(s, "python");
+	CHECK(strcmp(jstr(py, "function"), "build_cache") == 0 && jint(py, "line") == 8);
+	fr = json_object_get(s, "frames");
+	CHECK_U64(json_array_size(fr), ==, 4);
+	/* The allocator's caller, symbolized from this program, is native. */
+	CHECK_STR(jstr(json_array_get(fr, 0), "kind"), "native");
+	CHECK_STR(jstr(json_array_get(fr, 0), "function"), "prof_site_one");
+	CHECK(is_py_frame(json_array_get(fr, 1), "build_cache", "/srv/app/cache.py", 8));
+	CHECK(is_py_frame(json_array_get(fr, 2), "<module>", "/srv/app/main.py", 30));
+	CHECK_STR(jstr(json_array_get(fr, 3), "function"), "prof_outer");
+	s = json_array_get(json_object_get(j, "sites"), 1);
+	CHECK_STR(jstr(s, "function"), "load_rows");
+	CHECK(jint(s, "line") == 12 && jint(s, "inuse_objects") == 65536);
+	s = json_array_get(json_object_get(j, "sites"), 2);
+	CHECK_STR(jstr(s, "function"), "[other]");
+	CHECK(json_is_null(json_object_get(s, "python")));
+out:
+	json_decref(j);
+}
+
+/*
+ * A Python program's profile, as the C agent writes it in a CPython
+ * process: /sites names each site by its innermost Python function;
+ * go tool pprof lists the Python functions with their file:line; the
+ * site series are the Python functions.
+ */
+static void profile_python(void)
+{
+	struct served sv;
+	struct it_http r = { 0 };
+	char *out;
+	double v;
+
+	REQUIRE(served_begin(&sv, 16, fill_python) == 0);
+	out = sv.out;
+	check_python_sites(sv.d.url, sv.a.pid);
+	if (pprof_top(sv.d.url, sv.a.pid, sv.dir, out, 1 << 16) == 0) {
+		CHECK(strstr(out, "6291456B") != NULL && strstr(out, " build_cache\n") != NULL);
+		CHECK(strstr(out, "2097152B") != NULL && strstr(out, " load_rows\n") != NULL);
+		CHECK(strstr(out, " <module>\n") != NULL);
+	} else {
+		CHECK(0);
+	}
+	if (harness_failures)
+		fprintf(stderr, "  go tool pprof: %s\n", out);
+	CHECK(it_get(sv.d.url, "/metrics", &r) == 0 && r.status == 200);
+	CHECK(it_metric(r.body, SITE_SERIES, "site", "build_cache (cache.py)", &v) && v == 6 * MiB);
+	CHECK(it_metric(r.body, SITE_SERIES, "site", "load_rows (rows.py)", &v) && v == 2 * MiB);
+	if (it_which("promtool", out, 256) == 0)
+		CHECK(it_promtool_check(sv.dir, r.body, out, 1 << 16) == 0);
+	it_http_free(&r);
+out:
+	served_end(&sv);
+}
+
 int itest_profile_run(void)
 {
 	if (it_selected("profile_served"))
@@ -558,5 +710,7 @@ int itest_profile_run(void)
 		RUN_TEST(profile_absent);
 	if (it_selected("profile_hostile"))
 		RUN_TEST(profile_hostile);
+	if (it_selected("profile_python"))
+		RUN_TEST(profile_python);
 	return harness_failed_tests;
 }

@@ -70,6 +70,20 @@ render(const json_t *j, const struct ctl_sites_view *v, int *rc)
 	return out;
 }
 
+/* Renders the sites JSON TEXT with V, checking that it does; the caller
+ * free()s the result. */
+static char *
+render_text(const char *text, const struct ctl_sites_view *v)
+{
+	json_t *j = parse(text);
+	int rc = -1;
+	char *out = render(j, v, &rc);
+
+	CHECK(rc == 0);
+	json_decref(j);
+	return out;
+}
+
 static int
 count_lines(const char *s)
 {
@@ -106,13 +120,9 @@ widest_line(const char *s)
 static void
 test_table_in_use(void)
 {
-	json_t *j = parse(sites_json);
 	struct ctl_sites_view v = { .limit = 0 };
-	char *out;
-	int rc = -1;
+	char *out = render_text(sites_json, &v);
 
-	out = render(j, &v, &rc);
-	CHECK(rc == 0);
 	/* In the daemon's order; no function: the address and the mapping's
 	 * file name; controls as '?'; the line left out when 0; [other] with
 	 * no file; shares as percentages. */
@@ -132,7 +142,6 @@ test_table_in_use(void)
 	if (harness_failures)
 		fprintf(stderr, "%s", out);
 	free(out);
-	json_decref(j);
 }
 
 static void
@@ -233,6 +242,66 @@ test_not_sites(void)
 	json_decref(j);
 }
 
+/* A Python program's sites: two named by their Python functions, a
+ * native one below them, and a name far wider than a terminal. */
+static const char *const py_sites_json =
+    "{\"pid\": 77, \"comm\": \"python3\", \"exited\": false, \"rate\": 524288,"
+    " \"order\": \"inuse\", \"samples\": 200, \"folded\": 0, \"py_samples\": 180,"
+    " \"pyfuncs_dropped\": 4, \"unwind_failed\": 0,"
+    " \"total\": {\"inuse_bytes\": 85983232, \"inuse_objects\": 20000,"
+    "  \"alloc_bytes\": 85983232, \"alloc_objects\": 20000},"
+    " \"sites\": ["
+    "{\"function\": \"build_cache\", \"file\": \"/srv/app/cache.py\", \"line\": 8,"
+    " \"inuse_bytes\": 67108864, \"inuse_objects\": 16384, \"alloc_bytes\": 67108864,"
+    " \"alloc_objects\": 16384, \"share\": 0.780488,"
+    " \"python\": {\"function\": \"build_cache\", \"file\": \"/srv/app/cache.py\", \"line\": 8},"
+    " \"frames\": [{\"kind\": \"native\", \"address\": \"0x7f0000001234\","
+    "  \"function\": \"PyBytes_FromStringAndSize\", \"file\": null, \"line\": 0,"
+    "  \"mapping\": \"/usr/bin/python3.11\", \"build_id\": null},"
+    "  {\"kind\": \"python\", \"address\": null, \"function\": \"build_cache\","
+    "  \"file\": \"/srv/app/cache.py\", \"line\": 8, \"mapping\": null, \"build_id\": null}]},"
+    "{\"function\": \"Loader.load_rows.<locals>.<listcomp>\", \"file\": \"/srv/app/rows.py\","
+    " \"line\": 12, \"inuse_bytes\": 16777216, \"inuse_objects\": 3500, \"alloc_bytes\": 16777216,"
+    " \"alloc_objects\": 3500, \"share\": 0.195122,"
+    " \"python\": {\"function\": \"Loader.load_rows.<locals>.<listcomp>\","
+    "  \"file\": \"/srv/app/rows.py\", \"line\": 12}, \"frames\": []},"
+    "{\"function\": \"_PyObject_GC_Resize\", \"file\": \"Objects/gcmodule.c\", \"line\": 2349,"
+    " \"inuse_bytes\": 2097152, \"inuse_objects\": 116, \"alloc_bytes\": 2097152,"
+    " \"alloc_objects\": 116, \"share\": 0.02439, \"python\": null, \"frames\": []}"
+    "]}";
+
+/* Python sites are marked [py]; the summary says how many samples ran
+ * Python code and how many functions the agent had no room for. */
+static void
+test_table_python(void)
+{
+	struct ctl_sites_view v = { .limit = 0 };
+	char *out = render_text(py_sites_json, &v);
+
+	CHECK_STR(out,
+	    "python3 (pid 77, live): 200 samples (180 in Python code), one per 512.0 KiB allocated on average\n"
+	    "estimated: 82.0 MiB in use in 20000 objects, 82.0 MiB allocated in 20000 objects\n"
+	    "4 Python functions beyond the agent's table: shown as [python]\n"
+	    "\n"
+	    "FUNCTION                                   FILE:LINE                  IN USE  OBJECTS  SHARE\n"
+	    "build_cache [py]                           /srv/app/cache.py:8      64.0 MiB    16384    78%\n"
+	    "Loader.load_rows.<locals>.<listcomp> [py]  /srv/app/rows.py:12      16.0 MiB     3500    20%\n"
+	    "_PyObject_GC_Resize                        Objects/gcmodule.c:2349   2.0 MiB      116   2.4%\n");
+	if (harness_failures)
+		fprintf(stderr, "%s", out);
+	free(out);
+	/* Cut to a terminal's width, a Python name keeps its tag. */
+	v.width = 60;
+	out = render_text(py_sites_json, &v);
+	CHECK_U64(widest_line(strstr(out, "FUNCTION")), <=, 60);
+	CHECK(strstr(out, "\nbuild_cache [py]  ...pp/cache.py:8  64.0 MiB    16384    78%\n") != NULL);
+	CHECK(strstr(out, "\nLoader.l... [py]  ...pp/rows.py:12  16.0 MiB     3500    20%\n") != NULL);
+	CHECK(strstr(out, "\n_PyObject_GC_...  ...module.c:2349   2.0 MiB      116   2.4%\n") != NULL);
+	if (harness_failures)
+		fprintf(stderr, "%s", out);
+	free(out);
+}
+
 int
 main(void)
 {
@@ -241,5 +310,6 @@ main(void)
 	RUN_TEST(test_table_fits_width);
 	RUN_TEST(test_summary_notes_and_empty);
 	RUN_TEST(test_not_sites);
+	RUN_TEST(test_table_python);
 	return HARNESS_EXIT();
 }
