@@ -141,6 +141,7 @@ int profile_check(const void *region, uint64_t region_len, uint64_t prof_off,
 	if (c.max_pyfuncs > 0) {
 		v->pyfunc_off = c.pyfunc_off;
 		v->pyfunc_size = c.pyfunc_size;
+		v->max_pyfuncs = c.max_pyfuncs;
 		v->npyfuncs = clamp_used(LOAD(h->pyfuncs_used), c.max_pyfuncs);
 		v->pyfuncs_dropped = clamp_count(LOAD(h->pyfuncs_dropped));
 		v->py_samples = clamp_count(LOAD(h->py_samples));
@@ -199,7 +200,7 @@ int profile_pyfunc(const struct prof_view *v, uint32_t i, struct prof_pyfunc_rea
 	const struct prof_pyfunc *f;
 	int32_t line;
 
-	if (i >= v->npyfuncs)
+	if (i >= v->max_pyfuncs)
 		return 0;
 	f = (const struct prof_pyfunc *)(const void *)(v->base + v->pyfunc_off +
 	    (uint64_t)i * v->pyfunc_size);
@@ -212,4 +213,11 @@ int profile_pyfunc(const struct prof_view *v, uint32_t i, struct prof_pyfunc_rea
 	memcpy(out->file, f->file, sizeof(out->file));
 	out->file[sizeof(out->file) - 1] = '\0';
 	return out->name[0] != '\0';
+}
+
+uint32_t profile_pyfuncs_now(const struct prof_view *v)
+{
+	const struct prof_hdr *h = (const struct prof_hdr *)(const void *)v->base;
+
+	return v->max_pyfuncs > 0 ? clamp_used(LOAD(h->pyfuncs_used), v->max_pyfuncs) : 0;
 }

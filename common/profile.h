@@ -185,6 +185,7 @@ struct prof_view {
 	const unsigned char *base;      /* the area */
 	uint64_t rate;
 	uint32_t nstacks, nmaps, npyfuncs;      /* records to look at: used, clamped to capacity */
+	uint32_t max_pyfuncs;                   /* capacity of the Python functions */
 	uint32_t stack_off, map_off, stack_size, map_size, pyfunc_off, pyfunc_size;
 	int64_t samples, folded, unwind_failed, maps_dropped, sample_ns;
 	int64_t pyfuncs_dropped, py_samples;
@@ -233,7 +234,13 @@ struct prof_pyfunc_read {
 };
 
 /* Reads Python function i (PROF_PY_FUNC of a frame). Returns 1 if it is
- * ready and has a name, else 0 (out of range, being written, or empty). */
+ * ready and has a name, else 0 (past the table, being written, or empty).
+ * Any i below the table's capacity is looked at, not only those below
+ * npyfuncs: the agent makes a function ready before any stack names it,
+ * so a stack read after profile_check() may name one claimed since. */
 int profile_pyfunc(const struct prof_view *v, uint32_t i, struct prof_pyfunc_read *out);
+/* The Python functions claimed now ([0, n) to look at), read again:
+ * for a reader that reads them after the stacks. */
+uint32_t profile_pyfuncs_now(const struct prof_view *v);
 
 #endif

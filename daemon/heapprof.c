@@ -203,7 +203,8 @@ static int hp_read_pyfuncs(struct heapprof *hp, const struct prof_view *v)
 {
 	struct hp_strs t = { hp, NULL, 16, 0 };
 	struct prof_pyfunc_read f;
-	uint32_t n = hp_pyfuncs_room(hp, v->npyfuncs);
+	/* counted now, after the stacks: every function they name is in */
+	uint32_t n = hp_pyfuncs_room(hp, profile_pyfuncs_now(v));
 	int r = -ENOMEM;
 
 	/* Two strings a function; load at most one half. */

@@ -33,8 +33,10 @@ static void read_all(const struct prof_view *v)
 		if (profile_map(v, i, &m) && (m.start >= m.end || strlen(m.path) >= PROF_PATH_MAX ||
 		    m.build_id_len > PROF_BUILD_ID_MAX))
 			abort();
-	for (uint32_t i = 0; i < v->npyfuncs + 2; i++)
-		if (profile_pyfunc(v, i, &f) && (i >= v->npyfuncs || f.first_line < 0 ||
+	if (profile_pyfuncs_now(v) > v->max_pyfuncs)
+		abort();
+	for (uint32_t i = 0; i < v->max_pyfuncs + 2; i++)
+		if (profile_pyfunc(v, i, &f) && (i >= v->max_pyfuncs || f.first_line < 0 ||
 		    strlen(f.name) >= PROF_PYNAME_MAX || strlen(f.file) >= PROF_PATH_MAX))
 			abort();
 }

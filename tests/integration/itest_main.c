@@ -47,6 +47,7 @@ int main(int argc, char **argv)
 	failed += itest_foreign_run();
 	failed += itest_profile_run();
 	failed += itest_heapprof_run();
+	failed += itest_pyprof_run();
 
 	curl_global_cleanup();
 	return failed ? EXIT_FAILURE : EXIT_SUCCESS;

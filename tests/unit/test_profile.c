@@ -166,6 +166,14 @@ static void python_functions(void)
 	CHECK_I64(profile_pyfunc(&v, 0, &f), ==, 1);
 	CHECK_STR(f.name, "[python]");
 	CHECK_I64(profile_pyfunc(&v, 1, &f), ==, 0);
+	/* claimed and made ready after the check: read all the same */
+	pyfunc_of(a, 1)->state = PROF_READY;
+	memcpy(pyfunc_of(a, 1)->name, "late", 5);
+	h->pyfuncs_used = 2;
+	CHECK_U64(v.npyfuncs, ==, 1);
+	CHECK_U64(profile_pyfuncs_now(&v), ==, 2);
+	CHECK_I64(profile_pyfunc(&v, 1, &f), ==, 1);
+	CHECK_STR(f.name, "late");
 
 	h->pyfuncs_used = 99;
 	pyfunc_of(a, 2)->state = PROF_READY;
