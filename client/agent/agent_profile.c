@@ -29,7 +29,11 @@
  *   allocation) and is primed at start so its one-time set-up never runs
  *   inside a sample;
  * - the stacks and mappings, in the profile area of the shared region, and
- *   a private index from a stack's hash to its record.
+ *   a private index from a stack's hash to its record;
+ * - in a Python process, the Python functions its stacks name (read from
+ *   code objects by agent_python.c), with a private index from a code
+ *   object to its record, and the Python frames put into each stack in
+ *   place of the interpreter loop's native frames (with_python).
  *
  * No locks: every shared change is a compare-and-swap, so a sample taken
  * in a signal handler, or in a fork child whose parent was mid-sample,
@@ -47,9 +51,11 @@
  * and adds there, so no count is lost or counted twice; a writer that was
  * filling a record when the copy passed it copies the record itself.
  *
- * Memory: the area is profile_area_size(max_stacks, PROF_MAPS_DEFAULT, max_pyfuncs)
- * bytes of the region (2.9 MiB at 4096 stacks; pages are touched as stacks
- * are added), and the private index 16 bytes per stack (64 KiB at 4096).
+ * Memory: the area is profile_area_size(max_stacks, PROF_MAPS_DEFAULT,
+ * max_pyfuncs) bytes of the region (2.9 MiB at 4096 stacks, and 3.3 MiB
+ * more for 4096 Python functions in a Python process; pages are touched
+ * as records are added), and the private indexes 16 bytes per record
+ * (64 KiB at 4096).
  */
 
 uint64_t agent_prof_rate;

@@ -288,9 +288,10 @@ unsigned agent_py_entries(void)
 {
 	unsigned n = 0, k = 0;
 
-	/* A recursion to the limit is a thousand frames or so; past 100,000
-	 * the chain is not one we can trust. */
-	for (uintptr_t fr = current_frame(); fr != 0 && k < 100000;
+	/* Bounded: past 4,096 frames (a recursion limit raised that far) the
+	 * count is of those; the unwinder then stops at that many loop
+	 * frames, and a stack keeps only its 64 innermost frames anyway. */
+	for (uintptr_t fr = current_frame(); fr != 0 && k < 4096;
 	    fr = (uintptr_t)rd64(fr, PY_FR_PREVIOUS), k++) {
 		if (!ptr_ok(fr) || !is_a((uintptr_t)rd64(fr, PY_FR_CODE), py.code_type))
 			return 0;
