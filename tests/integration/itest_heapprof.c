@@ -74,7 +74,7 @@ static json_t *wait_sites(const struct it_daemon *d, long pid, const char *fn, d
 {
 	struct sites_wait w = { d, pid, fn, min, NULL };
 
-	if (it_wait_until(sites_have, &w, IT_TIMEOUT_MS) < 0) {
+	if (!it_wait_until(sites_have, &w, IT_TIMEOUT_MS)) {
 		fprintf(stderr, "  pid %ld: /sites never showed %s holding %.0f bytes\n", pid, fn, min);
 		json_decref(w.got);
 		return NULL;
@@ -286,7 +286,7 @@ static void heap_profile_stack_limit(void)
 		goto out;
 	}
 	w.pid = r.pid;
-	if (it_wait_until(samples_in, &w, IT_TIMEOUT_MS) < 0) {
+	if (!it_wait_until(samples_in, &w, IT_TIMEOUT_MS)) {
 		fprintf(stderr, "  pid %ld: /sites never counted 8192 samples\n", r.pid);
 		CHECK(0);
 		goto out;
