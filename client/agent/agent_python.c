@@ -322,6 +322,12 @@ void agent_py_describe(uintptr_t code, struct prof_pyfunc *rec)
 
 /* ---- the small-object allocator ---- */
 
+/* A small request's size as pymalloc serves it: its 16-byte class. */
+static inline size_t py_class(size_t n)
+{
+	return (n + PY_ALIGNMENT - 1) & ~(size_t)(PY_ALIGNMENT - 1);
+}
+
 /*
  * A picked object: n bytes (a whole 16-byte class, usable), from
  * allocator o. Asks o for more than its small-object limit, so that the
@@ -335,7 +341,7 @@ static __attribute__((noinline)) void *py_sampled(const struct py_allocator *o, 
 	struct py_allocator raw;
 	struct agent_stack s;
 	unsigned char mode, armed;
-	size_t usable = (n + PY_ALIGNMENT - 1) & ~(size_t)(PY_ALIGNMENT - 1);
+	size_t usable = py_class(n);
 	void *r;
 
 	armed = agent_tls.py_armed;
@@ -358,18 +364,22 @@ static __attribute__((noinline)) void *py_sampled(const struct py_allocator *o, 
 	return r;
 }
 
-/* Spends n requested bytes of the thread's countdown; 1 when it ran out. */
-static inline int py_spent(size_t n)
+/* Whether a request of n bytes is small and the thread's countdown,
+ * spent by its pymalloc class, ran out on it. */
+static inline int py_picked(size_t n)
 {
-	int64_t left = agent_tls.py_left - (int64_t)((n + PY_ALIGNMENT - 1) & ~(size_t)(PY_ALIGNMENT - 1));
+	int64_t left;
 
+	if (n - 1 >= PY_SMALL_REQUEST)
+		return 0;
+	left = agent_tls.py_left - (int64_t)py_class(n);
 	agent_tls.py_left = left;
 	return __builtin_expect(left < 0, 0);
 }
 
 static void *hook_obj_malloc(void *ctx, size_t n)
 {
-	if (n - 1 < PY_SMALL_REQUEST && py_spent(n))
+	if (py_picked(n))
 		return py_sampled(&orig_obj, n, 0);
 	return orig_obj.malloc(ctx, n);
 }
@@ -378,7 +388,7 @@ static void *hook_obj_calloc(void *ctx, size_t nelem, size_t elsize)
 {
 	size_t n;
 
-	if (!__builtin_mul_overflow(nelem, elsize, &n) && n - 1 < PY_SMALL_REQUEST && py_spent(n))
+	if (!__builtin_mul_overflow(nelem, elsize, &n) && py_picked(n))
 		return py_sampled(&orig_obj, n, 1);
 	return orig_obj.calloc(ctx, nelem, elsize);
 }
@@ -402,21 +412,21 @@ static __attribute__((noinline)) void *py_sampled_realloc(const struct py_alloca
 
 static void *hook_obj_realloc(void *ctx, void *p, size_t n)
 {
-	if (n - 1 < PY_SMALL_REQUEST && py_spent(n))
+	if (py_picked(n))
 		return py_sampled_realloc(&orig_obj, p, n);
 	return orig_obj.realloc(ctx, p, n);
 }
 
 static void *hook_mem_realloc(void *ctx, void *p, size_t n)
 {
-	if (n - 1 < PY_SMALL_REQUEST && py_spent(n))
+	if (py_picked(n))
 		return py_sampled_realloc(&orig_mem, p, n);
 	return orig_mem.realloc(ctx, p, n);
 }
 
 static void *hook_mem_malloc(void *ctx, size_t n)
 {
-	if (n - 1 < PY_SMALL_REQUEST && py_spent(n))
+	if (py_picked(n))
 		return py_sampled(&orig_mem, n, 0);
 	return orig_mem.malloc(ctx, n);
 }
@@ -425,7 +435,7 @@ static void *hook_mem_calloc(void *ctx, size_t nelem, size_t elsize)
 {
 	size_t n;
 
-	if (!__builtin_mul_overflow(nelem, elsize, &n) && n - 1 < PY_SMALL_REQUEST && py_spent(n))
+	if (!__builtin_mul_overflow(nelem, elsize, &n) && py_picked(n))
 		return py_sampled(&orig_mem, n, 1);
 	return orig_mem.calloc(ctx, nelem, elsize);
 }
